@@ -1,0 +1,1 @@
+"""The ``kerascnn`` command line: a thin layer over library functions (see ``main.py``)."""

@@ -1,0 +1,80 @@
+"""``kerascnn``: train, tune, export and serve the classic convolutional networks.
+
+Each subcommand lives in its own module with ``register(subparsers)``, which adds its parser and sets
+``func(args) -> int``. Library imports (TensorFlow) happen inside ``func`` so that ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# (module, ...) in the order `kerascnn --help` lists them.
+COMMAND_MODULES = (
+    "kerascnn.cli.models_cmd",  # models, summary
+    "kerascnn.cli.fit_cmd",  # fit, evaluate
+    "kerascnn.cli.tune_cmd",  # tune
+    "kerascnn.cli.export_cmd",  # export
+    "kerascnn.cli.predict_cmd",  # predict
+    "kerascnn.cli.serve_cmd",  # serve
+)
+
+EPILOG = """\
+Start here:
+  kerascnn models                      list the model zoo
+  kerascnn summary lenet               per-layer shapes, parameters, multiply-adds, receptive fields
+  kerascnn fit lenet                   train LeNet on the bundled digits (offline, ~1 minute)
+  kerascnn export runs/lenet --format saved_model --out models/lenet
+  kerascnn serve models/lenet          TF Serving's REST API on 127.0.0.1:8501
+
+Every command has --help. Set KERASCNN_DEBUG=1 to see tracebacks.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kerascnn",
+        description="Classic convolutional networks (LeNet to ResNet) from textbook to deployment.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from kerascnn import __version__
+
+    parser.add_argument("--version", action="version", version=f"kerascnn {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def _quiet_tensorflow() -> None:
+    # TensorFlow's C++ INFO/WARNING lines drown the output a user asked for.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def main(argv=None) -> int:
+    _quiet_tensorflow()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from kerascnn.errors import KerasCNNError
+
+    try:
+        return int(args.func(args) or 0)
+    except KerasCNNError as e:
+        if os.environ.get("KERASCNN_DEBUG"):
+            raise
+        print(f"kerascnn {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"kerascnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

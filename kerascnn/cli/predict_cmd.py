@@ -1,0 +1,5 @@
+"""Placeholder: replaced by the issue that builds this command."""
+
+
+def register(subparsers):
+    pass

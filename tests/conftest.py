@@ -1,0 +1,42 @@
+"""Shared test set-up: quiet TensorFlow, no GPU surprises, helpers to run the CLI for real."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import pytest  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
+
+
+def run_kerascnn(*args, cwd=None, env=None, timeout=600, check=False) -> subprocess.CompletedProcess:
+    """Run ``kerascnn ARGS`` in a fresh Python process, as a user would, and capture its output."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "kerascnn.cli.main", *map(str, args)],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kerascnn {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture
+def kerascnn_cli():
+    """Call as ``kerascnn_cli("fit", "lenet", ...)``; returns the CompletedProcess."""
+    return run_kerascnn
+
+
+@pytest.fixture(scope="session")
+def shared_mnist() -> Path:
+    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST files not found at {SHARED_MNIST}")
+    return SHARED_MNIST
