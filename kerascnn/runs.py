@@ -1,0 +1,67 @@
+"""The layout of a run directory, and loading a trained model back from one.
+
+A run directory (``kerascnn fit`` writes it; ``--out``, default ``runs/<model>``) holds:
+
+    config.json            every setting of the run, resolved, plus library versions
+    data_spec.json         the DataSpec: class names, raw image shape, model input shape, mean/std
+    best.keras             the checkpoint with the best validation score
+    last.keras             the checkpoint after the last finished epoch
+    backup/                keras.callbacks.BackupAndRestore state (removed when the run finishes)
+    history.csv            one row per epoch
+    metrics.json           test_accuracy, test_loss, per-class accuracy, epochs, seconds, images_per_second
+    logs/                  TensorBoard
+    learning_curves.png, confusion_matrix.png, misclassified.png
+
+Models output logits; a model with auxiliary heads (GoogLeNet) has the main logits as its first output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kerascnn.data.spec import SPEC_FILENAME, DataSpec
+from kerascnn.errors import ArtifactError
+
+CONFIG_FILE = "config.json"
+BEST_CHECKPOINT = "best.keras"
+LAST_CHECKPOINT = "last.keras"
+BACKUP_DIR = "backup"
+HISTORY_FILE = "history.csv"
+METRICS_FILE = "metrics.json"
+LOGS_DIR = "logs"
+
+
+def resolve_checkpoint(path) -> tuple[Path, Path]:
+    """(checkpoint file, directory holding its data_spec.json) for a run directory or a .keras file."""
+    path = Path(path)
+    if path.is_dir():
+        for name in (BEST_CHECKPOINT, LAST_CHECKPOINT):
+            if (path / name).is_file():
+                return path / name, path
+        raise ArtifactError(f"{path} is not a finished kerascnn run: no {BEST_CHECKPOINT} or {LAST_CHECKPOINT} in it.")
+    if path.suffix != ".keras":
+        raise ArtifactError(f"Expected a run directory or a .keras file. Received: {path}")
+    if not path.is_file():
+        raise ArtifactError(f"No such file: {path}")
+    for directory in (path.parent, path.parent.parent):
+        if (directory / SPEC_FILENAME).is_file():
+            return path, directory
+    raise ArtifactError(f"No {SPEC_FILENAME} next to {path}: kerascnn needs it to preprocess images.")
+
+
+def load_trained(path, *, inference_only: bool = True):
+    """Load ``(keras.Model, DataSpec)`` from a run directory or a ``.keras`` file inside one.
+
+    With ``inference_only`` a model with auxiliary heads is cut down to its main output.
+    """
+    import keras
+
+    checkpoint, spec_dir = resolve_checkpoint(path)
+    spec = DataSpec.load(spec_dir)
+    try:
+        model = keras.saving.load_model(checkpoint, compile=False)
+    except Exception as e:  # zip, h5 and deserialization errors all mean the same to a user
+        raise ArtifactError(f"Cannot load {checkpoint}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if inference_only and len(model.outputs) > 1:
+        model = keras.Model(model.inputs, model.outputs[0], name=model.name)
+    return model, spec
