@@ -1,0 +1,16 @@
+"""The model zoo. ``build("lenet")`` returns a Keras functional model that outputs logits.
+
+Importing this package registers every family (timm's pattern: registration on import).
+"""
+
+from kerascnn.models.registry import (  # noqa: F401
+    ModelInfo,
+    get_builder,
+    get_model_info,
+    list_models,
+    register_model,
+)
+from kerascnn.models.build import build, resolve_input_shape  # noqa: F401
+
+# Registration on import; the order is the order of the textbook.
+from kerascnn.models import lenet  # noqa: F401,E402

@@ -1,0 +1,61 @@
+"""``build(name, ...)``: look a model up in the registry and build it, with errors a user can act on."""
+
+from __future__ import annotations
+
+from kerascnn.errors import InputTooSmallError, KerasCNNError
+from kerascnn.models.registry import get_model_info
+
+
+def resolve_input_shape(name: str, input_shape=None, channels: int | None = None) -> tuple:
+    """The (H, W, C) to build ``name`` at: ``input_shape`` if given, else the model's default.
+
+    ``channels``, when given, replaces the default's channel count (channels come from the data).
+    """
+    info = get_model_info(name)
+    if input_shape is None:
+        shape = list(info.default_input_shape)
+        if channels is not None:
+            shape[2] = int(channels)
+    else:
+        shape = [int(d) for d in input_shape]
+        if len(shape) == 2:
+            shape.append(int(channels) if channels is not None else info.default_input_shape[2])
+    if len(shape) != 3 or any(d <= 0 for d in shape):
+        raise KerasCNNError(
+            f"Input shape must be three positive integers H,W,C. Received: input_shape={input_shape}"
+        )
+    return tuple(shape)
+
+
+def build(name: str, input_shape=None, num_classes: int = 10, **hyperparameters):
+    """Build the registered model ``name`` for ``input_shape`` (H, W, C) and ``num_classes``.
+
+    The model is not compiled. Unknown names raise ``UnknownModelError``; an input too small for the
+    architecture raises ``InputTooSmallError`` naming the first layer whose output would be empty.
+    """
+    info = get_model_info(name)
+    shape = resolve_input_shape(name, input_shape)
+    if int(num_classes) < 1:
+        raise KerasCNNError(f"num_classes must be at least 1. Received: num_classes={num_classes}")
+    try:
+        return info.builder(shape, int(num_classes), **hyperparameters)
+    except TypeError as e:
+        if "unexpected keyword argument" in str(e):
+            raise KerasCNNError(f"Model {name!r} has no hyperparameter named in: {e}") from None
+        raise
+    except ValueError as e:
+        if _is_empty_output_error(e):
+            raise InputTooSmallError(_too_small_message(name, shape, int(num_classes), hyperparameters)) from None
+        raise
+
+
+def _is_empty_output_error(e: Exception) -> bool:
+    text = str(e)
+    return "output size would be" in text or "negative dimension" in text.lower() or "Negative dimension" in text
+
+
+def _too_small_message(name, shape, num_classes, hyperparameters) -> str:
+    # Filled in by the zoo issue with the failing layer and the smallest input that works.
+    from kerascnn.models.smallest_input import describe_too_small
+
+    return describe_too_small(name, shape, num_classes, hyperparameters)
