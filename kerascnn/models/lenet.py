@@ -1,0 +1,97 @@
+"""LeNet-5 (LeCun et al., 1998) as the textbook (d2l.ai, section 7.6) builds it.
+
+Conv 6@5x5 same -> act -> pool 2/2 -> Conv 16@5x5 -> act -> pool 2/2 -> Flatten (400 at 28x28)
+-> Dense 120 -> act -> Dense 84 -> act -> Dense classes (logits).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kerascnn.models.hyperparameters import check_choice, check_int_sequence, check_rate
+from kerascnn.models.registry import register_model
+
+_ACTIVATIONS = ("sigmoid", "relu", "tanh")
+_POOLINGS = {"avg": layers.AveragePooling2D, "max": layers.MaxPooling2D}
+
+
+def lenet_conv_block(x, filters, kernel_size, *, padding, activation, pooling, batch_norm, name):
+    """Conv -> [BatchNorm] -> activation -> pool 2/2. Layers are named ``name + "_conv"`` etc."""
+    x = layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm, name=f"{name}_conv")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = layers.Activation(activation, name=f"{name}_{activation}")(x)
+    return _POOLINGS[pooling](pool_size=2, strides=2, name=f"{name}_pool")(x)
+
+
+def build_lenet(
+    input_shape,
+    num_classes,
+    *,
+    filters=(6, 16),
+    kernel_sizes=(5, 5),
+    dense_units=(120, 84),
+    activation="sigmoid",
+    pooling="avg",
+    batch_norm=False,
+    dropout=0.0,
+    name="lenet",
+) -> keras.Model:
+    """LeNet-5; returns logits.
+
+    Args:
+        input_shape: (H, W, C) of the images.
+        num_classes: units of the last Dense layer.
+        filters: output channels of the two convolutions.
+        kernel_sizes: kernel sizes of the two convolutions (the first is "same"-padded, the second "valid").
+        dense_units: units of the two hidden Dense layers.
+        activation: "sigmoid" (the original), "relu" or "tanh".
+        pooling: "avg" (the original) or "max".
+        batch_norm: BatchNorm after every conv and hidden Dense layer (d2l's BN-LeNet, section 8.5).
+        dropout: dropout rate before each hidden Dense layer (0 disables it).
+
+    Reference: Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning applied to document
+    recognition", Proc. IEEE 86(11), 1998.
+    """
+    check_choice("activation", activation, _ACTIVATIONS)
+    check_choice("pooling", pooling, _POOLINGS)
+    filters = check_int_sequence("filters", filters, 2)
+    kernel_sizes = check_int_sequence("kernel_sizes", kernel_sizes, 2)
+    dense_units = check_int_sequence("dense_units", dense_units, 2)
+    dropout = check_rate("dropout", dropout)
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    x = inputs
+    for i, (f, k, padding) in enumerate(zip(filters, kernel_sizes, ("same", "valid")), start=1):
+        x = lenet_conv_block(
+            x, int(f), int(k), padding=padding, activation=activation, pooling=pooling,
+            batch_norm=batch_norm, name=f"block{i}",
+        )
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(dense_units, start=1):
+        if dropout:
+            x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+        x = layers.Dense(int(units), use_bias=not batch_norm, name=f"fc{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(name=f"fc{i}_bn")(x)
+        x = layers.Activation(activation, name=f"fc{i}_{activation}")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register_model(
+    default_input_shape=(28, 28, 1),
+    description="LeNet-5: two 5x5 convs with sigmoid and average pooling, three dense layers",
+    reference="LeCun et al. 1998; d2l.ai 7.6",
+)
+def lenet(input_shape, num_classes, **hp):
+    return build_lenet(input_shape, num_classes, **hp)
+
+
+@register_model(
+    default_input_shape=(28, 28, 1),
+    description="LeNet-5 with batch normalization after every conv and hidden dense layer",
+    reference="Ioffe & Szegedy 2015; d2l.ai 8.5",
+)
+def lenet_bn(input_shape, num_classes, **hp):
+    return build_lenet(input_shape, num_classes, **{"batch_norm": True, "name": "lenet_bn", **hp})
