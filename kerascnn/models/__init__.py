@@ -14,3 +14,9 @@ from kerascnn.models.build import build, resolve_input_shape  # noqa: F401
 
 # Registration on import; the order is the order of the textbook.
 from kerascnn.models import lenet  # noqa: F401,E402
+from kerascnn.models import mnist_cnn  # noqa: F401,E402
+from kerascnn.models import alexnet  # noqa: F401,E402
+from kerascnn.models import vgg  # noqa: F401,E402
+from kerascnn.models import nin  # noqa: F401,E402
+from kerascnn.models import googlenet  # noqa: F401,E402
+from kerascnn.models import resnet  # noqa: F401,E402

@@ -1,0 +1,141 @@
+"""ResNet (He et al. 2015) with BatchNorm: basic blocks for ResNet-18/34, bottlenecks for ResNet-50.
+
+Stem Conv 64@7x7/2 -> BN -> ReLU -> MaxPool 3/2, four stages of residual blocks (64, 128, 256, 512
+filters; stride 2 at the first block of stages 3-5), global average pooling, Dense classes (logits).
+Layer names follow ``keras.applications.ResNet50`` (``conv2_block1_1_conv``, ``conv2_block1_add``, ...).
+Convolutions have no bias (BatchNorm follows each), the downsampling stride sits on the 3x3 conv of a
+bottleneck (torchvision's "ResNet v1.5"). "same" padding keeps every size consistent.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kerascnn.models.hyperparameters import (
+    check_choice,
+    check_int_sequence,
+    check_positive_int,
+    check_rate,
+)
+from kerascnn.models.registry import register_model
+
+_BN = {"epsilon": 1.001e-5}  # as keras.applications
+
+
+def _conv_bn(x, filters, kernel_size, *, strides=1, relu=True, name):
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn", **_BN)(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
+
+
+def basic_block(x, filters, *, strides=1, name):
+    """3x3 conv -> BN -> ReLU -> 3x3 conv -> BN, plus the shortcut (1x1 conv + BN when the shape changes)."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != filters:
+        shortcut = _conv_bn(x, filters, 1, strides=strides, relu=False, name=f"{name}_0")
+    x = _conv_bn(x, filters, 3, strides=strides, name=f"{name}_1")
+    x = _conv_bn(x, filters, 3, relu=False, name=f"{name}_2")
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def bottleneck_block(x, filters, *, strides=1, expansion=4, name):
+    """1x1 conv (filters) -> 3x3 conv (strided) -> 1x1 conv (expansion * filters), each with BN, plus shortcut."""
+    shortcut = x
+    if strides != 1 or x.shape[-1] != expansion * filters:
+        shortcut = _conv_bn(x, expansion * filters, 1, strides=strides, relu=False, name=f"{name}_0")
+    x = _conv_bn(x, filters, 1, name=f"{name}_1")
+    x = _conv_bn(x, filters, 3, strides=strides, name=f"{name}_2")
+    x = _conv_bn(x, expansion * filters, 1, relu=False, name=f"{name}_3")
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def build_resnet(
+    input_shape,
+    num_classes,
+    *,
+    blocks_per_stage=(2, 2, 2, 2),
+    filters=(64, 128, 256, 512),
+    block="basic",
+    bottleneck_expansion=4,
+    stem_filters=64,
+    stem_kernel_size=7,
+    stem_stride=2,
+    stem_pool=True,
+    dropout=0.0,
+    name="resnet",
+) -> keras.Model:
+    """A ResNet from its stage spec; returns logits.
+
+    Args:
+        input_shape: (H, W, C) of the images (224x224 as published; d2l trains ResNet-18 at 96x96).
+        num_classes: units of the last Dense layer.
+        blocks_per_stage: residual blocks in each stage.
+        filters: filters of each stage (a bottleneck block outputs ``bottleneck_expansion`` times more).
+        block: "basic" (two 3x3 convs) or "bottleneck" (1x1, 3x3, 1x1).
+        bottleneck_expansion: output/inner channel ratio of bottleneck blocks.
+        stem_filters, stem_kernel_size, stem_stride: the first convolution (small inputs such as
+            CIFAR often use 3, 1 and ``stem_pool=False``).
+        stem_pool: the 3x3/2 max pooling after the stem.
+        dropout: dropout rate before the last Dense layer (0 as published).
+        name: the model's name.
+
+    Reference: K. He, X. Zhang, S. Ren, J. Sun, "Deep residual learning for image recognition",
+    CVPR 2016 (arXiv:1512.03385).
+    """
+    blocks_per_stage = check_int_sequence("blocks_per_stage", blocks_per_stage)
+    filters = check_int_sequence("filters", filters, len(blocks_per_stage))
+    check_choice("block", block, ("basic", "bottleneck"))
+    bottleneck_expansion = check_positive_int("bottleneck_expansion", bottleneck_expansion)
+    stem_filters = check_positive_int("stem_filters", stem_filters)
+    stem_kernel_size = check_positive_int("stem_kernel_size", stem_kernel_size)
+    stem_stride = check_positive_int("stem_stride", stem_stride)
+    dropout = check_rate("dropout", dropout)
+
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    x = _conv_bn(inputs, stem_filters, stem_kernel_size, strides=stem_stride, name="conv1")
+    if stem_pool:
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_pool")(x)
+    for s, (num_blocks, f) in enumerate(zip(blocks_per_stage, filters)):
+        for b in range(num_blocks):
+            strides = 2 if s > 0 and b == 0 else 1
+            block_name = f"conv{s + 2}_block{b + 1}"
+            if block == "basic":
+                x = basic_block(x, f, strides=strides, name=block_name)
+            else:
+                x = bottleneck_block(x, f, strides=strides, expansion=bottleneck_expansion, name=block_name)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register_model(
+    default_input_shape=(224, 224, 3),
+    description="ResNet-18: basic residual blocks (2, 2, 2, 2) with BatchNorm",
+    reference="He et al. 2015; d2l.ai 8.6",
+)
+def resnet18(input_shape, num_classes, **hp):
+    return build_resnet(input_shape, num_classes, **{"name": "resnet18", **hp})
+
+
+@register_model(
+    default_input_shape=(224, 224, 3),
+    description="ResNet-34: basic residual blocks (3, 4, 6, 3) with BatchNorm",
+    reference="He et al. 2015",
+)
+def resnet34(input_shape, num_classes, **hp):
+    return build_resnet(input_shape, num_classes, **{"blocks_per_stage": (3, 4, 6, 3), "name": "resnet34", **hp})
+
+
+@register_model(
+    default_input_shape=(224, 224, 3),
+    description="ResNet-50: bottleneck residual blocks (3, 4, 6, 3) with BatchNorm",
+    reference="He et al. 2015",
+)
+def resnet50(input_shape, num_classes, **hp):
+    defaults = {"blocks_per_stage": (3, 4, 6, 3), "block": "bottleneck", "name": "resnet50"}
+    return build_resnet(input_shape, num_classes, **{**defaults, **hp})

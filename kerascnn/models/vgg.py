@@ -1,0 +1,110 @@
+"""VGG (Simonyan & Zisserman 2014): blocks of 3x3 "same" convolutions, each block ending in MaxPool 2/2,
+then Flatten -> Dense 4096 -> Dropout 0.5 -> Dense 4096 -> Dropout 0.5 -> Dense classes (logits).
+
+Layer names follow ``keras.applications.VGG16`` (``block1_conv1`` ... ``block5_pool``, ``fc1``, ``fc2``),
+except that the last layer is ``logits`` (no softmax). At 224x224x3 with 1000 classes ``vgg16`` has
+exactly ``keras.applications.VGG16(weights=None)``'s 138,357,544 parameters.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from kerascnn.models.hyperparameters import (
+    HyperparameterError,
+    check_int_sequence,
+    check_positive_int,
+    check_rate,
+)
+from kerascnn.models.registry import register_model
+
+# (convolutions in the block, output channels) per block: the columns A, B, D, E of the paper's table 1.
+VGG_BLOCKS = {
+    "vgg11": ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512)),
+    "vgg13": ((2, 64), (2, 128), (2, 256), (2, 512), (2, 512)),
+    "vgg16": ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)),
+    "vgg19": ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512)),
+}
+
+
+def vgg_block(x, num_convs, filters, *, batch_norm=False, name):
+    """``num_convs`` 3x3 same convs with ReLU (BatchNorm before the ReLU if asked), then MaxPool 2/2."""
+    for i in range(1, num_convs + 1):
+        conv_name = f"{name}_conv{i}"
+        if batch_norm:
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=conv_name)(x)
+            x = layers.BatchNormalization(name=f"{conv_name}_bn")(x)
+            x = layers.Activation("relu", name=f"{conv_name}_relu")(x)
+        else:
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=conv_name)(x)
+    return layers.MaxPooling2D(2, strides=2, name=f"{name}_pool")(x)
+
+
+def build_vgg(
+    input_shape,
+    num_classes,
+    *,
+    blocks=VGG_BLOCKS["vgg16"],
+    width_divisor=1,
+    dense_units=(4096, 4096),
+    dropout=0.5,
+    batch_norm=False,
+    name="vgg",
+) -> keras.Model:
+    """A VGG network from its block spec; returns logits.
+
+    Args:
+        input_shape: (H, W, C) of the images (224x224 as published).
+        num_classes: units of the last Dense layer.
+        blocks: one ``(num_convs, filters)`` pair per block.
+        width_divisor: divides every block's filters (d2l trains VGG-11 on Fashion-MNIST with 4); the
+            Dense layers keep their units.
+        dense_units: units of the hidden Dense layers.
+        dropout: dropout rate after each hidden Dense layer.
+        batch_norm: BatchNorm after every convolution (the later "vgg_bn" variants).
+        name: the model's name.
+
+    Reference: K. Simonyan, A. Zisserman, "Very deep convolutional networks for large-scale image
+    recognition", ICLR 2015 (arXiv:1409.1556).
+    """
+    if isinstance(blocks, (str, int)) or not blocks or not all(hasattr(b, "__len__") and len(b) == 2 for b in blocks):
+        raise HyperparameterError(
+            f"blocks must be a list of (num_convs, filters) pairs. Received: blocks={blocks!r}"
+        )
+    blocks = [check_int_sequence(f"blocks[{i}]", b, 2) for i, b in enumerate(blocks)]
+    width_divisor = check_positive_int("width_divisor", width_divisor)
+    dense_units = check_int_sequence("dense_units", dense_units)
+    dropout = check_rate("dropout", dropout)
+
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    x = inputs
+    for b, (num_convs, filters) in enumerate(blocks, start=1):
+        x = vgg_block(x, num_convs, max(1, filters // width_divisor), batch_norm=batch_norm, name=f"block{b}")
+    x = layers.Flatten(name="flatten")(x)
+    for i, units in enumerate(dense_units, start=1):
+        x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _register_vgg(variant: str, depth: int):
+    @register_model(
+        variant,
+        default_input_shape=(224, 224, 3),
+        description=f"VGG-{depth}: {depth - 3} 3x3 convs in five blocks with max pooling, 4096-4096 dense",
+        reference="Simonyan & Zisserman 2014; d2l.ai 8.2",
+    )
+    def builder(input_shape, num_classes, **hp):
+        return build_vgg(input_shape, num_classes, **{"blocks": VGG_BLOCKS[variant], "name": variant, **hp})
+
+    builder.__name__ = builder.__qualname__ = variant
+    return builder
+
+
+vgg11 = _register_vgg("vgg11", 11)
+vgg13 = _register_vgg("vgg13", 13)
+vgg16 = _register_vgg("vgg16", 16)
+vgg19 = _register_vgg("vgg19", 19)
