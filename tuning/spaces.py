@@ -56,6 +56,42 @@ FAMILY_SPACES: dict[str, dict[str, Any]] = {
         "batch_norm": {"values": [False, True]},
         "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
     },
+    "mnist_cnn": {
+        "filters": [{"values": [10, 16, 32]}, {"values": [20, 32, 64]}],
+        "kernel_sizes": [{"values": [3, 5]}, {"values": [3, 5]}],
+        "hidden_units": {"values": [50, 128, 256, 500]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    "alexnet": {
+        # The 11x11/4 stem suits 224x224 inputs; smaller stems suit upsampled 28x28 digits.
+        "kernel_sizes": [{"values": [5, 7, 11]}, {"values": [3, 5]}, 3, 3, 3],
+        "first_stride": {"values": [2, 4]},
+        "dense_units": [{"values": [1024, 2048, 4096]}, {"values": [1024, 2048, 4096]}],
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+        "local_response_norm": {"values": [False, True]},
+    },
+    "vgg": {
+        "width_divisor": {"values": [1, 2, 4, 8]},  # channels / divisor (d2l trains VGG-11 at /4)
+        "dense_units": [{"values": [512, 1024, 4096]}, {"values": [512, 1024, 4096]}],
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+        "batch_norm": {"values": [False, True]},
+    },
+    "nin": {
+        "kernel_sizes": [{"values": [5, 7, 11]}, {"values": [3, 5]}, 3],
+        "first_stride": {"values": [2, 4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    "googlenet": {
+        "width_divisor": {"values": [1, 2, 4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    "resnet": {
+        "filters": [{"values": [32, 64]}, {"values": [64, 128]}, {"values": [128, 256]}, {"values": [256, 512]}],
+        "stem_kernel_size": {"values": [3, 7]},
+        "stem_stride": {"values": [1, 2]},
+        "stem_pool": {"values": [False, True]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
 }
 
 _SPEC_KEYS = {"values", "min", "max", "step", "sampling", "default"}

@@ -1,0 +1,61 @@
+"""``ZooHyperModel``: a keras-tuner HyperModel for any model of the zoo, driven by its search space.
+
+``build(hp)`` declares the space's hyperparameters on ``hp``, hands the values to the zoo's own
+builder (``kerascnn.models.build``) and compiles the result with the same helper ``kerascnn fit``
+uses. No architecture is described here: the space only names builder arguments.
+
+A value the architecture cannot take (a kernel larger than its feature map, a bad combination) makes
+that trial fail with a one-line reason (``keras_tuner.errors.FailedTrialError``); the search goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras_tuner
+
+from kerascnn.tuning.spaces import SearchSpace
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error message, prefixed with its type when the message is empty."""
+    text = str(error).strip()
+    if isinstance(error, KeyError) and len(error.args) == 1:
+        text = str(error.args[0])
+    first = text.splitlines()[0] if text else ""
+    return first or type(error).__name__
+
+
+class ZooHyperModel(keras_tuner.HyperModel):
+    """Build and compile ``space.model`` with the hyperparameter values keras-tuner picks.
+
+    Args:
+        space: the resolved search space (``kerascnn.tuning.spaces.resolve_space``).
+        input_shape: (H, W, C) the model takes, from the dataset's ``DataSpec``.
+        num_classes: classes of the dataset.
+        compile_model: ``compile_model(model, **training_kwargs)``, compiling in place with the
+            training hyperparameters of the trial (``learning_rate``, ``optimizer``).
+    """
+
+    def __init__(self, space: SearchSpace, input_shape, num_classes: int, compile_model: Callable):
+        super().__init__(name=space.model, tunable=True)
+        self.space = space
+        self.input_shape = tuple(input_shape)
+        self.num_classes = int(num_classes)
+        self.compile_model = compile_model
+
+    def build(self, hp):
+        from kerascnn.models import build
+
+        model_kwargs, training_kwargs = self.space.declare(hp)
+        try:
+            model = build(self.space.model, self.input_shape, self.num_classes, **model_kwargs)
+        except Exception as e:  # any builder complaint is this trial's failure, not the search's
+            raise keras_tuner.errors.FailedTrialError(
+                f"{self.space.model} cannot be built with these values: {one_line(e)}"
+            ) from e
+        try:
+            self.compile_model(model, **training_kwargs)
+        except Exception as e:
+            raise keras_tuner.errors.FailedTrialError(f"cannot compile {self.space.model}: {one_line(e)}") from e
+        return model
