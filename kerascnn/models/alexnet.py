@@ -11,7 +11,7 @@ import keras
 from keras import layers
 
 from kerascnn.models.custom_layers import LocalResponseNormalization
-from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate
+from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
 from kerascnn.models.registry import register_model
 
 
@@ -73,10 +73,8 @@ def build_alexnet(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model(
+alexnet = register_model(
     default_input_shape=(224, 224, 3),
     description="AlexNet: five convs (11x11/4 first), three max pools, two 4096 dense layers with dropout",
     reference="Krizhevsky et al. 2012; d2l.ai 8.1",
-)
-def alexnet(input_shape, num_classes, **hp):
-    return build_alexnet(input_shape, num_classes, **hp)
+)(variant(build_alexnet, "alexnet"))

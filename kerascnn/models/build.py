@@ -38,15 +38,23 @@ def build(name: str, input_shape=None, num_classes: int = 10, **hyperparameters)
     if int(num_classes) < 1:
         raise KerasCNNError(f"num_classes must be at least 1. Received: num_classes={num_classes}")
     try:
-        return info.builder(shape, int(num_classes), **hyperparameters)
+        model = info.builder(shape, int(num_classes), **hyperparameters)
     except TypeError as e:
         if "unexpected keyword argument" in str(e):
-            raise KerasCNNError(f"Model {name!r} has no hyperparameter named in: {e}") from None
+            from kerascnn.models.hyperparameters import unknown_hyperparameter_message
+
+            raise KerasCNNError(unknown_hyperparameter_message(name, hyperparameters)) from None
         raise
     except ValueError as e:
         if _is_empty_output_error(e):
             raise InputTooSmallError(_too_small_message(name, shape, int(num_classes), hyperparameters)) from None
         raise
+    # Keras lets some layers (a 3x3 pool on a 2x2 map) output 0x0 without complaint.
+    from kerascnn.models.smallest_input import first_empty_layer
+
+    if first_empty_layer(model) is not None:
+        raise InputTooSmallError(_too_small_message(name, shape, int(num_classes), hyperparameters))
+    return model
 
 
 def _is_empty_output_error(e: Exception) -> bool:

@@ -16,7 +16,7 @@ import keras
 from keras import layers
 
 from kerascnn.models.custom_layers import LocalResponseNormalization
-from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate
+from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
 from kerascnn.models.registry import register_model
 
 # Per block: (name, 1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool projection): the paper's table 1.
@@ -126,10 +126,8 @@ def build_googlenet(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model(
+googlenet = register_model(
     default_input_shape=(96, 96, 3),
     description="GoogLeNet (Inception v1): nine Inception blocks, optional auxiliary heads and LRN",
     reference="Szegedy et al. 2014; d2l.ai 8.4",
-)
-def googlenet(input_shape, num_classes, **hp):
-    return build_googlenet(input_shape, num_classes, **hp)
+)(variant(build_googlenet, "googlenet"))

@@ -46,3 +46,55 @@ def check_int_sequence(name: str, value, length: int | None = None) -> tuple:
     if len(value) == 0:
         raise HyperparameterError(f"{name} must not be empty. Received: {name}={value!r}")
     return tuple(check_positive_int(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+def variant(family_builder, name: str, **defaults):
+    """A registered builder ``(input_shape, num_classes, **hp)`` for one variant of a family.
+
+    ``defaults`` are the variant's published values (e.g. VGG-16's blocks); the caller's ``hp``
+    override them (timm's ``dict(model_args, **kwargs)``). The family builder and the defaults stay
+    visible so :func:`default_hyperparameters` can list what a tuner may vary.
+    """
+    defaults = {"name": name, **defaults}
+
+    def builder(input_shape, num_classes, **hp):
+        return family_builder(input_shape, num_classes, **{**defaults, **hp})
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__module__ = family_builder.__module__
+    builder.__doc__ = f"{name}: ``{family_builder.__name__}`` with {defaults}."
+    builder.family_builder = family_builder
+    builder.variant_defaults = defaults
+    return builder
+
+
+def default_hyperparameters(name: str) -> dict:
+    """The hyperparameters of the registered model ``name`` and their default (published) values.
+
+    Example: ``default_hyperparameters("vgg11")["width_divisor"] == 1``. The model's ``name`` is left
+    out: it is not a hyperparameter.
+    """
+    import inspect
+
+    from kerascnn.models.registry import get_builder
+
+    builder = get_builder(name)
+    family_builder = getattr(builder, "family_builder", builder)
+    values = {
+        p.name: p.default
+        for p in inspect.signature(family_builder).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    values.update(getattr(builder, "variant_defaults", {}))
+    values.pop("name", None)
+    return values
+
+
+def unknown_hyperparameter_message(name: str, hyperparameters: dict) -> str:
+    """One line naming the hyperparameters ``name`` does not take and listing those it does."""
+    known = default_hyperparameters(name)
+    unknown = sorted(set(hyperparameters) - set(known))
+    return (
+        f"Model {name!r} has no hyperparameter {', '.join(map(repr, unknown)) or '(unknown)'}. "
+        f"Its hyperparameters: {', '.join(sorted(known))}."
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerascnn.models.hyperparameters import check_choice, check_int_sequence, check_rate
+from kerascnn.models.hyperparameters import check_choice, check_int_sequence, check_rate, variant
 from kerascnn.models.registry import register_model
 
 _ACTIVATIONS = ("sigmoid", "relu", "tanh")
@@ -79,19 +79,15 @@ def build_lenet(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model(
+lenet = register_model(
     default_input_shape=(28, 28, 1),
     description="LeNet-5: two 5x5 convs with sigmoid and average pooling, three dense layers",
     reference="LeCun et al. 1998; d2l.ai 7.6",
-)
-def lenet(input_shape, num_classes, **hp):
-    return build_lenet(input_shape, num_classes, **hp)
+)(variant(build_lenet, "lenet"))
 
 
-@register_model(
+lenet_bn = register_model(
     default_input_shape=(28, 28, 1),
     description="LeNet-5 with batch normalization after every conv and hidden dense layer",
     reference="Ioffe & Szegedy 2015; d2l.ai 8.5",
-)
-def lenet_bn(input_shape, num_classes, **hp):
-    return build_lenet(input_shape, num_classes, **{"batch_norm": True, "name": "lenet_bn", **hp})
+)(variant(build_lenet, "lenet_bn", batch_norm=True))

@@ -23,6 +23,7 @@ from kerascnn.models.hyperparameters import (
     check_int_sequence,
     check_positive_int,
     check_rate,
+    variant,
 )
 from kerascnn.models.registry import register_model
 
@@ -81,20 +82,14 @@ def build_mnist_cnn(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model(
+mnist_cnn = register_model(
     default_input_shape=(28, 28, 1),
     description="Small MNIST CNN: two 5x5 convs (10, 20) with max pooling, Flatten 320, Dense 50",
     reference="PyTorch examples, mnist/main.py (2017)",
-)
-def mnist_cnn(input_shape, num_classes, **hp):
-    return build_mnist_cnn(input_shape, num_classes, **hp)
+)(variant(build_mnist_cnn, "mnist_cnn"))
 
-
-@register_model(
+mnist_cnn_wide = register_model(
     default_input_shape=(28, 28, 1),
     description="Small MNIST CNN, wide: 5x5 and 3x3 convs (10, 20), one pooling, Flatten 2000, Dense 500",
     reference="study notes, MNIST CNN",
-)
-def mnist_cnn_wide(input_shape, num_classes, **hp):
-    defaults = {"kernel_sizes": (5, 3), "pool_after": (True, False), "hidden_units": 500, "name": "mnist_cnn_wide"}
-    return build_mnist_cnn(input_shape, num_classes, **{**defaults, **hp})
+)(variant(build_mnist_cnn, "mnist_cnn_wide", kernel_sizes=(5, 3), pool_after=(True, False), hidden_units=500))

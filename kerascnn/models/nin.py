@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate
+from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
 from kerascnn.models.registry import register_model
 
 
@@ -68,10 +68,8 @@ def build_nin(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model(
+nin = register_model(
     default_input_shape=(224, 224, 3),
     description="Network in Network: conv + two 1x1 convs per block, global average pooling, no dense layer",
     reference="Lin et al. 2013; d2l.ai 8.3",
-)
-def nin(input_shape, num_classes, **hp):
-    return build_nin(input_shape, num_classes, **hp)
+)(variant(build_nin, "nin"))

@@ -17,6 +17,7 @@ from kerascnn.models.hyperparameters import (
     check_int_sequence,
     check_positive_int,
     check_rate,
+    variant,
 )
 from kerascnn.models.registry import register_model
 
@@ -113,29 +114,20 @@ def build_resnet(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_model(
+resnet18 = register_model(
     default_input_shape=(224, 224, 3),
     description="ResNet-18: basic residual blocks (2, 2, 2, 2) with BatchNorm",
     reference="He et al. 2015; d2l.ai 8.6",
-)
-def resnet18(input_shape, num_classes, **hp):
-    return build_resnet(input_shape, num_classes, **{"name": "resnet18", **hp})
+)(variant(build_resnet, "resnet18"))
 
-
-@register_model(
+resnet34 = register_model(
     default_input_shape=(224, 224, 3),
     description="ResNet-34: basic residual blocks (3, 4, 6, 3) with BatchNorm",
     reference="He et al. 2015",
-)
-def resnet34(input_shape, num_classes, **hp):
-    return build_resnet(input_shape, num_classes, **{"blocks_per_stage": (3, 4, 6, 3), "name": "resnet34", **hp})
+)(variant(build_resnet, "resnet34", blocks_per_stage=(3, 4, 6, 3)))
 
-
-@register_model(
+resnet50 = register_model(
     default_input_shape=(224, 224, 3),
     description="ResNet-50: bottleneck residual blocks (3, 4, 6, 3) with BatchNorm",
     reference="He et al. 2015",
-)
-def resnet50(input_shape, num_classes, **hp):
-    defaults = {"blocks_per_stage": (3, 4, 6, 3), "block": "bottleneck", "name": "resnet50"}
-    return build_resnet(input_shape, num_classes, **{**defaults, **hp})
+)(variant(build_resnet, "resnet50", blocks_per_stage=(3, 4, 6, 3), block="bottleneck"))

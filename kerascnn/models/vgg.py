@@ -16,6 +16,7 @@ from kerascnn.models.hyperparameters import (
     check_int_sequence,
     check_positive_int,
     check_rate,
+    variant,
 )
 from kerascnn.models.registry import register_model
 
@@ -90,18 +91,12 @@ def build_vgg(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _register_vgg(variant: str, depth: int):
-    @register_model(
-        variant,
+def _register_vgg(name: str, depth: int):
+    return register_model(
         default_input_shape=(224, 224, 3),
         description=f"VGG-{depth}: {depth - 3} 3x3 convs in five blocks with max pooling, 4096-4096 dense",
         reference="Simonyan & Zisserman 2014; d2l.ai 8.2",
-    )
-    def builder(input_shape, num_classes, **hp):
-        return build_vgg(input_shape, num_classes, **{"blocks": VGG_BLOCKS[variant], "name": variant, **hp})
-
-    builder.__name__ = builder.__qualname__ = variant
-    return builder
+    )(variant(build_vgg, name, blocks=VGG_BLOCKS[name]))
 
 
 vgg11 = _register_vgg("vgg11", 11)
