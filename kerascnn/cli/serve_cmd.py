@@ -1,5 +1,111 @@
-"""Placeholder: replaced by the issue that builds this command."""
+"""``kerascnn serve``: TF Serving's REST API for exported SavedModels."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DESCRIPTION = """\
+Serve SavedModels over TF Serving's REST API (same URLs, JSON and errors), so a client written for
+TF Serving works unchanged, and the folder you serve here works in TF Serving.
+
+MODEL_BASE_PATH holds numbered versions (MODEL_BASE_PATH/1/saved_model.pb, .../2/...). The highest
+version is served; a new version folder is picked up without a restart, and a version that fails to
+load is reported in the model's status while the previous one keeps serving. Concurrent requests are
+batched into one model call (--no-batching turns it off). Stop with Ctrl-C or SIGTERM."""
+
+EPILOG = """\
+examples:
+  kerascnn serve models/lenet                        # http://127.0.0.1:8501/v1/models/lenet
+  kerascnn serve models/lenet --model-name digits --port 9000
+  kerascnn serve --model-config-file models.config   # several models (TF Serving's config format)
+
+  curl http://127.0.0.1:8501/v1/models/lenet                      # version status
+  curl http://127.0.0.1:8501/v1/models/lenet/metadata             # signatures, dtypes, shapes
+  curl -d '{"instances": [[[[0], ...]]]}' http://127.0.0.1:8501/v1/models/lenet:predict
+
+the config file (also accepted by tensorflow_model_server --model_config_file):
+  model_config_list {
+    config { name: "lenet" base_path: "/abs/models/lenet" model_platform: "tensorflow"
+             model_version_policy { all {} }  version_labels { key: "stable" value: 1 } }
+  }
+"""
 
 
 def register(subparsers):
+    p = subparsers.add_parser(
+        "serve", help="TF Serving-compatible REST server for exported SavedModels",
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=_Formatter,
+    )
+    p.add_argument("model_base_path", nargs="?", metavar="MODEL_BASE_PATH",
+                   help="folder of numbered SavedModel versions (omit with --model-config-file)")
+    p.add_argument("--model-name", help="name in the URLs (default: the base path's folder name)")
+    p.add_argument("--model-config-file", metavar="FILE",
+                   help="serve several models: TF Serving's model_config_list text format")
+    p.add_argument("--model-version-policy", default="latest", metavar="POLICY",
+                   help="versions kept loaded: latest, latest:N, all, or specific:1,2")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept other machines)")
+    p.add_argument("--port", type=int, default=8501, help="REST port (0 picks a free one)")
+    p.add_argument("--poll-seconds", type=float, default=1.0,
+                   help="how often to look for new or removed versions; 0 only at start-up")
+    batching = p.add_argument_group("dynamic batching (TF Serving's --enable_batching parameters)")
+    batching.add_argument("--batching", action=argparse.BooleanOptionalAction, default=True,
+                          help="group concurrent requests into one model call")
+    batching.add_argument("--max-batch-size", type=int, default=32, help="examples per model call")
+    batching.add_argument("--batch-timeout-micros", type=int, default=0,
+                          help="how long a request may wait for others to fill its batch")
+    batching.add_argument("--max-enqueued-batches", type=int, default=64,
+                          help="queue bound in batches; requests beyond it get 503")
+    batching.add_argument("--num-batch-threads", type=int, default=2,
+                          help="model calls run at once (also the thread count without batching)")
+    p.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024,
+                   help="larger request bodies get 413")
+    p.add_argument("--access-log", default="-", metavar="PATH",
+                   help="one line per request: '-' for stderr, a file path, or 'off'")
+    p.set_defaults(func=run)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     pass
+
+
+def run(args) -> int:
+    from kerascnn.errors import KerasCNNError
+    from kerascnn.serving.batching import BatchingOptions
+    from kerascnn.serving.config import load_model_config
+    from kerascnn.serving.repository import ModelConfig, VersionPolicy
+    from kerascnn.serving.server import ServerOptions, serve
+
+    if args.model_config_file and args.model_base_path:
+        raise KerasCNNError("Give either MODEL_BASE_PATH or --model-config-file, not both.")
+    if args.model_config_file:
+        models = load_model_config(args.model_config_file)
+    elif args.model_base_path:
+        base = os.path.abspath(os.path.expanduser(args.model_base_path))
+        name = args.model_name or os.path.basename(base.rstrip(os.sep)) or "default"
+        models = [ModelConfig(name, base, VersionPolicy.parse(args.model_version_policy))]
+    else:
+        raise KerasCNNError("Give the folder to serve (MODEL_BASE_PATH) or --model-config-file. See --help.")
+    if not 0 <= args.port <= 65535:
+        raise KerasCNNError(f"--port must be 0..65535. Received: {args.port}")
+    if args.poll_seconds < 0:
+        raise KerasCNNError(f"--poll-seconds must be >= 0. Received: {args.poll_seconds}")
+    if args.max_request_bytes < 1024:
+        raise KerasCNNError(f"--max-request-bytes must be at least 1024. Received: {args.max_request_bytes}")
+    batching = None
+    if args.batching:
+        try:
+            batching = BatchingOptions(
+                max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
+                max_enqueued_batches=args.max_enqueued_batches, num_batch_threads=args.num_batch_threads,
+            )
+        except ValueError as e:
+            raise KerasCNNError(str(e)) from None
+    if args.num_batch_threads < 1:
+        raise KerasCNNError(f"--num-batch-threads must be at least 1. Received: {args.num_batch_threads}")
+    options = ServerOptions(
+        models=models, host=args.host, port=args.port, poll_seconds=args.poll_seconds, batching=batching,
+        num_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,
+        access_log=None if args.access_log == "off" else args.access_log,
+    )
+    return serve(options)

@@ -1,0 +1,166 @@
+"""One loaded version of a SavedModel: its signatures (read from the model itself) and a way to run them.
+
+Nothing here knows about kerascnn's own exports: input and output names, dtypes and shapes come from
+``loaded.signatures[name].structured_input_signature`` / ``structured_outputs``, so any SavedModel that
+TF Serving can serve is served the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from kerascnn.serving.status import ServingError, from_tensorflow, invalid_argument
+from kerascnn.serving.tensors import TensorInfo
+
+log = logging.getLogger("kerascnn.serve")
+
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+@dataclasses.dataclass
+class Signature:
+    """A callable signature and what it takes and returns (``{name: TensorInfo}``)."""
+
+    name: str
+    inputs: dict
+    outputs: dict
+    function: object  # a tf ConcreteFunction taking keyword tensors, returning {name: tensor}
+
+
+def is_saved_model_dir(path) -> bool:
+    return any((Path(path) / f).is_file() for f in SAVED_MODEL_FILES)
+
+
+class Servable:
+    """A SavedModel version loaded with ``tf.saved_model.load``.
+
+    Args:
+        model_name: the name clients use in URLs.
+        version: the integer version (the folder's name).
+        path: the version folder.
+
+    Raises:
+        Exception: whatever TensorFlow raises for an unreadable SavedModel; the repository records it
+            as the version's status.
+    """
+
+    def __init__(self, model_name: str, version: int, path):
+        import tensorflow as tf
+
+        self.model_name = model_name
+        self.version = int(version)
+        self.path = Path(path)
+        self._loaded = tf.saved_model.load(str(self.path))
+        self.signatures = {
+            name: _signature(name, function) for name, function in self._loaded.signatures.items()
+        }
+        if not self.signatures:
+            raise ValueError(f"SavedModel at {self.path} has no serving signatures")
+        self._signature_defs = _read_signature_defs(self.path)
+
+    def signature(self, name: str) -> Signature:
+        try:
+            return self.signatures[name]
+        except KeyError:
+            raise invalid_argument(
+                f'Serving signature name: "{name}" not found in signature def '
+                f"(this model has: {', '.join(sorted(self.signatures))})"
+            ) from None
+
+    def run(self, signature_name: str, arrays: dict) -> dict:
+        """Run a signature on validated input arrays; returns ``{output name: np.ndarray}``.
+
+        Raises:
+            ServingError: the TF error's code (INVALID_ARGUMENT for, e.g., an undecodable image).
+        """
+        import tensorflow as tf
+
+        signature = self.signature(signature_name)
+        try:
+            result = signature.function(**{k: tf.constant(v) for k, v in arrays.items()})
+            return {k: v.numpy() for k, v in result.items()}
+        except tf.errors.OpError as e:
+            raise from_tensorflow(e) from None
+        except (ValueError, TypeError) as e:
+            # Inputs that pass the signature's spec but not the function's own checks.
+            raise invalid_argument(str(e).strip().split("\n")[0]) from None
+
+    def warm_up(self) -> None:
+        """Call each all-numeric, fully-defined signature once on zeros, so the first request is fast."""
+        for signature in self.signatures.values():
+            infos = signature.inputs.values()
+            if not infos or any(i.dtype == "DT_STRING" or i.shape is None for i in infos):
+                continue
+            if any(d is None for i in infos for d in i.shape[1:]):
+                continue
+            arrays = {
+                k: np.zeros((1, *i.shape[1:]) if i.shape else (), dtype=i.numpy_dtype)
+                for k, i in signature.inputs.items()
+            }
+            try:
+                self.run(signature.name, arrays)
+            except (ServingError, ValueError):  # a model that dislikes zeros is still servable
+                log.debug("warm-up of %s/%s failed", self.model_name, signature.name, exc_info=True)
+
+    def metadata(self) -> dict:
+        """TF Serving's ``GetModelMetadata`` answer (as its REST API prints it)."""
+        return {
+            "model_spec": {"name": self.model_name, "signature_name": "", "version": str(self.version)},
+            "metadata": {"signature_def": {"signature_def": self._signature_defs}},
+        }
+
+
+def _signature(name: str, function) -> Signature:
+    _, kwargs = function.structured_input_signature
+    inputs = {key: _tensor_info(spec) for key, spec in kwargs.items()}
+    outputs = function.structured_outputs
+    if not isinstance(outputs, dict):  # a signature always returns a dict, but be defensive
+        outputs = {"output_0": outputs}
+    return Signature(name, inputs, {key: _tensor_info(spec) for key, spec in outputs.items()}, function)
+
+
+def _tensor_info(spec) -> TensorInfo:
+    from tensorflow.core.framework import types_pb2
+
+    dtype = types_pb2.DataType.Name(spec.dtype.as_datatype_enum)
+    shape = None if spec.shape.rank is None else tuple(spec.shape.as_list())
+    return TensorInfo(dtype, shape)
+
+
+def _read_signature_defs(path: Path) -> dict:
+    """The SignatureDefs of the ``serve`` MetaGraph as JSON, printed as TF Serving prints them."""
+    from google.protobuf import json_format, text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    if (path / "saved_model.pb").is_file():
+        saved_model.ParseFromString((path / "saved_model.pb").read_bytes())
+    else:
+        text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
+    graphs = [g for g in saved_model.meta_graphs if "serve" in g.meta_info_def.tags] or list(saved_model.meta_graphs)
+    if not graphs:
+        return {}
+    return {
+        name: json_format.MessageToDict(
+            signature_def, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        for name, signature_def in graphs[0].signature_def.items()
+    }
+
+
+def folder_fingerprint(path) -> tuple:
+    """(number of files, total size, newest mtime) of a folder tree: changes when anything is rewritten."""
+    count = size = newest = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                st = os.stat(os.path.join(root, f))
+            except OSError:
+                continue
+            count, size, newest = count + 1, size + st.st_size, max(newest, st.st_mtime_ns)
+    return count, size, newest

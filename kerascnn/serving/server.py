@@ -1,0 +1,151 @@
+"""Run the server: load models, listen, poll for new versions, log each request, stop cleanly.
+
+``serve(ServerOptions(...))`` is what ``kerascnn serve`` calls; it blocks until SIGTERM or SIGINT, then
+stops accepting connections, lets requests in flight finish (up to ``shutdown_timeout`` seconds) and
+returns 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from kerascnn.errors import KerasCNNError
+from kerascnn.serving.batching import Batcher, BatchingOptions
+from kerascnn.serving.repository import ModelConfig, ModelRegistry, scan_versions
+from kerascnn.serving.servable import is_saved_model_dir
+
+log = logging.getLogger("kerascnn.serve")
+
+# One line per request: client, request line, status, response bytes, seconds.
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'
+
+
+@dataclasses.dataclass
+class ServerOptions:
+    """Everything ``kerascnn serve`` can be told (its flags, one to one)."""
+
+    models: list  # of ModelConfig
+    host: str = "127.0.0.1"
+    port: int = 8501
+    poll_seconds: float = 1.0  # > 0: poll every N s; 0: only at start-up (as TF Serving)
+    batching: BatchingOptions | None = dataclasses.field(default_factory=BatchingOptions)  # None: off
+    num_threads: int = 2  # TF call threads when batching is off
+    max_request_bytes: int = 32 * 1024 * 1024
+    access_log: str | None = "-"  # "-": stderr; a path; None: off
+    shutdown_timeout: float = 10.0
+    warm_up: bool = True
+
+
+def check_base_path(config: ModelConfig) -> None:
+    """Fail early on the mistakes a user makes most: a missing folder or a version folder itself."""
+    path = Path(config.base_path)
+    if not path.is_dir():
+        raise KerasCNNError(
+            f"Model base path {path} (model {config.name!r}) does not exist or is not a folder. "
+            "It should hold numbered SavedModel versions: BASE/1/saved_model.pb, BASE/2/..."
+        )
+    if is_saved_model_dir(path) and not scan_versions(path):
+        raise KerasCNNError(
+            f"{path} is a SavedModel, not a model base path: TF Serving expects numbered versions under it. "
+            f"Serve its parent folder if that is a version folder, or move it to {path}/1."
+        )
+
+
+def configure_logging(access_log: str | None) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    server_log = logging.getLogger("kerascnn.serve")
+    server_log.handlers[:] = [handler]
+    server_log.setLevel(logging.INFO)
+    server_log.propagate = False
+    access = logging.getLogger("aiohttp.access")
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    if access_log is None:
+        access.handlers[:] = []
+        access.disabled = True
+        return
+    target = logging.StreamHandler(sys.stderr) if access_log == "-" else logging.FileHandler(access_log)
+    target.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    access.handlers[:] = [target]
+    access.disabled = False
+
+
+def serve(options: ServerOptions) -> int:
+    """Load the models and serve until SIGTERM/SIGINT. Returns the exit status (0 on a clean stop)."""
+    configure_logging(options.access_log)
+    for config in options.models:
+        check_base_path(config)
+    registry = ModelRegistry(options.models, warm_up=options.warm_up)
+    registry.poll()  # the first load happens before the port opens, as in TF Serving
+    for repository in registry.models.values():
+        print(f"kerascnn serve: model {repository.describe()}", flush=True)
+    try:
+        import uvloop  # optional: a faster event loop when installed
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    return runner(_serve(options, registry))
+
+
+async def _serve(options: ServerOptions, registry: ModelRegistry) -> int:
+    from aiohttp import web
+
+    from kerascnn.serving.app import create_app
+
+    threads = options.batching.num_batch_threads if options.batching else options.num_threads
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tf")
+    loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader")
+    batcher = Batcher(options.batching, executor) if options.batching else None
+    app = create_app(registry, executor=executor, batcher=batcher, max_request_bytes=options.max_request_bytes)
+    access_logger = logging.getLogger("aiohttp.access") if options.access_log is not None else None
+    app_runner = web.AppRunner(
+        app, access_log=access_logger, access_log_format=ACCESS_LOG_FORMAT, handle_signals=False,
+        shutdown_timeout=options.shutdown_timeout,
+    )
+    await app_runner.setup()
+    site = web.TCPSite(app_runner, options.host, options.port, backlog=1024)
+    try:
+        await site.start()
+    except OSError as e:
+        await app_runner.cleanup()
+        raise KerasCNNError(
+            f"Cannot listen on {options.host}:{options.port}: {e.strerror or e}. Choose another --port."
+        ) from None
+    port = app_runner.addresses[0][1] if app_runner.addresses else options.port
+    names = ", ".join(registry.models)
+    batching = (
+        f"batching on (max_batch_size={options.batching.max_batch_size}, "
+        f"batch_timeout_micros={options.batching.batch_timeout_micros})" if options.batching else "batching off"
+    )
+    print(f"kerascnn serve: REST API at http://{options.host}:{port}/v1/models/ ({names}; {batching})", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def poll_forever():
+        while options.poll_seconds > 0:
+            await asyncio.sleep(options.poll_seconds)
+            await loop.run_in_executor(loader, registry.poll)
+
+    poller = loop.create_task(poll_forever())
+    await stop.wait()
+    log.info("stopping: no new connections; waiting for requests in flight")
+    poller.cancel()
+    await asyncio.gather(poller, return_exceptions=True)
+    await app_runner.cleanup()  # waits for handlers in flight (up to shutdown_timeout)
+    if batcher is not None:
+        await batcher.close()
+    executor.shutdown(wait=True)
+    loader.shutdown(wait=False, cancel_futures=True)
+    print("kerascnn serve: stopped", flush=True)
+    return 0
