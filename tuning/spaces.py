@@ -143,6 +143,8 @@ class Param:
         value = _decode(value)
         if self.kind == "choice" and all(isinstance(v, bool) for v in self.values):
             return bool(value)
+        if self.kind == "float":
+            return float(f"{value:.10g}")  # 0.30000000000000004 -> 0.3 (a stepped Float's arithmetic)
         return value
 
     def describe(self) -> str:
