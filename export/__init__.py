@@ -1,1 +1,42 @@
-"""Placeholder."""
+"""Export a trained model for serving (SavedModel, TF Serving layout) and for devices (TFLite).
+
+    from kerascnn.export import export
+    result = export("runs/lenet", "models/lenet", format="saved_model",
+                    test_images=x_test, test_labels=y_test)           # models/lenet/1/
+    result = export("runs/lenet", "models/lenet_int8.tflite", format="tflite", quantize="int8",
+                    calibration_images=x_train, test_images=x_test, test_labels=y_test)
+    print(result.parity)                                             # agreement, accuracies, size
+
+Images are raw uint8 ``[N, h, w, c]`` at the data's native size everywhere; every export takes them as
+they are and preprocesses inside its graph. One module per format: ``saved_model``, ``tflite``;
+``parity`` measures and bounds them against the Keras model; ``graph`` holds the functions they run.
+"""
+
+from __future__ import annotations
+
+from kerascnn.export.artifacts import MARKER_FILE, ExportResult, load_source  # noqa: F401
+from kerascnn.export.parity import BOUNDS, ParityError, format_table  # noqa: F401
+from kerascnn.export.saved_model import export_saved_model, existing_versions, latest_version  # noqa: F401
+from kerascnn.export.tflite import QUANTIZE_MODES, export_tflite, sidecar_path  # noqa: F401
+
+FORMATS = ("saved_model", "tflite")
+
+
+def export(source, out, format: str = "saved_model", quantize: str = "none", **kwargs) -> ExportResult:
+    """Export ``source`` (run directory, ``.keras`` file, or ``keras.Model`` with ``spec=``) to ``out``.
+
+    ``format="saved_model"`` writes the next version folder of the model base folder ``out``;
+    ``format="tflite"`` writes the ``.tflite`` file ``out`` and its ``.json``. Other keyword arguments
+    go to :func:`export_saved_model` or :func:`export_tflite`.
+    """
+    from kerascnn.errors import KerasCNNError
+
+    if format == "saved_model":
+        if quantize not in (None, "none"):
+            raise KerasCNNError(f"A SavedModel is float32; --quantize is for --format tflite. Received: {quantize!r}")
+        kwargs.pop("calibration_images", None)
+        kwargs.pop("overwrite", None)
+        return export_saved_model(source, out, **kwargs)
+    if format == "tflite":
+        return export_tflite(source, out, quantize or "none", **kwargs)
+    raise KerasCNNError(f"format must be one of {', '.join(FORMATS)}. Received: {format!r}")

@@ -1,0 +1,117 @@
+"""Reading images for prediction: PNG/JPEG (and BMP/GIF) files or ``.npy`` arrays -> uint8 at the data's size.
+
+The result is what every kerascnn export takes: uint8 ``[N, h, w, c]`` at the DataSpec's ``image_shape``.
+Grayscale<->RGB is converted (ITU-R 601 luma, as ``tf.image.rgb_to_grayscale``); any other channel
+count (RGBA, LA, CMYK, 16-bit) is an error, since there is no single right way to drop a channel (a
+transparent background can be black or white). An image of another size is resized to the native
+size with Pillow's antialiased bilinear filter. Only numpy and Pillow are used, so a ``.tflite``
+prediction never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kerascnn.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+ARRAY_SUFFIXES = (".npy",)
+_LUMA = np.array([0.2989, 0.5870, 0.1140], np.float32)  # tf.image.rgb_to_grayscale's weights
+
+
+def load_images(paths, image_shape) -> np.ndarray:
+    """uint8 ``[N, h, w, c]`` from image files and ``.npy`` arrays (a ``.npy`` may hold a batch)."""
+    arrays = [load_image(p, image_shape) for p in paths]
+    if not arrays:
+        raise DataError("No images given.")
+    return np.concatenate(arrays)
+
+
+def load_image(path, image_shape) -> np.ndarray:
+    """uint8 ``[n, h, w, c]`` (n is 1 for an image file) from one file, converted to ``image_shape``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"No such image file: {path}")
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        batch = _read_npy(path)
+    else:
+        batch = _read_image_file(path)[None]
+    return np.stack([fit_to_shape(image, image_shape, path) for image in batch])
+
+
+def fit_to_shape(image: np.ndarray, image_shape, source="image") -> np.ndarray:
+    """One uint8 ``[h', w', c']`` image converted to ``image_shape`` (h, w, c): channels, then size."""
+    h, w, c = (int(d) for d in image_shape)
+    have = image.shape[2]
+    if have not in (1, 3):
+        raise DataError(
+            f"{source} has {have} channels; kerascnn takes grayscale (1) or RGB (3) images. "
+            "Convert it first (e.g. flatten transparency onto the background your training images had)."
+        )
+    if have == 3 and c == 1:
+        image = np.round(image.astype(np.float32) @ _LUMA).clip(0, 255).astype(np.uint8)[..., None]
+    elif have == 1 and c == 3:
+        image = np.repeat(image, 3, axis=2)
+    if image.shape[:2] != (h, w):
+        from PIL import Image
+
+        resized = [
+            np.asarray(Image.fromarray(image[..., i]).resize((w, h), Image.Resampling.BILINEAR))
+            for i in range(c)
+        ]
+        image = np.stack(resized, axis=-1)
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+def _read_image_file(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()  # decode now: a truncated file fails here, not later
+            mode = img.mode
+            if mode == "P":
+                mode = "RGBA" if "transparency" in img.info else "RGB"
+                img = img.convert(mode)
+            elif mode == "1":
+                mode, img = "L", img.convert("L")
+            if mode not in ("L", "RGB"):
+                channels = {"LA": 2, "RGBA": 4, "CMYK": 4, "I;16": "16-bit", "I": "32-bit", "F": "float"}.get(mode, mode)
+                if isinstance(channels, int):
+                    raise DataError(
+                        f"{path} has {channels} channels ({mode}); kerascnn takes grayscale (1) or RGB (3) "
+                        "images. Convert it first (e.g. flatten transparency onto the background your "
+                        "training images had)."
+                    )
+                raise DataError(f"{path} is a {channels} image ({mode}); kerascnn takes 8-bit grayscale or RGB.")
+            array = np.asarray(img, dtype=np.uint8)
+    except DataError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"{path} is not a readable PNG/JPEG image: {reason}") from None
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"{path} is not a readable .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if array.ndim == 2:
+        array = array[None, ..., None]
+    elif array.ndim == 3:
+        # [h, w, c] with c in 1..4 is one image; anything else is a batch of grayscale images [n, h, w].
+        array = array[None] if array.shape[-1] <= 4 else array[..., None]
+    if array.ndim != 4 or array.size == 0:
+        raise DataError(f"{path} holds an array of shape {array.shape}; expected [h, w], [h, w, c] or [n, h, w, c].")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() > 255:
+            raise DataError(
+                f"{path} holds {array.dtype} values in [{array.min()}, {array.max()}]; kerascnn takes raw uint8 "
+                "pixels 0..255 (scale floats in [0, 1] by 255 and cast to uint8)."
+            )
+        array = array.astype(np.uint8)
+    return array
