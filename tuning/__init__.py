@@ -1,1 +1,41 @@
-"""Placeholder."""
+"""Hyperparameter search over the zoo with keras-tuner: ``kerascnn tune NAME``.
+
+Public API:
+    tune(model, *, dataset, tuner, max_trials, epochs, objective, out, overwrite, space, ...) -> TuneResult
+        run (or resume) a search on fit's data pipeline and strategy; writes trials.csv,
+        best_hyperparameters.json and scores_by_trial.png into ``out``
+    resolve_space(model, overrides=None) -> SearchSpace    the validated space of a model
+    default_space(model) -> dict                           its default space, in the --space format
+    load_space_file(path) -> dict                          read a --space JSON/YAML file
+    FAMILY_SPACES, TRAINING_SPACE                          the default ranges, in one place
+    ZooHyperModel                                          the keras-tuner HyperModel (lazy import)
+    TUNERS                                                 "hyperband", "bayesian", "random", "grid"
+"""
+
+from kerascnn.tuning.spaces import (  # noqa: F401
+    FAMILY_SPACES,
+    TRAINING_SPACE,
+    SearchSpace,
+    SearchSpaceError,
+    default_space,
+    load_space_file,
+    resolve_space,
+)
+from kerascnn.tuning.search import (  # noqa: F401
+    BEST_FILE,
+    OBJECTIVES,
+    TUNERS,
+    TuneError,
+    TuneResult,
+    distributed_role,
+    tune,
+)
+
+
+def __getattr__(name):
+    # keras_tuner imports TensorFlow: only when the HyperModel itself is asked for.
+    if name == "ZooHyperModel":
+        from kerascnn.tuning.hypermodels import ZooHyperModel
+
+        return ZooHyperModel
+    raise AttributeError(f"module 'kerascnn.tuning' has no attribute {name!r}")

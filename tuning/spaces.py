@@ -14,17 +14,15 @@ one spec per element, ``kernel_sizes: [{"values": [3, 5, 7]}, 5]``; keras-tuner 
 ``kernel_sizes[0]`` (searched) and the second kernel stays 5. Any spec may carry ``"default"``.
 
 ``FAMILY_SPACES`` below is the one place where the default ranges live. Their published defaults
-are not repeated here: they are read from the builders' signatures (and from what a variant such as
-``lenet_bn`` passes to its family builder), so the zoo stays the single description of each
-architecture. A ``--space FILE`` (JSON or YAML, same format) replaces the entries it names and keeps
+are not repeated here: they come from the zoo (``kerascnn.models.hyperparameters.
+default_hyperparameters``: the builders' signatures and what a variant such as ``lenet_bn`` passes to
+its family builder), so the zoo stays the single description of each architecture. A ``--space FILE`` (JSON or YAML, same format) replaces the entries it names and keeps
 the others; give an entry a fixed value to stop searching it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 import json
 import math
 from pathlib import Path
@@ -218,67 +216,23 @@ class SearchSpace:
 
 
 def builder_defaults(model: str) -> dict:
-    """Keyword arguments of ``model``'s family builder with their published defaults for ``model``.
+    """Hyperparameters ``model`` takes, with its published defaults (the zoo's ``default_hyperparameters``).
 
-    The family builder is ``build_<family>`` in the model's module; a variant (``lenet_bn``) may pass
-    its own values for some of them, which replace the family's defaults here.
+    These are the keyword arguments of the family builder, with a variant's own values (``lenet_bn``
+    passes ``batch_norm=True``) in place of the family's.
     """
-    from kerascnn.models import get_model_info
+    from kerascnn.models.hyperparameters import default_hyperparameters
 
-    info = get_model_info(model)
-    family_builder = _family_builder(info)
-    params = inspect.signature(family_builder).parameters.values()
-    defaults = {
-        p.name: p.default
-        for p in params
-        if p.name not in _NOT_HYPERPARAMETERS
-        and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-        and p.default is not inspect.Parameter.empty
-    }
-    defaults.update({k: v for k, v in variant_overrides(model).items() if k in defaults})
-    return {k: _copy(v) for k, v in defaults.items()}
-
-
-def _family_builder(info):
-    module = importlib.import_module(info.builder.__module__)
-    return getattr(module, f"build_{info.family}", info.builder)
-
-
-class _Captured(Exception):
-    pass
+    return {k: _copy(v) for k, v in default_hyperparameters(model).items() if k not in _NOT_HYPERPARAMETERS}
 
 
 def variant_overrides(model: str) -> dict:
-    """The keyword arguments a registered variant passes to its family builder (``{}`` if none).
+    """The arguments a registered variant sets on its family builder (``{}`` for a family's base model)."""
+    from kerascnn.models import get_builder
 
-    Found by calling the variant with the family builder swapped for a recorder that raises before
-    anything is built, so a variant's defaults are written once, in the zoo.
-    """
-    from kerascnn.models import get_model_info
-
-    info = get_model_info(model)
-    module = importlib.import_module(info.builder.__module__)
-    attr = f"build_{info.family}"
-    original = getattr(module, attr, None)
-    if original is None or original is info.builder:
-        return {}
-    captured: dict = {}
-
-    def recorder(input_shape, num_classes, **kwargs):
-        captured.update(kwargs)
-        raise _Captured
-
-    setattr(module, attr, recorder)
-    try:
-        info.builder(tuple(info.default_input_shape), 10)
-    except _Captured:
-        pass
-    except Exception:  # a variant that does more than forward its arguments: no overrides known
-        captured.clear()
-    finally:
-        setattr(module, attr, original)
-    captured.pop("name", None)
-    return captured
+    overrides = dict(getattr(get_builder(model), "variant_defaults", {}) or {})
+    overrides.pop("name", None)
+    return overrides
 
 
 def default_space(model: str) -> dict:
