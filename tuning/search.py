@@ -97,7 +97,7 @@ def tune(
     model: str,
     *,
     dataset="digits",
-    tuner: str = "hyperband",
+    tuner: str = "random",
     max_trials: int = 10,
     epochs: int | None = None,
     objective: str = "val_accuracy",
