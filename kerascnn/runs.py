@@ -12,6 +12,10 @@ A run directory (``kerascnn fit`` writes it; ``--out``, default ``runs/<model>``
     logs/                  TensorBoard
     learning_curves.png, confusion_matrix.png, misclassified.png
 
+While training, the run lives in ``<run>.partial`` beside its final place; a finished run is renamed
+to ``<run>`` in one step, so ``runs/<model>`` is always either absent or complete. After a kill,
+rerunning the same command resumes ``<run>.partial`` from its last finished epoch.
+
 Models output logits; a model with auxiliary heads (GoogLeNet) has the main logits as its first output.
 """
 
@@ -29,6 +33,22 @@ BACKUP_DIR = "backup"
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 LOGS_DIR = "logs"
+LEARNING_CURVES = "learning_curves.png"
+CONFUSION_MATRIX = "confusion_matrix.png"
+MISCLASSIFIED = "misclassified.png"
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(run_dir) -> Path:
+    """Where the unfinished run of ``run_dir`` lives while it trains."""
+    run_dir = Path(run_dir)
+    return run_dir.with_name(run_dir.name + PARTIAL_SUFFIX)
+
+
+def is_finished_run(path) -> bool:
+    """True when ``path`` is a finished run directory (it has metrics.json and a checkpoint)."""
+    path = Path(path)
+    return (path / METRICS_FILE).is_file() and ((path / BEST_CHECKPOINT).is_file() or (path / LAST_CHECKPOINT).is_file())
 
 
 def resolve_checkpoint(path) -> tuple[Path, Path]:

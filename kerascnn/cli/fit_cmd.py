@@ -1,5 +1,113 @@
-"""Placeholder: replaced by the issue that builds this command."""
+"""``kerascnn fit`` and ``kerascnn evaluate``: parse flags, call ``kerascnn.fit`` / ``kerascnn.evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+
+FIT_EPILOG = """\
+examples:
+  kerascnn fit lenet                                  bundled digits, offline, ~1 minute
+  kerascnn fit lenet --dataset ../shared/data/mnist   a folder of MNIST IDX files
+  kerascnn fit lenet --dataset fashion_mnist --data-dir ~/tensorflow_datasets
+  kerascnn fit resnet18 --dataset photos/ --augment flip,crop --epochs 20
+  kerascnn fit lenet --hparams best_hyperparameters.json     train a tuning winner
+  kerascnn evaluate runs/lenet
+
+datasets: digits (scikit-learn's 1,797 real 8x8 digits, no download), a TensorFlow Datasets name
+(mnist, fashion_mnist, cifar10, ...; prepared in --data-dir), a folder of IDX files (train-*/t10k-*,
+or one set split by --test-split), or a folder of class subfolders of images (optionally in train/
+and test/). Images are resized to the model's input; gray<->RGB as the model needs.
+
+defaults marked "model's default" come from kerascnn.training.defaults (the textbook's settings).
+The run directory (--out, default runs/MODEL) gets config.json, data_spec.json, best.keras,
+last.keras, history.csv, metrics.json, logs/ (TensorBoard) and three plots. While training it is
+OUT.partial; rerun the same command after an interruption to resume from the last finished epoch.
+
+multi-worker: set TF_CONFIG on every host and run the same command (batch size is global), e.g.
+  TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+"""
+
+
+def _shape(text: str):
+    try:
+        dims = [int(d) for d in text.replace("x", ",").split(",") if d.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected H,W or H,W,C (e.g. 32,32,3). Received: {text!r}") from None
+    if len(dims) not in (2, 3) or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected H,W or H,W,C of positive integers. Received: {text!r}")
+    return dims
+
+
+def _augment(text: str):
+    return [a.strip() for a in text.split(",") if a.strip() and a.strip() != "none"]
 
 
 def register(subparsers):
-    pass
+    p = subparsers.add_parser(
+        "fit", help="train a model on a dataset and write a run directory",
+        description="Train a model from the zoo on real data under a tf.distribute strategy, with "
+                    "checkpoints, logs, plots and test metrics in a resumable run directory.",
+        epilog=FIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="model name (see: kerascnn models)")
+    p.add_argument("--dataset", default="digits", help="digits, a TFDS name, or a folder (default: %(default)s)")
+    p.add_argument("--data-dir", help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the model's default)")
+    p.add_argument("--batch-size", type=int, help="global batch size (default: the model's default)")
+    p.add_argument("--optimizer", choices=("sgd", "momentum", "adam", "adamw"), help="(default: the model's default)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the model's default)")
+    p.add_argument("--schedule", choices=("constant", "cosine", "step"), help="learning-rate schedule (default: the model's default)")
+    p.add_argument("--label-smoothing", type=float, help="e.g. 0.1 (default: the model's default, 0)")
+    p.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: the model's default, 0)")
+    p.add_argument("--augment", type=_augment, default=[], metavar="LIST",
+                   help="comma-separated: flip, translate, crop, color (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="weights and shuffling seed (default: %(default)s)")
+    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction of the training part (default: %(default)s)")
+    p.add_argument("--test-split", type=float, default=0.2, help="test fraction when the data has no test part (default: %(default)s)")
+    p.add_argument("--input-shape", type=_shape, metavar="H,W[,C]", help="model input (default: the model's published size)")
+    p.add_argument("--hparams", metavar="FILE", help="JSON/YAML of builder hyperparameters (and optionally lr, optimizer)")
+    p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop after PATIENCE epochs without a better validation accuracy (default: off)")
+    p.add_argument("--strategy", default="auto", choices=("auto", "mirrored", "multi_worker", "default", "one_device"),
+                   help="tf.distribute strategy; auto = multi_worker if TF_CONFIG lists several workers, else mirrored (default: %(default)s)")
+    p.add_argument("--steps-per-execution", type=int, help="training steps per graph call (default: a whole epoch, at most 32)")
+    p.add_argument("--out", help="run directory (default: runs/MODEL)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    p.set_defaults(func=run_fit)
+
+    e = subparsers.add_parser(
+        "evaluate", help="test accuracy of a trained run",
+        description="Evaluate a run directory (or a .keras file in one) on the test part of its dataset, "
+                    "split exactly as in training, or on the test part of --dataset.",
+        epilog="examples:\n  kerascnn evaluate runs/lenet\n  kerascnn evaluate runs/lenet/last.keras --dataset ../shared/data/mnist\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("run", help="run directory or .keras file")
+    e.add_argument("--dataset", help="evaluate on this dataset instead (default: the run's)")
+    e.add_argument("--data-dir", help="TFDS data directory")
+    e.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
+    e.add_argument("--strategy", default="auto", choices=("auto", "mirrored", "multi_worker", "default", "one_device"))
+    e.set_defaults(func=run_evaluate)
+
+
+def run_fit(args) -> int:
+    import kerascnn
+
+    settings = dict(
+        dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
+        optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, label_smoothing=args.label_smoothing,
+        weight_decay=args.weight_decay, augment=args.augment, seed=args.seed, val_split=args.val_split,
+        test_split=args.test_split, input_shape=args.input_shape, early_stopping=args.early_stopping,
+        strategy=args.strategy, steps_per_execution=args.steps_per_execution, out=args.out, overwrite=args.overwrite,
+    )
+    kerascnn.fit(args.model, hparams=args.hparams, **settings)
+    return 0
+
+
+def run_evaluate(args) -> int:
+    import kerascnn
+
+    m = kerascnn.evaluate(args.run, args.dataset, data_dir=args.data_dir, batch_size=args.batch_size, strategy=args.strategy)
+    print(f"test accuracy {m['test_accuracy']:.4f}  loss {m['test_loss']:.4f}  on {m['test_images']} test images of {m['dataset']}")
+    worst = sorted(((v, k) for k, v in m["per_class_accuracy"].items() if v is not None))[:3]
+    print("lowest per-class accuracy: " + ", ".join(f"{k} {v:.3f}" for v, k in worst))
+    return 0

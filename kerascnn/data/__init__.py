@@ -1,3 +1,34 @@
-"""Datasets and the tf.data input pipeline."""
+"""Datasets and the tf.data input pipeline.
+
+Public API:
+    load_dataset(name_or_path, *, data_dir=None, test_split=0.2, seed=0) -> RawDataset
+        raw uint8 arrays (x_train, y_train, x_test, y_test) + class_names of "digits", a TFDS name,
+        a folder of IDX files or a folder of class subfolders; the train/test split is fixed.
+    RawDataset.from_arrays(...)               wrap your own arrays
+    split_validation(raw, val_split) -> Splits raw x/y of the train, validation and test parts
+    make_pipelines(dataset, input_shape, *, batch_size, val_split, ...) -> (train, val, test, spec)
+    make_spec(raw, input_shape, x_train) -> DataSpec
+    DataSpec, preprocess                      the one preprocessing (train, evaluate, export, predict)
+    load_run_dataset(run_dir) -> RawDataset   the dataset a run was trained on, same split
+"""
 
 from kerascnn.data.spec import DataSpec, preprocess  # noqa: F401
+from kerascnn.data.datasets import (  # noqa: F401
+    DEFAULT_DATASET,
+    RawDataset,
+    load_dataset,
+    split_indices,
+    split_train_test,
+)
+from kerascnn.data.pipeline import (  # noqa: F401
+    AUGMENTATIONS,
+    Pipelines,
+    Splits,
+    augmentation_layers,
+    build_dataset,
+    channel_stats,
+    make_pipelines,
+    make_spec,
+    split_validation,
+)
+from kerascnn.data.run_data import load_run_dataset  # noqa: F401

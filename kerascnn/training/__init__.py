@@ -1,1 +1,37 @@
-"""Placeholder."""
+"""Training: ``fit`` a zoo model on a dataset under tf.distribute, ``evaluate`` a run.
+
+Public API:
+    fit(model="lenet", dataset="digits", *, hparams=None, **settings) -> TrainResult
+        trains and writes a run directory (kerascnn.runs); settings are TrainConfig fields.
+    evaluate(run_dir_or_keras, dataset=None, *, data_dir=None) -> dict     test accuracy/loss, per class
+    TrainConfig                     every setting of a run; fields = `kerascnn fit` flags
+    load_hparams(dict_or_file)      builder hyperparameters from JSON/YAML (keras-tuner winners work)
+    get_training_defaults(name)     per-model epochs/batch/optimizer/lr (kerascnn.training.defaults)
+    get_strategy(name)              tf.distribute strategy by name (kerascnn.training.strategy)
+    compile_model(model, *, optimizer, lr, schedule, epochs, steps_per_epoch, label_smoothing,
+                  weight_decay, aux_loss_weight, steps_per_execution, jit_compile=False)
+    make_optimizer(name, lr, ...), make_schedule(name, lr, ...), accuracy_key(model),
+    with_multi_output_labels(dataset, n_outputs)                        (kerascnn.training.compile)
+    predict_logits(model, inputs), predict_images(model, spec, images)  any batch size, any replicas
+    patch_keras_for_multi_worker()  the Keras 3.15.1 MultiWorkerMirroredStrategy fix (applied by
+                                    get_strategy("multi_worker"))
+"""
+
+from kerascnn.training.config import TrainConfig, load_hparams  # noqa: F401
+from kerascnn.training.defaults import TrainingDefaults, get_training_defaults  # noqa: F401
+from kerascnn.training.strategy import get_strategy  # noqa: F401
+from kerascnn.training.compile import (  # noqa: F401
+    DEFAULT_STEPS_PER_EXECUTION,
+    OPTIMIZERS,
+    SCHEDULES,
+    SparseCrossentropy,
+    accuracy_key,
+    compile_model,
+    make_optimizer,
+    make_schedule,
+    with_multi_output_labels,
+)
+from kerascnn.training.predict import predict_images, predict_logits  # noqa: F401
+from kerascnn.training.keras_patches import patch_keras_for_multi_worker  # noqa: F401
+from kerascnn.training.fit import TrainResult, TrainingError, fit  # noqa: F401
+from kerascnn.training.evaluate import evaluate  # noqa: F401

@@ -1,0 +1,98 @@
+"""A folder of class subfolders of images (Keras' ``image_dataset_from_directory`` layout).
+
+    DATA/cat/001.png, DATA/dog/xyz.jpg, ...                 split by ``test_split``
+    DATA/train/cat/..., DATA/test/cat/...                   used as given
+
+Class names are the subfolder names, sorted. Images are decoded with Pillow; grayscale images stay
+single-channel unless some image of the set has color, then all become RGB. Images of different sizes
+are resized to the most common size so that the set fits one array (the model's own resize comes later,
+in :func:`kerascnn.data.spec.preprocess`). Hidden files (``.DS_Store``) are skipped; any other file that
+is not an image is an error, so a stray file never silently becomes a training example.
+"""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import numpy as np
+
+from kerascnn.errors import DataError
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _files(class_dir: Path) -> list[Path]:
+    return sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _decode(path: Path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy()
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise DataError(f"{path} is not an image Pillow can read ({type(e).__name__}); remove it from the dataset folder.") from None
+
+
+def _scan(folder: Path, class_names: list | None):
+    dirs = _class_dirs(folder)
+    names = [d.name for d in dirs]
+    if class_names is not None and names != class_names:
+        raise DataError(f"{folder} has classes {names} but the training part has {class_names}; they must match.")
+    items = []
+    for label, d in enumerate(dirs):
+        files = _files(d)
+        if not files:
+            raise DataError(f"Class folder {d} holds no images.")
+        items += [(f, label) for f in files]
+    loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if loose and dirs:
+        raise DataError(f"{loose[0]} is a file next to the class folders of {folder}; images belong in a class subfolder.")
+    return names, items
+
+
+def _to_array(images: list, size: tuple, mode: str) -> np.ndarray:
+    from PIL import Image
+
+    out = []
+    for im in images:
+        im = im.convert(mode)
+        if im.size != size:  # PIL sizes are (width, height)
+            im = im.resize(size, Image.BILINEAR)
+        out.append(np.asarray(im, dtype=np.uint8))
+    x = np.stack(out)
+    return x[..., None] if x.ndim == 3 else x
+
+
+def load_image_folder(folder, *, test_split: float = 0.2, seed: int = 0):
+    """A :class:`~kerascnn.data.datasets.RawDataset` from class subfolders of images."""
+    from kerascnn.data.datasets import RawDataset, split_train_test
+
+    folder = Path(folder)
+    parts = {p.name: p for p in _class_dirs(folder)}
+    if set(parts) >= {"train", "test"} and len(parts) == 2:
+        names, train_items = _scan(parts["train"], None)
+        _, test_items = _scan(parts["test"], names)
+    else:
+        names, train_items = _scan(folder, None)
+        test_items = []
+    if len(names) < 2:
+        found = f"only the class {names[0]!r}" if names else "no class subfolders"
+        raise DataError(
+            f"{folder} has {found}; a dataset folder needs one subfolder of images per class, at least two "
+            "(or IDX files)."
+        )
+    decoded = [(_decode(f), y) for f, y in train_items + test_items]
+    size = collections.Counter(im.size for im, _ in decoded).most_common(1)[0][0]
+    mode = "RGB" if any(im.mode not in ("1", "L", "I", "I;16", "F", "LA") for im, _ in decoded) else "L"
+    x = _to_array([im for im, _ in decoded], size, mode)
+    y = np.array([label for _, label in decoded], dtype=np.int64)
+    n_train = len(train_items)
+    if test_items:
+        return RawDataset(str(folder), names, x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+    return split_train_test(str(folder), names, x, y, test_split=test_split, seed=seed)

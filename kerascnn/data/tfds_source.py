@@ -1,0 +1,120 @@
+"""TensorFlow Datasets image-classification sets through the real ``tfds`` API.
+
+Offline, ``tfds.load`` fails in ways that do not say what to do (``AssertionError: could not find data``
+for an unprepared set with ``download=False``, ``ModuleNotFoundError: importlib_resources`` when it tries
+to download). Both become one :class:`~kerascnn.errors.DataError` explaining how to get the data.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from kerascnn.errors import DataError
+
+
+def _offline_message(name: str, data_dir, cause: BaseException) -> str:
+    where = data_dir or "~/tensorflow_datasets"
+    reason = f"{type(cause).__name__}: {str(cause).splitlines()[0][:160]}" if str(cause) else type(cause).__name__
+    return (
+        f"TFDS dataset {name!r} is not prepared in {where} and could not be downloaded ({reason}). "
+        f"Prepare it on a machine with internet access (python -c \"import tensorflow_datasets as tfds; "
+        f"tfds.load('{name}', data_dir='DIR')\") and pass --data-dir DIR, or prepare it from the original "
+        f"files with TFDS's manual_dir (tfds build {name} --manual_dir FILES --data_dir DIR), or point "
+        f"--dataset at a folder of IDX files or class subfolders of images."
+    )
+
+
+def _builder(name: str, data_dir):
+    import tensorflow_datasets as tfds
+
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except Exception as e:  # DatasetNotFoundError and friends: the name is not a TFDS dataset
+        if type(e).__name__ in ("DatasetNotFoundError", "DatasetVariantBlockedError") or isinstance(e, (KeyError, ValueError)):
+            raise DataError(
+                f"Unknown dataset {name!r}: not 'digits', not an existing folder, and not a TFDS dataset. "
+                "Use digits, a TFDS name (mnist, fashion_mnist, cifar10, ...), or a folder of IDX files or "
+                "class subfolders."
+            ) from None
+        raise DataError(_offline_message(name, data_dir, e)) from None
+
+
+def _supervised_keys(builder):
+    keys = builder.info.supervised_keys
+    if keys and len(keys) >= 2 and isinstance(keys[0], str):
+        return keys[0], keys[1]
+    features = builder.info.features
+    image = next((k for k, f in features.items() if type(f).__name__ == "Image"), None)
+    label = next((k for k, f in features.items() if type(f).__name__ == "ClassLabel"), None)
+    if image is None or label is None:
+        raise DataError(f"TFDS dataset {builder.name!r} is not an image-classification set (no image and class label).")
+    return image, label
+
+
+def _to_arrays(ds, image_key, label_key, name, split):
+    images, labels = [], []
+    for ex in ds.as_numpy_iterator():
+        images.append(ex[image_key])
+        labels.append(int(ex[label_key]))
+    if not images:
+        raise DataError(f"TFDS dataset {name!r} split {split!r} is empty.")
+    return images, np.array(labels, dtype=np.int64)
+
+
+def _stack(images: list, name: str) -> np.ndarray:
+    shapes = collections.Counter(im.shape for im in images)
+    if len(shapes) == 1:
+        return np.stack(images).astype(np.uint8, copy=False)
+    # Variable-size sets (tf_flowers...): resize to the most common size so the set fits one array.
+    from PIL import Image
+
+    (h, w, c), _ = shapes.most_common(1)[0]
+    out = []
+    for im in images:
+        if im.shape[:2] != (h, w):
+            pil = Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im)
+            im = np.asarray(pil.resize((w, h), Image.BILINEAR)).reshape(h, w, -1)
+        out.append(im)
+    return np.stack(out).astype(np.uint8, copy=False)
+
+
+def load_tfds(name: str, *, data_dir=None, test_split: float = 0.2, seed: int = 0):
+    """A :class:`~kerascnn.data.datasets.RawDataset` from the TFDS set ``name``.
+
+    Uses its ``train`` and ``test`` splits; without a ``test`` split the ``train`` split is divided by
+    ``test_split``. An unprepared set is downloaded and prepared if the machine is online.
+    """
+    from kerascnn.data.datasets import RawDataset, split_train_test
+
+    import tensorflow_datasets as tfds
+
+    builder = _builder(name, data_dir)  # turns an unknown name into a clear error before any download
+    image_key, label_key = _supervised_keys(builder)
+    try:
+        known_splits = set(builder.info.splits)  # empty until the set is prepared
+        want_test = "test" in known_splits or not known_splits
+        try:
+            parts = tfds.load(name, split=["train", "test"] if want_test else ["train"], data_dir=data_dir,
+                              download=True, shuffle_files=False)
+        except ValueError as e:
+            if "test" not in str(e) or not want_test:
+                raise
+            parts = tfds.load(name, split=["train"], data_dir=data_dir, download=True, shuffle_files=False)
+        x_train, y_train = _to_arrays(parts[0], image_key, label_key, name, "train")
+        x_test, y_test = _to_arrays(parts[1], image_key, label_key, name, "test") if len(parts) > 1 else ([], None)
+    except DataError:
+        raise
+    except (AssertionError, ImportError, OSError, ConnectionError) as e:
+        raise DataError(_offline_message(name, data_dir, e)) from None
+    except Exception as e:
+        if type(e).__name__ in ("DownloadError", "NonMatchingChecksumError", "ExtractError"):
+            raise DataError(_offline_message(name, data_dir, e)) from None
+        raise
+    class_names = builder.info.features[label_key].names
+    x = _stack(x_train + x_test, name)
+    if y_test is None:
+        return split_train_test(name, class_names, x, y_train, test_split=test_split, seed=seed)
+    n = len(x_train)
+    return RawDataset(name, class_names, x[:n], y_train, x[n:], y_test)

@@ -1,0 +1,140 @@
+"""``TrainConfig``: every setting of a training run; its fields are the ``kerascnn fit`` flags one to one.
+
+``None`` means "the model's default" (see :mod:`kerascnn.training.defaults`); ``resolve()`` fills those
+in, and the resolved config is what ``config.json`` of the run directory stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from kerascnn.errors import KerasCNNError
+
+# Settings that may differ between a run and its resumption without invalidating the saved state.
+NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str = "lenet"  # a registered model name (kerascnn models)
+    dataset: str = "digits"  # digits | a TFDS name | a folder of IDX files or of class subfolders
+    data_dir: str | None = None  # TFDS data directory
+    epochs: int | None = None  # None: the model's default
+    batch_size: int | None = None  # global batch size (split across replicas)
+    optimizer: str | None = None  # sgd | momentum | adam | adamw
+    lr: float | None = None  # peak learning rate
+    schedule: str | None = None  # constant | cosine | step
+    label_smoothing: float | None = None
+    weight_decay: float | None = None  # decoupled weight decay
+    augment: list = dataclasses.field(default_factory=list)  # any of flip, translate, crop, color
+    seed: int = 0  # weights initialization and shuffling
+    val_split: float = 0.1  # fraction of the training part held out for validation (fixed split)
+    test_split: float = 0.2  # fraction held out as test when the dataset has no test part
+    input_shape: list | None = None  # H,W[,C]; None: the model's published input size, data's channels
+    hparams: dict = dataclasses.field(default_factory=dict)  # builder hyperparameters (--hparams FILE)
+    early_stopping: int = 0  # patience in epochs on validation accuracy; 0 disables
+    aux_loss_weight: float = 0.3  # loss weight of each auxiliary head (GoogLeNet)
+    strategy: str = "auto"  # auto | mirrored | multi_worker | default | one_device
+    steps_per_execution: int | None = None  # None: a whole epoch per call, capped (fast on CPU)
+    jit_compile: bool = False  # XLA: slower on CPU for these models
+    out: str | None = None  # run directory; None: runs/<model>
+    overwrite: bool = False  # replace a finished run at `out`
+    verbose: int | None = None  # Keras verbosity; None: progress bar on a terminal, a line per epoch otherwise
+
+    def resolve(self) -> "TrainConfig":
+        """A copy with every ``None`` replaced by the model's default and ``hparams`` split out."""
+        from kerascnn.training.defaults import get_training_defaults
+
+        cfg = dataclasses.replace(self, hparams=dict(self.hparams or {}), augment=list(self.augment or []))
+        # --hparams files may also carry training settings (a keras-tuner winner's lr/optimizer).
+        for key in ("lr", "learning_rate", "optimizer", "batch_size", "epochs", "schedule", "weight_decay", "label_smoothing"):
+            if key in cfg.hparams:
+                value = cfg.hparams.pop(key)
+                field = "lr" if key == "learning_rate" else key
+                if getattr(self, field) is None:
+                    setattr(cfg, field, value)
+        defaults = get_training_defaults(cfg.model)
+        for field in ("epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "label_smoothing"):
+            if getattr(cfg, field) is None:
+                setattr(cfg, field, getattr(defaults, field))
+        if cfg.out is None:
+            cfg.out = str(Path("runs") / cfg.model)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        from kerascnn.training.compile import OPTIMIZERS, SCHEDULES
+
+        def bad(msg):
+            raise KerasCNNError(msg)
+
+        if int(self.epochs) < 1:
+            bad(f"epochs must be at least 1. Received: epochs={self.epochs}")
+        if int(self.batch_size) < 1:
+            bad(f"batch_size must be at least 1. Received: batch_size={self.batch_size}")
+        if not float(self.lr) > 0:
+            bad(f"lr must be positive. Received: lr={self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            bad(f"Unknown optimizer {self.optimizer!r}. Choose from: {', '.join(OPTIMIZERS)}.")
+        if self.schedule not in SCHEDULES:
+            bad(f"Unknown schedule {self.schedule!r}. Choose from: {', '.join(SCHEDULES)}.")
+        if not 0 <= float(self.label_smoothing) < 1:
+            bad(f"label_smoothing must be in [0, 1). Received: {self.label_smoothing}")
+        if float(self.weight_decay) < 0:
+            bad(f"weight_decay must not be negative. Received: {self.weight_decay}")
+        if not 0 <= float(self.val_split) < 1:
+            bad(f"val_split must be in [0, 1). Received: {self.val_split}")
+        if not 0 < float(self.test_split) < 1:
+            bad(f"test_split must be in (0, 1). Received: {self.test_split}")
+        if self.steps_per_execution is not None and int(self.steps_per_execution) < 1:
+            bad(f"steps_per_execution must be at least 1. Received: {self.steps_per_execution}")
+
+    def identity(self) -> dict:
+        """The settings that must match for a rerun to resume a run."""
+        d = self.to_dict()
+        for key in NOT_PART_OF_IDENTITY:
+            d.pop(key, None)
+        return d
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def load_hparams(source) -> dict:
+    """Builder hyperparameters (and optionally lr/optimizer/...) from a dict or a JSON/YAML file.
+
+    A keras-tuner ``best_hyperparameters.json`` (a flat ``{name: value}`` dict, or Keras-Tuner's
+    ``{"values": {...}}`` form) works as is. Lists stay lists; builders take tuples or lists alike.
+    """
+    if source is None:
+        return {}
+    if isinstance(source, dict):
+        data = source
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise KerasCNNError(f"Cannot read hyperparameters file {path}: {e.strerror or e}") from None
+        try:
+            if path.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                data = yaml.safe_load(text)
+            else:
+                data = json.loads(text)
+        except Exception as e:
+            raise KerasCNNError(f"{path} is not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {str(e).splitlines()[0]}") from None
+    if isinstance(data, dict) and isinstance(data.get("values"), dict):
+        data = data["values"]
+    if not isinstance(data, dict):
+        raise KerasCNNError(f"Hyperparameters must be a mapping of name to value. Received: {type(data).__name__}")
+    # keras-tuner bookkeeping (Hyperband's tuner/epochs, tuner/trial_id, ...) is not a hyperparameter.
+    return {k: v for k, v in data.items() if not str(k).startswith("tuner/")}

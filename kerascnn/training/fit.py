@@ -1,0 +1,345 @@
+"""``fit``: train a zoo model on a dataset under a tf.distribute strategy and write a run directory.
+
+Order matters: the strategy first (MultiWorkerMirroredStrategy must exist before any other TF op), then
+everything a user can get wrong (settings, output directory, dataset, model build) is checked before
+the run directory is created, so bad input never leaves a half-written run behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kerascnn.errors import KerasCNNError
+from kerascnn.training.config import TrainConfig, load_hparams
+
+
+class TrainingError(KerasCNNError, RuntimeError):
+    """Training cannot go on (the loss became NaN)."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What ``fit`` returns: the run directory and its numbers (the trained model is in ``model``)."""
+
+    path: Path  # the finished run directory
+    metrics: dict  # as in metrics.json
+    history: dict  # Keras history: key -> list per epoch (this call's epochs)
+    config: TrainConfig  # resolved
+    model: object  # the trained keras.Model (last epoch's weights)
+    spec: object  # the DataSpec
+
+    def __repr__(self):
+        return f"TrainResult(path={str(self.path)!r}, test_accuracy={self.metrics.get('test_accuracy'):.4f})"
+
+
+def library_versions() -> dict:
+    import platform
+
+    import keras
+    import tensorflow as tf
+
+    from kerascnn import __version__
+
+    versions = {"kerascnn": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
+                "keras": keras.__version__, "numpy": np.__version__}
+    for name in ("tensorflow_datasets", "sklearn"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            pass
+    return versions
+
+
+class _EpochTimer:
+    """Seconds spent training in each epoch (validation excluded), for images_per_second."""
+
+    def __init__(self):
+        import keras
+
+        outer = self
+
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                outer._start, outer._stopped = time.perf_counter(), False
+
+            def on_test_begin(self, logs=None):
+                outer._stop()
+
+            def on_epoch_end(self, epoch, logs=None):
+                outer._stop()
+
+        self.callback = Timer()
+        self.seconds: list[float] = []
+        self._start, self._stopped = None, True
+
+    def _stop(self):
+        if not self._stopped and self._start is not None:
+            self.seconds.append(time.perf_counter() - self._start)
+            self._stopped = True
+
+
+def _default_verbose() -> int:
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _steps_per_execution(cfg: TrainConfig, steps_per_epoch: int) -> int:
+    from kerascnn.training.compile import DEFAULT_STEPS_PER_EXECUTION
+
+    if cfg.steps_per_execution:
+        return int(cfg.steps_per_execution)
+    return max(1, min(steps_per_epoch, DEFAULT_STEPS_PER_EXECUTION))
+
+
+def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainConfig | None = None, **settings) -> TrainResult:
+    """Train ``model`` on ``dataset`` and write a run directory; returns a :class:`TrainResult`.
+
+    Args:
+        model: a registered model name (``kerascnn.list_models()``).
+        dataset: ``"digits"``, a TFDS name, a folder, or a ``kerascnn.data.RawDataset``.
+        hparams: builder hyperparameters (dict or JSON/YAML file); may also hold lr/optimizer/batch_size.
+        config: a full :class:`TrainConfig` (``model``/``dataset``/``settings`` are then ignored).
+        **settings: any :class:`TrainConfig` field, e.g. ``epochs=5, lr=0.01, out="runs/x"``.
+
+    Raises:
+        KerasCNNError: bad settings, dataset or model (before anything is written), a finished run at
+            ``out`` without ``overwrite=True``, or a NaN loss (the run directory is removed).
+    """
+    from kerascnn.data.datasets import RawDataset
+
+    raw_given = dataset if isinstance(dataset, RawDataset) else None
+    if config is None:
+        unknown = set(settings) - {f.name for f in dataclasses.fields(TrainConfig)}
+        if unknown:
+            raise KerasCNNError(f"Unknown training setting(s): {', '.join(sorted(unknown))}.")
+        config = TrainConfig(model=model, dataset=raw_given.name if raw_given else str(dataset), **settings)
+    if hparams is not None:
+        config = dataclasses.replace(config, hparams=load_hparams(hparams))
+    else:
+        config = dataclasses.replace(config, hparams=load_hparams(config.hparams))
+    cfg = config.resolve()  # unknown model and bad settings raise here
+    return _Trainer(cfg, raw_given).run()
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, raw=None):
+        self.cfg = cfg
+        self.raw = raw
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        from kerascnn.training.strategy import get_strategy, is_chief, worker_index
+
+        strategy = get_strategy(cfg.strategy)  # first: multi-worker needs it before other TF ops
+        self.chief = is_chief(strategy)
+        from kerascnn.training.rundir import check_out_dir
+
+        if self.chief:
+            check_out_dir(cfg.out, overwrite=cfg.overwrite)
+        import keras
+
+        from kerascnn.data import load_dataset, make_spec, split_validation
+        from kerascnn.models import build, resolve_input_shape
+
+        keras.utils.set_random_seed(cfg.seed)
+        raw = self.raw or load_dataset(cfg.dataset, data_dir=cfg.data_dir, test_split=cfg.test_split)
+        parts = split_validation(raw, cfg.val_split)
+        input_shape = resolve_input_shape(cfg.model, cfg.input_shape, channels=raw.image_shape[2])
+        spec = make_spec(raw, input_shape, parts.x_train)
+        self._check_resizable(raw, spec)
+        replicas = strategy.num_replicas_in_sync
+        steps_per_epoch = math.ceil(len(parts.x_train) / cfg.batch_size)
+        spe = _steps_per_execution(cfg, steps_per_epoch)
+        with strategy.scope():
+            net = build(cfg.model, input_shape, raw.num_classes, **cfg.hparams)
+            from kerascnn.training.compile import compile_model
+
+            compile_model(net, optimizer=cfg.optimizer, lr=cfg.lr, schedule=cfg.schedule, epochs=cfg.epochs,
+                          steps_per_epoch=steps_per_epoch, label_smoothing=cfg.label_smoothing,
+                          weight_decay=cfg.weight_decay, aux_loss_weight=cfg.aux_loss_weight,
+                          steps_per_execution=spe, jit_compile=cfg.jit_compile)
+        train, val, test = self._pipelines(parts, spec, net)
+
+        from kerascnn.training import rundir
+
+        run = rundir.open_run_dir(cfg.out, cfg.identity(), overwrite=cfg.overwrite,
+                                  worker=None if self.chief else worker_index(strategy) or 1)
+        try:
+            return self._train(run, net, spec, raw, parts, train, val, test, strategy, replicas, spe, steps_per_epoch)
+        except KerasCNNError:
+            rundir.abandon(run)
+            raise
+
+    def _check_resizable(self, raw, spec):
+        """Run the preprocessing on one image now, so a shape it cannot handle fails before any file."""
+        from kerascnn.data.spec import preprocess
+        from kerascnn.errors import DataError
+
+        try:
+            out = preprocess(raw.x_train[:1], spec)
+        except Exception as e:
+            raise DataError(
+                f"Cannot resize {raw.image_shape} images to the model input {spec.input_shape}: "
+                f"{str(e).splitlines()[0][:200]}"
+            ) from None
+        if tuple(out.shape[1:]) != tuple(spec.input_shape):
+            raise DataError(f"Preprocessing gives {tuple(out.shape[1:])}, the model needs {spec.input_shape}.")
+
+    def _pipelines(self, parts, spec, net):
+        from kerascnn.data.pipeline import augmentation_layers, build_dataset
+        from kerascnn.training.compile import with_multi_output_labels
+
+        cfg = self.cfg
+        aug = augmentation_layers(cfg.augment, spec)
+        n_out = len(net.outputs)
+        common = dict(batch_size=cfg.batch_size, seed=cfg.seed)
+        train = with_multi_output_labels(build_dataset(parts.x_train, parts.y_train, spec, training=True, augment=aug, **common), n_out)
+        val = (with_multi_output_labels(build_dataset(parts.x_val, parts.y_val, spec, training=False, **common), n_out)
+               if len(parts.x_val) else None)
+        test = with_multi_output_labels(build_dataset(parts.x_test, parts.y_test, spec, training=False, **common), n_out)
+        return train, val, test
+
+    def _callbacks(self, run, net, timer, initial_best):
+        import keras
+
+        from kerascnn import runs
+        from kerascnn.training.compile import accuracy_key
+
+        cfg = self.cfg
+        monitor = ("val_" if self.has_val else "") + accuracy_key(net)
+        callbacks = [
+            keras.callbacks.TerminateOnNaN(),
+            timer.callback,
+            # BackupAndRestore before the checkpoints: when last.keras of an epoch exists, so does its backup.
+            keras.callbacks.BackupAndRestore(str(run.work / runs.BACKUP_DIR), double_checkpoint=True),
+            keras.callbacks.CSVLogger(str(run.work / runs.HISTORY_FILE), append=True),
+            keras.callbacks.ModelCheckpoint(str(run.work / runs.BEST_CHECKPOINT), monitor=monitor, mode="max",
+                                            save_best_only=True, initial_value_threshold=initial_best),
+            keras.callbacks.ModelCheckpoint(str(run.work / runs.LAST_CHECKPOINT)),
+            keras.callbacks.TensorBoard(str(run.work / runs.LOGS_DIR), write_graph=False),
+        ]
+        if cfg.early_stopping:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=int(cfg.early_stopping),
+                                                           restore_best_weights=False))
+        return callbacks, monitor
+
+    def _best_so_far(self, run, monitor):
+        import csv
+
+        from kerascnn import runs
+
+        path = run.work / runs.HISTORY_FILE
+        if not run.resumed or not path.is_file():
+            return None
+        with open(path, newline="") as f:
+            values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "")]
+        return max(values) if values else None
+
+    def _write_config(self, run, spec, replicas, spe, strategy):
+        from kerascnn import runs
+        from kerascnn.fsutil import atomic_write_json
+
+        cfg = self.cfg
+        doc = {**cfg.to_dict(), "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
+               "strategy_class": type(strategy).__name__, "num_replicas": replicas,
+               "resolved_steps_per_execution": spe, "versions": library_versions(), "identity": cfg.identity()}
+        atomic_write_json(run.work / runs.CONFIG_FILE, doc)
+        spec.save(run.work)
+
+    def _train(self, run, net, spec, raw, parts, train, val, test, strategy, replicas, spe, steps_per_epoch):
+        import keras
+
+        from kerascnn import runs
+        from kerascnn.training import rundir
+        from kerascnn.training.compile import accuracy_key
+
+        cfg = self.cfg
+        self.has_val = val is not None
+        self._write_config(run, spec, replicas, spe, strategy)
+        done = rundir.resume_epoch(run) if run.resumed else 0
+        if run.resumed:
+            rundir.trim_history(run, done)
+        timer = _EpochTimer()
+        probe_monitor = ("val_" if self.has_val else "") + accuracy_key(net)
+        callbacks, monitor = self._callbacks(run, net, timer, self._best_so_far(run, probe_monitor))
+        verbose = cfg.verbose if cfg.verbose is not None else _default_verbose()
+        if run.resumed and verbose:
+            print(f"Resuming {run.work} from epoch {done + 1}/{cfg.epochs}", flush=True)
+        start = time.perf_counter()
+        history = net.fit(train, validation_data=val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose,
+                          shuffle=False)  # the pipeline shuffles
+        seconds = time.perf_counter() - start
+        losses = history.history.get("loss", [])
+        if losses and not np.isfinite(losses[-1]) or net.stop_training and any(not np.isfinite(v) for v in losses):
+            epoch = len(losses) + done
+            raise TrainingError(
+                f"The loss became NaN in epoch {epoch} (lr={cfg.lr}, optimizer={cfg.optimizer}); training diverged, "
+                "nothing was saved. Lower --lr or choose another --optimizer."
+            )
+        if (run.work / runs.BEST_CHECKPOINT).is_file():
+            # Evaluate the checkpoint users will export: the best validation epoch.
+            best = keras.saving.load_model(run.work / runs.BEST_CHECKPOINT, compile=False)
+            net.set_weights(best.get_weights())
+        metrics = self._test_metrics(net, spec, parts, test, history.history, timer, seconds, done, replicas)
+        if self.chief:
+            self._plots(run, net, spec, parts, metrics)
+        from kerascnn.fsutil import atomic_write_json
+
+        atomic_write_json(run.work / runs.METRICS_FILE, {k: v for k, v in metrics.items() if not k.startswith("_")})
+        path = rundir.finish(run, overwrite=cfg.overwrite)
+        metrics = {k: v for k, v in metrics.items() if not k.startswith("_")}
+        if verbose and self.chief:
+            print(f"Test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) on "
+                  f"{metrics['test_images']} images after {metrics['epochs']} epochs; run saved to {path}", flush=True)
+        return TrainResult(path=path, metrics=metrics, history=history.history, config=cfg, model=net, spec=spec)
+
+    def _test_metrics(self, net, spec, parts, test, history, timer, seconds, done, replicas):
+        from kerascnn.training.compile import accuracy_key
+        from kerascnn.training.evaluate import per_class_accuracy
+        from kerascnn.training.predict import predict_logits
+        from kerascnn.data.spec import preprocess
+
+        result = net.evaluate(test, verbose=0, return_dict=True)
+        logits = predict_logits(net, preprocess(parts.x_test, spec).numpy())
+        y_pred = logits.argmax(axis=1)
+        epochs_now = len(history.get("loss", []))
+        train_seconds = float(sum(timer.seconds))
+        return {
+            "model": self.cfg.model,
+            "dataset": spec.dataset,
+            "test_accuracy": float(result[accuracy_key(net)]),
+            "test_loss": float(result["loss"]),
+            "test_images": int(len(parts.y_test)),
+            "per_class_accuracy": per_class_accuracy(parts.y_test, y_pred, spec.class_names),
+            "epochs": int(done + epochs_now),
+            "resumed_from_epoch": int(done),
+            "seconds": round(seconds, 3),
+            "train_seconds": round(train_seconds, 3),
+            "images_per_second": round(len(parts.y_train) * len(timer.seconds) / train_seconds, 1) if train_seconds else None,
+            "best_val_accuracy": max(history.get("val_" + accuracy_key(net), [float("nan")])) if self.has_val else None,
+            "num_replicas": int(replicas),
+            "_y_pred": y_pred,
+        }
+
+    def _plots(self, run, net, spec, parts, metrics):
+        import csv
+
+        from kerascnn import runs
+        from kerascnn.training import plots
+        from kerascnn.training.compile import accuracy_key
+
+        history: dict = {}
+        with open(run.work / runs.HISTORY_FILE, newline="") as f:
+            for row in csv.DictReader(f):
+                for k, v in row.items():
+                    if k != "epoch" and v not in (None, ""):
+                        history.setdefault(k, []).append(float(v))
+        plots.plot_learning_curves(history, run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
+        cm = plots.confusion_matrix(parts.y_test, metrics["_y_pred"], spec.num_classes)
+        plots.plot_confusion_matrix(cm, spec.class_names, run.work / runs.CONFUSION_MATRIX)
+        plots.plot_misclassified(parts.x_test, parts.y_test, metrics["_y_pred"], spec.class_names, run.work / runs.MISCLASSIFIED)

@@ -1,0 +1,91 @@
+"""The plots of a run: learning curves, confusion matrix, a grid of misclassified test images.
+
+matplotlib with the Agg backend (no display needed); every figure is written through a temporary file
+and a rename so a plot is never half-written.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> None:
+    from kerascnn.fsutil import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    _pyplot().close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_learning_curves(history: dict, path, *, accuracy_key: str = "accuracy") -> None:
+    """Loss and accuracy per epoch, training and validation. ``history``: key -> list per epoch."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = np.arange(1, len(history.get("loss", [])) + 1)
+    for ax, key, title in ((axes[0], "loss", "loss"), (axes[1], accuracy_key, "accuracy")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            values = history.get(prefix + key)
+            if values:
+                ax.plot(epochs[: len(values)], values, style, marker="o", ms=3,
+                        label=("validation " if prefix else "training ") + title)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    _save(fig, path)
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    """``cm[i, j]`` = number of test images of class i predicted as class j."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return cm
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names, path) -> None:
+    plt = _pyplot()
+    k = len(class_names)
+    size = min(14, 2.5 + 0.45 * k)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(k), class_names, rotation=90 if k > 10 else 0)
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"confusion matrix ({cm.sum()} test images)")
+    if k <= 20:
+        threshold = cm.max() / 2 if cm.size else 0
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if cm[i, j] > threshold else "black")
+    _save(fig, path)
+
+
+def plot_misclassified(images, y_true, y_pred, class_names, path, *, max_images: int = 36) -> None:
+    """A grid of up to ``max_images`` raw test images the model got wrong, titled "true -> predicted"."""
+    plt = _pyplot()
+    wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))[:max_images]
+    cols = 6
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.8), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        img = images[i]
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
+        ax.set_title(f"{class_names[y_true[i]]} -> {class_names[y_pred[i]]}", fontsize=8)
+    fig.suptitle("misclassified test images (true -> predicted)" if len(wrong) else "no misclassified test images")
+    _save(fig, path)

@@ -1,0 +1,128 @@
+"""Creating, resuming and finishing run directories (the layout is in :mod:`kerascnn.runs`).
+
+A run trains in ``<out>.partial``; on success it is renamed to ``<out>`` (replacing a previous finished
+run only with ``overwrite``). A killed run leaves ``<out>.partial`` with its BackupAndRestore state, and
+the same command resumes it; a rerun with different settings is refused instead of mixing two runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+from kerascnn.errors import ArtifactError
+from kerascnn.runs import BACKUP_DIR, CONFIG_FILE, HISTORY_FILE, is_finished_run, partial_path
+
+
+@dataclasses.dataclass
+class RunDir:
+    final: Path  # where the finished run goes
+    work: Path  # where it trains
+    resumed: bool  # True when work held an unfinished run of the same settings
+    scratch: bool = False  # a non-chief worker's private copy, deleted at the end
+
+
+def check_out_dir(out, *, overwrite: bool) -> None:
+    """Refuse early (before loading data) to overwrite a finished run or a folder that is not a run."""
+    final = Path(out)
+    if final.exists() and not overwrite:
+        if is_finished_run(final):
+            raise ArtifactError(
+                f"{final} already holds a finished run; pass --overwrite to replace it or --out to choose another directory."
+            )
+        raise ArtifactError(f"{final} exists and is not a finished kerascnn run; choose another --out (or --overwrite).")
+
+
+def _differences(saved: dict, wanted: dict) -> list[str]:
+    keys = sorted(set(saved) | set(wanted))
+    return [k for k in keys if json.dumps(saved.get(k), sort_keys=True) != json.dumps(wanted.get(k), sort_keys=True)]
+
+
+def open_run_dir(out, identity: dict, *, overwrite: bool, worker: int | None = None) -> RunDir:
+    """Create ``<out>.partial`` or reopen it for resuming.
+
+    Args:
+        out: the final run directory.
+        identity: the settings that must match for resuming (``TrainConfig.identity()``).
+        overwrite: start over even if an unfinished run with other settings is there.
+        worker: for a non-chief multi-worker task, its index: it gets a private scratch directory.
+    """
+    final = Path(out)
+    check_out_dir(final, overwrite=overwrite)
+    work = partial_path(final)
+    if worker:
+        work = final.with_name(f"{final.name}.worker{worker}{work.suffix}")
+    resumed = False
+    config_path = work / CONFIG_FILE
+    if work.exists():
+        saved = None
+        if config_path.is_file():
+            try:
+                saved = json.loads(config_path.read_text()).get("identity")
+            except (json.JSONDecodeError, AttributeError):
+                saved = None
+        if overwrite or saved is None:
+            shutil.rmtree(work)
+        else:
+            diff = _differences(saved, identity)
+            if diff:
+                raise ArtifactError(
+                    f"An unfinished run with other settings ({', '.join(diff)}) is in {work}; rerun with the same "
+                    "settings to resume it, or pass --overwrite to start over."
+                )
+            resumed = (work / BACKUP_DIR).is_dir()
+            if not resumed:  # killed before the first epoch ended: nothing worth keeping
+                shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    return RunDir(final=final, work=work, resumed=resumed, scratch=bool(worker))
+
+
+def resume_epoch(run: RunDir) -> int:
+    """The epoch BackupAndRestore will resume from (0 for a new run)."""
+    meta = run.work / BACKUP_DIR / "training_metadata.json"
+    try:
+        return int(json.loads(meta.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def trim_history(run: RunDir, epochs_done: int) -> None:
+    """Drop history.csv rows of epochs that will be trained again (a kill between two callbacks)."""
+    import csv
+
+    from kerascnn.fsutil import atomic_write_text
+
+    path = run.work / HISTORY_FILE
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    if not lines:
+        return
+    rows = [lines[0]] + [line for line in lines[1:] if line and int(next(csv.reader([line]))[0]) < epochs_done]
+    atomic_write_text(path, "\n".join(rows) + "\n")
+
+
+def finish(run: RunDir, *, overwrite: bool) -> Path:
+    """Move the finished run into place (replacing an old finished run only with ``overwrite``)."""
+    if run.scratch:
+        shutil.rmtree(run.work, ignore_errors=True)
+        return run.final
+    final = run.final
+    if final.exists():
+        if not overwrite:
+            raise ArtifactError(f"{final} appeared while training; the new run is kept in {run.work}.")
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(run.work, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(run.work, final)
+    return final
+
+
+def abandon(run: RunDir) -> None:
+    """Remove the working directory (a run that cannot succeed: bad input, NaN loss)."""
+    shutil.rmtree(run.work, ignore_errors=True)
