@@ -59,3 +59,19 @@ class ZooHyperModel(keras_tuner.HyperModel):
         except Exception as e:
             raise keras_tuner.errors.FailedTrialError(f"cannot compile {self.space.model}: {one_line(e)}") from e
         return model
+
+    def fit(self, hp, model, x, *args, validation_data=None, **kwargs):
+        """``model.fit`` on the search's datasets, labels repeated for auxiliary heads.
+
+        The main output's accuracy is also logged as ``accuracy``/``val_accuracy`` so that one
+        objective name works for every model.
+        """
+        from kerascnn.tuning.training_bridge import accuracy_key, labels_for
+
+        history = model.fit(labels_for(x, model), *args, validation_data=labels_for(validation_data, model), **kwargs)
+        key = accuracy_key(model)
+        if key != "accuracy":
+            for prefix in ("", "val_"):
+                if prefix + key in history.history:
+                    history.history[prefix + "accuracy"] = history.history[prefix + key]
+        return history

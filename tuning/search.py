@@ -11,7 +11,7 @@ An output directory (``runs/tune-<model>`` by default) holds:
     data_spec.json              the DataSpec of the dataset
     search/                     keras-tuner's project: oracle.json, trial_*/trial.json, checkpoints
     trials.csv                  one row per trial: status, score, epochs, seconds, hyperparameters
-    best_hyperparameters.json   the winner, in the format ``kerascnn fit --hparams`` reads
+    best_hyperparameters.json   the winner as one flat mapping: what ``kerascnn fit --hparams`` reads
     scores_by_trial.png         the objective of every trial, with the best so far
 
 Resume: rerunning the same call continues the search (keras-tuner reloads its project); finished
@@ -158,22 +158,20 @@ def tune(
     if role != "worker":
         _prepare_out_dir(out, config, overwrite=overwrite)
 
-    from kerascnn.data import load_dataset, make_pipelines
-    from kerascnn.models import resolve_input_shape
+    import keras
 
-    raw = load_dataset(dataset, data_dir=data_dir, test_split=test_split)
-    input_shape = resolve_input_shape(model, None, channels=raw.image_shape[2])
-    strategy = training.strategy()
-    pipelines = make_pipelines(raw, input_shape, batch_size=batch_size, val_split=val_split, seed=seed)
+    strategy = training.strategy()  # first: a multi-worker strategy must exist before other TF ops
+    keras.utils.set_random_seed(seed)
+    data = training.load_data(model, dataset, batch_size=batch_size, val_split=val_split, test_split=test_split,
+                              data_dir=data_dir, seed=seed, pipelines=role != "chief")
     if role != "worker":
-        pipelines.spec.save(out)
+        data.spec.save(out)
 
     from kerascnn.tuning.hypermodels import ZooHyperModel
 
-    steps_per_epoch = _cardinality(pipelines.train)
     hypermodel = ZooHyperModel(
-        resolved, input_shape, pipelines.spec.num_classes,
-        training.compile_fn(model, epochs=epochs, steps_per_epoch=steps_per_epoch),
+        resolved, data.input_shape, data.num_classes,
+        training.compile_fn(model, epochs=epochs, steps_per_epoch=data.steps_per_epoch),
     )
     with atomic_keras_tuner_json():
         if not overwrite and role != "worker":
@@ -184,10 +182,9 @@ def tune(
         )
         fit_callbacks = list(training.callbacks()) + list(callbacks)
         keras_tuner_obj.search(
-            pipelines.train, validation_data=pipelines.val, epochs=epochs, callbacks=fit_callbacks,
-            verbose=verbose,
+            data.train, validation_data=data.val, epochs=epochs, callbacks=fit_callbacks, verbose=verbose,
         )
-    del pipelines  # the datasets' caches are large; nothing below needs them
+    del data  # the datasets' caches are large; nothing below needs them
     gc.collect()
     if role == "worker":
         return TuneResult(out, role, objective, [], [], None, None, "")
@@ -446,22 +443,20 @@ def summarize(out, oracle, space, *, objective: str, num_best: int = 10) -> Tune
     best_path = None
     if best:
         best_path = out / BEST_FILE
-        atomic_write_json(best_path, best_hyperparameters_document(best[0], space.model, objective))
+        atomic_write_json(best_path, best_hyperparameters_document(best[0]))
     plot = plot_scores(rows, out / PLOT_FILE, objective=objective, direction=direction)
     table = format_table(best[:num_best], rows, objective)
     return TuneResult(out, "chief" if distributed_role() == "chief" else "single", objective, rows, best,
                       best_path, plot, table)
 
 
-def best_hyperparameters_document(row: TrialRow, model: str, objective: str) -> dict:
-    """The ``--hparams`` document of ``kerascnn fit``: builder and training hyperparameters."""
-    return {
-        "model": model,
-        "hyperparameters": row.model_hyperparameters,
-        "training": row.training_hyperparameters,
-        "tuning": {"trial_id": row.trial_id, objective: row.score, "epochs": row.epochs,
-                   "best_epoch": row.best_epoch, "seconds": row.seconds},
-    }
+def best_hyperparameters_document(row: TrialRow) -> dict:
+    """What ``kerascnn fit --hparams`` reads: one flat mapping of builder and training hyperparameters.
+
+    Training names are fit's (``learning_rate``, ``optimizer``, ...); everything else goes to the
+    model's builder. The trial's score and timing are in trials.csv.
+    """
+    return {**row.model_hyperparameters, **row.training_hyperparameters}
 
 
 def _flat_hyperparameters(row: TrialRow) -> dict:
@@ -579,11 +574,6 @@ def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise TuneError(f"{name} must be a positive integer. Received: {name}={value!r}")
     return value
-
-
-def _cardinality(ds) -> int | None:
-    n = int(ds.cardinality())
-    return n if n > 0 else None
 
 
 def _training_api():

@@ -2,7 +2,8 @@
 
 A search space maps hyperparameter names to *specs*. The names are the keyword arguments of the
 family's builder (``build_lenet(..., kernel_sizes=(5, 5), ...)``) plus the training hyperparameters
-(``learning_rate``, ``optimizer``). A spec is one of:
+(``learning_rate``, ``optimizer``; also ``weight_decay``, ``label_smoothing``, ``schedule``, the
+names a ``kerascnn fit --hparams`` file takes). A spec is one of:
 
     {"values": [3, 5, 7]}                       a choice (lists/tuples as values are allowed too)
     {"min": 4, "max": 64, "step": 4}            integers (int bounds) or floats (any float bound)
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.tuning.training_bridge import TRAINING_HYPERPARAMETERS
 
 
 class SearchSpaceError(KerasCNNError, ValueError):
@@ -36,11 +38,11 @@ class SearchSpaceError(KerasCNNError, ValueError):
 
 
 # Searched for every model; defaults come from the training defaults of `kerascnn fit`.
+# Also accepted in a --space file: weight_decay, label_smoothing, schedule (fit's own settings).
 TRAINING_SPACE: dict[str, Any] = {
-    "learning_rate": {"min": 1e-4, "max": 1.0, "sampling": "log"},
-    "optimizer": {"values": ["adam", "sgd"]},
+    "learning_rate": {"min": 1e-4, "max": 0.3, "sampling": "log"},
+    "optimizer": {"values": ["adam", "momentum", "sgd"]},
 }
-TRAINING_HYPERPARAMETERS = ("learning_rate", "optimizer")
 
 # Ranges per model family (the module name in kerascnn/models). Every name is a keyword argument of
 # build_<family>; tests check that against the zoo, so a renamed argument fails loudly.

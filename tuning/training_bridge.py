@@ -1,41 +1,107 @@
-"""The one place where tuning meets ``kerascnn.training``: defaults, strategy, compile, callbacks.
+"""The one place where tuning meets ``kerascnn.training`` and ``kerascnn.data``.
 
-A search must train exactly as ``kerascnn fit`` does, so these functions call fit's own helpers.
+A search must train exactly as ``kerascnn fit`` does: the same split, DataSpec and tf.data pipeline,
+the same strategy, the same compile helper (optimizer by name, schedule, ``jit_compile=False``,
+``steps_per_execution``) and the same per-model defaults. These functions call fit's own helpers.
 """
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple
+
+# Training settings a search may vary (names as in a --hparams file of `kerascnn fit`).
+TRAINING_HYPERPARAMETERS = ("learning_rate", "optimizer", "weight_decay", "label_smoothing", "schedule")
+
+
+class SearchData(NamedTuple):
+    """What every trial trains and validates on, built once per search."""
+
+    train: object  # tf.data.Dataset of (images, labels) batches
+    val: object  # same, or None without validation
+    spec: object  # DataSpec
+    input_shape: tuple
+    num_classes: int
+    steps_per_epoch: int
+
 
 def defaults(model: str) -> dict:
-    """fit's per-model training defaults: epochs, batch_size, learning_rate, optimizer."""
-    return {"epochs": 10, "batch_size": 128, "learning_rate": 1e-3, "optimizer": "adam"}
+    """fit's per-model defaults: epochs, batch_size and the training hyperparameters."""
+    from kerascnn.training import get_training_defaults
+
+    d = get_training_defaults(model)
+    return {
+        "epochs": d.epochs, "batch_size": d.batch_size, "learning_rate": d.lr, "optimizer": d.optimizer,
+        "schedule": d.schedule, "weight_decay": d.weight_decay, "label_smoothing": d.label_smoothing,
+    }
 
 
-def strategy():
-    """The tf.distribute strategy fit trains under."""
-    import tensorflow as tf
+def strategy(name: str = "auto"):
+    """The tf.distribute strategy ``kerascnn fit`` trains under (``--strategy auto`` by default)."""
+    from kerascnn.training import get_strategy
 
-    return tf.distribute.get_strategy()
+    return get_strategy(name)
 
 
-def compile_fn(model_name: str, *, epochs: int, steps_per_epoch: int | None):
-    """``compile_model(model, **training_hyperparameters)`` as fit compiles ``model_name``."""
-    import keras
+def load_data(model: str, dataset, *, batch_size: int, val_split: float, test_split: float, data_dir, seed: int,
+              pipelines: bool = True) -> SearchData:
+    """Split and pipeline ``dataset`` for ``model`` as fit does (train and validation parts only).
 
-    def compile_model(model, learning_rate=1e-3, optimizer="adam"):
-        opt = keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": learning_rate}})
-        model.compile(
-            optimizer=opt,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            jit_compile=False,
+    With ``pipelines=False`` (the chief of a distributed search, which trains nothing) only the
+    DataSpec is computed.
+    """
+    from kerascnn.data import load_dataset, make_spec, split_validation
+    from kerascnn.data.pipeline import build_dataset
+    from kerascnn.models import resolve_input_shape
+
+    raw = load_dataset(dataset, data_dir=data_dir, test_split=test_split)
+    parts = split_validation(raw, val_split)
+    input_shape = resolve_input_shape(model, None, channels=raw.image_shape[2])
+    spec = make_spec(raw, input_shape, parts.x_train)
+    steps = math.ceil(len(parts.x_train) / batch_size)
+    if not pipelines:
+        return SearchData(None, None, spec, input_shape, raw.num_classes, steps)
+    common = dict(batch_size=int(batch_size), seed=seed)
+    train = build_dataset(parts.x_train, parts.y_train, spec, training=True, **common)
+    val = build_dataset(parts.x_val, parts.y_val, spec, training=False, **common) if len(parts.x_val) else None
+    return SearchData(train, val, spec, input_shape, raw.num_classes, steps)
+
+
+def compile_fn(model_name: str, *, epochs: int, steps_per_epoch: int):
+    """``compile_model(model, **training_hyperparameters)``: fit's compile with fit's defaults."""
+    from kerascnn.training import DEFAULT_STEPS_PER_EXECUTION, compile_model
+
+    base = defaults(model_name)
+    # fit runs a whole epoch per tf.function call, capped (kerascnn.training.fit._steps_per_execution).
+    steps_per_execution = max(1, min(int(steps_per_epoch), DEFAULT_STEPS_PER_EXECUTION))
+
+    def compile_trial_model(model, **training):
+        settings = {**base, **training}
+        compile_model(
+            model, optimizer=settings["optimizer"], lr=float(settings["learning_rate"]),
+            schedule=settings["schedule"], epochs=epochs, steps_per_epoch=steps_per_epoch,
+            label_smoothing=float(settings["label_smoothing"]), weight_decay=float(settings["weight_decay"]),
+            steps_per_execution=steps_per_execution, jit_compile=False,
         )
 
-    return compile_model
+    return compile_trial_model
+
+
+def labels_for(dataset, model):
+    """``dataset`` with its labels repeated once per output of ``model`` (GoogLeNet's auxiliary heads)."""
+    from kerascnn.training import with_multi_output_labels
+
+    return None if dataset is None else with_multi_output_labels(dataset, len(model.outputs))
+
+
+def accuracy_key(model) -> str:
+    from kerascnn.training import accuracy_key as key
+
+    return key(model)
 
 
 def callbacks() -> list:
-    """Callbacks fit uses that also make sense per trial."""
+    """Callbacks of fit that belong in every trial: stop a diverged trial at once."""
     import keras
 
     return [keras.callbacks.TerminateOnNaN()]
