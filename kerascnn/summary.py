@@ -17,6 +17,7 @@ and activations add little and are not counted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 
@@ -197,8 +198,26 @@ def build_uninitialized(name: str, input_shape=None, num_classes: int = 10, **hy
     """
     from kerascnn.models import build
 
-    with keras.StatelessScope():
+    with uninitialized_variables():
         return build(name, input_shape, num_classes, **hyperparameters)
+
+
+@contextlib.contextmanager
+def uninitialized_variables():
+    """Create Keras variables with shapes but no values inside this block (for inspection only).
+
+    ``StatelessScope(initialize_variables=False)`` defers every initializer; Keras also queues the
+    variables for the next scope that does initialize, so they are taken off that queue on the way out.
+    """
+    from keras.src.backend.common import global_state  # the queue has no public accessor
+
+    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+    queued_before = len(pending)
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            yield
+    finally:
+        del pending[queued_before:]
 
 
 def zoo_table(num_classes: int = 10) -> list[dict]:

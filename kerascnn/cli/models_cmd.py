@@ -1,5 +1,157 @@
-"""Placeholder: replaced by the issue that builds this command."""
+"""``kerascnn models`` (the zoo at a glance) and ``kerascnn summary NAME`` (one model, layer by layer)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+MODELS_EPILOG = """\
+examples:
+  kerascnn models                  name, default input, parameters, multiply-adds, reference
+  kerascnn models --json           the same as JSON
+  kerascnn summary vgg16           one model layer by layer
+
+Parameters and multiply-adds are counted at each model's default input, for --num-classes classes.
+Every model outputs logits; its input channels follow the data (1 for MNIST, 3 for RGB).
+"""
+
+SUMMARY_EPILOG = """\
+examples:
+  kerascnn summary lenet
+  kerascnn summary alexnet --input-shape 224,224,1 --num-classes 10
+  kerascnn summary vgg11 --hparam width_divisor=4 --input-shape 96,96,1
+  kerascnn summary googlenet --hparam aux_classifiers=true --json
+
+columns:
+  Output shape  HxWxC without the batch axis
+  Params        weights of the layer (BatchNorm's moving statistics included)
+  MACs          multiply-adds per image (convolutions and dense layers)
+  RF            receptive field: the input pixels one output value can see (HxW when they differ);
+                through Inception and residual branches the largest over the inputs
+  Jump          input pixels between neighbouring outputs (the product of the strides so far)
+"""
 
 
-def register(subparsers):
-    pass
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "models",
+        help="list the model zoo",
+        description="List every model in the zoo with its default input, size, cost and reference.",
+        epilog=MODELS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--num-classes", type=int, default=10, metavar="N",
+                   help="classes of the last layer when counting parameters (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run_models)
+
+    s = subparsers.add_parser(
+        "summary",
+        help="one model layer by layer: shapes, parameters, multiply-adds, receptive fields",
+        description="Show one model layer by layer: output shape, parameters, multiply-adds, receptive "
+        "field size and jump, then the totals. The model is built without initializing its weights.",
+        epilog=SUMMARY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("name", help="a model name from `kerascnn models`")
+    s.add_argument("--input-shape", metavar="H,W,C",
+                   help="input height, width and channels, e.g. 224,224,1 (default: the model's own)")
+    s.add_argument("--num-classes", type=int, default=10, metavar="N",
+                   help="units of the last layer (default: %(default)s)")
+    s.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
+                   help="a builder hyperparameter, VALUE in YAML (4, 0.3, relu, true, [64, 128]); repeatable")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=run_summary)
+
+
+def run_models(args) -> int:
+    from kerascnn.summary import format_count, zoo_table
+
+    _check_num_classes(args.num_classes)
+    table = zoo_table(num_classes=args.num_classes)
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
+    header = ("Model", "Input", "Params", "MACs", "Reference", "Description")
+    rows = [
+        (
+            r["name"],
+            "x".join(map(str, r["default_input_shape"])),
+            f"{r['params']:,}",
+            format_count(r["macs"]),
+            r["reference"],
+            r["description"],
+        )
+        for r in table
+    ]
+    widths = [max(len(c) for c in column) for column in zip(header, *rows)]
+    for i, cells in enumerate([header, *rows]):
+        print("  ".join(c.rjust(w) if j in (2, 3) else c.ljust(w) for j, (c, w) in enumerate(zip(cells, widths))).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print(f"\nParams and MACs (multiply-adds per image) at the default input with {args.num_classes} classes. "
+          "Details: kerascnn summary NAME")
+    return 0
+
+
+def run_summary(args) -> int:
+    from kerascnn.models import default_hyperparameters
+    from kerascnn.summary import summarize_model
+
+    _check_num_classes(args.num_classes)
+    hyperparameters = parse_hparams(args.hparam)
+    summary = summarize_model(args.name, parse_input_shape(args.input_shape), args.num_classes, **hyperparameters)
+    if args.json:
+        print(json.dumps({**summary.to_dict(), "hyperparameters": _jsonable(
+            {**default_hyperparameters(args.name), **hyperparameters})}, indent=2))
+        return 0
+    print(summary.format_table())
+    if hyperparameters:
+        print("Hyperparameters set: " + ", ".join(f"{k}={v!r}" for k, v in hyperparameters.items()))
+    print(f"Tunable hyperparameters (--hparam KEY=VALUE): {', '.join(sorted(default_hyperparameters(args.name)))}")
+    return 0
+
+
+def parse_input_shape(text):
+    """``"224,224,1"`` (or ``224x224x1``; ``H,W`` keeps the model's channels) -> a tuple, or None."""
+    from kerascnn.errors import KerasCNNError
+
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.replace("x", ",").split(",")]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) not in (2, 3) or any(d <= 0 for d in shape):
+        raise KerasCNNError(f"--input-shape takes H,W,C (or H,W) as positive integers, e.g. 224,224,3. Received: {text!r}")
+    return shape
+
+
+def parse_hparams(items) -> dict:
+    """``["width_divisor=4", "blocks=[[1, 64]]"]`` -> ``{"width_divisor": 4, "blocks": [[1, 64]]}`` (YAML values)."""
+    import yaml
+
+    from kerascnn.errors import KerasCNNError
+
+    hyperparameters = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise KerasCNNError(f"--hparam takes KEY=VALUE, e.g. width_divisor=4. Received: {item!r}")
+        try:
+            hyperparameters[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise KerasCNNError(f"--hparam {key.strip()}: {value!r} is not a valid YAML value") from None
+    return hyperparameters
+
+
+def _check_num_classes(n) -> None:
+    from kerascnn.errors import KerasCNNError
+
+    if n < 1:
+        raise KerasCNNError(f"--num-classes must be at least 1. Received: {n}")
+
+
+def _jsonable(values: dict) -> dict:
+    return json.loads(json.dumps(values, default=str))

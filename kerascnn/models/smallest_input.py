@@ -90,13 +90,14 @@ def smallest_square_input(model: keras.Model, channels: int, largest: int | None
 def _reference_model(name, shape, num_classes, hyperparameters):
     """The model built (without initializing weights) at the first size that works, or None."""
     from kerascnn.models.registry import get_model_info
+    from kerascnn.summary import uninitialized_variables
 
     h, w, c = shape
     default = get_model_info(name).default_input_shape
     size = max(default[0], default[1], h, w)
     while size <= _LARGEST_SIZE:
         try:
-            with keras.StatelessScope():
+            with uninitialized_variables():
                 model = get_model_info(name).builder((size, size, c), num_classes, **hyperparameters)
         except ValueError:
             model = None
