@@ -155,7 +155,9 @@ def tune(
         "batch_size": batch_size, "val_split": val_split, "test_split": test_split, "seed": seed,
         "data_dir": None if data_dir is None else str(data_dir), "space": resolved.to_dict(),
     }
-    if role != "worker":
+    if role == "worker":
+        _await_chief(out, config)
+    else:
         _prepare_out_dir(out, config, overwrite=overwrite)
 
     import keras
@@ -384,6 +386,20 @@ def _prepare_out_dir(out: Path, config: dict, *, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(config_path, config)
     atomic_write_json(out / SPACE_FILE, config["space"])
+
+
+def _await_chief(out: Path, config: dict, timeout: float = 300.0) -> None:
+    """A worker waits for its chief to set up ``out``, and checks that both run the same search."""
+    config_path = out / CONFIG_FILE
+    deadline = time.monotonic() + timeout
+    while not config_path.is_file():
+        if time.monotonic() > deadline:
+            raise TuneError(f"No chief set up {out} within {timeout:.0f} s: start the chief (KERASTUNER_TUNER_ID=chief) with the same --out.")
+        time.sleep(0.5)
+    chief = json.loads(config_path.read_text())
+    changed = [k for k in config if chief.get(k) != json.loads(json.dumps(config[k]))]
+    if changed:
+        raise TuneError(f"This worker's settings differ from the chief's in {out} ({', '.join(changed)}): run the same command.")
 
 
 # --------------------------------------------------------------------------------------------------
