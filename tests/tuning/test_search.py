@@ -1,0 +1,101 @@
+"""tune(): a real search in which one value gives an impossible model; input checks before any trial."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+
+from kerascnn.tuning import TuneError, tune
+from kerascnn.tuning.search import CONFIG_FILE, PROJECT_NAME, repair_project
+
+# Everything fixed but the second kernel and the learning rate: a 2x2 grid, one kernel impossible.
+GRID_SPACE = {
+    "kernel_sizes": [5, {"values": [3, 15]}],
+    "learning_rate": {"values": [0.01, 0.003]},
+    "optimizer": "adam", "activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
+    "filters": [6, 16], "dense_units": [120, 84],
+}
+
+
+@pytest.mark.slow
+def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, capsys):
+    out = tmp_path / "tune"
+    result = tune("lenet", tuner="grid", max_trials=4, epochs=1, space=GRID_SPACE, out=out, verbose=0)
+    by_kernel = {}
+    for row in result.trials:
+        by_kernel.setdefault(row.model_hyperparameters["kernel_sizes"][1], []).append(row)
+    assert len(result.trials) == 4
+    assert all(r.status == "COMPLETED" and math.isfinite(r.score) for r in by_kernel[3])
+    assert all(r.status == "FAILED" for r in by_kernel[15])
+    assert all("block2_conv" in r.message and "15x15" in r.message for r in by_kernel[15])
+    assert {r.training_hyperparameters["learning_rate"] for r in by_kernel[3]} == {0.01, 0.003}
+    assert all(r.seconds > 0 and r.epochs == 1 for r in by_kernel[3])
+    printed = capsys.readouterr().out
+    assert printed.count("failed: lenet cannot be built") == 2  # one line per failed trial, no traceback
+    assert "Traceback" not in printed
+    # The results files agree with the returned rows.
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert [r["status"] for r in rows] == [r.status for r in result.trials]
+    best = json.loads((out / "best_hyperparameters.json").read_text())
+    assert best["kernel_sizes"] == [5, 3] and best["learning_rate"] == result.best[0].training_hyperparameters["learning_rate"]
+    assert "trial 0" not in result.table or "failed" in result.table
+    assert (out / "scores_by_trial.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Rerunning the finished search trains nothing and reports the same best trial.
+    again = tune("lenet", tuner="grid", max_trials=4, epochs=1, space=GRID_SPACE, out=out, verbose=0)
+    assert [(r.trial_id, r.score) for r in again.best] == [(r.trial_id, r.score) for r in result.best]
+
+
+def test_an_impossible_default_model_is_an_error_before_any_trial(tmp_path):
+    space = dict(GRID_SPACE, kernel_sizes=[5, {"values": [15, 17]}])
+    with pytest.raises(TuneError, match="default values give an invalid model: .*15x15"):
+        tune("lenet", tuner="random", max_trials=2, epochs=1, space=space, out=tmp_path / "t", verbose=0)
+    assert not list((tmp_path / "t" / PROJECT_NAME).glob("trial_*"))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(tuner="annealing"), "Unknown tuner 'annealing'. Choose one of: hyperband, bayesian, random, grid."),
+    (dict(objective="val_f1"), "Unknown objective 'val_f1'"),
+    (dict(max_trials=0), "max_trials must be a positive integer"),
+    (dict(epochs=-1), "epochs must be a positive integer"),
+    (dict(val_split=0.0), "needs validation data"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, kwargs, message):
+    with pytest.raises(TuneError) as e:
+        tune("lenet", out=tmp_path / "t", **kwargs)
+    assert message in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "t").exists()
+
+
+def test_out_dir_is_never_clobbered(tmp_path):
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    with pytest.raises(TuneError, match="not a kerascnn tune directory"):
+        tune("lenet", out=other, overwrite=True, verbose=0)
+    assert (other / "notes.txt").read_text() == "keep"
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / CONFIG_FILE).write_text(json.dumps({"model": "lenet", "tuner": "grid"}))
+    with pytest.raises(TuneError, match="holds a search with other settings"):
+        tune("lenet", out=previous, verbose=0)
+
+
+def test_repair_drops_a_half_written_trial_and_every_reference_to_it(tmp_path):
+    project = tmp_path / PROJECT_NAME
+    for trial_id, text in (("0", json.dumps({"trial_id": "0", "status": "COMPLETED"})), ("1", '{"trial_id": "1", "hyperpa')):
+        (project / f"trial_{trial_id}").mkdir(parents=True)
+        (project / f"trial_{trial_id}" / "trial.json").write_text(text)
+    (project / "oracle.json").write_text(json.dumps({
+        "ongoing_trials": {"tuner0": "1"}, "start_order": ["0", "1"], "end_order": ["0"],
+        "run_times": {"0": 1}, "retry_queue": [], "tried_so_far": ["h0", "h1"], "id_to_hash": {"0": "h0", "1": "h1"},
+    }))
+    assert repair_project(project) == ["1"]
+    state = json.loads((project / "oracle.json").read_text())
+    assert state["ongoing_trials"] == {} and state["start_order"] == ["0"] and state["tried_so_far"] == ["h0"]
+    assert not (project / "trial_1").exists() and (project / "trial_0").exists()
+    (project / "oracle.json").write_text('{"ongoing')
+    with pytest.raises(TuneError, match="Rerun with --overwrite"):
+        repair_project(project)
