@@ -132,24 +132,31 @@ def _model_spec(name: str, version: str | None, label: str | None) -> tuple:
 
 async def predict(request: web.Request, name: str, version, label) -> web.Response:
     body = await request.read()
+    registry, executor = request.app[REGISTRY], request.app[EXECUTOR]
     loop = asyncio.get_running_loop()
-    if len(body) <= INLINE_PARSE_BYTES:
-        doc = tensors.parse_json(body)
-    else:
-        doc = await loop.run_in_executor(request.app[EXECUTOR], tensors.parse_json, body)
-    servable = request.app[REGISTRY].servable(name, version, label)
-    signature_name = tensors.signature_name(doc)
-    signature = servable.signature(signature_name)
-    if len(body) <= INLINE_PARSE_BYTES:
-        request_format, arrays = tensors.decode_inputs(doc, signature.inputs)
-    else:
-        request_format, arrays = await loop.run_in_executor(
-            request.app[EXECUTOR], tensors.decode_inputs, doc, signature.inputs
-        )
-    del doc
+    decoded = None
+    simple = tensors.match_simple_request(body) if len(body) <= INLINE_PARSE_BYTES else None
+    if simple is not None:  # {"instances": <integers>}: read straight into NumPy
+        signature_name, key, array_text = simple
+        servable = registry.servable(name, version, label)
+        decoded = tensors.decode_simple_inputs(key, array_text, servable.signature(signature_name).inputs)
+    if decoded is None:
+        if len(body) <= INLINE_PARSE_BYTES:
+            doc = tensors.parse_json(body)
+        else:
+            doc = await loop.run_in_executor(executor, tensors.parse_json, body)
+        servable = registry.servable(name, version, label)
+        signature_name = tensors.signature_name(doc)
+        inputs = servable.signature(signature_name).inputs
+        if len(body) <= INLINE_PARSE_BYTES:
+            decoded = tensors.decode_inputs(doc, inputs)
+        else:
+            decoded = await loop.run_in_executor(executor, tensors.decode_inputs, doc, inputs)
+        del doc
+    request_format, arrays = decoded
     batcher = request.app[BATCHER]
     if batcher is not None:
         outputs = await batcher.run(servable, signature_name, arrays)
     else:
-        outputs = await loop.run_in_executor(request.app[EXECUTOR], run_servable, servable, signature_name, arrays)
+        outputs = await loop.run_in_executor(executor, run_servable, servable, signature_name, arrays)
     return json_response(tensors.encode_outputs(outputs, request_format))
