@@ -49,7 +49,7 @@ def build(name: str, input_shape=None, num_classes: int = 10, **hyperparameters)
         if _is_empty_output_error(e):
             raise InputTooSmallError(_too_small_message(name, shape, int(num_classes), hyperparameters)) from None
         raise
-    # Keras lets some layers (a 3x3 pool on a 2x2 map) output 0x0 without complaint.
+    # Keras's convolutions and pools refuse empty outputs, not every layer does: check them all.
     from kerascnn.models.smallest_input import first_empty_layer
 
     if first_empty_layer(model) is not None:

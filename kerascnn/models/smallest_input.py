@@ -1,10 +1,11 @@
 """Which layer an input is too small for, and the smallest input that works.
 
-Keras only complains when a size would be negative (and some pools quietly produce 0x0 maps), so
-``build`` checks every layer's output with :func:`first_empty_layer`, and when a model cannot be built
-:func:`describe_too_small` explains why: it builds the same model (same hyperparameters, no weight
-initialization) at a size that works, replays the layer shapes at the size asked for with each layer's
-own ``compute_output_shape``, and bisects for the smallest square input whose every layer is non-empty.
+Keras's convolutions and pools raise "Computed output size would be zero or negative" without saying
+which layer of the model failed or what would work; other layers may not check at all, so ``build``
+also checks every layer's output with :func:`first_empty_layer`. :func:`describe_too_small` builds
+the same model (same hyperparameters, no weight initialization) at a size that works, replays the
+layer shapes at the size asked for with each layer's own ``compute_output_shape``, and bisects for the
+smallest square input whose every layer is non-empty.
 """
 
 from __future__ import annotations

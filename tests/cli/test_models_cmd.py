@@ -1,0 +1,70 @@
+"""`kerascnn models` and `kerascnn summary`: in-process for the output, in a subprocess for exit codes."""
+
+import json
+
+import pytest
+
+from kerascnn.cli.main import main
+from kerascnn.models import list_models
+
+
+def test_models_table_lists_every_model(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in list_models():
+        assert f"\n{name} " in out
+    assert "61,706" in out and "LeCun" in out
+
+
+def test_models_json(capsys):
+    assert main(["models", "--json", "--num-classes", "1000"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["vgg16"]["params"] == 138_357_544
+    assert rows["vgg16"]["default_input_shape"] == [224, 224, 3]
+
+
+def test_summary_json_for_alexnet_at_224x224x1(capsys):
+    assert main(["summary", "alexnet", "--input-shape", "224,224,1", "--num-classes", "10", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["totals"]["params"] == 46_764_746
+    pool3 = next(layer for layer in data["layers"] if layer["name"] == "pool3")
+    assert pool3["receptive_field"] == [195, 195] and pool3["output_shape"] == [5, 5, 256]
+    assert data["hyperparameters"]["dropout"] == 0.5
+
+
+def test_summary_table_with_hparams(capsys):
+    assert main(["summary", "vgg11", "--input-shape", "64x64", "--hparam", "width_divisor=4",
+                 "--hparam", "dense_units=[32, 32]"]) == 0
+    out = capsys.readouterr().out
+    assert "block1_conv1" in out and "64x64x16" in out and "width_divisor=4" in out
+    assert "Tunable hyperparameters" in out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["summary", "alexnett"], "Unknown model 'alexnett'. Known models: alexnet,"),
+        (["summary", "alexnet", "--input-shape", "32,32,1"], "smallest input that works is 67x67x1"),
+        (["summary", "lenet", "--input-shape", "28,28,1,1"], "--input-shape takes H,W,C"),
+        (["summary", "lenet", "--hparam", "dropout"], "--hparam takes KEY=VALUE"),
+        (["summary", "lenet", "--hparam", "activation=swish"], "activation must be one of"),
+        (["models", "--num-classes", "0"], "--num-classes must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(argv, fragment, capsys):
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and err.startswith(f"kerascnn {argv[0]}: error:")
+
+
+def test_real_process_exit_codes(kerascnn_cli):
+    bad = kerascnn_cli("summary", "nosuchnet")
+    assert bad.returncode == 1 and "Known models:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_help_teaches(capsys):
+    for command in ("models", "summary"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert "examples:" in capsys.readouterr().out

@@ -1,0 +1,97 @@
+"""Registry-driven tests: every registered model, the day it is registered (timm's pattern).
+
+Each model is built for real at a small input with small hyperparameters (the architecture is the
+same, only narrower), run forward, saved as .keras and loaded back. Output shapes at the default input
+are checked on a build without weight initialization, which is exact for shapes and parameter counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import keras
+
+from kerascnn.models import build, default_hyperparameters, get_model_info, list_models
+from kerascnn.summary import build_uninitialized
+
+# Narrow versions of each family so a forward pass and a .keras round trip take well under a second.
+SMALL_HYPERPARAMETERS = {
+    "lenet": {},
+    "mnist_cnn": {},
+    "alexnet": {"filters": (8, 8, 8, 8, 8), "dense_units": (16, 16), "local_response_norm": True},
+    "vgg": {"width_divisor": 16, "dense_units": (16, 16)},
+    "nin": {"filters": (8, 8, 8)},
+    "googlenet": {"width_divisor": 16, "stem_filters": (8, 8, 8), "aux_classifiers": True,
+                  "local_response_norm": True},
+    "resnet": {"filters": (4, 4, 8, 8), "stem_filters": 4},
+}
+# The smallest inputs the families accept with these settings (checked in test_smallest_input.py).
+SMALL_INPUTS = {"lenet": 12, "mnist_cnn": 16, "alexnet": 67, "vgg": 32, "nin": 67, "googlenet": 65, "resnet": 8}
+
+
+def small_setup(name):
+    family = get_model_info(name).family
+    return SMALL_INPUTS[family], SMALL_HYPERPARAMETERS[family]
+
+
+def test_every_family_has_a_small_setup():
+    families = {get_model_info(n).family for n in list_models()}
+    assert families <= set(SMALL_HYPERPARAMETERS), families - set(SMALL_HYPERPARAMETERS)
+    assert len(list_models()) >= 14
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_default_input_shapes(name):
+    info = get_model_info(name)
+    model = build_uninitialized(name, num_classes=7)
+    assert tuple(model.inputs[0].shape) == (None, *info.default_input_shape)
+    assert model.inputs[0].name == "images"
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 7)]
+    assert model.outputs[0].name.startswith("logits") or model.layers[-1].name == "logits"
+    assert info.description and info.reference
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_pass_and_keras_round_trip(name, tmp_path):
+    size, hp = small_setup(name)
+    model = build(name, input_shape=(size, size + 3, 2), num_classes=5, **hp)
+    images = np.random.default_rng(0).uniform(0, 1, (2, size, size + 3, 2)).astype("float32")
+    outputs = model(images, training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    for out in outputs:
+        assert tuple(out.shape) == (2, 5)
+        assert np.all(np.isfinite(out))
+    # Logits, not probabilities: rows need not sum to one, and can be negative (unless NiN's final ReLU).
+    assert not np.allclose(np.sum(outputs[0], axis=1), 1.0, atol=1e-3)
+
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    reloaded = loaded(images, training=False)
+    reloaded = reloaded if isinstance(reloaded, (list, tuple)) else [reloaded]
+    for a, b in zip(outputs, reloaded):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_defaults_are_the_builders_defaults(name):
+    """Passing every listed default explicitly builds the same model: the list a tuner reads is right."""
+    plain = build_uninitialized(name, num_classes=3)
+    explicit = build_uninitialized(name, num_classes=3, **default_hyperparameters(name))
+    assert explicit.count_params() == plain.count_params()
+    assert [layer.name for layer in explicit.layers] == [layer.name for layer in plain.layers]
+
+
+def test_channels_come_from_the_data():
+    gray = build_uninitialized("resnet18", input_shape=(64, 64, 1))
+    rgb = build_uninitialized("resnet18", input_shape=(64, 64, 3))
+    # Only the stem's kernel grows: 7 * 7 * 64 weights per extra channel.
+    assert rgb.count_params() - gray.count_params() == 2 * 7 * 7 * 64
+
+
+def test_uninitialized_build_counts_like_a_real_build():
+    real = build("resnet18", input_shape=(32, 32, 3), num_classes=10)
+    assert build_uninitialized("resnet18", input_shape=(32, 32, 3), num_classes=10).count_params() == real.count_params()
+    assert all(v.value is not None for v in real.weights)
