@@ -84,9 +84,9 @@ def tflite_preprocess(images, spec):
 
     x = tf.cast(images, tf.float32) / 255.0
     in_c, out_c = spec.image_shape[2], spec.input_shape[2]
-    if in_c == 1 and out_c == 3:
-        x = tf.image.grayscale_to_rgb(x)
-    elif in_c == 3 and out_c == 1:
+    # Grayscale -> RGB needs no op: the normalization below broadcasts 1 channel against 3 means.
+    # (grayscale_to_rgb is a TILE, which XNNPACK cannot run quantized.)
+    if in_c == 3 and out_c == 1:
         x = tf.image.rgb_to_grayscale(x)
     (h, w), (H, W) = spec.image_shape[:2], spec.input_shape[:2]
     if (h, w) != (H, W):
@@ -99,4 +99,4 @@ def tflite_preprocess(images, spec):
             x = tf.einsum("Hh,nhwc,Ww->nHWc", rows, x, cols)
     mean = tf.constant(spec.mean, tf.float32)
     std = tf.constant(spec.std, tf.float32)
-    return (x - mean) / std
+    return (x - mean) / std  # [N, H, W, out_c]

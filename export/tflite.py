@@ -65,15 +65,22 @@ def convert(model, spec, quantize: str = "none", calibration_images=None) -> byt
         quantize: one of ``QUANTIZE_MODES``.
         calibration_images: raw uint8 training images, required for ``int8``.
     """
+    with tempfile.TemporaryDirectory(prefix="kerascnn-tflite-") as saved_model_dir:
+        write_convertible_saved_model(model, spec, saved_model_dir)
+        return convert_saved_model(saved_model_dir, quantize, calibration_images, what=model.name)
+
+
+def write_convertible_saved_model(model, spec, directory) -> None:
+    """The SavedModel the converter starts from: uint8 images -> TFLite-builtin preprocessing -> softmax.
+
+    Keras' own litert export goes through a SavedModel too: it freezes the variables. Write it once to
+    convert it with several ``quantize`` modes.
+    """
     import keras
     import tensorflow as tf
 
     from kerascnn.export.graph import probabilities_fn, tflite_preprocess
 
-    if quantize not in QUANTIZE_MODES:
-        raise KerasCNNError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}. Received: {quantize!r}")
-    if quantize == "int8" and calibration_images is None:
-        raise KerasCNNError("int8 quantization needs calibration_images: raw uint8 images from the training part.")
     h, w, c = spec.image_shape
     serve = probabilities_fn(model, lambda images: tflite_preprocess(images, spec))
     archive = keras.export.ExportArchive()
@@ -84,36 +91,44 @@ def convert(model, spec, quantize: str = "none", calibration_images=None) -> byt
         lambda images: {"probabilities": serve(images)["probabilities"]},
         input_signature=[tf.TensorSpec([None, h, w, c], tf.uint8, name="images")],
     )
-    with tempfile.TemporaryDirectory(prefix="kerascnn-tflite-") as saved_model_dir:
-        # Keras' own litert export goes through a SavedModel too: it freezes the variables.
-        archive.write_out(saved_model_dir, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
-        if quantize == "float16":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.target_spec.supported_types = [tf.float16]
-        elif quantize == "dynamic":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif quantize == "int8":
-            samples = calibration_subset(np.asarray(calibration_images))
+    archive.write_out(str(directory), verbose=False)
 
-            def representative_dataset():
-                for i in range(len(samples)):
-                    yield [samples[i:i + 1]]
 
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = representative_dataset
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_output_type = tf.uint8  # the input is uint8 already: raw pixels
-        try:
-            return converter.convert()
-        except Exception as e:  # ConverterError and friends: name the model and the mode
-            first = next((line for line in str(e).splitlines() if "error" in line.lower()), str(e)[:200])
-            raise ArtifactError(f"Cannot convert {model.name} to TFLite (quantize={quantize}): {first.strip()}") from None
+def convert_saved_model(directory, quantize: str = "none", calibration_images=None, what: str = "the model") -> bytes:
+    """Convert a SavedModel written by :func:`write_convertible_saved_model` with ``quantize``."""
+    import tensorflow as tf
+
+    if quantize not in QUANTIZE_MODES:
+        raise KerasCNNError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}. Received: {quantize!r}")
+    if quantize == "int8" and calibration_images is None:
+        raise KerasCNNError("int8 quantization needs calibration_images: raw uint8 images from the training part.")
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(directory))
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "int8":
+        samples = calibration_subset(np.asarray(calibration_images))
+
+        def representative_dataset():
+            for i in range(len(samples)):
+                yield [samples[i:i + 1]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_output_type = tf.uint8  # the input is uint8 already: raw pixels
+    try:
+        return converter.convert()
+    except Exception as e:  # ConverterError and friends: name the model and the mode
+        first = next((line for line in str(e).splitlines() if "error" in line.lower()), str(e)[:200])
+        raise ArtifactError(f"Cannot convert {what} to TFLite (quantize={quantize}): {first.strip()}") from None
 
 
 def interpreter(model_path=None, model_content=None, num_threads=None):
     """A LiteRT interpreter; a file that is not a valid TFLite flatbuffer raises ``ArtifactError``."""
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     what = model_path or "the converted model"
     if model_content is None:
@@ -126,7 +141,15 @@ def interpreter(model_path=None, model_content=None, num_threads=None):
         result = Interpreter(model_content=model_content, num_threads=num_threads)
         result.allocate_tensors()
     except (ValueError, RuntimeError) as e:
-        raise ArtifactError(f"Cannot load {what}: {str(e).splitlines()[0]}") from None
+        if "XNNPACK" not in str(e):
+            raise ArtifactError(f"Cannot load {what}: {str(e).splitlines()[0]}") from None
+        # XNNPACK (LiteRT's default CPU delegate) refuses some quantized graphs; the builtin kernels run all.
+        try:
+            result = Interpreter(model_content=model_content, num_threads=num_threads,
+                                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            result.allocate_tensors()
+        except (ValueError, RuntimeError) as e2:
+            raise ArtifactError(f"Cannot load {what}: {str(e2).splitlines()[0]}") from None
     return result
 
 
@@ -212,11 +235,16 @@ def export_tflite(source, out, quantize: str = "none", *, spec=None, calibration
         if test_images is None:
             raise KerasCNNError("A parity report needs test_images (raw uint8); or pass check_parity=False.")
         test_images = check_images(test_images, spec, "test_images")
-    content = convert(model, spec, quantize, calibration_images)
+    with tempfile.TemporaryDirectory(prefix="kerascnn-tflite-") as saved_model_dir:
+        write_convertible_saved_model(model, spec, saved_model_dir)
+        content = convert_saved_model(saved_model_dir, quantize, calibration_images, what=name)
+        # The int8 size bound is relative to the float32 file of the same model.
+        float32_size = None
+        if check_parity and quantize == "int8":
+            float32_size = len(convert_saved_model(saved_model_dir, "none", what=name))
     interp = interpreter(model_content=content)
     report = None
     if check_parity:
-        float32_size = len(convert(model, spec, "none")) if quantize == "int8" else None
         report = parity.compare(
             reference_probabilities(model, spec, test_images),
             run_interpreter(interp, test_images),

@@ -1,0 +1,76 @@
+"""Every registered model exports in every format and runs (untrained weights, tiny inputs).
+
+Driven by the registry (timm's pattern): a model is tested the day it is registered. Parity bounds are
+checked on the trained LeNet (test_tflite.py, test_saved_model.py); untrained random logits have no
+meaningful top-1 to agree on, so here the exports only have to load, run and give probabilities.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import numpy as np
+import pytest
+
+import kerascnn.models
+from kerascnn.data.spec import DataSpec
+from kerascnn.errors import InputTooSmallError
+from kerascnn.export import QUANTIZE_MODES
+from kerascnn.export.graph import inference_model
+from kerascnn.export.saved_model import saved_model_probabilities, write_saved_model
+from kerascnn.export.tflite import convert_saved_model, tflite_probabilities, write_convertible_saved_model
+
+# Few channels keep conversion and calibration fast; keys are model families (registry module names).
+TINY = {
+    "alexnet": dict(filters=(8, 8, 8, 8, 8), dense_units=(16, 16)),
+    "vgg": dict(width_divisor=16, dense_units=(16, 16)),
+    "nin": dict(filters=(8, 8, 8)),
+    "googlenet": dict(width_divisor=16, aux_classifiers=True),  # aux heads must not reach the export
+    "resnet": dict(filters=(8, 8, 8, 8), stem_filters=8),
+}
+SIZES = (16, 32, 48, 64, 67, 96, 128, 224)
+NUM_CLASSES = 3
+
+
+# The smallest square input each family builds at (a failed build costs a search for it).
+SMALLEST = {"alexnet": 67, "nin": 67, "googlenet": 65, "vgg": 32, "resnet": 32}
+
+
+def tiny_model(name):
+    info = kerascnn.models.get_model_info(name)
+    channels = info.default_input_shape[2]
+    if info.family in SMALLEST:
+        size = SMALLEST[info.family]
+        return kerascnn.models.build(name, (size, size, channels), NUM_CLASSES, **TINY.get(info.family, {}))
+    for size in SIZES:
+        try:
+            return kerascnn.models.build(name, (size, size, channels), NUM_CLASSES, **TINY.get(info.family, {}))
+        except InputTooSmallError:
+            continue
+    pytest.fail(f"{name} builds at none of the sizes {SIZES}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", kerascnn.models.list_models())
+def test_every_model_exports_in_every_format(name):
+    model = inference_model(tiny_model(name))
+    h, w, c = model.inputs[0].shape[1:]
+    # Raw images at half the model's size, in the other channel count when it has 3: the exported
+    # graphs resize and convert channels themselves.
+    image_shape = (max(h // 2, 8), max(w // 2, 8), 1)
+    spec = DataSpec("random", ["a", "b", "c"], image_shape, (h, w, c), [0.5] * c, [0.25] * c)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, *image_shape), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_saved_model(model, spec, f"{tmp}/saved_model")
+        probabilities = saved_model_probabilities(f"{tmp}/saved_model", images)
+        assert probabilities.shape == (4, NUM_CLASSES)
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        write_convertible_saved_model(model, spec, f"{tmp}/convertible")
+        for quantize in QUANTIZE_MODES:
+            content = convert_saved_model(f"{tmp}/convertible", quantize, calibration_images=images, what=name)
+            tflite = tflite_probabilities(content, images)
+            assert tflite.shape == (4, NUM_CLASSES), quantize
+            np.testing.assert_allclose(tflite.sum(axis=1), 1.0, atol=0.02, err_msg=quantize)
+            if quantize == "none":
+                np.testing.assert_allclose(tflite, probabilities, atol=1e-4)
