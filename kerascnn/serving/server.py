@@ -12,6 +12,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -57,6 +58,24 @@ def check_base_path(config: ModelConfig) -> None:
         )
 
 
+def check_port_free(host: str, port: int) -> None:
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise KerasCNNError(f"Cannot listen on {host}:{port}: {e.strerror or e}. Check --host.") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server itself binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise KerasCNNError(
+                f"Cannot listen on {host}:{port}: {e.strerror or e}. Choose another --port."
+            ) from None
+
+
 def configure_logging(access_log: str | None) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -82,6 +101,7 @@ def serve(options: ServerOptions) -> int:
     configure_logging(options.access_log)
     for config in options.models:
         check_base_path(config)
+    check_port_free(options.host, options.port)  # before minutes of model loading, not after
     registry = ModelRegistry(options.models, warm_up=options.warm_up)
     registry.poll()  # the first load happens before the port opens, as in TF Serving
     for repository in registry.models.values():

@@ -348,6 +348,12 @@ _SIMPLE_BODY = re.compile(
 )
 _SEPARATORS_TO_SPACE = bytes.maketrans(b"[],\t\r\n", b"      ")
 _DIGITS = b"0123456789"
+_NUMBER_CHARS = np.zeros(256, dtype=bool)
+_NUMBER_CHARS[list(_DIGITS + b"-")] = True
+_OPENERS = np.zeros(256, dtype=bool)
+_OPENERS[list(b"[,")] = True
+_CLOSERS = np.zeros(256, dtype=bool)
+_CLOSERS[list(b"],")] = True
 
 
 def match_simple_request(body: bytes):
@@ -386,16 +392,25 @@ def decode_simple_inputs(key: str, array_text: bytes, inputs: dict):
     if numbers.size == 0 or per_example == 0 or numbers.size % per_example:
         return None
     shape = (numbers.size // per_example, *inner)
-    if array_text.translate(None, _DIGITS + b"- \t\r\n") != _skeleton(shape):
+    compact = array_text.translate(None, b" \t\r\n")
+    if compact.translate(None, _DIGITS + b"-") != _skeleton(shape):
+        return None
+    # Each number must fill one leaf slot of that skeleton: one run of digits per number, opened by
+    # "[" or "," and closed by "]" or "," (in a rectangular skeleton only leaf slots look like that).
+    chars = np.frombuffer(compact, np.uint8)
+    is_number = _NUMBER_CHARS[chars]
+    starts = np.flatnonzero(is_number[1:] & ~is_number[:-1]) + 1  # the text starts with "[" and ends with "]"
+    ends = np.flatnonzero(is_number[:-1] & ~is_number[1:])
+    if starts.size != numbers.size or not (_OPENERS[chars[starts - 1]].all() and _CLOSERS[chars[ends + 1]].all()):
         return None
     # Digits and signs must match the canonical spelling: catches leading zeros ("007"), "-0", and
     # numbers too large for int64 (which NumPy clamps).
-    digits = len(array_text) - len(array_text.translate(None, _DIGITS))
+    digits = len(compact) - len(compact.translate(None, _DIGITS))
     magnitudes = np.abs(numbers)
-    canonical_digits = int(np.sum(np.where(magnitudes == 0, 1, np.floor(np.log10(np.maximum(magnitudes, 1))) + 1)))
-    if digits != canonical_digits or array_text.count(b"-") != int(np.count_nonzero(numbers < 0)):
-        return None
     if np.any(magnitudes > 2**53):  # log10 of huge values is inexact; let the general path decide
+        return None
+    canonical_digits = int(np.sum(np.where(magnitudes == 0, 1, np.floor(np.log10(np.maximum(magnitudes, 1))) + 1)))
+    if digits != canonical_digits or compact.count(b"-") != int(np.count_nonzero(numbers < 0)):
         return None
     where = f"'{key}' for input '{name}'"
     array = _numeric_array(numbers.reshape(shape), info.dtype, NUMPY_DTYPES[info.dtype], where)

@@ -1,0 +1,78 @@
+"""Dynamic batching with a real SavedModel: batches form, answers go back to the right request."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+
+import numpy as np
+import pytest
+
+from kerascnn.serving.batching import Batcher, BatchingOptions
+from kerascnn.serving.servable import Servable
+from kerascnn.serving.status import ServingError
+
+from .conftest import png
+
+
+@pytest.fixture(scope="module")
+def servable(exports):
+    return Servable("lenet", 1, exports[1])
+
+
+def run_concurrently(options, servable, requests):
+    """Submit (signature, arrays) requests at once; returns results or ServingErrors, and the batcher."""
+
+    async def main():
+        with concurrent.futures.ThreadPoolExecutor(options.num_batch_threads) as pool:
+            batcher = Batcher(options, pool)
+            results = await asyncio.gather(
+                *(batcher.run(servable, sig, arrays) for sig, arrays in requests), return_exceptions=True
+            )
+            await batcher.close()
+            return results, batcher
+
+    return asyncio.run(main())
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_rows(servable, images):
+    requests = [("serving_default", {"images": images[i:i + 1 + i % 2]}) for i in range(24)]
+    options = BatchingOptions(max_batch_size=8, batch_timeout_micros=20000, num_batch_threads=1)
+    results, batcher = run_concurrently(options, servable, requests)
+    assert batcher.batches < len(requests) and batcher.examples == sum(1 + i % 2 for i in range(24))
+    for (_, arrays), result in zip(requests, results):
+        expected = servable.run("serving_default", arrays)
+        assert result["probabilities"].shape == expected["probabilities"].shape
+        np.testing.assert_allclose(result["probabilities"], expected["probabilities"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(result["classes"], expected["classes"])
+
+
+def test_a_bad_request_fails_alone(servable, images):
+    good = [("serving_bytes", {"image_bytes": np.array([png(images[i])], dtype=object)}) for i in range(5)]
+    bad = ("serving_bytes", {"image_bytes": np.array([b"not an image"], dtype=object)})
+    options = BatchingOptions(max_batch_size=8, batch_timeout_micros=20000, num_batch_threads=1)
+    results, _ = run_concurrently(options, servable, good[:2] + [bad] + good[2:])
+    assert isinstance(results[2], ServingError) and results[2].http_status == 400
+    for (_, arrays), result in zip(good, results[:2] + results[3:]):
+        expected = servable.run("serving_bytes", arrays)["probabilities"]
+        np.testing.assert_allclose(result["probabilities"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_requests_larger_than_a_batch_run_alone(servable, images):
+    options = BatchingOptions(max_batch_size=4)
+    (result,), batcher = run_concurrently(options, servable, [("serving_default", {"images": images[:10]})])
+    assert result["probabilities"].shape == (10, 10) and batcher.batches == 0
+
+
+def test_full_queue_answers_unavailable(servable, images):
+    options = BatchingOptions(max_batch_size=1, max_enqueued_batches=2, num_batch_threads=1)
+    results, _ = run_concurrently(options, servable, [("serving_default", {"images": images[i:i + 1]}) for i in range(12)])
+    refused = [r for r in results if isinstance(r, ServingError)]
+    assert refused and all(r.http_status == 503 and "queue" in r.message for r in refused)
+    assert any(isinstance(r, dict) for r in results)
+
+
+@pytest.mark.parametrize("kwargs", [{"max_batch_size": 0}, {"num_batch_threads": 0}, {"batch_timeout_micros": -1}])
+def test_batching_options_are_checked(kwargs):
+    with pytest.raises(ValueError):
+        BatchingOptions(**kwargs)

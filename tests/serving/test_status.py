@@ -1,0 +1,33 @@
+"""Canonical status codes -> HTTP, and TensorFlow errors -> status codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from kerascnn.serving.status import HTTP_STATUS, ServingError, from_tensorflow
+
+
+@pytest.mark.parametrize("code, http", [
+    ("INVALID_ARGUMENT", 400), ("FAILED_PRECONDITION", 400), ("OUT_OF_RANGE", 400), ("NOT_FOUND", 404),
+    ("ALREADY_EXISTS", 409), ("ABORTED", 409), ("PERMISSION_DENIED", 403), ("UNAUTHENTICATED", 401),
+    ("RESOURCE_EXHAUSTED", 429), ("CANCELLED", 499), ("UNIMPLEMENTED", 501), ("UNAVAILABLE", 503),
+    ("DEADLINE_EXCEEDED", 504), ("UNKNOWN", 500), ("INTERNAL", 500), ("DATA_LOSS", 500),
+])
+def test_tf_serving_http_mapping(code, http):
+    assert ServingError(code, "m").http_status == http == HTTP_STATUS[code]
+
+
+def test_unknown_code_is_a_bug():
+    with pytest.raises(ValueError):
+        ServingError("TEAPOT", "m")
+
+
+def test_tensorflow_errors_keep_their_code_and_first_line():
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as e:
+        tf.io.decode_png(tf.constant(b"not a png"))
+    error = from_tensorflow(e.value)
+    assert error.code == "INVALID_ARGUMENT" and error.http_status == 400
+    assert "\n" not in error.message and error.message
+    assert from_tensorflow(tf.errors.NotFoundError(None, None, "gone")).http_status == 404
