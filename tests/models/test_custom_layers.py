@@ -24,3 +24,19 @@ def test_lrn_round_trips_through_a_keras_file(tmp_path):
     assert loaded.get_layer("lrn").get_config()["depth_radius"] == 1
     x = tf.random.normal((2, 4, 4, 6))
     np.testing.assert_allclose(model(x), loaded(x), rtol=1e-6)
+
+
+def test_lrn_converts_to_a_tflite_builtin_and_runs_in_litert(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    inputs = keras.Input((4, 4, 6), name="images")
+    model = keras.Model(inputs, LocalResponseNormalization(name="lrn")(inputs))
+    path = tmp_path / "lrn.tflite"
+    model.export(str(path), format="litert", verbose=False)
+    interpreter = Interpreter(model_path=str(path))
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert "LOCAL_RESPONSE_NORMALIZATION" in ops
+    runner = interpreter.get_signature_runner()
+    x = np.random.default_rng(2).normal(size=(1, 4, 4, 6)).astype("float32")
+    (out,) = runner(images=x).values()
+    np.testing.assert_allclose(out, model(x), rtol=1e-5, atol=1e-6)
