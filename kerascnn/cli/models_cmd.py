@@ -48,7 +48,7 @@ def register(subparsers) -> None:
     s = subparsers.add_parser(
         "summary",
         help="one model layer by layer: shapes, parameters, multiply-adds, receptive fields",
-        description="Show one model layer by layer: output shape, parameters, multiply-adds, receptive "
+        description="Show one model layer by layer: output shape, parameters, multiply-adds, receptive\n"
         "field size and jump, then the totals. The model is built without initializing its weights.",
         epilog=SUMMARY_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
