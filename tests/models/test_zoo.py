@@ -26,7 +26,7 @@ SMALL_HYPERPARAMETERS = {
                   "local_response_norm": True},
     "resnet": {"filters": (4, 4, 8, 8), "stem_filters": 4},
 }
-# The smallest inputs the families accept with these settings (checked in test_smallest_input.py).
+# Small inputs the families accept with these settings (the smallest, for most: see test_smallest_input.py).
 SMALL_INPUTS = {"lenet": 12, "mnist_cnn": 16, "alexnet": 67, "vgg": 32, "nin": 67, "googlenet": 65, "resnet": 8}
 
 
