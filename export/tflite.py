@@ -126,11 +126,11 @@ def convert_saved_model(directory, quantize: str = "none", calibration_images=No
         raise ArtifactError(f"Cannot convert {what} to TFLite (quantize={quantize}): {first.strip()}") from None
 
 
-def interpreter(model_path=None, model_content=None, num_threads=None):
+def interpreter(model_path=None, model_content=None, num_threads=None, what=None):
     """A LiteRT interpreter; a file that is not a valid TFLite flatbuffer raises ``ArtifactError``."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    what = model_path or "the converted model"
+    what = what or model_path or "the converted model"
     if model_content is None:
         model_content = Path(model_path).read_bytes()
     # LiteRT checks the flatbuffer identifier; a truncated file can still pass it, so the size is

@@ -63,7 +63,7 @@ class TFLitePredictor(Predictor):
                 f"({info.get('size_bytes', '?')} bytes, sha256): truncated or changed; export it again."
             )
         # One thread: for one small image the hand-off to a second thread costs more than it saves.
-        self._interpreter = interpreter(model_content=content, num_threads=num_threads)
+        self._interpreter = interpreter(model_content=content, num_threads=num_threads, what=str(self.path))
         self.class_names = list(info["class_names"])
         self.image_shape = tuple(info["image_shape"])
         self.quantize = info.get("quantize", "none")

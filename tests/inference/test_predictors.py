@@ -1,0 +1,133 @@
+"""Predictors over .tflite, SavedModel and .keras give the trained model's answers; bad models are refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from kerascnn.errors import ArtifactError, DataError
+from kerascnn.export.artifacts import reference_probabilities
+from kerascnn.inference import (
+    KerasPredictor,
+    SavedModelPredictor,
+    TFLitePredictor,
+    load_predictor,
+    top_k,
+)
+from kerascnn.runs import load_trained
+
+
+@pytest.fixture(scope="module")
+def reference(trained_run, digits):
+    model, spec = load_trained(trained_run)
+    return reference_probabilities(model, spec, digits["x_test"])
+
+
+def test_every_kind_predicts_like_the_keras_model(exported, trained_run, digits, reference):
+    images = digits["x_test"]
+    predictors = {
+        "tflite": load_predictor(exported("tflite-none")),
+        "saved_model": load_predictor(exported("saved_model")),  # the model folder: latest version
+        "keras": load_predictor(trained_run / "best.keras"),
+        "run": load_predictor(trained_run),
+    }
+    assert isinstance(predictors["tflite"], TFLitePredictor)
+    assert isinstance(predictors["saved_model"], SavedModelPredictor) and predictors["saved_model"].path.name == "1"
+    assert isinstance(predictors["keras"], KerasPredictor) and isinstance(predictors["run"], KerasPredictor)
+    for kind, predictor in predictors.items():
+        assert predictor.class_names == [str(i) for i in range(10)], kind
+        assert predictor.image_shape == (8, 8, 1), kind
+        np.testing.assert_allclose(predictor.predict(images), reference, atol=1e-5, err_msg=kind)
+        # One image at a time (the benchmark's path) gives the same numbers as a batch.
+        np.testing.assert_allclose(predictor.predict(images[3:4])[0], reference[3], atol=1e-5, err_msg=kind)
+
+
+def test_int8_predictor_returns_dequantized_probabilities(exported, digits, reference):
+    predictor = load_predictor(exported("tflite-int8"))
+    probabilities = predictor.predict(digits["x_test"])
+    assert probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=0.03)
+    assert (probabilities.argmax(1) == reference.argmax(1)).mean() >= 0.99
+    assert "quantize=int8" in predictor.description
+
+
+def test_model_folder_means_its_latest_version(exported, tmp_path):
+    base = tmp_path / "lenet"
+    shutil.copytree(exported("saved_model"), base)
+    shutil.copytree(base / "1", base / "7")
+    assert load_predictor(base).path == base / "7"
+    assert load_predictor(base / "1").path == base / "1"
+
+
+def test_wrong_images_are_refused(exported, digits):
+    predictor = load_predictor(exported("tflite-none"))
+    with pytest.raises(DataError, match=r"takes uint8 images \[N, 8, 8, 1\]. Received float32 \[2, 8, 8, 1\]"):
+        predictor.predict(digits["x_test"][:2].astype(np.float32))
+    with pytest.raises(DataError, match=r"Received uint8 \[2, 8, 8\]"):
+        predictor.predict(digits["x_test"][:2, ..., 0])
+
+
+def test_corrupt_or_foreign_tflite_files_are_refused(exported, tmp_path):
+    good = exported("tflite-none")
+    content = good.read_bytes()
+    info = json.loads(good.with_suffix(".json").read_text())
+
+    alone = tmp_path / "alone.tflite"
+    alone.write_bytes(content)
+    with pytest.raises(ArtifactError, match="has no kerascnn alone.json beside it"):
+        load_predictor(alone)
+
+    truncated = tmp_path / "cut.tflite"
+    truncated.write_bytes(content[: len(content) // 2])
+    truncated.with_suffix(".json").write_text(json.dumps(info))
+    with pytest.raises(ArtifactError, match=r"cut.tflite \(\d+ bytes\) does not match its cut.json .*truncated"):
+        load_predictor(truncated)
+
+    # Without a checksum to compare against, LiteRT's flatbuffer verification still refuses it.
+    truncated.with_suffix(".json").write_text(json.dumps({**info, "sha256": None}))
+    with pytest.raises(ArtifactError, match="not a valid Flatbuffer"):
+        load_predictor(truncated)
+
+    text = tmp_path / "text.tflite"
+    text.write_text("definitely not a model")
+    text.with_suffix(".json").write_text(json.dumps({**info, "sha256": None}))
+    with pytest.raises(ArtifactError, match="is not a TFLite model"):
+        load_predictor(text)
+
+
+def test_corrupt_or_foreign_saved_models_are_refused(exported, tmp_path):
+    version = exported("saved_model") / "1"
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(version, corrupt)
+    pb = corrupt / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes()[:5000])
+    with pytest.raises(ArtifactError, match="Cannot load the SavedModel in .*corrupt"):
+        load_predictor(corrupt)
+
+    foreign = tmp_path / "foreign"
+    shutil.copytree(version, foreign)
+    (foreign / "kerascnn_export.json").unlink()
+    with pytest.raises(ArtifactError, match="is not a kerascnn SavedModel export"):
+        load_predictor(foreign)
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ArtifactError, match="No kerascnn SavedModel version in"):
+        load_predictor(empty)
+    (tmp_path / "model.onnx").write_bytes(b"x")
+    with pytest.raises(ArtifactError, match="Expected a .tflite or .keras file"):
+        load_predictor(tmp_path / "model.onnx")
+    with pytest.raises(ArtifactError, match="No such model"):
+        load_predictor(tmp_path / "nothing.tflite")
+
+
+def test_top_k_orders_classes_by_probability():
+    probabilities = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3]], np.float32)
+    assert top_k(probabilities, ["a", "b", "c"], k=2) == [
+        [("b", pytest.approx(0.6)), ("c", pytest.approx(0.3))],
+        [("a", pytest.approx(0.5)), ("c", pytest.approx(0.3))],
+    ]
+    assert len(top_k(probabilities, ["a", "b", "c"], k=10)[0]) == 3
