@@ -76,6 +76,8 @@ def load_trained(path, *, inference_only: bool = True):
     """
     import keras
 
+    import kerascnn.models.custom_layers  # noqa: F401  (registers the zoo's custom layers, e.g. LRN)
+
     checkpoint, spec_dir = resolve_checkpoint(path)
     spec = DataSpec.load(spec_dir)
     try:
