@@ -221,7 +221,8 @@ def uninitialized_variables():
 
 
 def zoo_table(num_classes: int = 10) -> list[dict]:
-    """One dict per registered model: name, default input, parameters and MACs there, reference,
+    """One dict per registered model: name, default input, parameters (all, and trainable: papers
+    count only the latter, Keras also counts BatchNorm's moving statistics) and MACs there, reference,
     description. Parameters are counted for ``num_classes`` classes."""
     from kerascnn.models import get_model_info, list_models
 
@@ -234,6 +235,7 @@ def zoo_table(num_classes: int = 10) -> list[dict]:
                 "name": name,
                 "default_input_shape": list(info.default_input_shape),
                 "params": summary.total_params,
+                "trainable_params": summary.trainable_params,
                 "macs": summary.total_macs,
                 "reference": info.reference,
                 "description": info.description,

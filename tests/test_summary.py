@@ -66,5 +66,6 @@ def test_table_lists_every_layer_and_the_totals():
 
 def test_zoo_table_covers_the_registry():
     table = {row["name"]: row for row in zoo_table(num_classes=10)}
-    assert table["lenet"]["params"] == 61_706
+    assert table["lenet"]["params"] == table["lenet"]["trainable_params"] == 61_706
+    assert table["resnet18"]["params"] - table["resnet18"]["trainable_params"] == 2 * 4_800  # BN statistics
     assert table["vgg16"]["macs"] > table["vgg11"]["macs"] > table["alexnet"]["macs"] > 0
