@@ -264,6 +264,8 @@ def main(argv=None) -> int:
     rows, ok = [], True
     for label, extra in configs:
         server = Server(base, extra, workdir, label.replace(" ", "_"))
+        result = {"requests": 0, "errors": 0, "rps": 0.0, "p50": float("nan"), "p99": float("nan"),
+                  "max": float("nan"), "server_cpu": 0.0, "client_cpu": 0.0}
         try:
             server.wait_ready()
             url = f"{server.url}/v1/models/lenet:predict"
@@ -277,16 +279,21 @@ def main(argv=None) -> int:
                 result["fuzz"] = asyncio.run(fuzz(server.url, cases, body))
         finally:
             result["exit"] = server.stop()
+        batch_line = [line for line in Path(server.log.name).read_text().splitlines() if "examples per batch" in line]
+        if batch_line:
+            result["mean_batch"] = batch_line[-1].split(", ")[-1].split()[0]
         rows.append((label, result))
 
     print(f"\nLeNet 28x28x1 single-image predict, {args.clients} concurrent keep-alive clients, "
           f"loopback, {os.cpu_count()} CPUs shared by server and client")
     print("| configuration | requests | req/s | p50 ms | p99 ms | max ms | errors | server CPU s/1k req "
-          "| client CPU s/1k req | SIGTERM exit |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| client CPU s/1k req | CPU-bound req/s on 2 idle cores | mean batch | SIGTERM exit |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, r in rows:
+        capacity = 2000 / (r["server_cpu"] + r["client_cpu"]) if r["server_cpu"] + r["client_cpu"] else 0
         print(f"| {label} | {r['requests']} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} "
-              f"| {r['errors']} | {r['server_cpu']:.2f} | {r['client_cpu']:.2f} | {r['exit']} |")
+              f"| {r['errors']} | {r['server_cpu']:.2f} | {r['client_cpu']:.2f} | {capacity:.0f} "
+              f"| {r.get('mean_batch', '-')} | {r['exit']} |")
     on = rows[0][1]
     if len(rows) > 1:
         print(f"batching on / off throughput: {on['rps'] / max(rows[1][1]['rps'], 1e-9):.2f}x")
@@ -299,6 +306,7 @@ def main(argv=None) -> int:
           f"5xx: {fz.get('5xx')}, failed: {fz.get('failed')}; server still up: {fz.get('still_up')} "
           f"({'ok' if fuzz_ok else 'FAILED'})")
     ok = verdict and fuzz_ok and all(r["exit"] == 0 for _, r in rows)
+    print(f"load average during the run (other processes share these CPUs): {os.getloadavg()[0]:.1f}")
     print(f"logs: {workdir}")
     return 0 if ok else 1
 

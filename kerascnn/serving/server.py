@@ -106,13 +106,7 @@ def serve(options: ServerOptions) -> int:
     registry.poll()  # the first load happens before the port opens, as in TF Serving
     for repository in registry.models.values():
         print(f"kerascnn serve: model {repository.describe()}", flush=True)
-    try:
-        import uvloop  # optional: a faster event loop when installed
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    return runner(_serve(options, registry))
+    return asyncio.run(_serve(options, registry))
 
 
 async def _serve(options: ServerOptions, registry: ModelRegistry) -> int:
@@ -165,6 +159,9 @@ async def _serve(options: ServerOptions, registry: ModelRegistry) -> int:
     await app_runner.cleanup()  # waits for handlers in flight (up to shutdown_timeout)
     if batcher is not None:
         await batcher.close()
+        if batcher.batches:
+            log.info("batching: %d batches, %.1f examples per batch on average",
+                     batcher.batches, batcher.examples / batcher.batches)
     executor.shutdown(wait=True)
     loader.shutdown(wait=False, cancel_futures=True)
     print("kerascnn serve: stopped", flush=True)

@@ -348,12 +348,6 @@ _SIMPLE_BODY = re.compile(
 )
 _SEPARATORS_TO_SPACE = bytes.maketrans(b"[],\t\r\n", b"      ")
 _DIGITS = b"0123456789"
-_NUMBER_CHARS = np.zeros(256, dtype=bool)
-_NUMBER_CHARS[list(_DIGITS + b"-")] = True
-_OPENERS = np.zeros(256, dtype=bool)
-_OPENERS[list(b"[,")] = True
-_CLOSERS = np.zeros(256, dtype=bool)
-_CLOSERS[list(b"],")] = True
 
 
 def match_simple_request(body: bytes):
@@ -398,19 +392,21 @@ def decode_simple_inputs(key: str, array_text: bytes, inputs: dict):
     # Each number must fill one leaf slot of that skeleton: one run of digits per number, opened by
     # "[" or "," and closed by "]" or "," (in a rectangular skeleton only leaf slots look like that).
     chars = np.frombuffer(compact, np.uint8)
-    is_number = _NUMBER_CHARS[chars]
+    is_number = (chars - np.uint8(45)) < 13  # "-" is 45, digits 48..57; "," (44) wraps around to 255
     starts = np.flatnonzero(is_number[1:] & ~is_number[:-1]) + 1  # the text starts with "[" and ends with "]"
     ends = np.flatnonzero(is_number[:-1] & ~is_number[1:])
-    if starts.size != numbers.size or not (_OPENERS[chars[starts - 1]].all() and _CLOSERS[chars[ends + 1]].all()):
+    if starts.size != numbers.size:
         return None
-    # Digits and signs must match the canonical spelling: catches leading zeros ("007"), "-0", and
-    # numbers too large for int64 (which NumPy clamps).
-    digits = len(compact) - len(compact.translate(None, _DIGITS))
-    magnitudes = np.abs(numbers)
-    if np.any(magnitudes > 2**53):  # log10 of huge values is inexact; let the general path decide
+    before, after = chars[starts - 1], chars[ends + 1]
+    if not (((before == 91) | (before == 44)).all() and ((after == 93) | (after == 44)).all()):
         return None
-    canonical_digits = int(np.sum(np.where(magnitudes == 0, 1, np.floor(np.log10(np.maximum(magnitudes, 1))) + 1)))
-    if digits != canonical_digits or compact.count(b"-") != int(np.count_nonzero(numbers < 0)):
+    # Each run must be a number as JSON spells it, as NumPy read it: an optional leading "-" (and no
+    # other), no leading zeros, and short enough for int64 ("-0" is left to the general path too).
+    negative = chars[starts] == 45
+    lengths = ends - starts + 1 - negative
+    leading = chars[starts + negative]
+    if (compact.count(b"-") != np.count_nonzero(negative) or np.any((leading == 48) & ((lengths > 1) | negative))
+            or np.any(lengths > 18)):
         return None
     where = f"'{key}' for input '{name}'"
     array = _numeric_array(numbers.reshape(shape), info.dtype, NUMPY_DTYPES[info.dtype], where)
