@@ -26,7 +26,9 @@ TINY = {
     "vgg": dict(width_divisor=16, dense_units=(16, 16)),
     "nin": dict(filters=(8, 8, 8)),
     "googlenet": dict(width_divisor=16, aux_classifiers=True),  # aux heads must not reach the export
-    "resnet": dict(filters=(8, 8, 8, 8), stem_filters=8),
+    # ResNet-18/34/50 differ in depth and block type; one block per stage keeps every op (basic or
+    # bottleneck blocks, projection shortcuts) at a quarter of the conversion time.
+    "resnet": dict(filters=(8, 8, 8, 8), stem_filters=8, blocks_per_stage=(1, 1, 1, 1)),
 }
 SIZES = (16, 32, 48, 64, 67, 96, 128, 224)
 NUM_CLASSES = 3
