@@ -96,7 +96,8 @@ def _steps_per_execution(cfg: TrainConfig, steps_per_epoch: int) -> int:
     return max(1, min(steps_per_epoch, DEFAULT_STEPS_PER_EXECUTION))
 
 
-def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainConfig | None = None, **settings) -> TrainResult:
+def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainConfig | None = None, callbacks=None,
+        **settings) -> TrainResult:
     """Train ``model`` on ``dataset`` and write a run directory; returns a :class:`TrainResult`.
 
     Args:
@@ -104,6 +105,7 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
         dataset: ``"digits"``, a TFDS name, a folder, or a ``kerascnn.data.RawDataset``.
         hparams: builder hyperparameters (dict or JSON/YAML file); may also hold lr/optimizer/batch_size.
         config: a full :class:`TrainConfig` (``model``/``dataset``/``settings`` are then ignored).
+        callbacks: extra ``keras.callbacks.Callback`` objects, run after kerascnn's own.
         **settings: any :class:`TrainConfig` field, e.g. ``epochs=5, lr=0.01, out="runs/x"``.
 
     Raises:
@@ -123,13 +125,14 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
     else:
         config = dataclasses.replace(config, hparams=load_hparams(config.hparams))
     cfg = config.resolve()  # unknown model and bad settings raise here
-    return _Trainer(cfg, raw_given).run()
+    return _Trainer(cfg, raw_given, list(callbacks or [])).run()
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, raw=None):
+    def __init__(self, cfg: TrainConfig, raw=None, extra_callbacks=()):
         self.cfg = cfg
         self.raw = raw
+        self.extra_callbacks = list(extra_callbacks)
 
     def run(self) -> TrainResult:
         cfg = self.cfg
@@ -226,7 +229,7 @@ class _Trainer:
         if cfg.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=int(cfg.early_stopping),
                                                            restore_best_weights=False))
-        return callbacks, monitor
+        return callbacks + self.extra_callbacks, monitor
 
     def _best_so_far(self, run, monitor):
         import csv
@@ -237,7 +240,7 @@ class _Trainer:
         if not run.resumed or not path.is_file():
             return None
         with open(path, newline="") as f:
-            values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "")]
+            values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "", "NA")]
         return max(values) if values else None
 
     def _write_config(self, run, spec, replicas, spe, strategy):
@@ -321,6 +324,7 @@ class _Trainer:
             "seconds": round(seconds, 3),
             "train_seconds": round(train_seconds, 3),
             "images_per_second": round(len(parts.y_train) * len(timer.seconds) / train_seconds, 1) if train_seconds else None,
+            "train_seconds_per_epoch": [round(t, 4) for t in timer.seconds],
             "best_val_accuracy": max(history.get("val_" + accuracy_key(net), [float("nan")])) if self.has_val else None,
             "num_replicas": int(replicas),
             "_y_pred": y_pred,
@@ -337,7 +341,7 @@ class _Trainer:
         with open(run.work / runs.HISTORY_FILE, newline="") as f:
             for row in csv.DictReader(f):
                 for k, v in row.items():
-                    if k != "epoch" and v not in (None, ""):
+                    if k != "epoch" and v not in (None, "", "NA"):  # CSVLogger writes NA for missing values
                         history.setdefault(k, []).append(float(v))
         plots.plot_learning_curves(history, run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
         cm = plots.confusion_matrix(parts.y_test, metrics["_y_pred"], spec.num_classes)
