@@ -66,13 +66,17 @@ def run(args) -> int:
         raise KerasCNNError("--quantize is for --format tflite; a SavedModel is float32.")
     if args.parity_samples is not None and args.parity_samples < 1:
         raise KerasCNNError(f"--parity-samples must be at least 1. Received: {args.parity_samples}")
+    def check(out):  # refuse a bad target before the slow part (loading TensorFlow, data, converting)
+        if args.format == "saved_model":
+            existing_versions(out)
+        else:
+            check_target(out, args.overwrite)
+
+    if args.out:
+        check(args.out)
     model, spec, name = load_source(args.source)
     out = args.out or default_out(name, args.format, args.quantize)
-    # Refuse a bad target before the slow part (loading data, converting).
-    if args.format == "saved_model":
-        existing_versions(out)
-    else:
-        check_target(out, args.overwrite)
+    check(out)
     data = load_export_data(args)
     test_images, test_labels = data.x_test, data.y_test
     if args.parity_samples:

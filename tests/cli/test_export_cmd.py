@@ -1,0 +1,75 @@
+"""``kerascnn export`` end to end in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _helper():
+    name = "kerascnn_tests_trained_run"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "export" / "trained_run.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return _helper().trained_run(tmp_path_factory.getbasetemp())
+
+
+def test_help_teaches_formats_and_bounds(kerascnn_cli):
+    proc = kerascnn_cli("export", "--help")
+    assert proc.returncode == 0
+    for text in ("--format", "--quantize", "int8", "models/lenet/1/", "99.9%", "examples:"):
+        assert text in proc.stdout
+
+
+@pytest.mark.slow
+def test_saved_model_export_prints_parity_and_writes_version_1(kerascnn_cli, run_dir, tmp_path):
+    out = tmp_path / "models" / "lenet"
+    proc = kerascnn_cli("export", run_dir, "--format", "saved_model", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"Exported lenet to {out / '1'} (SavedModel" in proc.stdout
+    assert "saved_model" in proc.stdout and "100.00%" in proc.stdout and "yes" in proc.stdout
+    report = json.loads((out / "1" / "parity.json").read_text())
+    assert report["passed"] and report["images"] > 300  # the run's test split of digits
+    assert (out / "1" / "kerascnn_export.json").is_file()
+
+
+@pytest.mark.slow
+def test_int8_tflite_export_with_default_name(kerascnn_cli, run_dir, tmp_path):
+    proc = kerascnn_cli("export", run_dir, "--format", "tflite", "--quantize", "int8", "--parity-samples", "300", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    path = tmp_path / "models" / "lenet_int8.tflite"
+    info = json.loads(path.with_suffix(".json").read_text())
+    assert info["quantize"] == "int8" and info["parity"]["images"] == 300
+    assert info["parity"]["size_ratio"] <= 0.30
+    assert "tflite-int8" in proc.stdout and "Report:" in proc.stdout
+
+
+def test_bad_targets_and_flags_fail_with_one_line_and_touch_nothing(kerascnn_cli, run_dir, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("do not touch")
+    proc = kerascnn_cli("export", run_dir, "--out", mine)
+    assert proc.returncode == 1
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("kerascnn export: error: ") and "is not a kerascnn export folder" in error
+    assert [p.name for p in mine.iterdir()] == ["thesis.txt"]
+
+    proc = kerascnn_cli("export", run_dir, "--quantize", "int8", "--out", tmp_path / "x")
+    assert proc.returncode == 1 and "--quantize is for --format tflite" in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+    proc = kerascnn_cli("export", tmp_path / "no_such_run", "--out", tmp_path / "y")
+    assert proc.returncode == 1 and "kerascnn export: error:" in proc.stderr
+    assert "Traceback" not in proc.stderr

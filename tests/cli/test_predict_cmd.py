@@ -1,0 +1,107 @@
+"""``kerascnn predict`` end to end on PNG files the test writes, and its refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def _helper():
+    name = "kerascnn_tests_trained_run"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "export" / "trained_run.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return tmp_path_factory.getbasetemp()
+
+
+@pytest.fixture(scope="module")
+def pngs(tmp_path_factory):
+    """Five test digits as PNG files: (paths, labels of the trained model's predictions computed later)."""
+    folder = tmp_path_factory.mktemp("pngs")
+    data = _helper().digits_arrays()
+    paths = []
+    for i in range(5):
+        path = folder / f"digit{i}.png"
+        Image.fromarray(data["x_test"][i, ..., 0]).save(path)
+        paths.append(path)
+    return paths, data["x_test"][:5]
+
+
+@pytest.fixture(scope="module")
+def expected_top1(base, pngs):
+    from kerascnn.export.artifacts import reference_probabilities
+    from kerascnn.runs import load_trained
+
+    model, spec = load_trained(_helper().trained_run(base))
+    return [str(c) for c in reference_probabilities(model, spec, pngs[1]).argmax(axis=1)]
+
+
+def _top1(stdout: str, paths) -> list:
+    result = []
+    for path in paths:
+        line = next(line for line in stdout.splitlines() if line.startswith(str(path)))
+        result.append(line[len(str(path)):].split()[0])
+    return result
+
+
+def test_predict_with_tflite_prints_top_k_and_benchmark(kerascnn_cli, base, pngs, expected_top1):
+    model = _helper().exported(base, "tflite-none")
+    paths, _ = pngs
+    proc = kerascnn_cli("predict", model, *paths, "--top-k", "2", "--benchmark", "50")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "lenet (TFLite, quantize=none), 10 classes" in proc.stdout
+    assert _top1(proc.stdout, paths) == expected_top1
+    line = next(line for line in proc.stdout.splitlines() if line.startswith(str(paths[0])))
+    assert len(re.findall(r"\d+\.\d\d%", line)) == 2  # top-2
+    assert re.search(r"benchmark \(tflite, 50 single-image runs\): p50 [\d.]+ (us|ms), p99 [\d.]+ (us|ms), [\d,]+ images/s", proc.stdout)
+
+
+@pytest.mark.slow
+def test_predict_with_saved_model_folder_and_npy(kerascnn_cli, base, pngs, expected_top1, tmp_path):
+    model = _helper().exported(base, "saved_model")
+    paths, images = pngs
+    np.save(tmp_path / "batch.npy", images[:2])
+    proc = kerascnn_cli("predict", model, paths[0], tmp_path / "batch.npy", "--top-k", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "(SavedModel version 1)" in proc.stdout
+    assert _top1(proc.stdout, [paths[0], f"{tmp_path / 'batch.npy'}[0]", f"{tmp_path / 'batch.npy'}[1]"]) == expected_top1[:1] + expected_top1[:2]
+
+
+def test_bad_inputs_fail_with_one_line(kerascnn_cli, base, pngs, tmp_path):
+    model = _helper().exported(base, "tflite-none")
+    paths, _ = pngs
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8), mode="RGBA").save(rgba)
+    truncated = tmp_path / "cut.tflite"
+    truncated.write_bytes(model.read_bytes()[:1000])
+    truncated.with_suffix(".json").write_text(model.with_suffix(".json").read_text())
+    cases = [
+        (("predict", model, paths[0], text), "notes.png is not a readable PNG/JPEG image"),
+        (("predict", model, rgba), "rgba.png has 4 channels (RGBA)"),
+        (("predict", truncated, paths[0]), "does not match its cut.json"),
+        (("predict", tmp_path / "missing.tflite", paths[0]), "No such model"),
+        (("predict", model, paths[0], "--top-k", "0"), "--top-k must be at least 1"),
+    ]
+    for args, message in cases:
+        proc = kerascnn_cli(*args)
+        assert proc.returncode == 1, (args, proc.stdout)
+        lines = proc.stderr.strip().splitlines()
+        assert lines[-1].startswith("kerascnn predict: error: ") and message in lines[-1], (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        assert proc.stdout == ""  # nothing printed before the error
