@@ -17,14 +17,13 @@ import sys
 from pathlib import Path
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.serving.access_log import AccessLogWriter, access_logger_class
 from kerascnn.serving.batching import Batcher, BatchingOptions
 from kerascnn.serving.repository import ModelConfig, ModelRegistry, scan_versions
 from kerascnn.serving.servable import is_saved_model_dir
 
 log = logging.getLogger("kerascnn.serve")
 
-# One line per request: client, request line, status, response bytes, seconds.
-ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'
 
 
 @dataclasses.dataclass
@@ -76,29 +75,24 @@ def check_port_free(host: str, port: int) -> None:
             ) from None
 
 
-def configure_logging(access_log: str | None) -> None:
+def configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     server_log = logging.getLogger("kerascnn.serve")
     server_log.handlers[:] = [handler]
     server_log.setLevel(logging.INFO)
     server_log.propagate = False
-    access = logging.getLogger("aiohttp.access")
-    access.propagate = False
-    access.setLevel(logging.INFO)
-    if access_log is None:
-        access.handlers[:] = []
-        access.disabled = True
-        return
-    target = logging.StreamHandler(sys.stderr) if access_log == "-" else logging.FileHandler(access_log)
-    target.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    access.handlers[:] = [target]
-    access.disabled = False
 
 
 def serve(options: ServerOptions) -> int:
     """Load the models and serve until SIGTERM/SIGINT. Returns the exit status (0 on a clean stop)."""
-    configure_logging(options.access_log)
+    configure_logging()
+    access_log = None
+    if options.access_log is not None:
+        try:
+            access_log = AccessLogWriter(options.access_log)
+        except OSError as e:
+            raise KerasCNNError(f"Cannot open the access log {options.access_log}: {e.strerror or e}") from None
     for config in options.models:
         check_base_path(config)
     check_port_free(options.host, options.port)  # before minutes of model loading, not after
@@ -106,10 +100,14 @@ def serve(options: ServerOptions) -> int:
     registry.poll()  # the first load happens before the port opens, as in TF Serving
     for repository in registry.models.values():
         print(f"kerascnn serve: model {repository.describe()}", flush=True)
-    return asyncio.run(_serve(options, registry))
+    try:
+        return asyncio.run(_serve(options, registry, access_log))
+    finally:
+        if access_log is not None:
+            access_log.close()
 
 
-async def _serve(options: ServerOptions, registry: ModelRegistry) -> int:
+async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) -> int:
     from aiohttp import web
 
     from kerascnn.serving.app import create_app
@@ -119,11 +117,10 @@ async def _serve(options: ServerOptions, registry: ModelRegistry) -> int:
     loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader")
     batcher = Batcher(options.batching, executor) if options.batching else None
     app = create_app(registry, executor=executor, batcher=batcher, max_request_bytes=options.max_request_bytes)
-    access_logger = logging.getLogger("aiohttp.access") if options.access_log is not None else None
-    app_runner = web.AppRunner(
-        app, access_log=access_logger, access_log_format=ACCESS_LOG_FORMAT, handle_signals=False,
-        shutdown_timeout=options.shutdown_timeout,
-    )
+    logger_options = {"access_log": None}
+    if access_log is not None:
+        logger_options = {"access_log": log, "access_log_class": access_logger_class(access_log)}
+    app_runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=options.shutdown_timeout, **logger_options)
     await app_runner.setup()
     site = web.TCPSite(app_runner, options.host, options.port, backlog=1024)
     try:
@@ -151,11 +148,17 @@ async def _serve(options: ServerOptions, registry: ModelRegistry) -> int:
             await asyncio.sleep(options.poll_seconds)
             await loop.run_in_executor(loader, registry.poll)
 
-    poller = loop.create_task(poll_forever())
+    async def flush_forever():
+        while access_log is not None:
+            await asyncio.sleep(0.5)
+            access_log.flush()
+
+    background = [loop.create_task(poll_forever()), loop.create_task(flush_forever())]
     await stop.wait()
     log.info("stopping: no new connections; waiting for requests in flight")
-    poller.cancel()
-    await asyncio.gather(poller, return_exceptions=True)
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
     await app_runner.cleanup()  # waits for handlers in flight (up to shutdown_timeout)
     if batcher is not None:
         await batcher.close()

@@ -233,7 +233,7 @@ def test_bad_requests_get_json_errors(server, method, path, body, status, messag
 def test_server_survives_bad_requests_and_logs_every_request(server, images):
     status, _ = server.request("POST", "/v1/models/lenet:predict", instances(images[:1]))
     assert status == 200
-    log = server.stderr()
+    log = wait_for(lambda: (lambda text: text if '" 400 ' in text else None)(server.stderr()), timeout=10)  # flushed twice a second
     assert '"POST /v1/models/lenet:predict HTTP/1.1" 200' in log
     assert '"POST /v1/models/lenet:predict HTTP/1.1" 400' in log
     assert "Traceback" not in log
