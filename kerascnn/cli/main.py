@@ -74,6 +74,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"kerascnn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `kerascnn models | head`: the reader left; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
