@@ -342,12 +342,18 @@ def _flatten(value, levels):
 # whatever the fast path is not sure about - other keys, floats, strings, ragged lists, odd
 # spacing, invalid JSON - returns None and goes the general way, which also writes the error messages.
 
+_WS = rb"[ \t\r\n]*"  # JSON's whitespace (re's \s would also allow \f and \v)
+_SIGNATURE = rb'"signature_name"' + _WS + rb":" + _WS + rb'"([A-Za-z0-9_.\-/]*)"'
 _SIMPLE_BODY = re.compile(
-    rb'\s*\{\s*(?:"signature_name"\s*:\s*"([A-Za-z0-9_.\-/]*)"\s*,\s*)?"(instances|inputs)"\s*:\s*'
-    rb'(\[[0-9\-\[\],\s]*\])\s*(?:,\s*"signature_name"\s*:\s*"([A-Za-z0-9_.\-/]*)"\s*)?\}\s*'
+    _WS + rb"\{" + _WS + rb"(?:" + _SIGNATURE + _WS + rb"," + _WS + rb")?"
+    + rb'"(instances|inputs)"' + _WS + rb":" + _WS + rb"(\[[0-9\-\[\], \t\r\n]*\])"
+    + _WS + rb"(?:," + _WS + _SIGNATURE + _WS + rb")?\}" + _WS
 )
 _SEPARATORS_TO_SPACE = bytes.maketrans(b"[],\t\r\n", b"      ")
 _DIGITS = b"0123456789"
+_NONZERO_TO_ONE = bytes.maketrans(b"123456789", b"111111111")
+_LEADING_ZEROS = (b"[00", b"[01", b",00", b",01", b"-00", b"-01")
+_INT64 = np.iinfo(np.int64)
 
 
 def match_simple_request(body: bytes):
@@ -389,24 +395,15 @@ def decode_simple_inputs(key: str, array_text: bytes, inputs: dict):
     compact = array_text.translate(None, b" \t\r\n")
     if compact.translate(None, _DIGITS + b"-") != _skeleton(shape):
         return None
-    # Each number must fill one leaf slot of that skeleton: one run of digits per number, opened by
-    # "[" or "," and closed by "]" or "," (in a rectangular skeleton only leaf slots look like that).
-    chars = np.frombuffer(compact, np.uint8)
-    is_number = (chars - np.uint8(45)) < 13  # "-" is 45, digits 48..57; "," (44) wraps around to 255
-    starts = np.flatnonzero(is_number[1:] & ~is_number[:-1]) + 1  # the text starts with "[" and ends with "]"
-    ends = np.flatnonzero(is_number[:-1] & ~is_number[1:])
-    if starts.size != numbers.size:
+    # Now every number sits in exactly one leaf slot of that skeleton: no slot is empty, a slot holding
+    # only "-" was refused above, so N numbers fill N slots one each (a number anywhere else would
+    # leave a slot empty). What remains is the spelling of each number.
+    if b"[," in compact or b",," in compact or b",]" in compact or b"[]" in compact:
         return None
-    before, after = chars[starts - 1], chars[ends + 1]
-    if not (((before == 91) | (before == 44)).all() and ((after == 93) | (after == 44)).all()):
+    ones = compact.translate(_NONZERO_TO_ONE)  # leading zeros ("007", "-01") are not JSON
+    if any(pattern in ones for pattern in _LEADING_ZEROS):
         return None
-    # Each run must be a number as JSON spells it, as NumPy read it: an optional leading "-" (and no
-    # other), no leading zeros, and short enough for int64 ("-0" is left to the general path too).
-    negative = chars[starts] == 45
-    lengths = ends - starts + 1 - negative
-    leading = chars[starts + negative]
-    if (compact.count(b"-") != np.count_nonzero(negative) or np.any((leading == 48) & ((lengths > 1) | negative))
-            or np.any(lengths > 18)):
+    if numbers.max() == _INT64.max or numbers.min() == _INT64.min:  # NumPy clamps what int64 cannot hold
         return None
     where = f"'{key}' for input '{name}'"
     array = _numeric_array(numbers.reshape(shape), info.dtype, NUMPY_DTYPES[info.dtype], where)
