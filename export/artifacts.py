@@ -124,5 +124,20 @@ def check_images(images, spec, what: str) -> np.ndarray:
     return images
 
 
+def make_readable(*paths) -> None:
+    """Folders 0755 and files 0644, less the umask, under each of ``paths``.
+
+    Temporary files and folders are created private (0600/0700); a model server often runs as
+    another user (a TF Serving container, a service account) and must be able to read an export.
+    """
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for root in map(Path, paths):
+        for p in [root, *root.rglob("*")] if root.is_dir() else [root]:
+            os.chmod(p, (0o755 if p.is_dir() else 0o644) & ~umask)
+
+
 def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())

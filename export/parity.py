@@ -121,7 +121,7 @@ def format_table(reports: dict) -> str:
             f"{r['accuracy_keras']:.2%}" if "accuracy_keras" in r else "",
             f"{r['accuracy_export']:.2%}" if "accuracy_export" in r else "",
             f"{r['accuracy_drop'] * 100:+.2f}" if "accuracy_drop" in r else "",
-            _size(r.get("size_bytes")) + (f" ({r['size_ratio']:.0%})" if "size_ratio" in r else ""),
+            _size(r.get("size_bytes")) + (f" ({r['size_ratio']:.1%})" if "size_ratio" in r else ""),
             {True: "yes", False: "NO"}.get(r.get("passed"), ""),
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

@@ -33,6 +33,7 @@ from kerascnn.export.artifacts import (
     check_images,
     folder_size,
     load_source,
+    make_readable,
     marker,
     read_marker,
     reference_probabilities,
@@ -169,6 +170,7 @@ def export_saved_model(source, out, *, spec=None, test_images=None, test_labels=
             metadata = marker(FORMAT, name, spec, version=version, signatures=SIGNATURES, parity=report)
             # The marker goes last: a folder with a marker is a complete kerascnn export.
             atomic_write_json(tmp / MARKER_FILE, metadata)
+            make_readable(tmp)
     except FileExistsError:
         raise ArtifactError(f"{final} appeared while exporting (another export running?): try again.") from None
     return ExportResult(path=final, format=FORMAT, quantize="none", parity=report, metadata=metadata)

@@ -33,6 +33,7 @@ from kerascnn.export.artifacts import (
     ExportResult,
     check_images,
     load_source,
+    make_readable,
     marker,
     read_marker,
     reference_probabilities,
@@ -271,6 +272,7 @@ def export_tflite(source, out, quantize: str = "none", *, spec=None, calibration
     # The .json first: a .tflite never exists without its class names; the sha256 ties the two together.
     atomic_write_json(sidecar_path(out), metadata)
     atomic_write_bytes(out, content)
+    make_readable(sidecar_path(out), out)
     return ExportResult(path=out, format=FORMAT, quantize=quantize, parity=report, metadata=metadata)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -35,6 +37,11 @@ def test_export_writes_version_1_with_assets_marker_and_parity(exported, digits)
     assert report["passed"] and report["images"] == len(digits["x_test"])
     assert report["agreement"] >= 0.999 and report["max_abs_prob_diff"] < 1e-4
     assert report["accuracy_export"] == report["accuracy_keras"] > 0.8
+    # Readable by a server running as another user (temporary files start private).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(version.stat().st_mode) == 0o755 & ~umask
+    assert stat.S_IMODE((version / "saved_model.pb").stat().st_mode) == 0o644 & ~umask
     # Nothing half-written is left beside the version.
     assert [p.name for p in base.iterdir() if not p.name.startswith(".")] == ["1"]
     assert not [p for p in base.iterdir() if ".tmp-" in p.name]
