@@ -66,7 +66,10 @@ def register(subparsers):
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    def _get_help_string(self, action):
+        if action.default is None or "default" in (action.help or ""):
+            return action.help  # nothing useful to show
+        return super()._get_help_string(action)
 
 
 def run(args) -> int:
