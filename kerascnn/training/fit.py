@@ -88,9 +88,14 @@ def _default_verbose() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def _steps_per_execution(cfg: TrainConfig, steps_per_epoch: int) -> int:
+def _steps_per_execution(cfg: TrainConfig, steps_per_epoch: int, strategy) -> int:
     from kerascnn.training.compile import DEFAULT_STEPS_PER_EXECUTION
+    from kerascnn.training.keras_patches import is_multi_worker
 
+    if is_multi_worker(strategy):
+        # Keras' multi-step while loop (get_next_as_optional inside tf.cond) fails to run under
+        # MultiWorkerMirroredStrategy ("You must feed a value for placeholder tensor"): one step per call.
+        return 1
     if cfg.steps_per_execution:
         return int(cfg.steps_per_execution)
     return max(1, min(steps_per_epoch, DEFAULT_STEPS_PER_EXECUTION))
@@ -157,7 +162,7 @@ class _Trainer:
         self._check_resizable(raw, spec)
         replicas = strategy.num_replicas_in_sync
         steps_per_epoch = math.ceil(len(parts.x_train) / cfg.batch_size)
-        spe = _steps_per_execution(cfg, steps_per_epoch)
+        spe = _steps_per_execution(cfg, steps_per_epoch, strategy)
         with strategy.scope():
             net = build(cfg.model, input_shape, raw.num_classes, **cfg.hparams)
             from kerascnn.training.compile import compile_model

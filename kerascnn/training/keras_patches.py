@@ -10,6 +10,9 @@ Two bugs (keras#20585, tensorflow#72388), both in ``keras/src/backend/tensorflow
    ``axis=None``.
 
 Both patches change behaviour only under a multi-worker strategy; elsewhere Keras' own code runs.
+A third limit has no patch: Keras' multi-step loop (``steps_per_execution > 1``) fails to run under
+MultiWorkerMirroredStrategy ("You must feed a value for placeholder tensor ..."), so ``kerascnn.fit``
+uses one step per call there.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 _PATCHED = False
 
 
-def _is_multi_worker(strategy) -> bool:
+def is_multi_worker(strategy) -> bool:
     import tensorflow as tf
 
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or (
@@ -39,7 +42,7 @@ def patch_keras_for_multi_worker() -> None:
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         strategy = self._distribute_strategy
-        if strategy is None or not _is_multi_worker(strategy) or iterator is None:
+        if strategy is None or not is_multi_worker(strategy) or iterator is None:
             return original_build(self, iterator=iterator, data_batch=data_batch)
         for _, _, it in iterator:
             batch = next(it)
@@ -53,7 +56,7 @@ def patch_keras_for_multi_worker() -> None:
             self._symbolic_build(data_batch=data_batch)
 
     def reduce_per_replica(values, strategy, reduction):
-        if not _is_multi_worker(strategy) or reduction not in ("mean", "auto"):
+        if not is_multi_worker(strategy) or reduction not in ("mean", "auto"):
             return original_reduce(values, strategy, reduction)
 
         def _reduce(v):
