@@ -35,35 +35,14 @@ TARGET_RPS, TARGET_P99_MS = 2000, 50.0
 
 
 def write_lenet_export(base_path: Path) -> Path:
-    """Version 1 of an untrained LeNet with the export contract's two signatures (speed needs no training)."""
+    """Version 1 of an untrained LeNet, exported as ``kerascnn export`` does (speed needs no training)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-    import tensorflow as tf
-
+    from kerascnn.data.spec import DataSpec
+    from kerascnn.export.saved_model import write_saved_model
     from kerascnn.models.build import build
 
-    model = build("lenet", (28, 28, 1), 10)
-
-    def head(x):
-        probabilities = tf.nn.softmax(model(x, training=False))
-        return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
-
-    def from_bytes(image_bytes):
-        def decode(b):
-            image = tf.io.decode_image(b, channels=1, expand_animations=False)
-            return tf.image.resize(image, (28, 28))
-
-        x = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec([28, 28, 1], tf.float32))
-        return head(x / 255.0)
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "serving_default", lambda images: head(tf.cast(images, tf.float32) / 255.0),
-        input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.uint8, name="images")],
-    )
-    archive.add_endpoint("serving_bytes", from_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    archive.write_out(str(base_path / "1"), verbose=False)
+    spec = DataSpec("digits", [str(d) for d in range(10)], (28, 28, 1), (28, 28, 1), [0.5], [0.25])
+    write_saved_model(build("lenet", (28, 28, 1), 10), spec, base_path / "1")
     return base_path
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
+
+from kerascnn.cli.main import build_parser
+from kerascnn.errors import KerasCNNError
 
 
 def test_help_explains_the_command(kerascnn_cli):
@@ -11,6 +16,23 @@ def test_help_explains_the_command(kerascnn_cli):
     for text in ("TF Serving", "MODEL_BASE_PATH", "--model-config-file", "--no-batching", "--max-batch-size",
                  "--batch-timeout-micros", "127.0.0.1", "model_config_list", "curl"):
         assert text in proc.stdout
+
+
+def test_a_user_error_is_one_line_and_exit_1(kerascnn_cli, tmp_path):
+    proc = kerascnn_cli("serve", tmp_path / "missing")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("kerascnn serve: error: Model base path") and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def folders(tmp_path):
+    (tmp_path / "version").mkdir()
+    (tmp_path / "version" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "base").mkdir()
+    (tmp_path / "models.config").write_text('model_config_list { config { name: "a" base_path: "base" } }')
+    (tmp_path / "bad.config").write_text('model_config_list { config { nme: "a" } }')
+    return tmp_path
 
 
 @pytest.mark.parametrize("make_args, message", [
@@ -24,14 +46,19 @@ def test_help_explains_the_command(kerascnn_cli):
     (lambda d: [d / "base", "--max-batch-size", "0"], "max_batch_size must be at least 1"),
     (lambda d: [d / "base", "--port", "70000"], "--port must be"),
     (lambda d: [d / "base", "--poll-seconds", "-1"], "--poll-seconds"),
+    (lambda d: [d / "base", "--access-log", d / "no" / "such" / "dir.log"], "Cannot open the access log"),
 ])
-def test_user_errors_are_one_line(kerascnn_cli, tmp_path, make_args, message):
-    (tmp_path / "version").mkdir()
-    (tmp_path / "version" / "saved_model.pb").write_bytes(b"")
-    (tmp_path / "base").mkdir()
-    (tmp_path / "models.config").write_text('model_config_list { config { name: "a" base_path: "base" } }')
-    (tmp_path / "bad.config").write_text('model_config_list { config { nme: "a" } }')
-    proc = kerascnn_cli("serve", *make_args(tmp_path))
-    assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.startswith("kerascnn serve: error: ") and message in proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+def test_user_errors_say_what_to_do(folders, make_args, message):
+    args = build_parser().parse_args(["serve", *map(str, make_args(folders))])
+    with pytest.raises(KerasCNNError, match=message.replace("(", r"\(")):
+        args.func(args)
+
+
+def test_a_busy_port_is_reported_before_loading_models(folders):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = build_parser().parse_args(["serve", str(folders / "base"), "--port", str(port)])
+        with pytest.raises(KerasCNNError, match=f"Cannot listen on 127.0.0.1:{port}.*another --port"):
+            args.func(args)

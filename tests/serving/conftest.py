@@ -1,9 +1,9 @@
 """Fixtures for the serving tests: real SavedModels in the export layout, and real server processes.
 
-The exports follow the export contract (``NAME/<version>/`` with ``serving_default``: ``images`` uint8
-[None, 28, 28, 1] -> ``probabilities`` float32 [None, 10], ``classes`` int64 [None]; and
-``serving_bytes``: ``image_bytes`` string [None] of PNG/JPEG -> the same outputs). Versions 1 and 2 are
-LeNets with different random weights, so the tests can tell which version answered.
+The exports are written by ``kerascnn.export`` itself (``NAME/<version>/`` with ``serving_default``:
+``images`` uint8 [None, 28, 28, 1] -> ``probabilities`` float32 [None, 10], ``classes`` int64 [None];
+and ``serving_bytes``: ``image_bytes`` string [None] of PNG/JPEG -> the same outputs). Versions 1 and 2
+are LeNets with different random weights, so the tests can tell which version answered.
 """
 
 from __future__ import annotations
@@ -27,40 +27,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_export(version_dir: Path, seed: int) -> None:
-    """A LeNet SavedModel with the contract's two signatures, written as ``kerascnn export`` lays it out."""
+    """An untrained LeNet exported exactly as ``kerascnn export`` writes a SavedModel version."""
     import keras
-    import tensorflow as tf
 
+    from kerascnn.data.spec import DataSpec
+    from kerascnn.export.saved_model import write_saved_model
     from kerascnn.models.build import build
 
     keras.utils.set_random_seed(seed)
     model = build("lenet", (28, 28, 1), 10)
-
-    def head(x):
-        probabilities = tf.nn.softmax(model(x, training=False))
-        return {"probabilities": probabilities, "classes": tf.argmax(probabilities, axis=-1)}
-
-    def from_bytes(image_bytes):
-        def decode(b):
-            image = tf.io.decode_image(b, channels=1, expand_animations=False)
-            return tf.image.resize(image, (28, 28))
-
-        x = tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec([28, 28, 1], tf.float32))
-        return head(x / 255.0)
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint(
-        "serving_default", lambda images: head(tf.cast(images, tf.float32) / 255.0),
-        input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.uint8, name="images")],
-    )
-    archive.add_endpoint(
-        "serving_bytes", from_bytes, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")]
-    )
-    archive.write_out(str(version_dir), verbose=False)
-    (version_dir / "assets").mkdir(exist_ok=True)
-    (version_dir / "assets" / "labels.txt").write_text("".join(f"{d}\n" for d in range(10)))
-    (version_dir / "kerascnn_export.json").write_text(json.dumps({"model": "lenet", "seed": seed}))
+    spec = DataSpec("digits", [str(d) for d in range(10)], (28, 28, 1), (28, 28, 1), [0.5], [0.25])
+    write_saved_model(model, spec, version_dir)
 
 
 def copy_version(source: Path, base_path: Path, version: int) -> Path:
