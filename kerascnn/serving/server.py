@@ -57,6 +57,11 @@ def check_base_path(config: ModelConfig) -> None:
         )
 
 
+def _exit_cleanly(signum, frame):
+    print("kerascnn serve: stopped while loading models", flush=True)
+    raise SystemExit(0)
+
+
 def check_port_free(host: str, port: int) -> None:
     if port == 0:
         return
@@ -97,7 +102,13 @@ def serve(options: ServerOptions) -> int:
         check_base_path(config)
     check_port_free(options.host, options.port)  # before minutes of model loading, not after
     registry = ModelRegistry(options.models, warm_up=options.warm_up)
-    registry.poll()  # the first load happens before the port opens, as in TF Serving
+    # A SIGTERM while the first models load (before the event loop takes the signal over) still ends
+    # the process cleanly, with status 0.
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        registry.poll()  # the first load happens before the port opens, as in TF Serving
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for repository in registry.models.values():
         print(f"kerascnn serve: model {repository.describe()}", flush=True)
     try:
