@@ -92,9 +92,10 @@ def _steps_per_execution(cfg: TrainConfig, steps_per_epoch: int, strategy) -> in
     from kerascnn.training.compile import DEFAULT_STEPS_PER_EXECUTION
     from kerascnn.training.keras_patches import is_multi_worker
 
-    if is_multi_worker(strategy):
-        # Keras' multi-step while loop (get_next_as_optional inside tf.cond) fails to run under
-        # MultiWorkerMirroredStrategy ("You must feed a value for placeholder tensor"): one step per call.
+    if is_multi_worker(strategy) or strategy.num_replicas_in_sync > 1:
+        # Keras 3.15.1's multi-step training loop (the step inside tf.cond inside tf.while_loop) fails
+        # with more than one replica ("You must feed a value for placeholder tensor ...", measured with
+        # MirroredStrategy over 2 logical CPUs and with MultiWorkerMirroredStrategy): one step per call.
         return 1
     if cfg.steps_per_execution:
         return int(cfg.steps_per_execution)

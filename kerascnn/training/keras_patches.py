@@ -10,9 +10,9 @@ Two bugs (keras#20585, tensorflow#72388), both in ``keras/src/backend/tensorflow
    ``axis=None``.
 
 Both patches change behaviour only under a multi-worker strategy; elsewhere Keras' own code runs.
-A third limit has no patch: Keras' multi-step loop (``steps_per_execution > 1``) fails to run under
-MultiWorkerMirroredStrategy ("You must feed a value for placeholder tensor ..."), so ``kerascnn.fit``
-uses one step per call there.
+A third limit has no patch: Keras' multi-step training loop (``steps_per_execution > 1``) fails to run
+with more than one replica, multi-worker or not ("You must feed a value for placeholder tensor ..."),
+so ``kerascnn.fit`` uses one step per call there (evaluation is not affected).
 """
 
 from __future__ import annotations

@@ -1,0 +1,127 @@
+"""Training under several replicas and several processes, and resuming a killed run (subprocesses)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from kerascnn.runs import partial_path
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+RELU = '{"activation": "relu", "pooling": "max"}'
+
+TWO_REPLICAS = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import kerascnn
+    from kerascnn.data import load_dataset
+    from kerascnn.runs import load_trained
+    from kerascnn.training import get_strategy, predict_images
+
+    run = kerascnn.fit("lenet", epochs=1, batch_size=64, hparams={"activation": "relu"}, strategy="mirrored",
+                       out=sys.argv[1], verbose=0)
+    strategy = get_strategy("mirrored")
+    evaluated = kerascnn.evaluate(run.path, strategy="mirrored")
+    raw = load_dataset("digits")
+    with strategy.scope():
+        model, spec = load_trained(run.path)
+    one = predict_images(model, spec, raw.x_test[:1])      # a batch smaller than the replica count
+    three = predict_images(model, spec, raw.x_test[:3])
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync, "metrics": run.metrics, "evaluated": evaluated,
+                      "one": one.tolist(), "three": three.tolist(), "model_replicas": model.distribute_strategy.num_replicas_in_sync}))
+""")
+
+
+@pytest.mark.slow
+def test_two_replicas_fit_evaluate_and_predict_one_image(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", TWO_REPLICAS, str(out)], env=ENV, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["replicas"] == 2 and result["metrics"]["num_replicas"] == 2 and result["model_replicas"] == 2
+    assert result["metrics"]["test_accuracy"] > 0.5
+    assert result["evaluated"]["test_accuracy"] == pytest.approx(result["metrics"]["test_accuracy"], abs=1e-6)
+    one, three = result["one"], result["three"]
+    assert len(one) == 1 and len(three) == 3 and abs(sum(one[0]) - 1) < 1e-4
+    assert one[0] == pytest.approx(three[0], abs=1e-5)  # padding does not change the answer
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_worker_processes_on_localhost(tmp_path):
+    out = tmp_path / "mw"
+    (tmp_path / "relu.json").write_text(RELU)
+    workers = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "kerascnn.cli.main", "fit", "lenet", "--epochs", "1", "--batch-size", "64",
+             "--hparams", str(tmp_path / "relu.json"), "--out", str(out)],
+            env={**ENV, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    try:
+        for p in procs:
+            outputs.append(p.communicate(timeout=600))
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (stdout, stderr) in zip(procs, outputs):
+        assert p.returncode == 0, stderr[-3000:]
+    assert "Test accuracy" in outputs[0][0] and str(out) in outputs[0][0]  # the chief reports
+    config = json.loads((out / "config.json").read_text())
+    # tf.distribute.MultiWorkerMirroredStrategy is CollectiveAllReduceStrategy inside
+    assert config["strategy_class"] == "CollectiveAllReduceStrategy" and config["num_replicas"] == 2
+    assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mw", "relu.json"]  # no worker scratch left
+
+
+@pytest.mark.slow
+def test_rerun_after_kill_resumes_from_the_last_finished_epoch(tmp_path):
+    out = tmp_path / "run"
+    (tmp_path / "relu.json").write_text(RELU)
+    command = [sys.executable, "-m", "kerascnn.cli.main", "fit", "lenet", "--epochs", "6", "--batch-size", "16",
+               "--hparams", str(tmp_path / "relu.json"), "--out", str(out)]
+    meta = partial_path(out) / "backup" / "training_metadata.json"
+    proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            if (partial_path(out) / "last.keras").is_file() and meta.is_file():
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not out.exists() and partial_path(out).is_dir()
+    done = json.loads(meta.read_text())["epoch"]
+    assert 1 <= done < 6
+
+    rerun = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "Resuming" in rerun.stdout and f"from epoch {done + 1}/6" in rerun.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 6 and metrics["resumed_from_epoch"] >= done
+    epochs = [int(r["epoch"]) for r in csv.DictReader(open(out / "history.csv"))]
+    assert epochs == list(range(6))  # every epoch once, continuing after the kill
+    assert not partial_path(out).exists()
