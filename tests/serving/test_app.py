@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import ServerProcess, copy_version, png
 
+pytestmark = pytest.mark.slow  # a server process: about 10 s to start on 2 cores
+
 CONFIG = """
 # Two models: every version of lenet (with labels), and the latest version of "hot".
 model_config_list {

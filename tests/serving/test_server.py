@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
+@pytest.mark.slow
 def test_single_model_without_batching_then_sigterm(start_server, exports, images, reference, tmp_path):
     access_log = tmp_path / "access.log"
     server = start_server(exports["base"], "--model-name", "digits", "--no-batching", "--access-log", access_log,
