@@ -405,7 +405,7 @@ for text, c, d in rows:
 #
 # We compute it for the LeNet of the model zoo (`kerascnn.build("lenet")`), then measure it: the gradient
 # of one unit in the middle of a feature map with respect to the input is non-zero exactly on its
-# receptive field. (`kerascnn summary NAME` prints both numbers for every layer of any zoo model.)
+# receptive field.
 
 # %%
 import kerascnn
@@ -445,6 +445,18 @@ for name, (r, _) in predicted.items():
     gradients[name] = grad
     assert (h, w) == (r, r), (name, (h, w), r)
 print("measured receptive fields == the formula, for every LeNet layer")
+
+# %% [markdown]
+# `kerascnn summary lenet` (or `kerascnn.summary.summarize_model` in Python) computes the same numbers from
+# the layer configurations, for any zoo model, through Inception and residual branches too:
+
+# %%
+from kerascnn.summary import summarize_model
+
+summary = summarize_model("lenet", input_shape=(28, 28, 1))
+print(summary.format_table())
+for name, (r, j) in predicted.items():
+    assert summary.layer(name).receptive_field == (r, r) and summary.layer(name).jump == (j, j), name
 
 # %% tags=["plot"]
 fig, axes = plt.subplots(1, len(gradients), figsize=(4 * len(gradients), 3.5))

@@ -21,6 +21,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import re
 import time
 from pathlib import Path
 
@@ -93,8 +94,15 @@ assert abs(x_train.mean()) < 0.05  # centred; the std is a little under 1 becaus
 # batched, prefetched while the model computes.
 
 # %%
-BATCH = 64
-train_ds = build_dataset(parts.x_train, parts.y_train, spec, batch_size=BATCH, training=True)
+BATCH = 32
+
+
+def make_train_ds():
+    """The training pipeline; the same seed gives every way of training below the same batches."""
+    return build_dataset(parts.x_train, parts.y_train, spec, batch_size=BATCH, training=True, seed=0)
+
+
+train_ds = make_train_ds()
 val_ds = build_dataset(parts.x_val, parts.y_val, spec, batch_size=256, training=False)
 test_ds = build_dataset(parts.x_test, parts.y_test, spec, batch_size=256, training=False)
 images, labels = next(iter(train_ds))
@@ -122,12 +130,14 @@ new_lenet().summary()
 # gradient of the loss with respect to every weight, and let the optimizer update the weights. One
 # **epoch**: one step per batch, until every training image was seen once; then measure on the
 # validation part. `tf.function` compiles the step into a graph, which is much faster than running it
-# op by op. (Adam at 0.01: plain SGD needs many more epochs to get the sigmoid LeNet going.)
+# op by op. (Adam at 0.003: plain SGD needs many more epochs to get the sigmoid LeNet off its starting
+# plateau, and much larger learning rates can leave it stuck there.)
 
 # %%
 model = new_lenet()
 loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-optimizer = keras.optimizers.Adam(learning_rate=0.01)
+LEARNING_RATE = 0.003
+optimizer = keras.optimizers.Adam(learning_rate=LEARNING_RATE)
 train_loss = keras.metrics.Mean()
 train_accuracy = keras.metrics.SparseCategoricalAccuracy()
 val_accuracy = keras.metrics.SparseCategoricalAccuracy()
@@ -150,6 +160,7 @@ def val_step(images, labels):
 
 
 loop_history = {"loss": [], "accuracy": [], "val_accuracy": []}
+train_ds = make_train_ds()
 start = time.perf_counter()
 for epoch in range(EPOCHS):
     for metric in (train_loss, train_accuracy, val_accuracy):
@@ -175,13 +186,13 @@ loop_model = model
 # %%
 fit_model = new_lenet()
 fit_model.compile(
-    optimizer=keras.optimizers.Adam(learning_rate=0.01),
+    optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     metrics=["accuracy"],
     jit_compile=False,
 )
 start = time.perf_counter()
-fit_history = fit_model.fit(train_ds, validation_data=val_ds, epochs=EPOCHS, verbose=2).history
+fit_history = fit_model.fit(make_train_ds(), validation_data=val_ds, epochs=EPOCHS, verbose=2).history
 print(f"{time.perf_counter() - start:.1f} s")
 
 # %% tags=["plot"]
@@ -200,15 +211,15 @@ for ax in axes:
 plt.show()
 
 # %% [markdown]
-# Only now, once, the test part: the number to report. (The two differ a little although they started
-# from the same weights: their batches came in different random orders.)
+# Only now, once, the test part: the number to report. (The two started from the same weights and saw the
+# same batches; `fit` only adds bookkeeping, so they end close.)
 
 # %%
 loop_model.compile(loss=loss_fn, metrics=["accuracy"], jit_compile=False)
 for name, m in (("GradientTape loop", loop_model), ("model.fit", fit_model)):
     result = m.evaluate(test_ds, verbose=0, return_dict=True)
     print(f"{name:18s} test accuracy {result['accuracy']:.3f}")
-assert fit_model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"] > 0.5  # far above 10% chance
+    assert result["accuracy"] > 0.5  # far above the 10% of guessing
 
 # %% [markdown]
 # ## 6. `kerascnn.fit`: the same, plus everything around it
@@ -217,10 +228,14 @@ assert fit_model.evaluate(test_ds, verbose=0, return_dict=True)["accuracy"] > 0.
 # builds the pipeline and the model, trains under a `tf.distribute` strategy (all GPUs when there are
 # some), keeps the checkpoint with the best validation accuracy, evaluates it on the test part and
 # writes everything into a **run directory**. Killed half-way, the same call resumes from the last
-# finished epoch.
+# finished epoch. The settings are those of the loop above (without them, kerascnn uses its per-model
+# defaults: `kerascnn.training.get_training_defaults("lenet")`).
 
 # %%
-result = kerascnn.fit("lenet", DATASET, epochs=EPOCHS, out=str(WORK / "02_lenet"), overwrite=True, verbose=2)
+result = kerascnn.fit(
+    "lenet", DATASET, epochs=EPOCHS, batch_size=BATCH, optimizer="adam", lr=LEARNING_RATE,
+    out=str(WORK / "02_lenet"), overwrite=True, verbose=2,
+)
 print("\nrun directory:", result.path)
 for path in sorted(result.path.iterdir()):
     print(f"  {path.name:22s} {'(folder)' if path.is_dir() else f'{path.stat().st_size:,} bytes'}")
@@ -275,10 +290,19 @@ print("both reloaded models predict exactly what the trained model predicts")
 
 # %%
 wrong = kerascnn.build("lenet", input_shape=spec.input_shape, num_classes=raw.num_classes, activation="relu")
-wrong.load_weights(save_dir / "lenet.weights.h5")
-agree = (wrong.predict(probe, verbose=0).argmax(1) == expected.argmax(1)).mean()
+wrong.load_weights(save_dir / "lenet.weights.h5")  # no error...
+wrong_probabilities = wrong.predict(probe, verbose=0)
+agree = (wrong_probabilities.argmax(1) == expected.argmax(1)).mean()
 print(f"the ReLU LeNet with the sigmoid LeNet's weights agrees with it on {agree:.0%} of the test images")
-assert agree < 0.95
+assert not np.allclose(wrong_probabilities, expected, atol=1e-3)  # ...but other numbers
+
+# Only when a shape differs does loading fail:
+try:
+    kerascnn.build("lenet", input_shape=spec.input_shape, num_classes=raw.num_classes, kernel_sizes=(3, 3)).load_weights(
+        save_dir / "lenet.weights.h5")
+except ValueError as error:
+    mismatch = re.search(r"variable\.shape=\([^)]*\), Received: value\.shape=\([^)]*\)", str(error))
+    print("3x3 kernels -> ValueError:", mismatch.group(0) if mismatch else str(error)[:200])
 
 from kerascnn.runs import load_trained
 

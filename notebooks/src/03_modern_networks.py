@@ -401,19 +401,25 @@ assert shapes["conv5_block2_out"] == (1, 3, 3, 512)
 # %% [markdown]
 # ## The networks side by side
 #
-# Parameters at the textbook's input sizes (one channel, ten classes). NiN, GoogLeNet and ResNet end in
-# global average pooling instead of big dense layers: they are 4 to 23 times smaller than AlexNet, and
-# yet more accurate.
+# Parameters, multiply-adds per image and the receptive field of the last convolutional stage, at the
+# textbook's input sizes (one channel, ten classes), from `kerascnn.summary.summarize_model` (the
+# `kerascnn summary NAME` command). NiN, GoogLeNet and ResNet end in global average pooling instead of big
+# dense layers: they are 4 to 23 times smaller than AlexNet, and yet more accurate.
 
 # %%
-lenet = kerascnn.build("lenet", input_shape=(28, 28, 1), num_classes=10)
-table = [
-    ("LeNet", "28x28", lenet), ("AlexNet", "224x224", alexnet), ("VGG-11 (channels / 4)", "224x224", vgg11),
-    ("NiN", "224x224", nin), ("GoogLeNet", "96x96", googlenet), ("ResNet-18", "96x96", resnet18),
+from kerascnn.summary import summarize_model
+
+table = [  # (name, model, input size, hyperparameters)
+    ("LeNet", "lenet", 28, {}), ("AlexNet", "alexnet", 224, {}), ("VGG-11 (channels / 4)", "vgg11", 224, {"width_divisor": 4}),
+    ("NiN", "nin", 224, {}), ("GoogLeNet", "googlenet", 96, {}), ("ResNet-18", "resnet18", 96, {}),
 ]
-print(f"{'network':24s} {'input':>8s} {'layers':>7s} {'parameters':>12s}")
-for name, size, model in table:
-    print(f"{name:24s} {size:>8s} {len(model.layers):7d} {model.count_params():12,d}")
+print(f"{'network':22s} {'input':>8s} {'layers':>7s} {'parameters':>12s} {'multiply-adds':>14s} {'receptive field':>16s}")
+for name, model_name, size, hp in table:
+    s = summarize_model(model_name, input_shape=(size, size, 1), num_classes=10, **hp)
+    last_spatial = [row for row in s.layers if row.jump is not None][-1]  # the last layer before flattening
+    print(f"{name:22s} {f'{size}x{size}':>8s} {len(s.layers):7d} {s.total_params:12,d} {s.total_macs:14,d} "
+          f"{last_spatial.receptive_field[0]:16d}")
+assert summarize_model("alexnet", input_shape=(224, 224, 1)).total_params == alexnet.count_params()
 
 # %% [markdown]
 # ## Summary

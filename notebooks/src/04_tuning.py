@@ -14,7 +14,7 @@
 # 4. trains the winner with `kerascnn.fit(..., hparams=best_hyperparameters.json)` and only then looks at
 #    the **test** part.
 #
-# From the shell the whole lesson is `kerascnn tune lenet --space space.yaml --max-trials 8` followed by
+# From the shell the whole lesson is `kerascnn tune lenet --space space.yaml --max-trials 6` followed by
 # `kerascnn fit lenet --hparams runs/tune-lenet/best_hyperparameters.json`.
 
 # %%
@@ -34,8 +34,8 @@ from kerascnn.tuning import default_space, resolve_space, tune
 
 SMALL = os.environ.get("KERASCNN_NOTEBOOK_SMALL") == "1"  # set by the tests: 3 short trials
 DATASET = os.environ.get("KERASCNN_NOTEBOOK_DATASET", "digits")
-MAX_TRIALS = 3 if SMALL else 8
-EPOCHS = 2 if SMALL else 6
+MAX_TRIALS = 3 if SMALL else 6
+EPOCHS = 2 if SMALL else 5
 WORK = Path("runs")
 
 # %% [markdown]
