@@ -34,7 +34,8 @@ def register(subparsers) -> None:
                         help="also time N single-image predictions on the first image: p50/p99 latency, images/s")
     parser.add_argument("--threads", type=int, default=1, metavar="T",
                         help="LiteRT threads for .tflite (default: %(default)s, fastest for one small image)")
-    parser.set_defaults(func=run)
+    # TensorFlow is imported by run() only when the model is not a .tflite file.
+    parser.set_defaults(func=run, needs_tensorflow=False)
 
 
 def run(args) -> int:
@@ -47,6 +48,10 @@ def run(args) -> int:
         raise KerasCNNError(f"--benchmark must be at least 1. Received: {args.benchmark}")
     if args.threads < 1:
         raise KerasCNNError(f"--threads must be at least 1. Received: {args.threads}")
+    if not str(args.model).endswith(".tflite"):
+        from kerascnn.cli.main import _import_tensorflow_quietly
+
+        _import_tensorflow_quietly()
     predictor = load_predictor(args.model, num_threads=args.threads)
     # Decode everything first: a bad file stops the command before any output.
     names, batches = [], []

@@ -63,6 +63,7 @@ def test_predict_with_tflite_prints_top_k_and_benchmark(kerascnn_cli, base, pngs
     paths, _ = pngs
     proc = kerascnn_cli("predict", model, *paths, "--top-k", "2", "--benchmark", "50")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr == ""  # no TensorFlow or LiteRT log lines
     assert "lenet (TFLite, quantize=none), 10 classes" in proc.stdout
     assert _top1(proc.stdout, paths) == expected_top1
     line = next(line for line in proc.stdout.splitlines() if line.startswith(str(paths[0])))

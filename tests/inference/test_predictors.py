@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -131,3 +133,19 @@ def test_top_k_orders_classes_by_probability():
         [("a", pytest.approx(0.5)), ("c", pytest.approx(0.3))],
     ]
     assert len(top_k(probabilities, ["a", "b", "c"], k=10)[0]) == 3
+
+
+def test_tflite_prediction_never_imports_tensorflow(exported, digits, tmp_path):
+    np.save(tmp_path / "x.npy", digits["x_test"][:3])
+    code = (
+        "import sys, numpy as np\n"
+        "from kerascnn.inference import load_predictor\n"
+        f"p = load_predictor({str(exported('tflite-int8'))!r})\n"
+        f"print(p.predict(np.load({str(tmp_path / 'x.npy')!r})).argmax(1).tolist())\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(eval(lines[0])) == 3
+    assert lines[1] == "False False"
