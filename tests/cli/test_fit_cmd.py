@@ -1,0 +1,125 @@
+"""`kerascnn fit` / `kerascnn evaluate` as a user runs them: real files in, run directory out, one-line errors."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from kerascnn.cli.main import main
+from kerascnn.runs import partial_path
+
+
+def _helpers():
+    name = "kerascnn_test_data_helpers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "data" / "helpers.py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+@pytest.fixture
+def relu(tmp_path):
+    path = tmp_path / "relu.json"
+    path.write_text('{"activation": "relu", "pooling": "max"}')
+    return str(path)
+
+
+@pytest.mark.slow
+def test_fit_and_evaluate_on_idx_files_in_a_fresh_process(tmp_path, kerascnn_cli, relu):
+    data = _helpers().write_idx_folder(tmp_path / "idx", n_train=200, n_test=60, gz=True)
+    out = tmp_path / "run"
+    proc = kerascnn_cli("fit", "lenet", "--dataset", data, "--epochs", "2", "--batch-size", "32", "--hparams", relu,
+                        "--input-shape", "12,12", "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    closing = proc.stdout.strip().splitlines()[-1]
+    assert closing.startswith("Test accuracy") and str(out) in closing and "60 images" in closing
+    assert "Epoch 2/2" in proc.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_accuracy"] > 0.9  # the two classes are easy
+    proc = kerascnn_cli("evaluate", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"test accuracy {metrics['test_accuracy']:.4f}" in proc.stdout
+
+
+def test_fit_on_an_image_folder(tmp_path, relu, capsys):
+    data = _helpers().write_image_folder(tmp_path / "images", per_class=20, rgb=True)
+    out = tmp_path / "run"
+    assert main(["fit", "lenet", "--dataset", str(data), "--epochs", "2", "--batch-size", "8", "--hparams", relu,
+                 "--input-shape", "16,16", "--out", str(out)]) == 0
+    assert "Test accuracy" in capsys.readouterr().out
+    spec = json.loads((out / "data_spec.json").read_text())
+    assert spec["class_names"] == ["left", "right"] and spec["input_shape"] == [16, 16, 3]
+
+
+def _corrupt_header(folder):
+    _helpers().write_idx_folder(folder)
+    path = folder / "train-images-idx3-ubyte.gz"
+    data = bytearray(gzip.decompress(path.read_bytes()))
+    data[0:4] = b"\x00\x00\x08\x99"
+    path.write_bytes(gzip.compress(bytes(data)))
+
+
+def _count_mismatch(folder):
+    from kerascnn.data.idx import write_idx
+
+    x, y = _helpers().digit_like_images(30)
+    write_idx(folder, "train", x, y[:29])
+
+
+def _one_class(folder):
+    _helpers().write_image_folder(folder, classes=("cats",), per_class=4)
+
+
+def _non_image(folder):
+    _helpers().write_image_folder(folder, per_class=4)
+    (folder / "left" / "readme.md").write_text("# not a picture")
+
+
+@pytest.mark.parametrize(
+    "make, extra, expected",
+    [
+        (None, ["--dataset", "no_such_dataset_xyz"], "Unknown dataset 'no_such_dataset_xyz'"),
+        (_corrupt_header, [], "magic number"),
+        (_count_mismatch, [], "30 images but"),
+        (_one_class, [], "only the class 'cats'"),
+        (_non_image, [], "readme.md is not an image"),
+        (None, ["--input-shape", "3,3"], "too small for lenet"),
+        (None, ["--lr", "1e9", "--optimizer", "sgd"], "loss became NaN"),
+    ],
+    ids=["unknown-dataset", "corrupt-idx-header", "count-mismatch", "one-class", "non-image", "unresizable", "nan"],
+)
+def test_bad_input_is_one_line_exit_1_and_no_run_dir(tmp_path, capsys, relu, make, extra, expected):
+    args = ["fit", "lenet", "--epochs", "1", "--hparams", relu, "--out", str(tmp_path / "run")]
+    if make is not None:
+        data = tmp_path / "data"
+        data.mkdir()
+        make(data)
+        args += ["--dataset", str(data)]
+    assert main(args + extra) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("kerascnn fit: error: ") and expected in err[-1], err
+    assert "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "run").exists() and not partial_path(tmp_path / "run").exists()
+
+
+def test_unknown_model_in_a_fresh_process(tmp_path, kerascnn_cli):
+    proc = kerascnn_cli("fit", "resnet1000", "--out", tmp_path / "run")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip().splitlines()[-1]]
+    assert "Unknown model 'resnet1000'" in proc.stderr and not (tmp_path / "run").exists()
+
+
+def test_help_teaches():
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+
+
+def test_evaluate_errors(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 1
+    assert "not a finished kerascnn run" in capsys.readouterr().err

@@ -1,0 +1,45 @@
+"""Run directories: created beside their final place, resumed only with the same settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kerascnn.errors import ArtifactError
+from kerascnn.training import rundir
+
+
+def _unfinished(tmp_path, identity):
+    run = rundir.open_run_dir(tmp_path / "run", identity, overwrite=False)
+    (run.work / "config.json").write_text(json.dumps({"identity": identity}))
+    (run.work / "backup").mkdir()
+    (run.work / "backup" / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
+    (run.work / "history.csv").write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.4\n")
+    return run
+
+
+def test_same_settings_resume(tmp_path):
+    _unfinished(tmp_path, {"lr": 0.1})
+    run = rundir.open_run_dir(tmp_path / "run", {"lr": 0.1}, overwrite=False)
+    assert run.resumed and rundir.resume_epoch(run) == 2
+    rundir.trim_history(run, 2)  # epoch 2 was logged but not backed up: it is trained again
+    assert (run.work / "history.csv").read_text() == "epoch,loss\n0,1.0\n1,0.5\n"
+    final = rundir.finish(run, overwrite=False)
+    assert final == tmp_path / "run" and final.is_dir() and not run.work.exists()
+
+
+def test_other_settings_are_refused_unless_overwrite(tmp_path):
+    _unfinished(tmp_path, {"lr": 0.1, "epochs": 3})
+    with pytest.raises(ArtifactError, match=r"other settings \(lr\)"):
+        rundir.open_run_dir(tmp_path / "run", {"lr": 0.2, "epochs": 3}, overwrite=False)
+    run = rundir.open_run_dir(tmp_path / "run", {"lr": 0.2, "epochs": 3}, overwrite=True)
+    assert not run.resumed and list(run.work.iterdir()) == []
+
+
+def test_a_folder_that_is_not_a_run_is_not_touched(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "mine.txt").write_text("keep")
+    with pytest.raises(ArtifactError, match="not a finished kerascnn run"):
+        rundir.open_run_dir(tmp_path / "run", {}, overwrite=False)
+    assert (tmp_path / "run" / "mine.txt").read_text() == "keep"
