@@ -23,18 +23,32 @@ def atomic_directory(final_path: str | os.PathLike, *, overwrite: bool = False):
         raise FileExistsError(final_path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final_path.name}.tmp-", dir=final_path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide exports from a server run as another user
     try:
         yield tmp
-        if final_path.exists():
+        if overwrite and final_path.exists():
             old = final_path.with_name(f".{final_path.name}.old-{os.getpid()}")
             os.replace(final_path, old)
             os.replace(tmp, final_path)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, final_path)
+            try:
+                # Renaming onto a non-empty directory fails, so a concurrent writer that got there
+                # first is never replaced.
+                os.rename(tmp, final_path)
+            except OSError:
+                if final_path.exists():
+                    raise FileExistsError(final_path) from None
+                raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -42,6 +56,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is stricter than any file the user writes
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
