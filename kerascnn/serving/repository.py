@@ -127,8 +127,13 @@ class ModelRepository:
 
     # --------------------------------------------------------------------------------------- loading
 
-    def poll(self) -> None:
-        """Bring the loaded versions in line with the folders on disk and the version policy."""
+    def poll(self) -> bool:
+        """Bring the loaded versions in line with the folders on disk and the version policy.
+
+        Returns:
+            True if a version was loaded or unloaded.
+        """
+        before = set(self._loaded)
         present = scan_versions(self.config.base_path)
         # Forget failures of folders that changed since (a re-export, or a copy that finished).
         for version in list(self._failed):
@@ -153,6 +158,7 @@ class ModelRepository:
             wanted = {v for v in candidates if self._ensure_loaded(v, present[v])}
         for version in [v for v in self._loaded if v not in wanted]:
             self._unload(version, reason=f"the version policy ({policy}) no longer selects it")
+        return set(self._loaded) != before
 
     def _ensure_loaded(self, version: int, path: Path) -> bool:
         if version in self._loaded:
@@ -245,12 +251,15 @@ class ModelRegistry:
             raise KerasCNNError(f"Each served model needs its own name; repeated: {', '.join(duplicates)}")
         self.models = {c.name: ModelRepository(c, warm_up=warm_up) for c in configs}
 
-    def poll(self) -> None:
+    def poll(self) -> bool:
+        """Poll every model; True if any version was loaded or unloaded."""
+        changed = False
         for repository in self.models.values():
             try:
-                repository.poll()
+                changed = repository.poll() or changed
             except Exception:  # noqa: BLE001 - polling must go on for the other models
                 log.exception("polling %s failed", repository.name)
+        return changed
 
     def repository(self, name: str, *, for_status: bool = False, version=None) -> ModelRepository:
         if name in self.models:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import gc
 import logging
 import signal
 import socket
@@ -55,6 +56,23 @@ def check_base_path(config: ModelConfig) -> None:
             f"{path} is a SavedModel, not a model base path: TF Serving expects numbered versions under it. "
             f"Serve its parent folder if that is a version folder, or move it to {path}/1."
         )
+
+
+def poll_and_freeze(registry: ModelRegistry) -> None:
+    if registry.poll():
+        freeze_loaded_objects()
+
+
+def freeze_loaded_objects() -> None:
+    """Keep the garbage collector away from the models' objects.
+
+    A loaded TensorFlow model is hundreds of thousands of long-lived Python objects; a full collection
+    walks them all (about 0.4 s here), stalling every request in flight. ``gc.freeze`` moves them out of
+    the collector's reach; objects created by requests are still collected as usual. (Cycles among the
+    objects of a version unloaded later are not reclaimed: a small, bounded cost per version swap.)
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _exit_cleanly(signum, frame):
@@ -109,6 +127,7 @@ def serve(options: ServerOptions) -> int:
         registry.poll()  # the first load happens before the port opens, as in TF Serving
     finally:
         signal.signal(signal.SIGTERM, previous)
+    freeze_loaded_objects()
     for repository in registry.models.values():
         print(f"kerascnn serve: model {repository.describe()}", flush=True)
     try:
@@ -157,7 +176,7 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
     async def poll_forever():
         while options.poll_seconds > 0:
             await asyncio.sleep(options.poll_seconds)
-            await loop.run_in_executor(loader, registry.poll)
+            await loop.run_in_executor(loader, poll_and_freeze, registry)
 
     async def flush_forever():
         while access_log is not None:
