@@ -9,7 +9,7 @@ import math
 import pytest
 
 from kerascnn.tuning import TuneError, tune
-from kerascnn.tuning.search import CONFIG_FILE, PROJECT_NAME, repair_project
+from kerascnn.tuning.search import CONFIG_FILE, PROJECT_NAME, _prepare_out_dir, repair_project
 
 # Everything fixed but the second kernel and the learning rate: a 2x2 grid, one kernel impossible.
 GRID_SPACE = {
@@ -53,6 +53,10 @@ def test_an_impossible_default_model_is_an_error_before_any_trial(tmp_path):
     with pytest.raises(TuneError, match="default values give an invalid model: .*15x15"):
         tune("lenet", tuner="random", max_trials=2, epochs=1, space=space, out=tmp_path / "t", verbose=0)
     assert not list((tmp_path / "t" / PROJECT_NAME).glob("trial_*"))
+    # Rerunning with a fixed space into the same --out is accepted: no trial had run there.
+    previous = json.loads((tmp_path / "t" / CONFIG_FILE).read_text())
+    _prepare_out_dir(tmp_path / "t", dict(previous, space={"dropout": 0.1}), overwrite=False)
+    assert json.loads((tmp_path / "t" / CONFIG_FILE).read_text())["space"] == {"dropout": 0.1}
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -79,6 +83,8 @@ def test_out_dir_is_never_clobbered(tmp_path):
     previous = tmp_path / "previous"
     previous.mkdir()
     (previous / CONFIG_FILE).write_text(json.dumps({"model": "lenet", "tuner": "grid"}))
+    (previous / PROJECT_NAME).mkdir()
+    (previous / PROJECT_NAME / "oracle.json").write_text("{}")
     with pytest.raises(TuneError, match="holds a search with other settings"):
         tune("lenet", out=previous, verbose=0)
 
