@@ -573,14 +573,13 @@ def _varying_names(rows: list) -> list:
 
 def plot_scores(rows: list, path: Path, *, objective: str, direction: str) -> Path | None:
     """Scatter of each trial's score in trial order, failures marked, and the best-so-far line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure draws without pyplot, so the caller's backend (a notebook's inline plots) is untouched.
+    from matplotlib.figure import Figure
 
     if not rows:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig = Figure(figsize=(7, 4), dpi=100)
+    ax = fig.subplots()
     xs = [i for i, r in enumerate(rows, start=1) if r.score is not None and math.isfinite(r.score)]
     ys = [rows[i - 1].score for i in xs]
     ax.scatter(xs, ys, label="trial", zorder=3)
@@ -602,7 +601,6 @@ def plot_scores(rows: list, path: Path, *, objective: str, direction: str) -> Pa
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return path
 
