@@ -22,16 +22,14 @@ and no quantization parameters for a device to apply to its input, so it is kept
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from kerascnn.errors import ArtifactError, KerasCNNError
+from kerascnn.quiet import captured_stderr
 from kerascnn.export.artifacts import (
     ExportResult,
     check_images,
@@ -130,26 +128,6 @@ def convert_saved_model(directory, quantize: str = "none", calibration_images=No
         raise ArtifactError(f"Cannot convert {what} to TFLite (quantize={quantize}): {first.strip()}") from None
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Capture file descriptor 2 (LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" from C++);
-    the captured text is shown only if the block fails."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def interpreter(model_path=None, model_content=None, num_threads=None, what=None):
     """A LiteRT interpreter; a file that is not a valid TFLite flatbuffer raises ``ArtifactError``."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -162,7 +140,7 @@ def interpreter(model_path=None, model_content=None, num_threads=None, what=None
     if len(model_content) < 8 or model_content[4:8] != b"TFL3":
         raise ArtifactError(f"{what} is not a TFLite model (no TFL3 identifier): corrupt or not a .tflite file.")
     try:
-        with _quiet_stderr():
+        with captured_stderr():
             result = Interpreter(model_content=model_content, num_threads=num_threads)
             result.allocate_tensors()
     except (ValueError, RuntimeError) as e:

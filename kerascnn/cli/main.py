@@ -56,28 +56,11 @@ def _quiet_tensorflow() -> None:
 
 
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow with file descriptor 2 silenced.
+    # TF 2.21 prints absl/oneDNN lines from C++ at import, before TF_CPP_MIN_LOG_LEVEL is read.
+    from kerascnn.quiet import captured_stderr
 
-    TF 2.21 prints absl/oneDNN lines ("All log messages before absl::InitializeLog()...") from C++ at
-    import time, before TF_CPP_MIN_LOG_LEVEL is read. They say nothing to a user, so they are captured,
-    and shown only if the import fails.
-    """
-    import tempfile
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            sys.stderr.write(captured.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    with captured_stderr():
+        import tensorflow  # noqa: F401
 
 
 def main(argv=None) -> int:
