@@ -80,6 +80,23 @@ def _stack(images: list, name: str) -> np.ndarray:
     return np.stack(out).astype(np.uint8, copy=False)
 
 
+def _quiet_load(tfds, name, split, data_dir):
+    """``tfds.load`` (downloading if needed) without TFDS's banner and absl warnings on stdout/stderr,
+    so that an offline failure ends in our one-line message only. Download progress bars still show."""
+    import contextlib
+    import io
+
+    from absl import logging as absl_logging
+
+    verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return tfds.load(name, split=split, data_dir=data_dir, download=True, shuffle_files=False)
+    finally:
+        absl_logging.set_verbosity(verbosity)
+
+
 def load_tfds(name: str, *, data_dir=None, test_split: float = 0.2, seed: int = 0):
     """A :class:`~kerascnn.data.datasets.RawDataset` from the TFDS set ``name``.
 
@@ -96,12 +113,11 @@ def load_tfds(name: str, *, data_dir=None, test_split: float = 0.2, seed: int = 
         known_splits = set(builder.info.splits)  # empty until the set is prepared
         want_test = "test" in known_splits or not known_splits
         try:
-            parts = tfds.load(name, split=["train", "test"] if want_test else ["train"], data_dir=data_dir,
-                              download=True, shuffle_files=False)
+            parts = _quiet_load(tfds, name, ["train", "test"] if want_test else ["train"], data_dir)
         except ValueError as e:
             if "test" not in str(e) or not want_test:
                 raise
-            parts = tfds.load(name, split=["train"], data_dir=data_dir, download=True, shuffle_files=False)
+            parts = _quiet_load(tfds, name, ["train"], data_dir)
         x_train, y_train = _to_arrays(parts[0], image_key, label_key, name, "train")
         x_test, y_test = _to_arrays(parts[1], image_key, label_key, name, "test") if len(parts) > 1 else ([], None)
     except DataError:

@@ -14,6 +14,7 @@ from kerascnn.errors import KerasCNNError
 
 # Settings that may differ between a run and its resumption without invalidating the saved state.
 NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
@@ -39,6 +40,7 @@ class TrainConfig:
     strategy: str = "auto"  # auto | mirrored | multi_worker | default | one_device
     steps_per_execution: int | None = None  # None: a whole epoch per call, capped (fast on CPU)
     jit_compile: bool = False  # XLA: slower on CPU for these models
+    precision: str = "float32"  # or mixed_bfloat16 (CPUs with AVX512-BF16/AMX, TPUs) / mixed_float16 (GPUs)
     out: str | None = None  # run directory; None: runs/<model>
     overwrite: bool = False  # replace a finished run at `out`
     verbose: int | None = None  # Keras verbosity; None: progress bar on a terminal, a line per epoch otherwise
@@ -88,6 +90,8 @@ class TrainConfig:
             bad(f"val_split must be in [0, 1). Received: {self.val_split}")
         if not 0 < float(self.test_split) < 1:
             bad(f"test_split must be in (0, 1). Received: {self.test_split}")
+        if self.precision not in PRECISIONS:
+            bad(f"Unknown precision {self.precision!r}. Choose from: {', '.join(PRECISIONS)}.")
         if self.steps_per_execution is not None and int(self.steps_per_execution) < 1:
             bad(f"steps_per_execution must be at least 1. Received: {self.steps_per_execution}")
 

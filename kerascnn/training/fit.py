@@ -165,7 +165,13 @@ class _Trainer:
         steps_per_epoch = math.ceil(len(parts.x_train) / cfg.batch_size)
         spe = _steps_per_execution(cfg, steps_per_epoch, strategy)
         with strategy.scope():
-            net = build(cfg.model, input_shape, raw.num_classes, **cfg.hparams)
+            # Keras' dtype policy is global; layers take it when they are created, so set it for the build only.
+            previous_policy = keras.config.dtype_policy()
+            keras.config.set_dtype_policy(cfg.precision)
+            try:
+                net = build(cfg.model, input_shape, raw.num_classes, **cfg.hparams)
+            finally:
+                keras.config.set_dtype_policy(previous_policy)
             from kerascnn.training.compile import compile_model
 
             compile_model(net, optimizer=cfg.optimizer, lr=cfg.lr, schedule=cfg.schedule, epochs=cfg.epochs,

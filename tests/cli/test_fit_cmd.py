@@ -91,8 +91,9 @@ def _non_image(folder):
         (_non_image, [], "readme.md is not an image"),
         (None, ["--input-shape", "3,3"], "too small for lenet"),
         (None, ["--lr", "1e9", "--optimizer", "sgd"], "loss became NaN"),
+        (None, ["--dataset", "mnist", "--data-dir", "{tmp}/tfds"], "could not be downloaded"),
     ],
-    ids=["unknown-dataset", "corrupt-idx-header", "count-mismatch", "one-class", "non-image", "unresizable", "nan"],
+    ids=["unknown-dataset", "corrupt-idx-header", "count-mismatch", "one-class", "non-image", "unresizable", "nan", "tfds-offline"],
 )
 def test_bad_input_is_one_line_exit_1_and_no_run_dir(tmp_path, capsys, relu, make, extra, expected):
     args = ["fit", "lenet", "--epochs", "1", "--hparams", relu, "--out", str(tmp_path / "run")]
@@ -101,7 +102,7 @@ def test_bad_input_is_one_line_exit_1_and_no_run_dir(tmp_path, capsys, relu, mak
         data.mkdir()
         make(data)
         args += ["--dataset", str(data)]
-    assert main(args + extra) == 1
+    assert main(args + [a.replace("{tmp}", str(tmp_path)) for a in extra]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("kerascnn fit: error: ") and expected in err[-1], err
     assert "Traceback" not in "\n".join(err)
