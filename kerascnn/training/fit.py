@@ -328,7 +328,8 @@ class _Trainer:
             "model": self.cfg.model,
             "dataset": spec.dataset,
             "test_accuracy": float(result[accuracy_key(net)]),
-            "test_loss": float(result["loss"]),
+            # the main output's loss (with aux heads, "loss" is the weighted sum), as evaluate() reports it
+            "test_loss": float(result["loss"] if len(net.outputs) == 1 else result[f"{net.output_names[0]}_loss"]),
             "test_images": int(len(parts.y_test)),
             "per_class_accuracy": per_class_accuracy(parts.y_test, y_pred, spec.class_names),
             "epochs": int(done + epochs_now),

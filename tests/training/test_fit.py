@@ -49,6 +49,16 @@ def test_evaluate_reproduces_the_test_accuracy(digits_run):
     assert 0.5 < per_class <= 1
 
 
+def test_the_raw_data_of_a_run_has_its_test_split(digits_run):
+    from kerascnn.data import load_dataset, load_run_dataset
+
+    raw = load_run_dataset(digits_run.path)
+    same = load_dataset("digits")
+    assert raw.name == "digits" and len(raw.x_test) == digits_run.metrics["test_images"]
+    np.testing.assert_array_equal(raw.x_test, same.x_test)
+    assert load_run_dataset(digits_run.path / "best.keras").x_train.shape == same.x_train.shape
+
+
 def test_best_checkpoint_loads_and_predicts(digits_run):
     from kerascnn.data import load_dataset
     from kerascnn.training import predict_images
