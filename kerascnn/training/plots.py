@@ -1,7 +1,8 @@
 """The plots of a run: learning curves, confusion matrix, a grid of misclassified test images.
 
-matplotlib with the Agg backend (no display needed); every figure is written through a temporary file
-and a rename so a plot is never half-written.
+Figures are bare ``matplotlib.figure.Figure`` objects, never pyplot: drawing needs no display and leaves
+the caller's backend alone (a notebook's inline plots keep working after ``kerascnn.fit``). Every
+figure is written through a temporary file and a rename so a plot is never half-written.
 """
 
 from __future__ import annotations
@@ -11,13 +12,10 @@ import io
 import numpy as np
 
 
-def _pyplot():
-    import matplotlib
+def _figure(figsize):
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _save(fig, path) -> None:
@@ -25,14 +23,13 @@ def _save(fig, path) -> None:
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    _pyplot().close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 
 def plot_learning_curves(history: dict, path, *, accuracy_key: str = "accuracy") -> None:
     """Loss and accuracy per epoch, training and validation. ``history``: key -> list per epoch."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = _figure((10, 3.8))
+    axes = fig.subplots(1, 2)
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
     for ax, key, title in ((axes[0], "loss", "loss"), (axes[1], accuracy_key, "accuracy")):
         for prefix, style in (("", "-"), ("val_", "--")):
@@ -55,10 +52,10 @@ def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
 
 
 def plot_confusion_matrix(cm: np.ndarray, class_names, path) -> None:
-    plt = _pyplot()
     k = len(class_names)
     size = min(14, 2.5 + 0.45 * k)
-    fig, ax = plt.subplots(figsize=(size, size))
+    fig = _figure((size, size))
+    ax = fig.subplots()
     ax.imshow(cm, cmap="Blues")
     ax.set_xticks(range(k), class_names, rotation=90 if k > 10 else 0)
     ax.set_yticks(range(k), class_names)
@@ -79,7 +76,6 @@ def plot_misclassified(images, y_true, y_pred, class_names, path, *, max_images:
 
     Drawn as one mosaic image with text labels (one Axes instead of 36 keeps this well under a second).
     """
-    plt = _pyplot()
     wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))[:max_images]
     cols = 6
     rows = max(1, -(-len(wrong) // cols))
@@ -91,7 +87,8 @@ def plot_misclassified(images, y_true, y_pred, class_names, path, *, max_images:
         r, q = divmod(k, cols)
         img = images[i] if c == 3 else np.repeat(images[i], 3, axis=-1)
         mosaic[r * cell_h + pad_top: r * cell_h + pad_top + h, q * cell_w + pad: q * cell_w + pad + w] = img
-    fig, ax = plt.subplots(figsize=(cols * 1.5, rows * 1.6 + 0.4))
+    fig = _figure((cols * 1.5, rows * 1.6 + 0.4))
+    ax = fig.subplots()
     ax.imshow(mosaic, interpolation="nearest")
     ax.axis("off")
     for k, i in enumerate(wrong):

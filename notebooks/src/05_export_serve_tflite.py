@@ -63,8 +63,6 @@ run = kerascnn.fit(
     out=str(WORK / "05_lenet"), overwrite=True, verbose=0,
 )
 raw = load_dataset(DATASET)  # raw uint8 images: what clients will send
-# kerascnn.fit saved its plots with matplotlib's file-only "Agg" backend: back to plots in the notebook.
-get_ipython().run_line_magic("matplotlib", "inline")
 print(f"test accuracy {run.metrics['test_accuracy']:.4f}; raw images {raw.image_shape}, model input {run.spec.input_shape}")
 
 # %% [markdown]
