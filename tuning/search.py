@@ -186,6 +186,7 @@ def tune(
         with frozen_gc():
             keras_tuner_obj.search(
                 data.train, validation_data=data.val, epochs=epochs, callbacks=fit_callbacks, verbose=verbose,
+                shuffle=False,  # the tf.data pipeline shuffles; Keras warns about shuffle=True on datasets
             )
     del data  # the datasets' caches are large; nothing below needs them
     gc.collect()

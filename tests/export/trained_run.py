@@ -63,7 +63,7 @@ def trained_run(base: Path) -> Path:
             .batch(64)
             .map(lambda images, labels: (preprocess(images, spec), labels))
         )
-        model.fit(ds, epochs=8, verbose=0)
+        model.fit(ds, epochs=8, verbose=0, shuffle=False)
         tmp = run_dir.with_name(run_dir.name + ".tmp")
         tmp.mkdir()
         model.save(tmp / "best.keras")
