@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 
-def _helper():
-    name = "kerascnn_tests_trained_run"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "export" / "trained_run.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return _helper().trained_run(tmp_path_factory.getbasetemp())
+def run_dir(trained_run):
+    return trained_run
 
 
 def test_help_teaches_formats_and_bounds(kerascnn_cli):

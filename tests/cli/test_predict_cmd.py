@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 
-def _helper():
-    name = "kerascnn_tests_trained_run"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "export" / "trained_run.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return tmp_path_factory.getbasetemp()
-
-
-@pytest.fixture(scope="module")
-def pngs(tmp_path_factory):
+def pngs(tmp_path_factory, digits):
     """Five test digits as PNG files: (paths, labels of the trained model's predictions computed later)."""
     folder = tmp_path_factory.mktemp("pngs")
-    data = _helper().digits_arrays()
+    data = digits
     paths = []
     for i in range(5):
         path = folder / f"digit{i}.png"
@@ -42,11 +23,11 @@ def pngs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def expected_top1(base, pngs):
+def expected_top1(trained_run, pngs):
     from kerascnn.export.artifacts import reference_probabilities
     from kerascnn.runs import load_trained
 
-    model, spec = load_trained(_helper().trained_run(base))
+    model, spec = load_trained(trained_run)
     return [str(c) for c in reference_probabilities(model, spec, pngs[1]).argmax(axis=1)]
 
 
@@ -58,8 +39,8 @@ def _top1(stdout: str, paths) -> list:
     return result
 
 
-def test_predict_with_tflite_prints_top_k_and_benchmark(kerascnn_cli, base, pngs, expected_top1):
-    model = _helper().exported(base, "tflite-none")
+def test_predict_with_tflite_prints_top_k_and_benchmark(kerascnn_cli, exported, pngs, expected_top1):
+    model = exported("tflite-none")
     paths, _ = pngs
     proc = kerascnn_cli("predict", model, *paths, "--top-k", "2", "--benchmark", "50")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -72,8 +53,8 @@ def test_predict_with_tflite_prints_top_k_and_benchmark(kerascnn_cli, base, pngs
 
 
 @pytest.mark.slow
-def test_predict_with_saved_model_folder_and_npy(kerascnn_cli, base, pngs, expected_top1, tmp_path):
-    model = _helper().exported(base, "saved_model")
+def test_predict_with_saved_model_folder_and_npy(kerascnn_cli, exported, pngs, expected_top1, tmp_path):
+    model = exported("saved_model")
     paths, images = pngs
     np.save(tmp_path / "batch.npy", images[:2])
     proc = kerascnn_cli("predict", model, paths[0], tmp_path / "batch.npy", "--top-k", "1")
@@ -82,8 +63,8 @@ def test_predict_with_saved_model_folder_and_npy(kerascnn_cli, base, pngs, expec
     assert _top1(proc.stdout, [paths[0], f"{tmp_path / 'batch.npy'}[0]", f"{tmp_path / 'batch.npy'}[1]"]) == expected_top1[:1] + expected_top1[:2]
 
 
-def test_bad_inputs_fail_with_one_line(kerascnn_cli, base, pngs, tmp_path):
-    model = _helper().exported(base, "tflite-none")
+def test_bad_inputs_fail_with_one_line(kerascnn_cli, exported, pngs, tmp_path):
+    model = exported("tflite-none")
     paths, _ = pngs
     text = tmp_path / "notes.png"
     text.write_text("not an image")
