@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.settings_files import format_name, read_json_or_yaml
 from kerascnn.tuning.training_bridge import TRAINING_HYPERPARAMETERS
 
 
@@ -260,21 +261,13 @@ def load_space_file(path) -> dict:
     """Read a ``--space`` file (JSON, or YAML for .yaml/.yml) into a mapping; errors are one line."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = read_json_or_yaml(path)
     except FileNotFoundError:
         raise SearchSpaceError(f"Search space file not found: {path}") from None
     except OSError as e:
         raise SearchSpaceError(f"Cannot read search space file {path}: {e.strerror}") from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
-    except Exception as e:  # json and yaml errors both mean "fix the file"
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SearchSpaceError(f"Search space file {path} is not valid {_format_name(path)}: {first}") from None
+    except ValueError as e:
+        raise SearchSpaceError(f"Search space file {path} is not valid {format_name(path)}: {e}") from None
     if data is None or data == {}:
         raise SearchSpaceError(f"Search space file {path} is empty: give at least one hyperparameter.")
     if not isinstance(data, dict):
@@ -283,10 +276,6 @@ def load_space_file(path) -> dict:
             f"Received a {type(data).__name__}."
         )
     return data
-
-
-def _format_name(path: Path) -> str:
-    return "YAML" if path.suffix.lower() in (".yaml", ".yml") else "JSON"
 
 
 def resolve_space(model: str, overrides: dict | str | Path | None = None, training_defaults: dict | None = None) -> SearchSpace:

@@ -7,10 +7,10 @@ in, and the resolved config is what ``config.json`` of the run directory stores.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.settings_files import format_name, read_json_or_yaml
 
 # Settings that may differ between a run and its resumption without invalidating the saved state.
 NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out")
@@ -124,18 +124,11 @@ def load_hparams(source) -> dict:
     else:
         path = Path(source)
         try:
-            text = path.read_text()
+            data = read_json_or_yaml(path)
         except OSError as e:
             raise KerasCNNError(f"Cannot read hyperparameters file {path}: {e.strerror or e}") from None
-        try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                import yaml
-
-                data = yaml.safe_load(text)
-            else:
-                data = json.loads(text)
-        except Exception as e:
-            raise KerasCNNError(f"{path} is not valid {'YAML' if path.suffix.lower() in ('.yaml', '.yml') else 'JSON'}: {str(e).splitlines()[0]}") from None
+        except ValueError as e:
+            raise KerasCNNError(f"{path} is not valid {format_name(path)}: {e}") from None
     if isinstance(data, dict) and isinstance(data.get("values"), dict):
         data = data["values"]
     if not isinstance(data, dict):
