@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import pytest  # noqa: E402
+from kerascnn_testing import artifacts  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
@@ -43,29 +43,18 @@ def shared_mnist() -> Path:
     return SHARED_MNIST
 
 
-def _trained_run_helper():
-    """tests/export/trained_run.py, loaded once under a private name (it builds the shared artifacts)."""
-    name = "kerascnn_tests_trained_run"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("export") / "trained_run.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="session")
 def digits():
-    return _trained_run_helper().digits_arrays()
+    return artifacts.digits_arrays()
 
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory) -> Path:
     """A tiny trained LeNet run directory (best.keras + data_spec.json), made once per session."""
-    return _trained_run_helper().trained_run(tmp_path_factory.getbasetemp())
+    return artifacts.trained_run(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory):
     """``exported("saved_model")`` -> model base folder; ``exported("tflite-int8")`` -> .tflite path."""
-    return lambda kind: _trained_run_helper().exported(tmp_path_factory.getbasetemp(), kind)
+    return lambda kind: artifacts.exported(tmp_path_factory.getbasetemp(), kind)

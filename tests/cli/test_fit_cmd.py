@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from kerascnn.cli.main import main
 from kerascnn.runs import partial_path
-
-
-def _helpers():
-    name = "kerascnn_test_data_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "data" / "helpers.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+from kerascnn_testing import data_files
 
 
 @pytest.fixture
@@ -32,7 +21,7 @@ def relu(tmp_path):
 
 @pytest.mark.slow
 def test_fit_and_evaluate_on_idx_files_in_a_fresh_process(tmp_path, kerascnn_cli, relu):
-    data = _helpers().write_idx_folder(tmp_path / "idx", n_train=200, n_test=60, gz=True)
+    data = data_files.write_idx_folder(tmp_path / "idx", n_train=200, n_test=60, gz=True)
     out = tmp_path / "run"
     proc = kerascnn_cli("fit", "lenet", "--dataset", data, "--epochs", "2", "--batch-size", "32", "--hparams", relu,
                         "--input-shape", "12,12", "--out", out)
@@ -48,7 +37,7 @@ def test_fit_and_evaluate_on_idx_files_in_a_fresh_process(tmp_path, kerascnn_cli
 
 
 def test_fit_on_an_image_folder(tmp_path, relu, capsys):
-    data = _helpers().write_image_folder(tmp_path / "images", per_class=20, rgb=True)
+    data = data_files.write_image_folder(tmp_path / "images", per_class=20, rgb=True)
     out = tmp_path / "run"
     assert main(["fit", "lenet", "--dataset", str(data), "--epochs", "2", "--batch-size", "8", "--hparams", relu,
                  "--input-shape", "16,16", "--out", str(out)]) == 0
@@ -58,7 +47,7 @@ def test_fit_on_an_image_folder(tmp_path, relu, capsys):
 
 
 def _corrupt_header(folder):
-    _helpers().write_idx_folder(folder)
+    data_files.write_idx_folder(folder)
     path = folder / "train-images-idx3-ubyte.gz"
     data = bytearray(gzip.decompress(path.read_bytes()))
     data[0:4] = b"\x00\x00\x08\x99"
@@ -68,16 +57,16 @@ def _corrupt_header(folder):
 def _count_mismatch(folder):
     from kerascnn.data.idx import write_idx
 
-    x, y = _helpers().digit_like_images(30)
+    x, y = data_files.digit_like_images(30)
     write_idx(folder, "train", x, y[:29])
 
 
 def _one_class(folder):
-    _helpers().write_image_folder(folder, classes=("cats",), per_class=4)
+    data_files.write_image_folder(folder, classes=("cats",), per_class=4)
 
 
 def _non_image(folder):
-    _helpers().write_image_folder(folder, per_class=4)
+    data_files.write_image_folder(folder, per_class=4)
     (folder / "left" / "readme.md").write_text("# not a picture")
 
 

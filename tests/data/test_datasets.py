@@ -10,23 +10,7 @@ import pytest
 from kerascnn.data import RawDataset, load_dataset, split_indices
 from kerascnn.data.idx import read_idx_images, write_idx
 from kerascnn.errors import DataError
-
-def _helpers():
-    # tests/ is not a package: load the shared helpers by path (the same module for every test file).
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "kerascnn_test_data_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "data" / "helpers.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-digit_like_images, write_idx_folder, write_image_folder = (
-    _helpers().digit_like_images, _helpers().write_idx_folder, _helpers().write_image_folder)
+from kerascnn_testing.data_files import digit_like_images, write_idx_folder, write_image_folder
 
 
 def test_digits_is_real_uint8_and_split_is_fixed():

@@ -5,7 +5,7 @@ exported graphs resize inside (the case that needed TFLite-specific preprocessin
 in the pytest session's base temp directory, so each artifact is made once per session even though
 several test folders use it.
 
-Not a conftest: tests outside this folder load it with ``load_helper()`` below.
+The fixtures ``digits``, ``trained_run`` and ``exported`` in tests/conftest.py hand these out.
 """
 
 from __future__ import annotations
@@ -92,17 +92,3 @@ def exported(base: Path, kind: str) -> Path:
 
     path = _locked(base, f"export_{kind}", make)
     return path if kind == "saved_model" else path / "model.tflite"
-
-
-def load_helper():
-    """This module, importable from any test folder (test folders are not packages)."""
-    import importlib.util
-    import sys
-
-    name = "kerascnn_tests_trained_run"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
