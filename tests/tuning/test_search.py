@@ -21,9 +21,11 @@ GRID_SPACE = {
 
 
 @pytest.mark.slow
-def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, capsys):
+@pytest.mark.parametrize("trial_processes", [True, False], ids=["trial-processes", "in-process"])
+def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, capsys, trial_processes):
     out = tmp_path / "tune"
-    result = tune("lenet", tuner="grid", max_trials=4, epochs=1, space=GRID_SPACE, out=out, verbose=0)
+    result = tune("lenet", tuner="grid", max_trials=4, epochs=1, space=GRID_SPACE, out=out, verbose=0,
+                  trial_processes=trial_processes)
     by_kernel = {}
     for row in result.trials:
         by_kernel.setdefault(row.model_hyperparameters["kernel_sizes"][1], []).append(row)
@@ -44,7 +46,8 @@ def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, ca
     assert "trial 0" not in result.table or "failed" in result.table
     assert (out / "scores_by_trial.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Rerunning the finished search trains nothing and reports the same best trial.
-    again = tune("lenet", tuner="grid", max_trials=4, epochs=1, space=GRID_SPACE, out=out, verbose=0)
+    again = tune("lenet", tuner="grid", max_trials=4, epochs=1, space=GRID_SPACE, out=out, verbose=0,
+                 trial_processes=trial_processes)
     assert [(r.trial_id, r.score) for r in again.best] == [(r.trial_id, r.score) for r in result.best]
 
 

@@ -1,0 +1,57 @@
+"""Keras callbacks for tests of trial processes: importable (so picklable) and acting on their process."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import keras
+
+
+class RecordProcess(keras.callbacks.Callback):
+    """Append the id of the process that trains to ``path``, one line per fit."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = str(path)
+
+    def on_train_begin(self, logs=None):
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+
+class KillFirstTrainingProcess(keras.callbacks.Callback):
+    """SIGKILL the first process that starts training (as the kernel's OOM killer would); later ones train."""
+
+    def __init__(self, marker):
+        super().__init__()
+        self.marker = str(marker)
+
+    def on_train_begin(self, logs=None):
+        try:
+            Path(self.marker).touch(exist_ok=False)
+        except FileExistsError:
+            return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RecordWeightDigests(keras.callbacks.Callback):
+    """Append "begin <digest>" and "end <digest>" of the model's weights to ``path`` around each fit."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = str(path)
+
+    def _write(self, when):
+        import hashlib
+
+        digest = hashlib.sha256(b"".join(w.tobytes() for w in self.model.get_weights())).hexdigest()[:16]
+        with open(self.path, "a") as f:
+            f.write(f"{when} {digest}\n")
+
+    def on_train_begin(self, logs=None):
+        self._write("begin")
+
+    def on_train_end(self, logs=None):
+        self._write("end")

@@ -1,0 +1,54 @@
+"""Trials in their own processes: each trial a fresh process, a dying trial fails alone, Hyperband resumes weights."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import pytest
+
+from kerascnn.tuning import tune
+from kerascnn_testing.callbacks import KillFirstTrainingProcess, RecordProcess, RecordWeightDigests
+
+# The architecture fixed, only the learning rate searched: every trial is the same small LeNet.
+LR_SPACE = {
+    "kernel_sizes": [5, 5], "filters": [6, 16], "dense_units": [120, 84], "activation": "relu",
+    "pooling": "max", "batch_norm": False, "dropout": 0.0, "optimizer": "adam",
+    "learning_rate": {"min": 1e-3, "max": 1e-2, "sampling": "log"},
+}
+
+
+@pytest.mark.slow
+def test_each_trial_trains_in_a_fresh_process_and_a_dying_one_fails_alone(tmp_path):
+    pids = tmp_path / "pids.txt"
+    callbacks = [RecordProcess(pids), KillFirstTrainingProcess(tmp_path / "killed-once")]
+    out = tmp_path / "tune"
+    result = tune("lenet", tuner="random", max_trials=3, epochs=1, space=LR_SPACE, out=out, verbose=0,
+                  callbacks=callbacks)
+    trained_in = pids.read_text().split()
+    assert len(trained_in) == 3 and len(set(trained_in)) == 3 and str(os.getpid()) not in trained_in
+    statuses = [r.status for r in result.trials]
+    assert statuses == ["FAILED", "COMPLETED", "COMPLETED"]
+    assert "process died (killed by SIGKILL (out of memory?))" in result.trials[0].message
+    assert all(r.peak_rss_mb > 50 and r.score > 0 for r in result.trials[1:])
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert [float(r["peak_rss_mb"]) > 50 for r in rows[1:]] == [True, True]
+
+
+@pytest.mark.slow
+def test_hyperband_continues_a_trial_from_its_checkpoint_in_a_new_process(tmp_path):
+    digests = tmp_path / "digests.txt"
+    # max_epochs 3, factor 3: three 1-epoch trials, then the best one goes on for epochs 2..3.
+    result = tune("lenet", tuner="hyperband", max_trials=4, epochs=3, space=LR_SPACE, out=tmp_path / "hb",
+                  verbose=0, callbacks=[RecordWeightDigests(digests)])
+    assert [r.status for r in result.trials] == ["COMPLETED"] * 4
+    assert [r.epochs for r in result.trials] == [1, 1, 1, 2]
+    lines = [line.split() for line in digests.read_text().splitlines()]
+    begins = [d for when, d in lines if when == "begin"]
+    ends = [d for when, d in lines if when == "end"]
+    # The first round starts from the same seeded weights; the continued trial starts exactly where
+    # the best one of them ended (its checkpoint, loaded in the new process).
+    assert begins[0] == begins[1] == begins[2] and len(set(ends[:3])) == 3
+    best = max(range(3), key=lambda i: result.trials[i].score)
+    assert result.trials[3].training_hyperparameters == result.trials[best].training_hyperparameters
+    assert begins[3] == ends[best]
