@@ -1,13 +1,16 @@
 """Benchmark of `kerascnn tune`: memory across trials and time per trial against a plain fit.
 
-    .venv/bin/python benchmarks/bench_tune.py [--trials 24] [--epochs 1] [--model lenet]
+    .venv/bin/python benchmarks/bench_tune.py [--trials 24] [--epochs N] [--model lenet] [--in-process]
 
 Runs a random search in which every trial trains the same architecture (only the learning rate
-varies, so every trial costs the same), recording the process RSS at the start of each trial (after
-keras-tuner cleared the previous one) and the wall time from one trial's start to the next's, which
-includes everything keras-tuner does around ``fit`` (build, compile, checkpoint, trial files).
-The reference is a plain ``build + compile + model.fit`` of the same configuration on the same
-pipeline, measured in this process.
+varies, so every trial costs the same), by default with fit's epochs for the model (a real trial).
+Each trial trains in its own process (``kerascnn.tuning.trial_process``); memory is measured for
+the whole search: the search process after each trial, the preloaded server the trials fork from,
+and each trial process' peak. Time per trial is the wall time from one trial's end to the next's,
+which includes everything around ``fit`` (forking, rebuilding the pipeline, keras-tuner's trial
+files); CPU time is the search process' plus the trial processes' (reaped by the server).
+The reference is a plain ``build + compile + model.fit`` of the same configuration on a pipeline
+built once, in this process, as a user would write it.
 
 Targets: RSS growth from trial 3 to the last < 10%; seconds per trial / plain fit - 1 < 10%.
 """
@@ -24,20 +27,49 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
-EVENTS: list = []  # (wall time, CPU time, rss) at the start of every trial's fit
-REFERENCE_RSS: list = []  # rss before each plain fit
+def rss_mb(pid="self") -> float:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE / 2**20
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
 
 
-class TrialProbe(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        EVENTS.append((time.perf_counter(), time.process_time(), rss_mb()))
+def reaped_children_cpu(pid) -> float:
+    """CPU seconds of the finished children that ``pid`` waited for (cutime + cstime)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / TICKS
+
+
+def server_pid():
+    from multiprocessing import forkserver
+
+    return getattr(forkserver._forkserver, "_forkserver_pid", None)  # a private attribute, for measuring only
+
+
+TRIAL_ENDS: list = []  # (wall, CPU of this process + reaped trial processes, rss of this process, rss of the server)
+
+
+def record_trial_ends() -> None:
+    """Wrap the tuners' on_trial_end to record time, CPU and memory when each trial has finished."""
+    from kerascnn.tuning import search
+
+    original = search._KerasCNNTuner.on_trial_end
+
+    def on_trial_end(self, trial):
+        original(self, trial)
+        pid = server_pid()
+        TRIAL_ENDS.append((time.perf_counter(), time.process_time() + reaped_children_cpu(pid), rss_mb(),
+                           rss_mb(pid) if pid else 0.0))
+
+    search._KerasCNNTuner.on_trial_end = on_trial_end
 
 
 def fixed_space(model: str) -> dict:
@@ -53,7 +85,7 @@ def fixed_space(model: str) -> dict:
     return space
 
 
-def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> list[float]:
+def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> list[tuple[float, float]]:
     """build + compile + fit of the same configuration on the same pipeline, as a user would write it."""
     from kerascnn.models import build
     from kerascnn.tuning import training_bridge as tb
@@ -65,10 +97,6 @@ def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> l
     times = []
     for _ in range(runs):
         keras.backend.clear_session()
-        from kerascnn.tuning.search import release_freed_memory
-
-        release_freed_memory()
-        REFERENCE_RSS.append(rss_mb())
         start, cpu = time.perf_counter(), time.process_time()
         with strategy.scope():
             net = build(model, data.input_shape, data.num_classes)
@@ -82,48 +110,55 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="lenet")
     parser.add_argument("--trials", type=int, default=24)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--reference-runs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: fit's for the model)")
+    parser.add_argument("--reference-runs", type=int, default=4)
+    parser.add_argument("--in-process", action="store_true", help="train the trials in this process (the old way)")
     args = parser.parse_args()
 
-    from kerascnn.tuning import tune
+    from kerascnn.tuning import training_bridge, tune
 
+    epochs = args.epochs or training_bridge.defaults(args.model)["epochs"]
+    record_trial_ends()
     # Reference first, so that the search cannot profit from a warmer process than the plain fit.
-    ref = plain_fit_seconds(args.model, args.epochs, args.reference_runs)
+    ref = plain_fit_seconds(args.model, epochs, args.reference_runs)
     ref_wall = statistics.median([w for w, _ in ref[1:]])
     ref_cpu = statistics.median([c for _, c in ref[1:]])
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = tune(args.model, tuner="random", max_trials=args.trials, epochs=args.epochs,
+        result = tune(args.model, tuner="random", max_trials=args.trials, epochs=epochs,
                       space=fixed_space(args.model), out=os.path.join(tmp, "tune"), verbose=0,
-                      callbacks=[TrialProbe()])
-        end, end_cpu = time.perf_counter(), time.process_time()
-    total = end - start
-    walls = [t for t, _, _ in EVENTS] + [end]
-    cpus = [c for _, c, _ in EVENTS] + [end_cpu]
-    per_trial = [b - a for a, b in zip(walls, walls[1:])]
+                      trial_processes=not args.in_process)
+    total = time.perf_counter() - start
+    walls = [w for w, _, _, _ in TRIAL_ENDS]
+    cpus = [c for _, c, _, _ in TRIAL_ENDS]
+    per_trial = [b - a for a, b in zip(walls, walls[1:])]  # trial 2 onwards
     per_trial_cpu = [b - a for a, b in zip(cpus, cpus[1:])]
-    rss = [r for _, _, r in EVENTS] + [rss_mb()]
+    own = [r for _, _, r, _ in TRIAL_ENDS]
+    server = [s for _, _, _, s in TRIAL_ENDS]
+    peaks = [r.peak_rss_mb or 0.0 for r in result.trials]
+    # The most memory the search held at once during each trial: itself, the server, the trial process.
+    footprint = [o + s + p for o, s, p in zip(own, server, peaks)]
 
-    print(f"{'trial':>5} {'wall s':>8} {'CPU s':>8} {'rss MB':>8}")
-    for i, (w, c, r) in enumerate(zip(per_trial, per_trial_cpu, rss), start=1):
-        print(f"{i:>5} {w:>8.2f} {c:>8.2f} {r:>8.1f}")
-    print(f"after search               {rss[-1]:>8.1f}")
+    print(f"{'trial':>5} {'wall s':>8} {'CPU s':>8} {'search MB':>10} {'server MB':>10} {'trial peak MB':>14} {'total MB':>9}")
+    for i in range(len(TRIAL_ENDS)):
+        wall = f"{per_trial[i - 1]:8.2f}" if i else f"{'':>8}"
+        cpu = f"{per_trial_cpu[i - 1]:8.2f}" if i else f"{'':>8}"
+        print(f"{i + 1:>5} {wall} {cpu} {own[i]:>10.1f} {server[i]:>10.1f} {peaks[i]:>14.1f} {footprint[i]:>9.1f}")
     completed = sum(r.status == "COMPLETED" for r in result.trials)
-    growth = (rss[-1] - rss[2]) / rss[2]
-    wall, cpu = statistics.median(per_trial[1:]), statistics.median(per_trial_cpu[1:])
+    wall, cpu = statistics.median(per_trial), statistics.median(per_trial_cpu)
     print()
-    print(f"trials completed: {completed}/{args.trials}; {args.model} on digits, {args.epochs} epoch(s) each")
+    mode = "in this process" if args.in_process else "each in its own process"
+    print(f"trials completed: {completed}/{args.trials}; {args.model} on digits, {epochs} epoch(s) each, {mode}")
     print(f"plain fit (build+compile+fit), median of runs 2..{len(ref)}: {ref_wall:.2f} s wall, {ref_cpu:.2f} s CPU"
           f"  (all wall: " + ", ".join(f"{w:.2f}" for w, _ in ref) + ")")
     print(f"tune, median per trial (trials 2..): {wall:.2f} s wall, {cpu:.2f} s CPU; whole search {total:.1f} s")
     print(f"overhead per trial vs plain fit: {wall / ref_wall - 1:+.1%} wall, {cpu / ref_cpu - 1:+.1%} CPU   (target < +10%)")
-    print(f"RSS trial 3 -> after last trial: {rss[2]:.1f} -> {rss[-1]:.1f} MB = {growth:+.1%}   (target < +10%)")
-    per_trial_mb = (rss[-1] - rss[2]) / (len(rss) - 3)
-    per_fit_mb = (REFERENCE_RSS[-1] - REFERENCE_RSS[1]) / max(1, len(REFERENCE_RSS) - 2)
-    print(f"RSS growth per trial {per_trial_mb:.2f} MB; per plain fit of the same model, same process "
-          f"{per_fit_mb:.2f} MB (TensorFlow's own per-model cost: clear_session, gc and malloc_trim do not return it)")
+    for name, series in (("search process", own), ("search + server + trial peak", footprint)):
+        growth = (series[-1] - series[2]) / series[2]
+        print(f"RSS {name}, trial 3 -> last: {series[2]:.1f} -> {series[-1]:.1f} MB = {growth:+.1%}   (target < +10%)")
+    if not args.in_process:
+        print(f"trial process peak RSS: trial 3 {peaks[2]:.1f} MB, last {peaks[-1]:.1f} MB, max {max(peaks):.1f} MB")
 
 
 if __name__ == "__main__":
