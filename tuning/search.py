@@ -201,9 +201,10 @@ def tune(
             shuffle=False,  # the tf.data pipeline shuffles; Keras warns about shuffle=True on datasets
         )
         if trial_processes:
-            # Trial processes build their own pipelines from this recipe (see TrialJob).
+            # Trial processes build their own pipelines from this recipe (see TrialJob), starting
+            # from the arrays loaded here: files are read and decoded once per search.
             keras_tuner_obj.trial_job = dict(
-                model=model, dataset=dataset, batch_size=batch_size, val_split=val_split, test_split=test_split,
+                model=model, dataset=data.raw, batch_size=batch_size, val_split=val_split, test_split=test_split,
                 data_dir=data_dir, seed=seed, space=resolved, epochs=epochs,
             )
             fit_args = ()

@@ -23,6 +23,7 @@ class SearchData(NamedTuple):
     input_shape: tuple
     num_classes: int
     steps_per_epoch: int
+    raw: object  # the RawDataset it came from (trial processes start from it: no reading files again)
 
 
 def defaults(model: str) -> dict:
@@ -47,8 +48,8 @@ def load_data(model: str, dataset, *, batch_size: int, val_split: float, test_sp
               pipelines: bool = True) -> SearchData:
     """Split and pipeline ``dataset`` for ``model`` as fit does (train and validation parts only).
 
-    With ``pipelines=False`` (the chief of a distributed search, which trains nothing) only the
-    DataSpec is computed.
+    ``dataset`` may be a loaded ``RawDataset``. With ``pipelines=False`` (a search whose trials train
+    elsewhere) only the raw arrays and the DataSpec are computed.
     """
     from kerascnn.data import load_dataset, make_spec, split_validation
     from kerascnn.data.pipeline import build_dataset
@@ -60,11 +61,11 @@ def load_data(model: str, dataset, *, batch_size: int, val_split: float, test_sp
     spec = make_spec(raw, input_shape, parts.x_train)
     steps = math.ceil(len(parts.x_train) / batch_size)
     if not pipelines:
-        return SearchData(None, None, spec, input_shape, raw.num_classes, steps)
+        return SearchData(None, None, spec, input_shape, raw.num_classes, steps, raw)
     common = dict(batch_size=int(batch_size), seed=seed)
     train = build_dataset(parts.x_train, parts.y_train, spec, training=True, **common)
     val = build_dataset(parts.x_val, parts.y_val, spec, training=False, **common) if len(parts.x_val) else None
-    return SearchData(train, val, spec, input_shape, raw.num_classes, steps)
+    return SearchData(train, val, spec, input_shape, raw.num_classes, steps, raw)
 
 
 def compile_fn(model_name: str, *, epochs: int, steps_per_epoch: int):

@@ -35,7 +35,7 @@ class TrialJob:
     """Everything a trial process needs, picklable."""
 
     model: str
-    dataset: object
+    dataset: object  # a loaded kerascnn.data.RawDataset (or what `kerascnn fit --dataset` takes)
     batch_size: int
     val_split: float
     test_split: float
