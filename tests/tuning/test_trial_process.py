@@ -1,4 +1,4 @@
-"""Trials in their own processes: each trial a fresh process, a dying trial fails alone, Hyperband resumes weights."""
+"""Trials in their own processes: each a fresh process, a dying one fails alone; Hyperband and Bayesian searches."""
 
 from __future__ import annotations
 
@@ -52,3 +52,12 @@ def test_hyperband_continues_a_trial_from_its_checkpoint_in_a_new_process(tmp_pa
     best = max(range(3), key=lambda i: result.trials[i].score)
     assert result.trials[3].training_hyperparameters == result.trials[best].training_hyperparameters
     assert begins[3] == ends[best]
+
+
+@pytest.mark.slow
+def test_bayesian_search_completes_distinct_trials(tmp_path):
+    result = tune("lenet", tuner="bayesian", max_trials=3, epochs=1, space=LR_SPACE, out=tmp_path / "bo", verbose=0)
+    assert [r.status for r in result.trials] == ["COMPLETED"] * 3
+    rates = {r.training_hyperparameters["learning_rate"] for r in result.trials}
+    assert len(rates) == 3 and all(1e-3 <= lr <= 1e-2 for lr in rates)
+    assert result.best_hyperparameters.is_file()
