@@ -59,8 +59,10 @@ def keras_run(raw, args, out_dir):
     from kerascnn.data import make_spec, preprocess
     from kerascnn.training import predict_logits
 
+    # The test images are preprocessed at the first epoch's end: main() has set TensorFlow's threads
+    # for core split before TensorFlow started, and nothing before kerascnn.fit should need it.
     spec = make_spec(raw, (28, 28, 1), raw.x_train)
-    x_test = preprocess(raw.x_test, spec).numpy()
+    test_inputs = []
     accs, wall, cpu = [], [], []
 
     class Measure(keras.callbacks.Callback):
@@ -75,18 +77,21 @@ def keras_run(raw, args, out_dir):
         def on_epoch_end(self, epoch, logs=None):
             wall.append(self.end[0] - self.start[0])
             cpu.append(self.end[1] - self.start[1])
-            accs.append(float((predict_logits(self.model, x_test).argmax(1) == raw.y_test).mean()))
+            if not test_inputs:
+                test_inputs.append(preprocess(raw.x_test, spec).numpy())
+            accs.append(float((predict_logits(self.model, test_inputs[0]).argmax(1) == raw.y_test).mean()))
 
-    kerascnn.fit(
+    result = kerascnn.fit(
         "lenet", raw, epochs=args.epochs, batch_size=BATCH, optimizer="adam", lr=args.lr, val_split=0.0,
         schedule=args.schedule, hparams={"activation": args.activation, "pooling": args.pooling},
         out=str(out_dir), overwrite=True, verbose=0, callbacks=[Measure()],
-        steps_per_execution=args.steps_per_execution, precision=args.precision,
+        steps_per_execution=args.steps_per_execution, precision=args.precision, core_split=args.core_split,
     )
     cumulative = np.cumsum(wall)
     hit = next((i for i, a in enumerate(accs) if a >= args.target), None)
     return (N_TRAIN / statistics.median(wall[1:]), N_TRAIN / statistics.median(cpu[1:]),
-            float(cumulative[hit]) if hit is not None else None, accs[-1], wall)
+            float(cumulative[hit]) if hit is not None else None, accs[-1], wall,
+            getattr(result.model, "_kerascnn_core_split", 0))
 
 
 def pipeline_rate(raw, epochs=20):
@@ -171,6 +176,8 @@ def main(argv=None) -> int:
     p.add_argument("--skip-torch", action="store_true")
     p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"),
                    help="kerascnn's precision (PyTorch stays float32)")
+    p.add_argument("--core-split", default="auto", choices=("auto", "off"),
+                   help="kerascnn's core split (off: TensorFlow's default threads; decided once per process)")
     p.add_argument("--target", type=float, default=0.985)
     args = p.parse_args(argv)
     if not (MNIST / "t10k-images-idx3-ubyte.gz").exists():
@@ -187,7 +194,10 @@ def main(argv=None) -> int:
         print("PyTorch is not installed: skipping the PyTorch loop (pip install torch to compare).")
 
     from kerascnn.data import RawDataset
+    from kerascnn.training import core_split
 
+    # As the `kerascnn fit` command does, before TensorFlow starts (threads hold for the whole process).
+    core_split.prepare(args.core_split, "lenet", {"activation": args.activation, "pooling": args.pooling})
     raw = RawDataset.from_arrays(*load_split(), name="mnist-t10k-8000/2000")
     print(f"LeNet ({args.activation}, {args.pooling} pooling), {N_TRAIN} train / {N_TEST} test MNIST images, "
           f"batch {BATCH}, Adam lr {args.lr} {args.schedule}, {args.epochs} epochs, kerascnn {args.precision}, "
@@ -195,13 +205,14 @@ def main(argv=None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
-            k_rate, k_cpu, t_target, k_acc, wall = keras_run(raw, args, Path(tmp) / f"run{r}")
+            k_rate, k_cpu, t_target, k_acc, wall, slices = keras_run(raw, args, Path(tmp) / f"run{r}")
             t_rate, t_cpu, t_acc, t_threads = torch_run(raw, args) if have_torch else (None, None, None, None)
             p_rate, p_build = pipeline_rate(raw)
             rows.append(dict(k_rate=k_rate, k_cpu=k_cpu, t_rate=t_rate, t_cpu=t_cpu, p_rate=p_rate,
                              t_target=t_target, k_acc=k_acc, t_acc=t_acc))
             reached = f"{t_target:.1f} s" if t_target is not None else f"not reached in {args.epochs} epochs"
-            line = f"repeat {r + 1}: kerascnn {k_rate:,.0f} img/s ({k_cpu:,.0f} per CPU-s)"
+            split = f"core split {slices} slices" if slices else "no core split"
+            line = f"repeat {r + 1}: kerascnn {k_rate:,.0f} img/s ({k_cpu:,.0f} per CPU-s, {split})"
             if t_rate:
                 line += (f" | PyTorch {t_rate:,.0f} img/s ({t_cpu:,.0f} per CPU-s, {t_threads} threads)"
                          f" | ratio {k_rate / t_rate:.2f}x (per CPU-s {k_cpu / t_cpu:.2f}x)")

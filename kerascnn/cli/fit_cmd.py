@@ -72,6 +72,10 @@ def register(subparsers):
     p.add_argument("--steps-per-execution", type=int, help="training steps per graph call (default: a whole epoch, at most 32)")
     p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16", "mixed_float16"),
                    help="mixed_bfloat16 trains faster on CPUs with AVX512-BF16/AMX (default: %(default)s)")
+    p.add_argument("--core-split", default="auto", choices=("auto", "off"),
+                   help="auto: on a multi-core CPU without GPUs, each core trains on a slice of every batch, one "
+                        "thread per op (not for BatchNorm models or several replicas); off: TensorFlow's default "
+                        "threads (default: %(default)s)")
     p.add_argument("--out", help="run directory (default: runs/MODEL)")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
     p.set_defaults(func=run_fit)
@@ -92,6 +96,15 @@ def register(subparsers):
 
 
 def run_fit(args) -> int:
+    from kerascnn.training import core_split
+    from kerascnn.training.config import load_hparams
+
+    # This process is ours: choose TensorFlow's threads for core split before anything starts it.
+    try:
+        hparams = load_hparams(args.hparams)
+    except Exception:  # a bad file: fit reports it
+        hparams = {}
+    core_split.prepare(args.core_split, args.model, hparams, args.strategy)
     import kerascnn
 
     settings = dict(
@@ -100,7 +113,7 @@ def run_fit(args) -> int:
         weight_decay=args.weight_decay, augment=args.augment, seed=args.seed, val_split=args.val_split,
         test_split=args.test_split, input_shape=args.input_shape, early_stopping=args.early_stopping,
         strategy=args.strategy, steps_per_execution=args.steps_per_execution, precision=args.precision,
-        out=args.out, overwrite=args.overwrite,
+        core_split=args.core_split, out=args.out, overwrite=args.overwrite,
     )
     kerascnn.fit(args.model, hparams=args.hparams, **settings)
     return 0

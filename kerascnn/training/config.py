@@ -13,7 +13,7 @@ from kerascnn.errors import KerasCNNError
 from kerascnn.settings_files import format_name, read_json_or_yaml
 
 # Settings that may differ between a run and its resumption without invalidating the saved state.
-NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out")
+NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out", "core_split")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -41,6 +41,7 @@ class TrainConfig:
     steps_per_execution: int | None = None  # None: a whole epoch per call, capped (fast on CPU)
     jit_compile: bool = False  # XLA: slower on CPU for these models
     precision: str = "float32"  # or mixed_bfloat16 (CPUs with AVX512-BF16/AMX, TPUs) / mixed_float16 (GPUs)
+    core_split: str = "auto"  # auto: each CPU core trains on a slice of every batch when TF runs 1 thread/op; off
     out: str | None = None  # run directory; None: runs/<model>
     overwrite: bool = False  # replace a finished run at `out`
     verbose: int | None = None  # Keras verbosity; None: progress bar on a terminal, a line per epoch otherwise
@@ -92,6 +93,10 @@ class TrainConfig:
             bad(f"test_split must be in (0, 1). Received: {self.test_split}")
         if self.precision not in PRECISIONS:
             bad(f"Unknown precision {self.precision!r}. Choose from: {', '.join(PRECISIONS)}.")
+        from kerascnn.training.core_split import MODES as CORE_SPLIT_MODES
+
+        if self.core_split not in CORE_SPLIT_MODES:
+            bad(f"Unknown core_split {self.core_split!r}. Choose from: {', '.join(CORE_SPLIT_MODES)}.")
         if self.steps_per_execution is not None and int(self.steps_per_execution) < 1:
             bad(f"steps_per_execution must be at least 1. Received: {self.steps_per_execution}")
 

@@ -178,6 +178,11 @@ class _Trainer:
                           steps_per_epoch=steps_per_epoch, label_smoothing=cfg.label_smoothing,
                           weight_decay=cfg.weight_decay, aux_loss_weight=cfg.aux_loss_weight,
                           steps_per_execution=spe, jit_compile=cfg.jit_compile)
+        from kerascnn.training import core_split
+
+        self.core_split_parts = core_split.core_split_applies(net, replicas=replicas) if cfg.core_split == "auto" else 0
+        if self.core_split_parts:
+            core_split.enable_core_split(net, self.core_split_parts)
         train, val, test = self._pipelines(parts, spec, net)
 
         from kerascnn.training import rundir
@@ -262,7 +267,7 @@ class _Trainer:
         cfg = self.cfg
         doc = {**cfg.to_dict(), "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
                "strategy_class": type(strategy).__name__, "num_replicas": replicas,
-               "resolved_steps_per_execution": spe, "versions": library_versions(), "identity": cfg.identity()}
+               "resolved_steps_per_execution": spe, "core_split_parts": self.core_split_parts, "versions": library_versions(), "identity": cfg.identity()}
         atomic_write_json(run.work / runs.CONFIG_FILE, doc)
         spec.save(run.work)
 
