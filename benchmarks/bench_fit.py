@@ -10,8 +10,9 @@ for the original).
 
 Prints, per repeat (the two frameworks alternate so that a busy machine hurts both alike; images per
 CPU-second are printed too, a steadier measure than wall time when other processes share the CPU):
-  * training images/s of kerascnn.fit (Keras' fit under MirroredStrategy with kerascnn's pipeline and
-    defaults; epochs after the first, which traces the graph) and of a PyTorch loop of the same network
+  * training images/s of kerascnn.fit (Keras' fit with kerascnn's pipeline and defaults, including core
+    split set up before TensorFlow starts as the `kerascnn fit` command does, --core-split off for
+    TensorFlow's default threads; epochs after the first, which traces the graph) and of a PyTorch loop of the same network
     (tensors in memory, DataLoader with shuffle, batch 256, Adam, the same schedule; the faster of
     PyTorch's default thread count and one thread), and their ratio (target >= 2);
   * images/s of kerascnn's input pipeline alone (target >= 10x the model's rate);
