@@ -10,7 +10,8 @@ and each trial process' peak. Time per trial is the wall time from one trial's e
 which includes everything around ``fit`` (forking, rebuilding the pipeline, keras-tuner's trial
 files); CPU time is the search process' plus the trial processes' (reaped by the server).
 The reference is a plain ``build + compile + model.fit`` of the same configuration on a pipeline
-built once, in this process, as a user would write it.
+built once, in this process, as a user would write it, with core split set up as ``kerascnn fit``
+sets it up (the trial processes use it too).
 
 Targets: RSS growth from trial 3 to the last < 10%; seconds per trial / plain fit - 1 < 10%.
 """
@@ -88,6 +89,7 @@ def fixed_space(model: str) -> dict:
 def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> list[tuple[float, float]]:
     """build + compile + fit of the same configuration on the same pipeline, as a user would write it."""
     from kerascnn.models import build
+    from kerascnn.training import core_split
     from kerascnn.tuning import training_bridge as tb
 
     d = tb.defaults(model)
@@ -101,6 +103,9 @@ def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> l
         with strategy.scope():
             net = build(model, data.input_shape, data.num_classes)
             compile_model(net, learning_rate=lr, optimizer="adam")
+        parts = core_split.core_split_applies(net)  # as kerascnn fit and the trial processes do
+        if parts:
+            core_split.enable_core_split(net, parts)
         net.fit(data.train, validation_data=data.val, epochs=epochs, verbose=0)
         times.append((time.perf_counter() - start, time.process_time() - cpu))
     return times
@@ -118,6 +123,10 @@ def main() -> None:
     from kerascnn.tuning import training_bridge, tune
 
     epochs = args.epochs or training_bridge.defaults(args.model)["epochs"]
+    from kerascnn.training import core_split
+
+    # The reference trains like `kerascnn fit` and the trial processes: with core split where it applies.
+    split = core_split.prepare("auto", args.model)
     record_trial_ends()
     # Reference first, so that the search cannot profit from a warmer process than the plain fit.
     ref = plain_fit_seconds(args.model, epochs, args.reference_runs)
@@ -149,6 +158,7 @@ def main() -> None:
     wall, cpu = statistics.median(per_trial), statistics.median(per_trial_cpu)
     print()
     mode = "in this process" if args.in_process else "each in its own process"
+    mode += ", core split " + ("on" if split else "off") + " (plain fit and trial processes)"
     print(f"trials completed: {completed}/{args.trials}; {args.model} on digits, {epochs} epoch(s) each, {mode}")
     print(f"plain fit (build+compile+fit), median of runs 2..{len(ref)}: {ref_wall:.2f} s wall, {ref_cpu:.2f} s CPU"
           f"  (all wall: " + ", ".join(f"{w:.2f}" for w, _ in ref) + ")")

@@ -4,7 +4,8 @@ The search trains on the same ``tf.data`` pipelines and under the same ``tf.dist
 ``kerascnn fit``, compiled by the same helper. Each trial trains in a fresh process forked from a
 preloaded server (``kerascnn.tuning.trial_process``): TensorFlow never returns the 5-9 MB it keeps per
 trained model, so a long search in one process grows without bound; this way the search's memory
-stays flat, and a trial that dies (out of memory) fails alone. ``trial_processes=False`` trains every
+stays flat, and a trial that dies (out of memory) fails alone. Being fresh, a trial process can also
+set up ``kerascnn fit``'s core split (one thread per op, a batch slice per core) before TensorFlow starts. ``trial_processes=False`` trains every
 trial in the calling process instead (pipelines built once, keras-tuner clearing the session).
 
 An output directory (``runs/tune-<model>`` by default) holds:

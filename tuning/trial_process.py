@@ -46,6 +46,7 @@ class TrialJob:
     hyperparameters: dict  # keras_tuner.HyperParameters.get_config()
     fit_kwargs: dict  # epochs, initial_epoch, callbacks, verbose, ...
     initial_weights: str | None = None  # weights file to start from (Hyperband)
+    core_split: bool = True  # train as `kerascnn fit --core-split auto` does (kerascnn.training.core_split)
 
 
 @dataclasses.dataclass
@@ -172,17 +173,20 @@ def run_job(job: TrialJob) -> TrialOutcome:
     import keras
     import keras_tuner
 
+    from kerascnn.training import core_split
     from kerascnn.tuning import training_bridge
     from kerascnn.tuning.hypermodels import ZooHyperModel
 
     start = time.process_time()
+    hp = keras_tuner.HyperParameters.from_config(job.hyperparameters)
+    # TensorFlow has not started in this fresh process: core split can be set up as `kerascnn fit` does.
+    split = job.core_split and core_split.prepare("auto", job.model, job.space.resolve(hp.values)[0])
     strategy = training_bridge.strategy()
     keras.utils.set_random_seed(job.seed)
     data = training_bridge.load_data(
         job.model, job.dataset, batch_size=job.batch_size, val_split=job.val_split, test_split=job.test_split,
         data_dir=job.data_dir, seed=job.seed,
     )
-    hp = keras_tuner.HyperParameters.from_config(job.hyperparameters)
     hypermodel = ZooHyperModel(
         job.space, data.input_shape, data.num_classes,
         training_bridge.compile_fn(job.model, epochs=job.epochs, steps_per_epoch=data.steps_per_epoch),
@@ -191,6 +195,9 @@ def run_job(job: TrialJob) -> TrialOutcome:
         model = hypermodel.build(hp)
         if job.initial_weights:
             model.load_weights(job.initial_weights)
+    parts = core_split.core_split_applies(model) if split else 0
+    if parts:
+        core_split.enable_core_split(model, parts)
     history = hypermodel.fit(hp, model, data.train, validation_data=data.val, **job.fit_kwargs)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     return TrialOutcome(

@@ -10,7 +10,7 @@ import keras
 
 
 class RecordProcess(keras.callbacks.Callback):
-    """Append the id of the process that trains to ``path``, one line per fit."""
+    """Append "<process id> <core split slices>" of the process that trains to ``path``, one line per fit."""
 
     def __init__(self, path):
         super().__init__()
@@ -18,7 +18,7 @@ class RecordProcess(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         with open(self.path, "a") as f:
-            f.write(f"{os.getpid()}\n")
+            f.write(f"{os.getpid()} {getattr(self.model, '_kerascnn_core_split', 0)}\n")
 
 
 class KillFirstTrainingProcess(keras.callbacks.Callback):

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from kerascnn.training import core_split
 from kerascnn.tuning import tune
 from kerascnn_testing.callbacks import KillFirstTrainingProcess, RecordProcess, RecordWeightDigests
 
@@ -25,8 +26,12 @@ def test_each_trial_trains_in_a_fresh_process_and_a_dying_one_fails_alone(tmp_pa
     out = tmp_path / "tune"
     result = tune("lenet", tuner="random", max_trials=3, epochs=1, space=LR_SPACE, out=out, verbose=0,
                   callbacks=callbacks)
-    trained_in = pids.read_text().split()
+    records = [line.split() for line in pids.read_text().splitlines()]
+    trained_in = [pid for pid, _ in records]
     assert len(trained_in) == 3 and len(set(trained_in)) == 3 and str(os.getpid()) not in trained_in
+    # A fresh process sets up core split as `kerascnn fit` does (one slice per core, none on one core).
+    cores = core_split.cpu_cores()
+    assert {int(parts) for _, parts in records} == {cores if cores > 1 else 0}
     statuses = [r.status for r in result.trials]
     assert statuses == ["FAILED", "COMPLETED", "COMPLETED"]
     assert "process died (killed by SIGKILL (out of memory?))" in result.trials[0].message
