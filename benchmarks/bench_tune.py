@@ -4,11 +4,12 @@
 
 Runs a random search in which every trial trains the same architecture (only the learning rate
 varies, so every trial costs the same), by default with fit's epochs for the model (a real trial).
-Each trial trains in its own process (``kerascnn.tuning.trial_process``); memory is measured for
-the whole search: the search process after each trial, the preloaded server the trials fork from,
-and each trial process' peak. Time per trial is the wall time from one trial's end to the next's,
-which includes everything around ``fit`` (forking, rebuilding the pipeline, keras-tuner's trial
-files); CPU time is the search process' plus the trial processes' (reaped by the server).
+Trials train in worker processes (``kerascnn.tuning.trial_process``), replaced when their memory
+grows; memory is measured for the whole search: the search process after each trial, the preloaded
+server the workers fork from, and the peak of the worker that trained each trial (the most it held
+so far; shared pages count in each process, so the total is an upper bound). Time per trial is the
+wall time from one trial's end to the next's, which includes everything around ``fit`` (sending the
+trial, starting a new worker when one is due, keras-tuner's trial files); CPU time is the search process' plus the worker processes' (running or finished).
 The reference is a plain ``build + compile + model.fit`` of the same configuration on a pipeline
 built once, in this process, as a user would write it, with core split set up as ``kerascnn fit``
 sets it up (the trial processes use it too).
@@ -40,13 +41,25 @@ def rss_mb(pid="self") -> float:
         return 0.0
 
 
-def reaped_children_cpu(pid) -> float:
-    """CPU seconds of the finished children that ``pid`` waited for (cutime + cstime)."""
+def _stat_fields(pid) -> list:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def trial_processes_cpu(pid) -> float:
+    """CPU seconds of the server ``pid``'s workers: the finished ones it reaped, plus the running ones."""
     if pid is None:
         return 0.0
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[13]) + int(fields[14])) / TICKS
+    fields = _stat_fields(pid)
+    total = (int(fields[13]) + int(fields[14])) / TICKS  # cutime + cstime
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        for child in f.read().split():
+            try:
+                fields = _stat_fields(child)
+            except FileNotFoundError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+    return total
 
 
 def server_pid():
@@ -67,7 +80,7 @@ def record_trial_ends() -> None:
     def on_trial_end(self, trial):
         original(self, trial)
         pid = server_pid()
-        TRIAL_ENDS.append((time.perf_counter(), time.process_time() + reaped_children_cpu(pid), rss_mb(),
+        TRIAL_ENDS.append((time.perf_counter(), time.process_time() + trial_processes_cpu(pid), rss_mb(),
                            rss_mb(pid) if pid else 0.0))
 
     search._KerasCNNTuner.on_trial_end = on_trial_end
@@ -157,7 +170,7 @@ def main() -> None:
     completed = sum(r.status == "COMPLETED" for r in result.trials)
     wall, cpu = statistics.median(per_trial), statistics.median(per_trial_cpu)
     print()
-    mode = "in this process" if args.in_process else "each in its own process"
+    mode = "in this process" if args.in_process else "in worker processes"
     mode += ", core split " + ("on" if split else "off") + " (plain fit and trial processes)"
     print(f"trials completed: {completed}/{args.trials}; {args.model} on digits, {epochs} epoch(s) each, {mode}")
     print(f"plain fit (build+compile+fit), median of runs 2..{len(ref)}: {ref_wall:.2f} s wall, {ref_cpu:.2f} s CPU"

@@ -1,10 +1,11 @@
 """Run a keras-tuner search over a zoo model: ``tune("lenet", tuner="random", max_trials=10)``.
 
 The search trains on the same ``tf.data`` pipelines and under the same ``tf.distribute`` strategy as
-``kerascnn fit``, compiled by the same helper. Each trial trains in a fresh process forked from a
-preloaded server (``kerascnn.tuning.trial_process``): TensorFlow never returns the 5-9 MB it keeps per
-trained model, so a long search in one process grows without bound; this way the search's memory
-stays flat, and a trial that dies (out of memory) fails alone. Being fresh, a trial process can also
+``kerascnn fit``, compiled by the same helper. Trials train in a worker process forked from a
+preloaded server and replaced once its memory grew 10% (``kerascnn.tuning.trial_process``):
+TensorFlow never returns the 5-9 MB it keeps per trained model, so a long search in one process grows
+without bound; this way the search's memory stays flat, and a trial that dies (out of memory) fails
+alone. Being fresh, a worker can also
 set up ``kerascnn fit``'s core split (one thread per op, a batch slice per core) before TensorFlow starts. ``trial_processes=False`` trains every
 trial in the calling process instead (pipelines built once, keras-tuner clearing the session).
 
@@ -138,7 +139,7 @@ def tune(
         verbose: 0 silent, 1 keras-tuner's progress, 2 one line per epoch.
         callbacks: extra Keras callbacks for every trial (deep-copied per trial by keras-tuner; with
             trial processes they must be picklable, which Keras' own callbacks are).
-        trial_processes: train each trial in its own process (default), keeping memory flat; False
+        trial_processes: train the trials in worker processes (default), keeping memory flat; False
             trains in this process (a little faster per trial, ~5-9 MB more memory per trial).
 
     Raises:
@@ -212,8 +213,12 @@ def tune(
         else:
             fit_args = (data.train,)
             fit_kwargs["validation_data"] = data.val
-        with frozen_gc():
-            keras_tuner_obj.search(*fit_args, **fit_kwargs)
+        try:
+            with frozen_gc():
+                keras_tuner_obj.search(*fit_args, **fit_kwargs)
+        finally:
+            if keras_tuner_obj.trial_worker is not None:
+                keras_tuner_obj.trial_worker.close()
     del data  # the datasets' caches are large; nothing below needs them
     gc.collect()
     if role == "worker":
@@ -249,10 +254,11 @@ class _KerasCNNTuner:
     """Mixed into every keras-tuner tuner: times trials and keeps memory flat between them.
 
     With ``trial_job`` set (the recipe of ``kerascnn.tuning.trial_process.TrialJob`` minus the
-    trial's own part), every trial's build and fit run in a fresh process.
+    trial's own part), every trial's build and fit run in a worker process.
     """
 
     trial_job = None
+    trial_worker = None  # kerascnn.tuning.trial_process.TrialWorker, started by the first trial
 
     def run_trial(self, trial, *args, **kwargs):
         start = time.perf_counter()
@@ -273,7 +279,7 @@ class _KerasCNNTuner:
         from keras_tuner.src import utils as kt_utils
         from keras_tuner.src.engine import tuner_utils
 
-        from kerascnn.tuning.trial_process import TrialJob, run_in_process
+        from kerascnn.tuning.trial_process import TrialJob, TrialWorker
 
         hp = trial.hyperparameters
         # TunerCallback calls this object's per-epoch hooks, which do nothing in these tuners.
@@ -281,7 +287,9 @@ class _KerasCNNTuner:
         initial_weights = None
         if "tuner/trial_id" in hp.values:  # Hyperband continues an earlier trial from its best weights
             initial_weights = self._get_checkpoint_fname(hp.values["tuner/trial_id"])
-        outcome = run_in_process(TrialJob(
+        if self.trial_worker is None:
+            self.trial_worker = TrialWorker()
+        outcome = self.trial_worker.run(TrialJob(
             **self.trial_job, hyperparameters=hp.get_config(), fit_kwargs=kwargs, initial_weights=initial_weights,
         ))
         kt_utils.save_json(self._get_build_config_fname(trial.trial_id), outcome.build_config)
@@ -297,7 +305,7 @@ class _KerasCNNTuner:
             print(f"Trial {trial.trial_id} failed: {_failure_reason(trial.message)}", flush=True)
         super().on_trial_end(trial)
         if self.trial_job is not None:
-            return  # the trial's process took its memory with it
+            return  # the trial's process cleared its own memory
         # Free the finished trial's model, optimizer state and traced functions now (keras-tuner only
         # clears the session when it builds the next model), then hand the freed heap back to the OS.
         import keras

@@ -1,21 +1,24 @@
-"""Each trial of a search trains in a fresh process, so that memory stays flat over any number of trials.
+"""Trials train in worker processes, replaced before their memory grows, so a search stays flat.
 
 TensorFlow keeps 5-9 MB per trained model that ``clear_session``, ``gc`` and ``malloc_trim`` never
 return (its runtime's per-function state; the traced functions leave the eager context's function
 library, the memory stays; ``benchmarks/bench_tune.py`` measures it). A search of hundreds of trials
 in one process grows by gigabytes: keras-tuner #873, #1031.
 
-So the search process never trains: each trial's build + fit runs in a child process forked from a
-server process that imported TensorFlow, Keras and kerascnn but never ran an op (multiprocessing's
-"forkserver"; forking a process whose TensorFlow runtime is running is unsafe). A trial starts in a
-fraction of a second instead of the ~5 s of a fresh interpreter, and everything it allocated goes back
-to the OS when it exits. A trial whose process dies (out of memory, a crash in a kernel) fails with
-the reason, and the search goes on.
+So the search process never trains. A worker process, forked from a server process that imported
+TensorFlow, Keras and kerascnn but never ran an op (multiprocessing's "forkserver"; forking a process
+whose TensorFlow runtime runs is unsafe), trains the trials one after the other, keeping the search's
+pipelines between them. After each trial it clears the Keras session and reports its memory; once
+that has grown ``MAX_GROWTH`` over what it held after its first trial, the worker exits (returning all
+of it to the OS) and the next trial starts a fresh one. Starting a worker costs ~15 ms plus TensorFlow's
+warm-up (~1 s, which short trials would otherwise pay every time), not the ~5 s of a fresh interpreter.
+A trial whose worker dies (out of memory, a crash in a kernel) fails with the reason, the next trial
+gets a new worker, and the search goes on.
 
-A trial process rebuilds the search's data the way ``kerascnn fit`` does (same split, DataSpec and
-pipeline), builds and compiles the model with the trial's values, optionally loads weights (Hyperband
-continuing an earlier trial), fits with the trial's callbacks (they travel by pickle) and sends back
-the history, the model's build config, its CPU seconds and peak resident memory.
+A worker builds the search's data the way ``kerascnn fit`` does (same split, DataSpec and pipeline)
+from the arrays the search loaded, builds and compiles the model with the trial's values, optionally
+loads weights (Hyperband continuing an earlier trial), fits with the trial's callbacks (they travel by
+pickle) and sends back the history, the model's build config, its CPU seconds and memory.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ import multiprocessing
 import os
 import signal
 
-# Imported by the server process before it forks any trial, so that no trial pays for them.
+# Imported by the server process before it forks any worker, so that no worker pays for them.
 PRELOAD = ["kerascnn.tuning.trial_process_preload"]
+
+# A worker is replaced once its resident memory grew this much over its level after its first trial.
+MAX_GROWTH = 0.10
 
 
 @dataclasses.dataclass
@@ -57,55 +63,108 @@ class TrialOutcome:
     epoch: list
     build_config: dict
     cpu_seconds: float
-    peak_rss_mb: float
+    peak_rss_mb: float  # the most the worker held so far, this trial included
 
 
 class TrialProcessError(RuntimeError):
     """A trial process failed outside Keras (it died, or could not be started)."""
 
 
-def run_in_process(job: TrialJob) -> TrialOutcome:
-    """Run ``job`` in a new process forked from the preloaded server; raise its error here.
+class TrialWorker:
+    """Runs trials in a worker process (see the module docstring); ``close()`` when the search ends."""
 
-    Raises:
-        keras_tuner.errors.FailedTrialError: the model cannot be built or compiled with these values.
-        TrialProcessError: the process died or the job could not be sent to it.
-        RuntimeError: any other error of the trial, with its type and first line.
-    """
-    import keras_tuner
+    def __init__(self, max_growth: float | None = None):
+        self.max_growth = float(MAX_GROWTH if max_growth is None else max_growth)
+        self._process = None
+        self._connection = None
+        self._baseline_mb = None  # the worker's memory after its first trial
+        self.started = 0  # workers started so far
 
-    context = _context()
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=_trial_main, args=(job, send), name="kerascnn-trial", daemon=True)
-    try:
+    def run(self, job: TrialJob) -> TrialOutcome:
+        """Train ``job`` in the worker; raise its error here.
+
+        Raises:
+            keras_tuner.errors.FailedTrialError: the model cannot be built or compiled with these values.
+            TrialProcessError: the worker died, or the job cannot be sent to it.
+            RuntimeError: any other error of the trial, with its type and first line.
+        """
+        import keras_tuner
+
+        if self._process is not None and self._pending_memory_report:
+            self._check_memory()
+        if self._process is None:
+            self._start()
+        try:
+            self._connection.send(job)
+        except (BrokenPipeError, ConnectionError, EOFError):
+            self._reap()
+            raise TrialProcessError(f"the trial's process died ({_exit_reason(self._last_exitcode)})") from None
+        except Exception as e:  # pickling the job failed: an unpicklable callback, mostly
+            raise TrialProcessError(
+                f"cannot send the trial to its process: {type(e).__name__}: {_first_line(e)} "
+                "(callbacks must be picklable and importable, not defined in __main__, to run in trial "
+                "processes; tune(..., trial_processes=False) trains in this process)"
+            ) from None
+        try:
+            kind, payload = self._connection.recv()
+        except EOFError:
+            self._reap()
+            raise TrialProcessError(f"the trial's process died ({_exit_reason(self._last_exitcode)})") from None
+        except BaseException:  # Ctrl-C, or the search being stopped: the trial stops with it
+            self.close(kill=True)
+            raise
+        self._pending_memory_report = True
+        if kind == "ok":
+            return payload
+        if kind == "failed":
+            raise keras_tuner.errors.FailedTrialError(payload)
+        self.close()  # after an unexpected error, start the next trial in a clean process
+        raise RuntimeError(payload)
+
+    def _check_memory(self) -> None:
+        """Read the worker's memory after its last trial; replace it if it grew too much."""
+        self._pending_memory_report = False
+        try:
+            memory_mb = self._connection.recv()
+        except EOFError:
+            self._reap()
+            return
+        if self._baseline_mb is None:
+            self._baseline_mb = memory_mb
+        elif memory_mb > self._baseline_mb * (1 + self.max_growth):
+            self.close()
+
+    def close(self, kill: bool = False) -> None:
+        """Stop the worker (it finishes nothing: call between trials, or with ``kill``)."""
+        if self._process is None:
+            return
+        if not kill:
+            with contextlib.suppress(OSError):
+                self._connection.send(None)
+            self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.kill()
+        self._reap()
+
+    def _start(self) -> None:
+        context = _context()
+        parent_end, child_end = context.Pipe(duplex=True)
+        process = context.Process(target=_worker_main, args=(child_end,), name="kerascnn-trials", daemon=True)
         with _main_module_not_rerun():
             process.start()
-    except Exception as e:  # an unpicklable callback, mostly
-        raise TrialProcessError(
-            f"cannot start the trial's process: {type(e).__name__}: {_first_line(e)} "
-            "(callbacks must be picklable and importable, not defined in __main__, to run in trial "
-            "processes; tune(..., trial_processes=False) trains in this process)"
-        ) from None
-    send.close()  # ours; the child holds its own copy, so EOF means the child is gone
-    try:
-        message = receive.recv()
-    except EOFError:
-        message = None
-    except BaseException:  # Ctrl-C, or the search being stopped: the trial stops with it
-        process.kill()
-        process.join()
-        raise
-    finally:
-        receive.close()
-    process.join()
-    if message is None:
-        raise TrialProcessError(f"the trial's process died ({_exit_reason(process.exitcode)})")
-    kind, payload = message
-    if kind == "ok":
-        return payload
-    if kind == "failed":
-        raise keras_tuner.errors.FailedTrialError(payload)
-    raise RuntimeError(payload)
+        child_end.close()  # the worker holds its own copy: EOF here means the worker is gone
+        self._process, self._connection, self._baseline_mb = process, parent_end, None
+        self._pending_memory_report = False
+        self.started += 1
+
+    def _reap(self) -> None:
+        self._process.join()
+        self._last_exitcode = self._process.exitcode
+        self._connection.close()
+        self._process = self._connection = None
+
+    _last_exitcode = None
+    _pending_memory_report = False
 
 
 def start_server() -> None:
@@ -147,26 +206,59 @@ def _main_module_not_rerun():
         spawn.get_preparation_data = original
 
 
-def _trial_main(job: TrialJob, connection) -> None:
+def _worker_main(connection) -> None:
+    import gc
+
     _die_with_parent()
-    try:
-        outcome = run_job(job)
-        message = ("ok", outcome)
-    except BaseException as e:  # everything goes back as one line; the parent decides
-        import keras_tuner
+    # What the server imported lives as long as the worker: keep it out of every garbage collection
+    # (a full one walks millions of TensorFlow objects, ~0.5 s).
+    gc.freeze()
+    pipelines = {}  # the search's datasets, built by the first trial and reused by the next ones
+    while True:
+        try:
+            job = connection.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        try:
+            message = ("ok", run_job(job, pipelines))
+        except BaseException as e:  # everything goes back as one line; the parent decides
+            import keras_tuner
 
-        if isinstance(e, keras_tuner.errors.FailedTrialError):
-            message = ("failed", _first_line(e))
-        else:
-            message = ("error", f"{type(e).__name__}: {_first_line(e)}")
-    try:
+            if isinstance(e, keras_tuner.errors.FailedTrialError):
+                message = ("failed", _first_line(e))
+            else:
+                message = ("error", f"{type(e).__name__}: {_first_line(e)}")
         connection.send(message)
-    finally:
-        connection.close()
+        # Cleaning up after the trial overlaps with the search's own bookkeeping; the memory it
+        # leaves is reported before the next trial, and decides whether this worker takes it.
+        _release_trial_memory()
+        connection.send(_resident_mb())
 
 
-def run_job(job: TrialJob) -> TrialOutcome:
-    """Build, compile and fit the trial's model on the search's data; in the calling process."""
+def _release_trial_memory() -> None:
+    import gc
+
+    import keras
+
+    from kerascnn.tuning.search import release_freed_memory
+
+    keras.backend.clear_session(free_memory=True)
+    gc.collect()
+    release_freed_memory()
+
+
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_job(job: TrialJob, pipelines: dict | None = None) -> TrialOutcome:
+    """Build, compile and fit the trial's model on the search's data; in the calling process.
+
+    ``pipelines`` caches the datasets between the trials of one process (keyed by the data recipe).
+    """
     import resource
     import time
 
@@ -179,14 +271,22 @@ def run_job(job: TrialJob) -> TrialOutcome:
 
     start = time.process_time()
     hp = keras_tuner.HyperParameters.from_config(job.hyperparameters)
-    # TensorFlow has not started in this fresh process: core split can be set up as `kerascnn fit` does.
+    # In a new worker TensorFlow has not started yet: core split can be set up as `kerascnn fit` does
+    # (a worker keeps the threads its first trial chose).
     split = job.core_split and core_split.prepare("auto", job.model, job.space.resolve(hp.values)[0])
     strategy = training_bridge.strategy()
     keras.utils.set_random_seed(job.seed)
-    data = training_bridge.load_data(
-        job.model, job.dataset, batch_size=job.batch_size, val_split=job.val_split, test_split=job.test_split,
-        data_dir=job.data_dir, seed=job.seed,
-    )
+    key = (job.model, getattr(job.dataset, "name", str(job.dataset)), job.batch_size, job.val_split, job.test_split,
+           str(job.data_dir), job.seed)
+    data = (pipelines or {}).get(key)
+    if data is None:
+        data = training_bridge.load_data(
+            job.model, job.dataset, batch_size=job.batch_size, val_split=job.val_split, test_split=job.test_split,
+            data_dir=job.data_dir, seed=job.seed,
+        )
+        if pipelines is not None:
+            pipelines.clear()
+            pipelines[key] = data
     hypermodel = ZooHyperModel(
         job.space, data.input_shape, data.num_classes,
         training_bridge.compile_fn(job.model, epochs=job.epochs, steps_per_epoch=data.steps_per_epoch),

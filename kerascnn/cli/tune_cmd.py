@@ -15,9 +15,9 @@ At the end: a table of the best trials, OUT/best_hyperparameters.json (train it 
 OUT/scores_by_trial.png. Rerunning the same command after an interruption resumes the search:
 finished trials are kept, the interrupted one runs again.
 
-Each trial trains in a fresh process forked from a server that has TensorFlow loaded, so memory stays
-flat however many trials run, and a trial that runs out of memory fails alone (OUT/trials.csv shows
-each trial's peak memory)."""
+Trials train in a worker process forked from a server that has TensorFlow loaded, replaced once its
+memory grew 10%, so memory stays flat however many trials run, and a trial that runs out of memory
+fails alone (OUT/trials.csv shows the peak memory of each trial's worker)."""
 
 EPILOG = """\
 examples:
@@ -68,7 +68,7 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the tuner and the shuffling (default: 0)")
     p.add_argument("--quiet", action="store_true", help="only print the results table")
     p.add_argument("--in-process", action="store_true",
-                   help="train every trial in this process instead of a fresh process per trial (for "
+                   help="train every trial in this process instead of worker processes (for "
                         "debugging; TensorFlow then keeps 5-9 MB per trial that it never frees)")
     p.set_defaults(func=run)
 
