@@ -213,6 +213,7 @@ def _worker_main(connection) -> None:
     # What the server imported lives as long as the worker: keep it out of every garbage collection
     # (a full one walks millions of TensorFlow objects, ~0.5 s).
     gc.freeze()
+    _hide_retracing_warnings()
     pipelines = {}  # the search's datasets, built by the first trial and reused by the next ones
     while True:
         try:
@@ -235,6 +236,18 @@ def _worker_main(connection) -> None:
         # leaves is reported before the next trial, and decides whether this worker takes it.
         _release_trial_memory()
         connection.send(_resident_mb())
+
+
+def _hide_retracing_warnings() -> None:
+    # Every trial builds a new model, whose train function TensorFlow traces: not the "retracing"
+    # its warning is about (a function traced again and again in a loop).
+    import logging
+
+    class NotRetracing(logging.Filter):
+        def filter(self, record):
+            return "triggered tf.function retracing" not in record.getMessage()
+
+    logging.getLogger("tensorflow").addFilter(NotRetracing())
 
 
 def _release_trial_memory() -> None:
@@ -265,6 +278,7 @@ def run_job(job: TrialJob, pipelines: dict | None = None) -> TrialOutcome:
     import keras
     import keras_tuner
 
+    from kerascnn.quiet import captured_stderr
     from kerascnn.training import core_split
     from kerascnn.tuning import training_bridge
     from kerascnn.tuning.hypermodels import ZooHyperModel
@@ -274,7 +288,8 @@ def run_job(job: TrialJob, pipelines: dict | None = None) -> TrialOutcome:
     # In a new worker TensorFlow has not started yet: core split can be set up as `kerascnn fit` does
     # (a worker keeps the threads its first trial chose).
     split = job.core_split and core_split.prepare("auto", job.model, job.space.resolve(hp.values)[0])
-    strategy = training_bridge.strategy()
+    with captured_stderr():  # TensorFlow's start-up lines, as the CLI hides them at import
+        strategy = training_bridge.strategy()
     keras.utils.set_random_seed(job.seed)
     key = (job.model, getattr(job.dataset, "name", str(job.dataset)), job.batch_size, job.val_split, job.test_split,
            str(job.data_dir), job.seed)
@@ -294,6 +309,9 @@ def run_job(job: TrialJob, pipelines: dict | None = None) -> TrialOutcome:
     with strategy.scope():
         model = hypermodel.build(hp)
         if job.initial_weights:
+            # Built first, the optimizer takes its saved state too (Adam's moments, the step count the
+            # learning-rate schedule follows): the trial continues where it stopped.
+            model.optimizer.build(model.trainable_variables)
             model.load_weights(job.initial_weights)
     parts = core_split.core_split_applies(model) if split else 0
     if parts:
