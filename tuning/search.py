@@ -5,9 +5,9 @@ The search trains on the same ``tf.data`` pipelines and under the same ``tf.dist
 preloaded server and replaced once its memory grew 10% (``kerascnn.tuning.trial_process``):
 TensorFlow never returns the 5-9 MB it keeps per trained model, so a long search in one process grows
 without bound; this way the search's memory stays flat, and a trial that dies (out of memory) fails
-alone. Being fresh, a worker can also
-set up ``kerascnn fit``'s core split (one thread per op, a batch slice per core) before TensorFlow starts. ``trial_processes=False`` trains every
-trial in the calling process instead (pipelines built once, keras-tuner clearing the session).
+alone. A new worker also sets up ``kerascnn fit``'s core split (one thread per op, a batch slice per
+core) before its TensorFlow starts. ``trial_processes=False`` trains every trial in the calling
+process instead (pipelines built once, keras-tuner clearing the session).
 
 An output directory (``runs/tune-<model>`` by default) holds:
 
@@ -304,18 +304,20 @@ class _KerasCNNTuner:
         if trial.status in ("FAILED", "INVALID"):
             print(f"Trial {trial.trial_id} failed: {_failure_reason(trial.message)}", flush=True)
         super().on_trial_end(trial)
-        if self.trial_job is not None:
-            return  # the trial's process cleared its own memory
-        # Free the finished trial's model, optimizer state and traced functions now (keras-tuner only
-        # clears the session when it builds the next model), then hand the freed heap back to the OS.
-        import keras
-
-        keras.backend.clear_session(free_memory=True)
-        release_freed_memory()
+        if self.trial_job is None:  # a worker process releases its own, the same way
+            release_trial_memory()
 
 
-def release_freed_memory() -> None:
-    """Return freed heap pages to the OS (glibc keeps them otherwise, and RSS creeps up per trial)."""
+def release_trial_memory() -> None:
+    """Free the finished trial's model, optimizer state and traced functions, and return the heap.
+
+    keras-tuner only clears the session when it builds the next model; ``clear_session`` collects
+    garbage, and ``malloc_trim`` hands the freed pages back to the OS (glibc keeps them otherwise, and
+    RSS creeps up per trial).
+    """
+    import keras
+
+    keras.backend.clear_session(free_memory=True)
     try:
         import ctypes
 

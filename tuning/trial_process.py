@@ -18,7 +18,7 @@ gets a new worker, and the search goes on.
 A worker builds the search's data the way ``kerascnn fit`` does (same split, DataSpec and pipeline)
 from the arrays the search loaded, builds and compiles the model with the trial's values, optionally
 loads weights (Hyperband continuing an earlier trial), fits with the trial's callbacks (they travel by
-pickle) and sends back the history, the model's build config, its CPU seconds and memory.
+pickle) and sends back the history, the model's build config and its peak memory.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ class TrialJob:
     hyperparameters: dict  # keras_tuner.HyperParameters.get_config()
     fit_kwargs: dict  # epochs, initial_epoch, callbacks, verbose, ...
     initial_weights: str | None = None  # weights file to start from (Hyperband)
-    core_split: bool = True  # train as `kerascnn fit --core-split auto` does (kerascnn.training.core_split)
 
 
 @dataclasses.dataclass
@@ -62,7 +61,6 @@ class TrialOutcome:
     history: dict  # metric -> per-epoch values, as keras.callbacks.History.history
     epoch: list
     build_config: dict
-    cpu_seconds: float
     peak_rss_mb: float  # the most the worker held so far, this trial included
 
 
@@ -78,7 +76,6 @@ class TrialWorker:
         self._process = None
         self._connection = None
         self._baseline_mb = None  # the worker's memory after its first trial
-        self.started = 0  # workers started so far
 
     def run(self, job: TrialJob) -> TrialOutcome:
         """Train ``job`` in the worker; raise its error here.
@@ -155,7 +152,6 @@ class TrialWorker:
         child_end.close()  # the worker holds its own copy: EOF here means the worker is gone
         self._process, self._connection, self._baseline_mb = process, parent_end, None
         self._pending_memory_report = False
-        self.started += 1
 
     def _reap(self) -> None:
         self._process.join()
@@ -209,12 +205,14 @@ def _main_module_not_rerun():
 def _worker_main(connection) -> None:
     import gc
 
+    from kerascnn.tuning.search import release_trial_memory
+
     _die_with_parent()
     # What the server imported lives as long as the worker: keep it out of every garbage collection
     # (a full one walks millions of TensorFlow objects, ~0.5 s).
     gc.freeze()
     _hide_retracing_warnings()
-    pipelines = {}  # the search's datasets, built by the first trial and reused by the next ones
+    search_data = []  # the search's datasets (a worker serves one search), built by its first trial
     while True:
         try:
             job = connection.recv()
@@ -223,7 +221,7 @@ def _worker_main(connection) -> None:
         if job is None:
             return
         try:
-            message = ("ok", run_job(job, pipelines))
+            message = ("ok", run_job(job, search_data))
         except BaseException as e:  # everything goes back as one line; the parent decides
             import keras_tuner
 
@@ -234,7 +232,7 @@ def _worker_main(connection) -> None:
         connection.send(message)
         # Cleaning up after the trial overlaps with the search's own bookkeeping; the memory it
         # leaves is reported before the next trial, and decides whether this worker takes it.
-        _release_trial_memory()
+        release_trial_memory()
         connection.send(_resident_mb())
 
 
@@ -250,30 +248,18 @@ def _hide_retracing_warnings() -> None:
     logging.getLogger("tensorflow").addFilter(NotRetracing())
 
 
-def _release_trial_memory() -> None:
-    import gc
-
-    import keras
-
-    from kerascnn.tuning.search import release_freed_memory
-
-    keras.backend.clear_session(free_memory=True)
-    gc.collect()
-    release_freed_memory()
-
-
 def _resident_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def run_job(job: TrialJob, pipelines: dict | None = None) -> TrialOutcome:
+def run_job(job: TrialJob, search_data: list | None = None) -> TrialOutcome:
     """Build, compile and fit the trial's model on the search's data; in the calling process.
 
-    ``pipelines`` caches the datasets between the trials of one process (keyed by the data recipe).
+    ``search_data`` keeps the datasets between the trials of one search in one process: empty, it
+    receives them; else its one entry is used.
     """
     import resource
-    import time
 
     import keras
     import keras_tuner
@@ -283,25 +269,22 @@ def run_job(job: TrialJob, pipelines: dict | None = None) -> TrialOutcome:
     from kerascnn.tuning import training_bridge
     from kerascnn.tuning.hypermodels import ZooHyperModel
 
-    start = time.process_time()
     hp = keras_tuner.HyperParameters.from_config(job.hyperparameters)
     # In a new worker TensorFlow has not started yet: core split can be set up as `kerascnn fit` does
     # (a worker keeps the threads its first trial chose).
-    split = job.core_split and core_split.prepare("auto", job.model, job.space.resolve(hp.values)[0])
+    split = core_split.prepare("auto", job.model, job.space.resolve(hp.values)[0])
     with captured_stderr():  # TensorFlow's start-up lines, as the CLI hides them at import
         strategy = training_bridge.strategy()
     keras.utils.set_random_seed(job.seed)
-    key = (job.model, getattr(job.dataset, "name", str(job.dataset)), job.batch_size, job.val_split, job.test_split,
-           str(job.data_dir), job.seed)
-    data = (pipelines or {}).get(key)
-    if data is None:
+    if search_data:
+        data = search_data[0]
+    else:
         data = training_bridge.load_data(
             job.model, job.dataset, batch_size=job.batch_size, val_split=job.val_split, test_split=job.test_split,
             data_dir=job.data_dir, seed=job.seed,
         )
-        if pipelines is not None:
-            pipelines.clear()
-            pipelines[key] = data
+        if search_data is not None:
+            search_data.append(data)
     hypermodel = ZooHyperModel(
         job.space, data.input_shape, data.num_classes,
         training_bridge.compile_fn(job.model, epochs=job.epochs, steps_per_epoch=data.steps_per_epoch),
@@ -322,7 +305,6 @@ def run_job(job: TrialJob, pipelines: dict | None = None) -> TrialOutcome:
         history={k: [float(v) for v in values] for k, values in history.history.items()},
         epoch=list(history.epoch),
         build_config=model.get_build_config(),
-        cpu_seconds=time.process_time() - start,
         peak_rss_mb=peak_kb / 1024,
     )
 
