@@ -68,7 +68,7 @@ def server_pid():
     return getattr(forkserver._forkserver, "_forkserver_pid", None)  # a private attribute, for measuring only
 
 
-TRIAL_ENDS: list = []  # (wall, CPU of this process + reaped trial processes, rss of this process, rss of the server)
+TRIAL_ENDS: list = []  # (wall, CPU of this process + the worker processes, rss of this process, rss of the server)
 
 
 def record_trial_ends() -> None:
