@@ -74,6 +74,9 @@ def register(subparsers):
                           help="model calls run at once (also the thread count without batching)")
     p.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024,
                    help="larger request bodies (decompressed) get 413; larger gRPC messages RESOURCE_EXHAUSTED")
+    p.add_argument("--max-image-pixels", type=int, default=89_478_485, metavar="N",
+                   help="refuse encoded images (PNG/JPEG/GIF/BMP inputs, tf.Example bytes) of more pixels, "
+                        "judged from their header before anything is decoded")
     p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="close a connection that sends no complete request head within this time of connecting "
                         "or of its previous answer (slow or idle clients)")
@@ -112,6 +115,8 @@ def run(args) -> int:
         raise KerasCNNError(f"--port must be 0..65535. Received: {args.port}")
     if not 0 <= args.grpc_port <= 65535:
         raise KerasCNNError(f"--grpc-port must be 0..65535. Received: {args.grpc_port}")
+    if args.max_image_pixels < 1:
+        raise KerasCNNError(f"--max-image-pixels must be at least 1. Received: {args.max_image_pixels}")
     if args.header_timeout <= 0 or args.body_timeout <= 0:
         raise KerasCNNError("--header-timeout and --body-timeout must be > 0 seconds.")
     if args.poll_seconds < 0:
@@ -134,6 +139,6 @@ def run(args) -> int:
         num_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,
         access_log=None if args.access_log == "off" else args.access_log,
         grpc_port=None if args.no_grpc else args.grpc_port, enable_metrics=args.enable_metrics,
-        header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+        header_timeout=args.header_timeout, body_timeout=args.body_timeout, max_image_pixels=args.max_image_pixels,
     )
     return serve(options)

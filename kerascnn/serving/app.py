@@ -29,6 +29,7 @@ from aiohttp import web, web_protocol, web_server
 from kerascnn.serving import examples as example_api
 from kerascnn.serving import tensors
 from kerascnn.serving.batching import run_request
+from kerascnn.serving.image_limits import check_examples, check_string_inputs
 from kerascnn.serving.metrics import PATH as METRICS_PATH
 from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
 from kerascnn.serving.status import ServingError, invalid_argument
@@ -236,6 +237,7 @@ async def predict(request: web.Request, name: str, version, label) -> web.Respon
             decoded = await loop.run_in_executor(executor, tensors.decode_inputs, doc, inputs)
         del doc
     request_format, arrays = decoded
+    check_string_inputs(arrays, request.app[CONTEXT].max_image_pixels)
     outputs = await run_request(request.app[BATCHER], executor, servable, signature_name, arrays)
     return json_response(tensors.encode_outputs(outputs, request_format))
 
@@ -257,6 +259,7 @@ async def classify_or_regress(request: web.Request, name: str, version, label, v
     signature = example_api.example_signature(servable, signature_name, method)
     serialized = example_api.serialized_examples_from_json(doc)
     del doc
+    check_examples(serialized, request.app[CONTEXT].max_image_pixels)
     request.app[CONTEXT].metrics.examples(name, len(serialized))
     outputs = await run_request(request.app[BATCHER], executor, servable, signature.name,
                                 example_api.examples_tensor(serialized))

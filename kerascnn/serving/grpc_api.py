@@ -30,6 +30,7 @@ from tensorflow_serving.apis import (
 from kerascnn.serving import examples as example_api
 from kerascnn.serving import tensor_protos
 from kerascnn.serving.batching import run_request
+from kerascnn.serving.image_limits import DEFAULT_MAX_PIXELS, check_examples, check_string_inputs
 from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
 from kerascnn.serving.status import ServingError, invalid_argument
 from kerascnn.serving.tensors import DEFAULT_SIGNATURE
@@ -43,10 +44,11 @@ class ServingContext:
     """What both APIs share: the registry, the batcher (or None), the TF thread pool, limits and metrics."""
 
     def __init__(self, registry, *, executor, batcher=None, max_message_bytes: int = 32 * 1024 * 1024,
-                 metrics=None, reload_config=None):
+                 metrics=None, reload_config=None, max_image_pixels: int = DEFAULT_MAX_PIXELS):
         from kerascnn.serving.metrics import DISABLED
 
         self.registry = registry
+        self.max_image_pixels = max_image_pixels
         self.executor = executor
         self.batcher = batcher
         self.max_message_bytes = max_message_bytes
@@ -97,6 +99,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         if signature is None:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
         arrays = decode_predict_inputs(request, signature, ctx.max_message_bytes)
+        check_string_inputs(arrays, ctx.max_image_pixels)
         wanted = output_filter(request, signature)
         outputs = await run_request(ctx.batcher, ctx.executor, servable, signature_name, arrays)
         response = predict_pb2.PredictResponse()
@@ -129,6 +132,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         servable = ctx.registry.servable(name, version, label)
         signature = example_api.example_signature(servable, request.model_spec.signature_name, method)
         serialized = serialized_examples(request.input)
+        check_examples(serialized, ctx.max_image_pixels)
         ctx.metrics.examples(name, len(serialized))
         outputs = await run_request(ctx.batcher, ctx.executor, servable, signature.name,
                                     example_api.examples_tensor(serialized))
@@ -287,16 +291,55 @@ def serialized_examples(input_proto) -> list:
     raise invalid_argument("Input is empty.")
 
 
+def _parsing(method, request_class):
+    """``method`` taking the raw request bytes: a message that does not parse is INTERNAL, as TF Serving's
+    C++ gRPC server answers it (Python's gRPC would say UNKNOWN)."""
+    from google.protobuf.message import DecodeError
+
+    async def handler(raw: bytes, context):
+        try:
+            request = request_class.FromString(raw)
+        except DecodeError as e:
+            await context.abort(grpc.StatusCode.INTERNAL, f"Failed to parse the {request_class.__name__}: {e}")
+        return await method(request, context)
+
+    return handler
+
+
+def _service_handler(module, service: str, servicer):
+    """The generic handler of one service, its methods and messages taken from the generated descriptors."""
+    descriptor = module.DESCRIPTOR.services_by_name[service]
+    handlers = {}
+    for method in descriptor.methods:
+        request_class = _message_class(method.input_type)
+        response_class = _message_class(method.output_type)
+        handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            _parsing(getattr(servicer, method.name), request_class),
+            response_serializer=response_class.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(descriptor.full_name, handlers)
+
+
+def _message_class(descriptor):
+    from google.protobuf import message_factory
+
+    return message_factory.GetMessageClass(descriptor)
+
+
 def create_server(ctx: ServingContext, host: str, port: int):
     """A ``grpc.aio`` server with both services, bound to ``host:port``; returns ``(server, bound port)``."""
+    from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
+
     limit = ctx.max_message_bytes
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", limit),
         ("grpc.max_send_message_length", limit),
         ("grpc.so_reuseport", 0),
     ])
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(ctx), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(ctx), server)
+    server.add_generic_rpc_handlers([
+        _service_handler(prediction_service_pb2, "PredictionService", PredictionServicer(ctx)),
+        _service_handler(model_service_pb2, "ModelService", ModelServicer(ctx)),
+    ])
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(address)
     return server, bound

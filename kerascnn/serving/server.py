@@ -45,6 +45,7 @@ class ServerOptions:
     enable_metrics: bool = False  # GET /monitoring/prometheus/metrics
     header_timeout: float = 10.0  # seconds to send a request head (from connect or the previous answer)
     body_timeout: float = 60.0  # seconds to send a request body once its head arrived
+    max_image_pixels: int = 89_478_485  # encoded images larger than this are refused unread
 
 
 def check_base_path(config: ModelConfig) -> None:
@@ -169,7 +170,7 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
         await loop.run_in_executor(loader, reconfigure_and_freeze, registry, configs)
 
     ctx = ServingContext(registry, executor=executor, batcher=batcher, max_message_bytes=options.max_request_bytes,
-                         metrics=metrics, reload_config=reload_config)
+                         metrics=metrics, reload_config=reload_config, max_image_pixels=options.max_image_pixels)
     app = create_app(registry, executor=executor, batcher=batcher, max_request_bytes=options.max_request_bytes,
                      context=ctx, body_timeout=options.body_timeout)
     logger_options = {"access_log": None}

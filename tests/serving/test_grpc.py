@@ -35,7 +35,8 @@ def server(exports, tmp_path_factory):
     config = folder / "models.config"
     config.write_text(CONFIG % {"lenet": exports["base"]})
     server = ServerProcess(
-        ["--model-config-file", config, "--poll-seconds", "0.3", "--max-request-bytes", "1000000"], folder
+        ["--model-config-file", config, "--poll-seconds", "0.3", "--max-request-bytes", "1000000",
+         "--max-image-pixels", "10000"], folder
     )
     server.wait_ready("lenet")
     server.hot_base = folder / "hot"
@@ -186,6 +187,11 @@ def _broken_png(images):
                            key="image_bytes")
 
 
+def _too_many_pixels(images):
+    big = np.zeros((101, 100, 1), np.uint8)  # 10,100 pixels > --max-image-pixels 10000
+    return predict_request(np.array([png(big)], dtype=object), signature="serving_bytes", key="image_bytes")
+
+
 @pytest.mark.parametrize("make, code, message", [
     (lambda im: predict_request(im[:1], model="nope"), "NOT_FOUND", "Servable not found for request: Latest(nope)"),
     (lambda im: predict_request(im[:1], version=99), "NOT_FOUND", "Specific(lenet, 99)"),
@@ -200,12 +206,20 @@ def _broken_png(images):
     (_unknown_output, "INVALID_ARGUMENT", "output tensor alias not found in signature: logits"),
     (_too_large, "RESOURCE_EXHAUSTED", "larger than max"),
     (_broken_png, "INVALID_ARGUMENT", ""),
+    (_too_many_pixels, "INVALID_ARGUMENT", "is a 100x101 image (10,100 pixels), more than this server's limit"),
 ])
 def test_predict_errors_have_tf_servings_status_codes(stub, images, make, code, message):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Predict(make(images), 10.0)
     assert caught.value.code() == grpc.StatusCode[code], caught.value.details()
     assert message in caught.value.details()
+
+
+def test_a_message_that_does_not_parse_is_internal(channel):
+    predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+    with pytest.raises(grpc.RpcError) as caught:
+        predict(b"\xff" * 64, timeout=10.0)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
 
 
 def test_metadata_and_example_api_errors(stub):
