@@ -112,7 +112,9 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
         hparams: builder hyperparameters (dict or JSON/YAML file); may also hold lr/optimizer/batch_size.
         config: a full :class:`TrainConfig` (``model``/``dataset``/``settings`` are then ignored).
         callbacks: extra ``keras.callbacks.Callback`` objects, run after kerascnn's own.
-        **settings: any :class:`TrainConfig` field, e.g. ``epochs=5, lr=0.01, out="runs/x"``.
+        **settings: any :class:`TrainConfig` field, e.g. ``epochs=5, lr=0.01, out="runs/x"``;
+            ``folds=K`` cross-validates instead (one run per fold) and returns a
+            :class:`kerascnn.training.folds.CrossValidationResult`.
 
     Raises:
         KerasCNNError: bad settings, dataset or model (before anything is written), a finished run at
@@ -131,6 +133,10 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
     else:
         config = dataclasses.replace(config, hparams=load_hparams(config.hparams))
     cfg = config.resolve()  # unknown model and bad settings raise here
+    if cfg.folds and cfg.fold is None:  # cross-validation: one ordinary run per fold (kerascnn.training.folds)
+        from kerascnn.training.folds import fit_folds
+
+        return fit_folds(cfg, raw_given, list(callbacks or []))
     return _Trainer(cfg, raw_given, list(callbacks or [])).run()
 
 
@@ -157,7 +163,12 @@ class _Trainer:
 
         keras.utils.set_random_seed(cfg.seed)
         raw = self.raw or load_dataset(cfg.dataset, data_dir=cfg.data_dir, test_split=cfg.test_split)
-        parts = split_validation(raw, cfg.val_split)
+        if cfg.fold:
+            from kerascnn.data.folds import split_fold
+
+            parts = split_fold(raw, cfg.fold, cfg.folds)
+        else:
+            parts = split_validation(raw, cfg.val_split)
         input_shape = resolve_input_shape(cfg.model, cfg.input_shape, channels=raw.image_shape[2])
         spec = make_spec(raw, input_shape, parts.x_train)
         self._check_resizable(raw, spec)
