@@ -11,6 +11,7 @@ examples:
   kerascnn fit lenet --dataset fashion_mnist --data-dir ~/tensorflow_datasets
   kerascnn fit resnet18 --dataset photos/ --augment flip,crop --epochs 20
   kerascnn fit lenet --hparams best_hyperparameters.json     train a tuning winner
+  kerascnn fit lenet --folds 5                        5-fold cross-validation: mean ± std validation accuracy
   kerascnn evaluate runs/lenet
 
 datasets: digits (scikit-learn's 1,797 real 8x8 digits, no download), a TensorFlow Datasets name
@@ -22,6 +23,8 @@ defaults marked "model's default" come from kerascnn.training.defaults (the text
 The run directory (--out, default runs/MODEL) gets config.json, data_spec.json, best.keras,
 last.keras, history.csv, metrics.json, logs/ (TensorBoard) and three plots. While training it is
 OUT.partial; rerun the same command after an interruption to resume from the last finished epoch.
+With --folds K, OUT holds one such run per fold (fold1/ ... foldK/), folds.json and fold_curves.png;
+an interrupted cross-validation keeps its finished folds and resumes the fold in progress.
 
 multi-worker: set TF_CONFIG on every host and run the same command (batch size is global), e.g.
   TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
@@ -63,6 +66,10 @@ def register(subparsers):
                    help="comma-separated: flip, translate, crop, color (default: none)")
     p.add_argument("--seed", type=int, default=0, help="weights and shuffling seed (default: %(default)s)")
     p.add_argument("--val-split", type=float, default=0.1, help="validation fraction of the training part (default: %(default)s)")
+    p.add_argument("--folds", type=int, default=0, metavar="K",
+                   help="stratified K-fold cross-validation instead of one validation split: K runs in OUT/fold1..K, "
+                        "each validating on 1/K of the training part; prints per-fold and mean ± std validation "
+                        "accuracy (folds.json, fold_curves.png); default OUT runs/MODEL-Kfold (default: off)")
     p.add_argument("--test-split", type=float, default=0.2, help="test fraction when the data has no test part (default: %(default)s)")
     p.add_argument("--input-shape", type=_shape, metavar="H,W[,C]", help="model input (default: the model's published size)")
     p.add_argument("--hparams", metavar="FILE", help="JSON/YAML of builder hyperparameters (and optionally lr, optimizer)")
@@ -110,7 +117,7 @@ def run_fit(args) -> int:
     settings = dict(
         dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, label_smoothing=args.label_smoothing,
-        weight_decay=args.weight_decay, augment=args.augment, seed=args.seed, val_split=args.val_split,
+        weight_decay=args.weight_decay, augment=args.augment, seed=args.seed, val_split=args.val_split, folds=args.folds,
         test_split=args.test_split, input_shape=args.input_shape, early_stopping=args.early_stopping,
         strategy=args.strategy, steps_per_execution=args.steps_per_execution, precision=args.precision,
         core_split=args.core_split, out=args.out, overwrite=args.overwrite,

@@ -32,6 +32,8 @@ class TrainConfig:
     augment: list = dataclasses.field(default_factory=list)  # any of flip, translate, crop, color
     seed: int = 0  # weights initialization and shuffling
     val_split: float = 0.1  # fraction of the training part held out for validation (fixed split)
+    folds: int = 0  # K >= 2: stratified K-fold cross-validation, one run per fold (replaces val_split); 0: off
+    fold: int | None = None  # set by fit for each run of a cross-validation: the fold (1..K) it validates on
     test_split: float = 0.2  # fraction held out as test when the dataset has no test part
     input_shape: list | None = None  # H,W[,C]; None: the model's published input size, data's channels
     hparams: dict = dataclasses.field(default_factory=dict)  # builder hyperparameters (--hparams FILE)
@@ -63,7 +65,7 @@ class TrainConfig:
             if getattr(cfg, field) is None:
                 setattr(cfg, field, getattr(defaults, field))
         if cfg.out is None:
-            cfg.out = str(Path("runs") / cfg.model)
+            cfg.out = str(Path("runs") / (f"{cfg.model}-{cfg.folds}fold" if cfg.folds and cfg.fold is None else cfg.model))
         cfg.validate()
         return cfg
 
@@ -91,6 +93,10 @@ class TrainConfig:
             bad(f"val_split must be in [0, 1). Received: {self.val_split}")
         if not 0 < float(self.test_split) < 1:
             bad(f"test_split must be in (0, 1). Received: {self.test_split}")
+        if int(self.folds or 0) == 1 or int(self.folds or 0) < 0:
+            bad(f"folds must be 0 (one validation split) or at least 2. Received: folds={self.folds}")
+        if self.fold is not None and not (self.folds and 1 <= int(self.fold) <= int(self.folds)):
+            bad(f"fold must be in 1..folds. Received: fold={self.fold}, folds={self.folds}")
         if self.precision not in PRECISIONS:
             bad(f"Unknown precision {self.precision!r}. Choose from: {', '.join(PRECISIONS)}.")
         from kerascnn.training.core_split import MODES as CORE_SPLIT_MODES
