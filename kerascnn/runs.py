@@ -6,7 +6,6 @@ A run directory (``kerascnn fit`` writes it; ``--out``, default ``runs/<model>``
     data_spec.json         the DataSpec: class names, raw image shape, model input shape, mean/std
     best.keras             the checkpoint with the best validation score
     last.keras             the checkpoint after the last finished epoch
-    backup/                keras.callbacks.BackupAndRestore state (removed when the run finishes)
     history.csv            one row per epoch
     metrics.json           test_accuracy, test_loss, per-class accuracy, epochs, seconds, images_per_second
     logs/                  TensorBoard
@@ -15,9 +14,10 @@ A run directory (``kerascnn fit`` writes it; ``--out``, default ``runs/<model>``
 A cross-validation run (``kerascnn fit --folds K``) holds one such run per fold, ``fold1/`` ... ``foldK/``,
 with ``config.json``, ``folds.json`` (per-fold and mean ± std accuracies) and ``fold_curves.png``.
 
-While training, the run lives in ``<run>.partial`` beside its final place; a finished run is renamed
-to ``<run>`` in one step, so ``runs/<model>`` is always either absent or complete. After a kill,
-rerunning the same command resumes ``<run>.partial`` from its last finished epoch.
+While training, the run lives in ``<run>.partial`` beside its final place, with ``checkpoints/`` and
+``training_state.json`` (:mod:`kerascnn.training.checkpoints`); a finished run is renamed to ``<run>`` in
+one step, so ``runs/<model>`` is always either absent or complete. After a kill, rerunning the same
+command resumes ``<run>.partial`` from its last finished epoch (or at evaluation, when training was over).
 
 Models output logits; a model with auxiliary heads (GoogLeNet) has the main logits as its first output.
 """
@@ -32,7 +32,8 @@ from kerascnn.errors import ArtifactError
 CONFIG_FILE = "config.json"
 BEST_CHECKPOINT = "best.keras"
 LAST_CHECKPOINT = "last.keras"
-BACKUP_DIR = "backup"
+CHECKPOINTS_DIR = "checkpoints"  # per-epoch checkpoints while training (kerascnn.training.checkpoints)
+STATE_FILE = "training_state.json"  # the training commit record, while training
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 LOGS_DIR = "logs"

@@ -252,41 +252,24 @@ class _Trainer:
         test = with_multi_output_labels(build_dataset(parts.x_test, parts.y_test, spec, training=False, **common), n_out)
         return train, val, test
 
-    def _callbacks(self, run, net, timer, initial_best):
+    def _callbacks(self, run, state, timer, monitor):
         import keras
 
         from kerascnn import runs
-        from kerascnn.training.compile import accuracy_key
+        from kerascnn.training.checkpoints import epoch_callback
 
         cfg = self.cfg
-        monitor = ("val_" if self.has_val else "") + accuracy_key(net)
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
             timer.callback,
-            # BackupAndRestore before the checkpoints: when last.keras of an epoch exists, so does its backup.
-            keras.callbacks.BackupAndRestore(str(run.work / runs.BACKUP_DIR), double_checkpoint=True),
-            keras.callbacks.CSVLogger(str(run.work / runs.HISTORY_FILE), append=True),
-            keras.callbacks.ModelCheckpoint(str(run.work / runs.BEST_CHECKPOINT), monitor=monitor, mode="max",
-                                            save_best_only=True, initial_value_threshold=initial_best),
-            keras.callbacks.ModelCheckpoint(str(run.work / runs.LAST_CHECKPOINT)),
+            # One step per epoch: checkpoint (weights + optimizer state), history row, best and last.
+            epoch_callback(run.work, state, monitor),
             keras.callbacks.TensorBoard(str(run.work / runs.LOGS_DIR), write_graph=False),
         ]
         if cfg.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=int(cfg.early_stopping),
                                                            restore_best_weights=False))
-        return callbacks + self.extra_callbacks, monitor
-
-    def _best_so_far(self, run, monitor):
-        import csv
-
-        from kerascnn import runs
-
-        path = run.work / runs.HISTORY_FILE
-        if not run.resumed or not path.is_file():
-            return None
-        with open(path, newline="") as f:
-            values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "", "NA")]
-        return max(values) if values else None
+        return callbacks + self.extra_callbacks
 
     def _write_config(self, run, spec, replicas, spe, strategy):
         from kerascnn import runs
@@ -303,43 +286,66 @@ class _Trainer:
         atomic_write_json(run.work / runs.CONFIG_FILE, doc)
         spec.save(run.work)
 
-    def _train(self, run, net, spec, raw, parts, train, val, test, strategy, replicas, spe, steps_per_epoch):
-        import keras
+    def _resume(self, run, verbose):
+        """The training state to continue from (a fresh one for a new run or one that cannot be resumed)."""
+        from kerascnn.training import checkpoints, rundir
 
+        if not run.resumed:
+            return run, checkpoints.TrainingState()
+        state, note = checkpoints.recover(run.work)
+        if state is None:
+            if verbose:
+                print(f"Cannot resume {run.work} ({note or 'no saved epoch'}); training from the first epoch.", flush=True)
+            run = rundir.start_over(run)
+            return run, checkpoints.TrainingState()
+        if verbose:
+            where = ("training was finished; evaluating" if state.trained
+                     else f"from epoch {state.epochs + 1}/{self.cfg.epochs}")
+            print(f"Resuming {run.work} {where}" + (f" ({note})" if note else ""), flush=True)
+        return run, state
+
+    def _train(self, run, net, spec, raw, parts, train, val, test, strategy, replicas, spe, steps_per_epoch):
         from kerascnn import runs
-        from kerascnn.training import rundir
+        from kerascnn.training import checkpoints, rundir
         from kerascnn.training.compile import accuracy_key
 
         cfg = self.cfg
         self.has_val = val is not None
-        self._write_config(run, spec, replicas, spe, strategy)
-        done = rundir.resume_epoch(run) if run.resumed else 0
-        if run.resumed:
-            rundir.trim_history(run, done)
-        timer = _EpochTimer()
-        probe_monitor = ("val_" if self.has_val else "") + accuracy_key(net)
-        callbacks, monitor = self._callbacks(run, net, timer, self._best_so_far(run, probe_monitor))
         verbose = cfg.verbose if cfg.verbose is not None else _default_verbose()
-        if run.resumed and verbose:
-            print(f"Resuming {run.work} from epoch {done + 1}/{cfg.epochs}", flush=True)
+        run, state = self._resume(run, verbose)
+        self._write_config(run, spec, replicas, spe, strategy)
+        done = state.epochs
+        timer = _EpochTimer()
+        monitor = ("val_" if self.has_val else "") + accuracy_key(net)
         start = time.perf_counter()
-        history = net.fit(train, validation_data=val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose,
-                          shuffle=False)  # the pipeline shuffles
+        this_call: dict = {}
+        if not state.trained:
+            if state.last:
+                checkpoints.restore(net, run.work / state.last)
+            callbacks = self._callbacks(run, state, timer, monitor)
+            history = net.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=done, callbacks=callbacks,
+                              verbose=verbose, shuffle=False)  # the pipeline shuffles
+            this_call = history.history
+            losses = this_call.get("loss", [])
+            if losses and not np.isfinite(losses[-1]) or net.stop_training and any(not np.isfinite(v) for v in losses):
+                epoch = len(losses) + done
+                raise TrainingError(
+                    f"The loss became NaN in epoch {epoch} (lr={cfg.lr}, optimizer={cfg.optimizer}); training diverged, "
+                    "nothing was saved. Lower --lr or choose another --optimizer."
+                )
+            state = checkpoints.load_state(run.work) or state
+            # From here on a kill resumes at the evaluation below, never at training.
+            state = checkpoints.mark_trained(run.work, state)
         seconds = time.perf_counter() - start
-        losses = history.history.get("loss", [])
-        if losses and not np.isfinite(losses[-1]) or net.stop_training and any(not np.isfinite(v) for v in losses):
-            epoch = len(losses) + done
-            raise TrainingError(
-                f"The loss became NaN in epoch {epoch} (lr={cfg.lr}, optimizer={cfg.optimizer}); training diverged, "
-                "nothing was saved. Lower --lr or choose another --optimizer."
-            )
-        if (run.work / runs.BEST_CHECKPOINT).is_file():
-            # Evaluate the checkpoint users will export: the best validation epoch.
-            best = keras.saving.load_model(run.work / runs.BEST_CHECKPOINT, compile=False)
-            net.set_weights(best.get_weights())
-        metrics = self._test_metrics(net, spec, parts, test, history.history, timer, seconds, done, replicas)
+        for name in (runs.BEST_CHECKPOINT, runs.LAST_CHECKPOINT):
+            if (run.work / name).is_file():
+                # Evaluate the checkpoint users will export: the best epoch (the last one without a best).
+                net.load_weights(run.work / name)
+                break
+        metrics = self._test_metrics(net, spec, parts, test, checkpoints.history_of(state), timer, seconds, done,
+                                     replicas)
         if self.chief:
-            self._plots(run, net, spec, parts, metrics)
+            self._plots(run, net, spec, parts, metrics, state)
         from kerascnn.fsutil import atomic_write_json
 
         atomic_write_json(run.work / runs.METRICS_FILE, {k: v for k, v in metrics.items() if not k.startswith("_")})
@@ -348,7 +354,7 @@ class _Trainer:
         if verbose and self.chief:
             print(f"Test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) on "
                   f"{metrics['test_images']} images after {metrics['epochs']} epochs; run saved to {path}", flush=True)
-        return TrainResult(path=path, metrics=metrics, history=history.history, config=cfg, model=net, spec=spec)
+        return TrainResult(path=path, metrics=metrics, history=this_call, config=cfg, model=net, spec=spec)
 
     def _test_metrics(self, net, spec, parts, test, history, timer, seconds, done, replicas):
         from kerascnn.training.compile import accuracy_key
@@ -359,7 +365,7 @@ class _Trainer:
         result = net.evaluate(test, verbose=0, return_dict=True)
         logits = predict_logits(net, preprocess(parts.x_test, spec).numpy())
         y_pred = logits.argmax(axis=1)
-        epochs_now = len(history.get("loss", []))
+        epochs = len(history.get("loss", []))
         train_seconds = float(sum(timer.seconds))
         return {
             "model": self.cfg.model,
@@ -369,7 +375,7 @@ class _Trainer:
             "test_loss": float(result["loss"] if len(net.outputs) == 1 else result[f"{net.output_names[0]}_loss"]),
             "test_images": int(len(parts.y_test)),
             "per_class_accuracy": per_class_accuracy(parts.y_test, y_pred, spec.class_names),
-            "epochs": int(done + epochs_now),
+            "epochs": int(epochs),
             "resumed_from_epoch": int(done),
             "seconds": round(seconds, 3),
             "train_seconds": round(train_seconds, 3),
@@ -380,20 +386,13 @@ class _Trainer:
             "_y_pred": y_pred,
         }
 
-    def _plots(self, run, net, spec, parts, metrics):
-        import csv
-
+    def _plots(self, run, net, spec, parts, metrics, state):
         from kerascnn import runs
         from kerascnn.training import plots
+        from kerascnn.training.checkpoints import history_of
         from kerascnn.training.compile import accuracy_key
 
-        history: dict = {}
-        with open(run.work / runs.HISTORY_FILE, newline="") as f:
-            for row in csv.DictReader(f):
-                for k, v in row.items():
-                    if k != "epoch" and v not in (None, "", "NA"):  # CSVLogger writes NA for missing values
-                        history.setdefault(k, []).append(float(v))
-        plots.plot_learning_curves(history, run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
+        plots.plot_learning_curves(history_of(state), run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
         cm = plots.confusion_matrix(parts.y_test, metrics["_y_pred"], spec.num_classes)
         plots.plot_confusion_matrix(cm, spec.class_names, run.work / runs.CONFUSION_MATRIX)
         plots.plot_misclassified(parts.x_test, parts.y_test, metrics["_y_pred"], spec.class_names, run.work / runs.MISCLASSIFIED)
