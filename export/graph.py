@@ -174,6 +174,8 @@ def tflite_preprocess(images, spec):
             rows = tf.constant(resize_matrix(h, H))  # [H, h]
             cols = tf.constant(resize_matrix(w, W))  # [W, w]
             x = tf.einsum("Hh,nhwc,Ww->nHWc", rows, x, cols)
+    if spec.channel_order == "BGR" and in_c == 3 and out_c == 3:  # (gray broadcast to BGR is still gray)
+        x = tf.reverse(x, axis=[-1])
     mean = tf.constant(spec.mean, tf.float32)
     std = tf.constant(spec.std, tf.float32)
     return (x - mean) / std  # [N, H, W, out_c]
