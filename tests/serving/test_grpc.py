@@ -243,6 +243,62 @@ def test_metadata_and_example_api_errors(stub):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def classify_request(examples, context=None, signature="classification"):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "lenet"
+    request.model_spec.signature_name = signature
+    if context is None:
+        request.input.example_list.examples.extend(examples)
+    else:
+        request.input.example_list_with_context.examples.extend(examples)
+        request.input.example_list_with_context.context.CopyFrom(context)
+    return request
+
+
+def image_example(image=None, encoded=None) -> tf.train.Example:
+    feature = {}
+    if encoded is not None:
+        feature["image/encoded"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))
+    if image is not None:
+        feature["image/pixels"] = tf.train.Feature(int64_list=tf.train.Int64List(value=image.reshape(-1).tolist()))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def expected_classes(probabilities):
+    order = np.argsort(-probabilities, axis=1, kind="stable")
+    return [[(str(c), p) for c, p in zip(o, np.take(row, o))] for o, row in zip(order, probabilities)]
+
+
+def test_classify_with_tf_examples(stub, images, reference):
+    examples = [image_example(encoded=png(images[0])), image_example(image=images[1])]
+    response = stub.Classify(classify_request(examples), 10.0)
+    assert response.model_spec.version.value == 2 and response.model_spec.signature_name == "classification"
+    got = [[(c.label, c.score) for c in row.classes] for row in response.result.classifications]
+    for got_row, want_row in zip(got, expected_classes(reference(2, images[:2])), strict=True):
+        assert [label for label, _ in got_row] == [label for label, _ in want_row]
+        np.testing.assert_allclose([s for _, s in got_row], [s for _, s in want_row], rtol=1e-5, atol=1e-6)
+
+
+def test_classify_with_context_features(stub, images, reference):
+    context = image_example(image=images[3])  # the examples' own features win over the context's
+    response = stub.Classify(classify_request([image_example(), image_example(image=images[4])], context), 10.0)
+    labels = [[c.label for c in row.classes] for row in response.result.classifications]
+    assert labels == [[label for label, _ in row] for row in expected_classes(reference(2, images[3:5]))]
+
+
+@pytest.mark.parametrize("examples, message", [
+    ([], "Input is empty."),
+    ([image_example()], "Each tf.Example needs 'image/encoded'"),
+    ([image_example(encoded=b"\xff\xd8\xff not a jpeg")], ""),
+    ([image_example(encoded=png(np.zeros((101, 100, 1), np.uint8)))], "more than this server's limit"),
+])
+def test_classify_errors(stub, examples, message):
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Classify(classify_request(examples), 10.0)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in caught.value.details()
+
+
 def test_a_new_version_is_seen_over_grpc(server, channel, stub, exports, images, reference):
     models = model_service_pb2_grpc.ModelServiceStub(channel)
     request = get_model_status_pb2.GetModelStatusRequest()
