@@ -6,15 +6,18 @@ A run directory (``kerascnn fit`` writes it; ``--out``, default ``runs/<model>``
     data_spec.json         the DataSpec: class names, raw image shape, model input shape, mean/std
     best.keras             the checkpoint with the best validation score
     last.keras             the checkpoint after the last finished epoch
-    backup/                keras.callbacks.BackupAndRestore state (removed when the run finishes)
     history.csv            one row per epoch
     metrics.json           test_accuracy, test_loss, per-class accuracy, epochs, seconds, images_per_second
     logs/                  TensorBoard
     learning_curves.png, confusion_matrix.png, misclassified.png
 
-While training, the run lives in ``<run>.partial`` beside its final place; a finished run is renamed
-to ``<run>`` in one step, so ``runs/<model>`` is always either absent or complete. After a kill,
-rerunning the same command resumes ``<run>.partial`` from its last finished epoch.
+A cross-validation run (``kerascnn fit --folds K``) holds one such run per fold, ``fold1/`` ... ``foldK/``,
+with ``config.json``, ``folds.json`` (per-fold and mean ± std accuracies) and ``fold_curves.png``.
+
+While training, the run lives in ``<run>.partial`` beside its final place, with ``checkpoints/`` and
+``training_state.json`` (:mod:`kerascnn.training.checkpoints`); a finished run is renamed to ``<run>`` in
+one step, so ``runs/<model>`` is always either absent or complete. After a kill, rerunning the same
+command resumes ``<run>.partial`` from its last finished epoch (or at evaluation, when training was over).
 
 Models output logits; a model with auxiliary heads (GoogLeNet) has the main logits as its first output.
 """
@@ -29,7 +32,8 @@ from kerascnn.errors import ArtifactError
 CONFIG_FILE = "config.json"
 BEST_CHECKPOINT = "best.keras"
 LAST_CHECKPOINT = "last.keras"
-BACKUP_DIR = "backup"
+CHECKPOINTS_DIR = "checkpoints"  # per-epoch checkpoints while training (kerascnn.training.checkpoints)
+STATE_FILE = "training_state.json"  # the training commit record, while training
 HISTORY_FILE = "history.csv"
 METRICS_FILE = "metrics.json"
 LOGS_DIR = "logs"
@@ -37,6 +41,9 @@ LEARNING_CURVES = "learning_curves.png"
 CONFUSION_MATRIX = "confusion_matrix.png"
 MISCLASSIFIED = "misclassified.png"
 PARTIAL_SUFFIX = ".partial"
+# A cross-validation run (``fit --folds K``) holds one run per fold (fold1/ ... foldK/) and these two:
+FOLDS_SUMMARY = "folds.json"
+FOLD_CURVES = "fold_curves.png"
 
 
 def partial_path(run_dir) -> Path:
@@ -46,8 +53,10 @@ def partial_path(run_dir) -> Path:
 
 
 def is_finished_run(path) -> bool:
-    """True when ``path`` is a finished run directory (it has metrics.json and a checkpoint)."""
+    """True when ``path`` is a finished run directory (metrics.json and a checkpoint, or a folds.json)."""
     path = Path(path)
+    if (path / FOLDS_SUMMARY).is_file():
+        return True
     return (path / METRICS_FILE).is_file() and ((path / BEST_CHECKPOINT).is_file() or (path / LAST_CHECKPOINT).is_file())
 
 
@@ -55,6 +64,8 @@ def resolve_checkpoint(path) -> tuple[Path, Path]:
     """(checkpoint file, directory holding its data_spec.json) for a run directory or a .keras file."""
     path = Path(path)
     if path.is_dir():
+        if (path / FOLDS_SUMMARY).is_file():
+            raise ArtifactError(f"{path} is a cross-validation run (one run per fold); use one of its folds, e.g. {path / 'fold1'}.")
         for name in (BEST_CHECKPOINT, LAST_CHECKPOINT):
             if (path / name).is_file():
                 return path / name, path

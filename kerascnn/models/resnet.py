@@ -4,7 +4,9 @@ Stem Conv 64@7x7/2 -> BN -> ReLU -> MaxPool 3/2, four stages of residual blocks 
 filters; stride 2 at the first block of stages 3-5), global average pooling, Dense classes (logits).
 Layer names follow ``keras.applications.ResNet50`` (``conv2_block1_1_conv``, ``conv2_block1_add``, ...).
 Convolutions have no bias (BatchNorm follows each), the downsampling stride sits on the 3x3 conv of a
-bottleneck (torchvision's "ResNet v1.5"). "same" padding keeps every size consistent.
+bottleneck (torchvision's "ResNet v1.5"). Strided layers pad symmetrically as PyTorch does
+(``conv1_pad``, ``pool1_pad``, ``..._2_pad``: see ``kerascnn.models.layers``) and BatchNorm's epsilon is
+PyTorch's 1e-5, so with torchvision's weights the model computes torchvision's function.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from kerascnn.models.hyperparameters import (
     check_rate,
     variant,
 )
+from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
 
-_BN_EPSILON = 1.001e-5  # as keras.applications
+_BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
 
 def _conv_bn(x, filters, kernel_size, *, strides=1, relu=True, bn_momentum=0.9, name):
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x, padding = symmetric_padding(x, kernel_size, strides, name=f"{name}_pad")
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=bn_momentum, epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
@@ -105,7 +109,8 @@ def build_resnet(
     x = _conv_bn(inputs, stem_filters, stem_kernel_size, strides=stem_stride, bn_momentum=bn_momentum,
                  name="conv1")
     if stem_pool:
-        x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1_pool")(x)
+        x, padding = symmetric_padding(x, 3, 2, name="pool1_pad")  # after a ReLU: zeros act as PyTorch's -inf
+        x = layers.MaxPooling2D(3, strides=2, padding=padding, name="pool1_pool")(x)
     for s, (num_blocks, f) in enumerate(zip(blocks_per_stage, filters)):
         for b in range(num_blocks):
             strides = 2 if s > 0 and b == 0 else 1

@@ -8,6 +8,8 @@ the run directory is created, so bad input never leaves a half-written run behin
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import math
 import sys
 import time
@@ -102,6 +104,20 @@ def _steps_per_execution(cfg: TrainConfig, steps_per_epoch: int, strategy) -> in
     return max(1, min(steps_per_epoch, DEFAULT_STEPS_PER_EXECUTION))
 
 
+class _NotRetracing(logging.Filter):
+    # Every fit builds a new model whose train function TensorFlow traces; from the fifth fit in one
+    # process (folds, a notebook's grid) TensorFlow calls that "retracing", which is about one function
+    # traced again and again, not this.
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _hide_retracing_warning() -> None:
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NotRetracing) for f in logger.filters):
+        logger.addFilter(_NotRetracing())
+
+
 def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainConfig | None = None, callbacks=None,
         **settings) -> TrainResult:
     """Train ``model`` on ``dataset`` and write a run directory; returns a :class:`TrainResult`.
@@ -112,7 +128,9 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
         hparams: builder hyperparameters (dict or JSON/YAML file); may also hold lr/optimizer/batch_size.
         config: a full :class:`TrainConfig` (``model``/``dataset``/``settings`` are then ignored).
         callbacks: extra ``keras.callbacks.Callback`` objects, run after kerascnn's own.
-        **settings: any :class:`TrainConfig` field, e.g. ``epochs=5, lr=0.01, out="runs/x"``.
+        **settings: any :class:`TrainConfig` field, e.g. ``epochs=5, lr=0.01, out="runs/x"``;
+            ``folds=K`` cross-validates instead (one run per fold) and returns a
+            :class:`kerascnn.training.folds.CrossValidationResult`.
 
     Raises:
         KerasCNNError: bad settings, dataset or model (before anything is written), a finished run at
@@ -131,6 +149,11 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
     else:
         config = dataclasses.replace(config, hparams=load_hparams(config.hparams))
     cfg = config.resolve()  # unknown model and bad settings raise here
+    _hide_retracing_warning()
+    if cfg.folds and cfg.fold is None:  # cross-validation: one ordinary run per fold (kerascnn.training.folds)
+        from kerascnn.training.folds import fit_folds
+
+        return fit_folds(cfg, raw_given, list(callbacks or []))
     return _Trainer(cfg, raw_given, list(callbacks or [])).run()
 
 
@@ -157,8 +180,20 @@ class _Trainer:
 
         keras.utils.set_random_seed(cfg.seed)
         raw = self.raw or load_dataset(cfg.dataset, data_dir=cfg.data_dir, test_split=cfg.test_split)
-        parts = split_validation(raw, cfg.val_split)
-        input_shape = resolve_input_shape(cfg.model, cfg.input_shape, channels=raw.image_shape[2])
+        if cfg.fold:
+            from kerascnn.data.folds import split_fold
+
+            parts = split_fold(raw, cfg.fold, cfg.folds)
+        else:
+            parts = split_validation(raw, cfg.val_split)
+        from kerascnn.training import transfer
+
+        source = None
+        if cfg.init_from:  # read (and check) the weights before anything is written
+            from kerascnn.pretrained import read_weights
+
+            source = read_weights(cfg.init_from)
+        input_shape = transfer.source_input(source, cfg.model, cfg.input_shape, raw.image_shape[2])
         spec = make_spec(raw, input_shape, parts.x_train)
         self._check_resizable(raw, spec)
         replicas = strategy.num_replicas_in_sync
@@ -172,15 +207,21 @@ class _Trainer:
                 net = build(cfg.model, input_shape, raw.num_classes, **cfg.hparams)
             finally:
                 keras.config.set_dtype_policy(previous_policy)
-            from kerascnn.training.compile import compile_model
+            self.load_report = None
+            if source is not None:
+                from kerascnn.pretrained import load_weights
 
-            compile_model(net, optimizer=cfg.optimizer, lr=cfg.lr, schedule=cfg.schedule, epochs=cfg.epochs,
-                          steps_per_epoch=steps_per_epoch, label_smoothing=cfg.label_smoothing,
-                          weight_decay=cfg.weight_decay, aux_loss_weight=cfg.aux_loss_weight,
-                          steps_per_execution=spe, jit_compile=cfg.jit_compile)
+                self.load_report = load_weights(net, cfg.init_from, source=source)
+                spec = spec.with_pretrained_preprocessing(self.load_report.preprocessing)
+            transfer.check_freeze(net, cfg.freeze)
+            self.phases = transfer.phases(cfg)
+            self.steps_per_epoch, self.spe = steps_per_epoch, spe
+            self._configure(net, self.phases[0])
         from kerascnn.training import core_split
 
         self.core_split_parts = core_split.core_split_applies(net, replicas=replicas) if cfg.core_split == "auto" else 0
+        if len(self.phases) > 1:
+            self.core_split_parts = 0  # each phase recompiles; core split patches one compiled step
         if self.core_split_parts:
             core_split.enable_core_split(net, self.core_split_parts)
         train, val, test = self._pipelines(parts, spec, net)
@@ -194,6 +235,21 @@ class _Trainer:
         except KerasCNNError:
             rundir.abandon(run)
             raise
+
+    def _configure(self, net, phase):
+        """Freeze for ``phase`` and compile a fresh optimizer at its learning rate, over its epochs."""
+        from kerascnn.training.compile import compile_model
+        from kerascnn.training.transfer import apply_freeze
+
+        cfg = self.cfg
+        self.frozen = apply_freeze(net, phase.freeze) if cfg.init_from else []
+        with net.distribute_strategy.scope():
+            compile_model(net, optimizer=cfg.optimizer, lr=phase.lr, schedule=cfg.schedule,
+                          epochs=phase.end_epoch - phase.first_epoch, steps_per_epoch=self.steps_per_epoch,
+                          label_smoothing=cfg.label_smoothing, weight_decay=cfg.weight_decay,
+                          aux_loss_weight=cfg.aux_loss_weight, steps_per_execution=self.spe,
+                          jit_compile=cfg.jit_compile)
+        self.configured_phase = phase
 
     def _check_resizable(self, raw, spec):
         """Run the preprocessing on one image now, so a shape it cannot handle fails before any file."""
@@ -224,90 +280,124 @@ class _Trainer:
         test = with_multi_output_labels(build_dataset(parts.x_test, parts.y_test, spec, training=False, **common), n_out)
         return train, val, test
 
-    def _callbacks(self, run, net, timer, initial_best):
+    def _callbacks(self, run, state, timer, monitor):
         import keras
 
         from kerascnn import runs
-        from kerascnn.training.compile import accuracy_key
+        from kerascnn.training.checkpoints import epoch_callback
 
         cfg = self.cfg
-        monitor = ("val_" if self.has_val else "") + accuracy_key(net)
         callbacks = [
             keras.callbacks.TerminateOnNaN(),
             timer.callback,
-            # BackupAndRestore before the checkpoints: when last.keras of an epoch exists, so does its backup.
-            keras.callbacks.BackupAndRestore(str(run.work / runs.BACKUP_DIR), double_checkpoint=True),
-            keras.callbacks.CSVLogger(str(run.work / runs.HISTORY_FILE), append=True),
-            keras.callbacks.ModelCheckpoint(str(run.work / runs.BEST_CHECKPOINT), monitor=monitor, mode="max",
-                                            save_best_only=True, initial_value_threshold=initial_best),
-            keras.callbacks.ModelCheckpoint(str(run.work / runs.LAST_CHECKPOINT)),
+            # One step per epoch: checkpoint (weights + optimizer state), history row, best and last.
+            epoch_callback(run.work, state, monitor),
             keras.callbacks.TensorBoard(str(run.work / runs.LOGS_DIR), write_graph=False),
         ]
         if cfg.early_stopping:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=int(cfg.early_stopping),
                                                            restore_best_weights=False))
-        return callbacks + self.extra_callbacks, monitor
-
-    def _best_so_far(self, run, monitor):
-        import csv
-
-        from kerascnn import runs
-
-        path = run.work / runs.HISTORY_FILE
-        if not run.resumed or not path.is_file():
-            return None
-        with open(path, newline="") as f:
-            values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "", "NA")]
-        return max(values) if values else None
+        return callbacks + self.extra_callbacks
 
     def _write_config(self, run, spec, replicas, spe, strategy):
         from kerascnn import runs
         from kerascnn.fsutil import atomic_write_json
 
+        from kerascnn.models import default_hyperparameters
+
         cfg = self.cfg
-        doc = {**cfg.to_dict(), "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
+        # Every builder hyperparameter in force, defaults included (kernel_initializer, ...); hparams holds the chosen.
+        model_hyperparameters = json.loads(json.dumps({**default_hyperparameters(cfg.model), **cfg.hparams}, default=str))
+        doc = {**cfg.to_dict(), "model_hyperparameters": model_hyperparameters, "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
                "strategy_class": type(strategy).__name__, "num_replicas": replicas,
                "resolved_steps_per_execution": spe, "core_split_parts": self.core_split_parts, "versions": library_versions(), "identity": cfg.identity()}
+        if self.load_report is not None:
+            report = self.load_report
+            doc["init_from"] = {"path": report.source, "sha256": report.sha256, "kind": report.kind,
+                                "loaded_layers": len(report.loaded), "loaded_params": report.loaded_params,
+                                "reinitialized": report.reinitialized, "skipped": report.skipped,
+                                "preprocessing": report.preprocessing}
+            doc["phases"] = [dataclasses.asdict(p) for p in self.phases]
         atomic_write_json(run.work / runs.CONFIG_FILE, doc)
         spec.save(run.work)
 
-    def _train(self, run, net, spec, raw, parts, train, val, test, strategy, replicas, spe, steps_per_epoch):
-        import keras
+    def _resume(self, run, verbose):
+        """The training state to continue from (a fresh one for a new run or one that cannot be resumed)."""
+        from kerascnn.training import checkpoints, rundir
 
+        if not run.resumed:
+            return run, checkpoints.TrainingState()
+        state, note = checkpoints.recover(run.work)
+        if state is None:
+            if verbose:
+                print(f"Cannot resume {run.work} ({note or 'no saved epoch'}); training from the first epoch.", flush=True)
+            run = rundir.start_over(run)
+            return run, checkpoints.TrainingState()
+        if verbose:
+            where = ("training was finished; evaluating" if state.trained
+                     else f"from epoch {state.epochs + 1}/{self.cfg.epochs + int(self.cfg.fine_tune_epochs or 0)}")
+            print(f"Resuming {run.work} {where}" + (f" ({note})" if note else ""), flush=True)
+        return run, state
+
+    def _train(self, run, net, spec, raw, parts, train, val, test, strategy, replicas, spe, steps_per_epoch):
         from kerascnn import runs
-        from kerascnn.training import rundir
+        from kerascnn.training import checkpoints, rundir
         from kerascnn.training.compile import accuracy_key
 
         cfg = self.cfg
         self.has_val = val is not None
-        self._write_config(run, spec, replicas, spe, strategy)
-        done = rundir.resume_epoch(run) if run.resumed else 0
-        if run.resumed:
-            rundir.trim_history(run, done)
-        timer = _EpochTimer()
-        probe_monitor = ("val_" if self.has_val else "") + accuracy_key(net)
-        callbacks, monitor = self._callbacks(run, net, timer, self._best_so_far(run, probe_monitor))
         verbose = cfg.verbose if cfg.verbose is not None else _default_verbose()
-        if run.resumed and verbose:
-            print(f"Resuming {run.work} from epoch {done + 1}/{cfg.epochs}", flush=True)
+        run, state = self._resume(run, verbose)
+        self._write_config(run, spec, replicas, spe, strategy)
+        done = state.epochs
+        timer = _EpochTimer()
+        monitor = ("val_" if self.has_val else "") + accuracy_key(net)
         start = time.perf_counter()
-        history = net.fit(train, validation_data=val, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose,
-                          shuffle=False)  # the pipeline shuffles
+        this_call: dict = {}
+        if verbose and self.chief and self.load_report is not None:
+            print(self.load_report.summary(), flush=True)
+        if not state.trained:
+            from kerascnn.training.transfer import phase_of_checkpoint
+
+            if state.last:  # restore in the phase that wrote it (its optimizer matches that phase's trainables)
+                written_in = phase_of_checkpoint(self.phases, state.epochs)
+                if written_in != self.configured_phase:
+                    self._configure(net, written_in)
+                checkpoints.restore(net, run.work / state.last)
+            for phase in self.phases:
+                if state.epochs >= phase.end_epoch:
+                    continue
+                if phase != self.configured_phase:
+                    self._configure(net, phase)
+                if verbose and len(self.phases) > 1 and self.chief:
+                    print(f"Phase {phase.number}: epochs {max(state.epochs, phase.first_epoch) + 1}-{phase.end_epoch}, "
+                          f"lr {phase.lr:g}, {len(self.frozen)} layers frozen", flush=True)
+                callbacks = self._callbacks(run, state, timer, monitor)
+                start_epoch = max(state.epochs, phase.first_epoch)
+                history = net.fit(train, validation_data=val, epochs=phase.end_epoch, initial_epoch=start_epoch,
+                                  callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles
+                for key, values in history.history.items():
+                    this_call.setdefault(key, []).extend(values)
+                losses = history.history.get("loss", [])
+                if losses and not np.isfinite(losses[-1]) or net.stop_training and any(not np.isfinite(v) for v in losses):
+                    epoch = len(losses) + start_epoch
+                    raise TrainingError(
+                        f"The loss became NaN in epoch {epoch} (lr={phase.lr}, optimizer={cfg.optimizer}); training "
+                        "diverged, nothing was saved. Lower --lr or choose another --optimizer."
+                    )
+                state = checkpoints.load_state(run.work) or state
+            # From here on a kill resumes at the evaluation below, never at training.
+            state = checkpoints.mark_trained(run.work, state)
         seconds = time.perf_counter() - start
-        losses = history.history.get("loss", [])
-        if losses and not np.isfinite(losses[-1]) or net.stop_training and any(not np.isfinite(v) for v in losses):
-            epoch = len(losses) + done
-            raise TrainingError(
-                f"The loss became NaN in epoch {epoch} (lr={cfg.lr}, optimizer={cfg.optimizer}); training diverged, "
-                "nothing was saved. Lower --lr or choose another --optimizer."
-            )
-        if (run.work / runs.BEST_CHECKPOINT).is_file():
-            # Evaluate the checkpoint users will export: the best validation epoch.
-            best = keras.saving.load_model(run.work / runs.BEST_CHECKPOINT, compile=False)
-            net.set_weights(best.get_weights())
-        metrics = self._test_metrics(net, spec, parts, test, history.history, timer, seconds, done, replicas)
+        for name in (runs.BEST_CHECKPOINT, runs.LAST_CHECKPOINT):
+            if (run.work / name).is_file():
+                # Evaluate the checkpoint users will export: the best epoch (the last one without a best).
+                net.load_weights(run.work / name)
+                break
+        metrics = self._test_metrics(net, spec, parts, test, checkpoints.history_of(state), timer, seconds, done,
+                                     replicas)
         if self.chief:
-            self._plots(run, net, spec, parts, metrics)
+            self._plots(run, net, spec, parts, metrics, state)
         from kerascnn.fsutil import atomic_write_json
 
         atomic_write_json(run.work / runs.METRICS_FILE, {k: v for k, v in metrics.items() if not k.startswith("_")})
@@ -316,7 +406,7 @@ class _Trainer:
         if verbose and self.chief:
             print(f"Test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) on "
                   f"{metrics['test_images']} images after {metrics['epochs']} epochs; run saved to {path}", flush=True)
-        return TrainResult(path=path, metrics=metrics, history=history.history, config=cfg, model=net, spec=spec)
+        return TrainResult(path=path, metrics=metrics, history=this_call, config=cfg, model=net, spec=spec)
 
     def _test_metrics(self, net, spec, parts, test, history, timer, seconds, done, replicas):
         from kerascnn.training.compile import accuracy_key
@@ -327,7 +417,7 @@ class _Trainer:
         result = net.evaluate(test, verbose=0, return_dict=True)
         logits = predict_logits(net, preprocess(parts.x_test, spec).numpy())
         y_pred = logits.argmax(axis=1)
-        epochs_now = len(history.get("loss", []))
+        epochs = len(history.get("loss", []))
         train_seconds = float(sum(timer.seconds))
         return {
             "model": self.cfg.model,
@@ -337,7 +427,7 @@ class _Trainer:
             "test_loss": float(result["loss"] if len(net.outputs) == 1 else result[f"{net.output_names[0]}_loss"]),
             "test_images": int(len(parts.y_test)),
             "per_class_accuracy": per_class_accuracy(parts.y_test, y_pred, spec.class_names),
-            "epochs": int(done + epochs_now),
+            "epochs": int(epochs),
             "resumed_from_epoch": int(done),
             "seconds": round(seconds, 3),
             "train_seconds": round(train_seconds, 3),
@@ -348,20 +438,13 @@ class _Trainer:
             "_y_pred": y_pred,
         }
 
-    def _plots(self, run, net, spec, parts, metrics):
-        import csv
-
+    def _plots(self, run, net, spec, parts, metrics, state):
         from kerascnn import runs
         from kerascnn.training import plots
+        from kerascnn.training.checkpoints import history_of
         from kerascnn.training.compile import accuracy_key
 
-        history: dict = {}
-        with open(run.work / runs.HISTORY_FILE, newline="") as f:
-            for row in csv.DictReader(f):
-                for k, v in row.items():
-                    if k != "epoch" and v not in (None, "", "NA"):  # CSVLogger writes NA for missing values
-                        history.setdefault(k, []).append(float(v))
-        plots.plot_learning_curves(history, run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
+        plots.plot_learning_curves(history_of(state), run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
         cm = plots.confusion_matrix(parts.y_test, metrics["_y_pred"], spec.num_classes)
         plots.plot_confusion_matrix(cm, spec.class_names, run.work / runs.CONFUSION_MATRIX)
         plots.plot_misclassified(parts.x_test, parts.y_test, metrics["_y_pred"], spec.class_names, run.work / runs.MISCLASSIFIED)

@@ -97,3 +97,36 @@ def plot_misclassified(images, y_true, y_pred, class_names, path, *, max_images:
                 ha="center", va="center", fontsize=7, color="crimson")
     ax.set_title("misclassified test images (true -> predicted)" if len(wrong) else "no misclassified test images")
     _save(fig, path)
+
+
+def plot_fold_curves(histories: list, path, *, folds_summary: dict | None = None) -> None:
+    """Cross-validation: each fold's validation accuracy (left) and losses (right) per epoch, and their mean.
+
+    ``histories``: one ``{"loss": [...], "val_loss": [...], "val_accuracy": [...]}`` per fold.
+    """
+    fig = _figure((11, 4))
+    axes = fig.subplots(1, 2)
+    colors = [f"C{i % 10}" for i in range(len(histories))]
+    for fold, (history, color) in enumerate(zip(histories, colors), start=1):
+        acc = history.get("val_accuracy") or []
+        axes[0].plot(np.arange(1, len(acc) + 1), acc, color=color, alpha=0.8, label=f"fold {fold}")
+        for key, style in (("loss", ":"), ("val_loss", "-")):
+            values = history.get(key) or []
+            axes[1].plot(np.arange(1, len(values) + 1), values, style, color=color, alpha=0.8)
+    lengths = {len(h.get("val_accuracy") or []) for h in histories}
+    if len(lengths) == 1 and 0 not in lengths:  # same epochs in every fold (no early stopping): draw the mean
+        mean = np.mean([h["val_accuracy"] for h in histories], axis=0)
+        axes[0].plot(np.arange(1, len(mean) + 1), mean, color="black", lw=2.5, label="mean")
+    title = "validation accuracy per fold"
+    if folds_summary and "val_accuracy_mean" in folds_summary:
+        title += f" (last epoch: {folds_summary['val_accuracy_mean']:.4f} ± {folds_summary['val_accuracy_std']:.4f})"
+    axes[0].set_title(title)
+    axes[1].set_title("loss per fold (dotted: training, solid: validation)")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    _save(fig, path)

@@ -1,12 +1,14 @@
 """Creating, resuming and finishing run directories (the layout is in :mod:`kerascnn.runs`).
 
 A run trains in ``<out>.partial``; on success it is renamed to ``<out>`` (replacing a previous finished
-run only with ``overwrite``). A killed run leaves ``<out>.partial`` with its BackupAndRestore state, and
-the same command resumes it; a rerun with different settings is refused instead of mixing two runs.
+run only with ``overwrite``). A killed run leaves ``<out>.partial`` with its training state
+(:mod:`kerascnn.training.checkpoints`), and the same command resumes it; a rerun with different settings
+is refused instead of mixing two runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from kerascnn.errors import ArtifactError
-from kerascnn.runs import BACKUP_DIR, CONFIG_FILE, HISTORY_FILE, is_finished_run, partial_path
+from kerascnn.runs import CHECKPOINTS_DIR, CONFIG_FILE, STATE_FILE, is_finished_run, partial_path
 
 
 @dataclasses.dataclass
@@ -73,36 +75,18 @@ def open_run_dir(out, identity: dict, *, overwrite: bool, worker: int | None = N
                     f"An unfinished run with other settings ({', '.join(diff)}) is in {work}; rerun with the same "
                     "settings to resume it, or pass --overwrite to start over."
                 )
-            resumed = (work / BACKUP_DIR).is_dir()
+            resumed = (work / STATE_FILE).is_file()
             if not resumed:  # killed before the first epoch ended: nothing worth keeping
                 shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     return RunDir(final=final, work=work, resumed=resumed, scratch=bool(worker))
 
 
-def resume_epoch(run: RunDir) -> int:
-    """The epoch BackupAndRestore will resume from (0 for a new run)."""
-    meta = run.work / BACKUP_DIR / "training_metadata.json"
-    try:
-        return int(json.loads(meta.read_text())["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
-
-
-def trim_history(run: RunDir, epochs_done: int) -> None:
-    """Drop history.csv rows of epochs that will be trained again (a kill between two callbacks)."""
-    import csv
-
-    from kerascnn.fsutil import atomic_write_text
-
-    path = run.work / HISTORY_FILE
-    if not path.is_file():
-        return
-    lines = path.read_text().splitlines()
-    if not lines:
-        return
-    rows = [lines[0]] + [line for line in lines[1:] if line and int(next(csv.reader([line]))[0]) < epochs_done]
-    atomic_write_text(path, "\n".join(rows) + "\n")
+def start_over(run: RunDir) -> RunDir:
+    """Empty the working directory (its saved state cannot be resumed) and train from the first epoch."""
+    shutil.rmtree(run.work, ignore_errors=True)
+    run.work.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(run, resumed=False)
 
 
 def finish(run: RunDir, *, overwrite: bool) -> Path:
@@ -120,6 +104,12 @@ def finish(run: RunDir, *, overwrite: bool) -> Path:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(run.work, final)
+    # The training state served resuming; a kill before these lines leaves only harmless extras.
+    shutil.rmtree(final / CHECKPOINTS_DIR, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        (final / STATE_FILE).unlink()
+    for stale in final.parent.glob(f".{final.name}.old-*"):  # a kill between the two renames above
+        shutil.rmtree(stale, ignore_errors=True)
     return final
 
 

@@ -55,3 +55,26 @@ class RecordWeightDigests(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._write("end")
+
+
+class KillAtEpochEnd(keras.callbacks.Callback):
+    """SIGKILL this process after epoch ``epoch`` (0-based) of its ``fit``-th training (1-based), once.
+
+    Given to ``kerascnn.fit(..., folds=K)``, the same instance sees every fold's training, so ``fit=2``
+    kills the process in the middle of fold 2, after kerascnn's own callbacks saved that epoch.
+    """
+
+    def __init__(self, marker, *, fit: int, epoch: int):
+        super().__init__()
+        self.marker, self.fit, self.epoch, self.started = str(marker), fit, epoch, 0
+
+    def on_train_begin(self, logs=None):
+        self.started += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.started == self.fit and epoch == self.epoch:
+            try:
+                Path(self.marker).touch(exist_ok=False)
+            except FileExistsError:
+                return
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -36,3 +36,13 @@ def test_cifar_style_stem():
     model = build("resnet18", input_shape=(8, 8, 3), stem_kernel_size=3, stem_stride=1, stem_pool=False,
                   filters=(4, 4, 4, 4))
     assert model.get_layer("conv5_block2_out").output.shape[1:] == (1, 1, 4)
+
+
+def test_strided_layers_pad_symmetrically_as_pytorch():
+    model = build_uninitialized("resnet18")
+    assert model.get_layer("conv1_pad").output.shape[1:] == (230, 230, 3)  # 3 on each side, then "valid"
+    assert model.get_layer("conv1_conv").padding == "valid"
+    assert model.get_layer("pool1_pad").output.shape[1:] == (114, 114, 64)
+    assert model.get_layer("conv3_block1_1_pad").output.shape[1:] == (58, 58, 64)
+    assert model.get_layer("conv3_block1_2_conv").padding == "same"  # stride 1: "same" is symmetric already
+    assert model.get_layer("conv1_bn").epsilon == 1e-5  # torchvision's

@@ -1,20 +1,16 @@
-"""Training under several replicas and several processes, and resuming a killed run (subprocesses)."""
+"""Training under several replicas and several processes (subprocesses); killed runs: test_checkpoints.py."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
-from kerascnn.runs import partial_path
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 RELU = '{"activation": "relu", "pooling": "max"}'
@@ -92,36 +88,3 @@ def test_two_worker_processes_on_localhost(tmp_path):
     assert config["strategy_class"] == "CollectiveAllReduceStrategy" and config["num_replicas"] == 2
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mw", "relu.json"]  # no worker scratch left
-
-
-@pytest.mark.slow
-def test_rerun_after_kill_resumes_from_the_last_finished_epoch(tmp_path):
-    out = tmp_path / "run"
-    (tmp_path / "relu.json").write_text(RELU)
-    command = [sys.executable, "-m", "kerascnn.cli.main", "fit", "lenet", "--epochs", "6", "--batch-size", "16",
-               "--hparams", str(tmp_path / "relu.json"), "--out", str(out)]
-    meta = partial_path(out) / "backup" / "training_metadata.json"
-    proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None:
-            if (partial_path(out) / "last.keras").is_file() and meta.is_file():
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run finished before it could be killed"
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
-    assert not out.exists() and partial_path(out).is_dir()
-    done = json.loads(meta.read_text())["epoch"]
-    assert 1 <= done < 6
-
-    rerun = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "Resuming" in rerun.stdout and f"from epoch {done + 1}/6" in rerun.stdout
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 6 and metrics["resumed_from_epoch"] >= done
-    epochs = [int(r["epoch"]) for r in csv.DictReader(open(out / "history.csv"))]
-    assert epochs == list(range(6))  # every epoch once, continuing after the kill
-    assert not partial_path(out).exists()

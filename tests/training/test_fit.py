@@ -27,11 +27,14 @@ def test_run_directory_is_complete(digits_run):
     for name in ("config.json", "data_spec.json", "best.keras", "last.keras", "history.csv", "metrics.json",
                  "learning_curves.png", "confusion_matrix.png", "misclassified.png"):
         assert (path / name).is_file(), name
-    assert (path / "logs").is_dir() and not (path / "backup").exists()
+    assert (path / "logs").is_dir() and not (path / "checkpoints").exists()
+    assert not (path / "training_state.json").exists()
     assert is_finished_run(path) and not partial_path(path).exists()
     config = json.loads((path / "config.json").read_text())
     assert config["model"] == "lenet" and config["dataset"] == "digits" and config["hparams"] == RELU
     assert config["lr"] == 1e-2 and config["optimizer"] == "adam"  # the model's defaults, resolved
+    assert config["model_hyperparameters"]["kernel_initializer"] == "glorot_uniform"  # defaults shown too
+    assert config["model_hyperparameters"]["activation"] == "relu" and config["model_hyperparameters"]["filters"] == [6, 16]
     assert {"tensorflow", "keras", "kerascnn", "numpy"} <= set(config["versions"])
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["test_images"] == 359 and metrics["images_per_second"] > 0

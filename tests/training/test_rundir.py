@@ -13,8 +13,7 @@ from kerascnn.training import rundir
 def _unfinished(tmp_path, identity):
     run = rundir.open_run_dir(tmp_path / "run", identity, overwrite=False)
     (run.work / "config.json").write_text(json.dumps({"identity": identity}))
-    (run.work / "backup").mkdir()
-    (run.work / "backup" / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
+    (run.work / "training_state.json").write_text(json.dumps({"epochs": 2, "rows": [{"loss": 1.0}, {"loss": 0.5}]}))
     (run.work / "history.csv").write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.4\n")
     return run
 
@@ -22,11 +21,17 @@ def _unfinished(tmp_path, identity):
 def test_same_settings_resume(tmp_path):
     _unfinished(tmp_path, {"lr": 0.1})
     run = rundir.open_run_dir(tmp_path / "run", {"lr": 0.1}, overwrite=False)
-    assert run.resumed and rundir.resume_epoch(run) == 2
-    rundir.trim_history(run, 2)  # epoch 2 was logged but not backed up: it is trained again
-    assert (run.work / "history.csv").read_text() == "epoch,loss\n0,1.0\n1,0.5\n"
+    assert run.resumed and (run.work / "history.csv").is_file()
     final = rundir.finish(run, overwrite=False)
     assert final == tmp_path / "run" and final.is_dir() and not run.work.exists()
+    assert not (final / "training_state.json").exists()  # the training state served resuming only
+
+
+def test_a_run_killed_before_its_first_epoch_starts_over(tmp_path):
+    run = rundir.open_run_dir(tmp_path / "run", {"lr": 0.1}, overwrite=False)
+    (run.work / "config.json").write_text(json.dumps({"identity": {"lr": 0.1}}))
+    run = rundir.open_run_dir(tmp_path / "run", {"lr": 0.1}, overwrite=False)
+    assert not run.resumed and list(run.work.iterdir()) == []
 
 
 def test_other_settings_are_refused_unless_overwrite(tmp_path):
