@@ -17,7 +17,6 @@ import numpy as np
 
 from kerascnn.data.streaming import BadImageError, reporting_bad_images
 from kerascnn.errors import KerasCNNError
-from kerascnn.training.compile import steps_per_execution
 from kerascnn.training.config import TrainConfig, cache_budget_bytes, load_hparams
 
 
@@ -167,6 +166,8 @@ class _Trainer:
         self._check_resizable(spec)
         replicas = strategy.num_replicas_in_sync
         steps_per_epoch = int(cfg.steps_per_epoch or math.ceil(len(data.train) / cfg.batch_size))
+        from kerascnn.training.compile import steps_per_execution
+
         spe = steps_per_execution(cfg.steps_per_execution, steps_per_epoch, strategy)
         with strategy.scope():
             # Keras' dtype policy is global; layers take it when they are created, so set it for the build only.
