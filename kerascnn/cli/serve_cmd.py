@@ -72,6 +72,18 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
         return super()._get_help_string(action)
 
 
+def _refuse_training_run(base) -> None:
+    """A run directory from `kerascnn fit` is not an export: say so instead of waiting for versions."""
+    from kerascnn.errors import KerasCNNError
+    from kerascnn.runs import CONFIG_FILE, check_finished
+    from kerascnn.data.spec import SPEC_FILENAME
+
+    check_finished(base)
+    if os.path.isfile(os.path.join(base, CONFIG_FILE)) and os.path.isfile(os.path.join(base, SPEC_FILENAME)):
+        raise KerasCNNError(f"{base} is a training run, not an export; serve its SavedModel: `kerascnn export {base} "
+                            "--out models/NAME`, then `kerascnn serve models/NAME`.")
+
+
 def run(args) -> int:
     from kerascnn.errors import KerasCNNError
     from kerascnn.serving.batching import BatchingOptions
@@ -85,6 +97,7 @@ def run(args) -> int:
         models = load_model_config(args.model_config_file)
     elif args.model_base_path:
         base = os.path.abspath(os.path.expanduser(args.model_base_path))
+        _refuse_training_run(base)
         name = args.model_name or os.path.basename(base.rstrip(os.sep)) or "default"
         models = [ModelConfig(name, base, VersionPolicy.parse(args.model_version_policy))]
     else:
