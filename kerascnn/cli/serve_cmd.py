@@ -60,6 +60,10 @@ def register(subparsers):
                           help="model calls run at once (also the thread count without batching)")
     p.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024,
                    help="larger request bodies get 413")
+    p.add_argument("--max-image-pixels", type=int, metavar="N",
+                   help="encoded images (inputs named *image_bytes, e.g. serving_bytes) with more pixels get 400, "
+                   "read from their header before anything is decoded (default: $KERASCNN_MAX_IMAGE_PIXELS or "
+                   "40,000,000)")
     p.add_argument("--access-log", default="-", metavar="PATH",
                    help="one line per request: '-' for stderr, a file path, or 'off'")
     p.set_defaults(func=run)
@@ -102,6 +106,10 @@ def run(args) -> int:
         models = [ModelConfig(name, base, VersionPolicy.parse(args.model_version_policy))]
     else:
         raise KerasCNNError("Give the folder to serve (MODEL_BASE_PATH) or --model-config-file. See --help.")
+    if args.max_image_pixels is not None:
+        from kerascnn.data.image_policy import set_max_pixels
+
+        set_max_pixels(args.max_image_pixels)  # the rule of kerascnn/data/image_policy.py, for this process
     if not 0 <= args.port <= 65535:
         raise KerasCNNError(f"--port must be 0..65535. Received: {args.port}")
     if args.poll_seconds < 0:

@@ -21,6 +21,7 @@ import base64
 import binascii
 import dataclasses
 import functools
+import itertools
 import json
 import math
 import re
@@ -130,10 +131,33 @@ def decode_inputs(doc: dict, inputs: dict) -> tuple:
     if has_instances and has_inputs:
         raise invalid_argument("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
     if has_instances:
-        return ROW, _decode_instances(doc["instances"], inputs)
-    if has_inputs:
-        return COLUMNAR, _decode_columnar(doc["inputs"], inputs)
-    raise invalid_argument("Missing 'inputs' or 'instances' key")
+        request_format, arrays = ROW, _decode_instances(doc["instances"], inputs)
+    elif has_inputs:
+        request_format, arrays = COLUMNAR, _decode_columnar(doc["inputs"], inputs)
+    else:
+        raise invalid_argument("Missing 'inputs' or 'instances' key")
+    check_encoded_images(arrays)
+    return request_format, arrays
+
+
+def check_encoded_images(arrays: dict) -> None:
+    """Apply kerascnn's image rule to string inputs named ``*image_bytes`` (encoded images, TF Serving's usage).
+
+    Read from each image's header before the model decodes anything (:mod:`kerascnn.data.image_policy`):
+    a decompression bomb or an image ``kerascnn predict`` would refuse (alpha, 16-bit) is an
+    INVALID_ARGUMENT here too, and its pixels are never decoded.
+    """
+    from kerascnn.data.image_policy import inspect
+    from kerascnn.errors import DataError
+
+    for name, array in arrays.items():
+        if array.dtype != object or not name.endswith("image_bytes"):
+            continue
+        for i, data in enumerate(array.reshape(-1)):
+            try:
+                inspect(data, f"'{name}' item {i}")
+            except DataError as e:
+                raise invalid_argument(str(e)) from None
 
 
 def _is_b64(value) -> bool:
@@ -220,6 +244,9 @@ def _numeric_array(value, dtype_name: str, target: np.dtype, what: str) -> np.nd
             f"{what} is not a tensor: every list at one nesting level must have the same length"
         ) from None
     kind = array.dtype.kind
+    if kind in "iuf" and target.kind != "b" and not isinstance(value, np.ndarray) and _has_bool(value):
+        # Python's True is the integer 1: NumPy would turn [0, true] into [0, 1] without a word.
+        raise invalid_argument(f"{what}: JSON value true/false is not of expected type: {dtype_name}")
     if array.size == 0 and kind in "iufb":
         return array.astype(target)  # an empty list: its shape, not its (float) dtype, is what's wrong
     if target.kind in "iu":
@@ -252,6 +279,22 @@ def _numeric_array(value, dtype_name: str, target: np.dtype, what: str) -> np.nd
             raise invalid_argument(f"{what}: JSON value {_example(array)} is not of expected type: {dtype_name}")
         return array
     raise ServingError("UNIMPLEMENTED", f"Conversion of JSON values to type {dtype_name} is not supported")
+
+
+def _has_bool(value) -> bool:
+    """True when a (nested) JSON list holds ``true`` or ``false`` anywhere."""
+    if not isinstance(value, list):
+        return isinstance(value, bool)
+    if value and isinstance(value[0], list):
+        if value[0] and not isinstance(value[0][0], list):  # a list of rows of numbers: one set per row list
+            try:
+                types = set(map(type, itertools.chain.from_iterable(value)))
+            except TypeError:  # not all rows are lists (a ragged tensor, refused later)
+                return any(map(_has_bool, value))
+            return bool in types or list in types and any(map(_has_bool, value))
+        return any(map(_has_bool, value))
+    types = set(map(type, value))
+    return bool in types or list in types and any(map(_has_bool, value))
 
 
 def _example(array: np.ndarray) -> str:
