@@ -11,6 +11,9 @@ examples:
   kerascnn fit lenet --dataset fashion_mnist --data-dir ~/tensorflow_datasets
   kerascnn fit resnet18 --dataset photos/ --augment flip,crop --epochs 20
   kerascnn fit lenet --hparams best_hyperparameters.json     train a tuning winner
+  kerascnn fit resnet18 --init-from resnet18.safetensors --input-shape 64,64 --epochs 3 \
+      --fine-tune-epochs 5                            transfer: train the new head, then fine-tune all at lr/10
+  kerascnn fit lenet --dataset digits-5-9/ --init-from runs/lenet --freeze conv2   from another run
   kerascnn fit lenet --folds 5                        5-fold cross-validation: mean ± std validation accuracy
   kerascnn evaluate runs/lenet
 
@@ -25,6 +28,16 @@ last.keras, history.csv, metrics.json, logs/ (TensorBoard) and three plots. Whil
 OUT.partial; rerun the same command after an interruption to resume from the last finished epoch.
 With --folds K, OUT holds one such run per fold (fold1/ ... foldK/), folds.json and fold_curves.png;
 an interrupted cross-validation keeps its finished folds and resumes the fold in progress.
+
+transfer learning: --init-from takes torchvision weights (.safetensors; .pth with torch installed:
+pip install 'kerascnn[torch]'), keras.applications .h5 files (vgg16/vgg19), a .keras file or another
+run directory. Every tensor must match the model by name and shape; a head with another class count is
+re-initialized (the run prints what was loaded; config.json records the file and its sha256). The
+weights' own preprocessing (torchvision: ImageNet mean/std; keras.applications VGG: BGR minus the caffe
+mean; a run: its normalization) is recorded in data_spec.json and used by evaluate, export, serve and
+predict. Phase 1 trains with --freeze (default backbone: all but the head, BatchNorm in inference mode)
+for --epochs; phase 2 unfreezes everything for --fine-tune-epochs at --fine-tune-lr (default lr/10).
+Both phases share one run directory and one history; an interrupted run resumes in either phase.
 
 multi-worker: set TF_CONFIG on every host and run the same command (batch size is global), e.g.
   TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
@@ -73,6 +86,15 @@ def register(subparsers):
     p.add_argument("--test-split", type=float, default=0.2, help="test fraction when the data has no test part (default: %(default)s)")
     p.add_argument("--input-shape", type=_shape, metavar="H,W[,C]", help="model input (default: the model's published size)")
     p.add_argument("--hparams", metavar="FILE", help="JSON/YAML of builder hyperparameters (and optionally lr, optimizer)")
+    p.add_argument("--init-from", metavar="PATH|RUN",
+                   help="start from these weights: torchvision .safetensors/.pth, keras.applications .h5, .keras, "
+                        "or a run directory (default: random initialization)")
+    p.add_argument("--freeze", metavar="backbone|none|LAYER",
+                   help="what phase 1 keeps fixed: backbone (all but the head), none, or every layer up to and "
+                        "including LAYER (default with --init-from: backbone)")
+    p.add_argument("--fine-tune-epochs", type=int, default=0, metavar="N",
+                   help="phase 2: after --epochs, unfreeze everything and train N more epochs (default: 0, no phase 2)")
+    p.add_argument("--fine-tune-lr", type=float, metavar="LR", help="phase 2's learning rate (default: --lr / 10)")
     p.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE", help="stop after PATIENCE epochs without a better validation accuracy (default: off)")
     p.add_argument("--strategy", default="auto", choices=("auto", "mirrored", "multi_worker", "default", "one_device"),
                    help="tf.distribute strategy; auto = multi_worker if TF_CONFIG lists several workers, else mirrored (default: %(default)s)")
@@ -119,6 +141,8 @@ def run_fit(args) -> int:
         optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, label_smoothing=args.label_smoothing,
         weight_decay=args.weight_decay, augment=args.augment, seed=args.seed, val_split=args.val_split, folds=args.folds,
         test_split=args.test_split, input_shape=args.input_shape, early_stopping=args.early_stopping,
+        init_from=args.init_from, freeze=args.freeze, fine_tune_epochs=args.fine_tune_epochs,
+        fine_tune_lr=args.fine_tune_lr,
         strategy=args.strategy, steps_per_execution=args.steps_per_execution, precision=args.precision,
         core_split=args.core_split, out=args.out, overwrite=args.overwrite,
     )

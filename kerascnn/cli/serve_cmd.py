@@ -6,8 +6,9 @@ import argparse
 import os
 
 DESCRIPTION = """\
-Serve SavedModels over TF Serving's REST API (same URLs, JSON and errors), so a client written for
-TF Serving works unchanged, and the folder you serve here works in TF Serving.
+Serve SavedModels over TF Serving's REST API (port 8501: same URLs, JSON and errors) and its gRPC API
+(port 8500: tensorflow.serving.PredictionService and ModelService, the tensorflow-serving-api stubs),
+so a client written for TF Serving works unchanged, and the folder you serve here works in TF Serving.
 
 MODEL_BASE_PATH holds numbered versions (MODEL_BASE_PATH/1/saved_model.pb, .../2/...). The highest
 version is served; a new version folder is picked up without a restart, and a version that fails to
@@ -23,6 +24,15 @@ examples:
   curl http://127.0.0.1:8501/v1/models/lenet                      # version status
   curl http://127.0.0.1:8501/v1/models/lenet/metadata             # signatures, dtypes, shapes
   curl -d '{"instances": [[[[0], ...]]]}' http://127.0.0.1:8501/v1/models/lenet:predict
+  curl -d '{"signature_name": "classification", "examples": [{"image/encoded": {"b64": "..."}}]}' \
+       http://127.0.0.1:8501/v1/models/lenet:classify
+  kerascnn serve models/lenet --enable-metrics      # + GET /monitoring/prometheus/metrics
+
+gRPC, as with TF Serving (pip package tensorflow-serving-api):
+  stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel("127.0.0.1:8500"))
+  request = predict_pb2.PredictRequest(); request.model_spec.name = "lenet"
+  request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))   # uint8 [N, 28, 28, 1]
+  stub.Predict(request, 10.0).outputs["probabilities"]
 
 the config file (also accepted by tensorflow_model_server --model_config_file):
   model_config_list {
@@ -46,6 +56,10 @@ def register(subparsers):
                    help="versions kept loaded: latest, latest:N, all, or specific:1,2")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept other machines)")
     p.add_argument("--port", type=int, default=8501, help="REST port (0 picks a free one)")
+    p.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (0 picks a free one)")
+    p.add_argument("--no-grpc", action="store_true", help="serve REST only")
+    p.add_argument("--enable-metrics", action="store_true",
+                   help="serve Prometheus metrics at /monitoring/prometheus/metrics (TF Serving's names)")
     p.add_argument("--poll-seconds", type=float, default=1.0,
                    help="how often to look for new or removed versions; 0 only at start-up")
     batching = p.add_argument_group("dynamic batching (TF Serving's --enable_batching parameters)")
@@ -59,11 +73,16 @@ def register(subparsers):
     batching.add_argument("--num-batch-threads", type=int, default=2,
                           help="model calls run at once (also the thread count without batching)")
     p.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024,
-                   help="larger request bodies get 413")
+                   help="larger request bodies (decompressed) get 413; larger gRPC messages RESOURCE_EXHAUSTED")
     p.add_argument("--max-image-pixels", type=int, metavar="N",
-                   help="encoded images (inputs named *image_bytes, e.g. serving_bytes) with more pixels get 400, "
-                   "read from their header before anything is decoded (default: $KERASCNN_MAX_IMAGE_PIXELS or "
-                   "40,000,000)")
+                   help="refuse encoded images (PNG/JPEG/GIF/BMP inputs, tf.Example bytes) of more pixels, "
+                        "judged from their header before anything is decoded (default: $KERASCNN_MAX_IMAGE_PIXELS "
+                        "or 40,000,000, as for predict and training folders)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="close a connection that sends no complete request head within this time of connecting "
+                        "or of its previous answer (slow or idle clients)")
+    p.add_argument("--body-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="answer 408 to a request whose body takes longer than this to arrive")
     p.add_argument("--access-log", default="-", metavar="PATH",
                    help="one line per request: '-' for stderr, a file path, or 'off'")
     p.set_defaults(func=run)
@@ -78,9 +97,9 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 
 def _refuse_training_run(base) -> None:
     """A run directory from `kerascnn fit` is not an export: say so instead of waiting for versions."""
+    from kerascnn.data.spec import SPEC_FILENAME
     from kerascnn.errors import KerasCNNError
     from kerascnn.runs import CONFIG_FILE, check_finished
-    from kerascnn.data.spec import SPEC_FILENAME
 
     check_finished(base)
     if os.path.isfile(os.path.join(base, CONFIG_FILE)) and os.path.isfile(os.path.join(base, SPEC_FILENAME)):
@@ -106,12 +125,17 @@ def run(args) -> int:
         models = [ModelConfig(name, base, VersionPolicy.parse(args.model_version_policy))]
     else:
         raise KerasCNNError("Give the folder to serve (MODEL_BASE_PATH) or --model-config-file. See --help.")
-    if args.max_image_pixels is not None:
-        from kerascnn.data.image_policy import set_max_pixels
-
-        set_max_pixels(args.max_image_pixels)  # the rule of kerascnn/data/image_policy.py, for this process
     if not 0 <= args.port <= 65535:
         raise KerasCNNError(f"--port must be 0..65535. Received: {args.port}")
+    if not 0 <= args.grpc_port <= 65535:
+        raise KerasCNNError(f"--grpc-port must be 0..65535. Received: {args.grpc_port}")
+    from kerascnn.data import image_policy
+
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
+        raise KerasCNNError(f"--max-image-pixels must be at least 1. Received: {args.max_image_pixels}")
+    image_policy.set_max_pixels(args.max_image_pixels)  # None: $KERASCNN_MAX_IMAGE_PIXELS or the default
+    if args.header_timeout <= 0 or args.body_timeout <= 0:
+        raise KerasCNNError("--header-timeout and --body-timeout must be > 0 seconds.")
     if args.poll_seconds < 0:
         raise KerasCNNError(f"--poll-seconds must be >= 0. Received: {args.poll_seconds}")
     if args.max_request_bytes < 1024:
@@ -131,5 +155,7 @@ def run(args) -> int:
         models=models, host=args.host, port=args.port, poll_seconds=args.poll_seconds, batching=batching,
         num_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,
         access_log=None if args.access_log == "off" else args.access_log,
+        grpc_port=None if args.no_grpc else args.grpc_port, enable_metrics=args.enable_metrics,
+        header_timeout=args.header_timeout, body_timeout=args.body_timeout, max_image_pixels=image_policy.max_pixels(),
     )
     return serve(options)

@@ -95,17 +95,17 @@ def _open(source):
             Image.MAX_IMAGE_PIXELS = saved
 
 
-def _too_many_pixels(what: str, width: int, height: int) -> DataError:
-    return DataError(f"{what} is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels():,}; "
+def _too_many_pixels(what: str, width: int, height: int, limit: int) -> DataError:
+    return DataError(f"{what} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,}; "
                      f"refused without decoding it. Resize it first, or raise the limit (--max-image-pixels, "
                      f"{ENV_MAX_PIXELS}).")
 
 
-def _check(img, what: str) -> ImageHeader:
+def _check(img, what: str, limit: int | None) -> ImageHeader:
     width, height = img.size
-    limit = max_pixels()
+    limit = limit or max_pixels()
     if width * height > limit:
-        raise _too_many_pixels(what, width, height)
+        raise _too_many_pixels(what, width, height, limit)
     if width < 1 or height < 1:
         raise DataError(f"{what} has no pixels ({width}x{height}).")
     mode = img.mode
@@ -145,8 +145,10 @@ def _unreadable(what: str, e: Exception) -> DataError:
     return DataError(f"{what} is not an image kerascnn can read (PNG, JPEG, GIF or BMP): {reason}")
 
 
-def inspect(source, what: str | None = None) -> ImageHeader:
+def inspect(source, what: str | None = None, *, max_pixels: int | None = None) -> ImageHeader:
     """Check an image (a path, or its bytes) against the rule from its header alone; pixels are not decoded.
+
+    ``max_pixels`` overrides the process's limit (a server passes its own).
 
     Raises:
         DataError: not an image, over the pixel limit, or a mode the rule refuses.
@@ -158,7 +160,7 @@ def inspect(source, what: str | None = None) -> ImageHeader:
         source = Path(source)
     try:
         with _open(source) as img:
-            return _check(img, what)
+            return _check(img, what, max_pixels)
     except DataError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
@@ -178,7 +180,7 @@ def decode(source, what: str | None = None) -> np.ndarray:
         source = Path(source)
     try:
         with _open(source) as img:
-            header = _check(img, what)
+            header = _check(img, what, None)
             img.load()  # decode now: a truncated file fails here, not later
             if img.mode != ("L" if header.channels == 1 else "RGB"):
                 img = img.convert("L" if header.channels == 1 else "RGB")

@@ -6,8 +6,10 @@ stores it as ``data_spec.json``.
 
 Raw images are uint8 ``[N, h, w, c]`` at the data's native size (``image_shape``). ``preprocess``
 turns them into the model's float32 ``[N, H, W, C]`` (``input_shape``): scale to [0, 1], convert
-grayscale<->RGB if the channel counts differ, resize (bilinear) if the sizes differ, then normalize with
-the training part's per-channel mean and std.
+grayscale<->RGB if the channel counts differ, resize (bilinear) if the sizes differ, reverse the channels
+to BGR when the weights expect it (keras.applications' "caffe" VGG weights), then normalize with the
+per-channel mean and std: the training part's, or those the pretrained weights were trained with
+(``normalization`` names which: torchvision's ImageNet statistics, caffe's mean, a source run's).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ class DataSpec:
     input_shape: tuple  # (H, W, C) the model takes
     mean: list  # per model channel, pixel values scaled to [0, 1]
     std: list  # per model channel, pixel values scaled to [0, 1]
+    channel_order: str = "RGB"  # "BGR": channels reversed before normalizing (caffe-style weights)
+    normalization: str = "dataset"  # where mean/std come from: "dataset" or the pretrained weights' convention
 
     def __post_init__(self):
         self.image_shape = tuple(int(d) for d in self.image_shape)
@@ -42,6 +46,17 @@ class DataSpec:
                     f"Cannot convert {self.image_shape[2]}-channel images to the model's "
                     f"{self.input_shape[2]} channels (only grayscale<->RGB is supported)."
                 )
+
+    def with_pretrained_preprocessing(self, preprocessing: dict | None) -> "DataSpec":
+        """A copy normalizing as ``preprocessing`` (a :class:`kerascnn.pretrained.LoadReport`'s) says."""
+        if not preprocessing:
+            return self
+        channels = self.input_shape[2]
+        mean, std = list(preprocessing["mean"]), list(preprocessing["std"])
+        if len(mean) != channels:  # e.g. a 3-channel convention on a 1-channel model: average it
+            mean, std = [sum(mean) / len(mean)] * channels, [sum(std) / len(std)] * channels
+        return dataclasses.replace(self, mean=mean, std=std, channel_order=preprocessing.get("channel_order", "RGB"),
+                                   normalization=preprocessing["name"])
 
     @property
     def num_classes(self) -> int:
@@ -95,6 +110,8 @@ def preprocess(images, spec: DataSpec):
     h, w = spec.input_shape[:2]
     if tuple(spec.image_shape[:2]) != (h, w):
         x = tf.image.resize(x, (h, w), method="bilinear", antialias=True)
+    if spec.channel_order == "BGR":
+        x = tf.reverse(x, axis=[-1])
     mean = tf.constant(spec.mean, tf.float32)
     std = tf.constant(spec.std, tf.float32)
     return (x - mean) / std

@@ -3,6 +3,11 @@
 Conv 96@11x11/4 -> MaxPool 3/2 -> Conv 256@5x5 -> MaxPool 3/2 -> Conv 384, 384, 256 @3x3 -> MaxPool 3/2
 -> Flatten (6400 at 224x224) -> Dense 4096 -> Dropout 0.5 -> Dense 4096 -> Dropout 0.5 -> Dense classes.
 ReLU after every conv and hidden Dense layer; logits out.
+
+``alexnet_tv`` is torchvision's AlexNet (the "one weird trick" single-GPU version: 64-192-384-256-256
+channels, first conv padded by 2, 61,100,840 parameters at 224x224x3 with 1000 classes), the network
+PyTorch-trained AlexNet weights are for. torchvision's adaptive 6x6 average pooling before the classifier
+is the identity at 224x224; at other sizes the weight import folds it into ``fc1`` (it is linear).
 """
 
 from __future__ import annotations
@@ -11,7 +16,13 @@ import keras
 from keras import layers
 
 from kerascnn.models.custom_layers import LocalResponseNormalization
-from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
+from kerascnn.models.hyperparameters import (
+    HyperparameterError,
+    check_int_sequence,
+    check_positive_int,
+    check_rate,
+    variant,
+)
 from kerascnn.models.registry import register_model
 
 
@@ -22,6 +33,7 @@ def build_alexnet(
     filters=(96, 256, 384, 384, 256),
     kernel_sizes=(11, 5, 3, 3, 3),
     first_stride=4,
+    first_padding=0,
     dense_units=(4096, 4096),
     dropout=0.5,
     local_response_norm=False,
@@ -36,6 +48,7 @@ def build_alexnet(
         kernel_sizes: kernel sizes of the five convolutions; the first is "valid" with stride
             ``first_stride``, the others are "same".
         first_stride: stride of the first convolution.
+        first_padding: zero padding on each side before the first convolution (torchvision's is 2).
         dense_units: units of the two hidden Dense layers.
         dropout: dropout rate after each hidden Dense layer.
         local_response_norm: the paper's LRN after the first two convolutions (d2l leaves it out).
@@ -47,11 +60,15 @@ def build_alexnet(
     filters = check_int_sequence("filters", filters, 5)
     kernel_sizes = check_int_sequence("kernel_sizes", kernel_sizes, 5)
     first_stride = check_positive_int("first_stride", first_stride)
+    if isinstance(first_padding, bool) or not isinstance(first_padding, int) or first_padding < 0:
+        raise HyperparameterError(f"first_padding must be an integer >= 0. Received: first_padding={first_padding!r}")
     dense_units = check_int_sequence("dense_units", dense_units)
     dropout = check_rate("dropout", dropout)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
+    if first_padding:
+        x = layers.ZeroPadding2D(first_padding, name="conv1_pad")(x)
     pools = 0
     for i, (f, k) in enumerate(zip(filters, kernel_sizes), start=1):
         first = i == 1
@@ -78,3 +95,9 @@ alexnet = register_model(
     description="AlexNet: five convs (11x11/4 first), three max pools, two 4096 dense layers with dropout",
     reference="Krizhevsky et al. 2012; d2l.ai 8.1",
 )(variant(build_alexnet, "alexnet"))
+
+alexnet_tv = register_model(
+    default_input_shape=(224, 224, 3),
+    description="AlexNet as torchvision builds it: 64-192-384-256-256 channels, first conv padded by 2",
+    reference="Krizhevsky 2014 (arXiv:1404.5997); torchvision.models.alexnet",
+)(variant(build_alexnet, "alexnet_tv", filters=(64, 192, 384, 256, 256), first_padding=2))

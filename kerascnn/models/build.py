@@ -27,8 +27,12 @@ def resolve_input_shape(name: str, input_shape=None, channels: int | None = None
     return tuple(shape)
 
 
-def build(name: str, input_shape=None, num_classes: int = 10, **hyperparameters):
+def build(name: str, input_shape=None, num_classes: int = 10, *, weights=None, **hyperparameters):
     """Build the registered model ``name`` for ``input_shape`` (H, W, C) and ``num_classes``.
+
+    ``weights``: a weights file or kerascnn run to start from (see :func:`kerascnn.models.load_weights`:
+    torchvision ``.safetensors``/``.pth``, keras.applications ``.h5``, ``.keras``, a run directory); a
+    head with another class count is re-initialized. The load report is ``model.load_report``.
 
     The model is not compiled. Unknown names raise ``UnknownModelError``; an input too small for the
     architecture raises ``InputTooSmallError`` naming the first layer whose output would be empty.
@@ -54,6 +58,10 @@ def build(name: str, input_shape=None, num_classes: int = 10, **hyperparameters)
 
     if first_empty_layer(model) is not None:
         raise InputTooSmallError(_too_small_message(name, shape, int(num_classes), hyperparameters))
+    if weights is not None:
+        from kerascnn.pretrained import load_weights
+
+        model.load_report = load_weights(model, weights)
     return model
 
 

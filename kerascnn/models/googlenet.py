@@ -8,6 +8,11 @@ at 96x96, the paper at 224x224).
 With ``aux_classifiers=True`` the model has three outputs, main first: ``[logits, aux1_logits,
 aux2_logits]``; the auxiliary heads on 4a and 4d only help training (the paper weights their losses
 by 0.3) and are left out of inference exports.
+
+``googlenet_tv`` is torchvision's GoogLeNet (6,624,904 parameters at 224x224x3 with 1000 classes): every
+convolution is conv (no bias) + BatchNorm (epsilon 1e-3) + ReLU, the "5x5" branch has 3x3 kernels (a
+known slip kept for its weights), pools count partial windows (PyTorch's ``ceil_mode=True``), the pool
+before 5a is 2x2, dropout 0.2, and the auxiliary heads pool adaptively to 4x4 with a conv+BN.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from keras import layers
 
 from kerascnn.models.custom_layers import LocalResponseNormalization
 from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
+from kerascnn.models.layers import ceil_mode_padding, symmetric_padding
 from kerascnn.models.registry import register_model
 
 # Per block: (name, 1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool projection): the paper's table 1.
@@ -35,24 +41,45 @@ _POOL_AFTER = ("3b", "4e")  # MaxPool 3/2 between the stages
 _AUX_AFTER = ("4a", "4d")
 
 
-def _conv(x, filters, kernel_size, *, strides=1, name):
-    return layers.Conv2D(filters, kernel_size, strides=strides, padding="same", activation="relu", name=name)(x)
+def _conv(x, filters, kernel_size, *, strides=1, batch_norm=False, name):
+    """Conv + ReLU, or with ``batch_norm`` torchvision's BasicConv2d: conv (no bias) + BN (eps 1e-3) + ReLU."""
+    x, padding = symmetric_padding(x, kernel_size, strides, name=f"{name}_pad")
+    if not batch_norm:
+        return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, activation="relu", name=name)(x)
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(epsilon=1e-3, name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def inception_block(x, c1, c2, c3, c4, *, name):
+def _max_pool(x, pool_size, *, ceil_mode, name):
+    """MaxPool pool_size/2: Keras' "same", or PyTorch's ``ceil_mode=True`` (inputs are >= 0, after a ReLU)."""
+    if not ceil_mode:
+        return layers.MaxPooling2D(pool_size, strides=2, padding="same", name=name)(x)
+    x = ceil_mode_padding(x, pool_size, 2, name=f"{name}_pad")
+    return layers.MaxPooling2D(pool_size, strides=2, name=name)(x)
+
+
+def inception_block(x, c1, c2, c3, c4, *, branch3_kernel_size=5, batch_norm=False, name):
     """Four parallel paths concatenated on channels: 1x1; 1x1 -> 3x3; 1x1 -> 5x5; 3x3 max pool -> 1x1."""
-    p1 = _conv(x, c1, 1, name=f"{name}_1x1")
-    p2 = _conv(_conv(x, c2[0], 1, name=f"{name}_3x3_reduce"), c2[1], 3, name=f"{name}_3x3")
-    p3 = _conv(_conv(x, c3[0], 1, name=f"{name}_5x5_reduce"), c3[1], 5, name=f"{name}_5x5")
+    bn = {"batch_norm": batch_norm}
+    p1 = _conv(x, c1, 1, name=f"{name}_1x1", **bn)
+    p2 = _conv(_conv(x, c2[0], 1, name=f"{name}_3x3_reduce", **bn), c2[1], 3, name=f"{name}_3x3", **bn)
+    p3 = _conv(_conv(x, c3[0], 1, name=f"{name}_5x5_reduce", **bn), c3[1], branch3_kernel_size, name=f"{name}_5x5", **bn)
     p4 = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
-    p4 = _conv(p4, c4, 1, name=f"{name}_pool_proj")
+    p4 = _conv(p4, c4, 1, name=f"{name}_pool_proj", **bn)
     return layers.Concatenate(name=f"{name}_concat")([p1, p2, p3, p4])
 
 
-def auxiliary_classifier(x, num_classes, *, filters=128, units=1024, dropout=0.7, name):
-    """The paper's side head: AvgPool 5x5/3 -> Conv 128@1x1 -> Dense 1024 -> Dropout 0.7 -> Dense classes."""
-    x = layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
-    x = _conv(x, filters, 1, name=f"{name}_conv")
+def auxiliary_classifier(x, num_classes, *, filters=128, units=1024, dropout=0.7, torchvision=False, name):
+    """The paper's side head: AvgPool 5x5/3 -> Conv 128@1x1 -> Dense 1024 -> Dropout 0.7 -> Dense classes.
+
+    ``torchvision=True``: adaptive average pooling to 4x4 (any input size) and conv + BN, as torchvision.
+    """
+    if torchvision:
+        x = layers.AdaptiveAveragePooling2D((4, 4), name=f"{name}_pool")(x)
+    else:
+        x = layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
+    x = _conv(x, filters, 1, batch_norm=torchvision, name=f"{name}_conv")
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(units, activation="relu", name=f"{name}_fc")(x)
     if dropout:
@@ -70,6 +97,10 @@ def build_googlenet(
     aux_classifiers=False,
     aux_dropout=0.7,
     local_response_norm=False,
+    batch_norm=False,
+    branch3_kernel_size=5,
+    ceil_mode=False,
+    pool_sizes=(3, 3, 3, 3),
     name="googlenet",
 ) -> keras.Model:
     """GoogLeNet; returns logits (and the two auxiliary logits after them when asked).
@@ -84,6 +115,12 @@ def build_googlenet(
         aux_classifiers: add the two auxiliary heads as extra outputs (for training only).
         aux_dropout: dropout rate in the auxiliary heads.
         local_response_norm: the paper's LRN after the first pooling and after the 3x3 stem conv.
+        batch_norm: conv (no bias) + BatchNorm + ReLU everywhere, and torchvision's auxiliary heads.
+        branch3_kernel_size: kernel of the third ("5x5") path's second conv (torchvision: 3).
+        ceil_mode: pools count partial windows as PyTorch's ``ceil_mode=True``; else Keras' "same"
+            pooling. (The strided stem conv pads symmetrically, as PyTorch, in both cases.)
+        pool_sizes: the four stride-2 max pools (after the stem conv, the stem, 3b and 4e; torchvision's
+            last one is 2x2).
         name: the model's name.
 
     Reference: C. Szegedy et al., "Going deeper with convolutions", CVPR 2015 (arXiv:1409.4842).
@@ -92,31 +129,38 @@ def build_googlenet(
     width_divisor = check_positive_int("width_divisor", width_divisor)
     dropout = check_rate("dropout", dropout)
     aux_dropout = check_rate("aux_dropout", aux_dropout)
+    branch3_kernel_size = check_positive_int("branch3_kernel_size", branch3_kernel_size)
+    pool_sizes = check_int_sequence("pool_sizes", pool_sizes, 4)
+    bn = {"batch_norm": bool(batch_norm)}
 
     def width(c):
         return max(1, c // width_divisor)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = _conv(inputs, stem_filters[0], 7, strides=2, name="conv1_7x7")
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    x = _conv(inputs, stem_filters[0], 7, strides=2, name="conv1_7x7", **bn)
+    x = _max_pool(x, pool_sizes[0], ceil_mode=ceil_mode, name="pool1")
     if local_response_norm:
         x = LocalResponseNormalization(name="pool1_lrn")(x)
-    x = _conv(x, stem_filters[1], 1, name="conv2_reduce")
-    x = _conv(x, stem_filters[2], 3, name="conv2_3x3")
+    x = _conv(x, stem_filters[1], 1, name="conv2_reduce", **bn)
+    x = _conv(x, stem_filters[2], 3, name="conv2_3x3", **bn)
     if local_response_norm:
         x = LocalResponseNormalization(name="conv2_lrn")(x)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
+    x = _max_pool(x, pool_sizes[1], ceil_mode=ceil_mode, name="pool2")
 
     aux_outputs = []
     for block_name, c1, c2, c3, c4 in INCEPTION_BLOCKS:
         x = inception_block(
-            x, width(c1), tuple(map(width, c2)), tuple(map(width, c3)), width(c4), name=f"inception{block_name}"
+            x, width(c1), tuple(map(width, c2)), tuple(map(width, c3)), width(c4),
+            branch3_kernel_size=branch3_kernel_size, name=f"inception{block_name}", **bn,
         )
         if aux_classifiers and block_name in _AUX_AFTER:
             aux_name = f"aux{len(aux_outputs) + 1}"
-            aux_outputs.append(auxiliary_classifier(x, num_classes, dropout=aux_dropout, name=aux_name))
+            aux_outputs.append(
+                auxiliary_classifier(x, num_classes, dropout=aux_dropout, torchvision=bool(batch_norm), name=aux_name)
+            )
         if block_name in _POOL_AFTER:
-            x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{block_name[0]}")(x)
+            pool_size = pool_sizes[2 + _POOL_AFTER.index(block_name)]
+            x = _max_pool(x, pool_size, ceil_mode=ceil_mode, name=f"pool{block_name[0]}")
 
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout:
@@ -131,3 +175,14 @@ googlenet = register_model(
     description="GoogLeNet (Inception v1): nine Inception blocks, optional auxiliary heads and LRN",
     reference="Szegedy et al. 2014; d2l.ai 8.4",
 )(variant(build_googlenet, "googlenet"))
+
+googlenet_tv = register_model(
+    default_input_shape=(224, 224, 3),
+    description="GoogLeNet as torchvision builds it: conv+BatchNorm everywhere, 3x3 in the '5x5' path, ceil-mode pools",
+    reference="Szegedy et al. 2014; torchvision.models.googlenet",
+)(
+    variant(
+        build_googlenet, "googlenet_tv", batch_norm=True, branch3_kernel_size=3, ceil_mode=True,
+        pool_sizes=(3, 3, 3, 2), dropout=0.2,
+    )
+)

@@ -5,9 +5,12 @@ Routes (case-insensitive, as TF Serving's regular expressions)::
     GET  /v1/models/{M}[/versions/{V} | /labels/{L}]            model status
     GET  /v1/models/{M}[/versions/{V} | /labels/{L}]/metadata   signature defs
     POST /v1/models/{M}[/versions/{V} | /labels/{L}]:predict    predict (row or columnar JSON)
-    POST ...:classify, ...:regress                              501 (tf.Example APIs are not implemented)
+    POST ...:classify, ...:regress                              tf.Examples ({"examples": [...]}) -> {"result": ...}
+    GET  /monitoring/prometheus/metrics                         Prometheus metrics (when enabled)
 
-Every answer is JSON; failures are ``{"error": "..."}`` with TF Serving's status -> HTTP mapping. JSON
+Every answer is JSON; failures are ``{"error": "..."}`` with TF Serving's status -> HTTP mapping, also
+those aiohttp writes itself (a malformed request line, an unknown HTTP method). Bodies may be sent
+gzip- or deflate-compressed (``Content-Encoding``); a body that does not decompress is a 400. JSON
 parsing and input validation run on the event loop for small bodies and in a thread for large ones;
 model calls always run in the TF thread pool, so the loop keeps answering while models compute.
 """
@@ -15,15 +18,21 @@ model calls always run in the TF thread pool, so the loop keeps answering while 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
+import time
 from urllib.parse import unquote
 
-from aiohttp import web
+from aiohttp import web, web_protocol, web_server
 
+from kerascnn.serving import examples as example_api
 from kerascnn.serving import tensors
-from kerascnn.serving.batching import run_servable
-from kerascnn.serving.status import ServingError, invalid_argument, unimplemented
+from kerascnn.serving.batching import run_request
+from kerascnn.serving.image_limits import check_examples, check_string_inputs
+from kerascnn.serving.metrics import PATH as METRICS_PATH
+from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
+from kerascnn.serving.status import ServingError, invalid_argument
 
 log = logging.getLogger("kerascnn.serve")
 
@@ -39,24 +48,67 @@ REGISTRY = web.AppKey("registry", object)
 BATCHER = web.AppKey("batcher", object)
 EXECUTOR = web.AppKey("executor", object)
 MAX_BYTES = web.AppKey("max_request_bytes", int)
+CONTEXT = web.AppKey("context", object)
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
 
 
-def create_app(registry, *, executor, batcher=None, max_request_bytes: int = 32 * 1024 * 1024) -> web.Application:
+def create_app(registry, *, executor, batcher=None, max_request_bytes: int = 32 * 1024 * 1024, context=None,
+               body_timeout: float = 60.0) -> web.Application:
     """The aiohttp application serving ``registry``'s models.
 
     Args:
         registry: a :class:`~kerascnn.serving.repository.ModelRegistry`.
         executor: thread pool for TF calls (and parsing of large bodies).
         batcher: a :class:`~kerascnn.serving.batching.Batcher`, or None to run each request alone.
-        max_request_bytes: larger bodies are refused with 413.
+        max_request_bytes: larger bodies (after decompression) are refused with 413.
+        context: the :class:`~kerascnn.serving.grpc_api.ServingContext` shared with the gRPC API (its
+            metrics are recorded and served); made from the other arguments when None.
+        body_timeout: seconds a client has to send a request body; slower ones get 408.
     """
+    from kerascnn.serving.grpc_api import ServingContext
+
     app = web.Application(client_max_size=max_request_bytes)
     app[REGISTRY] = registry
     app[BATCHER] = batcher
     app[EXECUTOR] = executor
     app[MAX_BYTES] = max_request_bytes
+    app[CONTEXT] = context or ServingContext(registry, executor=executor, batcher=batcher,
+                                             max_message_bytes=max_request_bytes)
+    app[BODY_TIMEOUT] = body_timeout
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
+
+
+class _JSONErrorHandler(web_protocol.RequestHandler):
+    """aiohttp's connection handler, answering the errors it writes itself in TF Serving's JSON format
+    (a malformed request line or header, an unknown HTTP method such as ``FOO``: 400 ``{"error": ...}``)."""
+
+    def handle_error(self, request, status: int = 500, exc=None, message=None):
+        response = super().handle_error(request, status, exc, message)  # logs, and checks nothing was sent
+        if status >= 500:
+            text = "Internal error"
+        else:
+            text = (getattr(exc, "message", None) or message or str(exc or "") or "Bad request").strip()
+            text = f"Malformed request: {text.splitlines()[0] if text else 'Bad request'}"
+        body = json.dumps({"error": text}).encode()
+        answer = web.Response(body=body, status=status, content_type="application/json")
+        answer.force_close()
+        del response
+        return answer
+
+
+class _JSONErrorServer(web_server.Server):
+    def __call__(self):
+        return _JSONErrorHandler(self, loop=self._loop, **self._kwargs)
+
+
+class JSONErrorRunner(web.AppRunner):
+    """``web.AppRunner`` whose connections answer even aiohttp's own errors in JSON."""
+
+    async def _make_server(self):
+        server = await super()._make_server()
+        server.__class__ = _JSONErrorServer  # same object and state; only the handler class differs
+        return server
 
 
 def json_response(obj, status: int = 200) -> web.Response:
@@ -79,6 +131,10 @@ async def handle(request: web.Request) -> web.Response:
                       "(kerascnn serve --max-request-bytes sets it)"},
             status=413,
         )
+    except web.RequestPayloadError as e:  # a gzip/deflate body that does not decompress, a broken chunk
+        answer = json_response({"error": f"Malformed request body: {_cause(e)}"}, status=400)
+        answer.force_close()
+        return answer
     except (ConnectionResetError, asyncio.CancelledError):
         raise
     except Exception as e:  # noqa: BLE001 - a bug: log it, answer 500 in TF Serving's format
@@ -86,8 +142,28 @@ async def handle(request: web.Request) -> web.Response:
         return json_response({"error": f"Internal error: {type(e).__name__}: {e}"}, status=500)
 
 
+def _cause(error: BaseException) -> str:
+    text = str(error.__cause__ or error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The (decompressed) body, or 408 if the client takes longer than the body timeout to send it."""
+    try:
+        return await asyncio.wait_for(request.read(), request.app[BODY_TIMEOUT])
+    except asyncio.TimeoutError:
+        raise ServingError(
+            "DEADLINE_EXCEEDED", f"Request body not received within {request.app[BODY_TIMEOUT]:g} s "
+            "(kerascnn serve --body-timeout sets it)"
+        ) from None
+
+
 async def _dispatch(request: web.Request) -> web.Response:
     path = request.raw_path.split("?", 1)[0]
+    if path == METRICS_PATH and request.method in ("GET", "HEAD"):
+        metrics = request.app[CONTEXT].metrics
+        if metrics.enabled:
+            return web.Response(body=metrics.exposition(), headers={"Content-Type": "text/plain; version=0.0.4"})
     if not V1_PATH.fullmatch(path):
         return json_response({"error": f"Not found: {request.method} {path} (the API is under /v1/models/)"}, 404)
     malformed = invalid_argument(f"Malformed request: {request.method} {path}")
@@ -97,12 +173,19 @@ async def _dispatch(request: web.Request) -> web.Response:
             raise malformed
         name, version, label, verb = match.groups()
         name, version, label = _model_spec(name, version, label)
-        if verb.lower() != "predict":
-            raise unimplemented(
-                f"The :{verb.lower()} API (tf.Example inputs, classify/regress signatures) is not implemented "
-                "by kerascnn serve; use :predict"
-            )
-        return await predict(request, name, version, label)
+        verb = verb.lower()
+        metrics = request.app[CONTEXT].metrics
+        started = time.perf_counter()
+        try:
+            if verb == "predict":
+                response = await predict(request, name, version, label)
+            else:
+                response = await classify_or_regress(request, name, version, label, verb)
+        except ServingError as e:
+            metrics.request(name, verb.capitalize(), "REST", e.code, time.perf_counter() - started)
+            raise
+        metrics.request(name, verb.capitalize(), "REST", "OK", time.perf_counter() - started)
+        return response
     if request.method in ("GET", "HEAD"):
         match = STATUS_PATH.fullmatch(path)
         if not match:
@@ -131,7 +214,7 @@ def _model_spec(name: str, version: str | None, label: str | None) -> tuple:
 
 
 async def predict(request: web.Request, name: str, version, label) -> web.Response:
-    body = await request.read()
+    body = await read_body(request)
     registry, executor = request.app[REGISTRY], request.app[EXECUTOR]
     loop = asyncio.get_running_loop()
     decoded = None
@@ -154,9 +237,32 @@ async def predict(request: web.Request, name: str, version, label) -> web.Respon
             decoded = await loop.run_in_executor(executor, tensors.decode_inputs, doc, inputs)
         del doc
     request_format, arrays = decoded
-    batcher = request.app[BATCHER]
-    if batcher is not None:
-        outputs = await batcher.run(servable, signature_name, arrays)
-    else:
-        outputs = await loop.run_in_executor(executor, run_servable, servable, signature_name, arrays)
+    check_string_inputs(arrays, request.app[CONTEXT].max_image_pixels)
+    outputs = await run_request(request.app[BATCHER], executor, servable, signature_name, arrays)
     return json_response(tensors.encode_outputs(outputs, request_format))
+
+
+async def classify_or_regress(request: web.Request, name: str, version, label, verb: str) -> web.Response:
+    """``{"signature_name", "context", "examples"}`` -> ``{"result": ...}`` (TF Serving's REST Classify/Regress)."""
+    body = await read_body(request)
+    registry, executor = request.app[REGISTRY], request.app[EXECUTOR]
+    loop = asyncio.get_running_loop()
+    if len(body) <= INLINE_PARSE_BYTES:
+        doc = tensors.parse_json(body)
+    else:
+        doc = await loop.run_in_executor(executor, tensors.parse_json, body)
+    servable = registry.servable(name, version, label)
+    method = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
+    signature_name = doc.get("signature_name", "")
+    if not isinstance(signature_name, str):
+        raise invalid_argument("'signature_name' key must be a string value.")
+    signature = example_api.example_signature(servable, signature_name, method)
+    serialized = example_api.serialized_examples_from_json(doc)
+    del doc
+    check_examples(serialized, request.app[CONTEXT].max_image_pixels)
+    request.app[CONTEXT].metrics.examples(name, len(serialized))
+    outputs = await run_request(request.app[BATCHER], executor, servable, signature.name,
+                                example_api.examples_tensor(serialized))
+    if method == CLASSIFY_METHOD:
+        return json_response(example_api.classify_json(example_api.classifications(outputs, len(serialized))))
+    return json_response(example_api.regress_json(example_api.regressions(outputs, len(serialized))))

@@ -146,6 +146,7 @@ class _Queue:
 
     # Runs in an executor thread.
     def _run_batch(self, batch: list) -> list:
+        started = time.monotonic()
         groups = collections.defaultdict(list)
         for i, task in enumerate(batch):
             key = tuple(sorted((k, a.dtype.str, a.shape[1:]) for k, a in task.arrays.items()))
@@ -155,7 +156,7 @@ class _Queue:
             tasks = [batch[i] for i in indices]
             for i, result in zip(indices, self._run_group(tasks)):
                 results[i] = result
-        self.batcher.count_batch(len(batch), sum(t.rows for t in batch))
+        self.batcher.count_batch(len(batch), sum(t.rows for t in batch), [started - t.enqueued for t in batch])
         return results
 
     def _run_group(self, tasks: list) -> list:
@@ -191,7 +192,10 @@ class Batcher:
         executor: the thread pool that runs TF calls (TF releases the GIL while it computes).
     """
 
-    def __init__(self, options: BatchingOptions, executor):
+    def __init__(self, options: BatchingOptions, executor, metrics=None):
+        from kerascnn.serving.metrics import DISABLED
+
+        self.metrics = metrics or DISABLED
         self.options = options
         self.executor = executor
         self._queues: dict = {}
@@ -203,9 +207,10 @@ class Batcher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def count_batch(self, requests: int, examples: int) -> None:
+    def count_batch(self, requests: int, examples: int, queued_seconds=()) -> None:
         self.batches += 1
         self.examples += examples
+        self.metrics.batch(examples, queued_seconds)
 
     async def run(self, servable, signature_name: str, arrays: dict) -> dict:
         """Run a request as part of a batch; returns its own slice of the outputs."""
@@ -232,3 +237,11 @@ class Batcher:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def run_request(batcher, executor, servable, signature_name: str, arrays: dict) -> dict:
+    """Run one request through ``batcher`` (or alone in ``executor`` when batching is off)."""
+    if batcher is not None:
+        return await batcher.run(servable, signature_name, arrays)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, run_servable, servable, signature_name, arrays)

@@ -249,12 +249,31 @@ class ModelRegistry:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise KerasCNNError(f"Each served model needs its own name; repeated: {', '.join(duplicates)}")
+        self._warm_up = warm_up
         self.models = {c.name: ModelRepository(c, warm_up=warm_up) for c in configs}
+
+    def reconfigure(self, configs) -> None:
+        """Serve exactly ``configs`` from now on: new models are added, missing ones dropped, and a model
+        whose base path is unchanged keeps its loaded versions (with the new policy and labels).
+        Call :meth:`poll` afterwards to load and unload accordingly (TF Serving's config reload)."""
+        names = [c.name for c in configs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise KerasCNNError(f"Each served model needs its own name; repeated: {', '.join(duplicates)}")
+        models = {}
+        for config in configs:
+            current = self.models.get(config.name)
+            if current is not None and current.config.base_path == config.base_path:
+                current.config = config
+                models[config.name] = current
+            else:
+                models[config.name] = ModelRepository(config, warm_up=self._warm_up)
+        self.models = models  # one assignment: request handlers see the old or the new set, never a mix
 
     def poll(self) -> bool:
         """Poll every model; True if any version was loaded or unloaded."""
         changed = False
-        for repository in self.models.values():
+        for repository in list(self.models.values()):
             try:
                 changed = repository.poll() or changed
             except Exception:  # noqa: BLE001 - polling must go on for the other models

@@ -20,6 +20,9 @@ from kerascnn.serving.tensors import TensorInfo
 log = logging.getLogger("kerascnn.serve")
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
 
 
 @dataclasses.dataclass
@@ -30,6 +33,7 @@ class Signature:
     inputs: dict
     outputs: dict
     function: object  # a tf ConcreteFunction taking keyword tensors, returning {name: tensor}
+    method_name: str = PREDICT_METHOD  # tensorflow/serving/{predict,classify,regress}, from the SignatureDef
 
 
 def is_saved_model_dir(path) -> bool:
@@ -61,7 +65,11 @@ class Servable:
         }
         if not self.signatures:
             raise ValueError(f"SavedModel at {self.path} has no serving signatures")
-        self._signature_defs = _read_signature_defs(self.path)
+        self.signature_defs = _read_signature_defs(self.path)  # {name: SignatureDef proto}
+        for name, signature in self.signatures.items():
+            if name in self.signature_defs:
+                signature.method_name = self.signature_defs[name].method_name or PREDICT_METHOD
+        self._signature_defs_json = _signature_defs_json(self.signature_defs)
 
     def signature(self, name: str) -> Signature:
         try:
@@ -111,7 +119,7 @@ class Servable:
         """TF Serving's ``GetModelMetadata`` answer (as its REST API prints it)."""
         return {
             "model_spec": {"name": self.model_name, "signature_name": "", "version": str(self.version)},
-            "metadata": {"signature_def": {"signature_def": self._signature_defs}},
+            "metadata": {"signature_def": {"signature_def": self._signature_defs_json}},
         }
 
 
@@ -133,8 +141,8 @@ def _tensor_info(spec) -> TensorInfo:
 
 
 def _read_signature_defs(path: Path) -> dict:
-    """The SignatureDefs of the ``serve`` MetaGraph as JSON, printed as TF Serving prints them."""
-    from google.protobuf import json_format, text_format
+    """The SignatureDefs (protos) of the ``serve`` MetaGraph."""
+    from google.protobuf import text_format
     from tensorflow.core.protobuf import saved_model_pb2
 
     saved_model = saved_model_pb2.SavedModel()
@@ -145,11 +153,18 @@ def _read_signature_defs(path: Path) -> dict:
     graphs = [g for g in saved_model.meta_graphs if "serve" in g.meta_info_def.tags] or list(saved_model.meta_graphs)
     if not graphs:
         return {}
+    return dict(graphs[0].signature_def.items())
+
+
+def _signature_defs_json(signature_defs: dict) -> dict:
+    """SignatureDefs as JSON, printed as TF Serving's REST API prints them."""
+    from google.protobuf import json_format
+
     return {
         name: json_format.MessageToDict(
             signature_def, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
         )
-        for name, signature_def in graphs[0].signature_def.items()
+        for name, signature_def in signature_defs.items()
     }
 
 

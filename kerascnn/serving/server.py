@@ -17,6 +17,7 @@ import socket
 import sys
 from pathlib import Path
 
+from kerascnn.data.image_policy import DEFAULT_MAX_PIXELS
 from kerascnn.errors import KerasCNNError
 from kerascnn.serving.access_log import AccessLogWriter, access_logger_class
 from kerascnn.serving.batching import Batcher, BatchingOptions
@@ -34,6 +35,7 @@ class ServerOptions:
     models: list  # of ModelConfig
     host: str = "127.0.0.1"
     port: int = 8501
+    grpc_port: int | None = 8500  # None: no gRPC server
     poll_seconds: float = 1.0  # > 0: poll every N s; 0: only at start-up (as TF Serving)
     batching: BatchingOptions | None = dataclasses.field(default_factory=BatchingOptions)  # None: off
     num_threads: int = 2  # TF call threads when batching is off
@@ -41,6 +43,10 @@ class ServerOptions:
     access_log: str | None = "-"  # "-": stderr; a path; None: off
     shutdown_timeout: float = 10.0
     warm_up: bool = True
+    enable_metrics: bool = False  # GET /monitoring/prometheus/metrics
+    header_timeout: float = 10.0  # seconds to send a request head (from connect or the previous answer)
+    body_timeout: float = 60.0  # seconds to send a request body once its head arrived
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # encoded images larger than this are refused unread
 
 
 def check_base_path(config: ModelConfig) -> None:
@@ -63,6 +69,12 @@ def poll_and_freeze(registry: ModelRegistry) -> None:
         freeze_loaded_objects()
 
 
+def reconfigure_and_freeze(registry: ModelRegistry, configs) -> None:
+    """Serve exactly ``configs`` from now on (ModelService.HandleReloadConfigRequest), then load them."""
+    registry.reconfigure(configs)
+    poll_and_freeze(registry)
+
+
 def freeze_loaded_objects() -> None:
     """Keep the garbage collector away from the models' objects.
 
@@ -80,7 +92,7 @@ def _exit_cleanly(signum, frame):
     raise SystemExit(0)
 
 
-def check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int, flag: str = "--port") -> None:
     if port == 0:
         return
     try:
@@ -94,7 +106,7 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as e:
             raise KerasCNNError(
-                f"Cannot listen on {host}:{port}: {e.strerror or e}. Choose another --port."
+                f"Cannot listen on {host}:{port}: {e.strerror or e}. Choose another {flag}."
             ) from None
 
 
@@ -119,6 +131,10 @@ def serve(options: ServerOptions) -> int:
     for config in options.models:
         check_base_path(config)
     check_port_free(options.host, options.port)  # before minutes of model loading, not after
+    if options.grpc_port is not None:
+        if options.grpc_port == options.port and options.port != 0:
+            raise KerasCNNError(f"--grpc-port and --port must differ (both are {options.port}).")
+        check_port_free(options.host, options.grpc_port, flag="--grpc-port")
     registry = ModelRegistry(options.models, warm_up=options.warm_up)
     # A SIGTERM while the first models load (before the event loop takes the signal over) still ends
     # the process cleanly, with status 0.
@@ -140,17 +156,31 @@ def serve(options: ServerOptions) -> int:
 async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) -> int:
     from aiohttp import web
 
-    from kerascnn.serving.app import create_app
+    from kerascnn.serving.app import JSONErrorRunner, create_app
+    from kerascnn.serving.grpc_api import ServingContext
+    from kerascnn.serving.metrics import Metrics
 
     threads = options.batching.num_batch_threads if options.batching else options.num_threads
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tf")
     loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader")
-    batcher = Batcher(options.batching, executor) if options.batching else None
-    app = create_app(registry, executor=executor, batcher=batcher, max_request_bytes=options.max_request_bytes)
+    metrics = Metrics(options.enable_metrics)
+    batcher = Batcher(options.batching, executor, metrics) if options.batching else None
+    loop = asyncio.get_running_loop()
+
+    async def reload_config(configs):
+        await loop.run_in_executor(loader, reconfigure_and_freeze, registry, configs)
+
+    ctx = ServingContext(registry, executor=executor, batcher=batcher, max_message_bytes=options.max_request_bytes,
+                         metrics=metrics, reload_config=reload_config, max_image_pixels=options.max_image_pixels)
+    app = create_app(registry, executor=executor, batcher=batcher, max_request_bytes=options.max_request_bytes,
+                     context=ctx, body_timeout=options.body_timeout)
     logger_options = {"access_log": None}
     if access_log is not None:
         logger_options = {"access_log": log, "access_log_class": access_logger_class(access_log)}
-    app_runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=options.shutdown_timeout, **logger_options)
+    # aiohttp's keep-alive timer runs from the moment a connection opens and from each answer, and closes
+    # the connection if no complete request head arrived by then: that is the header timeout.
+    app_runner = JSONErrorRunner(app, handle_signals=False, shutdown_timeout=options.shutdown_timeout,
+                                 keepalive_timeout=options.header_timeout, **logger_options)
     await app_runner.setup()
     site = web.TCPSite(app_runner, options.host, options.port, backlog=1024)
     try:
@@ -161,15 +191,31 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
             f"Cannot listen on {options.host}:{options.port}: {e.strerror or e}. Choose another --port."
         ) from None
     port = app_runner.addresses[0][1] if app_runner.addresses else options.port
+    grpc_server = None
+    if options.grpc_port is not None:
+        from kerascnn.serving.grpc_api import create_server
+
+        try:
+            grpc_server, grpc_port = create_server(ctx, options.host, options.grpc_port)
+        except RuntimeError as e:  # grpc raises RuntimeError when it cannot bind
+            await app_runner.cleanup()
+            raise KerasCNNError(
+                f"Cannot listen on {options.host}:{options.grpc_port}: {e}. Choose another --grpc-port."
+            ) from None
+        await grpc_server.start()
     names = ", ".join(registry.models)
     batching = (
         f"batching on (max_batch_size={options.batching.max_batch_size}, "
         f"batch_timeout_micros={options.batching.batch_timeout_micros})" if options.batching else "batching off"
     )
     print(f"kerascnn serve: REST API at http://{options.host}:{port}/v1/models/ ({names}; {batching})", flush=True)
+    if grpc_server is not None:
+        print(f"kerascnn serve: gRPC API at {options.host}:{grpc_port} "
+              "(tensorflow.serving.PredictionService, ModelService)", flush=True)
+    if options.enable_metrics:
+        print(f"kerascnn serve: metrics at http://{options.host}:{port}/monitoring/prometheus/metrics", flush=True)
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
@@ -189,7 +235,11 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
     for task in background:
         task.cancel()
     await asyncio.gather(*background, return_exceptions=True)
-    await app_runner.cleanup()  # waits for handlers in flight (up to shutdown_timeout)
+    # Both servers stop taking new calls at once; calls in flight finish (up to shutdown_timeout).
+    stops = [app_runner.cleanup()]  # waits for handlers in flight
+    if grpc_server is not None:
+        stops.append(grpc_server.stop(options.shutdown_timeout))
+    await asyncio.gather(*stops)
     if batcher is not None:
         await batcher.close()
         if batcher.batches:

@@ -131,33 +131,10 @@ def decode_inputs(doc: dict, inputs: dict) -> tuple:
     if has_instances and has_inputs:
         raise invalid_argument("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
     if has_instances:
-        request_format, arrays = ROW, _decode_instances(doc["instances"], inputs)
-    elif has_inputs:
-        request_format, arrays = COLUMNAR, _decode_columnar(doc["inputs"], inputs)
-    else:
-        raise invalid_argument("Missing 'inputs' or 'instances' key")
-    check_encoded_images(arrays)
-    return request_format, arrays
-
-
-def check_encoded_images(arrays: dict) -> None:
-    """Apply kerascnn's image rule to string inputs named ``*image_bytes`` (encoded images, TF Serving's usage).
-
-    Read from each image's header before the model decodes anything (:mod:`kerascnn.data.image_policy`):
-    a decompression bomb or an image ``kerascnn predict`` would refuse (alpha, 16-bit) is an
-    INVALID_ARGUMENT here too, and its pixels are never decoded.
-    """
-    from kerascnn.data.image_policy import inspect
-    from kerascnn.errors import DataError
-
-    for name, array in arrays.items():
-        if array.dtype != object or not name.endswith("image_bytes"):
-            continue
-        for i, data in enumerate(array.reshape(-1)):
-            try:
-                inspect(data, f"'{name}' item {i}")
-            except DataError as e:
-                raise invalid_argument(str(e)) from None
+        return ROW, _decode_instances(doc["instances"], inputs)
+    if has_inputs:
+        return COLUMNAR, _decode_columnar(doc["inputs"], inputs)
+    raise invalid_argument("Missing 'inputs' or 'instances' key")
 
 
 def _is_b64(value) -> bool:

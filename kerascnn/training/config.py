@@ -37,6 +37,10 @@ class TrainConfig:
     test_split: float = 0.2  # fraction held out as test when the dataset has no test part
     input_shape: list | None = None  # H,W[,C]; None: the model's published input size, data's channels
     hparams: dict = dataclasses.field(default_factory=dict)  # builder hyperparameters (--hparams FILE)
+    init_from: str | None = None  # weights to start from: a file (torchvision/keras.applications/.keras) or a run
+    freeze: str | None = None  # backbone | none | a layer name (frozen up to it); None: backbone with init_from
+    fine_tune_epochs: int = 0  # after `epochs` (phase 1), unfreeze everything and train this many more epochs
+    fine_tune_lr: float | None = None  # phase 2's learning rate; None: lr / 10
     early_stopping: int = 0  # patience in epochs on validation accuracy; 0 disables
     aux_loss_weight: float = 0.3  # loss weight of each auxiliary head (GoogLeNet)
     strategy: str = "auto"  # auto | mirrored | multi_worker | default | one_device
@@ -64,6 +68,12 @@ class TrainConfig:
         for field in ("epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "label_smoothing"):
             if getattr(cfg, field) is None:
                 setattr(cfg, field, getattr(defaults, field))
+        if cfg.init_from is not None:
+            cfg.init_from = str(cfg.init_from)
+            if cfg.freeze is None:
+                cfg.freeze = "backbone"
+            if cfg.fine_tune_epochs and cfg.fine_tune_lr is None:
+                cfg.fine_tune_lr = float(cfg.lr) / 10
         if cfg.out is None:
             cfg.out = str(Path("runs") / (f"{cfg.model}-{cfg.folds}fold" if cfg.folds and cfg.fold is None else cfg.model))
         cfg.validate()
@@ -97,6 +107,12 @@ class TrainConfig:
             bad(f"folds must be 0 (one validation split) or at least 2. Received: folds={self.folds}")
         if self.fold is not None and not (self.folds and 1 <= int(self.fold) <= int(self.folds)):
             bad(f"fold must be in 1..folds. Received: fold={self.fold}, folds={self.folds}")
+        if self.init_from is None and (self.freeze is not None or self.fine_tune_epochs):
+            bad("--freeze and --fine-tune-epochs need --init-from (pretrained weights to start from).")
+        if int(self.fine_tune_epochs or 0) < 0:
+            bad(f"fine_tune_epochs must not be negative. Received: {self.fine_tune_epochs}")
+        if self.fine_tune_lr is not None and not float(self.fine_tune_lr) > 0:
+            bad(f"fine_tune_lr must be positive. Received: {self.fine_tune_lr}")
         if self.precision not in PRECISIONS:
             bad(f"Unknown precision {self.precision!r}. Choose from: {', '.join(PRECISIONS)}.")
         from kerascnn.training.core_split import MODES as CORE_SPLIT_MODES

@@ -8,6 +8,8 @@ the run directory is created, so bad input never leaves a half-written run behin
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import math
 import sys
 import time
@@ -102,6 +104,20 @@ def _steps_per_execution(cfg: TrainConfig, steps_per_epoch: int, strategy) -> in
     return max(1, min(steps_per_epoch, DEFAULT_STEPS_PER_EXECUTION))
 
 
+class _NotRetracing(logging.Filter):
+    # Every fit builds a new model whose train function TensorFlow traces; from the fifth fit in one
+    # process (folds, a notebook's grid) TensorFlow calls that "retracing", which is about one function
+    # traced again and again, not this.
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _hide_retracing_warning() -> None:
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NotRetracing) for f in logger.filters):
+        logger.addFilter(_NotRetracing())
+
+
 def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainConfig | None = None, callbacks=None,
         **settings) -> TrainResult:
     """Train ``model`` on ``dataset`` and write a run directory; returns a :class:`TrainResult`.
@@ -133,6 +149,7 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
     else:
         config = dataclasses.replace(config, hparams=load_hparams(config.hparams))
     cfg = config.resolve()  # unknown model and bad settings raise here
+    _hide_retracing_warning()
     if cfg.folds and cfg.fold is None:  # cross-validation: one ordinary run per fold (kerascnn.training.folds)
         from kerascnn.training.folds import fit_folds
 
@@ -169,7 +186,14 @@ class _Trainer:
             parts = split_fold(raw, cfg.fold, cfg.folds)
         else:
             parts = split_validation(raw, cfg.val_split)
-        input_shape = resolve_input_shape(cfg.model, cfg.input_shape, channels=raw.image_shape[2])
+        from kerascnn.training import transfer
+
+        source = None
+        if cfg.init_from:  # read (and check) the weights before anything is written
+            from kerascnn.pretrained import read_weights
+
+            source = read_weights(cfg.init_from)
+        input_shape = transfer.source_input(source, cfg.model, cfg.input_shape, raw.image_shape[2])
         spec = make_spec(raw, input_shape, parts.x_train)
         self._check_resizable(raw, spec)
         replicas = strategy.num_replicas_in_sync
@@ -183,15 +207,21 @@ class _Trainer:
                 net = build(cfg.model, input_shape, raw.num_classes, **cfg.hparams)
             finally:
                 keras.config.set_dtype_policy(previous_policy)
-            from kerascnn.training.compile import compile_model
+            self.load_report = None
+            if source is not None:
+                from kerascnn.pretrained import load_weights
 
-            compile_model(net, optimizer=cfg.optimizer, lr=cfg.lr, schedule=cfg.schedule, epochs=cfg.epochs,
-                          steps_per_epoch=steps_per_epoch, label_smoothing=cfg.label_smoothing,
-                          weight_decay=cfg.weight_decay, aux_loss_weight=cfg.aux_loss_weight,
-                          steps_per_execution=spe, jit_compile=cfg.jit_compile)
+                self.load_report = load_weights(net, cfg.init_from, source=source)
+                spec = spec.with_pretrained_preprocessing(self.load_report.preprocessing)
+            transfer.check_freeze(net, cfg.freeze)
+            self.phases = transfer.phases(cfg)
+            self.steps_per_epoch, self.spe = steps_per_epoch, spe
+            self._configure(net, self.phases[0])
         from kerascnn.training import core_split
 
         self.core_split_parts = core_split.core_split_applies(net, replicas=replicas) if cfg.core_split == "auto" else 0
+        if len(self.phases) > 1:
+            self.core_split_parts = 0  # each phase recompiles; core split patches one compiled step
         if self.core_split_parts:
             core_split.enable_core_split(net, self.core_split_parts)
         train, val, test = self._pipelines(parts, spec, net)
@@ -205,6 +235,21 @@ class _Trainer:
         except KerasCNNError:
             rundir.abandon(run)
             raise
+
+    def _configure(self, net, phase):
+        """Freeze for ``phase`` and compile a fresh optimizer at its learning rate, over its epochs."""
+        from kerascnn.training.compile import compile_model
+        from kerascnn.training.transfer import apply_freeze
+
+        cfg = self.cfg
+        self.frozen = apply_freeze(net, phase.freeze) if cfg.init_from else []
+        with net.distribute_strategy.scope():
+            compile_model(net, optimizer=cfg.optimizer, lr=phase.lr, schedule=cfg.schedule,
+                          epochs=phase.end_epoch - phase.first_epoch, steps_per_epoch=self.steps_per_epoch,
+                          label_smoothing=cfg.label_smoothing, weight_decay=cfg.weight_decay,
+                          aux_loss_weight=cfg.aux_loss_weight, steps_per_execution=self.spe,
+                          jit_compile=cfg.jit_compile)
+        self.configured_phase = phase
 
     def _check_resizable(self, raw, spec):
         """Run the preprocessing on one image now, so a shape it cannot handle fails before any file."""
@@ -260,10 +305,21 @@ class _Trainer:
         from kerascnn import runs
         from kerascnn.fsutil import atomic_write_json
 
+        from kerascnn.models import default_hyperparameters
+
         cfg = self.cfg
-        doc = {**cfg.to_dict(), "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
+        # Every builder hyperparameter in force, defaults included (kernel_initializer, ...); hparams holds the chosen.
+        model_hyperparameters = json.loads(json.dumps({**default_hyperparameters(cfg.model), **cfg.hparams}, default=str))
+        doc = {**cfg.to_dict(), "model_hyperparameters": model_hyperparameters, "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
                "strategy_class": type(strategy).__name__, "num_replicas": replicas,
                "resolved_steps_per_execution": spe, "core_split_parts": self.core_split_parts, "versions": library_versions(), "identity": cfg.identity()}
+        if self.load_report is not None:
+            report = self.load_report
+            doc["init_from"] = {"path": report.source, "sha256": report.sha256, "kind": report.kind,
+                                "loaded_layers": len(report.loaded), "loaded_params": report.loaded_params,
+                                "reinitialized": report.reinitialized, "skipped": report.skipped,
+                                "preprocessing": report.preprocessing}
+            doc["phases"] = [dataclasses.asdict(p) for p in self.phases]
         atomic_write_json(run.work / runs.CONFIG_FILE, doc)
         spec.save(run.work)
 
@@ -281,7 +337,7 @@ class _Trainer:
             return run, checkpoints.TrainingState()
         if verbose:
             where = ("training was finished; evaluating" if state.trained
-                     else f"from epoch {state.epochs + 1}/{self.cfg.epochs}")
+                     else f"from epoch {state.epochs + 1}/{self.cfg.epochs + int(self.cfg.fine_tune_epochs or 0)}")
             print(f"Resuming {run.work} {where}" + (f" ({note})" if note else ""), flush=True)
         return run, state
 
@@ -300,21 +356,38 @@ class _Trainer:
         monitor = ("val_" if self.has_val else "") + accuracy_key(net)
         start = time.perf_counter()
         this_call: dict = {}
+        if verbose and self.chief and self.load_report is not None:
+            print(self.load_report.summary(), flush=True)
         if not state.trained:
-            if state.last:
+            from kerascnn.training.transfer import phase_of_checkpoint
+
+            if state.last:  # restore in the phase that wrote it (its optimizer matches that phase's trainables)
+                written_in = phase_of_checkpoint(self.phases, state.epochs)
+                if written_in != self.configured_phase:
+                    self._configure(net, written_in)
                 checkpoints.restore(net, run.work / state.last)
-            callbacks = self._callbacks(run, state, timer, monitor)
-            history = net.fit(train, validation_data=val, epochs=cfg.epochs, initial_epoch=done, callbacks=callbacks,
-                              verbose=verbose, shuffle=False)  # the pipeline shuffles
-            this_call = history.history
-            losses = this_call.get("loss", [])
-            if losses and not np.isfinite(losses[-1]) or net.stop_training and any(not np.isfinite(v) for v in losses):
-                epoch = len(losses) + done
-                raise TrainingError(
-                    f"The loss became NaN in epoch {epoch} (lr={cfg.lr}, optimizer={cfg.optimizer}); training diverged, "
-                    "nothing was saved. Lower --lr or choose another --optimizer."
-                )
-            state = checkpoints.load_state(run.work) or state
+            for phase in self.phases:
+                if state.epochs >= phase.end_epoch:
+                    continue
+                if phase != self.configured_phase:
+                    self._configure(net, phase)
+                if verbose and len(self.phases) > 1 and self.chief:
+                    print(f"Phase {phase.number}: epochs {max(state.epochs, phase.first_epoch) + 1}-{phase.end_epoch}, "
+                          f"lr {phase.lr:g}, {len(self.frozen)} layers frozen", flush=True)
+                callbacks = self._callbacks(run, state, timer, monitor)
+                start_epoch = max(state.epochs, phase.first_epoch)
+                history = net.fit(train, validation_data=val, epochs=phase.end_epoch, initial_epoch=start_epoch,
+                                  callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles
+                for key, values in history.history.items():
+                    this_call.setdefault(key, []).extend(values)
+                losses = history.history.get("loss", [])
+                if losses and not np.isfinite(losses[-1]) or net.stop_training and any(not np.isfinite(v) for v in losses):
+                    epoch = len(losses) + start_epoch
+                    raise TrainingError(
+                        f"The loss became NaN in epoch {epoch} (lr={phase.lr}, optimizer={cfg.optimizer}); training "
+                        "diverged, nothing was saved. Lower --lr or choose another --optimizer."
+                    )
+                state = checkpoints.load_state(run.work) or state
             # From here on a kill resumes at the evaluation below, never at training.
             state = checkpoints.mark_trained(run.work, state)
         seconds = time.perf_counter() - start

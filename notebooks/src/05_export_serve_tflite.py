@@ -222,7 +222,7 @@ with socket.socket() as probe:
 log = open(WORK / "05_server.log", "w")
 server = subprocess.Popen(
     [sys.executable, "-m", "kerascnn.cli.main", "serve", str(MODELS / "lenet"), "--port", str(port),
-     "--poll-seconds", "0.5"],
+     "--grpc-port", "0", "--poll-seconds", "0.5"],  # gRPC on any free port: 8500 may be taken
     stdout=log, stderr=subprocess.STDOUT,
 )
 atexit.register(server.terminate)  # never leave a server behind, even if a cell below fails

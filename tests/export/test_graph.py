@@ -15,18 +15,21 @@ from kerascnn.export.graph import decode_images_fn, inference_model, resize_matr
 
 
 @pytest.mark.parametrize(
-    "image_shape, input_shape",
+    "image_shape, input_shape, channel_order",
     [
-        ((8, 8, 1), (28, 28, 1)),  # digits -> LeNet: upsampling
-        ((28, 28, 1), (28, 28, 1)),  # MNIST -> LeNet: nothing to resize
-        ((32, 32, 3), (20, 20, 3)),  # downsampling: antialiased, as a matrix product
-        ((10, 7, 3), (5, 21, 1)),  # down in one axis, up in the other, RGB -> gray
-        ((28, 28, 1), (67, 67, 3)),  # MNIST -> AlexNet: gray -> RGB
+        ((8, 8, 1), (28, 28, 1), "RGB"),  # digits -> LeNet: upsampling
+        ((28, 28, 1), (28, 28, 1), "RGB"),  # MNIST -> LeNet: nothing to resize
+        ((32, 32, 3), (20, 20, 3), "RGB"),  # downsampling: antialiased, as a matrix product
+        ((10, 7, 3), (5, 21, 1), "RGB"),  # down in one axis, up in the other, RGB -> gray
+        ((28, 28, 1), (67, 67, 3), "RGB"),  # MNIST -> AlexNet: gray -> RGB
+        ((32, 32, 3), (32, 32, 3), "BGR"),  # keras.applications' caffe weights: channels reversed
+        ((28, 28, 1), (32, 32, 3), "BGR"),  # gray -> BGR
     ],
 )
-def test_tflite_preprocess_equals_training_preprocess(image_shape, input_shape):
+def test_tflite_preprocess_equals_training_preprocess(image_shape, input_shape, channel_order):
     c = input_shape[2]
-    spec = DataSpec("t", ["a", "b"], image_shape, input_shape, [0.2, 0.3, 0.4][:c], [0.5, 0.6, 0.7][:c])
+    spec = DataSpec("t", ["a", "b"], image_shape, input_shape, [0.2, 0.3, 0.4][:c], [0.5, 0.6, 0.7][:c],
+                    channel_order=channel_order)
     images = np.random.default_rng(0).integers(0, 256, (3, *image_shape), dtype=np.uint8)
     expected = preprocess(images, spec).numpy()
     got = tflite_preprocess(tf.constant(images), spec).numpy()

