@@ -45,7 +45,6 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from kerascnn.errors import KerasCNNError
-    from kerascnn.inference import benchmark, load_image, load_predictor, top_k
 
     if args.top_k < 1:
         raise KerasCNNError(f"--top-k must be at least 1. Received: {args.top_k}")
@@ -53,8 +52,13 @@ def run(args) -> int:
         raise KerasCNNError(f"--benchmark must be at least 1. Received: {args.benchmark}")
     if args.threads < 1:
         raise KerasCNNError(f"--threads must be at least 1. Received: {args.threads}")
-    if args.max_image_pixels is not None:
-        image_policy.set_max_pixels(args.max_image_pixels)  # one rule for the whole process
+    with image_policy.pixel_limit(args.max_image_pixels):
+        return _predict(args)
+
+
+def _predict(args) -> int:
+    from kerascnn.inference import benchmark, load_image, load_predictor, top_k
+
     if not str(args.model).endswith(".tflite"):
         from kerascnn.cli.main import _import_tensorflow_quietly
 

@@ -133,7 +133,7 @@ def run(args) -> int:
 
     if args.max_image_pixels is not None and args.max_image_pixels < 1:
         raise KerasCNNError(f"--max-image-pixels must be at least 1. Received: {args.max_image_pixels}")
-    image_policy.set_max_pixels(args.max_image_pixels)  # None: $KERASCNN_MAX_IMAGE_PIXELS or the default
+    limit = image_policy.max_pixels() if args.max_image_pixels is None else args.max_image_pixels
     if args.header_timeout <= 0 or args.body_timeout <= 0:
         raise KerasCNNError("--header-timeout and --body-timeout must be > 0 seconds.")
     if args.poll_seconds < 0:
@@ -156,6 +156,6 @@ def run(args) -> int:
         num_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,
         access_log=None if args.access_log == "off" else args.access_log,
         grpc_port=None if args.no_grpc else args.grpc_port, enable_metrics=args.enable_metrics,
-        header_timeout=args.header_timeout, body_timeout=args.body_timeout, max_image_pixels=image_policy.max_pixels(),
+        header_timeout=args.header_timeout, body_timeout=args.body_timeout, max_image_pixels=limit,
     )
     return serve(options)

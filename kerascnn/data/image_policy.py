@@ -19,6 +19,7 @@ process with :func:`set_max_pixels`, the ``KERASCNN_MAX_IMAGE_PIXELS`` environme
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import os
@@ -65,6 +66,19 @@ def set_max_pixels(limit: int | None) -> None:
     if limit is not None and int(limit) < 1:
         raise DataError(f"The image pixel limit must be at least 1. Received: {limit}")
     _max_pixels = None if limit is None else int(limit)
+
+
+@contextlib.contextmanager
+def pixel_limit(limit: int | None):
+    """Set the pixel limit while the block runs (None: leave it as it is), then restore the previous one."""
+    global _max_pixels
+    saved = _max_pixels
+    if limit is not None:
+        set_max_pixels(limit)
+    try:
+        yield
+    finally:
+        _max_pixels = saved
 
 
 @dataclasses.dataclass(frozen=True)
