@@ -213,7 +213,8 @@ def _initializers(layer) -> dict:
     found = {}
     for weight, init_attribute, weight_attribute in (
         ("kernel", "kernel_initializer", "kernel"),
-        ("depthwise", "depthwise_initializer", "depthwise_kernel"),
+        ("depthwise", "depthwise_initializer", "kernel"),  # DepthwiseConv2D
+        ("depthwise", "depthwise_initializer", "depthwise_kernel"),  # SeparableConv2D
         ("pointwise", "pointwise_initializer", "pointwise_kernel"),
         ("bias", "bias_initializer", "bias"),
     ):

@@ -10,7 +10,9 @@ Implemented once, the way torchvision's ``ResNet.__init__`` does it: the family 
 as always, then every layer with a kernel (``Conv2D``, ``Dense``; ``DepthwiseConv2D``'s and
 ``SeparableConv2D``'s depthwise and pointwise kernels) draws it again from the chosen initializer and
 records that initializer in its config, so ``kerascnn summary``, ``config.json`` and a saved ``.keras``
-file all show it. BatchNorm's scale and offset keep their ones and zeros.
+file all show it. BatchNorm's scale and offset keep their ones and zeros. Fans are PyTorch's: a grouped
+``Conv2D`` kernel already has ``c_in / groups`` input channels; a depthwise kernel is drawn with fan-in
+``k * k`` (see ``_draw``).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ INITIALIZER_DEFAULTS = {"kernel_initializer": "glorot_uniform", "bias_initialize
 
 # hyperparameter -> (layer attribute holding the initializer, layer attribute holding the weight)
 _TARGETS = {
-    "kernel_initializer": (("kernel_initializer", "kernel"), ("depthwise_initializer", "depthwise_kernel"),
-                           ("pointwise_initializer", "pointwise_kernel")),
+    # Conv2D/Dense; DepthwiseConv2D (its kernel is drawn by depthwise_initializer); SeparableConv2D.
+    "kernel_initializer": (("kernel_initializer", "kernel"), ("depthwise_initializer", "kernel"),
+                           ("depthwise_initializer", "depthwise_kernel"), ("pointwise_initializer", "pointwise_kernel")),
     "bias_initializer": (("bias_initializer", "bias"),),
 }
 
@@ -84,6 +87,23 @@ def _layers(model):
             yield from _layers(layer)
 
 
+def _draw(init, weight, *, depthwise: bool):
+    """New values for ``weight`` from ``init``.
+
+    A depthwise kernel ``(k, k, channels, multiplier)`` connects each output to the k*k pixels of ONE
+    input channel, but Keras' fan computation counts all ``channels`` (He's std would come out
+    sqrt(channels) times too small). It is drawn as ``(k, k, 1, channels * multiplier)``, whose fan-in is
+    the true k*k (PyTorch counts a grouped convolution's fans the same way), and reshaped.
+    """
+    import keras
+
+    shape = tuple(weight.shape)
+    if depthwise and len(shape) == 4:
+        values = init((shape[0], shape[1], 1, shape[2] * shape[3]), dtype=weight.dtype)
+        return keras.ops.reshape(values, shape)
+    return init(shape, dtype=weight.dtype)
+
+
 def apply_initializers(model, chosen: dict, native: dict):
     """Draw every kernel/bias of ``model`` again from ``chosen`` where it differs from ``native``.
 
@@ -114,5 +134,5 @@ def apply_initializers(model, chosen: dict, native: dict):
                 init = get_initializer(hyperparameter, value)
                 setattr(layer, init_attribute, init)
                 if not drawing_skipped:
-                    weight.assign(init(tuple(weight.shape), dtype=weight.dtype))
+                    weight.assign(_draw(init, weight, depthwise=init_attribute == "depthwise_initializer"))
     return model

@@ -16,17 +16,17 @@ from kerascnn.models.initializers import get_initializer
 from .test_zoo import small_setup
 
 ONE_PER_FAMILY = sorted({get_model_info(n).family: n for n in reversed(list_models())}.values())
-KERNELS = (("kernel_initializer", "kernel"), ("depthwise_initializer", "depthwise_kernel"),
-           ("pointwise_initializer", "pointwise_kernel"))
+KERNELS = (("kernel_initializer", "kernel"), ("depthwise_initializer", "kernel"),
+           ("depthwise_initializer", "depthwise_kernel"), ("pointwise_initializer", "pointwise_kernel"))
 
 
 def _kernels(model):
-    """(layer, initializer, weight) of every kernel in ``model``."""
+    """(layer, initializer attribute, initializer, weight) of every kernel in ``model``."""
     for layer in model.layers:
         for init_attribute, weight_attribute in KERNELS:
             weight = getattr(layer, weight_attribute, None)
             if isinstance(weight, keras.Variable) and hasattr(layer, init_attribute):
-                yield layer, getattr(layer, init_attribute), weight
+                yield layer, init_attribute, getattr(layer, init_attribute), weight
 
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
@@ -35,12 +35,12 @@ def test_he_kernels_have_the_he_standard_deviation(name):
     model = build(name, input_shape=(size, size, 1), num_classes=10, kernel_initializer="he_normal",
                   bias_initializer="ones", **hp)
     normalized = []  # every Conv2D/Dense kernel divided by its expected He std
-    for layer, init, weight in _kernels(model):
+    for layer, init_attribute, init, weight in _kernels(model):
         assert type(init).__name__ == "HeNormal", layer.name
         kernel = keras.ops.convert_to_numpy(weight)
         # Conv2D (k, k, c_in / groups, c_out) and Dense (in, out): fan_in is every axis but the last.
-        # Depthwise kernels count their fan differently in Keras: only their initializer is checked.
-        if weight is layer.kernel:
+        # (Depthwise kernels: test_depthwise_kernels_get_their_true_fan_in.)
+        if init_attribute == "kernel_initializer":
             expected = np.sqrt(2.0 / np.prod(kernel.shape[:-1]))
             normalized.append((kernel / expected).ravel())
             if kernel.size >= 2000:  # enough weights for this layer's sample std to be within ~2%
@@ -60,7 +60,7 @@ def test_the_default_is_what_the_family_builds_with(name):
     native = type(get_initializer("kernel_initializer", defaults["kernel_initializer"]))
     keras.utils.set_random_seed(0)
     plain = build(name, input_shape=(size, size, 1), num_classes=10, **hp)
-    assert all(isinstance(init, native) for _, init, _ in _kernels(plain))
+    assert all(isinstance(init, native) for _, _, init, _ in _kernels(plain))
     keras.utils.set_random_seed(0)
     explicit = build(name, input_shape=(size, size, 1), num_classes=10, **hp,
                      kernel_initializer=defaults["kernel_initializer"], bias_initializer=defaults["bias_initializer"])
@@ -95,3 +95,19 @@ def test_summary_shows_the_initializers(capsys):
     assert "Initializers: kernel HeNormal (5 layers); bias Zeros (5 layers)" in out
     assert "kernel_initializer" in out.splitlines()[-1]  # listed among the tunable hyperparameters
     assert main(["summary", "lenet", "--hparam", "kernel_initializer=nope"]) == 1
+
+
+def test_depthwise_kernels_get_their_true_fan_in():
+    from kerascnn.models.initializers import apply_initializers
+
+    inputs = keras.Input((16, 16, 64))
+    x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="depthwise")(inputs)
+    x = keras.layers.SeparableConv2D(32, 3, name="separable")(x)
+    model = keras.Model(inputs, x)
+    apply_initializers(model, {"kernel_initializer": "he_normal"}, {"kernel_initializer": "glorot_uniform"})
+    # each depthwise output sees 3 * 3 pixels of one channel: He's std is sqrt(2 / 9), whatever the channels
+    for kernel in (model.get_layer("depthwise").kernel, model.get_layer("separable").depthwise_kernel):
+        kernel = keras.ops.convert_to_numpy(kernel)
+        assert abs(kernel.std() / np.sqrt(2 / 9) - 1) < 0.1, kernel.shape
+    pointwise = keras.ops.convert_to_numpy(model.get_layer("separable").pointwise_kernel)  # (1, 1, 128, 32)
+    assert abs(pointwise.std() / np.sqrt(2 / 128) - 1) < 0.1
