@@ -297,9 +297,30 @@ def _tfds_builder(name: str, path: Path, data_dir):
     except Exception:
         return None
     try:
-        return builder if builder.info.splits and builder.data_path.exists() else None
+        if builder.info.splits and builder.data_path.exists():
+            return builder
+        _split_sizes(builder)  # not prepared: readable only when TFDS is mocked (tfds.testing.mock_data)
+        return builder
     except Exception:
-        return None
+        return None  # load_dataset downloads it or explains how to get it offline
+
+
+def _split_sizes(builder) -> dict:
+    """``{split: examples}``: TFDS's metadata, or (mocked data without metadata) counted from the records."""
+    import tensorflow_datasets as tfds
+
+    if builder.info.splits:
+        return {name: info.num_examples for name, info in builder.info.splits.items()}
+    sizes = {}
+    for split in ("train", "test"):
+        try:
+            ds = builder.as_dataset(split=split, decoders={k: tfds.decode.SkipDecoding() for k, f in
+                                                           builder.info.features.items() if type(f).__name__ == "Image"})
+            sizes[split] = int(ds.reduce(0, lambda n, _: n + 1))
+        except Exception:
+            if split == "train":
+                raise
+    return sizes
 
 
 def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds, budget, bad, stats_sample, spec):
@@ -309,19 +330,19 @@ def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds
     feature = builder.info.features[image_key]
     native_shape = tuple(feature.shape)
     channels = int(native_shape[-1] or 3)
-    splits = builder.info.splits
-    n_train = splits["train"].num_examples
-    has_test = "test" in splits
+    sizes = _split_sizes(builder)
+    n_train = sizes["train"]
+    has_test = "test" in sizes
     shape = tuple(spec.input_shape) if spec is not None else _shape_for(input_shape, channels, native_shape
                                                                           if None not in native_shape else None)
-    n_all = n_train + (splits["test"].num_examples if has_test else 0)
+    n_all = n_train + sizes.get("test", 0)
     if fold or n_all * int(np.prod(shape)) * 4 <= budget:
         return None  # in memory, through load_dataset (folds need the labels of every image anyway)
     fixed = None not in native_shape[:2]
     size = tuple(native_shape[:2]) if fixed else tuple(shape[:2])
     class_names = builder.info.features[label_key].names
     if has_test:
-        train_n, test_split_name, test_n = n_train, "test", splits["test"].num_examples
+        train_n, test_split_name, test_n = n_train, "test", sizes["test"]
         train_base = "train"
         offset = 0
     else:

@@ -1,5 +1,5 @@
 """Streaming sources: image folders forced to stream (budget 0) against the in-memory path, bad images
-met mid-stream, TFDS streaming on tfds.testing.mock_data, and a prepared TFRecord folder."""
+met mid-stream, and TFDS streaming on tfds.testing.mock_data."""
 
 from __future__ import annotations
 
@@ -102,25 +102,13 @@ def test_tfds_streams_from_mock_data(tmp_path):
         stream = prepare_data("mnist", (28, 28, 1), data_dir=str(tmp_path), cache_budget_bytes=0, val_split=0.25)
     assert not memory.streaming and stream.streaming
     assert stream.class_names == memory.class_names and len(stream.class_names) == 10
+    # TFDS's sub-splits (train[:90], train[90:]); mock_data itself returns every example for any slice
     assert (len(stream.train), len(stream.val), len(stream.test)) == (90, 30, 120)
-    assert stream.spec.image_shape == (28, 28, 1)
-    train, val, test = stream.pipelines(batch_size=32)
-    x, y = next(iter(train))
-    assert x.shape == (32, 28, 28, 1) and y.dtype.name == "int64"
-    assert sum(len(b) for _, b in test) == 120 and sum(len(b) for _, b in val) == 30
-    assert len(stream.test.labels) == 120
-
-
-def test_data_prepare_writes_tfrecords_that_stream(digit_folder, tmp_path, capsys):
-    out = tmp_path / "prepared"
-    assert main(["data", "prepare", str(digit_folder), "--out", str(out), "--shard-images", "400"]) == 0
-    assert len(list(out.rglob("*.tfrecord*"))) >= 4
-    prepared = prepare_data(str(out), (16, 16, 1), cache_budget_bytes=0, val_split=0.1)
-    folder = prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0, val_split=0.1)
-    assert prepared.streaming and prepared.class_names == folder.class_names
-    assert len(prepared.train) + len(prepared.val) + len(prepared.test) == 1797
-    x, y = next(iter(prepared.pipelines(batch_size=16)[0]))
-    assert x.shape == (16, 16, 16, 1)
-    # a finished folder is never overwritten
-    assert main(["data", "prepare", str(digit_folder), "--out", str(out)]) == 1
-    assert "exists" in capsys.readouterr().err
+    assert stream.train.split == "train[0:90]" and stream.val.split == "train[90:120]"
+    assert stream.spec.image_shape == (28, 28, 1) and stream.spec.statistics["sample"] is False
+    with tfds.testing.mock_data(num_examples=120, data_dir=str(tmp_path)):
+        train, val, test = stream.pipelines(batch_size=32, repeat_train=True)
+        x, y = next(iter(train))
+        assert x.shape == (32, 28, 28, 1) and y.dtype.name == "int64"
+        assert sum(len(b) for _, b in test) == 120
+        assert len(stream.test.labels) == 120
