@@ -285,6 +285,7 @@ class _Trainer:
 
         from kerascnn import runs
         from kerascnn.training.checkpoints import epoch_callback
+        from kerascnn.training.iterator_release import deferred_iterator_release
 
         cfg = self.cfg
         callbacks = [
@@ -292,6 +293,7 @@ class _Trainer:
             timer.callback,
             # One step per epoch: checkpoint (weights + optimizer state), history row, best and last.
             epoch_callback(run.work, state, monitor),
+            deferred_iterator_release(),  # no pause at each epoch boundary (see the module)
             keras.callbacks.TensorBoard(str(run.work / runs.LOGS_DIR), write_graph=False),
         ]
         if cfg.early_stopping:

@@ -234,7 +234,7 @@ def _too_many_pixels(images):
     (_unknown_output, "INVALID_ARGUMENT", "output tensor alias not found in signature: logits"),
     (_too_large, "RESOURCE_EXHAUSTED", "larger than max"),
     (_broken_png, "INVALID_ARGUMENT", ""),
-    (_too_many_pixels, "INVALID_ARGUMENT", "is a 100x101 image (10,100 pixels), more than this server's limit"),
+    (_too_many_pixels, "INVALID_ARGUMENT", "is 100x101 = 10,100 pixels, over the limit of 10,000"),
 ])
 def test_predict_errors_have_tf_servings_status_codes(stub, images, make, code, message):
     with pytest.raises(grpc.RpcError) as caught:
@@ -318,7 +318,7 @@ def test_classify_with_context_features(stub, images, reference):
     ([], "Input is empty."),
     ([image_example()], "Each tf.Example needs 'image/encoded'"),
     ([image_example(encoded=b"\xff\xd8\xff not a jpeg")], ""),
-    ([image_example(encoded=png(np.zeros((101, 100, 1), np.uint8)))], "more than this server's limit"),
+    ([image_example(encoded=png(np.zeros((101, 100, 1), np.uint8)))], "over the limit of 10,000"),
 ])
 def test_classify_errors(stub, examples, message):
     with pytest.raises(grpc.RpcError) as caught:
