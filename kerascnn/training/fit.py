@@ -398,7 +398,7 @@ class _Trainer:
         for name in (runs.BEST_CHECKPOINT, runs.LAST_CHECKPOINT):
             if (run.work / name).is_file():
                 # Evaluate the checkpoint users will export: the best epoch (the last one without a best).
-                net.load_weights(run.work / name)
+                checkpoints.load_model_weights(net, run.work / name)
                 break
         with reporting_bad_images():
             metrics = self._test_metrics(net, spec, data, test, checkpoints.history_of(state), timer, seconds, done,
