@@ -89,3 +89,24 @@ def test_bad_transfer_input_is_one_line_exit_1_and_writes_nothing(source_run, tm
     err = capsys.readouterr().err.strip()
     assert "does not fit mnist_cnn" in err and len(err.splitlines()) == 1, err
     assert not out.exists() and not partial_path(out).exists()
+
+
+def test_tune_init_from_starts_every_trial_from_the_weights(source_run, tmp_path):
+    from kerascnn.tuning import tune
+    from kerascnn_testing.callbacks import RecordWeightDigests
+
+    import hashlib
+
+    digests = tmp_path / "digests.txt"
+    result = tune("lenet_bn", dataset="digits", max_trials=1, epochs=1, out=tmp_path / "tune", verbose=0,
+                  init_from=source_run, trial_processes=False,
+                  callbacks=[RecordWeightDigests(digests)])
+    assert result.best is not None  # the architecture was fixed to the source's: only training values searched
+    source = keras.saving.load_model(source_run / "best.keras", compile=False)
+    expected = hashlib.sha256(b"".join(w.tobytes() for w in source.get_weights())).hexdigest()[:16]
+    assert digests.read_text().splitlines()[0] == f"begin {expected}"
+    config = json.loads((tmp_path / "tune" / "config.json").read_text()) if (tmp_path / "tune" / "config.json").exists() else None
+    spec = json.loads((tmp_path / "tune" / "data_spec.json").read_text())
+    assert spec["mean"] == json.loads((source_run / "data_spec.json").read_text())["mean"]
+    assert spec["input_shape"] == [12, 12, 1]  # the source run's input
+    assert config is None or config["init_from"]["sha256"] == sha256_of(source_run / "best.keras")
