@@ -38,6 +38,10 @@ DATA = next((p / "shared" / "data" / "mnist-full" for p in (ROOT.parent, ROOT.pa
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--model", default="mnist_cnn")
+    parser.add_argument("--fine-tune-lr", type=float, default=1e-3)
+    parser.add_argument("--sizes", default="20,100")
+    parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "transfer_mnist.json"))
     args = parser.parse_args(argv)
 
@@ -53,17 +57,17 @@ def main(argv=None) -> int:
     x_high, y_high = full.x_train[high_train], full.y_train[high_train] - 5
     x_high_test, y_high_test = full.x_test[high_test], full.y_test[high_test] - 5
 
-    seeds = [0] if args.quick else [0, 1, 2]
-    sizes = [20, 100]
+    seeds = [0] if args.quick else [int(v) for v in args.seeds.split(",")]
+    sizes = [int(v) for v in args.sizes.split(",")]
     head_epochs, tune_epochs = (5, 5) if args.quick else (15, 15)
     common = dict(batch_size=16, val_split=0.2, verbose=0, optimizer="adam")
-    arms = {"fine-tuned": dict(lr=1e-2, fine_tune_lr=1e-3), "scratch lr 1e-3": dict(lr=1e-3),
+    arms = {"fine-tuned": dict(lr=1e-2, fine_tune_lr=args.fine_tune_lr), "head only": dict(lr=1e-2), "scratch lr 1e-3": dict(lr=1e-3),
             "scratch lr 1e-2": dict(lr=1e-2)}
     work = Path(tempfile.mkdtemp(prefix="transfer_mnist_"))
     started = time.time()
-    source = kerascnn.fit("mnist_cnn", source_data, epochs=2 if args.quick else 3, batch_size=128, verbose=0,
+    source = kerascnn.fit(args.model, source_data, epochs=2 if args.quick else 3, batch_size=128, verbose=0,
                           out=str(work / "source"))
-    print(f"source: mnist_cnn on {len(source_data.x_train)} images of 0-4, test accuracy "
+    print(f"source: {args.model} on {len(source_data.x_train)} images of 0-4, test accuracy "
           f"{source.metrics['test_accuracy']:.4f}", flush=True)
 
     results = {"source_test_accuracy": source.metrics["test_accuracy"], "runs": []}
@@ -76,11 +80,14 @@ def main(argv=None) -> int:
             for arm, settings in arms.items():
                 out = work / f"{arm.replace(' ', '_')}-{per_class}-{seed}"
                 if arm == "fine-tuned":
-                    run = kerascnn.fit("mnist_cnn", target, epochs=head_epochs, init_from=str(source.path),
+                    run = kerascnn.fit(args.model, target, epochs=head_epochs, init_from=str(source.path),
                                        freeze="backbone", fine_tune_epochs=tune_epochs, seed=seed, out=str(out),
                                        **common, **settings)
+                elif arm == "head only":  # the frozen backbone as a fixed feature extractor, all epochs
+                    run = kerascnn.fit(args.model, target, epochs=head_epochs + tune_epochs, seed=seed,
+                                       init_from=str(source.path), freeze="backbone", out=str(out), **common, **settings)
                 else:
-                    run = kerascnn.fit("mnist_cnn", target, epochs=head_epochs + tune_epochs, seed=seed, out=str(out),
+                    run = kerascnn.fit(args.model, target, epochs=head_epochs + tune_epochs, seed=seed, out=str(out),
                                        **common, **settings)
                 accuracy = run.metrics["test_accuracy"]
                 results["runs"].append({"per_class": per_class, "seed": seed, "arm": arm, "test_accuracy": accuracy})

@@ -61,6 +61,11 @@ def _epoch_of(name: str) -> int:
     return int(Path(name).stem.split("-")[1])
 
 
+def epoch_of(name: str) -> int:
+    """Epochs done when the checkpoint ``name`` (``checkpoints/epoch-0005.keras``) was written."""
+    return _epoch_of(name)
+
+
 def checkpoint_name(epochs: int) -> str:
     return f"{CHECKPOINTS_DIR}/epoch-{epochs:04d}.keras"
 
