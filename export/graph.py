@@ -38,8 +38,8 @@ def probabilities_fn(model, preprocess_fn):
     return fn
 
 
-def decode_images_fn(spec):
-    """``fn(image_bytes tf.string [N]) -> uint8 [N, h, w, c]``: decode PNG/JPEG/GIF/BMP at the data's size.
+def decode_image_fn(spec):
+    """``fn(data tf.string scalar) -> uint8 [h, w, c]``: decode one PNG/JPEG/GIF/BMP at the data's size.
 
     Channels are converted by the decoder (grayscale<->RGB, alpha dropped); an image of another size is
     resized (antialiased bilinear) to the native ``image_shape`` first, the way ``kerascnn predict`` does.
@@ -59,8 +59,85 @@ def decode_images_fn(spec):
         image = tf.cond(tf.reduce_all(tf.equal(size, [h, w])), lambda: image, resized)
         return tf.ensure_shape(image, (h, w, c))
 
+    return decode_one
+
+
+def decode_images_fn(spec):
+    """``fn(image_bytes tf.string [N]) -> uint8 [N, h, w, c]`` (see :func:`decode_image_fn`)."""
+    import tensorflow as tf
+
+    h, w, c = spec.image_shape
+    decode_one = decode_image_fn(spec)
+
     def fn(image_bytes):
         return tf.map_fn(decode_one, image_bytes, fn_output_signature=tf.TensorSpec((h, w, c), tf.uint8))
+
+    return fn
+
+
+# The tf.Example features a classification request may carry: an encoded image, or raw pixels.
+ENCODED_FEATURE = "image/encoded"  # bytes: PNG/JPEG/GIF/BMP (any size; converted as serving_bytes does)
+PIXELS_FEATURE = "image/pixels"  # int64 list: h*w*c uint8 values in row-major [h, w, c] order
+
+
+def examples_to_images_fn(spec):
+    """``fn(serialized tf.Example strings [N]) -> uint8 [N, h, w, c]``.
+
+    Each example holds ``image/encoded`` (an image file) or ``image/pixels`` (``h*w*c`` values in
+    0..255); an example with neither, pixels of the wrong count or range, or an undecodable image fails
+    with InvalidArgumentError (a 400 / INVALID_ARGUMENT in a server).
+    """
+    import tensorflow as tf
+
+    h, w, c = spec.image_shape
+    decode_one = decode_image_fn(spec)
+    features = {
+        ENCODED_FEATURE: tf.io.FixedLenFeature([], tf.string, default_value=""),
+        PIXELS_FEATURE: tf.io.RaggedFeature(tf.int64),
+    }
+
+    def fn(serialized):
+        parsed = tf.io.parse_example(serialized, features)
+        encoded, pixels = parsed[ENCODED_FEATURE], parsed[PIXELS_FEATURE]
+
+        def one(i):
+            def from_pixels():
+                values = pixels[i]
+                checks = [
+                    tf.debugging.assert_equal(
+                        tf.size(values), h * w * c,
+                        message=f"Each tf.Example needs '{ENCODED_FEATURE}' (an image file) or '{PIXELS_FEATURE}' "
+                                f"({h * w * c} values for {h}x{w}x{c} pixels)"),
+                    tf.debugging.assert_less_equal(
+                        tf.reduce_max(values), tf.constant(255, tf.int64), message=f"'{PIXELS_FEATURE}' above 255"),
+                    tf.debugging.assert_non_negative(values, message=f"'{PIXELS_FEATURE}' below 0"),
+                ]
+                # Padded/cut to size, so that only the checks above can fail, whatever order ops run in.
+                fitted = tf.concat([values, tf.zeros([h * w * c], tf.int64)], 0)[: h * w * c]
+                with tf.control_dependencies(checks):
+                    return tf.reshape(tf.cast(fitted, tf.uint8), (h, w, c))
+
+            return tf.cond(tf.strings.length(encoded[i]) > 0, lambda: decode_one(encoded[i]), from_pixels)
+
+        return tf.map_fn(one, tf.range(tf.shape(serialized)[0]),
+                         fn_output_signature=tf.TensorSpec((h, w, c), tf.uint8))
+
+    return fn
+
+
+def classification_fn(probabilities_of_images, examples_to_images, class_names):
+    """TF Serving's classification signature: serialized tf.Examples -> every class, best first.
+
+    ``fn(inputs string [N]) -> {"classes": string [N, K] (class names), "scores": float32 [N, K]}``.
+    """
+    import tensorflow as tf
+
+    names = tf.constant(list(class_names))
+
+    def fn(inputs):
+        probabilities = probabilities_of_images(examples_to_images(inputs))["probabilities"]
+        scores, order = tf.math.top_k(probabilities, k=len(class_names))
+        return {"classes": tf.gather(names, order), "scores": scores}
 
     return fn
 

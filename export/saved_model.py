@@ -9,11 +9,14 @@
         parity.json             agreement with the Keras model on the test set
         kerascnn_export.json    the marker: format, model, created, library versions, signatures
 
-Signatures (both load with plain ``tf.saved_model.load``, no kerascnn needed):
+Signatures (all load with plain ``tf.saved_model.load``, no kerascnn needed):
 
     serving_default  images       uint8  [N, h, w, c]  raw pixels at the data's native size
     serving_bytes    image_bytes  string [N]           encoded PNG/JPEG/GIF/BMP (REST: {"b64": ...})
         -> probabilities float32 [N, K] (softmax), classes int64 [N]
+    classification   inputs       string [N]           serialized tf.Examples: image/encoded or image/pixels
+        -> classes string [N, K] (class names, best first), scores float32 [N, K]
+        method tensorflow/serving/classify: TF Serving's Classify API (REST :classify, gRPC Classify)
 
 Preprocessing (``kerascnn.data.spec.preprocess``) runs inside the graph.
 """
@@ -45,7 +48,11 @@ SIGNATURES = {
                         "outputs": {"probabilities": "float32 [N, K]", "classes": "int64 [N]"}},
     "serving_bytes": {"inputs": {"image_bytes": "string [N] (PNG/JPEG)"},
                       "outputs": {"probabilities": "float32 [N, K]", "classes": "int64 [N]"}},
+    "classification": {"inputs": {"inputs": "string [N] (tf.Example: image/encoded or image/pixels)"},
+                       "outputs": {"classes": "string [N, K] (best first)", "scores": "float32 [N, K]"},
+                       "method_name": "tensorflow/serving/classify"},
 }
+CLASSIFY_METHOD = "tensorflow/serving/classify"
 
 
 def existing_versions(base, hint: str = ": choose another --out") -> list[int]:
@@ -92,11 +99,12 @@ def write_saved_model(model, spec, directory) -> None:
     import tensorflow as tf
 
     from kerascnn.data.spec import preprocess
-    from kerascnn.export.graph import decode_images_fn, probabilities_fn
+    from kerascnn.export.graph import classification_fn, decode_images_fn, examples_to_images_fn, probabilities_fn
 
     h, w, c = spec.image_shape
     serve = probabilities_fn(model, lambda images: preprocess(images, spec))
     decode = decode_images_fn(spec)
+    classify = classification_fn(serve, examples_to_images_fn(spec), spec.class_names)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
@@ -107,11 +115,40 @@ def write_saved_model(model, spec, directory) -> None:
         lambda image_bytes: serve(decode(image_bytes)),
         input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
     )
+    archive.add_endpoint("classification", classify, input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
     archive.write_out(str(directory), verbose=False)
+    set_method_name(directory, "classification", CLASSIFY_METHOD)
     assets = Path(directory) / "assets"
     assets.mkdir(exist_ok=True)
     (assets / LABELS_FILE).write_text("".join(f"{name}\n" for name in spec.class_names))
     spec.save(assets)
+
+
+def set_method_name(directory, signature: str, method_name: str) -> None:
+    """Mark a signature as TF Serving's Classify/Regress kind in ``saved_model.pb``.
+
+    TensorFlow 2 writes every signature with the predict method name, and TF Serving's Classify API
+    refuses those; the SignatureDef's ``method_name`` is all that differs. The file is rewritten
+    through a temporary file and a rename, and its fingerprint written anew.
+    """
+    import os
+
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = Path(directory) / "saved_model.pb"
+    saved_model = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    for graph in saved_model.meta_graphs:
+        if signature in graph.signature_def:
+            graph.signature_def[signature].method_name = method_name
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(saved_model.SerializeToString(deterministic=True))
+    os.replace(tmp, path)
+    try:  # the fingerprint holds a checksum of saved_model.pb (informational; loading does not check it)
+        from tensorflow.python.saved_model import fingerprinting_utils
+
+        fingerprinting_utils.write_fingerprint(str(directory))
+    except Exception:  # noqa: BLE001 - a private API: a stale fingerprint is harmless
+        pass
 
 
 def saved_model_probabilities(directory, images, batch_size: int = 256) -> np.ndarray:
@@ -146,11 +183,12 @@ def export_saved_model(source, out, *, spec=None, test_images=None, test_labels=
         ParityError: the SavedModel's top-1 agreement with Keras is below 99.9%; nothing is written.
     """
     from kerascnn.export import parity
-    from kerascnn.fsutil import atomic_directory, atomic_write_json
+    from kerascnn.fsutil import atomic_directory, atomic_write_json, remove_stale_temporaries
 
     model, spec, name = load_source(source, spec)
     base = Path(out)
     versions = existing_versions(base)
+    remove_stale_temporaries(base, r"\d+")  # version folders of exports that were killed
     if check_parity:
         if test_images is None:
             raise KerasCNNError("A parity report needs test_images (raw uint8); or pass check_parity=False.")

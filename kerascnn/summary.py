@@ -46,6 +46,7 @@ class LayerSummary:
     receptive_field: tuple | None  # (h, w) in input pixels; None before any spatial layer is known
     jump: tuple | None  # (h, w) input pixels between neighbouring outputs; None once flattened
     inputs: list  # names of the layers feeding this one
+    initializers: dict = dataclasses.field(default_factory=dict)  # {"kernel": "HeNormal", "bias": "Zeros"}, if any
 
 
 @dataclasses.dataclass
@@ -76,6 +77,15 @@ class ModelSummary:
                 return row
         raise KeyError(f"No layer named {name!r} in {self.model_name}.")
 
+    def initializer_counts(self) -> dict:
+        """``{"kernel": {"HeNormal": 13}, "bias": {"Zeros": 13}}``: how many layers draw each weight how."""
+        counts: dict = {}
+        for row in self.layers:
+            for weight, name in row.initializers.items():
+                counts.setdefault(weight, {})
+                counts[weight][name] = counts[weight].get(name, 0) + 1
+        return counts
+
     def to_dict(self) -> dict:
         """A JSON-ready dict: model, input_shape, outputs, layers (list of dicts), totals."""
         return {
@@ -93,9 +103,11 @@ class ModelSummary:
                     "receptive_field": list(r.receptive_field) if r.receptive_field else None,
                     "jump": list(r.jump) if r.jump else None,
                     "inputs": list(r.inputs),
+                    "initializers": dict(r.initializers),
                 }
                 for r in self.layers
             ],
+            "initializers": self.initializer_counts(),
             "totals": {
                 "params": self.total_params,
                 "trainable_params": self.trainable_params,
@@ -141,6 +153,9 @@ class ModelSummary:
                 f"Total params: {self.total_params:,} (trainable {self.trainable_params:,}, "
                 f"non-trainable {non_trainable:,})",
                 f"Multiply-adds per image: {self.total_macs:,} ({format_count(self.total_macs)})",
+                "Initializers: " + ("; ".join(
+                    f"{weight} " + ", ".join(f"{name} ({n} layer{'s' if n > 1 else ''})" for name, n in names.items())
+                    for weight, names in self.initializer_counts().items()) or "none"),
                 "RF: receptive field in input pixels (HxW when they differ); Jump: input pixels between "
                 "neighbouring outputs.",
             ]
@@ -174,6 +189,7 @@ def summarize(model: keras.Model) -> ModelSummary:
                 receptive_field=rf,
                 jump=jump,
                 inputs=[producer[id(t)] for t in inputs if id(t) in producer],
+                initializers=_initializers(layer),
             )
         )
     input_shape = tuple(model.inputs[0].shape[1:])
@@ -188,6 +204,24 @@ def summarize_model(name: str, input_shape=None, num_classes: int = 10, **hyperp
     hyperparameters) are the same one-line ``KerasCNNError``s.
     """
     return summarize(build_uninitialized(name, input_shape, num_classes, **hyperparameters))
+
+
+def _initializers(layer) -> dict:
+    """How ``layer`` draws its kernel(s) and bias: ``{"kernel": "HeNormal", "bias": "Zeros"}``."""
+    from kerascnn.models.initializers import describe
+
+    found = {}
+    for weight, init_attribute, weight_attribute in (
+        ("kernel", "kernel_initializer", "kernel"),
+        ("depthwise", "depthwise_initializer", "kernel"),  # DepthwiseConv2D
+        ("depthwise", "depthwise_initializer", "depthwise_kernel"),  # SeparableConv2D
+        ("pointwise", "pointwise_initializer", "pointwise_kernel"),
+        ("bias", "bias_initializer", "bias"),
+    ):
+        init = getattr(layer, init_attribute, None)
+        if init is not None and isinstance(getattr(layer, weight_attribute, None), keras.Variable):
+            found[weight] = describe(init)
+    return found
 
 
 def build_uninitialized(name: str, input_shape=None, num_classes: int = 10, **hyperparameters) -> keras.Model:

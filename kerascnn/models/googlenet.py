@@ -41,13 +41,13 @@ _POOL_AFTER = ("3b", "4e")  # MaxPool 3/2 between the stages
 _AUX_AFTER = ("4a", "4d")
 
 
-def _conv(x, filters, kernel_size, *, strides=1, batch_norm=False, name):
+def _conv(x, filters, kernel_size, *, strides=1, batch_norm=False, bn_momentum=0.9, name):
     """Conv + ReLU, or with ``batch_norm`` torchvision's BasicConv2d: conv (no bias) + BN (eps 1e-3) + ReLU."""
     x, padding = symmetric_padding(x, kernel_size, strides, name=f"{name}_pad")
     if not batch_norm:
         return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, activation="relu", name=name)(x)
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=name)(x)
-    x = layers.BatchNormalization(epsilon=1e-3, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, epsilon=1e-3, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -59,9 +59,9 @@ def _max_pool(x, pool_size, *, ceil_mode, name):
     return layers.MaxPooling2D(pool_size, strides=2, name=name)(x)
 
 
-def inception_block(x, c1, c2, c3, c4, *, branch3_kernel_size=5, batch_norm=False, name):
+def inception_block(x, c1, c2, c3, c4, *, branch3_kernel_size=5, batch_norm=False, bn_momentum=0.9, name):
     """Four parallel paths concatenated on channels: 1x1; 1x1 -> 3x3; 1x1 -> 5x5; 3x3 max pool -> 1x1."""
-    bn = {"batch_norm": batch_norm}
+    bn = {"batch_norm": batch_norm, "bn_momentum": bn_momentum}
     p1 = _conv(x, c1, 1, name=f"{name}_1x1", **bn)
     p2 = _conv(_conv(x, c2[0], 1, name=f"{name}_3x3_reduce", **bn), c2[1], 3, name=f"{name}_3x3", **bn)
     p3 = _conv(_conv(x, c3[0], 1, name=f"{name}_5x5_reduce", **bn), c3[1], branch3_kernel_size, name=f"{name}_5x5", **bn)
@@ -70,7 +70,8 @@ def inception_block(x, c1, c2, c3, c4, *, branch3_kernel_size=5, batch_norm=Fals
     return layers.Concatenate(name=f"{name}_concat")([p1, p2, p3, p4])
 
 
-def auxiliary_classifier(x, num_classes, *, filters=128, units=1024, dropout=0.7, torchvision=False, name):
+def auxiliary_classifier(x, num_classes, *, filters=128, units=1024, dropout=0.7, torchvision=False, bn_momentum=0.9,
+                         name):
     """The paper's side head: AvgPool 5x5/3 -> Conv 128@1x1 -> Dense 1024 -> Dropout 0.7 -> Dense classes.
 
     ``torchvision=True``: adaptive average pooling to 4x4 (any input size) and conv + BN, as torchvision.
@@ -79,7 +80,7 @@ def auxiliary_classifier(x, num_classes, *, filters=128, units=1024, dropout=0.7
         x = layers.AdaptiveAveragePooling2D((4, 4), name=f"{name}_pool")(x)
     else:
         x = layers.AveragePooling2D(5, strides=3, name=f"{name}_pool")(x)
-    x = _conv(x, filters, 1, batch_norm=torchvision, name=f"{name}_conv")
+    x = _conv(x, filters, 1, batch_norm=torchvision, bn_momentum=bn_momentum, name=f"{name}_conv")
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(units, activation="relu", name=f"{name}_fc")(x)
     if dropout:
@@ -98,6 +99,7 @@ def build_googlenet(
     aux_dropout=0.7,
     local_response_norm=False,
     batch_norm=False,
+    bn_momentum=0.9,
     branch3_kernel_size=5,
     ceil_mode=False,
     pool_sizes=(3, 3, 3, 3),
@@ -116,6 +118,7 @@ def build_googlenet(
         aux_dropout: dropout rate in the auxiliary heads.
         local_response_norm: the paper's LRN after the first pooling and after the 3x3 stem conv.
         batch_norm: conv (no bias) + BatchNorm + ReLU everywhere, and torchvision's auxiliary heads.
+        bn_momentum: BatchNorm's moving-statistics momentum in Keras' terms (PyTorch's 0.1 is 0.9 here).
         branch3_kernel_size: kernel of the third ("5x5") path's second conv (torchvision: 3).
         ceil_mode: pools count partial windows as PyTorch's ``ceil_mode=True``; else Keras' "same"
             pooling. (The strided stem conv pads symmetrically, as PyTorch, in both cases.)
@@ -131,7 +134,8 @@ def build_googlenet(
     aux_dropout = check_rate("aux_dropout", aux_dropout)
     branch3_kernel_size = check_positive_int("branch3_kernel_size", branch3_kernel_size)
     pool_sizes = check_int_sequence("pool_sizes", pool_sizes, 4)
-    bn = {"batch_norm": bool(batch_norm)}
+    bn_momentum = check_rate("bn_momentum", bn_momentum)
+    bn = {"batch_norm": bool(batch_norm), "bn_momentum": bn_momentum}
 
     def width(c):
         return max(1, c // width_divisor)
@@ -156,7 +160,8 @@ def build_googlenet(
         if aux_classifiers and block_name in _AUX_AFTER:
             aux_name = f"aux{len(aux_outputs) + 1}"
             aux_outputs.append(
-                auxiliary_classifier(x, num_classes, dropout=aux_dropout, torchvision=bool(batch_norm), name=aux_name)
+                auxiliary_classifier(x, num_classes, dropout=aux_dropout, torchvision=bool(batch_norm),
+                                     bn_momentum=bn_momentum, name=aux_name)
             )
         if block_name in _POOL_AFTER:
             pool_size = pool_sizes[2 + _POOL_AFTER.index(block_name)]

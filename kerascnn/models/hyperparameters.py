@@ -58,7 +58,14 @@ def variant(family_builder, name: str, **defaults):
     defaults = {"name": name, **defaults}
 
     def builder(input_shape, num_classes, **hp):
-        return family_builder(input_shape, num_classes, **{**defaults, **hp})
+        # kernel_initializer / bias_initializer: every model takes them (kerascnn.models.initializers);
+        # a family builder that does not take them itself builds as always and its weights are redrawn.
+        from kerascnn.models.initializers import INITIALIZER_DEFAULTS, apply_initializers, split_initializers
+
+        chosen, rest = split_initializers({**defaults, **hp}, _keyword_arguments(family_builder))
+        model = family_builder(input_shape, num_classes, **rest)
+        native = {k: defaults.get(k, v) for k, v in INITIALIZER_DEFAULTS.items()}
+        return apply_initializers(model, chosen, native)
 
     builder.__name__ = builder.__qualname__ = name
     builder.__module__ = family_builder.__module__
@@ -66,6 +73,12 @@ def variant(family_builder, name: str, **defaults):
     builder.family_builder = family_builder
     builder.variant_defaults = defaults
     return builder
+
+
+def _keyword_arguments(fn) -> set:
+    import inspect
+
+    return {p.name for p in inspect.signature(fn).parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 def default_hyperparameters(name: str) -> dict:
@@ -80,11 +93,16 @@ def default_hyperparameters(name: str) -> dict:
 
     builder = get_builder(name)
     family_builder = getattr(builder, "family_builder", builder)
+    from kerascnn.models.initializers import INITIALIZER_DEFAULTS
+
     values = {
         p.name: p.default
         for p in inspect.signature(family_builder).parameters.values()
         if p.kind is inspect.Parameter.KEYWORD_ONLY
     }
+    if hasattr(builder, "family_builder"):  # registered through variant(): takes the initializers too
+        for key, value in INITIALIZER_DEFAULTS.items():
+            values.setdefault(key, value)
     values.update(getattr(builder, "variant_defaults", {}))
     values.pop("name", None)
     return values

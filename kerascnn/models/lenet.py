@@ -16,11 +16,11 @@ _ACTIVATIONS = ("sigmoid", "relu", "tanh")
 _POOLINGS = {"avg": layers.AveragePooling2D, "max": layers.MaxPooling2D}
 
 
-def lenet_conv_block(x, filters, kernel_size, *, padding, activation, pooling, batch_norm, name):
+def lenet_conv_block(x, filters, kernel_size, *, padding, activation, pooling, batch_norm, bn_momentum=0.9, name):
     """Conv -> [BatchNorm] -> activation -> pool 2/2. Layers are named ``name + "_conv"`` etc."""
     x = layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm, name=f"{name}_conv")(x)
     if batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     x = layers.Activation(activation, name=f"{name}_{activation}")(x)
     return _POOLINGS[pooling](pool_size=2, strides=2, name=f"{name}_pool")(x)
 
@@ -35,6 +35,7 @@ def build_lenet(
     activation="sigmoid",
     pooling="avg",
     batch_norm=False,
+    bn_momentum=0.9,
     dropout=0.0,
     name="lenet",
 ) -> keras.Model:
@@ -49,6 +50,8 @@ def build_lenet(
         activation: "sigmoid" (the original), "relu" or "tanh".
         pooling: "avg" (the original) or "max".
         batch_norm: BatchNorm after every conv and hidden Dense layer (d2l's BN-LeNet, section 8.5).
+        bn_momentum: BatchNorm's moving-statistics momentum in Keras' terms (PyTorch's 0.1 is 0.9 here;
+            Keras' own default 0.99 leaves short runs testing badly).
         dropout: dropout rate before each hidden Dense layer (0 disables it).
 
     Reference: Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-based learning applied to document
@@ -60,12 +63,13 @@ def build_lenet(
     kernel_sizes = check_int_sequence("kernel_sizes", kernel_sizes, 2)
     dense_units = check_int_sequence("dense_units", dense_units, 2)
     dropout = check_rate("dropout", dropout)
+    bn_momentum = check_rate("bn_momentum", bn_momentum)
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
     for i, (f, k, padding) in enumerate(zip(filters, kernel_sizes, ("same", "valid")), start=1):
         x = lenet_conv_block(
             x, int(f), int(k), padding=padding, activation=activation, pooling=pooling,
-            batch_norm=batch_norm, name=f"block{i}",
+            batch_norm=batch_norm, bn_momentum=bn_momentum, name=f"block{i}",
         )
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(dense_units, start=1):
@@ -73,7 +77,7 @@ def build_lenet(
             x = layers.Dropout(dropout, name=f"fc{i}_dropout")(x)
         x = layers.Dense(int(units), use_bias=not batch_norm, name=f"fc{i}")(x)
         if batch_norm:
-            x = layers.BatchNormalization(name=f"fc{i}_bn")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"fc{i}_bn")(x)
         x = layers.Activation(activation, name=f"fc{i}_{activation}")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -24,35 +24,36 @@ from kerascnn.models.hyperparameters import (
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
 
-_BN = {"epsilon": 1e-5}  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
+_BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
 
-def _conv_bn(x, filters, kernel_size, *, strides=1, relu=True, name):
+def _conv_bn(x, filters, kernel_size, *, strides=1, relu=True, bn_momentum=0.9, name):
     x, padding = symmetric_padding(x, kernel_size, strides, name=f"{name}_pad")
     x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn", **_BN)(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
-def basic_block(x, filters, *, strides=1, name):
+def basic_block(x, filters, *, strides=1, bn_momentum=0.9, name):
     """3x3 conv -> BN -> ReLU -> 3x3 conv -> BN, plus the shortcut (1x1 conv + BN when the shape changes)."""
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
-        shortcut = _conv_bn(x, filters, 1, strides=strides, relu=False, name=f"{name}_0")
-    x = _conv_bn(x, filters, 3, strides=strides, name=f"{name}_1")
-    x = _conv_bn(x, filters, 3, relu=False, name=f"{name}_2")
+        shortcut = _conv_bn(x, filters, 1, strides=strides, relu=False, bn_momentum=bn_momentum, name=f"{name}_0")
+    x = _conv_bn(x, filters, 3, strides=strides, bn_momentum=bn_momentum, name=f"{name}_1")
+    x = _conv_bn(x, filters, 3, relu=False, bn_momentum=bn_momentum, name=f"{name}_2")
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def bottleneck_block(x, filters, *, strides=1, expansion=4, name):
+def bottleneck_block(x, filters, *, strides=1, expansion=4, bn_momentum=0.9, name):
     """1x1 conv (filters) -> 3x3 conv (strided) -> 1x1 conv (expansion * filters), each with BN, plus shortcut."""
     shortcut = x
     if strides != 1 or x.shape[-1] != expansion * filters:
-        shortcut = _conv_bn(x, expansion * filters, 1, strides=strides, relu=False, name=f"{name}_0")
-    x = _conv_bn(x, filters, 1, name=f"{name}_1")
-    x = _conv_bn(x, filters, 3, strides=strides, name=f"{name}_2")
-    x = _conv_bn(x, expansion * filters, 1, relu=False, name=f"{name}_3")
+        shortcut = _conv_bn(x, expansion * filters, 1, strides=strides, relu=False, bn_momentum=bn_momentum,
+                            name=f"{name}_0")
+    x = _conv_bn(x, filters, 1, bn_momentum=bn_momentum, name=f"{name}_1")
+    x = _conv_bn(x, filters, 3, strides=strides, bn_momentum=bn_momentum, name=f"{name}_2")
+    x = _conv_bn(x, expansion * filters, 1, relu=False, bn_momentum=bn_momentum, name=f"{name}_3")
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
@@ -70,6 +71,7 @@ def build_resnet(
     stem_stride=2,
     stem_pool=True,
     dropout=0.0,
+    bn_momentum=0.9,
     name="resnet",
 ) -> keras.Model:
     """A ResNet from its stage spec; returns logits.
@@ -85,6 +87,9 @@ def build_resnet(
             CIFAR often use 3, 1 and ``stem_pool=False``).
         stem_pool: the 3x3/2 max pooling after the stem.
         dropout: dropout rate before the last Dense layer (0 as published).
+        bn_momentum: BatchNorm's moving-statistics momentum in Keras' terms (PyTorch's momentum is
+            1 - this). 0.9 as torchvision (PyTorch's 0.1), not Keras' 0.99: with 0.99 the statistics used
+            at test time are still half their initial values after ~60 steps, so a short run tests badly.
         name: the model's name.
 
     Reference: K. He, X. Zhang, S. Ren, J. Sun, "Deep residual learning for image recognition",
@@ -98,9 +103,11 @@ def build_resnet(
     stem_kernel_size = check_positive_int("stem_kernel_size", stem_kernel_size)
     stem_stride = check_positive_int("stem_stride", stem_stride)
     dropout = check_rate("dropout", dropout)
+    bn_momentum = check_rate("bn_momentum", bn_momentum)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = _conv_bn(inputs, stem_filters, stem_kernel_size, strides=stem_stride, name="conv1")
+    x = _conv_bn(inputs, stem_filters, stem_kernel_size, strides=stem_stride, bn_momentum=bn_momentum,
+                 name="conv1")
     if stem_pool:
         x, padding = symmetric_padding(x, 3, 2, name="pool1_pad")  # after a ReLU: zeros act as PyTorch's -inf
         x = layers.MaxPooling2D(3, strides=2, padding=padding, name="pool1_pool")(x)
@@ -109,9 +116,10 @@ def build_resnet(
             strides = 2 if s > 0 and b == 0 else 1
             block_name = f"conv{s + 2}_block{b + 1}"
             if block == "basic":
-                x = basic_block(x, f, strides=strides, name=block_name)
+                x = basic_block(x, f, strides=strides, bn_momentum=bn_momentum, name=block_name)
             else:
-                x = bottleneck_block(x, f, strides=strides, expansion=bottleneck_expansion, name=block_name)
+                x = bottleneck_block(x, f, strides=strides, expansion=bottleneck_expansion, bn_momentum=bn_momentum,
+                                     name=block_name)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)

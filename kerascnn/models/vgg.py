@@ -29,13 +29,13 @@ VGG_BLOCKS = {
 }
 
 
-def vgg_block(x, num_convs, filters, *, batch_norm=False, name):
+def vgg_block(x, num_convs, filters, *, batch_norm=False, bn_momentum=0.9, name):
     """``num_convs`` 3x3 same convs with ReLU (BatchNorm before the ReLU if asked), then MaxPool 2/2."""
     for i in range(1, num_convs + 1):
         conv_name = f"{name}_conv{i}"
         if batch_norm:
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=conv_name)(x)
-            x = layers.BatchNormalization(name=f"{conv_name}_bn")(x)
+            x = layers.BatchNormalization(momentum=bn_momentum, name=f"{conv_name}_bn")(x)
             x = layers.Activation("relu", name=f"{conv_name}_relu")(x)
         else:
             x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=conv_name)(x)
@@ -51,6 +51,7 @@ def build_vgg(
     dense_units=(4096, 4096),
     dropout=0.5,
     batch_norm=False,
+    bn_momentum=0.9,
     name="vgg",
 ) -> keras.Model:
     """A VGG network from its block spec; returns logits.
@@ -64,6 +65,7 @@ def build_vgg(
         dense_units: units of the hidden Dense layers.
         dropout: dropout rate after each hidden Dense layer.
         batch_norm: BatchNorm after every convolution (the later "vgg_bn" variants).
+        bn_momentum: BatchNorm's moving-statistics momentum in Keras' terms (PyTorch's 0.1 is 0.9 here).
         name: the model's name.
 
     Reference: K. Simonyan, A. Zisserman, "Very deep convolutional networks for large-scale image
@@ -77,11 +79,13 @@ def build_vgg(
     width_divisor = check_positive_int("width_divisor", width_divisor)
     dense_units = check_int_sequence("dense_units", dense_units)
     dropout = check_rate("dropout", dropout)
+    bn_momentum = check_rate("bn_momentum", bn_momentum)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
     for b, (num_convs, filters) in enumerate(blocks, start=1):
-        x = vgg_block(x, num_convs, max(1, filters // width_divisor), batch_norm=batch_norm, name=f"block{b}")
+        x = vgg_block(x, num_convs, max(1, filters // width_divisor), batch_norm=batch_norm,
+                      bn_momentum=bn_momentum, name=f"block{b}")
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(dense_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)

@@ -105,7 +105,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         _response_spec(response.model_spec, name, servable.version, signature_name)
         for alias in wanted or sorted(outputs):
-            response.outputs[alias].CopyFrom(tensor_protos.from_array(outputs[alias]))
+            tensor_protos.fill(response.outputs[alias], outputs[alias])
         return response
 
     async def Classify(self, request, context):

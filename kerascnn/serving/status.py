@@ -6,6 +6,8 @@ the HTTP status TF Serving uses for the same code (``tensorflow_serving/util/net
 
 from __future__ import annotations
 
+import re
+
 # Canonical (absl / gRPC) status code -> HTTP status, exactly as TF Serving maps them.
 HTTP_STATUS = {
     "OK": 200,
@@ -76,5 +78,21 @@ def from_tensorflow(error: Exception) -> ServingError:
     }
     code = names.get(getattr(error, "error_code", 2), "UNKNOWN")
     message = getattr(error, "message", None) or str(error)
-    # TF messages end with a multi-line graph trace ("\n\t [[{{node ...}}]]"); the first line says it all.
-    return ServingError(code, message.strip().split("\n")[0])
+    return ServingError(code, tensorflow_message(message))
+
+
+def tensorflow_message(message: str) -> str:
+    """The line of a TF error that says what went wrong.
+
+    Graph errors read "Graph execution error:", "Detected at node ...", "<stack traces unavailable>",
+    then the reason, then "\t [[{{node ...}}]]"; eager ones may start with "{{function_node ...}}".
+    """
+    lines = [line.strip() for line in message.strip().splitlines()]
+    skip = ("Graph execution error", "Detected at node", "<stack traces", "[[{{", "File ")
+    for line in lines:
+        if line and not line.startswith(skip):
+            line = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line).replace("\\'", "'")
+            # tf.debugging asserts: "assertion failed: [the message] [Condition x == y ...] [x (...) = ] ..."
+            assertion = re.match(r"assertion failed: \[(.*?)\] \[Condition", line)
+            return assertion.group(1) if assertion else line
+    return lines[0] if lines else "TensorFlow error"

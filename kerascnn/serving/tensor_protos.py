@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from kerascnn.serving.status import invalid_argument
 from kerascnn.serving.tensors import NUMPY_DTYPES
@@ -130,6 +130,13 @@ def _strings(values, shape: tuple, count: int, alias: str) -> np.ndarray:
 
 def from_array(array) -> tensor_pb2.TensorProto:
     """The TensorProto of an output array, written as TF Serving writes answers (typed fields)."""
+    proto = tensor_pb2.TensorProto()
+    fill(proto, array)
+    return proto
+
+
+def fill(proto: tensor_pb2.TensorProto, array) -> None:
+    """Write ``array`` into an empty TensorProto in place (e.g. ``response.outputs[name]``)."""
     array = np.asarray(array)
     if array.dtype.kind in "OSU":
         name = "DT_STRING"
@@ -137,12 +144,10 @@ def from_array(array) -> tensor_pb2.TensorProto:
         name = _NUMPY_TO_NAME.get(array.dtype)
         if name is None:
             raise invalid_argument(f"Cannot return a tensor of type {array.dtype}")
-    proto = tensor_pb2.TensorProto(
-        dtype=_ENUM[name],
-        tensor_shape=tensor_shape_pb2.TensorShapeProto(
-            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in array.shape]
-        ),
-    )
+    proto.dtype = _ENUM[name]
+    dims = proto.tensor_shape.dim
+    for d in array.shape:
+        dims.add().size = d
     flat = array.reshape(-1)
     field = getattr(proto, TYPED_FIELDS[name])
     if name == "DT_STRING":
@@ -151,4 +156,3 @@ def from_array(array) -> tensor_pb2.TensorProto:
         field.extend(flat.view(np.uint16).tolist())
     else:
         field.extend(flat.tolist())
-    return proto

@@ -8,6 +8,8 @@ the run directory is created, so bad input never leaves a half-written run behin
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import math
 import sys
 import time
@@ -102,6 +104,20 @@ def _steps_per_execution(cfg: TrainConfig, steps_per_epoch: int, strategy) -> in
     return max(1, min(steps_per_epoch, DEFAULT_STEPS_PER_EXECUTION))
 
 
+class _NotRetracing(logging.Filter):
+    # Every fit builds a new model whose train function TensorFlow traces; from the fifth fit in one
+    # process (folds, a notebook's grid) TensorFlow calls that "retracing", which is about one function
+    # traced again and again, not this.
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _hide_retracing_warning() -> None:
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NotRetracing) for f in logger.filters):
+        logger.addFilter(_NotRetracing())
+
+
 def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainConfig | None = None, callbacks=None,
         **settings) -> TrainResult:
     """Train ``model`` on ``dataset`` and write a run directory; returns a :class:`TrainResult`.
@@ -133,6 +149,7 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
     else:
         config = dataclasses.replace(config, hparams=load_hparams(config.hparams))
     cfg = config.resolve()  # unknown model and bad settings raise here
+    _hide_retracing_warning()
     if cfg.folds and cfg.fold is None:  # cross-validation: one ordinary run per fold (kerascnn.training.folds)
         from kerascnn.training.folds import fit_folds
 
@@ -271,6 +288,7 @@ class _Trainer:
 
         from kerascnn import runs
         from kerascnn.training.checkpoints import epoch_callback
+        from kerascnn.training.iterator_release import deferred_iterator_release
 
         cfg = self.cfg
         callbacks = [
@@ -278,6 +296,7 @@ class _Trainer:
             timer.callback,
             # One step per epoch: checkpoint (weights + optimizer state), history row, best and last.
             epoch_callback(run.work, state, monitor),
+            deferred_iterator_release(),  # no pause at each epoch boundary (see the module)
             keras.callbacks.TensorBoard(str(run.work / runs.LOGS_DIR), write_graph=False),
         ]
         if cfg.early_stopping:
@@ -289,8 +308,12 @@ class _Trainer:
         from kerascnn import runs
         from kerascnn.fsutil import atomic_write_json
 
+        from kerascnn.models import default_hyperparameters
+
         cfg = self.cfg
-        doc = {**cfg.to_dict(), "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
+        # Every builder hyperparameter in force, defaults included (kernel_initializer, ...); hparams holds the chosen.
+        model_hyperparameters = json.loads(json.dumps({**default_hyperparameters(cfg.model), **cfg.hparams}, default=str))
+        doc = {**cfg.to_dict(), "model_hyperparameters": model_hyperparameters, "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
                "strategy_class": type(strategy).__name__, "num_replicas": replicas,
                "resolved_steps_per_execution": spe, "core_split_parts": self.core_split_parts, "versions": library_versions(), "identity": cfg.identity()}
         if self.load_report is not None:

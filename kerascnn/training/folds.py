@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import logging
 import shutil
 from pathlib import Path
 
@@ -42,13 +41,6 @@ class CrossValidationResult:
         m = self.metrics
         return (f"CrossValidationResult(path={str(self.path)!r}, folds={m['folds']}, "
                 f"val_accuracy={m['val_accuracy_mean']:.4f} ± {m['val_accuracy_std']:.4f})")
-
-
-class _NotRetracing(logging.Filter):
-    # Every fold builds a new model whose train function TensorFlow traces: not the "retracing" its
-    # warning is about (one function traced again and again in a loop).
-    def filter(self, record):
-        return "triggered tf.function retracing" not in record.getMessage()
 
 
 def fold_dir(work: Path, fold: int) -> Path:
@@ -78,8 +70,6 @@ def fit_folds(cfg: TrainConfig, raw=None, callbacks=()) -> CrossValidationResult
     final = Path(cfg.out)
     work, resumed = _open(final, cfg)
     fold_paths = []
-    retracing = _NotRetracing()
-    logging.getLogger("tensorflow").addFilter(retracing)
     try:
         for fold in range(1, cfg.folds + 1):
             out = fold_dir(work, fold)
@@ -103,8 +93,6 @@ def fit_folds(cfg: TrainConfig, raw=None, callbacks=()) -> CrossValidationResult
         # Bad input or a diverged fold: a rerun with the same settings would fail the same way.
         shutil.rmtree(work, ignore_errors=True)
         raise
-    finally:
-        logging.getLogger("tensorflow").removeFilter(retracing)
     from kerascnn.training.rundir import RunDir, finish
 
     path = finish(RunDir(final=final, work=work, resumed=resumed), overwrite=cfg.overwrite)

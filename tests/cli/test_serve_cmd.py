@@ -45,6 +45,10 @@ def folders(tmp_path):
     (lambda d: [d / "base", "--model-version-policy", "newest"], "version policy"),
     (lambda d: [d / "base", "--max-batch-size", "0"], "max_batch_size must be at least 1"),
     (lambda d: [d / "base", "--port", "70000"], "--port must be"),
+    (lambda d: [d / "base", "--grpc-port", "-1"], "--grpc-port must be"),
+    (lambda d: [d / "base", "--port", "9123", "--grpc-port", "9123"], "--grpc-port and --port must differ"),
+    (lambda d: [d / "base", "--header-timeout", "0"], "--header-timeout and --body-timeout must be > 0"),
+    (lambda d: [d / "base", "--max-image-pixels", "0"], "--max-image-pixels must be at least 1"),
     (lambda d: [d / "base", "--poll-seconds", "-1"], "--poll-seconds"),
     (lambda d: [d / "base", "--access-log", d / "no" / "such" / "dir.log"], "Cannot open the access log"),
 ])
@@ -61,4 +65,14 @@ def test_a_busy_port_is_reported_before_loading_models(folders):
         port = taken.getsockname()[1]
         args = build_parser().parse_args(["serve", str(folders / "base"), "--port", str(port)])
         with pytest.raises(KerasCNNError, match=f"Cannot listen on 127.0.0.1:{port}.*another --port"):
+            args.func(args)
+
+
+def test_a_busy_grpc_port_is_reported_before_loading_models(folders):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = build_parser().parse_args(["serve", str(folders / "base"), "--port", "0", "--grpc-port", str(port)])
+        with pytest.raises(KerasCNNError, match=f"Cannot listen on 127.0.0.1:{port}.*another --grpc-port"):
             args.func(args)

@@ -31,7 +31,7 @@ def test_export_writes_version_1_with_assets_marker_and_parity(exported, digits)
     assert spec["image_shape"] == [8, 8, 1] and spec["input_shape"] == [28, 28, 1]
     marker = json.loads((version / "kerascnn_export.json").read_text())
     assert marker["format"] == "saved_model" and marker["model"] == "lenet" and marker["version"] == 1
-    assert set(marker["signatures"]) == {"serving_default", "serving_bytes"}
+    assert set(marker["signatures"]) == {"serving_default", "serving_bytes", "classification"}
     assert set(marker["versions"]) == {"kerascnn", "keras", "tensorflow"}
     report = json.loads((version / "parity.json").read_text())
     assert report["passed"] and report["images"] == len(digits["x_test"])
@@ -118,6 +118,18 @@ def test_interrupted_export_leaves_no_version_folder(trained_run, digits, tmp_pa
     assert list(base.iterdir()) == []  # no "1", no temporary sibling
 
 
+def test_a_killed_exports_temporary_folder_is_removed_by_the_next_export(trained_run, tmp_path):
+    # Issue #14 case 5: `kerascnn export` SIGKILLed just before renaming its finished version folder.
+    from kerascnn_testing.kill import run_killed_at
+
+    base = tmp_path / "lenet"
+    proc = run_killed_at("rename", "1", 1, ["export", trained_run, "--out", base, "--parity-samples", "20"])
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert [p.name.split(".tmp-")[0] for p in base.iterdir()] == [".1"]  # what a kill leaves
+    result = export_saved_model(trained_run, base, check_parity=False)
+    assert result.path == base / "1" and sorted(p.name for p in base.iterdir()) == ["1"]
+
+
 def test_export_missing_its_parity_bound_fails_with_the_numbers(trained_run, digits, tmp_path, monkeypatch):
     real = saved_model_module.saved_model_probabilities
 
@@ -163,3 +175,34 @@ def test_serving_bytes_resizes_and_converts_other_images(exported, trained_run, 
     assert int(out["classes"][0]) == int(reference_probabilities(model, spec, image[None]).argmax())
     with pytest.raises(tf.errors.InvalidArgumentError):
         loaded.signatures["serving_bytes"](image_bytes=tf.constant([b"not an image"]))
+
+
+def test_classification_signature_is_tf_servings_classify(exported, digits):
+    """TF Serving's classify method, tf.Examples with an encoded image or raw pixels, every class best first."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    version = exported("saved_model") / "1"
+    saved_model = saved_model_pb2.SavedModel.FromString((version / "saved_model.pb").read_bytes())
+    signature_def = saved_model.meta_graphs[0].signature_def["classification"]
+    assert signature_def.method_name == "tensorflow/serving/classify"
+    assert set(signature_def.inputs) == {"inputs"} and set(signature_def.outputs) == {"classes", "scores"}
+
+    loaded = tf.saved_model.load(str(version))
+    images = digits["x_test"][:3]
+
+    def example(feature):
+        return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+    encoded = [example({"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(
+        value=[tf.io.encode_png(image).numpy()]))}) for image in images]
+    pixels = [example({"image/pixels": tf.train.Feature(int64_list=tf.train.Int64List(
+        value=image.reshape(-1).tolist()))}) for image in images]
+    expected = loaded.signatures["serving_default"](images=tf.constant(images))["probabilities"].numpy()
+    for inputs in (encoded, pixels):
+        out = loaded.signatures["classification"](inputs=tf.constant(inputs))
+        order = np.argsort(-expected, axis=1, kind="stable")
+        np.testing.assert_allclose(out["scores"].numpy(), np.take_along_axis(expected, order, 1), rtol=1e-5, atol=1e-6)
+        assert out["classes"].numpy()[:, 0].tolist() == [str(c).encode() for c in order[:, 0]]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="image/encoded.*or.*image/pixels"):
+        loaded.signatures["classification"](inputs=tf.constant([example({})]))

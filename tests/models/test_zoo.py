@@ -95,3 +95,36 @@ def test_uninitialized_build_counts_like_a_real_build():
     real = build("resnet18", input_shape=(32, 32, 3), num_classes=10)
     assert build_uninitialized("resnet18", input_shape=(32, 32, 3), num_classes=10).count_params() == real.count_params()
     assert all(v.value is not None for v in real.weights)
+
+
+def _batch_norm_layers(model):
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_batch_norm_momentum_is_pytorchs_by_default_and_a_hyperparameter(name):
+    """Every BatchNorm in the zoo keeps 0.9 of its moving statistics per step (PyTorch's momentum 0.1), not
+    Keras' 0.99, which after one short epoch still tests with near-initial statistics; ``bn_momentum``
+    changes it and parameter counts stay the published ones."""
+    hp = {"batch_norm": True} if "batch_norm" in default_hyperparameters(name) else {}
+    model = build_uninitialized(name, num_classes=3, **hp)
+    norms = _batch_norm_layers(model)
+    if not norms:
+        assert "bn_momentum" not in default_hyperparameters(name)
+        return
+    assert default_hyperparameters(name)["bn_momentum"] == 0.9
+    assert {layer.momentum for layer in norms} == {0.9}
+    changed = build_uninitialized(name, num_classes=3, bn_momentum=0.99, **hp)
+    assert {layer.momentum for layer in _batch_norm_layers(changed)} == {0.99}
+    assert changed.count_params() == model.count_params()
+
+
+def test_moving_statistics_follow_the_momentum_in_training():
+    """One training step with bn_momentum 0.9 moves the moving mean 10% of the way to the batch mean."""
+    model = build("lenet_bn", input_shape=(12, 12, 1), num_classes=3)
+    bn = model.get_layer("block1_bn")
+    images = np.random.default_rng(0).uniform(0, 1, (8, 12, 12, 1)).astype("float32")
+    conv_out = keras.Model(model.inputs, model.get_layer("block1_conv").output)(images)
+    batch_mean = np.mean(np.asarray(conv_out), axis=(0, 1, 2))
+    model(images, training=True)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), 0.1 * batch_mean, rtol=1e-4, atol=1e-6)

@@ -41,7 +41,8 @@ def server(exports, tmp_path_factory):
     config.write_text(CONFIG % {"lenet": exports["base"]})
     server = ServerProcess(
         ["--model-config-file", config, "--poll-seconds", "0.3", "--max-batch-size", "8",
-         "--batch-timeout-micros", "2000", "--max-request-bytes", "1000000"],
+         "--batch-timeout-micros", "2000", "--max-request-bytes", "1000000", "--enable-metrics",
+         "--header-timeout", "2", "--body-timeout", "2"],
         folder,
     )
     server.wait_ready("lenet")
@@ -290,3 +291,177 @@ def test_new_broken_and_removed_versions_are_handled_without_restart(server, exp
     np.testing.assert_allclose(probabilities(body["predictions"]), reference(1, images[:1]), rtol=1e-5, atol=1e-6)
     status, body = server.request("POST", "/v1/models/hot/versions/2:predict", instances(images[:1]))
     assert status == 404
+
+
+# ------------------------------------------------------------------------------------------- :classify
+
+
+def test_classify_over_rest(server, images, reference):
+    encoded = base64.b64encode(png(images[0])).decode()
+    status, body = server.request("POST", "/v1/models/lenet/versions/1:classify", {
+        "signature_name": "classification",
+        "examples": [{"image/encoded": {"b64": encoded}}, {"image/pixels": images[1].reshape(-1).tolist()}],
+    })
+    assert status == 200, body
+    expected = reference(1, images[:2])
+    for row, probabilities in zip(body["result"], expected, strict=True):
+        order = np.argsort(-probabilities, kind="stable")
+        assert [label for label, _ in row] == [str(c) for c in order]
+        np.testing.assert_allclose([score for _, score in row], probabilities[order], rtol=1e-5, atol=1e-6)
+
+
+def test_classify_over_rest_with_context_and_errors(server, images, reference):
+    status, body = server.request("POST", "/v1/models/lenet/versions/1:classify", {
+        "signature_name": "classification", "context": {"image/pixels": images[5].reshape(-1).tolist()},
+        "examples": [{}, {"label": "ignored"}],
+    })
+    assert status == 200, body
+    assert [row[0][0] for row in body["result"]] == [str(reference(1, images[5:6]).argmax())] * 2
+    for doc, message in [
+        ({"signature_name": "classification", "examples": []}, "Input is empty."),
+        ({"signature_name": "classification", "examples": [{}]}, "image/encoded"),
+        ({"signature_name": "classification", "examples": [{"image/encoded": {"b64": "!!"}}]}, "base64"),
+        ({"signature_name": "classification", "examples": [{"x": [True]}]}, "booleans"),
+        ({"signature_name": "classification"}, "Missing 'examples' key"),
+    ]:
+        status, body = server.request("POST", "/v1/models/lenet:classify", doc)
+        assert status == 400 and message in body["error"], (doc, body)
+
+
+# --------------------------------------------------------------- raw HTTP: encodings, methods, timeouts
+
+
+def raw_exchange(server, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send bytes on a fresh TCP connection and read until the server closes it or answers."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks) and b"Content-Length" in b"".join(chunks):
+                head, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
+                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                if len(rest) >= length:
+                    break
+        return b"".join(chunks)
+
+
+def http_post(path: str, body: bytes, headers: dict) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}", "Connection: close",
+             *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def status_and_json(answer: bytes):
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compressed_bodies_are_decoded_and_broken_ones_are_400(server, images, reference, encoding):
+    import gzip
+    import zlib
+
+    body = json.dumps(instances(images[:2])).encode()
+    compressed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
+    status, answer = status_and_json(raw_exchange(server, http_post(
+        "/v1/models/lenet/versions/1:predict", compressed, {"Content-Encoding": encoding})))
+    assert status == 200
+    np.testing.assert_allclose(probabilities(answer["predictions"]), reference(1, images[:2]), rtol=1e-5, atol=1e-6)
+    for broken in (body, b"\x1f\x8b\x08garbage"):
+        status, answer = status_and_json(raw_exchange(server, http_post(
+            "/v1/models/lenet:predict", broken, {"Content-Encoding": encoding})))
+        assert status == 400 and "Malformed request body" in answer["error"], answer
+    # A truncated stream decodes to truncated JSON (aiohttp does not check the end of the stream): still 400.
+    status, answer = status_and_json(raw_exchange(server, http_post(
+        "/v1/models/lenet:predict", compressed[: len(compressed) // 2], {"Content-Encoding": encoding})))
+    assert status == 400 and answer["error"]
+
+
+def test_a_compressed_body_is_limited_after_decompression(server):
+    import gzip
+
+    bomb = gzip.compress(b" " * 5_000_000)  # 5 KB on the wire, 5 MB decoded, over --max-request-bytes 1 MB
+    status, answer = status_and_json(raw_exchange(server, http_post(
+        "/v1/models/lenet:predict", bomb, {"Content-Encoding": "gzip"})))
+    assert status == 413 and "larger than the server's limit" in answer["error"]
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"FOO /v1/models/lenet HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /v1/models/lenet HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"GET /v1/models/lenet HTTP/1.1\r\nBad Header Line\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello on the plain-HTTP port
+])
+def test_every_error_is_json_even_those_aiohttp_writes(server, request_bytes):
+    answer = raw_exchange(server, request_bytes)
+    status, body = status_and_json(answer)
+    assert 400 <= status < 500 and body["error"], answer
+    assert b"application/json" in answer.partition(b"\r\n\r\n")[0]
+
+
+def test_slow_loris_connections_are_closed(server):
+    """200 connections that never finish their request head are closed after --header-timeout (2 s)."""
+    import socket
+
+    sockets = []
+    for _ in range(200):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(b"POST /v1/models/lenet:predict HTTP/1.1\r\nHost: x\r\n")
+        sockets.append(sock)
+    start = time.monotonic()
+    closed = 0
+    for sock in sockets:
+        try:
+            sock.sendall(b"X-Slow: 1")  # still sending, never finishing
+            closed += sock.recv(1024) == b""  # blocks until the server closes the connection
+        except (ConnectionError, socket.timeout):
+            closed += 1
+        finally:
+            sock.close()
+    assert closed == 200
+    assert time.monotonic() - start < 9
+    assert server.request("GET", "/v1/models/lenet")[0] == 200
+
+
+def test_a_body_that_never_arrives_is_408(server):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /v1/models/lenet:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    status, body = status_and_json(answer)
+    assert status == 408, answer
+    assert "not received within 2 s" in body["error"]
+
+
+def test_prometheus_metrics_have_tf_servings_names(server, images):
+    server.request("POST", "/v1/models/lenet:predict", instances(images[:1]))
+    server.request("POST", "/v1/models/nope:predict", instances(images[:1]))
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/monitoring/prometheus/metrics", timeout=10) as response:
+        text = response.read().decode()
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[(":tensorflow:serving:request_count", (("model_name", "lenet"), ("status", "OK")))] >= 1
+    assert samples[(":tensorflow:serving:request_count", (("model_name", "nope"), ("status", "NOT_FOUND")))] >= 1
+    count = (":tensorflow:serving:request_latency_count",
+             (("API", "Predict"), ("entrypoint", "REST"), ("model_name", "lenet")))
+    assert samples[count] >= 1
+    assert any(name == ":tensorflow:serving:batching_session:processed_batch_size_bucket" for name, _ in samples)

@@ -7,6 +7,8 @@ with ``tf.make_tensor_proto`` (TF Serving's ``mnist_client.py`` / ``resnet_clien
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import numpy as np
 import pytest
@@ -27,21 +29,47 @@ from .test_app import CONFIG, wait_for
 pytestmark = pytest.mark.slow  # a server process: about 10 s to start on 2 cores
 
 
+def write_regressor(directory):
+    """A tiny SavedModel with TF Serving's regression signature: tf.Examples with float "x" -> 2x + 1."""
+    from kerascnn.export.saved_model import set_method_name
+
+    class Regressor(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def regress(self, inputs):
+            x = tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([], tf.float32)})["x"]
+            return {"outputs": 2.0 * x + 1.0}
+
+    module = Regressor()
+    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.regress})
+    set_method_name(directory, "serving_default", "tensorflow/serving/regress")
+
+
 @pytest.fixture(scope="module")
 def server(exports, tmp_path_factory):
     folder = tmp_path_factory.mktemp("grpc_server")
     (folder / "hot").mkdir()
     copy_version(exports[1], folder / "hot", 1)
+    write_regressor(folder / "regressor" / "1")
     config = folder / "models.config"
-    config.write_text(CONFIG % {"lenet": exports["base"]})
+    text = (CONFIG % {"lenet": exports["base"]}).rstrip()
+    assert text.endswith("}")  # close model_config_list after one more model
+    config.write_text(text[:-1] + '  config { name: "regressor" base_path: "regressor" }\n}\n')
     server = ServerProcess(
         ["--model-config-file", config, "--poll-seconds", "0.3", "--max-request-bytes", "1000000",
-         "--max-image-pixels", "10000"], folder
+         "--max-image-pixels", "10000", "--num-batch-threads", "1"], folder
     )
     server.wait_ready("lenet")
     server.hot_base = folder / "hot"
     yield server
-    assert server.stop() == 0, server.stderr()[-2000:]
+    # Graceful stop: calls in flight when SIGTERM arrives are answered (8 calls of 1,000 images queue
+    # up behind one batch thread, ~50 ms each), then the server exits 0.
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        images = np.zeros((1000, 28, 28, 1), np.uint8)
+        calls = [stub.Predict.future(predict_request(images, version=1), 60.0) for _ in range(8)]
+        time.sleep(0.05)
+        assert server.stop() == 0, server.stderr()[-2000:]
+        assert all(call.result().outputs["classes"].tensor_shape.dim[0].size == 1000 for call in calls)
     assert "kerascnn serve: stopped" in server.stdout()
 
 
@@ -206,7 +234,7 @@ def _too_many_pixels(images):
     (_unknown_output, "INVALID_ARGUMENT", "output tensor alias not found in signature: logits"),
     (_too_large, "RESOURCE_EXHAUSTED", "larger than max"),
     (_broken_png, "INVALID_ARGUMENT", ""),
-    (_too_many_pixels, "INVALID_ARGUMENT", "is a 100x101 image (10,100 pixels), more than this server's limit"),
+    (_too_many_pixels, "INVALID_ARGUMENT", "is 100x101 = 10,100 pixels, over the limit of 10,000"),
 ])
 def test_predict_errors_have_tf_servings_status_codes(stub, images, make, code, message):
     with pytest.raises(grpc.RpcError) as caught:
@@ -243,6 +271,77 @@ def test_metadata_and_example_api_errors(stub):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def classify_request(examples, context=None, signature="classification"):
+    request = classification_pb2.ClassificationRequest()
+    request.model_spec.name = "lenet"
+    request.model_spec.signature_name = signature
+    if context is None:
+        request.input.example_list.examples.extend(examples)
+    else:
+        request.input.example_list_with_context.examples.extend(examples)
+        request.input.example_list_with_context.context.CopyFrom(context)
+    return request
+
+
+def image_example(image=None, encoded=None) -> tf.train.Example:
+    feature = {}
+    if encoded is not None:
+        feature["image/encoded"] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded]))
+    if image is not None:
+        feature["image/pixels"] = tf.train.Feature(int64_list=tf.train.Int64List(value=image.reshape(-1).tolist()))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def expected_classes(probabilities):
+    order = np.argsort(-probabilities, axis=1, kind="stable")
+    return [[(str(c), p) for c, p in zip(o, np.take(row, o))] for o, row in zip(order, probabilities)]
+
+
+def test_classify_with_tf_examples(stub, images, reference):
+    examples = [image_example(encoded=png(images[0])), image_example(image=images[1])]
+    response = stub.Classify(classify_request(examples), 10.0)
+    assert response.model_spec.version.value == 2 and response.model_spec.signature_name == "classification"
+    got = [[(c.label, c.score) for c in row.classes] for row in response.result.classifications]
+    for got_row, want_row in zip(got, expected_classes(reference(2, images[:2])), strict=True):
+        assert [label for label, _ in got_row] == [label for label, _ in want_row]
+        np.testing.assert_allclose([s for _, s in got_row], [s for _, s in want_row], rtol=1e-5, atol=1e-6)
+
+
+def test_classify_with_context_features(stub, images, reference):
+    context = image_example(image=images[3])  # the examples' own features win over the context's
+    response = stub.Classify(classify_request([image_example(), image_example(image=images[4])], context), 10.0)
+    labels = [[c.label for c in row.classes] for row in response.result.classifications]
+    assert labels == [[label for label, _ in row] for row in expected_classes(reference(2, images[3:5]))]
+
+
+@pytest.mark.parametrize("examples, message", [
+    ([], "Input is empty."),
+    ([image_example()], "Each tf.Example needs 'image/encoded'"),
+    ([image_example(encoded=b"\xff\xd8\xff not a jpeg")], ""),
+    ([image_example(encoded=png(np.zeros((101, 100, 1), np.uint8)))], "over the limit of 10,000"),
+])
+def test_classify_errors(stub, examples, message):
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.Classify(classify_request(examples), 10.0)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in caught.value.details()
+
+
+def test_regress_where_a_signature_allows_it(server, stub):
+    request = regression_pb2.RegressionRequest()
+    request.model_spec.name = "regressor"
+    for x in (0.5, -2.0):
+        request.input.example_list.examples.add().features.feature["x"].float_list.value.append(x)
+    response = stub.Regress(request, 10.0)
+    assert [r.value for r in response.result.regressions] == [2.0, -3.0]
+    status, body = server.request("POST", "/v1/models/regressor:regress", {"examples": [{"x": 0.5}, {"x": 3}]})
+    assert status == 400 and "expected type: float" in body["error"]  # 3 is an int64 feature, as in TF Serving
+    status, body = server.request("POST", "/v1/models/regressor:regress", {"examples": [{"x": 0.5}, {"x": 3.0}]})
+    assert (status, body) == (200, {"result": [2.0, 7.0]})
+    status, body = server.request("POST", "/v1/models/regressor:classify", {"examples": [{"x": 0.5}]})
+    assert status == 400 and "Expected classification signature method_name" in body["error"]
+
+
 def test_a_new_version_is_seen_over_grpc(server, channel, stub, exports, images, reference):
     models = model_service_pb2_grpc.ModelServiceStub(channel)
     request = get_model_status_pb2.GetModelStatusRequest()
@@ -259,3 +358,47 @@ def test_a_new_version_is_seen_over_grpc(server, channel, stub, exports, images,
     assert response.model_spec.version.value == 2
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["probabilities"]), reference(2, images[:3]),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_reload_config_over_grpc(server, channel, tmp_path):
+    """ModelService.HandleReloadConfigRequest: the new model list is served when the call returns."""
+    from tensorflow_serving.apis import model_management_pb2
+    from tensorflow_serving.config import model_server_config_pb2
+
+    models = model_service_pb2_grpc.ModelServiceStub(channel)
+    request = model_management_pb2.ReloadConfigRequest()
+    config = request.config.model_config_list.config.add()
+    config.name, config.base_path, config.model_platform = "again", str(server.hot_base), "tensorflow"
+    config.model_version_policy.all.SetInParent()
+    lenet = request.config.model_config_list.config.add()
+    lenet.name, lenet.base_path = "lenet", _lenet_base_path(server)
+    lenet.model_version_policy.all.SetInParent()
+    assert isinstance(request.config, model_server_config_pb2.ModelServerConfig)
+    status_request = get_model_status_pb2.GetModelStatusRequest()
+    status_request.model_spec.name = "lenet"
+    before = models.GetModelStatus(status_request, 10.0)
+    response = models.HandleReloadConfigRequest(request, 60.0)
+    assert response.status.error_code == 0
+    status_request.model_spec.name = "again"
+    states = {s.version: s.state for s in models.GetModelStatus(status_request, 10.0).model_version_status}
+    assert states[1] == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    status_request.model_spec.name = "lenet"  # kept: same base path, its versions stay loaded
+    assert models.GetModelStatus(status_request, 10.0) == before
+    status_request.model_spec.name = "hot"  # dropped
+    with pytest.raises(grpc.RpcError) as caught:
+        models.GetModelStatus(status_request, 10.0)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+    bad = model_management_pb2.ReloadConfigRequest()
+    bad.config.model_config_list.config.add(name="x")  # no base_path
+    with pytest.raises(grpc.RpcError) as caught:
+        models.HandleReloadConfigRequest(bad, 10.0)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "needs both name and base_path" in caught.value.details()
+
+
+def _lenet_base_path(server) -> str:
+    import re
+
+    config = (server.hot_base.parent / "models.config").read_text()
+    return re.search(r'base_path: "([^"]+lenet)"', config).group(1)

@@ -33,6 +33,8 @@ def test_run_directory_is_complete(digits_run):
     config = json.loads((path / "config.json").read_text())
     assert config["model"] == "lenet" and config["dataset"] == "digits" and config["hparams"] == RELU
     assert config["lr"] == 1e-2 and config["optimizer"] == "adam"  # the model's defaults, resolved
+    assert config["model_hyperparameters"]["kernel_initializer"] == "glorot_uniform"  # defaults shown too
+    assert config["model_hyperparameters"]["activation"] == "relu" and config["model_hyperparameters"]["filters"] == [6, 16]
     assert {"tensorflow", "keras", "kerascnn", "numpy"} <= set(config["versions"])
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["test_images"] == 359 and metrics["images_per_second"] > 0
