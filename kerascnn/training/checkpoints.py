@@ -61,11 +61,6 @@ def _epoch_of(name: str) -> int:
     return int(Path(name).stem.split("-")[1])
 
 
-def epoch_of(name: str) -> int:
-    """Epochs done when the checkpoint ``name`` (``checkpoints/epoch-0005.keras``) was written."""
-    return _epoch_of(name)
-
-
 def checkpoint_name(epochs: int) -> str:
     return f"{CHECKPOINTS_DIR}/epoch-{epochs:04d}.keras"
 
@@ -207,6 +202,18 @@ def restore(model, path) -> None:
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         model.load_weights(path)
+
+
+def load_model_weights(model, path) -> None:
+    """Load only the model's weights from a checkpoint of this module (for evaluation, not to train on).
+
+    The optimizer's saved state is skipped on purpose: its variables may belong to another set of
+    trainable weights (a fine-tuning phase) and evaluation never uses them. (Keras' ``load_weights``
+    would warn or fail on them; ``objects_to_skip`` is how Keras itself skips parts of a model.)
+    """
+    from keras.src.saving import saving_lib
+
+    saving_lib.load_weights_only(model, str(path), objects_to_skip=[model.optimizer])
 
 
 def history_of(state: TrainingState) -> dict:

@@ -400,18 +400,10 @@ class _Trainer:
             # From here on a kill resumes at the evaluation below, never at training.
             state = checkpoints.mark_trained(run.work, state)
         seconds = time.perf_counter() - start
-        for name, saved in ((runs.BEST_CHECKPOINT, state.best), (runs.LAST_CHECKPOINT, state.last)):
+        for name in (runs.BEST_CHECKPOINT, runs.LAST_CHECKPOINT):
             if (run.work / name).is_file():
                 # Evaluate the checkpoint users will export: the best epoch (the last one without a best).
-                if saved and len(self.phases) > 1:  # its optimizer is that phase's: load it in that phase
-                    from kerascnn.training.transfer import phase_of_checkpoint
-
-                    written_in = phase_of_checkpoint(self.phases, checkpoints.epoch_of(saved))
-                    if written_in != self.configured_phase:
-                        self._configure(net, written_in)
-                    checkpoints.restore(net, run.work / name)  # builds that phase's optimizer first
-                else:
-                    net.load_weights(run.work / name)
+                checkpoints.load_model_weights(net, run.work / name)
                 break
         with reporting_bad_images():
             metrics = self._test_metrics(net, spec, data, test, checkpoints.history_of(state), timer, seconds, done,
