@@ -198,8 +198,13 @@ class _Trainer:
             if source is not None:
                 from kerascnn.pretrained import load_weights
 
-                self.load_report = load_weights(net, cfg.init_from, source=source)
+                # A source run's head means its own classes: other class names get a new head.
+                source_classes = transfer.source_class_names(source)
+                new_head = source_classes is not None and source_classes != list(spec.class_names)
+                self.load_report = load_weights(net, cfg.init_from, source=source, new_head=new_head)
                 spec = spec.with_pretrained_preprocessing(self.load_report.preprocessing)
+                # The pipelines normalize with the data's spec: make it the weights' convention.
+                data = self.data = dataclasses.replace(data, spec=spec)
             transfer.check_freeze(net, cfg.freeze)
             self.phases = transfer.phases(cfg)
             self.steps_per_epoch, self.spe = steps_per_epoch, spe

@@ -112,3 +112,16 @@ def test_tfds_streams_from_mock_data(tmp_path):
         assert x.shape == (32, 28, 28, 1) and y.dtype.name == "int64"
         assert sum(len(b) for _, b in test) == 120
         assert len(stream.test.labels) == 120
+def test_data_prepare_writes_tfrecords_that_stream(digit_folder, tmp_path, capsys):
+    out = tmp_path / "prepared"
+    assert main(["data", "prepare", str(digit_folder), "--out", str(out), "--shard-images", "400"]) == 0
+    assert len(list(out.rglob("*.tfrecord*"))) >= 4
+    prepared = prepare_data(str(out), (16, 16, 1), cache_budget_bytes=0, val_split=0.1)
+    folder = prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0, val_split=0.1)
+    assert prepared.streaming and prepared.class_names == folder.class_names
+    assert len(prepared.train) + len(prepared.val) + len(prepared.test) == 1797
+    x, y = next(iter(prepared.pipelines(batch_size=16)[0]))
+    assert x.shape == (16, 16, 16, 1)
+    # a finished folder is never overwritten
+    assert main(["data", "prepare", str(digit_folder), "--out", str(out)]) == 1
+    assert "exists" in capsys.readouterr().err
