@@ -24,6 +24,7 @@ class SearchData(NamedTuple):
     num_classes: int
     steps_per_epoch: int
     raw: object  # the RawDataset it came from (trial processes start from it: no reading files again)
+    new_head: bool = False  # --init-from a run trained on other classes: its head is not loaded
 
 
 def defaults(model: str) -> dict:
@@ -45,7 +46,7 @@ def strategy(name: str = "auto"):
 
 
 def load_data(model: str, dataset, *, batch_size: int, val_split: float, test_split: float, data_dir, seed: int,
-              pipelines: bool = True) -> SearchData:
+              pipelines: bool = True, init_from=None) -> SearchData:
     """Split and pipeline ``dataset`` for ``model`` as fit does (train and validation parts only).
 
     ``dataset`` may be a loaded ``RawDataset``. With ``pipelines=False`` (a search whose trials train
@@ -53,19 +54,29 @@ def load_data(model: str, dataset, *, batch_size: int, val_split: float, test_sp
     """
     from kerascnn.data import load_dataset, make_spec, split_validation
     from kerascnn.data.pipeline import build_dataset
-    from kerascnn.models import resolve_input_shape
+    from kerascnn.training import transfer
 
     raw = load_dataset(dataset, data_dir=data_dir, test_split=test_split)
     parts = split_validation(raw, val_split)
-    input_shape = resolve_input_shape(model, None, channels=raw.image_shape[2])
+    source, new_head = None, False
+    if init_from is not None:  # as fit --init-from: the weights' input shape and preprocessing
+        from kerascnn.pretrained import read_weights
+        from kerascnn.pretrained.load import source_preprocessing
+
+        source = read_weights(init_from)
+        source_classes = transfer.source_class_names(source)
+        new_head = source_classes is not None and source_classes != list(raw.class_names)
+    input_shape = transfer.source_input(source, model, None, raw.image_shape[2])
     spec = make_spec(raw, input_shape, parts.x_train)
+    if source is not None:
+        spec = spec.with_pretrained_preprocessing(source_preprocessing(model, source))
     steps = math.ceil(len(parts.x_train) / batch_size)
     if not pipelines:
-        return SearchData(None, None, spec, input_shape, raw.num_classes, steps, raw)
+        return SearchData(None, None, spec, input_shape, raw.num_classes, steps, raw, new_head)
     common = dict(batch_size=int(batch_size), seed=seed)
     train = build_dataset(parts.x_train, parts.y_train, spec, training=True, **common)
     val = build_dataset(parts.x_val, parts.y_val, spec, training=False, **common) if len(parts.x_val) else None
-    return SearchData(train, val, spec, input_shape, raw.num_classes, steps, raw)
+    return SearchData(train, val, spec, input_shape, raw.num_classes, steps, raw, new_head)
 
 
 def compile_fn(model_name: str, *, epochs: int, steps_per_epoch: int):
