@@ -60,12 +60,10 @@ def variant(family_builder, name: str, **defaults):
     def builder(input_shape, num_classes, **hp):
         # kernel_initializer / bias_initializer: every model takes them (kerascnn.models.initializers);
         # a family builder that does not take them itself builds as always and its weights are redrawn.
-        from kerascnn.models.initializers import INITIALIZER_DEFAULTS, apply_initializers, split_initializers
+        from kerascnn.models.initializers import apply_initializers, split_initializers
 
         chosen, rest = split_initializers({**defaults, **hp}, _keyword_arguments(family_builder))
-        model = family_builder(input_shape, num_classes, **rest)
-        native = {k: defaults.get(k, v) for k, v in INITIALIZER_DEFAULTS.items()}
-        return apply_initializers(model, chosen, native)
+        return apply_initializers(family_builder(input_shape, num_classes, **rest), chosen)
 
     builder.__name__ = builder.__qualname__ = name
     builder.__module__ = family_builder.__module__
