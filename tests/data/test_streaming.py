@@ -68,6 +68,17 @@ def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
     assert len(rows) == 3
 
 
+def test_workers_read_disjoint_shares_of_the_files(digit_folder):
+    stream = prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0)
+    part = stream.train
+    read = [sorted(p.decode() for p, _ in part._records(shuffle_seed=3, shard=(2, i), repeat=False, skip=0)
+                   .map(lambda path, contents, label: (path, label)).as_numpy_iterator()) for i in range(2)]
+    assert not set(read[0]) & set(read[1])
+    assert sorted(read[0] + read[1]) == sorted(str(p) for p in part.paths)
+    batches = list(part.dataset(stream.spec, batch_size=32, training=True, shard=(2, 1)).take(2))
+    assert batches[0][0].shape == (32, 16, 16, 1)
+
+
 @pytest.fixture()
 def folder_with_a_bad_file(tmp_path, digit_folder):
     root = tmp_path / "bad"
