@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES = (
     "kerascnn.cli.models_cmd",  # models, summary
     "kerascnn.cli.fit_cmd",  # fit, evaluate
+    "kerascnn.cli.data_cmd",  # data prepare
     "kerascnn.cli.tune_cmd",  # tune
     "kerascnn.cli.export_cmd",  # export
     "kerascnn.cli.predict_cmd",  # predict

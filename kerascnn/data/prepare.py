@@ -149,7 +149,7 @@ def prepare_data(dataset, input_shape=None, *, data_dir=None, val_split: float =
         tfds_builder = _tfds_builder(source, path, data_dir)
         if tfds_builder is not None:
             prepared = _prepare_tfds(tfds_builder, source, input_shape, val_split, test_split, fold, folds,
-                                     cache_budget_bytes, bad, stats_sample, spec)
+                                     cache_budget_bytes, bad, stats_sample, spec, on_disk=path.is_dir())
             if prepared is not None:
                 return prepared
         source = load_dataset(source, data_dir=data_dir, test_split=test_split)
@@ -323,7 +323,8 @@ def _split_sizes(builder) -> dict:
     return sizes
 
 
-def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds, budget, bad, stats_sample, spec):
+def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds, budget, bad, stats_sample, spec,
+                  on_disk=False):
     from kerascnn.data.tfds_source import _supervised_keys
 
     image_key, label_key = _supervised_keys(builder)
@@ -336,8 +337,12 @@ def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds
     shape = tuple(spec.input_shape) if spec is not None else _shape_for(input_shape, channels, native_shape
                                                                           if None not in native_shape else None)
     n_all = n_train + sizes.get("test", 0)
-    if fold or n_all * int(np.prod(shape)) * 4 <= budget:
+    in_memory = bool(fold) or n_all * int(np.prod(shape)) * 4 <= budget
+    if in_memory and not on_disk:
         return None  # in memory, through load_dataset (folds need the labels of every image anyway)
+    if fold:
+        raise DataError("--folds needs the dataset in memory; a prepared TFRecord folder streams. Train on the image "
+                        "folder it was made from instead.")
     fixed = None not in native_shape[:2]
     size = tuple(native_shape[:2]) if fixed else tuple(shape[:2])
     class_names = builder.info.features[label_key].names
@@ -367,4 +372,8 @@ def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds
                      {"images": int(len(sample)), "of": int(fit_n), "sample": len(sample) < fit_n, "seed": 0})
     else:
         spec = dataclasses.replace(spec, image_shape=image_shape, dataset=label)
+    if in_memory:  # a small prepared folder: decode it once, like a small image folder
+        train, val, test = (None if p is None else ArrayPart(p.images(np.arange(len(p))), p.labels)
+                            for p in (train, val, test))
+        spec = dataclasses.replace(spec, streaming=False)
     return PreparedData(label, list(class_names), train, val, test, spec, bad)

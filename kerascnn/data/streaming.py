@@ -56,17 +56,50 @@ def bad_image_message(error_text: str) -> str | None:
     m = re.search(re.escape(BAD_IMAGE_MARK) + r"\]?\s*\[?b?['\"]?([^'\"\]\n]+)", error_text)
     if not m:
         return None
-    return (f"{m.group(1)} is not an image TensorFlow can decode; remove it from the dataset (the run resumes "
-            "from its last finished epoch) or pass --skip-bad-images to drop such files and count them.")
+    return (f"{m.group(1)} cannot be used: not an image TensorFlow can decode, or refused by kerascnn's image "
+            "policy (an alpha channel, or more pixels than KERASCNN_MAX_IMAGE_PIXELS); remove it from the dataset "
+            "(the run resumes from its last finished epoch) or pass --skip-bad-images to drop such files and count them.")
 
 
-def decode_resized(contents, size, channels: int):
-    """Encoded image bytes -> float32 ``[H, W, channels]`` in 0..255 at ``size``, and the native channel count."""
+def _header_pixels(contents):
+    """Width x height from a JPEG's or PNG's header (no pixel decoded); 0 for other formats."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(contents, channels=0, expand_animations=False)  # uint8 [h, w, n]
+    def png():
+        ihdr = tf.io.decode_raw(tf.strings.substr(contents, 16, 8), tf.uint8)
+        ihdr = tf.cast(ihdr, tf.int64)
+        width = ihdr[0] * 2**24 + ihdr[1] * 2**16 + ihdr[2] * 2**8 + ihdr[3]
+        height = ihdr[4] * 2**24 + ihdr[5] * 2**16 + ihdr[6] * 2**8 + ihdr[7]
+        return width * height
+
+    is_png = tf.logical_and(tf.strings.length(contents) >= 24,
+                            tf.equal(tf.strings.substr(contents, 0, 8), b"\x89PNG\r\n\x1a\n"))
+    return tf.case([(tf.io.is_jpeg(contents),
+                     lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(contents)[:2], tf.int64))),
+                    (is_png, png)], default=lambda: tf.constant(0, tf.int64))
+
+
+def decode_resized(contents, size, channels: int, max_pixels: int | None = None):
+    """Encoded image bytes -> float32 ``[H, W, channels]`` in 0..255 at ``size``, and the native channel count.
+
+    kerascnn's image policy (:mod:`kerascnn.data.image_policy`) holds here too: more pixels than its limit
+    (read from a JPEG/PNG header before decoding) or an alpha channel fails, as a bad image.
+    """
+    import tensorflow as tf
+
+    from kerascnn.data.image_policy import max_pixels as policy_max_pixels
+
+    limit = int(max_pixels or policy_max_pixels())
+    checks = [tf.debugging.assert_less_equal(_header_pixels(contents), tf.constant(limit, tf.int64))]
+    with tf.control_dependencies(checks):
+        image = tf.io.decode_image(contents, channels=0, expand_animations=False)  # uint8 [h, w, n]
     native = tf.shape(image)[-1]
-    gray = native <= 2  # L or LA
+    # 1 = L, 3 = RGB; 2 (LA) and 4 (RGBA) carry transparency: there is no single right way to drop it
+    with tf.control_dependencies([tf.debugging.assert_equal(native % 2, 1),
+                                  tf.debugging.assert_less_equal(tf.cast(tf.reduce_prod(tf.shape(image)[:2]), tf.int64),
+                                                                 tf.constant(limit, tf.int64))]):
+        image = tf.identity(image)
+    gray = native == 1
     if channels == 1:
         image = tf.cond(gray, lambda: image[..., :1],
                         lambda: tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image[..., :3], tf.float32))), tf.uint8))

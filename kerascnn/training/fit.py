@@ -198,8 +198,13 @@ class _Trainer:
             if source is not None:
                 from kerascnn.pretrained import load_weights
 
-                self.load_report = load_weights(net, cfg.init_from, source=source)
+                # A source run's head means its own classes: other class names get a new head.
+                source_classes = transfer.source_class_names(source)
+                new_head = source_classes is not None and source_classes != list(spec.class_names)
+                self.load_report = load_weights(net, cfg.init_from, source=source, new_head=new_head)
                 spec = spec.with_pretrained_preprocessing(self.load_report.preprocessing)
+                # The pipelines normalize with the data's spec: make it the weights' convention.
+                data = self.data = dataclasses.replace(data, spec=spec)
             transfer.check_freeze(net, cfg.freeze)
             self.phases = transfer.phases(cfg)
             self.steps_per_epoch, self.spe = steps_per_epoch, spe
@@ -266,6 +271,7 @@ class _Trainer:
         data = self.data
         cluster = tf_config_cluster()  # (workers, index) under MultiWorkerMirroredStrategy
         shard = cluster if cluster and data.streaming and len(data.train) >= cluster[0] else None
+        self.shard = shard
         # Streams repeat (every worker takes exactly steps_per_epoch steps, even from uneven shards);
         # arrays repeat only when --steps-per-epoch bounds the epochs.
         self.repeat_train = data.streaming or bool(cfg.steps_per_epoch)
@@ -312,6 +318,9 @@ class _Trainer:
         doc = {**cfg.to_dict(), "model_hyperparameters": model_hyperparameters, "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
                "strategy_class": type(strategy).__name__, "num_replicas": replicas,
                "resolved_steps_per_execution": spe, "core_split_parts": self.core_split_parts, "versions": library_versions(), "identity": cfg.identity()}
+        # how the data was fed: in memory or streamed, and which share of the files this worker reads
+        doc["data"] = {**self.data.info(), "shard": list(self.shard) if self.shard else None,
+                       "statistics": spec.statistics}
         if self.load_report is not None:
             report = self.load_report
             doc["init_from"] = {"path": report.source, "sha256": report.sha256, "kind": report.kind,

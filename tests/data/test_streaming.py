@@ -68,6 +68,17 @@ def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
     assert len(rows) == 3
 
 
+def test_workers_read_disjoint_shares_of_the_files(digit_folder):
+    stream = prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0)
+    part = stream.train
+    read = [sorted(p.decode() for p, _ in part._records(shuffle_seed=3, shard=(2, i), repeat=False, skip=0)
+                   .map(lambda path, contents, label: (path, label)).as_numpy_iterator()) for i in range(2)]
+    assert not set(read[0]) & set(read[1])
+    assert sorted(read[0] + read[1]) == sorted(str(p) for p in part.paths)
+    batches = list(part.dataset(stream.spec, batch_size=32, training=True, shard=(2, 1)).take(2))
+    assert batches[0][0].shape == (32, 16, 16, 1)
+
+
 @pytest.fixture()
 def folder_with_a_bad_file(tmp_path, digit_folder):
     root = tmp_path / "bad"
@@ -112,3 +123,16 @@ def test_tfds_streams_from_mock_data(tmp_path):
         assert x.shape == (32, 28, 28, 1) and y.dtype.name == "int64"
         assert sum(len(b) for _, b in test) == 120
         assert len(stream.test.labels) == 120
+def test_data_prepare_writes_tfrecords_that_stream(digit_folder, tmp_path, capsys):
+    out = tmp_path / "prepared"
+    assert main(["data", "prepare", str(digit_folder), "--out", str(out), "--shard-images", "400"]) == 0
+    assert len(list(out.rglob("*.tfrecord*"))) >= 4
+    prepared = prepare_data(str(out), (16, 16, 1), cache_budget_bytes=0, val_split=0.1)
+    folder = prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0, val_split=0.1)
+    assert prepared.streaming and prepared.class_names == folder.class_names
+    assert len(prepared.train) + len(prepared.val) + len(prepared.test) == 1797
+    x, y = next(iter(prepared.pipelines(batch_size=16)[0]))
+    assert x.shape == (16, 16, 16, 1)
+    # a finished folder is never overwritten
+    assert main(["data", "prepare", str(digit_folder), "--out", str(out)]) == 1
+    assert "exists" in capsys.readouterr().err

@@ -85,3 +85,23 @@ def test_pth_files_through_torch_and_a_new_head(tmp_path):
         trunk = torch.nn.Sequential(*list(reference.children())[:-1])
         expected = torch.flatten(trunk(x), 1).numpy()
     np.testing.assert_allclose(backbone(images), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_googlenet_auxiliary_heads_load_or_are_reported_skipped(tmp_path):
+    reference = torchvision_model("googlenet_aux")
+    path = tmp_path / "googlenet.safetensors"
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
+    reference.train(False)
+    model = build("googlenet_tv", (64, 64, 3), 1000, weights=path, aux_classifiers=True)
+    images = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
+    with torch.no_grad():
+        x = torch.from_numpy(images.transpose(0, 3, 1, 2))
+        trunk = reference.inception4a(reference.maxpool3(reference.inception3b(reference.inception3a(
+            reference.maxpool2(reference.conv3(reference.conv2(reference.maxpool1(reference.conv1(x)))))))))
+        expected = [reference(x)[0].numpy(), reference.aux1(trunk).numpy()]
+    outputs = model(images, training=False)
+    for got, want in zip(outputs[:2], expected):
+        assert np.abs(np.asarray(got) - want).max() / np.abs(want).max() <= 1e-4
+    # Without auxiliary heads the file's aux1.*/aux2.* are not an error, but they are reported.
+    plain = build("googlenet_tv", (64, 64, 3), 1000, weights=path)
+    assert plain.load_report.skipped == ["aux1.* (not built in this model)", "aux2.* (not built in this model)"]
