@@ -24,6 +24,7 @@ from kerascnn.models.hyperparameters import (
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
 
+ALWAYS_BATCH_NORM = True  # every model of the family (kerascnn.training.core_split asks before building)
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
 
