@@ -24,7 +24,7 @@ examples:
   curl http://127.0.0.1:8501/v1/models/lenet                      # version status
   curl http://127.0.0.1:8501/v1/models/lenet/metadata             # signatures, dtypes, shapes
   curl -d '{"instances": [[[[0], ...]]]}' http://127.0.0.1:8501/v1/models/lenet:predict
-  curl -d '{"signature_name": "classification", "examples": [{"image/encoded": {"b64": "..."}}]}' \
+  curl -d '{"signature_name": "classification", "examples": [{"image/encoded": {"b64": "..."}}]}' \\
        http://127.0.0.1:8501/v1/models/lenet:classify
   kerascnn serve models/lenet --enable-metrics      # + GET /monitoring/prometheus/metrics
 

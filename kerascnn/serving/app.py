@@ -5,7 +5,7 @@ Routes (case-insensitive, as TF Serving's regular expressions)::
     GET  /v1/models/{M}[/versions/{V} | /labels/{L}]            model status
     GET  /v1/models/{M}[/versions/{V} | /labels/{L}]/metadata   signature defs
     POST /v1/models/{M}[/versions/{V} | /labels/{L}]:predict    predict (row or columnar JSON)
-    POST ...:classify, ...:regress                              tf.Examples ({"examples": [...]}) -> {"result": ...}
+    POST ...:classify, ...:regress                              tf.Examples ({"examples": [...]}) -> {"results": ...}
     GET  /monitoring/prometheus/metrics                         Prometheus metrics (when enabled)
 
 Every answer is JSON; failures are ``{"error": "..."}`` with TF Serving's status -> HTTP mapping, also
@@ -250,7 +250,7 @@ async def predict(request: web.Request, name: str, version, label) -> web.Respon
 
 
 async def classify_or_regress(request: web.Request, name: str, version, label, verb: str) -> web.Response:
-    """``{"signature_name", "context", "examples"}`` -> ``{"result": ...}`` (TF Serving's REST Classify/Regress)."""
+    """``{"signature_name", "context", "examples"}`` -> ``{"results": ...}`` (TF Serving's REST Classify/Regress)."""
     body = await read_body(request)
     registry, executor = request.app[REGISTRY], request.app[EXECUTOR]
     loop = asyncio.get_running_loop()

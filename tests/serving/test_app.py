@@ -304,7 +304,7 @@ def test_classify_over_rest(server, images, reference):
     })
     assert status == 200, body
     expected = reference(1, images[:2])
-    for row, probabilities in zip(body["result"], expected, strict=True):
+    for row, probabilities in zip(body["results"], expected, strict=True):
         order = np.argsort(-probabilities, kind="stable")
         assert [label for label, _ in row] == [str(c) for c in order]
         np.testing.assert_allclose([score for _, score in row], probabilities[order], rtol=1e-5, atol=1e-6)
@@ -316,7 +316,7 @@ def test_classify_over_rest_with_context_and_errors(server, images, reference):
         "examples": [{}, {"label": "ignored"}],
     })
     assert status == 200, body
-    assert [row[0][0] for row in body["result"]] == [str(reference(1, images[5:6]).argmax())] * 2
+    assert [row[0][0] for row in body["results"]] == [str(reference(1, images[5:6]).argmax())] * 2
     for doc, message in [
         ({"signature_name": "classification", "examples": []}, "Input is empty."),
         ({"signature_name": "classification", "examples": [{}]}, "image/encoded"),

@@ -337,7 +337,7 @@ def test_regress_where_a_signature_allows_it(server, stub):
     status, body = server.request("POST", "/v1/models/regressor:regress", {"examples": [{"x": 0.5}, {"x": 3}]})
     assert status == 400 and "expected type: float" in body["error"]  # 3 is an int64 feature, as in TF Serving
     status, body = server.request("POST", "/v1/models/regressor:regress", {"examples": [{"x": 0.5}, {"x": 3.0}]})
-    assert (status, body) == (200, {"result": [2.0, 7.0]})
+    assert (status, body) == (200, {"results": [2.0, 7.0]})
     status, body = server.request("POST", "/v1/models/regressor:classify", {"examples": [{"x": 0.5}]})
     assert status == 400 and "Expected classification signature method_name" in body["error"]
 
