@@ -10,6 +10,13 @@ training step ended (its last ``on_train_batch_end``) and when the next epoch's 
 time in between is what kerascnn and Keras do between two epochs (kerascnn's callbacks: checkpoints,
 history, TensorBoard). Printed per epoch after the first (which traces the graph), with the median
 and its share of the median epoch; target: <= 5%. Reports ``uptime``'s load too.
+
+    .venv/bin/python benchmarks/bench_epoch_overhead.py --checkpoints-only --repeats 5
+
+times only the end-of-epoch saving of the same model, alternating in one process: kerascnn's one
+checkpoint step (kerascnn.training.checkpoints) against what fit did before it (Keras' BackupAndRestore
+with double_checkpoint, CSVLogger, ModelCheckpoint for best.keras and for last.keras), so that a busy
+machine slows both alike; prints the median seconds of each and their ratio.
 """
 
 from __future__ import annotations
@@ -51,12 +58,60 @@ def make_probe():
     return Probe()
 
 
+def checkpoint_costs(model_name: str, repeats: int) -> None:
+    import keras
+    import numpy as np
+
+    from kerascnn.models import build
+    from kerascnn.training import checkpoints
+    from kerascnn.training.compile import compile_model
+
+    net = build(model_name, (32, 32, 1), 10)
+    compile_model(net, optimizer="momentum", lr=0.05, schedule="constant", epochs=1, steps_per_epoch=1)
+    net.fit(np.zeros((8, 32, 32, 1), np.float32), np.zeros(8, np.int64), epochs=1, verbose=0)  # builds the optimizer
+    logs = {"accuracy": 0.5, "loss": 1.0}
+    times = {"kerascnn checkpoint step": [], "before (BackupAndRestore + CSVLogger + 2 ModelCheckpoint)": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(repeats):
+            work = Path(tmp) / f"new{r}"
+            work.mkdir()
+            new = checkpoints.epoch_callback(work, checkpoints.TrainingState(), "accuracy")
+            old_dir = Path(tmp) / f"old{r}"
+            old_dir.mkdir()
+            old = [keras.callbacks.BackupAndRestore(str(old_dir / "backup"), double_checkpoint=True),
+                   keras.callbacks.CSVLogger(str(old_dir / "history.csv"), append=True),
+                   keras.callbacks.ModelCheckpoint(str(old_dir / "best.keras"), monitor="accuracy", mode="max",
+                                                   save_best_only=True),
+                   keras.callbacks.ModelCheckpoint(str(old_dir / "last.keras"))]
+            for cb in [new, *old]:
+                cb.set_model(net)
+                cb.on_train_begin()
+            for epoch in range(3):  # improving every epoch: best.keras is written each time, as in the run
+                logs = {"accuracy": 0.5 + epoch / 10, "loss": 1.0}
+                t = time.perf_counter()
+                new.on_epoch_end(epoch, logs)
+                times["kerascnn checkpoint step"].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                for cb in old:
+                    cb.on_epoch_end(epoch, logs)
+                times["before (BackupAndRestore + CSVLogger + 2 ModelCheckpoint)"].append(time.perf_counter() - t)
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    for k, v in medians.items():
+        print(f"{k}: median {v:.3f} s per epoch over {len(times[k])} epochs")
+    new, old = medians.values()
+    print(f"ratio: {old / new:.1f}x less time per epoch; load: {os.getloadavg()[0]:.2f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--dataset", default=str(MNIST), help="the MNIST IDX folder (default: ../shared/data/mnist)")
+    parser.add_argument("--checkpoints-only", action="store_true", help="time only the end-of-epoch saving (see above)")
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    if args.checkpoints_only:
+        return checkpoint_costs(args.model, args.repeats)
     import kerascnn
 
     probe = make_probe()

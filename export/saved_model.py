@@ -183,11 +183,12 @@ def export_saved_model(source, out, *, spec=None, test_images=None, test_labels=
         ParityError: the SavedModel's top-1 agreement with Keras is below 99.9%; nothing is written.
     """
     from kerascnn.export import parity
-    from kerascnn.fsutil import atomic_directory, atomic_write_json
+    from kerascnn.fsutil import atomic_directory, atomic_write_json, remove_stale_temporaries
 
     model, spec, name = load_source(source, spec)
     base = Path(out)
     versions = existing_versions(base)
+    remove_stale_temporaries(base, r"\d+")  # version folders of exports that were killed
     if check_parity:
         if test_images is None:
             raise KerasCNNError("A parity report needs test_images (raw uint8); or pass check_parity=False.")

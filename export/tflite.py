@@ -23,7 +23,7 @@ and no quantization parameters for a device to apply to its input, so it is kept
 from __future__ import annotations
 
 import hashlib
-import tempfile
+import re
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,9 @@ def convert(model, spec, quantize: str = "none", calibration_images=None) -> byt
         quantize: one of ``QUANTIZE_MODES``.
         calibration_images: raw uint8 training images, required for ``int8``.
     """
-    with tempfile.TemporaryDirectory(prefix="kerascnn-tflite-") as saved_model_dir:
+    from kerascnn.fsutil import locked_temporary_directory
+
+    with locked_temporary_directory("kerascnn-tflite") as saved_model_dir:
         write_convertible_saved_model(model, spec, saved_model_dir)
         return convert_saved_model(saved_model_dir, quantize, calibration_images, what=model.name)
 
@@ -226,10 +228,12 @@ def export_tflite(source, out, quantize: str = "none", *, spec=None, calibration
         ParityError: the export misses its bound (see ``kerascnn.export.parity``); nothing is written.
     """
     from kerascnn.export import parity
-    from kerascnn.fsutil import atomic_write_bytes, atomic_write_json
+    from kerascnn.fsutil import atomic_write_bytes, atomic_write_json, locked_temporary_directory, remove_stale_temporaries
 
     model, spec, name = load_source(source, spec)
     out = check_target(out, overwrite)
+    # What exports to this path that were killed left: the half-written .tflite or .json.
+    remove_stale_temporaries(out.parent, "|".join(re.escape(p.name) for p in (out, sidecar_path(out))))
     if quantize not in QUANTIZE_MODES:
         raise KerasCNNError(f"quantize must be one of {', '.join(QUANTIZE_MODES)}. Received: {quantize!r}")
     if calibration_images is not None:
@@ -238,7 +242,7 @@ def export_tflite(source, out, quantize: str = "none", *, spec=None, calibration
         if test_images is None:
             raise KerasCNNError("A parity report needs test_images (raw uint8); or pass check_parity=False.")
         test_images = check_images(test_images, spec, "test_images")
-    with tempfile.TemporaryDirectory(prefix="kerascnn-tflite-") as saved_model_dir:
+    with locked_temporary_directory("kerascnn-tflite") as saved_model_dir:
         write_convertible_saved_model(model, spec, saved_model_dir)
         content = convert_saved_model(saved_model_dir, quantize, calibration_images, what=name)
         # The int8 size bound is relative to the float32 file of the same model.

@@ -60,9 +60,53 @@ def is_finished_run(path) -> bool:
     return (path / METRICS_FILE).is_file() and ((path / BEST_CHECKPOINT).is_file() or (path / LAST_CHECKPOINT).is_file())
 
 
-def resolve_checkpoint(path) -> tuple[Path, Path]:
-    """(checkpoint file, directory holding its data_spec.json) for a run directory or a .keras file."""
+def unfinished_run_message(path) -> str | None:
+    """One line saying that ``path`` is an unfinished run (still training, or killed) and what to do, or None.
+
+    Unfinished: a ``<run>.partial`` directory, or one holding the training state without metrics.json.
+    Its checkpoints are real models, but exporting or evaluating them would silently pass off a
+    half-trained run as the result.
+    """
+    import json
+
     path = Path(path)
+    if not path.is_dir():
+        return None
+    has_state = (path / STATE_FILE).is_file()
+    if not path.name.endswith(PARTIAL_SUFFIX) and not (has_state and not (path / METRICS_FILE).is_file()):
+        return None
+    detail = "no epoch finished"
+    try:
+        state = json.loads((path / STATE_FILE).read_text())
+        planned = json.loads((path / CONFIG_FILE).read_text()).get("epochs")
+        if state.get("trained"):
+            detail = "training finished, its evaluation did not"
+        else:
+            detail = f"training stopped after {state.get('epochs', 0)} of {planned} epochs"
+    except (OSError, ValueError, AttributeError):
+        pass
+    final = path.with_name(path.name[: -len(PARTIAL_SUFFIX)]) if path.name.endswith(PARTIAL_SUFFIX) else path
+    return (f"{path} is an unfinished training run ({detail}); rerun the same `kerascnn fit` command to finish "
+            f"it, then use {final}.")
+
+
+def check_finished(path) -> None:
+    """Raise ArtifactError with :func:`unfinished_run_message` when ``path`` is an unfinished run."""
+    message = unfinished_run_message(path)
+    if message:
+        raise ArtifactError(message)
+
+
+def resolve_checkpoint(path) -> tuple[Path, Path]:
+    """(checkpoint file, directory holding its data_spec.json) for a run directory or a .keras file.
+
+    An unfinished run (``<run>.partial``, or a .keras file inside one) is refused with one line.
+    """
+    path = Path(path)
+    check_finished(path)
+    if path.suffix == ".keras":
+        check_finished(path.parent)
+        check_finished(path.parent.parent)
     if path.is_dir():
         if (path / FOLDS_SUMMARY).is_file():
             raise ArtifactError(f"{path} is a cross-validation run (one run per fold); use one of its folds, e.g. {path / 'fold1'}.")

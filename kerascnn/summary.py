@@ -12,7 +12,10 @@ global pooling see the whole feature map, like a kernel the size of the map; aft
 no meaning and is reported as None.
 
 Multiply-adds (MACs) count convolutions and Dense layers only, as the papers do; BatchNorm, pooling
-and activations add little and are not counted.
+and activations add little and are not counted. A grouped convolution (``Conv2D(groups=g)``) connects
+each output channel to ``c_in / g`` input channels, so its parameters and MACs are 1/g of the full
+convolution's; a depthwise convolution is the extreme, one group per input channel (``k * k`` MACs per
+output value). The ``groups`` of every convolution is reported (a column when a model has any).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class LayerSummary:
     jump: tuple | None  # (h, w) input pixels between neighbouring outputs; None once flattened
     inputs: list  # names of the layers feeding this one
     initializers: dict = dataclasses.field(default_factory=dict)  # {"kernel": "HeNormal", "bias": "Zeros"}, if any
+    groups: int = 1  # channel groups of a convolution (depthwise: its input channels); 1 otherwise
 
 
 @dataclasses.dataclass
@@ -104,6 +108,7 @@ class ModelSummary:
                     "jump": list(r.jump) if r.jump else None,
                     "inputs": list(r.inputs),
                     "initializers": dict(r.initializers),
+                    "groups": r.groups,
                 }
                 for r in self.layers
             ],
@@ -118,7 +123,8 @@ class ModelSummary:
 
     def format_table(self) -> str:
         """A plain-text table, one line per layer, then the totals."""
-        header = ("Layer", "Type", "Output shape", "Params", "MACs", "RF", "Jump")
+        grouped = any(r.groups > 1 for r in self.layers)
+        header = ("Layer", "Type", "Output shape", "Params", "MACs", "RF", "Jump") + (("Groups",) if grouped else ())
         rows = [
             (
                 r.name,
@@ -128,11 +134,11 @@ class ModelSummary:
                 format_count(r.macs) if r.macs else "0",
                 _format_pair(r.receptive_field),
                 _format_pair(r.jump),
-            )
+            ) + ((str(r.groups) if r.groups > 1 else "",) if grouped else ())
             for r in self.layers
         ]
         widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
-        right = {3, 4, 5, 6}  # numbers align right
+        right = {3, 4, 5, 6, 7}  # numbers align right
 
         def line(cells):
             return "  ".join(
@@ -158,7 +164,11 @@ class ModelSummary:
                     for weight, names in self.initializer_counts().items()) or "none"),
                 "RF: receptive field in input pixels (HxW when they differ); Jump: input pixels between "
                 "neighbouring outputs.",
-            ]
+            ] + ([
+                "Groups: a grouped convolution splits its channels into that many groups, each output seeing only "
+                "its group's c_in/groups inputs: 1/groups of the parameters and MACs of the full convolution "
+                "(depthwise: groups = input channels, k*k MACs per output value)."
+            ] if grouped else [])
         )
 
 
@@ -190,6 +200,7 @@ def summarize(model: keras.Model) -> ModelSummary:
                 jump=jump,
                 inputs=[producer[id(t)] for t in inputs if id(t) in producer],
                 initializers=_initializers(layer),
+                groups=layer_groups(layer, inputs),
             )
         )
     input_shape = tuple(model.inputs[0].shape[1:])
@@ -277,6 +288,14 @@ def zoo_table(num_classes: int = 10) -> list[dict]:
             }
         )
     return table
+
+
+def layer_groups(layer, inputs) -> int:
+    """Channel groups of a convolution: ``groups`` of a Conv2D, the input channels of a depthwise one; else 1."""
+    if isinstance(layer, (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)):
+        channels = inputs[0].shape[-1] if inputs else None
+        return int(channels) if channels else 1
+    return int(getattr(layer, "groups", 1) or 1) if isinstance(layer, keras.layers.Conv2D) else 1
 
 
 def layer_macs(layer, inputs, outputs) -> int:

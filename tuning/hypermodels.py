@@ -37,8 +37,11 @@ class ZooHyperModel(keras_tuner.HyperModel):
             training hyperparameters of the trial (``learning_rate``, ``optimizer``).
     """
 
-    def __init__(self, space: SearchSpace, input_shape, num_classes: int, compile_model: Callable):
+    def __init__(self, space: SearchSpace, input_shape, num_classes: int, compile_model: Callable, *,
+                 init_from=None, new_head: bool = False):
         super().__init__(name=space.model, tunable=True)
+        self.init_from = init_from  # pretrained weights every trial starts from (all layers trainable)
+        self.new_head = new_head
         self.space = space
         self.input_shape = tuple(input_shape)
         self.num_classes = int(num_classes)
@@ -54,6 +57,13 @@ class ZooHyperModel(keras_tuner.HyperModel):
             raise keras_tuner.errors.FailedTrialError(
                 f"{self.space.model} cannot be built with these values: {one_line(e)}"
             ) from e
+        if self.init_from is not None:
+            from kerascnn.pretrained import load_weights
+
+            try:  # architecture values other than the weights' cannot start from them
+                load_weights(model, self.init_from, new_head=self.new_head)
+            except Exception as e:
+                raise keras_tuner.errors.FailedTrialError(f"--init-from does not fit these values: {one_line(e)}") from e
         try:
             self.compile_model(model, **training_kwargs)
         except Exception as e:

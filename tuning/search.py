@@ -119,6 +119,7 @@ def tune(
     verbose: int = 1,
     callbacks=(),
     trial_processes: bool = True,
+    init_from=None,
 ) -> TuneResult:
     """Search hyperparameters of zoo model ``model``; see the module docstring for the outputs.
 
@@ -141,6 +142,8 @@ def tune(
             trial processes they must be picklable, which Keras' own callbacks are).
         trial_processes: train the trials in worker processes (default), keeping memory flat; False
             trains in this process (a little faster per trial, ~5-9 MB more memory per trial).
+        init_from: pretrained weights every trial starts from (as ``kerascnn fit --init-from``, all
+            layers trainable); trials whose architecture values do not fit them fail with the reason.
 
     Raises:
         TuneError, SearchSpaceError, DataError: bad input, before any trial runs.
@@ -158,6 +161,8 @@ def tune(
     defaults = training.defaults(model)
     epochs = _positive_int("epochs", epochs if epochs is not None else defaults["epochs"])
     batch_size = _positive_int("batch_size", batch_size if batch_size is not None else defaults["batch_size"])
+    if init_from is not None:
+        space = _architecture_fixed(model, space, init_from)
     resolved = resolve_space(model, space, training_defaults=defaults)
 
     out = Path(out) if out is not None else Path("runs") / f"tune-{model}"
@@ -166,6 +171,11 @@ def tune(
         "batch_size": batch_size, "val_split": val_split, "test_split": test_split, "seed": seed,
         "data_dir": None if data_dir is None else str(data_dir), "space": resolved.to_dict(),
     }
+    if init_from is not None:
+        from kerascnn.pretrained.files import resolve_source_path, sha256_of
+
+        init_from = str(init_from)
+        config["init_from"] = {"path": init_from, "sha256": sha256_of(resolve_source_path(init_from)[0])}
     if role == "worker":
         _await_chief(out, config)
     else:
@@ -180,7 +190,8 @@ def tune(
     strategy = training.strategy()  # first: a multi-worker strategy must exist before other TF ops
     keras.utils.set_random_seed(seed)
     data = training.load_data(model, dataset, batch_size=batch_size, val_split=val_split, test_split=test_split,
-                              data_dir=data_dir, seed=seed, pipelines=role != "chief" and not trial_processes)
+                              data_dir=data_dir, seed=seed, pipelines=role != "chief" and not trial_processes,
+                              init_from=init_from)
     if role != "worker":
         data.spec.save(out)
 
@@ -189,6 +200,7 @@ def tune(
     hypermodel = ZooHyperModel(
         resolved, data.input_shape, data.num_classes,
         training.compile_fn(model, epochs=epochs, steps_per_epoch=data.steps_per_epoch),
+        init_from=init_from, new_head=data.new_head,
     )
     with atomic_keras_tuner_json():
         if not overwrite and role != "worker":
@@ -207,7 +219,7 @@ def tune(
             # from the arrays loaded here: files are read and decoded once per search.
             keras_tuner_obj.trial_job = dict(
                 model=model, dataset=data.raw, batch_size=batch_size, val_split=val_split, test_split=test_split,
-                data_dir=data_dir, seed=seed, space=resolved, epochs=epochs,
+                data_dir=data_dir, seed=seed, space=resolved, epochs=epochs, init_from=init_from,
             )
             fit_args = ()
         else:
@@ -231,6 +243,31 @@ def tune(
             f"{reasons[0] if reasons else 'no reason recorded'} (details in {out / TRIALS_CSV})."
         )
     return result
+
+
+def _architecture_fixed(model: str, space, init_from) -> dict:
+    """``space`` with every architecture hyperparameter fixed, unless the user's space names it.
+
+    Weights fit one architecture: a search from them varies the training (learning rate, optimizer,
+    ...). The values are the source run's (its config.json) or the model's defaults.
+    """
+    import json
+
+    from kerascnn.tuning.spaces import TRAINING_HYPERPARAMETERS, builder_defaults, default_space, load_space_file
+
+    overrides = dict(load_space_file(space) if isinstance(space, (str, Path)) else (space or {}))
+    values = builder_defaults(model)
+    config_file = Path(init_from) / "config.json"
+    if config_file.is_file():
+        try:
+            values.update(json.loads(config_file.read_text()).get("hparams") or {})
+        except (OSError, ValueError):
+            pass
+    for name in default_space(model):
+        if name not in TRAINING_HYPERPARAMETERS and name not in overrides and name in values:
+            value = values[name]
+            overrides[name] = list(value) if isinstance(value, tuple) else value
+    return overrides
 
 
 def distributed_role() -> str:

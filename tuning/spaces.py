@@ -93,6 +93,21 @@ FAMILY_SPACES: dict[str, dict[str, Any]] = {
         "stem_pool": {"values": [False, True]},
         "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
     },
+    "densenet": {
+        "growth_rate": {"values": [12, 24, 32, 48]},
+        "compression": {"values": [0.5, 0.75, 1.0]},
+        "bottleneck_width": {"values": [0, 2, 4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    "mobilenet": {
+        "alpha": {"values": [0.25, 0.5, 0.75, 1.0]},  # the published width multipliers
+        "depth_multiplier": {"values": [1, 2]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    "mobilenet_v2": {
+        "alpha": {"values": [0.35, 0.5, 0.75, 1.0, 1.4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
 }
 
 _SPEC_KEYS = {"values", "min", "max", "step", "sampling", "default"}

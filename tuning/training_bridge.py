@@ -24,6 +24,7 @@ class SearchData(NamedTuple):
     num_classes: int
     steps_per_epoch: int
     raw: object  # the RawDataset it came from (trial processes start from it: no reading files again)
+    new_head: bool = False  # --init-from a run trained on other classes: its head is not loaded
 
 
 def defaults(model: str) -> dict:
@@ -45,36 +46,48 @@ def strategy(name: str = "auto"):
 
 
 def load_data(model: str, dataset, *, batch_size: int, val_split: float, test_split: float, data_dir, seed: int,
-              pipelines: bool = True) -> SearchData:
+              pipelines: bool = True, init_from=None) -> SearchData:
     """Split and pipeline ``dataset`` for ``model`` as fit does (train and validation parts only).
 
     ``dataset`` may be a loaded ``RawDataset``. With ``pipelines=False`` (a search whose trials train
     elsewhere) only the raw arrays and the DataSpec are computed.
     """
-    from kerascnn.data import load_dataset, make_spec, split_validation
-    from kerascnn.data.pipeline import build_dataset
-    from kerascnn.models import resolve_input_shape
+    from kerascnn.data.prepare import prepare_data
+    from kerascnn.training import transfer
 
-    raw = load_dataset(dataset, data_dir=data_dir, test_split=test_split)
-    parts = split_validation(raw, val_split)
-    input_shape = resolve_input_shape(model, None, channels=raw.image_shape[2])
-    spec = make_spec(raw, input_shape, parts.x_train)
-    steps = math.ceil(len(parts.x_train) / batch_size)
+    source = None
+    if init_from is not None:  # as fit --init-from: the weights' input shape and preprocessing
+        from kerascnn.pretrained import read_weights
+        from kerascnn.pretrained.load import source_preprocessing
+
+        source = read_weights(init_from)
+    # fit's own preparation: the same split, statistics, in-memory/streaming choice and pipelines
+    data = prepare_data(dataset, lambda channels: transfer.source_input(source, model, None, channels),
+                        data_dir=data_dir, val_split=val_split, test_split=test_split, seed=seed)
+    spec, input_shape = data.spec, tuple(data.spec.input_shape)
+    new_head = False
+    if source is not None:
+        source_classes = transfer.source_class_names(source)
+        new_head = source_classes is not None and source_classes != list(data.class_names)
+        spec = spec.with_pretrained_preprocessing(source_preprocessing(model, source))
+        data.spec = spec
+    steps = math.ceil(len(data.train) / batch_size)
+    # Trial processes start from the arrays when the set is in memory; a streamed set they open again.
+    handle = data.raw if data.raw is not None else dataset
     if not pipelines:
-        return SearchData(None, None, spec, input_shape, raw.num_classes, steps, raw)
-    common = dict(batch_size=int(batch_size), seed=seed)
-    train = build_dataset(parts.x_train, parts.y_train, spec, training=True, **common)
-    val = build_dataset(parts.x_val, parts.y_val, spec, training=False, **common) if len(parts.x_val) else None
-    return SearchData(train, val, spec, input_shape, raw.num_classes, steps, raw)
+        return SearchData(None, None, spec, input_shape, data.num_classes, steps, handle, new_head)
+    train, val, _ = data.pipelines(batch_size=int(batch_size), seed=seed)
+    return SearchData(train, val, spec, input_shape, data.num_classes, steps, handle, new_head)
 
 
 def compile_fn(model_name: str, *, epochs: int, steps_per_epoch: int):
     """``compile_model(model, **training_hyperparameters)``: fit's compile with fit's defaults."""
-    from kerascnn.training import DEFAULT_STEPS_PER_EXECUTION, compile_model
+    from kerascnn.training import compile_model
+    from kerascnn.training.compile import steps_per_execution as fits_rule
 
     base = defaults(model_name)
-    # fit runs a whole epoch per tf.function call, capped (kerascnn.training.fit._steps_per_execution).
-    steps_per_execution = max(1, min(int(steps_per_epoch), DEFAULT_STEPS_PER_EXECUTION))
+    # fit's rule: a whole epoch per tf.function call, capped (one replica: trials train on one device).
+    steps_per_execution = fits_rule(None, steps_per_epoch)
 
     def compile_trial_model(model, **training):
         settings = {**base, **training}

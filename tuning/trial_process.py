@@ -52,6 +52,7 @@ class TrialJob:
     hyperparameters: dict  # keras_tuner.HyperParameters.get_config()
     fit_kwargs: dict  # epochs, initial_epoch, callbacks, verbose, ...
     initial_weights: str | None = None  # weights file to start from (Hyperband)
+    init_from: str | None = None  # pretrained weights every trial starts from (tune --init-from)
 
 
 @dataclasses.dataclass
@@ -281,13 +282,14 @@ def run_job(job: TrialJob, search_data: list | None = None) -> TrialOutcome:
     else:
         data = training_bridge.load_data(
             job.model, job.dataset, batch_size=job.batch_size, val_split=job.val_split, test_split=job.test_split,
-            data_dir=job.data_dir, seed=job.seed,
+            data_dir=job.data_dir, seed=job.seed, init_from=job.init_from,
         )
         if search_data is not None:
             search_data.append(data)
     hypermodel = ZooHyperModel(
         job.space, data.input_shape, data.num_classes,
         training_bridge.compile_fn(job.model, epochs=job.epochs, steps_per_epoch=data.steps_per_epoch),
+        init_from=job.init_from, new_head=data.new_head,
     )
     with strategy.scope():
         model = hypermodel.build(hp)

@@ -84,6 +84,15 @@ def register(subparsers):
                         "each validating on 1/K of the training part; prints per-fold and mean ± std validation "
                         "accuracy (folds.json, fold_curves.png); default OUT runs/MODEL-Kfold (default: off)")
     p.add_argument("--test-split", type=float, default=0.2, help="test fraction when the data has no test part (default: %(default)s)")
+    p.add_argument("--steps-per-epoch", type=int, metavar="N",
+                   help="training steps per epoch, for sets where one pass takes hours (default: one pass)")
+    p.add_argument("--eval-steps", type=int, metavar="N", help="validation batches per epoch (default: all)")
+    p.add_argument("--cache-budget-mb", type=float, default=512, metavar="MB",
+                   help="folders and TFDS sets whose preprocessed training images fit this stay in memory; larger "
+                        "ones stream from disk through tf.data with flat memory; 0 always streams (default: %(default)s)")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="drop images that cannot be decoded and count them in metrics.json (default: stop with "
+                        "one line naming the file; the run resumes once it is removed)")
     p.add_argument("--input-shape", type=_shape, metavar="H,W[,C]", help="model input (default: the model's published size)")
     p.add_argument("--hparams", metavar="FILE", help="JSON/YAML of builder hyperparameters (and optionally lr, optimizer)")
     p.add_argument("--init-from", metavar="PATH|RUN",
@@ -145,6 +154,8 @@ def run_fit(args) -> int:
         fine_tune_lr=args.fine_tune_lr,
         strategy=args.strategy, steps_per_execution=args.steps_per_execution, precision=args.precision,
         core_split=args.core_split, out=args.out, overwrite=args.overwrite,
+        steps_per_epoch=args.steps_per_epoch, eval_steps=args.eval_steps, cache_budget_mb=args.cache_budget_mb,
+        skip_bad_images=args.skip_bad_images,
     )
     kerascnn.fit(args.model, hparams=args.hparams, **settings)
     return 0

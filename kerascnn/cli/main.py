@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES = (
     "kerascnn.cli.models_cmd",  # models, summary
     "kerascnn.cli.fit_cmd",  # fit, evaluate
+    "kerascnn.cli.data_cmd",  # data prepare
     "kerascnn.cli.tune_cmd",  # tune
     "kerascnn.cli.export_cmd",  # export
     "kerascnn.cli.predict_cmd",  # predict
@@ -57,10 +58,15 @@ def _quiet_tensorflow() -> None:
 
 def _import_tensorflow_quietly() -> None:
     # TF 2.21 prints absl/oneDNN lines from C++ at import, before TF_CPP_MIN_LOG_LEVEL is read.
+    # The `tensorflow` wheel also logs "failed call to cuInit" at ERROR level on a machine without a GPU
+    # when it first looks for devices: look once here, while stderr is captured. Listing physical devices
+    # does not start TensorFlow's runtime, so thread settings made later (core split) still apply.
     from kerascnn.quiet import captured_stderr
 
     with captured_stderr():
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()
 
 
 def main(argv=None) -> int:

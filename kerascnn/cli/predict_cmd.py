@@ -13,9 +13,13 @@ examples:
 
 Images are decoded (PNG, JPEG, BMP, GIF, or .npy uint8 arrays [h, w], [h, w, c], [n, h, w, c]),
 converted between grayscale and RGB if needed, resized to the data's native size, and preprocessed as
-the model was trained. Other channel counts (RGBA, CMYK, ...) are refused. .tflite files run on
-LiteRT (ai_edge_litert) without importing TensorFlow.
+the model was trained. Transparency (RGBA, LA), 16-bit and CMYK images are refused, and so is an image
+over --max-image-pixels (read from its header, before decoding): the rule of training folders and of
+`kerascnn serve` too. .tflite files run on LiteRT (ai_edge_litert) without importing TensorFlow.
 """
+
+
+from kerascnn.data import image_policy  # noqa: E402  (numpy only: the --help text)
 
 
 def register(subparsers) -> None:
@@ -34,13 +38,13 @@ def register(subparsers) -> None:
                         help="also time N single-image predictions on the first image: p50/p99 latency, images/s")
     parser.add_argument("--threads", type=int, default=1, metavar="T",
                         help="LiteRT threads for .tflite (default: %(default)s, fastest for one small image)")
+    parser.add_argument("--max-image-pixels", type=int, metavar="N", help=image_policy.MAX_PIXELS_HELP)
     # TensorFlow is imported by run() only when the model is not a .tflite file.
     parser.set_defaults(func=run, needs_tensorflow=False)
 
 
 def run(args) -> int:
     from kerascnn.errors import KerasCNNError
-    from kerascnn.inference import benchmark, load_image, load_predictor, top_k
 
     if args.top_k < 1:
         raise KerasCNNError(f"--top-k must be at least 1. Received: {args.top_k}")
@@ -48,6 +52,13 @@ def run(args) -> int:
         raise KerasCNNError(f"--benchmark must be at least 1. Received: {args.benchmark}")
     if args.threads < 1:
         raise KerasCNNError(f"--threads must be at least 1. Received: {args.threads}")
+    with image_policy.pixel_limit(args.max_image_pixels):
+        return _predict(args)
+
+
+def _predict(args) -> int:
+    from kerascnn.inference import benchmark, load_image, load_predictor, top_k
+
     if not str(args.model).endswith(".tflite"):
         from kerascnn.cli.main import _import_tensorflow_quietly
 

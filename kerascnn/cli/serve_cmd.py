@@ -24,7 +24,7 @@ examples:
   curl http://127.0.0.1:8501/v1/models/lenet                      # version status
   curl http://127.0.0.1:8501/v1/models/lenet/metadata             # signatures, dtypes, shapes
   curl -d '{"instances": [[[[0], ...]]]}' http://127.0.0.1:8501/v1/models/lenet:predict
-  curl -d '{"signature_name": "classification", "examples": [{"image/encoded": {"b64": "..."}}]}' \
+  curl -d '{"signature_name": "classification", "examples": [{"image/encoded": {"b64": "..."}}]}' \\
        http://127.0.0.1:8501/v1/models/lenet:classify
   kerascnn serve models/lenet --enable-metrics      # + GET /monitoring/prometheus/metrics
 
@@ -80,9 +80,10 @@ def register(subparsers):
                    help="TensorFlow ops run at once (0: one per batch thread)")
     p.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024,
                    help="larger request bodies (decompressed) get 413; larger gRPC messages RESOURCE_EXHAUSTED")
-    p.add_argument("--max-image-pixels", type=int, default=89_478_485, metavar="N",
+    p.add_argument("--max-image-pixels", type=int, metavar="N",
                    help="refuse encoded images (PNG/JPEG/GIF/BMP inputs, tf.Example bytes) of more pixels, "
-                        "judged from their header before anything is decoded")
+                        "judged from their header before anything is decoded (default: $KERASCNN_MAX_IMAGE_PIXELS "
+                        "or 40,000,000, as for predict and training folders)")
     p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="close a connection that sends no complete request head within this time of connecting "
                         "or of its previous answer (slow or idle clients)")
@@ -109,6 +110,18 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
         return super()._get_help_string(action)
 
 
+def _refuse_training_run(base) -> None:
+    """A run directory from `kerascnn fit` is not an export: say so instead of waiting for versions."""
+    from kerascnn.data.spec import SPEC_FILENAME
+    from kerascnn.errors import KerasCNNError
+    from kerascnn.runs import CONFIG_FILE, check_finished
+
+    check_finished(base)
+    if os.path.isfile(os.path.join(base, CONFIG_FILE)) and os.path.isfile(os.path.join(base, SPEC_FILENAME)):
+        raise KerasCNNError(f"{base} is a training run, not an export; serve its SavedModel: `kerascnn export {base} "
+                            "--out models/NAME`, then `kerascnn serve models/NAME`.")
+
+
 def run(args) -> int:
     from kerascnn.errors import KerasCNNError
     from kerascnn.serving.batching import BatchingOptions
@@ -122,6 +135,7 @@ def run(args) -> int:
         models = load_model_config(args.model_config_file)
     elif args.model_base_path:
         base = os.path.abspath(os.path.expanduser(args.model_base_path))
+        _refuse_training_run(base)
         name = args.model_name or os.path.basename(base.rstrip(os.sep)) or "default"
         models = [ModelConfig(name, base, VersionPolicy.parse(args.model_version_policy))]
     else:
@@ -132,8 +146,11 @@ def run(args) -> int:
         raise KerasCNNError(f"--grpc-port must be 0..65535. Received: {args.grpc_port}")
     if args.tensorflow_intra_op_parallelism < 0 or args.tensorflow_inter_op_parallelism < 0:
         raise KerasCNNError("--tensorflow-intra-op-parallelism and --tensorflow-inter-op-parallelism must be >= 0.")
-    if args.max_image_pixels < 1:
+    from kerascnn.data import image_policy
+
+    if args.max_image_pixels is not None and args.max_image_pixels < 1:
         raise KerasCNNError(f"--max-image-pixels must be at least 1. Received: {args.max_image_pixels}")
+    limit = image_policy.max_pixels() if args.max_image_pixels is None else args.max_image_pixels
     if args.header_timeout <= 0 or args.body_timeout <= 0:
         raise KerasCNNError("--header-timeout and --body-timeout must be > 0 seconds.")
     if args.poll_seconds < 0:
@@ -158,7 +175,7 @@ def run(args) -> int:
         num_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,
         access_log=None if args.access_log == "off" else args.access_log,
         grpc_port=None if args.no_grpc else args.grpc_port, enable_metrics=args.enable_metrics,
-        header_timeout=args.header_timeout, body_timeout=args.body_timeout, max_image_pixels=args.max_image_pixels,
+        header_timeout=args.header_timeout, body_timeout=args.body_timeout, max_image_pixels=limit,
         intra_op_threads=args.tensorflow_intra_op_parallelism, inter_op_threads=args.tensorflow_inter_op_parallelism,
     )
     return serve(options)

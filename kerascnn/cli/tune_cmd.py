@@ -67,6 +67,9 @@ def register(subparsers) -> None:
                    help="fraction of the training part held out for validation (default: 0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the tuner and the shuffling (default: 0)")
     p.add_argument("--quiet", action="store_true", help="only print the results table")
+    p.add_argument("--init-from", metavar="PATH|RUN", default=None,
+                   help="every trial starts from these weights (as kerascnn fit --init-from, all layers "
+                        "trainable): tune the learning rate of a fine-tuning; architecture values must fit them")
     p.add_argument("--in-process", action="store_true",
                    help="train every trial in this process instead of worker processes (for "
                         "debugging; TensorFlow then keeps 5-9 MB per trial that it never frees)")
@@ -92,6 +95,7 @@ def run(args) -> int:
         seed=args.seed,
         verbose=0 if args.quiet else 1,
         trial_processes=not args.in_process,
+        init_from=args.init_from,
     )
     if result.role == "worker":
         print(f"Worker finished; the chief writes the results to {result.out_dir}.")

@@ -3,8 +3,10 @@
     DATA/cat/001.png, DATA/dog/xyz.jpg, ...                 split by ``test_split``
     DATA/train/cat/..., DATA/test/cat/...                   used as given
 
-Class names are the subfolder names, sorted. Images are decoded with Pillow; grayscale images stay
-single-channel unless some image of the set has color, then all become RGB. Images of different sizes
+Class names are the subfolder names, sorted. Images are decoded with Pillow under
+:mod:`kerascnn.data.image_policy` (the rule ``predict`` and the server follow too: 8-bit grayscale or
+RGB, a pixel limit read from the header); grayscale images stay single-channel unless some image of
+the set has color, then all become RGB. Images of different sizes
 are resized to the most common size so that the set fits one array (the model's own resize comes later,
 in :func:`kerascnn.data.spec.preprocess`). Hidden files (``.DS_Store``) are skipped; any other file that
 is not an image is an error, so a stray file never silently becomes a training example.
@@ -28,15 +30,10 @@ def _files(class_dir: Path) -> list[Path]:
     return sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def _decode(path: Path):
-    from PIL import Image, UnidentifiedImageError
+def _decode(path: Path) -> np.ndarray:
+    from kerascnn.data.image_policy import decode
 
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"{path} is not an image Pillow can read ({type(e).__name__}); remove it from the dataset folder.") from None
+    return decode(path)  # DataError names the file: a stray file never silently becomes an example
 
 
 def _scan(folder: Path, class_names: list | None):
@@ -56,17 +53,20 @@ def _scan(folder: Path, class_names: list | None):
     return names, items
 
 
-def _to_array(images: list, size: tuple, mode: str) -> np.ndarray:
+def _to_array(images: list, size: tuple, channels: int) -> np.ndarray:
+    """One uint8 array ``[N, h, w, channels]`` from decoded images: gray -> RGB, resized to ``size`` (h, w)."""
     from PIL import Image
 
     out = []
-    for im in images:
-        im = im.convert(mode)
-        if im.size != size:  # PIL sizes are (width, height)
-            im = im.resize(size, Image.BILINEAR)
-        out.append(np.asarray(im, dtype=np.uint8))
-    x = np.stack(out)
-    return x[..., None] if x.ndim == 3 else x
+    for image in images:
+        if image.shape[2] != channels:  # only grayscale -> RGB: a set with color is RGB
+            image = np.repeat(image, channels, axis=2)
+        if image.shape[:2] != size:
+            h, w = size
+            image = np.stack([np.asarray(Image.fromarray(image[..., i]).resize((w, h), Image.BILINEAR))
+                              for i in range(channels)], axis=-1)
+        out.append(image)
+    return np.stack(out)
 
 
 def load_image_folder(folder, *, test_split: float = 0.2, seed: int = 0):
@@ -88,9 +88,9 @@ def load_image_folder(folder, *, test_split: float = 0.2, seed: int = 0):
             "(or IDX files)."
         )
     decoded = [(_decode(f), y) for f, y in train_items + test_items]
-    size = collections.Counter(im.size for im, _ in decoded).most_common(1)[0][0]
-    mode = "RGB" if any(im.mode not in ("1", "L", "I", "I;16", "F", "LA") for im, _ in decoded) else "L"
-    x = _to_array([im for im, _ in decoded], size, mode)
+    size = collections.Counter(im.shape[:2] for im, _ in decoded).most_common(1)[0][0]
+    channels = max(im.shape[2] for im, _ in decoded)
+    x = _to_array([im for im, _ in decoded], size, channels)
     y = np.array([label for _, label in decoded], dtype=np.int64)
     n_train = len(train_items)
     if test_items:

@@ -33,6 +33,10 @@ class DataSpec:
     std: list  # per model channel, pixel values scaled to [0, 1]
     channel_order: str = "RGB"  # "BGR": channels reversed before normalizing (caffe-style weights)
     normalization: str = "dataset"  # where mean/std come from: "dataset" or the pretrained weights' convention
+    # how mean/std were measured: {"images": n, "of": training images, "sample": True when a seeded sample
+    # (streamed sets: a couple of thousand images, so start-up does not grow with the set), "seed": s}
+    statistics: dict | None = None
+    streaming: bool = False  # the data was decoded by tf.data while training (image_shape = the model input's size)
 
     def __post_init__(self):
         self.image_shape = tuple(int(d) for d in self.image_shape)

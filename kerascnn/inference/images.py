@@ -1,9 +1,9 @@
 """Reading images for prediction: PNG/JPEG (and BMP/GIF) files or ``.npy`` arrays -> uint8 at the data's size.
 
 The result is what every kerascnn export takes: uint8 ``[N, h, w, c]`` at the DataSpec's ``image_shape``.
-Grayscale<->RGB is converted (ITU-R 601 luma, as ``tf.image.rgb_to_grayscale``); any other channel
-count (RGBA, LA, CMYK, 16-bit) is an error, since there is no single right way to drop a channel (a
-transparent background can be black or white). An image of another size is resized to the native
+Image files are decoded under :mod:`kerascnn.data.image_policy`, the rule the server and training
+folders follow too (8-bit grayscale or RGB; alpha, 16-bit and CMYK refused; a pixel limit checked from
+the header). Grayscale<->RGB is converted (ITU-R 601 luma, as ``tf.image.rgb_to_grayscale``). An image of another size is resized to the native
 size with Pillow's antialiased bilinear filter. Only numpy and Pillow are used, so a ``.tflite``
 prediction never imports TensorFlow.
 """
@@ -66,33 +66,9 @@ def fit_to_shape(image: np.ndarray, image_shape, source="image") -> np.ndarray:
 
 
 def _read_image_file(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from kerascnn.data.image_policy import decode
 
-    try:
-        with Image.open(path) as img:
-            img.load()  # decode now: a truncated file fails here, not later
-            mode = img.mode
-            if mode == "P":
-                mode = "RGBA" if "transparency" in img.info else "RGB"
-                img = img.convert(mode)
-            elif mode == "1":
-                mode, img = "L", img.convert("L")
-            if mode not in ("L", "RGB"):
-                channels = {"LA": 2, "RGBA": 4, "CMYK": 4, "I;16": "16-bit", "I": "32-bit", "F": "float"}.get(mode, mode)
-                if isinstance(channels, int):
-                    raise DataError(
-                        f"{path} has {channels} channels ({mode}); kerascnn takes grayscale (1) or RGB (3) "
-                        "images. Convert it first (e.g. flatten transparency onto the background your "
-                        "training images had)."
-                    )
-                raise DataError(f"{path} is a {channels} image ({mode}); kerascnn takes 8-bit grayscale or RGB.")
-            array = np.asarray(img, dtype=np.uint8)
-    except DataError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"{path} is not a readable PNG/JPEG image: {reason}") from None
-    return array[..., None] if array.ndim == 2 else array
+    return decode(path)  # the rule for every image kerascnn reads (modes, bit depths, pixel limit)
 
 
 def _read_npy(path: Path) -> np.ndarray:

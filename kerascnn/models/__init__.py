@@ -22,3 +22,6 @@ from kerascnn.models import vgg  # noqa: F401,E402
 from kerascnn.models import nin  # noqa: F401,E402
 from kerascnn.models import googlenet  # noqa: F401,E402
 from kerascnn.models import resnet  # noqa: F401,E402
+from kerascnn.models import densenet  # noqa: F401,E402
+from kerascnn.models import mobilenet  # noqa: F401,E402
+from kerascnn.models import mobilenet_v2  # noqa: F401,E402

@@ -37,6 +37,22 @@ def check_positive_int(name: str, value) -> int:
     return int(value)
 
 
+def check_positive_number(name: str, value) -> float:
+    """A number > 0 (a width multiplier such as MobileNet's ``alpha``); returns it as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value != value:
+        raise HyperparameterError(f"{name} must be a number greater than 0. Received: {name}={value!r}")
+    return float(value)
+
+
+def check_divides(name: str, groups: int, channels: int, where: str) -> None:
+    """Raise unless ``groups`` divides ``channels`` (a grouped convolution splits its channels evenly)."""
+    if channels % groups:
+        raise HyperparameterError(
+            f"{name}={groups} does not divide the {channels} channels of {where}: a grouped convolution splits its "
+            f"input and output channels into {name} equal groups."
+        )
+
+
 def check_int_sequence(name: str, value, length: int | None = None) -> tuple:
     """A sequence of positive integers, of ``length`` items when given; returns a tuple of ints."""
     if isinstance(value, (int, float, str)) or not hasattr(value, "__len__"):
@@ -60,12 +76,10 @@ def variant(family_builder, name: str, **defaults):
     def builder(input_shape, num_classes, **hp):
         # kernel_initializer / bias_initializer: every model takes them (kerascnn.models.initializers);
         # a family builder that does not take them itself builds as always and its weights are redrawn.
-        from kerascnn.models.initializers import INITIALIZER_DEFAULTS, apply_initializers, split_initializers
+        from kerascnn.models.initializers import apply_initializers, split_initializers
 
         chosen, rest = split_initializers({**defaults, **hp}, _keyword_arguments(family_builder))
-        model = family_builder(input_shape, num_classes, **rest)
-        native = {k: defaults.get(k, v) for k, v in INITIALIZER_DEFAULTS.items()}
-        return apply_initializers(model, chosen, native)
+        return apply_initializers(family_builder(input_shape, num_classes, **rest), chosen)
 
     builder.__name__ = builder.__qualname__ = name
     builder.__module__ = family_builder.__module__

@@ -3,8 +3,8 @@
 Every registered builder takes both (``build("vgg11", kernel_initializer="he_normal")``): any Keras
 initializer name (``"he_normal"``, ``"glorot_uniform"``, ``"lecun_normal"``, ``"orthogonal"``, ...) or a
 Keras initializer config (``{"class_name": "RandomNormal", "config": {"stddev": 0.01}}``). The default is
-what the family builds with: Keras' ``glorot_uniform`` kernels and ``zeros`` biases unless the family's
-``variant(...)`` declares another (its layers are then built that way).
+Keras' ``glorot_uniform`` kernels and ``zeros`` biases, unless the family declares its own in its
+``variant(...)`` calls (``variant(build_x, "x", kernel_initializer="he_normal")``), beside its builder.
 
 Implemented once, the way torchvision's ``ResNet.__init__`` does it: the family builder builds the model
 as always, then every layer with a kernel (``Conv2D``, ``Dense``; ``DepthwiseConv2D``'s and
@@ -104,14 +104,12 @@ def _draw(init, weight, *, depthwise: bool):
     return init(shape, dtype=weight.dtype)
 
 
-def apply_initializers(model, chosen: dict, native: dict):
-    """Draw every kernel/bias of ``model`` again from ``chosen`` where it differs from ``native``.
+def apply_initializers(model, chosen: dict):
+    """Draw every kernel/bias of ``model`` again from ``chosen`` where it differs from Keras' default.
 
     Args:
-        model: a freshly built model.
+        model: a freshly built model whose layers use Keras' default initializers (INITIALIZER_DEFAULTS).
         chosen: ``{"kernel_initializer": value, "bias_initializer": value}`` (either may be missing).
-        native: the initializers the family built its layers with (``INITIALIZER_DEFAULTS`` unless the
-            variant declares others).
     Returns:
         ``model`` (the same object).
     """
@@ -123,8 +121,8 @@ def apply_initializers(model, chosen: dict, native: dict):
     drawing_skipped = in_stateless_scope()
     for hyperparameter, value in chosen.items():
         wanted = get_initializer(hyperparameter, value)
-        if _same(wanted, get_initializer(hyperparameter, native.get(hyperparameter, INITIALIZER_DEFAULTS[hyperparameter]))):
-            continue  # the family already built its weights so: keep them (and the random stream) as they are
+        if _same(wanted, get_initializer(hyperparameter, INITIALIZER_DEFAULTS[hyperparameter])):
+            continue  # the layers were built so: keep their weights (and the random stream) as they are
         for layer in _layers(model):
             for init_attribute, weight_attribute in _TARGETS[hyperparameter]:
                 weight = getattr(layer, weight_attribute, None)

@@ -60,18 +60,24 @@ class LoadReport:
         return dataclasses.asdict(self)
 
 
-def load_weights(model: keras.Model, path, *, source: WeightSource | None = None) -> LoadReport:
+def load_weights(model: keras.Model, path, *, source: WeightSource | None = None, new_head: bool = False) -> LoadReport:
     """Load the weights at ``path`` into the zoo ``model``; returns a :class:`LoadReport`.
 
     ``path``: a torchvision state dict (``.safetensors``, or ``.pth`` when torch is installed), a Keras
     weights file (``.weights.h5`` from ``save_weights`` or a keras.applications ``.h5``), a ``.keras``
     file or a kerascnn run directory. Raises :class:`WeightsError` (one line) if anything does not fit.
+    ``new_head``: leave the head layers freshly initialized even when their shapes match (the same class
+    count, other classes: ``fit`` sets it when a source run's class names differ from the data's).
     """
     source = source or read_weights(path)
     if source.kind == "torchvision":
         assignments, report = _plan_torchvision(model, source)
     else:
         assignments, report = _plan_keras(model, source)
+    if new_head:
+        heads = [layer for layer, _ in assignments if _is_head(layer)]
+        report.reinitialized += [f"{layer.name} (new classes)" for layer in heads]
+        assignments = [(layer, weights) for layer, weights in assignments if not _is_head(layer)]
     for layer, weights in assignments:  # every check passed: now write
         layer.set_weights(weights)
     report.loaded = [layer.name for layer, _ in assignments]
@@ -278,7 +284,8 @@ def _generic_keys(model) -> dict:
 
 def _plan_keras(model, source: WeightSource):
     _family(model)
-    report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [], _keras_preprocessing(model, source))
+    report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [],
+                        _keras_preprocessing(_family(model), source))
     if source.by_position:
         layers_by_key = _generic_keys(model)
     else:
@@ -310,9 +317,20 @@ def _plan_keras(model, source: WeightSource):
     return assignments, report
 
 
-def _keras_preprocessing(model, source: WeightSource):
+def source_preprocessing(model_name: str, source: WeightSource) -> dict | None:
+    """What ``source``'s weights expect of the input, for zoo model ``model_name`` (None: the data's own)."""
+    from kerascnn.models import get_model_info
+    from kerascnn.pretrained import torchvision_names as tv
+
+    family = get_model_info(model_name).family
+    if source.kind == "torchvision":
+        return tv.TORCHVISION_PREPROCESSING.get(family, tv.TORCHVISION_PREPROCESSING["default"])
+    return _keras_preprocessing(family, source)
+
+
+def _keras_preprocessing(family: str, source: WeightSource):
     if source.kind == "keras_h5":
-        return CAFFE_PREPROCESSING if _family(model) == "vgg" else None
+        return CAFFE_PREPROCESSING if family == "vgg" else None
     from kerascnn.data.spec import SPEC_FILENAME, DataSpec
 
     spec_dir = source.run_dir or source.path.parent

@@ -5,7 +5,7 @@ Routes (case-insensitive, as TF Serving's regular expressions)::
     GET  /v1/models/{M}[/versions/{V} | /labels/{L}]            model status
     GET  /v1/models/{M}[/versions/{V} | /labels/{L}]/metadata   signature defs
     POST /v1/models/{M}[/versions/{V} | /labels/{L}]:predict    predict (row or columnar JSON)
-    POST ...:classify, ...:regress                              tf.Examples ({"examples": [...]}) -> {"result": ...}
+    POST ...:classify, ...:regress                              tf.Examples ({"examples": [...]}) -> {"results": ...}
     GET  /monitoring/prometheus/metrics                         Prometheus metrics (when enabled)
 
 Every answer is JSON; failures are ``{"error": "..."}`` with TF Serving's status -> HTTP mapping, also
@@ -131,6 +131,10 @@ async def handle(request: web.Request) -> web.Response:
                       "(kerascnn serve --max-request-bytes sets it)"},
             status=413,
         )
+    except BodyTimeout as e:
+        answer = json_response({"error": str(e)}, status=408)
+        answer.force_close()
+        return answer
     except web.RequestPayloadError as e:  # a gzip/deflate body that does not decompress, a broken chunk
         answer = json_response({"error": f"Malformed request body: {_cause(e)}"}, status=400)
         answer.force_close()
@@ -147,14 +151,17 @@ def _cause(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
+class BodyTimeout(Exception):
+    """The client did not send its body within the body timeout (answered 408, connection closed)."""
+
+
 async def read_body(request: web.Request) -> bytes:
     """The (decompressed) body, or 408 if the client takes longer than the body timeout to send it."""
     try:
         return await asyncio.wait_for(request.read(), request.app[BODY_TIMEOUT])
     except asyncio.TimeoutError:
-        raise ServingError(
-            "DEADLINE_EXCEEDED", f"Request body not received within {request.app[BODY_TIMEOUT]:g} s "
-            "(kerascnn serve --body-timeout sets it)"
+        raise BodyTimeout(
+            f"Request body not received within {request.app[BODY_TIMEOUT]:g} s (kerascnn serve --body-timeout sets it)"
         ) from None
 
 
@@ -243,7 +250,7 @@ async def predict(request: web.Request, name: str, version, label) -> web.Respon
 
 
 async def classify_or_regress(request: web.Request, name: str, version, label, verb: str) -> web.Response:
-    """``{"signature_name", "context", "examples"}`` -> ``{"result": ...}`` (TF Serving's REST Classify/Regress)."""
+    """``{"signature_name", "context", "examples"}`` -> ``{"results": ...}`` (TF Serving's REST Classify/Regress)."""
     body = await read_body(request)
     registry, executor = request.app[REGISTRY], request.app[EXECUTOR]
     loop = asyncio.get_running_loop()

@@ -179,13 +179,13 @@ def _bytes_value(value, what: str, name: str) -> bytes:
 
 
 def classify_json(results: list) -> dict:
-    """REST answer ``{"result": [[[label, score], ...], ...]}``, as TF Serving writes it (missing label "", score 0)."""
-    return {"result": [[[label or "", 0.0 if score is None else score] for label, score in row] for row in results]}
+    """REST answer ``{"results": [[[label, score], ...], ...]}``, as TF Serving writes it (missing label "", score 0)."""
+    return {"results": [[[label or "", 0.0 if score is None else score] for label, score in row] for row in results]}
 
 
 def regress_json(values: list) -> dict:
-    """REST answer ``{"result": [value, ...]}``."""
-    return {"result": values}
+    """REST answer ``{"results": [value, ...]}``."""
+    return {"results": values}
 
 
 __all__ = ["ServingError", "classifications", "regressions", "example_signature", "examples_tensor"]

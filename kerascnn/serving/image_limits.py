@@ -1,51 +1,32 @@
-"""Refuse encoded images that would decode to too many pixels, before any model decodes them.
+"""Refuse encoded images the image rule refuses, before any model decodes them.
 
 A 400 KB PNG can hold 20000x20000 pixels: 400 MB once decoded (1.2 GB in RGB), and the allocator keeps
 much of it afterwards. String inputs that start like a PNG, JPEG, GIF or BMP file - a ``serving_bytes``
-request's images, or the bytes features of a Classify/Regress request's tf.Examples - have their size
-read from the file header (Pillow reads only the header) and are refused with INVALID_ARGUMENT when
-width x height exceeds the limit (``kerascnn serve --max-image-pixels``, by default Pillow's own
-``MAX_IMAGE_PIXELS``). Anything else is left to the model, whose decoder reports its own errors.
+request's images, or the bytes features of a Classify/Regress request's tf.Examples - are checked from
+their header alone (Pillow reads only the header) by :mod:`kerascnn.data.image_policy`, the rule that
+``kerascnn predict`` and training folders follow too: more pixels than the limit (``kerascnn serve
+--max-image-pixels``), transparency, 16-bit or CMYK is INVALID_ARGUMENT. Anything else is left to the
+model, whose decoder reports its own errors.
 """
 
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
 
+from kerascnn.data.image_policy import DEFAULT_MAX_PIXELS, inspect  # noqa: F401  (the default: 40 million, as everywhere)
+from kerascnn.errors import DataError
 from kerascnn.serving.status import invalid_argument
 
-DEFAULT_MAX_PIXELS = 89_478_485  # PIL.Image.MAX_IMAGE_PIXELS: 0.25 GB of RGB
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
-
-
-def image_size(data: bytes):
-    """``(width, height)`` from an encoded image's header, or None if it is not an image Pillow knows."""
-    from PIL import Image
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # we judge the size ourselves
-        try:
-            with Image.open(io.BytesIO(data)) as image:
-                return image.size
-        except Exception:  # noqa: BLE001 - not an image (or a broken one): the model's decoder will say so
-            return None
-        finally:
-            Image.MAX_IMAGE_PIXELS = limit
 
 
 def check_image_bytes(data: bytes, max_pixels: int, what: str) -> None:
     if not isinstance(data, bytes) or not data.startswith(_SIGNATURES):
         return
-    size = image_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise invalid_argument(
-            f"{what} is a {size[0]}x{size[1]} image ({size[0] * size[1]:,} pixels), more than this server's limit "
-            f"of {max_pixels:,} pixels (kerascnn serve --max-image-pixels)"
-        )
+    try:
+        inspect(data, what, max_pixels=max_pixels)
+    except DataError as e:
+        raise invalid_argument(str(e)) from None
 
 
 def check_string_inputs(arrays: dict, max_pixels: int) -> None:

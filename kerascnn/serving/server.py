@@ -17,6 +17,7 @@ import socket
 import sys
 from pathlib import Path
 
+from kerascnn.data.image_policy import DEFAULT_MAX_PIXELS
 from kerascnn.errors import KerasCNNError
 from kerascnn.serving.access_log import AccessLogWriter, access_logger_class
 from kerascnn.serving.batching import Batcher, BatchingOptions
@@ -45,7 +46,7 @@ class ServerOptions:
     enable_metrics: bool = False  # GET /monitoring/prometheus/metrics
     header_timeout: float = 10.0  # seconds to send a request head (from connect or the previous answer)
     body_timeout: float = 60.0  # seconds to send a request body once its head arrived
-    max_image_pixels: int = 89_478_485  # encoded images larger than this are refused unread
+    max_image_pixels: int = DEFAULT_MAX_PIXELS  # encoded images larger than this are refused unread
     # TF Serving's --tensorflow_intra_op_parallelism / --tensorflow_inter_op_parallelism (0: TF decides).
     intra_op_threads: int = 1
     inter_op_threads: int = 0

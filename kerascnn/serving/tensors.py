@@ -21,6 +21,7 @@ import base64
 import binascii
 import dataclasses
 import functools
+import itertools
 import json
 import math
 import re
@@ -220,6 +221,9 @@ def _numeric_array(value, dtype_name: str, target: np.dtype, what: str) -> np.nd
             f"{what} is not a tensor: every list at one nesting level must have the same length"
         ) from None
     kind = array.dtype.kind
+    if kind in "iuf" and target.kind != "b" and not isinstance(value, np.ndarray) and _has_bool(value):
+        # Python's True is the integer 1: NumPy would turn [0, true] into [0, 1] without a word.
+        raise invalid_argument(f"{what}: JSON value true/false is not of expected type: {dtype_name}")
     if array.size == 0 and kind in "iufb":
         return array.astype(target)  # an empty list: its shape, not its (float) dtype, is what's wrong
     if target.kind in "iu":
@@ -252,6 +256,22 @@ def _numeric_array(value, dtype_name: str, target: np.dtype, what: str) -> np.nd
             raise invalid_argument(f"{what}: JSON value {_example(array)} is not of expected type: {dtype_name}")
         return array
     raise ServingError("UNIMPLEMENTED", f"Conversion of JSON values to type {dtype_name} is not supported")
+
+
+def _has_bool(value) -> bool:
+    """True when a (nested) JSON list holds ``true`` or ``false`` anywhere."""
+    if not isinstance(value, list):
+        return isinstance(value, bool)
+    if value and isinstance(value[0], list):
+        if value[0] and not isinstance(value[0][0], list):  # a list of rows of numbers: one set per row list
+            try:
+                types = set(map(type, itertools.chain.from_iterable(value)))
+            except TypeError:  # not all rows are lists (a ragged tensor, refused later)
+                return any(map(_has_bool, value))
+            return bool in types or list in types and any(map(_has_bool, value))
+        return any(map(_has_bool, value))
+    types = set(map(type, value))
+    return bool in types or list in types and any(map(_has_bool, value))
 
 
 def _example(array: np.ndarray) -> str:

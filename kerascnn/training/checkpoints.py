@@ -204,6 +204,18 @@ def restore(model, path) -> None:
         model.load_weights(path)
 
 
+def load_model_weights(model, path) -> None:
+    """Load only the model's weights from a checkpoint of this module (for evaluation, not to train on).
+
+    The optimizer's saved state is skipped on purpose: its variables may belong to another set of
+    trainable weights (a fine-tuning phase) and evaluation never uses them. (Keras' ``load_weights``
+    would warn or fail on them; ``objects_to_skip`` is how Keras itself skips parts of a model.)
+    """
+    from keras.src.saving import saving_lib
+
+    saving_lib.load_weights_only(model, str(path), objects_to_skip=[model.optimizer])
+
+
 def history_of(state: TrainingState) -> dict:
     """The rows as Keras' ``History.history``: metric -> list per epoch (missing values skipped)."""
     history: dict = {}

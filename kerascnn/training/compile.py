@@ -15,6 +15,20 @@ SCHEDULES = ("constant", "cosine", "step")
 DEFAULT_STEPS_PER_EXECUTION = 32
 
 
+def steps_per_execution(requested, steps_per_epoch: int, strategy=None) -> int:
+    """Training steps per graph call: ``requested``, else a whole epoch capped at 32 (fit and tune's trials)."""
+    from kerascnn.training.keras_patches import is_multi_worker
+
+    if strategy is not None and (is_multi_worker(strategy) or strategy.num_replicas_in_sync > 1):
+        # Keras 3.15.1's multi-step training loop (the step inside tf.cond inside tf.while_loop) fails
+        # with more than one replica ("You must feed a value for placeholder tensor ...", measured with
+        # MirroredStrategy over 2 logical CPUs and with MultiWorkerMirroredStrategy): one step per call.
+        return 1
+    if requested:
+        return int(requested)
+    return max(1, min(int(steps_per_epoch), DEFAULT_STEPS_PER_EXECUTION))
+
+
 @keras.saving.register_keras_serializable(package="kerascnn")
 class SparseCrossentropy(keras.losses.Loss):
     """Sparse categorical cross-entropy on logits with optional label smoothing.

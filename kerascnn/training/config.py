@@ -13,7 +13,7 @@ from kerascnn.errors import KerasCNNError
 from kerascnn.settings_files import format_name, read_json_or_yaml
 
 # Settings that may differ between a run and its resumption without invalidating the saved state.
-NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out", "core_split")
+NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out", "core_split", "skip_bad_images")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -33,6 +33,10 @@ class TrainConfig:
     seed: int = 0  # weights initialization and shuffling
     val_split: float = 0.1  # fraction of the training part held out for validation (fixed split)
     folds: int = 0  # K >= 2: stratified K-fold cross-validation, one run per fold (replaces val_split); 0: off
+    steps_per_epoch: int | None = None  # training steps per epoch (Keras'); None: one pass over the training part
+    eval_steps: int | None = None  # validation batches per epoch (Keras' validation_steps); None: all
+    cache_budget_mb: float = 512  # largest preprocessed training set kept in memory; larger sets stream; 0: always stream
+    skip_bad_images: bool = False  # drop undecodable images met while streaming (counted in metrics.json)
     fold: int | None = None  # set by fit for each run of a cross-validation: the fold (1..K) it validates on
     test_split: float = 0.2  # fraction held out as test when the dataset has no test part
     input_shape: list | None = None  # H,W[,C]; None: the model's published input size, data's channels
@@ -103,6 +107,11 @@ class TrainConfig:
             bad(f"val_split must be in [0, 1). Received: {self.val_split}")
         if not 0 < float(self.test_split) < 1:
             bad(f"test_split must be in (0, 1). Received: {self.test_split}")
+        for name in ("steps_per_epoch", "eval_steps"):
+            if getattr(self, name) is not None and int(getattr(self, name)) < 1:
+                bad(f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
+        if float(self.cache_budget_mb) < 0:
+            bad(f"cache_budget_mb must not be negative. Received: {self.cache_budget_mb}")
         if int(self.folds or 0) == 1 or int(self.folds or 0) < 0:
             bad(f"folds must be 0 (one validation split) or at least 2. Received: folds={self.folds}")
         if self.fold is not None and not (self.folds and 1 <= int(self.fold) <= int(self.folds)):
@@ -162,3 +171,8 @@ def load_hparams(source) -> dict:
         raise KerasCNNError(f"Hyperparameters must be a mapping of name to value. Received: {type(data).__name__}")
     # keras-tuner bookkeeping (Hyperband's tuner/epochs, tuner/trial_id, ...) is not a hyperparameter.
     return {k: v for k, v in data.items() if not str(k).startswith("tuner/")}
+
+
+def cache_budget_bytes(cfg) -> int:
+    """``cfg.cache_budget_mb`` in bytes (see :mod:`kerascnn.data.prepare`)."""
+    return int(float(cfg.cache_budget_mb) * 1024**2)

@@ -60,12 +60,15 @@ def configure_threads(cores: int | None = None) -> bool:
 def model_has_batch_norm_config(name: str, hparams: dict | None = None) -> bool:
     """Whether zoo model ``name`` with ``hparams`` contains BatchNormalization, without building it.
 
-    ResNets always do; other families only with ``batch_norm=True`` (lenet_bn's default).
+    Families whose module sets ``ALWAYS_BATCH_NORM = True`` (ResNet, DenseNet, MobileNets) always do;
+    other families only with ``batch_norm=True`` (lenet_bn's default).
     tests/training/test_core_split.py checks this against every registered model, built.
     """
-    from kerascnn.models import default_hyperparameters
+    import importlib
 
-    if name.startswith("resnet"):
+    from kerascnn.models import default_hyperparameters, get_model_info
+
+    if getattr(importlib.import_module(f"kerascnn.models.{get_model_info(name).family}"), "ALWAYS_BATCH_NORM", False):
         return True
     merged = {**default_hyperparameters(name), **(hparams or {})}
     return bool(merged.get("batch_norm", False))

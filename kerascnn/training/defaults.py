@@ -47,6 +47,12 @@ FAMILY_DEFAULTS: dict[str, TrainingDefaults] = {
     "nin": TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.1),
     "googlenet": TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.1),
     "resnet": TrainingDefaults(epochs=10, batch_size=256, optimizer="sgd", lr=0.05),
+    # d2l.ai: DenseNet lr 0.1 b256, plain SGD.
+    "densenet": TrainingDefaults(epochs=10, batch_size=256, optimizer="sgd", lr=0.1),
+    # d2l.ai has no MobileNet; the papers train for hundreds of epochs (RMSprop / SGD 0.045 with decay).
+    # For ten epochs Adam 1e-3 with cosine decay, like the generic default, is the safe start.
+    "mobilenet": TrainingDefaults(epochs=10, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine"),
+    "mobilenet_v2": TrainingDefaults(epochs=10, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine"),
 }
 
 

@@ -32,40 +32,48 @@ def evaluate(run, dataset=None, *, data_dir=None, batch_size: int = 256, strateg
     Returns:
         ``{"test_accuracy", "test_loss", "test_images", "per_class_accuracy", "dataset", "checkpoint"}``.
     """
-    from kerascnn.data.pipeline import build_dataset
-    from kerascnn.data.run_data import load_run_dataset
-    from kerascnn.data.spec import preprocess
+    from kerascnn.data.run_data import prepare_run_data
+    from kerascnn.data.streaming import reporting_bad_images
     from kerascnn.runs import load_trained, resolve_checkpoint
     from kerascnn.training.compile import compile_model
-    from kerascnn.training.predict import predict_logits
     from kerascnn.training.strategy import get_strategy
 
     run = getattr(run, "path", run)
     checkpoint, _ = resolve_checkpoint(run)
     strat = get_strategy(strategy)
-    raw = load_run_dataset(run, dataset=dataset, data_dir=data_dir)
     with strat.scope():
         model, spec = load_trained(run, inference_only=True)
         compile_model(model)
-    if raw.num_classes != spec.num_classes:
+    data = prepare_run_data(run, dataset=dataset, data_dir=data_dir, spec=spec)
+    if data.num_classes != spec.num_classes:
         raise DataError(
-            f"The model predicts {spec.num_classes} classes but dataset {raw.name} has {raw.num_classes}; "
+            f"The model predicts {spec.num_classes} classes but dataset {data.name} has {data.num_classes}; "
             "evaluate on a dataset with the same classes."
         )
-    if raw.image_shape[2] not in (1, 3):
-        raise DataError(f"Dataset {raw.name} has {raw.image_shape[2]}-channel images; only 1 or 3 are supported.")
-    # The run's spec (mean/std of its training part), adapted to this dataset's raw image shape.
-    import dataclasses
-
-    eval_spec = dataclasses.replace(spec, image_shape=raw.image_shape, dataset=raw.name)
-    test = build_dataset(raw.x_test, raw.y_test, eval_spec, batch_size=batch_size, training=False)
-    result = model.evaluate(test, verbose=verbose, return_dict=True)
-    y_pred = predict_logits(model, preprocess(raw.x_test, eval_spec).numpy(), batch_size=batch_size).argmax(axis=1)
+    if data.spec.image_shape[2] not in (1, 3):
+        raise DataError(f"Dataset {data.name} has {data.spec.image_shape[2]}-channel images; only 1 or 3 are supported.")
+    test = data.test.dataset(data.spec, batch_size=batch_size, training=False)
+    y_test = data.test.labels
+    with reporting_bad_images():
+        result = model.evaluate(test, verbose=verbose, return_dict=True)
+        y_pred = predict_part(model, data.test, data.spec, batch_size=batch_size).argmax(axis=1)
     return {
         "test_accuracy": float(result["accuracy"]),
         "test_loss": float(result["loss"]),
-        "test_images": int(len(raw.y_test)),
-        "per_class_accuracy": per_class_accuracy(raw.y_test, y_pred, spec.class_names),
-        "dataset": raw.name,
+        "test_images": int(len(y_test)),
+        "per_class_accuracy": per_class_accuracy(y_test, y_pred, spec.class_names),
+        "dataset": data.name,
         "checkpoint": str(checkpoint),
     }
+
+
+def predict_part(model, part, spec, *, batch_size: int = 256) -> np.ndarray:
+    """Main-output logits ``[N, classes]`` of ``model`` over a data part, in its order (streamed batch by batch)."""
+    from kerascnn.data.spec import preprocess
+    from kerascnn.training.predict import predict_logits
+
+    if not part.streaming:
+        return predict_logits(model, preprocess(part.x, spec).numpy(), batch_size=batch_size)
+    out = [predict_logits(model, x, batch_size=batch_size)
+           for x, _ in part.dataset(spec, batch_size=batch_size, training=False).as_numpy_iterator()]
+    return np.concatenate(out) if out else np.zeros((0, spec.num_classes), np.float32)

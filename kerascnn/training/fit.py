@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn.data.streaming import BadImageError, reporting_bad_images
 from kerascnn.errors import KerasCNNError
-from kerascnn.training.config import TrainConfig, load_hparams
+from kerascnn.training.config import TrainConfig, cache_budget_bytes, load_hparams
 
 
 class TrainingError(KerasCNNError, RuntimeError):
@@ -88,20 +89,6 @@ class _EpochTimer:
 
 def _default_verbose() -> int:
     return 1 if sys.stdout.isatty() else 2
-
-
-def _steps_per_execution(cfg: TrainConfig, steps_per_epoch: int, strategy) -> int:
-    from kerascnn.training.compile import DEFAULT_STEPS_PER_EXECUTION
-    from kerascnn.training.keras_patches import is_multi_worker
-
-    if is_multi_worker(strategy) or strategy.num_replicas_in_sync > 1:
-        # Keras 3.15.1's multi-step training loop (the step inside tf.cond inside tf.while_loop) fails
-        # with more than one replica ("You must feed a value for placeholder tensor ...", measured with
-        # MirroredStrategy over 2 logical CPUs and with MultiWorkerMirroredStrategy): one step per call.
-        return 1
-    if cfg.steps_per_execution:
-        return int(cfg.steps_per_execution)
-    return max(1, min(steps_per_epoch, DEFAULT_STEPS_PER_EXECUTION))
 
 
 class _NotRetracing(logging.Filter):
@@ -175,17 +162,10 @@ class _Trainer:
             check_out_dir(cfg.out, overwrite=cfg.overwrite)
         import keras
 
-        from kerascnn.data import load_dataset, make_spec, split_validation
-        from kerascnn.models import build, resolve_input_shape
+        from kerascnn.data.prepare import prepare_data
+        from kerascnn.models import build
 
         keras.utils.set_random_seed(cfg.seed)
-        raw = self.raw or load_dataset(cfg.dataset, data_dir=cfg.data_dir, test_split=cfg.test_split)
-        if cfg.fold:
-            from kerascnn.data.folds import split_fold
-
-            parts = split_fold(raw, cfg.fold, cfg.folds)
-        else:
-            parts = split_validation(raw, cfg.val_split)
         from kerascnn.training import transfer
 
         source = None
@@ -193,26 +173,38 @@ class _Trainer:
             from kerascnn.pretrained import read_weights
 
             source = read_weights(cfg.init_from)
-        input_shape = transfer.source_input(source, cfg.model, cfg.input_shape, raw.image_shape[2])
-        spec = make_spec(raw, input_shape, parts.x_train)
-        self._check_resizable(raw, spec)
+        data = prepare_data(
+            self.raw if self.raw is not None else cfg.dataset,
+            lambda channels: transfer.source_input(source, cfg.model, cfg.input_shape, channels),
+            data_dir=cfg.data_dir, val_split=cfg.val_split, test_split=cfg.test_split, fold=cfg.fold, folds=cfg.folds,
+            cache_budget_bytes=cache_budget_bytes(cfg), skip_bad_images=cfg.skip_bad_images, seed=cfg.seed)
+        self.data = data
+        spec, input_shape = data.spec, data.spec.input_shape
+        self._check_resizable(spec)
         replicas = strategy.num_replicas_in_sync
-        steps_per_epoch = math.ceil(len(parts.x_train) / cfg.batch_size)
-        spe = _steps_per_execution(cfg, steps_per_epoch, strategy)
+        steps_per_epoch = int(cfg.steps_per_epoch or math.ceil(len(data.train) / cfg.batch_size))
+        from kerascnn.training.compile import steps_per_execution
+
+        spe = steps_per_execution(cfg.steps_per_execution, steps_per_epoch, strategy)
         with strategy.scope():
             # Keras' dtype policy is global; layers take it when they are created, so set it for the build only.
             previous_policy = keras.config.dtype_policy()
             keras.config.set_dtype_policy(cfg.precision)
             try:
-                net = build(cfg.model, input_shape, raw.num_classes, **cfg.hparams)
+                net = build(cfg.model, input_shape, data.num_classes, **cfg.hparams)
             finally:
                 keras.config.set_dtype_policy(previous_policy)
             self.load_report = None
             if source is not None:
                 from kerascnn.pretrained import load_weights
 
-                self.load_report = load_weights(net, cfg.init_from, source=source)
+                # A source run's head means its own classes: other class names get a new head.
+                source_classes = transfer.source_class_names(source)
+                new_head = source_classes is not None and source_classes != list(spec.class_names)
+                self.load_report = load_weights(net, cfg.init_from, source=source, new_head=new_head)
                 spec = spec.with_pretrained_preprocessing(self.load_report.preprocessing)
+                # The pipelines normalize with the data's spec: make it the weights' convention.
+                data = self.data = dataclasses.replace(data, spec=spec)
             transfer.check_freeze(net, cfg.freeze)
             self.phases = transfer.phases(cfg)
             self.steps_per_epoch, self.spe = steps_per_epoch, spe
@@ -224,14 +216,17 @@ class _Trainer:
             self.core_split_parts = 0  # each phase recompiles; core split patches one compiled step
         if self.core_split_parts:
             core_split.enable_core_split(net, self.core_split_parts)
-        train, val, test = self._pipelines(parts, spec, net)
+        self.strategy = strategy
+        train, val, test = self._pipelines(spec, net, start_epoch=0)
 
         from kerascnn.training import rundir
 
         run = rundir.open_run_dir(cfg.out, cfg.identity(), overwrite=cfg.overwrite,
                                   worker=None if self.chief else worker_index(strategy) or 1)
         try:
-            return self._train(run, net, spec, raw, parts, train, val, test, strategy, replicas, spe, steps_per_epoch)
+            return self._train(run, net, spec, data, train, val, test, strategy, replicas, spe, steps_per_epoch)
+        except BadImageError:
+            raise  # the run resumes from its last finished epoch once the file is removed
         except KerasCNNError:
             rundir.abandon(run)
             raise
@@ -251,40 +246,51 @@ class _Trainer:
                           jit_compile=cfg.jit_compile)
         self.configured_phase = phase
 
-    def _check_resizable(self, raw, spec):
+    def _check_resizable(self, spec):
         """Run the preprocessing on one image now, so a shape it cannot handle fails before any file."""
         from kerascnn.data.spec import preprocess
         from kerascnn.errors import DataError
 
         try:
-            out = preprocess(raw.x_train[:1], spec)
+            out = preprocess(np.zeros((1, *spec.image_shape), np.uint8), spec)
         except Exception as e:
             raise DataError(
-                f"Cannot resize {raw.image_shape} images to the model input {spec.input_shape}: "
+                f"Cannot resize {spec.image_shape} images to the model input {spec.input_shape}: "
                 f"{str(e).splitlines()[0][:200]}"
             ) from None
         if tuple(out.shape[1:]) != tuple(spec.input_shape):
             raise DataError(f"Preprocessing gives {tuple(out.shape[1:])}, the model needs {spec.input_shape}.")
 
-    def _pipelines(self, parts, spec, net):
-        from kerascnn.data.pipeline import augmentation_layers, build_dataset
+    def _pipelines(self, spec, net, *, start_epoch: int):
+        """train/val/test pipelines; the training one starts after ``start_epoch`` epochs' data (resuming)."""
+        from kerascnn.data.pipeline import augmentation_layers
         from kerascnn.training.compile import with_multi_output_labels
+        from kerascnn.training.strategy import tf_config_cluster
 
         cfg = self.cfg
-        aug = augmentation_layers(cfg.augment, spec)
+        data = self.data
+        cluster = tf_config_cluster()  # (workers, index) under MultiWorkerMirroredStrategy
+        shard = cluster if cluster and data.streaming and len(data.train) >= cluster[0] else None
+        self.shard = shard
+        # Streams repeat (every worker takes exactly steps_per_epoch steps, even from uneven shards);
+        # arrays repeat only when --steps-per-epoch bounds the epochs.
+        self.repeat_train = data.streaming or bool(cfg.steps_per_epoch)
+        per_worker_batch = cfg.batch_size // (shard[0] if shard else 1)
+        skip = start_epoch * self.steps_per_epoch * per_worker_batch if self.repeat_train else 0
+        train, val, test = data.pipelines(batch_size=cfg.batch_size, seed=cfg.seed,
+                                          augment=augmentation_layers(cfg.augment, spec), shard=shard,
+                                          repeat_train=self.repeat_train, skip_train=skip,
+                                          cache_budget_bytes=cache_budget_bytes(cfg))
         n_out = len(net.outputs)
-        common = dict(batch_size=cfg.batch_size, seed=cfg.seed)
-        train = with_multi_output_labels(build_dataset(parts.x_train, parts.y_train, spec, training=True, augment=aug, **common), n_out)
-        val = (with_multi_output_labels(build_dataset(parts.x_val, parts.y_val, spec, training=False, **common), n_out)
-               if len(parts.x_val) else None)
-        test = with_multi_output_labels(build_dataset(parts.x_test, parts.y_test, spec, training=False, **common), n_out)
-        return train, val, test
+        return (with_multi_output_labels(train, n_out), with_multi_output_labels(val, n_out) if val is not None else None,
+                with_multi_output_labels(test, n_out))
 
     def _callbacks(self, run, state, timer, monitor):
         import keras
 
         from kerascnn import runs
         from kerascnn.training.checkpoints import epoch_callback
+        from kerascnn.training.iterator_release import deferred_iterator_release
 
         cfg = self.cfg
         callbacks = [
@@ -292,6 +298,7 @@ class _Trainer:
             timer.callback,
             # One step per epoch: checkpoint (weights + optimizer state), history row, best and last.
             epoch_callback(run.work, state, monitor),
+            deferred_iterator_release(),  # no pause at each epoch boundary (see the module)
             keras.callbacks.TensorBoard(str(run.work / runs.LOGS_DIR), write_graph=False),
         ]
         if cfg.early_stopping:
@@ -311,6 +318,9 @@ class _Trainer:
         doc = {**cfg.to_dict(), "model_hyperparameters": model_hyperparameters, "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
                "strategy_class": type(strategy).__name__, "num_replicas": replicas,
                "resolved_steps_per_execution": spe, "core_split_parts": self.core_split_parts, "versions": library_versions(), "identity": cfg.identity()}
+        # how the data was fed: in memory or streamed, and which share of the files this worker reads
+        doc["data"] = {**self.data.info(), "shard": list(self.shard) if self.shard else None,
+                       "statistics": spec.statistics}
         if self.load_report is not None:
             report = self.load_report
             doc["init_from"] = {"path": report.source, "sha256": report.sha256, "kind": report.kind,
@@ -339,7 +349,7 @@ class _Trainer:
             print(f"Resuming {run.work} {where}" + (f" ({note})" if note else ""), flush=True)
         return run, state
 
-    def _train(self, run, net, spec, raw, parts, train, val, test, strategy, replicas, spe, steps_per_epoch):
+    def _train(self, run, net, spec, data, train, val, test, strategy, replicas, spe, steps_per_epoch):
         from kerascnn import runs
         from kerascnn.training import checkpoints, rundir
         from kerascnn.training.compile import accuracy_key
@@ -374,8 +384,13 @@ class _Trainer:
                           f"lr {phase.lr:g}, {len(self.frozen)} layers frozen", flush=True)
                 callbacks = self._callbacks(run, state, timer, monitor)
                 start_epoch = max(state.epochs, phase.first_epoch)
-                history = net.fit(train, validation_data=val, epochs=phase.end_epoch, initial_epoch=start_epoch,
-                                  callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles
+                if start_epoch and self.repeat_train:  # continue the data where the saved epoch left it
+                    train = self._pipelines(spec, net, start_epoch=start_epoch)[0]
+                with reporting_bad_images():
+                    history = net.fit(train, validation_data=val, epochs=phase.end_epoch, initial_epoch=start_epoch,
+                                      steps_per_epoch=steps_per_epoch if self.repeat_train else None,
+                                      validation_steps=cfg.eval_steps, callbacks=callbacks, verbose=verbose,
+                                      shuffle=False)  # the pipeline shuffles
                 for key, values in history.history.items():
                     this_call.setdefault(key, []).extend(values)
                 losses = history.history.get("loss", [])
@@ -392,12 +407,13 @@ class _Trainer:
         for name in (runs.BEST_CHECKPOINT, runs.LAST_CHECKPOINT):
             if (run.work / name).is_file():
                 # Evaluate the checkpoint users will export: the best epoch (the last one without a best).
-                net.load_weights(run.work / name)
+                checkpoints.load_model_weights(net, run.work / name)
                 break
-        metrics = self._test_metrics(net, spec, parts, test, checkpoints.history_of(state), timer, seconds, done,
-                                     replicas)
+        with reporting_bad_images():
+            metrics = self._test_metrics(net, spec, data, test, checkpoints.history_of(state), timer, seconds, done,
+                                         replicas, steps_per_epoch)
         if self.chief:
-            self._plots(run, net, spec, parts, metrics, state)
+            self._plots(run, net, spec, data, metrics, state)
         from kerascnn.fsutil import atomic_write_json
 
         atomic_write_json(run.work / runs.METRICS_FILE, {k: v for k, v in metrics.items() if not k.startswith("_")})
@@ -408,43 +424,47 @@ class _Trainer:
                   f"{metrics['test_images']} images after {metrics['epochs']} epochs; run saved to {path}", flush=True)
         return TrainResult(path=path, metrics=metrics, history=this_call, config=cfg, model=net, spec=spec)
 
-    def _test_metrics(self, net, spec, parts, test, history, timer, seconds, done, replicas):
+    def _test_metrics(self, net, spec, data, test, history, timer, seconds, done, replicas, steps_per_epoch):
         from kerascnn.training.compile import accuracy_key
-        from kerascnn.training.evaluate import per_class_accuracy
-        from kerascnn.training.predict import predict_logits
-        from kerascnn.data.spec import preprocess
+        from kerascnn.training.evaluate import per_class_accuracy, predict_part
 
         result = net.evaluate(test, verbose=0, return_dict=True)
-        logits = predict_logits(net, preprocess(parts.x_test, spec).numpy())
-        y_pred = logits.argmax(axis=1)
+        y_test = data.test.labels
+        y_pred = predict_part(net, data.test, spec).argmax(axis=1)
         epochs = len(history.get("loss", []))
         train_seconds = float(sum(timer.seconds))
+        images_per_epoch = steps_per_epoch * self.cfg.batch_size if self.repeat_train else len(data.train)
         return {
             "model": self.cfg.model,
             "dataset": spec.dataset,
             "test_accuracy": float(result[accuracy_key(net)]),
             # the main output's loss (with aux heads, "loss" is the weighted sum), as evaluate() reports it
             "test_loss": float(result["loss"] if len(net.outputs) == 1 else result[f"{net.output_names[0]}_loss"]),
-            "test_images": int(len(parts.y_test)),
-            "per_class_accuracy": per_class_accuracy(parts.y_test, y_pred, spec.class_names),
+            "test_images": int(len(y_test)),
+            "per_class_accuracy": per_class_accuracy(y_test, y_pred, spec.class_names),
             "epochs": int(epochs),
             "resumed_from_epoch": int(done),
             "seconds": round(seconds, 3),
             "train_seconds": round(train_seconds, 3),
-            "images_per_second": round(len(parts.y_train) * len(timer.seconds) / train_seconds, 1) if train_seconds else None,
+            "images_per_second": round(images_per_epoch * len(timer.seconds) / train_seconds, 1) if train_seconds else None,
             "train_seconds_per_epoch": [round(t, 4) for t in timer.seconds],
             "best_val_accuracy": max(history.get("val_" + accuracy_key(net), [float("nan")])) if self.has_val else None,
             "num_replicas": int(replicas),
+            "streaming": data.streaming,
+            "bad_images_skipped": data.bad_images.count,
             "_y_pred": y_pred,
         }
 
-    def _plots(self, run, net, spec, parts, metrics, state):
+    def _plots(self, run, net, spec, data, metrics, state):
         from kerascnn import runs
         from kerascnn.training import plots
         from kerascnn.training.checkpoints import history_of
         from kerascnn.training.compile import accuracy_key
 
         plots.plot_learning_curves(history_of(state), run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
-        cm = plots.confusion_matrix(parts.y_test, metrics["_y_pred"], spec.num_classes)
+        y_test, y_pred = data.test.labels, metrics["_y_pred"]
+        cm = plots.confusion_matrix(y_test, y_pred, spec.num_classes)
         plots.plot_confusion_matrix(cm, spec.class_names, run.work / runs.CONFUSION_MATRIX)
-        plots.plot_misclassified(parts.x_test, parts.y_test, metrics["_y_pred"], spec.class_names, run.work / runs.MISCLASSIFIED)
+        wrong = np.flatnonzero(y_test != y_pred)[:36]  # decode only the images the plot shows
+        plots.plot_misclassified(data.test.images(wrong), y_test[wrong], y_pred[wrong], spec.class_names,
+                                 run.work / runs.MISCLASSIFIED)

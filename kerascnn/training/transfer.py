@@ -98,3 +98,15 @@ def source_input(source, model_name: str, input_shape, data_channels: int):
         return resolve_input_shape(model_name, shape[:2], channels=source_shape[2])
     shape = list(input_shape)[:2] if input_shape is not None else None
     return resolve_input_shape(model_name, shape, channels=3)
+
+
+def source_class_names(source) -> list | None:
+    """The class names a kerascnn source run was trained on (None for other sources)."""
+    from kerascnn.data.spec import SPEC_FILENAME, DataSpec
+
+    if source is None or source.kind != "kerascnn":
+        return None
+    folder = source.run_dir or source.path.parent
+    if not (folder / SPEC_FILENAME).is_file():
+        return None
+    return list(DataSpec.load(folder).class_names)

@@ -46,6 +46,21 @@ def test_fit_on_an_image_folder(tmp_path, relu, capsys):
     assert spec["class_names"] == ["left", "right"] and spec["input_shape"] == [16, 16, 3]
 
 
+def test_fit_folds_on_an_image_folder_prints_the_fold_table(tmp_path, relu, capsys):
+    data = data_files.write_image_folder(tmp_path / "images", per_class=12)
+    out = tmp_path / "cv"
+    assert main(["fit", "lenet", "--dataset", str(data), "--folds", "2", "--epochs", "1", "--batch-size", "8",
+                 "--hparams", relu, "--input-shape", "12,12", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-2].startswith("2-fold validation accuracy: ") and "±" in lines[-2]
+    assert lines[-1] == f"run saved to {out}"
+    summary = json.loads((out / "folds.json").read_text())
+    assert [r["run"] for r in summary["per_fold"]] == ["fold1", "fold2"]
+    first = summary["per_fold"][0]
+    assert sum(r["val_images"] for r in summary["per_fold"]) == first["train_images"] + first["val_images"]
+    assert (out / "fold1" / "best.keras").is_file() and (out / "fold_curves.png").is_file()
+
+
 def _corrupt_header(folder):
     data_files.write_idx_folder(folder)
     path = folder / "train-images-idx3-ubyte.gz"

@@ -74,7 +74,7 @@ def test_bad_inputs_fail_with_one_line(kerascnn_cli, exported, pngs, tmp_path):
     truncated.write_bytes(model.read_bytes()[:1000])
     truncated.with_suffix(".json").write_text(model.with_suffix(".json").read_text())
     cases = [
-        (("predict", model, paths[0], text), "notes.png is not a readable PNG/JPEG image"),
+        (("predict", model, paths[0], text), "notes.png is not an image kerascnn can read"),
         (("predict", model, rgba), "rgba.png has 4 channels (RGBA)"),
         (("predict", truncated, paths[0]), "does not match its cut.json"),
         (("predict", tmp_path / "missing.tflite", paths[0]), "No such model"),

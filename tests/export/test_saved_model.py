@@ -118,6 +118,18 @@ def test_interrupted_export_leaves_no_version_folder(trained_run, digits, tmp_pa
     assert list(base.iterdir()) == []  # no "1", no temporary sibling
 
 
+def test_a_killed_exports_temporary_folder_is_removed_by_the_next_export(trained_run, tmp_path):
+    # Issue #14 case 5: `kerascnn export` SIGKILLed just before renaming its finished version folder.
+    from kerascnn_testing.kill import run_killed_at
+
+    base = tmp_path / "lenet"
+    proc = run_killed_at("rename", "1", 1, ["export", trained_run, "--out", base, "--parity-samples", "20"])
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert [p.name.split(".tmp-")[0] for p in base.iterdir()] == [".1"]  # what a kill leaves
+    result = export_saved_model(trained_run, base, check_parity=False)
+    assert result.path == base / "1" and sorted(p.name for p in base.iterdir()) == ["1"]
+
+
 def test_export_missing_its_parity_bound_fails_with_the_numbers(trained_run, digits, tmp_path, monkeypatch):
     real = saved_model_module.saved_model_probabilities
 

@@ -56,12 +56,12 @@ def test_other_channel_counts_are_refused(tmp_path, mode, channels):
 def test_non_images_and_truncated_files_are_refused(tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("hello")
-    with pytest.raises(DataError, match="notes.png is not a readable PNG/JPEG image"):
+    with pytest.raises(DataError, match="notes.png is not an image kerascnn can read"):
         load_image(text, (8, 8, 1))
     good = _save(tmp_path / "ok.png", RNG.integers(0, 256, (64, 64), dtype=np.uint8))
     truncated = tmp_path / "cut.png"
     truncated.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(DataError, match="cut.png is not a readable PNG/JPEG image"):
+    with pytest.raises(DataError, match="cut.png is not an image kerascnn can read"):
         load_image(truncated, (8, 8, 1))
     with pytest.raises(DataError, match="No such image file"):
         load_image(tmp_path / "missing.png", (8, 8, 1))

@@ -44,3 +44,24 @@ def write_image_folder(folder: Path, *, per_class=12, classes=("left", "right"),
             im = im.convert("RGB")
         im.save(d / f"{i:03d}.png")
     return folder
+
+
+def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A valid 8-bit grayscale PNG of ``width`` x ``height`` black pixels in a few hundred KB (a decompression bomb).
+
+    Written chunk by chunk (no pixel array is ever made): 20000x20000 is 388,871 bytes that decode to 400 MB.
+    """
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    compressor = zlib.compressobj(9)
+    rows_per_block = 500
+    block = (b"\x00" * (width + 1)) * rows_per_block  # filter byte 0 + a row of zeros
+    parts = [compressor.compress(block) for _ in range(height // rows_per_block)]
+    parts.append(compressor.compress((b"\x00" * (width + 1)) * (height % rows_per_block)))
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")

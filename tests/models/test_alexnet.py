@@ -19,3 +19,9 @@ def test_alexnet_local_response_norm_option_adds_two_layers_without_weights():
     lrn = build("alexnet", input_shape=(67, 67, 1), dense_units=(8, 8), local_response_norm=True)
     assert {"conv1_lrn", "conv2_lrn"} <= {layer.name for layer in lrn.layers}
     assert lrn.count_params() == plain.count_params()
+
+
+def test_alexnet_tv_has_torchvisions_parameter_count():
+    model = build_uninitialized("alexnet_tv", input_shape=(224, 224, 3), num_classes=1000)
+    assert model.count_params() == 61_100_840  # torchvision.models.alexnet
+    assert model.get_layer("flatten").output.shape[-1] == 256 * 6 * 6

@@ -35,3 +35,12 @@ def test_inception_receptive_field_is_the_widest_path():
 def test_local_response_norm_option():
     model = build_uninitialized("googlenet", local_response_norm=True)
     assert {"pool1_lrn", "conv2_lrn"} <= {layer.name for layer in model.layers}
+
+
+def test_googlenet_tv_has_torchvisions_parameter_count():
+    model = build_uninitialized("googlenet_tv", input_shape=(224, 224, 3), num_classes=1000)
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 6_624_904  # torchvision.models.googlenet(aux_logits=False)
+    with_aux = build_uninitialized("googlenet_tv", input_shape=(224, 224, 3), num_classes=1000, aux_classifiers=True)
+    assert sum(int(np.prod(w.shape)) for w in with_aux.trainable_weights) == 13_004_888  # aux_logits=True
+    assert with_aux.get_layer("inception5b_concat").output.shape[1:] == (7, 7, 1024)

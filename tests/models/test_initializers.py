@@ -104,10 +104,20 @@ def test_depthwise_kernels_get_their_true_fan_in():
     x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2, name="depthwise")(inputs)
     x = keras.layers.SeparableConv2D(32, 3, name="separable")(x)
     model = keras.Model(inputs, x)
-    apply_initializers(model, {"kernel_initializer": "he_normal"}, {"kernel_initializer": "glorot_uniform"})
+    apply_initializers(model, {"kernel_initializer": "he_normal"})
     # each depthwise output sees 3 * 3 pixels of one channel: He's std is sqrt(2 / 9), whatever the channels
     for kernel in (model.get_layer("depthwise").kernel, model.get_layer("separable").depthwise_kernel):
         kernel = keras.ops.convert_to_numpy(kernel)
         assert abs(kernel.std() / np.sqrt(2 / 9) - 1) < 0.1, kernel.shape
     pointwise = keras.ops.convert_to_numpy(model.get_layer("separable").pointwise_kernel)  # (1, 1, 128, 32)
     assert abs(pointwise.std() / np.sqrt(2 / 128) - 1) < 0.1
+
+
+def test_a_family_can_declare_its_own_default_beside_its_builder():
+    from kerascnn.models.hyperparameters import variant
+    from kerascnn.models.lenet import build_lenet
+
+    he_lenet = variant(build_lenet, "he_lenet", kernel_initializer="he_normal")
+    assert {type(init).__name__ for _, _, init, _ in _kernels(he_lenet((28, 28, 1), 10))} == {"HeNormal"}
+    chosen = he_lenet((28, 28, 1), 10, kernel_initializer="glorot_uniform")  # the caller's value wins
+    assert {type(init).__name__ for _, _, init, _ in _kernels(chosen)} == {"GlorotUniform"}

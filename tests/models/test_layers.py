@@ -7,7 +7,7 @@ import keras
 from kerascnn.models.layers import ceil_mode_padding, symmetric_padding
 
 
-@pytest.mark.parametrize("size", [7, 8, 9, 224])
+@pytest.mark.parametrize("size", [8, 9])  # even sizes are where Keras' "same" and PyTorch differ
 @pytest.mark.parametrize("kernel, stride", [(7, 2), (3, 2), (3, 1), (1, 2)])
 def test_symmetric_padding_gives_pytorchs_convolution(size, kernel, stride):
     inputs = keras.Input((size, size, 2))
@@ -23,11 +23,13 @@ def test_symmetric_padding_gives_pytorchs_convolution(size, kernel, stride):
     assert (padding == "same") == (stride == 1 and kernel > 1)
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 14, 15, 56, 112])
 @pytest.mark.parametrize("pool, stride", [(3, 2), (2, 2), (3, 1)])
-def test_ceil_mode_padding_gives_pytorchs_ceil_mode_pooling(size, pool, stride):
-    if size < pool:
-        return  # PyTorch refuses these too
+def test_ceil_mode_padding_gives_pytorchs_ceil_mode_pooling(pool, stride):
+    for size in (3, 4, 5, 14, 15, 56):
+        _check_ceil_mode(size, pool, stride)
+
+
+def _check_ceil_mode(size, pool, stride):
     inputs = keras.Input((size, size, 1))
     x = ceil_mode_padding(inputs, pool, stride, name="pad")
     model = keras.Model(inputs, keras.layers.MaxPooling2D(pool, strides=stride)(x))

@@ -25,14 +25,30 @@ SMALL_HYPERPARAMETERS = {
     "googlenet": {"width_divisor": 16, "stem_filters": (8, 8, 8), "aux_classifiers": True,
                   "local_response_norm": True},
     "resnet": {"filters": (4, 4, 8, 8), "stem_filters": 4},
+    "densenet": {"blocks": (1, 2, 1, 1), "growth_rate": 4, "stem_filters": 8},
+    "mobilenet": {"alpha": 0.5, "blocks": ((64, 1), (128, 2), (128, 1), (256, 2))},
+    "mobilenet_v2": {"alpha": 0.5, "stages": ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 1, 2)), "last_filters": 64},
 }
 # Small inputs the families accept with these settings (the smallest, for most: see test_smallest_input.py).
-SMALL_INPUTS = {"lenet": 12, "mnist_cnn": 16, "alexnet": 67, "vgg": 32, "nin": 67, "googlenet": 65, "resnet": 8}
+SMALL_INPUTS = {"lenet": 12, "mnist_cnn": 16, "alexnet": 67, "vgg": 32, "nin": 67, "googlenet": 65, "resnet": 8,
+                "densenet": 32, "mobilenet": 8, "mobilenet_v2": 8}
+
+# Deeper variants of another registered model (only ``blocks`` differs) that take seconds to build: tests
+# about the family's hyperparameters run once, on the shallower model; shapes, forward passes and
+# parameter counts (test_densenet.py) still cover them.
+DEPTH_VARIANTS = {"densenet169": "densenet121", "densenet201": "densenet121"}
+NOT_DEPTH_VARIANTS = [n for n in list_models() if n not in DEPTH_VARIANTS]
+
+
+# Models whose variant settings do not fit their family's narrow setup (32 groups of 4 need wider stages).
+SMALL_MODEL_HYPERPARAMETERS = {
+    "resnext50_32x4d": {"filters": (4, 4, 8, 8), "stem_filters": 4, "groups": 2, "width_per_group": 32},
+}
 
 
 def small_setup(name):
     family = get_model_info(name).family
-    return SMALL_INPUTS[family], SMALL_HYPERPARAMETERS[family]
+    return SMALL_INPUTS[family], SMALL_MODEL_HYPERPARAMETERS.get(name, SMALL_HYPERPARAMETERS[family])
 
 
 def test_every_family_has_a_small_setup():
@@ -75,7 +91,7 @@ def test_forward_pass_and_keras_round_trip(name, tmp_path):
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", NOT_DEPTH_VARIANTS)
 def test_defaults_are_the_builders_defaults(name):
     """Passing every listed default explicitly builds the same model: the list a tuner reads is right."""
     plain = build_uninitialized(name, num_classes=3)
@@ -101,7 +117,7 @@ def _batch_norm_layers(model):
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", NOT_DEPTH_VARIANTS)
 def test_batch_norm_momentum_is_pytorchs_by_default_and_a_hyperparameter(name):
     """Every BatchNorm in the zoo keeps 0.9 of its moving statistics per step (PyTorch's momentum 0.1), not
     Keras' 0.99, which after one short epoch still tests with near-initial statistics; ``bn_momentum``

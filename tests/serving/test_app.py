@@ -304,7 +304,7 @@ def test_classify_over_rest(server, images, reference):
     })
     assert status == 200, body
     expected = reference(1, images[:2])
-    for row, probabilities in zip(body["result"], expected, strict=True):
+    for row, probabilities in zip(body["results"], expected, strict=True):
         order = np.argsort(-probabilities, kind="stable")
         assert [label for label, _ in row] == [str(c) for c in order]
         np.testing.assert_allclose([score for _, score in row], probabilities[order], rtol=1e-5, atol=1e-6)
@@ -316,7 +316,7 @@ def test_classify_over_rest_with_context_and_errors(server, images, reference):
         "examples": [{}, {"label": "ignored"}],
     })
     assert status == 200, body
-    assert [row[0][0] for row in body["result"]] == [str(reference(1, images[5:6]).argmax())] * 2
+    assert [row[0][0] for row in body["results"]] == [str(reference(1, images[5:6]).argmax())] * 2
     for doc, message in [
         ({"signature_name": "classification", "examples": []}, "Input is empty."),
         ({"signature_name": "classification", "examples": [{}]}, "image/encoded"),
@@ -409,11 +409,11 @@ def test_every_error_is_json_even_those_aiohttp_writes(server, request_bytes):
 
 
 def test_slow_loris_connections_are_closed(server):
-    """50 connections that never finish their request head are closed after --header-timeout (2 s)."""
+    """200 connections that never finish their request head are closed after --header-timeout (2 s)."""
     import socket
 
     sockets = []
-    for _ in range(50):
+    for _ in range(200):
         sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         sock.sendall(b"POST /v1/models/lenet:predict HTTP/1.1\r\nHost: x\r\n")
         sockets.append(sock)
@@ -427,7 +427,7 @@ def test_slow_loris_connections_are_closed(server):
             closed += 1
         finally:
             sock.close()
-    assert closed == 50
+    assert closed == 200
     assert time.monotonic() - start < 9
     assert server.request("GET", "/v1/models/lenet")[0] == 200
 
@@ -444,7 +444,7 @@ def test_a_body_that_never_arrives_is_408(server):
                 break
             answer += chunk
     status, body = status_and_json(answer)
-    assert status == 504 or status == 408, answer
+    assert status == 408, answer
     assert "not received within 2 s" in body["error"]
 
 

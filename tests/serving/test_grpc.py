@@ -29,13 +29,31 @@ from .test_app import CONFIG, wait_for
 pytestmark = pytest.mark.slow  # a server process: about 10 s to start on 2 cores
 
 
+def write_regressor(directory):
+    """A tiny SavedModel with TF Serving's regression signature: tf.Examples with float "x" -> 2x + 1."""
+    from kerascnn.export.saved_model import set_method_name
+
+    class Regressor(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+        def regress(self, inputs):
+            x = tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([], tf.float32)})["x"]
+            return {"outputs": 2.0 * x + 1.0}
+
+    module = Regressor()
+    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.regress})
+    set_method_name(directory, "serving_default", "tensorflow/serving/regress")
+
+
 @pytest.fixture(scope="module")
 def server(exports, tmp_path_factory):
     folder = tmp_path_factory.mktemp("grpc_server")
     (folder / "hot").mkdir()
     copy_version(exports[1], folder / "hot", 1)
+    write_regressor(folder / "regressor" / "1")
     config = folder / "models.config"
-    config.write_text(CONFIG % {"lenet": exports["base"]})
+    text = (CONFIG % {"lenet": exports["base"]}).rstrip()
+    assert text.endswith("}")  # close model_config_list after one more model
+    config.write_text(text[:-1] + '  config { name: "regressor" base_path: "regressor" }\n}\n')
     server = ServerProcess(
         ["--model-config-file", config, "--poll-seconds", "0.3", "--max-request-bytes", "1000000",
          "--max-image-pixels", "10000", "--num-batch-threads", "1"], folder
@@ -216,7 +234,7 @@ def _too_many_pixels(images):
     (_unknown_output, "INVALID_ARGUMENT", "output tensor alias not found in signature: logits"),
     (_too_large, "RESOURCE_EXHAUSTED", "larger than max"),
     (_broken_png, "INVALID_ARGUMENT", ""),
-    (_too_many_pixels, "INVALID_ARGUMENT", "is a 100x101 image (10,100 pixels), more than this server's limit"),
+    (_too_many_pixels, "INVALID_ARGUMENT", "is 100x101 = 10,100 pixels, over the limit of 10,000"),
 ])
 def test_predict_errors_have_tf_servings_status_codes(stub, images, make, code, message):
     with pytest.raises(grpc.RpcError) as caught:
@@ -300,13 +318,28 @@ def test_classify_with_context_features(stub, images, reference):
     ([], "Input is empty."),
     ([image_example()], "Each tf.Example needs 'image/encoded'"),
     ([image_example(encoded=b"\xff\xd8\xff not a jpeg")], ""),
-    ([image_example(encoded=png(np.zeros((101, 100, 1), np.uint8)))], "more than this server's limit"),
+    ([image_example(encoded=png(np.zeros((101, 100, 1), np.uint8)))], "over the limit of 10,000"),
 ])
 def test_classify_errors(stub, examples, message):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Classify(classify_request(examples), 10.0)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in caught.value.details()
+
+
+def test_regress_where_a_signature_allows_it(server, stub):
+    request = regression_pb2.RegressionRequest()
+    request.model_spec.name = "regressor"
+    for x in (0.5, -2.0):
+        request.input.example_list.examples.add().features.feature["x"].float_list.value.append(x)
+    response = stub.Regress(request, 10.0)
+    assert [r.value for r in response.result.regressions] == [2.0, -3.0]
+    status, body = server.request("POST", "/v1/models/regressor:regress", {"examples": [{"x": 0.5}, {"x": 3}]})
+    assert status == 400 and "expected type: float" in body["error"]  # 3 is an int64 feature, as in TF Serving
+    status, body = server.request("POST", "/v1/models/regressor:regress", {"examples": [{"x": 0.5}, {"x": 3.0}]})
+    assert (status, body) == (200, {"results": [2.0, 7.0]})
+    status, body = server.request("POST", "/v1/models/regressor:classify", {"examples": [{"x": 0.5}]})
+    assert status == 400 and "Expected classification signature method_name" in body["error"]
 
 
 def test_a_new_version_is_seen_over_grpc(server, channel, stub, exports, images, reference):

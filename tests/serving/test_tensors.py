@@ -44,6 +44,13 @@ def test_named_instances_with_several_inputs():
     assert "Missing named input: b" in error(T.decode_inputs, {"inputs": {"a": [[1, 2]]}}, TWO_INPUTS).message
 
 
+def test_booleans_are_not_numbers():
+    info = {"x": T.TensorInfo("DT_FLOAT", (None, 2))}
+    for value in ([[0.5, True]], [[1, 2], [3, False]], [[True, False]]):
+        assert "not of expected type: DT_FLOAT" in error(T.decode_inputs, {"inputs": value}, info).message
+    assert T.decode_inputs({"inputs": [[True, False]]}, {"x": T.TensorInfo("DT_BOOL", (None, 2))})[1]["x"].dtype == bool
+
+
 def test_b64_and_text_strings():
     payload = bytes(range(256))
     for encoded in (base64.b64encode(payload).decode(), base64.urlsafe_b64encode(payload).decode().rstrip("=")):

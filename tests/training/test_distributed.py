@@ -61,17 +61,34 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _digit_folder(root):
+    import numpy as np
+    from PIL import Image
+
+    from kerascnn.data import load_dataset
+
+    raw = load_dataset("digits")
+    for i, (image, label) in enumerate(zip(raw.x_train[..., 0], raw.y_train)):
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.asarray(image)).save(root / str(label) / f"{i:04d}.png")
+    return root
+
+
 @pytest.mark.slow
-def test_two_worker_processes_on_localhost(tmp_path):
+@pytest.mark.parametrize("streamed", [False, True], ids=["arrays", "streamed-folder"])
+def test_two_worker_processes_on_localhost(tmp_path, streamed):
     out = tmp_path / "mw"
     (tmp_path / "relu.json").write_text(RELU)
+    data = []
+    if streamed:  # each worker reads only its half of the files (sharded by file, not by element)
+        data = ["--dataset", str(_digit_folder(tmp_path / "digits")), "--input-shape", "16,16", "--cache-budget-mb", "0"]
     workers = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "kerascnn.cli.main", "fit", "lenet", "--epochs", "1", "--batch-size", "64",
-             "--hparams", str(tmp_path / "relu.json"), "--out", str(out)],
+             "--hparams", str(tmp_path / "relu.json"), "--out", str(out), *data],
             env={**ENV, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = []
     try:
@@ -87,4 +104,6 @@ def test_two_worker_processes_on_localhost(tmp_path):
     # tf.distribute.MultiWorkerMirroredStrategy is CollectiveAllReduceStrategy inside
     assert config["strategy_class"] == "CollectiveAllReduceStrategy" and config["num_replicas"] == 2
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > 0.5
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["mw", "relu.json"]  # no worker scratch left
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "digits") == ["mw", "relu.json"]  # no worker scratch
+    assert config["data"]["streaming"] is streamed
+    assert config["data"]["shard"] == ([2, 0] if streamed else None)  # the chief's share: files 0, 2, 4, ...

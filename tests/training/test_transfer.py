@@ -89,3 +89,46 @@ def test_bad_transfer_input_is_one_line_exit_1_and_writes_nothing(source_run, tm
     err = capsys.readouterr().err.strip()
     assert "does not fit mnist_cnn" in err and len(err.splitlines()) == 1, err
     assert not out.exists() and not partial_path(out).exists()
+
+
+def test_tune_init_from_starts_every_trial_from_the_weights(source_run, tmp_path):
+    from kerascnn.tuning import tune
+    from kerascnn_testing.callbacks import RecordWeightDigests
+
+    import hashlib
+
+    digests = tmp_path / "digests.txt"
+    result = tune("lenet_bn", dataset="digits", max_trials=1, epochs=1, out=tmp_path / "tune", verbose=0,
+                  init_from=source_run, trial_processes=False,
+                  callbacks=[RecordWeightDigests(digests)])
+    assert result.best is not None  # the architecture was fixed to the source's: only training values searched
+    source = keras.saving.load_model(source_run / "best.keras", compile=False)
+    expected = hashlib.sha256(b"".join(w.tobytes() for w in source.get_weights())).hexdigest()[:16]
+    assert digests.read_text().splitlines()[0] == f"begin {expected}"
+    config = json.loads((tmp_path / "tune" / "config.json").read_text()) if (tmp_path / "tune" / "config.json").exists() else None
+    spec = json.loads((tmp_path / "tune" / "data_spec.json").read_text())
+    assert spec["mean"] == json.loads((source_run / "data_spec.json").read_text())["mean"]
+    assert spec["input_shape"] == [12, 12, 1]  # the source run's input
+    assert config is None or config["init_from"]["sha256"] == sha256_of(source_run / "best.keras")
+
+
+def test_training_feeds_the_source_runs_normalization_and_a_new_head(tmp_path):
+    from kerascnn.data import load_dataset
+    from kerascnn.data.datasets import RawDataset
+
+    digits = load_dataset("digits")
+    low = digits.y_train < 5  # a source on 0-4, drawn inverted: other classes and other pixel statistics
+    source_data = RawDataset("inverted-0-4", [str(c) for c in range(5)], 255 - digits.x_train[low],
+                             digits.y_train[low], 255 - digits.x_test[digits.y_test < 5], digits.y_test[digits.y_test < 5])
+    from kerascnn.data.pipeline import channel_stats
+
+    source = kerascnn.fit("mnist_cnn", source_data, epochs=1, batch_size=64, verbose=0, input_shape=[16, 16],
+                          out=str(tmp_path / "source"))
+    run = kerascnn.fit("mnist_cnn", "digits", init_from=str(source.path), epochs=1, batch_size=64, verbose=0,
+                       out=str(tmp_path / "target"))
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["init_from"]["reinitialized"] == ["logits (file: 5 classes, model: 10)"]
+    assert run.spec.mean == source.spec.mean  # the source's statistics...
+    assert abs(channel_stats(digits.x_train, 1)[0][0] - source.spec.mean[0]) > 0.2  # ...not the ten digits'
+    # Training fed what data_spec.json says: evaluating the run from its files gives fit's own test accuracy.
+    assert kerascnn.evaluate(run.path)["test_accuracy"] == pytest.approx(run.metrics["test_accuracy"], abs=1e-6)

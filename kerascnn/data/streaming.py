@@ -1,0 +1,448 @@
+"""Streaming parts: image files (a folder) or TFDS records decoded by tf.data while training runs.
+
+A :class:`StreamPart` is one part (train, validation or test) of a dataset too large to keep in memory
+(or forced to stream with a cache budget of 0). Nothing is decoded before training starts:
+
+    names (file paths, or TFDS ids) -> [shard per worker] -> [shuffle the names] -> read + decode_image
+    + gray/RGB + resize to the model input (parallel, in order) -> bad-image guard -> batch -> preprocess
+
+Every image is resized once, from its own size to the model's (``tf.image.resize`` with antialiasing),
+so a folder of mixed sizes is never squashed to one size first. The DataSpec of a streamed set has
+``image_shape == (H, W, C)`` of the model input: the pipeline's own resize is the data's.
+
+Bad input met mid-stream (a corrupt JPEG, a stray text file) stops the run with one line naming the file
+(:class:`BadImageError`), or, with ``skip_bad_images``, is dropped and counted (:class:`BadImages`).
+tf.data cannot catch a decoding error inside a map, so the guard is built from its own parts: every
+element carries its position in the pass and the name of the element before it; ``ignore_errors``
+drops what failed to decode; a ``scan`` that sees a position jump knows the element before the one it
+holds was dropped, and names it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from kerascnn.errors import DataError
+
+BAD_IMAGE_MARK = "kerascnn-bad-image:"
+DECODE_PARALLELISM = None  # None: tf.data.AUTOTUNE
+
+
+class BadImageError(DataError):
+    """An image file met while streaming could not be decoded."""
+
+
+class BadImages:
+    """The bad images a pipeline dropped (``skip_bad_images``): names, counted once each."""
+
+    def __init__(self, skip: bool = False):
+        self.skip = bool(skip)
+        self.names: set = set()
+
+    def record(self, name) -> None:
+        self.names.add(name.decode() if isinstance(name, bytes) else str(name))
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+
+def bad_image_message(error_text: str) -> str | None:
+    """The one-line message for a guard failure inside a TensorFlow error text, or None if it is another error."""
+    m = re.search(re.escape(BAD_IMAGE_MARK) + r"\]?\s*\[?b?['\"]?([^'\"\]\n]+)", error_text)
+    if not m:
+        return None
+    return (f"{m.group(1)} cannot be used: not an image TensorFlow can decode, or refused by kerascnn's image "
+            "policy (an alpha channel, or more pixels than KERASCNN_MAX_IMAGE_PIXELS); remove it from the dataset "
+            "(the run resumes from its last finished epoch) or pass --skip-bad-images to drop such files and count them.")
+
+
+def _header_pixels(contents):
+    """Width x height from a JPEG's or PNG's header (no pixel decoded); 0 for other formats."""
+    import tensorflow as tf
+
+    def png():
+        ihdr = tf.io.decode_raw(tf.strings.substr(contents, 16, 8), tf.uint8)
+        ihdr = tf.cast(ihdr, tf.int64)
+        width = ihdr[0] * 2**24 + ihdr[1] * 2**16 + ihdr[2] * 2**8 + ihdr[3]
+        height = ihdr[4] * 2**24 + ihdr[5] * 2**16 + ihdr[6] * 2**8 + ihdr[7]
+        return width * height
+
+    is_png = tf.logical_and(tf.strings.length(contents) >= 24,
+                            tf.equal(tf.strings.substr(contents, 0, 8), b"\x89PNG\r\n\x1a\n"))
+    return tf.case([(tf.io.is_jpeg(contents),
+                     lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(contents)[:2], tf.int64))),
+                    (is_png, png)], default=lambda: tf.constant(0, tf.int64))
+
+
+def decode_resized(contents, size, channels: int, max_pixels: int | None = None):
+    """Encoded image bytes -> float32 ``[H, W, channels]`` in 0..255 at ``size``, and the native channel count.
+
+    kerascnn's image policy (:mod:`kerascnn.data.image_policy`) holds here too: more pixels than its limit
+    (read from a JPEG/PNG header before decoding) or an alpha channel fails, as a bad image.
+    """
+    import tensorflow as tf
+
+    from kerascnn.data.image_policy import max_pixels as policy_max_pixels
+
+    limit = int(max_pixels or policy_max_pixels())
+    checks = [tf.debugging.assert_less_equal(_header_pixels(contents), tf.constant(limit, tf.int64))]
+    with tf.control_dependencies(checks):
+        image = tf.io.decode_image(contents, channels=0, expand_animations=False)  # uint8 [h, w, n]
+    native = tf.shape(image)[-1]
+    # 1 = L, 3 = RGB; 2 (LA) and 4 (RGBA) carry transparency: there is no single right way to drop it
+    with tf.control_dependencies([tf.debugging.assert_equal(native % 2, 1),
+                                  tf.debugging.assert_less_equal(tf.cast(tf.reduce_prod(tf.shape(image)[:2]), tf.int64),
+                                                                 tf.constant(limit, tf.int64))]):
+        image = tf.identity(image)
+    gray = native == 1
+    if channels == 1:
+        image = tf.cond(gray, lambda: image[..., :1],
+                        lambda: tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image[..., :3], tf.float32))), tf.uint8))
+    else:
+        image = tf.cond(gray, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3])
+    image.set_shape([None, None, channels])
+    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.constant(size, tf.int32)))
+    # an image already at the model's size is only cast (the antialiased resize costs as much as the decode)
+    resized = tf.cond(same, lambda: tf.cast(image, tf.float32),
+                      lambda: tf.image.resize(image, size, method="bilinear", antialias=True))
+    resized.set_shape([*size, channels])
+    return resized, native
+
+
+WINDOW = 16  # names carried per element: a run of up to 16 consecutive bad files is named in full
+
+
+def _guard(ds, decode, shape, bad: BadImages, *, finite: bool):
+    """``(name, payload, label)`` elements -> ``(image, label)``, with bad inputs named or dropped."""
+    import tensorflow as tf
+
+    autotune = tf.data.AUTOTUNE
+    ds = ds.enumerate()
+    if finite:  # a sentinel after the last element, so that a bad last image is noticed too
+        ds = ds.concatenate(tf.data.Dataset.from_tensors(
+            (tf.constant(-1, tf.int64), (tf.constant(""), tf.constant(""), tf.constant(-1, tf.int64)))))
+
+    def carry_names(window, element):  # window: the names of the WINDOW elements before this one
+        position, (name, payload, label) = element
+        return tf.concat([window[1:], [name]], 0), (position, window, name, payload, label)
+
+    ds = ds.scan(tf.fill([WINDOW], ""), carry_names)
+
+    def decode_element(position, window, name, payload, label):
+        image = tf.cond(position < 0, lambda: tf.zeros(shape, tf.float32), lambda: decode(payload))
+        return position, window, name, image, label
+
+    ds = ds.map(decode_element, num_parallel_calls=DECODE_PARALLELISM or autotune, deterministic=True)
+    ds = ds.ignore_errors()  # drops what failed to decode; the scan below notices the gap
+
+    def record(names):
+        for n in names.numpy():
+            if n:
+                bad.record(n)
+        return np.int64(0)
+
+    def check(state, element):
+        expected, last_name = state
+        position, window, name, image, label = element
+        is_sentinel = position < 0
+        # dropped before this element: positions expected..position-1 (for the sentinel: the pass's last
+        # element, which is window[-1], unless it came through as last_name)
+        gap = tf.where(is_sentinel,
+                       tf.cast(tf.logical_and(window[-1] != "", window[-1] != last_name), tf.int64),
+                       position - expected)
+        missing = window[WINDOW - tf.cast(tf.minimum(gap, WINDOW), tf.int32):]
+        if bad.skip:
+            tf.cond(gap > 0, lambda: tf.py_function(record, [missing], tf.int64), lambda: tf.constant(0, tf.int64))
+        else:
+            tf.debugging.Assert(gap <= 0, [BAD_IMAGE_MARK, missing[-1:]], summarize=1)
+        return (position + 1, name), (position, image, label)
+
+    ds = ds.scan((tf.constant(0, tf.int64), tf.constant("")), check)
+    if finite:
+        ds = ds.filter(lambda position, image, label: position >= 0)
+    return ds.map(lambda position, image, label: (image, label))
+
+
+class StreamPart:
+    """One part of a streamed dataset: named elements decoded on the fly to ``size`` x ``channels``.
+
+    Subclasses give ``_records(shuffle_seed, shard, repeat, skip)``: a ``tf.data.Dataset`` of
+    ``(name, encoded bytes, label)``; the rest (decode, guard, batch, preprocess) is shared.
+    """
+
+    streaming = True
+
+    def __init__(self, labels, *, size, channels, bad: BadImages):
+        self._labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.size = tuple(int(d) for d in size)
+        self.channels = int(channels)
+        self.bad = bad
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self._labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def sample_part(self, count: int, seed: int = 0) -> "StreamPart":
+        """A seeded choice of ``count`` elements (all when there are fewer)."""
+        n = len(self)
+        return self.subset(np.sort(np.random.default_rng(seed).permutation(n)[:min(n, int(count))]))
+
+    def _decode(self, payload):
+        return decode_resized(payload, self.size, self.channels)[0]
+
+    def elements(self, *, shuffle_seed=None, shard=None, repeat=False, skip=0):
+        """``(float32 [H, W, C] image in 0..255, int64 label)`` elements, in order unless ``shuffle_seed``."""
+        records = self._records(shuffle_seed=shuffle_seed, shard=shard, repeat=repeat, skip=skip)
+        shape = (*self.size, self.channels)
+        return _guard(records, self._decode, shape, self.bad, finite=not repeat)
+
+    def dataset(self, spec, *, batch_size, training=False, seed=0, augment=None, shard=None, repeat=False,
+                skip=0):
+        """Batches of ``(preprocessed images, labels)``: the pipeline fit and evaluate consume."""
+        import tensorflow as tf
+
+        from kerascnn.data.spec import preprocess
+
+        autotune = tf.data.AUTOTUNE
+        ds = self.elements(shuffle_seed=seed if training else None, shard=shard, repeat=repeat, skip=skip)
+        ds = ds.batch(int(batch_size)).map(lambda x, y: (preprocess(x, spec), y), num_parallel_calls=autotune)
+        if not repeat and not shard and not self.bad.skip:
+            # tf.data cannot count through the guard; Keras needs the count to stop multi-step loops cleanly
+            ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(self) // int(batch_size))))
+        if training and augment is not None:
+            ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=autotune)
+        options = tf.data.Options()
+        # Each worker reads its own files (sharded above): nothing for tf.distribute to shard. Without a
+        # shard (one worker, or evaluation), DATA keeps every worker's batches disjoint.
+        policy = tf.data.experimental.AutoShardPolicy
+        options.experimental_distribute.auto_shard_policy = policy.OFF if shard else policy.DATA
+        return ds.with_options(options).prefetch(autotune)
+
+    def images(self, indices) -> np.ndarray:
+        """uint8 ``[n, H, W, C]`` of the elements at ``indices`` (for plots, calibration, parity)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if not len(indices):
+            return np.zeros((0, *self.size, self.channels), np.uint8)
+        picked = self.subset(indices)
+        with reporting_bad_images():
+            out = [x for x, _ in picked.elements().batch(256).as_numpy_iterator()]
+        if not out:
+            return np.zeros((0, *self.size, self.channels), np.uint8)
+        return np.round(np.concatenate(out)).clip(0, 255).astype(np.uint8)
+
+
+class FilePart(StreamPart):
+    """Image files and their labels."""
+
+    def __init__(self, paths, labels, *, size, channels, bad: BadImages):
+        super().__init__(labels, size=size, channels=channels, bad=bad)
+        self.paths = np.asarray(paths, dtype=object)
+
+    def subset(self, indices) -> "FilePart":
+        return FilePart(self.paths[indices], self.labels[indices], size=self.size, channels=self.channels, bad=self.bad)
+
+    def _records(self, *, shuffle_seed, shard, repeat, skip):
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_tensor_slices((self.paths.astype(str), self.labels))
+        if shard:
+            ds = ds.shard(*shard)
+        if shuffle_seed is not None:  # shuffle names, not decoded images: the buffer holds paths only
+            ds = ds.shuffle(len(self.paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        if skip:
+            ds = ds.skip(int(skip))  # resuming: the names already trained on, never decoded
+        return ds.map(lambda path, label: (path, tf.io.read_file(path), label),
+                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+class TFDSPart(StreamPart):
+    """A (sub)split of a prepared TFDS dataset, read from its TFRecord shards."""
+
+    def __init__(self, builder, split: str, *, image_key, label_key, num_examples, size, channels, bad: BadImages,
+                 labels=None):
+        super().__init__(labels, size=size, channels=channels, bad=bad)
+        self.builder, self.split = builder, split
+        self.image_key, self.label_key = image_key, label_key
+        self.num_examples = int(num_examples)
+
+    def __len__(self) -> int:
+        return self.num_examples
+
+    @property
+    def labels(self) -> np.ndarray:
+        if self._labels is None:  # read the labels only: the images stay encoded
+            ds = self._tfds_dataset(shuffle_seed=None, shard=None)
+            self._labels = np.fromiter((int(y) for _, _, y in ds.as_numpy_iterator()), np.int64)
+        return self._labels
+
+    def subset(self, indices) -> "StreamPart":
+        # Small subsets (plots, parity): read the wanted records once, keep them encoded in memory.
+        wanted = set(int(i) for i in indices)
+        names, payloads, labels = [], [], []
+        for i, (n, p, y) in enumerate(self._tfds_dataset(shuffle_seed=None, shard=None).as_numpy_iterator()):
+            if i in wanted:
+                names.append(n), payloads.append(p), labels.append(y)
+        order = {i: k for k, i in enumerate(sorted(wanted))}
+        picked = [order[int(i)] for i in indices]
+        return _EncodedPart(np.array(names, object)[picked], [payloads[k] for k in picked],
+                            np.array(labels, np.int64)[picked], size=self.size, channels=self.channels, bad=self.bad)
+
+    def sample_part(self, count: int, seed: int = 0) -> "StreamPart":
+        # Reading a seeded choice would read every record; the first records of a seeded file order
+        # (shuffled within a buffer) are as good a sample and read a few files only.
+        ds = self._tfds_dataset(shuffle_seed=seed, shard=None).shuffle(4096, seed=seed).take(int(count))
+        names, payloads, labels = [], [], []
+        for n, p, y in ds.as_numpy_iterator():
+            names.append(n), payloads.append(p), labels.append(y)
+        return _EncodedPart(np.array(names, object), payloads, np.array(labels, np.int64), size=self.size,
+                            channels=self.channels, bad=self.bad)
+
+    def _tfds_dataset(self, *, shuffle_seed, shard):
+        import tensorflow as tf
+        import tensorflow_datasets as tfds
+
+        read = dict(add_tfds_id=True, shuffle_seed=shuffle_seed)
+        if shard and self._num_files() >= shard[0]:
+            read["input_context"] = tf.distribute.InputContext(num_input_pipelines=shard[0], input_pipeline_id=shard[1])
+        ds = self.builder.as_dataset(split=self.split, shuffle_files=shuffle_seed is not None,
+                                     read_config=tfds.ReadConfig(**read),
+                                     decoders={self.image_key: tfds.decode.SkipDecoding()})
+        if shard and "input_context" not in read:
+            ds = ds.shard(*shard)  # fewer files than workers: every worker reads all, keeps its share
+        key, label = self.image_key, self.label_key
+        return ds.map(lambda ex: (ex["tfds_id"], ex[key], tf.cast(ex[label], tf.int64)))
+
+    def _num_files(self) -> int:
+        split = self.split.split("[")[0]
+        try:
+            return len(self.builder.info.splits[split].filenames)
+        except Exception:
+            return 1
+
+    def _records(self, *, shuffle_seed, shard, repeat, skip):
+        ds = self._tfds_dataset(shuffle_seed=shuffle_seed, shard=shard)
+        if shuffle_seed is not None:  # files are shuffled by TFDS; mix examples across them too
+            ds = ds.shuffle(1024, seed=shuffle_seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        if skip:
+            ds = ds.skip(int(skip))
+        return ds
+
+
+class _EncodedPart(StreamPart):
+    """A few encoded images held in memory (a subset of a TFDS part)."""
+
+    def __init__(self, names, payloads, labels, *, size, channels, bad):
+        super().__init__(labels, size=size, channels=channels, bad=bad)
+        self.names, self.payloads = names, payloads
+
+    def subset(self, indices):
+        return _EncodedPart(self.names[indices], [self.payloads[i] for i in indices], self.labels[indices],
+                            size=self.size, channels=self.channels, bad=self.bad)
+
+    def _records(self, *, shuffle_seed, shard, repeat, skip):
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensor_slices((self.names.astype(str), np.array(self.payloads, dtype=object),
+                                                   self.labels))
+
+
+# ---------------------------------------------------------------------------------------------- folders
+
+def list_image_folder(folder) -> tuple[list, list, list | None]:
+    """``(class_names, train_items, test_items or None)`` of a folder of class subfolders; items are
+    ``(path, label)`` sorted by class then path. Hidden files are skipped; every other file is taken (a
+    file that is not an image is met, and reported, when it is decoded)."""
+    folder = Path(folder)
+    parts = {p.name: p for p in _class_dirs(folder)}
+    if set(parts) >= {"train", "test"} and len(parts) == 2:
+        names, train = _scan(parts["train"], None)
+        _, test = _scan(parts["test"], names)
+    else:
+        (names, train), test = _scan(folder, None), None
+    if len(names) < 2:
+        found = f"only the class {names[0]!r}" if names else "no class subfolders"
+        raise DataError(
+            f"{folder} has {found}; a dataset folder needs one subfolder of images per class, at least two "
+            "(or IDX files)."
+        )
+    return names, train, test
+
+
+def _class_dirs(folder: Path) -> list:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _files(class_dir: Path) -> list:
+    out = []
+    for root, dirs, files in os.walk(class_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out += [os.path.join(root, f) for f in files if not f.startswith(".")]
+    return sorted(out)
+
+
+def _scan(folder: Path, class_names):
+    dirs = _class_dirs(folder)
+    names = [d.name for d in dirs]
+    if class_names is not None and names != class_names:
+        raise DataError(f"{folder} has classes {names} but the training part has {class_names}; they must match.")
+    items = []
+    for label, d in enumerate(dirs):
+        files = _files(d)
+        if not files:
+            raise DataError(f"Class folder {d} holds no images.")
+        items += [(f, label) for f in files]
+    loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if loose and dirs:
+        raise DataError(f"{loose[0]} is a file next to the class folders of {folder}; images belong in a class subfolder.")
+    return names, items
+
+
+def sample_images(part: StreamPart, count: int, seed: int = 0):
+    """A seeded sample of ``part``: (uint8 ``[n, H, W, 3]`` images, native channel counts ``[n]``)."""
+    import tensorflow as tf
+
+    picked = part.sample_part(count, seed)
+    size = part.size
+
+    def decode_with_channels(payload):
+        image, native = decode_resized(payload, size, 3)
+        return tf.concat([image, tf.fill([*size, 1], tf.cast(native, tf.float32))], -1)
+
+    records = picked._records(shuffle_seed=None, shard=None, repeat=False, skip=0)
+    ds = _guard(records, decode_with_channels, (*size, 4), part.bad, finite=True)
+    with reporting_bad_images():
+        batches = [x for x, _ in ds.batch(256).as_numpy_iterator()]
+    if not batches:
+        raise DataError("No image of the sample could be decoded.")
+    x = np.concatenate(batches)
+    return np.round(x[..., :3]).clip(0, 255).astype(np.uint8), x[:, 0, 0, 3].astype(np.int64)
+
+
+class reporting_bad_images:
+    """Turn a bad-image guard failure into a one-line :class:`BadImageError` (context manager)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if error is None:
+            return False
+        import tensorflow as tf
+
+        if isinstance(error, tf.errors.OpError):
+            message = bad_image_message(str(error))
+            if message:
+                raise BadImageError(message) from None
+        return False
