@@ -1,4 +1,5 @@
-"""ResNet (He et al. 2015) with BatchNorm: basic blocks for ResNet-18/34, bottlenecks for ResNet-50.
+"""ResNet (He et al. 2015) with BatchNorm: basic blocks for ResNet-18/34, bottlenecks for ResNet-50, and
+ResNeXt (Xie et al. 2017): bottlenecks whose 3x3 convolution is grouped (``groups`` = cardinality).
 
 Stem Conv 64@7x7/2 -> BN -> ReLU -> MaxPool 3/2, four stages of residual blocks (64, 128, 256, 512
 filters; stride 2 at the first block of stages 3-5), global average pooling, Dense classes (logits).
@@ -7,6 +8,10 @@ Convolutions have no bias (BatchNorm follows each), the downsampling stride sits
 bottleneck (torchvision's "ResNet v1.5"). Strided layers pad symmetrically as PyTorch does
 (``conv1_pad``, ``pool1_pad``, ``..._2_pad``: see ``kerascnn.models.layers``) and BatchNorm's epsilon is
 PyTorch's 1e-5, so with torchvision's weights the model computes torchvision's function.
+
+ResNeXt as torchvision builds it: a bottleneck's inner width is ``int(filters * width_per_group / 64) *
+groups`` (ResNet-50: 64 per group, one group; ResNeXt-50 32x4d: 4 per group, 32 groups, so stage 2's
+3x3 conv is 128 wide but has 1/32 of a full 128-channel conv's weights).
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import keras
 from keras import layers
 
 from kerascnn.models.hyperparameters import (
+    HyperparameterError,
     check_choice,
+    check_divides,
     check_int_sequence,
     check_positive_int,
     check_rate,
@@ -28,32 +35,38 @@ ALWAYS_BATCH_NORM = True  # every model of the family (kerascnn.training.core_sp
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
 
-def _conv_bn(x, filters, kernel_size, *, strides=1, relu=True, bn_momentum=0.9, name):
+def _conv_bn(x, filters, kernel_size, *, strides=1, groups=1, relu=True, bn_momentum=0.9, name):
     x, padding = symmetric_padding(x, kernel_size, strides, name=f"{name}_pad")
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False, name=f"{name}_conv")(x)
+    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups, use_bias=False,
+                      name=f"{name}_conv")(x)
     x = layers.BatchNormalization(momentum=bn_momentum, epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
 
-def basic_block(x, filters, *, strides=1, bn_momentum=0.9, name):
-    """3x3 conv -> BN -> ReLU -> 3x3 conv -> BN, plus the shortcut (1x1 conv + BN when the shape changes)."""
+def basic_block(x, filters, *, strides=1, groups=1, bn_momentum=0.9, name):
+    """3x3 conv -> BN -> ReLU -> 3x3 conv -> BN, plus the shortcut (1x1 conv + BN when the shape changes).
+
+    ``groups`` > 1 groups the second 3x3 conv (its input is ``filters`` wide); the first takes the
+    block's input, whose width a grouped conv could not always split."""
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = _conv_bn(x, filters, 1, strides=strides, relu=False, bn_momentum=bn_momentum, name=f"{name}_0")
     x = _conv_bn(x, filters, 3, strides=strides, bn_momentum=bn_momentum, name=f"{name}_1")
-    x = _conv_bn(x, filters, 3, relu=False, bn_momentum=bn_momentum, name=f"{name}_2")
+    x = _conv_bn(x, filters, 3, groups=groups, relu=False, bn_momentum=bn_momentum, name=f"{name}_2")
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def bottleneck_block(x, filters, *, strides=1, expansion=4, bn_momentum=0.9, name):
-    """1x1 conv (filters) -> 3x3 conv (strided) -> 1x1 conv (expansion * filters), each with BN, plus shortcut."""
+def bottleneck_block(x, filters, *, strides=1, expansion=4, groups=1, width_per_group=64, bn_momentum=0.9, name):
+    """1x1 conv (width) -> 3x3 conv (strided, ``groups`` groups) -> 1x1 conv (expansion * filters), each with
+    BN, plus shortcut; width = ``int(filters * width_per_group / 64) * groups`` (ResNet: ``filters``)."""
+    width = int(filters * width_per_group / 64) * groups
     shortcut = x
     if strides != 1 or x.shape[-1] != expansion * filters:
         shortcut = _conv_bn(x, expansion * filters, 1, strides=strides, relu=False, bn_momentum=bn_momentum,
                             name=f"{name}_0")
-    x = _conv_bn(x, filters, 1, bn_momentum=bn_momentum, name=f"{name}_1")
-    x = _conv_bn(x, filters, 3, strides=strides, bn_momentum=bn_momentum, name=f"{name}_2")
+    x = _conv_bn(x, width, 1, bn_momentum=bn_momentum, name=f"{name}_1")
+    x = _conv_bn(x, width, 3, strides=strides, groups=groups, bn_momentum=bn_momentum, name=f"{name}_2")
     x = _conv_bn(x, expansion * filters, 1, relu=False, bn_momentum=bn_momentum, name=f"{name}_3")
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
@@ -67,6 +80,8 @@ def build_resnet(
     filters=(64, 128, 256, 512),
     block="basic",
     bottleneck_expansion=4,
+    groups=1,
+    width_per_group=64,
     stem_filters=64,
     stem_kernel_size=7,
     stem_stride=2,
@@ -84,6 +99,10 @@ def build_resnet(
         filters: filters of each stage (a bottleneck block outputs ``bottleneck_expansion`` times more).
         block: "basic" (two 3x3 convs) or "bottleneck" (1x1, 3x3, 1x1).
         bottleneck_expansion: output/inner channel ratio of bottleneck blocks.
+        groups: cardinality, the groups of each block's grouped 3x3 conv (ResNeXt; 1 is ResNet). Basic
+            blocks group their second 3x3 conv, and ``groups`` must divide every stage's ``filters``.
+        width_per_group: channels per group of a bottleneck's 3x3 conv at ``filters`` 64 (scaled with
+            the stage's filters as torchvision does); 64 with one group is ResNet's bottleneck.
         stem_filters, stem_kernel_size, stem_stride: the first convolution (small inputs such as
             CIFAR often use 3, 1 and ``stem_pool=False``).
         stem_pool: the 3x3/2 max pooling after the stem.
@@ -100,6 +119,21 @@ def build_resnet(
     filters = check_int_sequence("filters", filters, len(blocks_per_stage))
     check_choice("block", block, ("basic", "bottleneck"))
     bottleneck_expansion = check_positive_int("bottleneck_expansion", bottleneck_expansion)
+    groups = check_positive_int("groups", groups)
+    width_per_group = check_positive_int("width_per_group", width_per_group)
+    if block == "basic":
+        if width_per_group != 64:
+            raise HyperparameterError(
+                f"width_per_group applies to bottleneck blocks only (basic blocks are `filters` wide). "
+                f"Received: width_per_group={width_per_group!r} with block='basic'"
+            )
+        for s, f in enumerate(filters):
+            check_divides("groups", groups, f, f"stage {s + 1} (filters[{s}])")
+    elif any(int(f * width_per_group / 64) < 1 for f in filters):
+        raise HyperparameterError(
+            f"width_per_group={width_per_group} leaves a stage of filters {min(filters)} with no channel per group: "
+            f"each group has int(filters * width_per_group / 64) channels. Received: filters={filters!r}"
+        )
     stem_filters = check_positive_int("stem_filters", stem_filters)
     stem_kernel_size = check_positive_int("stem_kernel_size", stem_kernel_size)
     stem_stride = check_positive_int("stem_stride", stem_stride)
@@ -117,10 +151,10 @@ def build_resnet(
             strides = 2 if s > 0 and b == 0 else 1
             block_name = f"conv{s + 2}_block{b + 1}"
             if block == "basic":
-                x = basic_block(x, f, strides=strides, bn_momentum=bn_momentum, name=block_name)
+                x = basic_block(x, f, strides=strides, groups=groups, bn_momentum=bn_momentum, name=block_name)
             else:
-                x = bottleneck_block(x, f, strides=strides, expansion=bottleneck_expansion, bn_momentum=bn_momentum,
-                                     name=block_name)
+                x = bottleneck_block(x, f, strides=strides, expansion=bottleneck_expansion, groups=groups,
+                                     width_per_group=width_per_group, bn_momentum=bn_momentum, name=block_name)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
@@ -145,3 +179,10 @@ resnet50 = register_model(
     description="ResNet-50: bottleneck residual blocks (3, 4, 6, 3) with BatchNorm",
     reference="He et al. 2015",
 )(variant(build_resnet, "resnet50", blocks_per_stage=(3, 4, 6, 3), block="bottleneck"))
+
+resnext50_32x4d = register_model(
+    default_input_shape=(224, 224, 3),
+    description="ResNeXt-50 32x4d: ResNet-50's bottlenecks with a 32-group 3x3 conv, 4 channels per group",
+    reference="Xie et al. 2017; d2l.ai 8.6.5",
+)(variant(build_resnet, "resnext50_32x4d", blocks_per_stage=(3, 4, 6, 3), block="bottleneck", groups=32,
+          width_per_group=4))

@@ -20,7 +20,8 @@ from kerascnn.export.graph import inference_model
 from kerascnn.export.saved_model import saved_model_probabilities, write_saved_model
 from kerascnn.export.tflite import convert_saved_model, tflite_probabilities, write_convertible_saved_model
 
-# Few channels keep conversion and calibration fast; keys are model families (registry module names).
+# Few channels keep conversion and calibration fast; keys are model families (registry module names),
+# or a model's name where its variant needs other settings.
 TINY = {
     "alexnet": dict(filters=(8, 8, 8, 8, 8), dense_units=(16, 16)),
     "vgg": dict(width_divisor=16, dense_units=(16, 16)),
@@ -31,6 +32,9 @@ TINY = {
     "resnet": dict(filters=(8, 8, 8, 8), stem_filters=8, blocks_per_stage=(1, 1, 1, 1)),
     # One dense layer per block keeps every op (concat, transitions); alpha shrinks the MobileNets, whose
     # depthwise convolutions, ReLU6 and inverted residual adds are what the converter must handle.
+    # Grouped 3x3 convs: 4 groups of 2 channels at these widths.
+    "resnext50_32x4d": dict(filters=(8, 8, 8, 8), stem_filters=8, blocks_per_stage=(1, 1, 1, 1), groups=4,
+                            width_per_group=16),
     "densenet": dict(blocks=(1, 1, 1, 1), growth_rate=8, stem_filters=8),
     "mobilenet": dict(alpha=0.25, blocks=((64, 1), (128, 2), (128, 1))),
     "mobilenet_v2": dict(alpha=0.25, stages=((1, 16, 1, 1), (6, 24, 2, 2)), last_filters=32),
@@ -51,10 +55,10 @@ def tiny_model(name):
     channels = info.default_input_shape[2]
     if info.family in SMALLEST:
         size = SMALLEST[info.family]
-        return kerascnn.models.build(name, (size, size, channels), NUM_CLASSES, **TINY.get(info.family, {}))
+        return kerascnn.models.build(name, (size, size, channels), NUM_CLASSES, **TINY.get(name, TINY.get(info.family, {})))
     for size in SIZES:
         try:
-            return kerascnn.models.build(name, (size, size, channels), NUM_CLASSES, **TINY.get(info.family, {}))
+            return kerascnn.models.build(name, (size, size, channels), NUM_CLASSES, **TINY.get(name, TINY.get(info.family, {})))
         except InputTooSmallError:
             continue
     pytest.fail(f"{name} builds at none of the sizes {SIZES}")

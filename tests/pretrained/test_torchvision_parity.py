@@ -25,6 +25,7 @@ COUNTERPARTS = {
     "vgg11": ("vgg11", {}), "vgg13": ("vgg13", {}), "vgg16": ("vgg16", {}), "vgg19": ("vgg19", {}),
     "resnet18": ("resnet18", {}), "resnet34": ("resnet34", {}), "resnet50": ("resnet50", {}),
     "googlenet_tv": ("googlenet", {}),
+    "resnext50_32x4d": ("resnext50_32x4d", {}),
     "mobilenet_v2": ("mobilenet_v2", {}),
     "densenet121": ("densenet121", {}),
 }
