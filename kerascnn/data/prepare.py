@@ -28,7 +28,7 @@ from kerascnn.data.spec import DataSpec
 from kerascnn.data.streaming import BadImages, FilePart, StreamPart, TFDSPart, list_image_folder, sample_images
 from kerascnn.errors import DataError
 
-STATS_SAMPLE = 2000  # images decoded for mean/std of a streamed set: the statistics converge long before
+STATS_SAMPLE = 1000  # images decoded for mean/std of a streamed set: the statistics converge long before
 
 
 class ArrayPart:
@@ -251,6 +251,10 @@ def _prepare_folder(folder, input_shape, val_split, test_split, fold, folds, bud
         raw = RawDataset(str(folder), names, x_train, labels, x_test, test_labels)
         spec = dataclasses.replace(spec, streaming=False)
         keep, held = _validation_indices(len(labels), val_split, fold, folds, labels, names)
+        if statistics is not None:  # all training images are decoded now: their statistics, not a sample's
+            mean, std = channel_stats(x_train[keep], shape[2])
+            spec = dataclasses.replace(spec, mean=mean, std=std, statistics={
+                "images": int(min(len(keep), 20000)), "of": int(len(keep)), "sample": len(keep) > 20000})
         val = ArrayPart(x_train[held], labels[held]) if held is not None and len(held) else None
         return PreparedData(str(folder), names, ArrayPart(x_train[keep], labels[keep]), val,
                             ArrayPart(x_test, test_labels), spec, bad, raw=raw)

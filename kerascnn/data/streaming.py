@@ -106,7 +106,12 @@ def decode_resized(contents, size, channels: int, max_pixels: int | None = None)
     else:
         image = tf.cond(gray, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3])
     image.set_shape([None, None, channels])
-    return tf.image.resize(image, size, method="bilinear", antialias=True), native
+    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.constant(size, tf.int32)))
+    # an image already at the model's size is only cast (the antialiased resize costs as much as the decode)
+    resized = tf.cond(same, lambda: tf.cast(image, tf.float32),
+                      lambda: tf.image.resize(image, size, method="bilinear", antialias=True))
+    resized.set_shape([*size, channels])
+    return resized, native
 
 
 WINDOW = 16  # names carried per element: a run of up to 16 consecutive bad files is named in full

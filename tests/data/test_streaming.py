@@ -30,7 +30,7 @@ def digit_folder(tmp_path_factory):
 
 def test_streaming_gives_the_in_memory_splits_classes_and_images(digit_folder):
     memory = prepare_data(str(digit_folder), (16, 16, 1))
-    stream = prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0)
+    stream = prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0, stats_sample=2000)
     assert not memory.streaming and stream.streaming
     assert memory.class_names == stream.class_names == [str(i) for i in range(10)]
     for part in ("train", "val", "test"):
