@@ -14,6 +14,7 @@
 # | GoogLeNet (2014) | the Inception block: parallel paths of different kernel sizes | 6 |
 # | BatchNorm (2015) | normalized activations, much faster training | 7 |
 # | ResNet (2015) | residual connections: blocks that can be the identity | 8 |
+# | ResNeXt, MobileNet (2017) | grouped and depthwise convolutions: the same layer for a fraction of the cost | 9 |
 #
 # For each, we print the output shape after every block the way *Dive into Deep Learning* (d2l.ai,
 # chapter 8) does, and check the textbook's numbers. First, the activation functions and losses these
@@ -399,6 +400,85 @@ assert [shapes[n][1] for n in names[:5]] == [24, 24, 12, 6, 3]
 assert shapes["conv5_block2_out"] == (1, 3, 3, 512)
 
 # %% [markdown]
+# ## 9. Group convolution: ResNeXt and MobileNet
+#
+# A `3 x 3` convolution from `c_in` to `c_out` channels connects every output channel to every input
+# channel: `9 * c_in * c_out` weights. A **grouped** convolution (`Conv2D(groups=g)`, AlexNet's two-GPU
+# split made a design choice by ResNeXt) cuts the channels into `g` groups and convolves each group
+# separately: every output sees only `c_in / g` inputs, so weights and multiply-adds fall to `1/g`. At
+# `g = c_in` each channel is filtered alone: a **depthwise** convolution. We measure it with
+# `kerascnn.summary` on one 64 -> 64 layer at 56x56.
+
+# %%
+from kerascnn.summary import summarize
+
+print(f"{'groups':>7s} {'weights':>8s} {'multiply-adds':>14s}")
+group_counts, group_params, group_macs = [1, 2, 4, 8, 16, 32, 64], [], []
+for g in group_counts:
+    inputs = keras.Input((56, 56, 64))
+    conv = (layers.DepthwiseConv2D(3, padding="same", use_bias=False) if g == 64 else
+            layers.Conv2D(64, 3, padding="same", groups=g, use_bias=False))
+    row = summarize(keras.Model(inputs, conv(inputs))).layers[-1]
+    group_params.append(row.params)
+    group_macs.append(row.macs)
+    print(f"{g:7d} {row.params:8,d} {row.macs:14,d}" + ("   (depthwise)" if g == 64 else ""))
+assert [group_params[0] // p for p in group_params] == group_counts  # exactly 1/g
+
+# %% tags=["plot"]
+plt.figure(figsize=(5, 3.5))
+plt.loglog(group_counts, group_macs, "o-", base=2)
+plt.xlabel("groups (64 = depthwise)")
+plt.ylabel("multiply-adds per image")
+plt.title("3x3 conv, 64 -> 64 channels at 56x56")
+plt.grid(alpha=0.3, which="both")
+plt.show()
+
+# %% [markdown]
+# **The channel-shuffle problem.** Stack two grouped convolutions and information never crosses groups:
+# output group 0 depends on input group 0 only, as if the network were `g` thin networks side by side.
+# ResNeXt avoids it by putting its grouped `3 x 3` between two ordinary `1 x 1` convolutions (a
+# bottleneck), MobileNet follows every depthwise conv by a `1 x 1` "pointwise" one, and ShuffleNet
+# permutes the channels between grouped layers. We change one input channel and see which outputs move.
+
+# %%
+inputs = keras.Input((8, 8, 16))
+stacked = layers.Conv2D(16, 3, padding="same", groups=4)(layers.Conv2D(16, 3, padding="same", groups=4)(inputs))
+two_grouped = keras.Model(inputs, stacked)
+
+
+def shuffle(x, groups=4):  # (..., groups * n) -> (..., n * groups): channel i of every group side by side
+    h, w, c = x.shape[1:]
+    return layers.Reshape((h, w, c))(layers.Permute((1, 2, 4, 3))(layers.Reshape((h, w, groups, c // groups))(x)))
+
+
+shuffled = layers.Conv2D(16, 3, padding="same", groups=4)(shuffle(layers.Conv2D(16, 3, padding="same", groups=4)(inputs)))
+with_shuffle = keras.Model(inputs, shuffled)
+x = rng.normal(size=(1, 8, 8, 16)).astype("float32")
+x_changed = x.copy()
+x_changed[..., 0] += 1.0  # a channel of group 0
+for name, model in [("two grouped convs", two_grouped), ("with a channel shuffle between", with_shuffle)]:
+    moved = np.abs(np.asarray(model(x_changed)) - np.asarray(model(x))).max(axis=(0, 1, 2)) > 1e-6
+    print(f"{name:32s} output groups that changed: {sorted({int(i) // 4 for i in np.flatnonzero(moved)})}")
+
+# %% [markdown]
+# **Why a depthwise-separable block costs about 1/8 of a 3x3 conv.** Per output pixel a full `3 x 3`
+# conv costs `9 * c_in * c_out` multiply-adds; MobileNet's depthwise `3 x 3` (`9 * c_in`) plus pointwise
+# `1 x 1` (`c_in * c_out`) costs `9 c_in + c_in c_out`, a ratio of `1/c_out + 1/9`: 0.115 for 256
+# channels, about 1/8.7. Measured on MobileNet's block 4 (128 -> 256 channels at 28x28):
+
+# %%
+mobilenet = summarize(kerascnn.build("mobilenet", input_shape=(224, 224, 3), num_classes=1000))
+separable = mobilenet.layer("conv_dw_4").macs + mobilenet.layer("conv_pw_4").macs
+h, w, c_out = mobilenet.layer("conv_pw_4").output_shape
+c_in = mobilenet.layer("conv_dw_4").output_shape[-1]
+full = h * w * c_out * 9 * c_in
+print(f"depthwise {mobilenet.layer('conv_dw_4').macs:,} + pointwise {mobilenet.layer('conv_pw_4').macs:,} "
+      f"= {separable:,} multiply-adds; a full 3x3 conv: {full:,}; ratio {separable / full:.3f} "
+      f"(1/c_out + 1/9 = {1 / c_out + 1 / 9:.3f})")
+assert abs(separable / full - (1 / c_out + 1 / 9)) < 1e-9
+print(f"MobileNet v1 in all: {mobilenet.total_macs / 1e6:.0f}M multiply-adds, {mobilenet.total_params:,} parameters")
+
+# %% [markdown]
 # ## The networks side by side
 #
 # Parameters, multiply-adds per image and the receptive field of the last convolutional stage, at the
@@ -412,6 +492,7 @@ from kerascnn.summary import summarize_model
 table = [  # (name, model, input size, hyperparameters)
     ("LeNet", "lenet", 28, {}), ("AlexNet", "alexnet", 224, {}), ("VGG-11 (channels / 4)", "vgg11", 224, {"width_divisor": 4}),
     ("NiN", "nin", 224, {}), ("GoogLeNet", "googlenet", 96, {}), ("ResNet-18", "resnet18", 96, {}),
+    ("DenseNet (d2l)", "densenet_d2l", 96, {}), ("MobileNetV2", "mobilenet_v2", 224, {}),
 ]
 print(f"{'network':22s} {'input':>8s} {'layers':>7s} {'parameters':>12s} {'multiply-adds':>14s} {'receptive field':>16s}")
 for name, model_name, size, hp in table:
@@ -429,6 +510,8 @@ assert summarize_model("alexnet", input_shape=(224, 224, 1)).total_params == ale
 #   paths, ResNet's residual blocks — each available as a helper in `kerascnn.models`.
 # * Global average pooling replaces the huge dense layers (NiN, GoogLeNet, ResNet).
 # * Batch normalization standardizes each channel per batch and makes training far faster.
+# * Grouped convolutions divide weights and multiply-adds by the number of groups; depthwise-separable
+#   blocks (MobileNet) cost about 1/8 of a `3 x 3` conv, and need `1 x 1` convs (or a shuffle) to mix groups.
 #
 # Train any of them on real data with `kerascnn fit NAME` (lesson 02), and search their hyperparameters
 # with `kerascnn tune NAME` (lesson 04).

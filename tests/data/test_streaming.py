@@ -60,6 +60,12 @@ def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
         str(digit_folder), (16, 16, 1), cache_budget_bytes=0).train)
     # evaluate reads the same streamed test part and gets the same answer
     assert kerascnn.evaluate(stream.path)["test_accuracy"] == pytest.approx(stream.metrics["test_accuracy"], abs=1e-6)
+    # export's calibration and parity images: bounded reads of the streamed parts, at the spec's image shape
+    from kerascnn.data import load_run_dataset
+
+    exported = load_run_dataset(stream.path)
+    assert exported.x_test.shape == (stream.metrics["test_images"], 16, 16, 1)
+    assert len(exported.x_train) == 1000 and exported.image_shape == tuple(spec["image_shape"])
     # bounded epochs: Keras' steps_per_epoch / validation_steps
     bounded = kerascnn.fit("lenet", out=str(tmp_path / "bounded"), cache_budget_mb=0, steps_per_epoch=3,
                            eval_steps=1, **{**common, "epochs": 2})
@@ -77,6 +83,18 @@ def test_workers_read_disjoint_shares_of_the_files(digit_folder):
     assert sorted(read[0] + read[1]) == sorted(str(p) for p in part.paths)
     batches = list(part.dataset(stream.spec, batch_size=32, training=True, shard=(2, 1)).take(2))
     assert batches[0][0].shape == (32, 16, 16, 1)
+
+
+def test_resuming_continues_the_data_where_the_saved_epoch_left_it(digit_folder):
+    part = prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0).train
+
+    def names(skip, count):
+        ds = part._records(shuffle_seed=5, shard=None, repeat=True, skip=skip).take(count)
+        return [p.decode() for p, _, _ in ds.as_numpy_iterator()]
+
+    whole = names(0, len(part) + 100)  # into the second pass, reshuffled
+    assert names(len(part) - 50, 150) == whole[len(part) - 50:]
+    assert sorted(whole[:len(part)]) == sorted(map(str, part.paths)) and whole[len(part):] != whole[:100]
 
 
 @pytest.fixture()
