@@ -10,7 +10,9 @@ channel and pixel), the 1x1 conv mixes channels (``c_in`` MACs per output channe
 outputs per channel (the paper's resolution multiplier is the input size). Layer names follow
 ``keras.applications.MobileNet`` (``conv1``, ``conv_dw_3``, ``conv_pw_3_bn``, ...), and so do padding
 and BatchNorm's epsilon (1e-3): torchvision has no MobileNet v1, the published weights are Keras', whose
-strided layers pad one pixel after the input only (``conv_pad_2``, TensorFlow's "same" rule). At
+strided blocks pad one pixel after the input only (``conv_pad_2``) and whose stem conv pads "same"
+(TensorFlow's rule: the same on even sizes, one pixel each side on odd ones; see
+tests/models/test_keras_applications_parity.py). At
 224x224x3 with 1000 classes it has ``keras.applications.MobileNet``'s 4,253,864 parameters (BatchNorm
 statistics included).
 """
@@ -100,9 +102,10 @@ def build_mobilenet(
     bn_momentum = check_rate("bn_momentum", bn_momentum)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x, padding = _pad_after(inputs, 2, "conv1_pad")
-    x = layers.Conv2D(max(1, int(stem_filters * alpha)), 3, strides=2, padding=padding, use_bias=False,
-                      name="conv1")(x)
+    # keras.applications' stem is a "same" conv (no conv1_pad), which pads (1, 1) on odd sizes where its
+    # blocks' conv_pad layers pad (0, 1): both as the reference, or odd inputs give other maps and sizes.
+    x = layers.Conv2D(max(1, int(stem_filters * alpha)), 3, strides=2, padding="same", use_bias=False,
+                      name="conv1")(inputs)
     x = _bn_relu6(x, bn_momentum, "conv1")
     for block_id, (filters, strides) in enumerate(blocks, start=1):
         x = depthwise_separable_block(x, max(1, int(filters * alpha)), strides=strides,

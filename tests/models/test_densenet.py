@@ -46,3 +46,12 @@ def test_bad_hyperparameters_are_one_line(hp, fragment):
     with pytest.raises(HyperparameterError) as info:
         build("densenet121", (64, 64, 3), **hp)
     assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_receptive_fields_through_dense_concatenations():
+    from kerascnn.summary import summarize
+
+    summary = summarize(build_uninitialized("densenet121", (224, 224, 3), 1000))
+    # A concatenation sees as far as its widest input: the new 3x3 layer's (stem 7, pool 3: 11; + 2 * 4).
+    assert summary.layer("conv2_block1_concat").receptive_field == (19, 19)
+    assert summary.layer("conv2_block2_concat").receptive_field == (27, 27)

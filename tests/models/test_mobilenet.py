@@ -61,3 +61,11 @@ def test_inverted_residuals_add_only_where_shapes_agree():
     adds = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Add)]
     # torchvision: 10 of the 17 blocks are stride 1 with equal widths.
     assert len(adds) == 10 and "block_2_add" in adds and "block_1_add" not in adds
+
+
+def test_receptive_fields_through_depthwise_layers():
+    summary = summarize(build_uninitialized("mobilenet_v2", (224, 224, 3), 1000))
+    # 3x3/2 stem (RF 3, jump 2), then the first block's 3x3 depthwise: 3 + 2 * 2.
+    assert summary.layer("expanded_conv_depthwise").receptive_field == (7, 7)
+    # The 1x1 convs and the residual add keep it; block 2's depthwise (jump 4 after block 1's stride) adds 8.
+    assert summary.layer("block_2_add").receptive_field == summary.layer("block_2_depthwise").receptive_field == (19, 19)

@@ -25,6 +25,8 @@ def test_alexnet_at_32_names_the_layer_and_the_smallest_input():
         ("mnist_cnn", {}, 16),
         ("nin", {"filters": (4, 4, 4)}, 67),
         ("googlenet", {"aux_classifiers": True, "width_divisor": 16}, 65),
+        ("mobilenet", {"alpha": 0.25}, 31),  # Keras padding: a 3x3/2 block (one pixel after) needs 2x2 in
+        ("densenet121", {"blocks": (1, 1, 1, 1), "growth_rate": 4}, 29),  # three 2x2 average pools
     ],
 )
 def test_the_reported_smallest_input_is_the_smallest_that_builds(name, hyperparameters, smallest):

@@ -144,3 +144,26 @@ def test_moving_statistics_follow_the_momentum_in_training():
     batch_mean = np.mean(np.asarray(conv_out), axis=(0, 1, 2))
     model(images, training=True)
     np.testing.assert_allclose(np.asarray(bn.moving_mean), 0.1 * batch_mean, rtol=1e-4, atol=1e-6)
+
+
+# The layers new to the zoo with issue 15: grouped (ResNeXt), depthwise (MobileNets), dense concatenation.
+GROUPED_DEPTHWISE_DENSE = ["densenet_d2l", "mobilenet", "mobilenet_v2", "resnext50_32x4d"]
+
+
+@pytest.mark.parametrize("name", GROUPED_DEPTHWISE_DENSE)
+def test_training_steps_fit_a_fixed_batch(name):
+    """A few SGD steps on one batch lower its loss: gradients flow through every new kind of layer."""
+    size, hp = small_setup(name)
+    if name == "resnext50_32x4d":  # one block per stage: the grouped convs' gradients are slow on CPU
+        hp = {**hp, "blocks_per_stage": (1, 1, 1, 1)}
+    keras.utils.set_random_seed(0)
+    model = build(name, input_shape=(size, size, 1), num_classes=3, **hp)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (8, size, size, 1)).astype("float32")
+    labels = rng.integers(0, 3, 8)
+    first = model.train_on_batch(images, labels)
+    for _ in range(9):
+        last = model.train_on_batch(images, labels)
+    assert np.isfinite(first) and last < first
