@@ -19,6 +19,21 @@ CPU-second are printed too, a steadier measure than wall time when other process
   * seconds of training until the test accuracy first reaches 98.5% (target <= 15 s) and the final
     test accuracy (target >= 98.5%).
 Without torch installed the PyTorch part is skipped with a message.
+
+``--table`` measures the zoo instead (issue #11), one process per run so that each gets its own threads
+(core split for LeNet, TensorFlow's defaults for BatchNorm models), alternating kerascnn and PyTorch:
+
+    .venv/bin/python benchmarks/bench_fit.py --table                    # ~15 minutes on 2 quiet cores
+    .venv/bin/python benchmarks/bench_fit.py --table --models resnet18 --epochs 3 --torch-threads 1
+
+ResNet-18, VGG-11 (width_divisor 4) and GoogLeNet at 32x32x1, LeNet (relu, max pooling) at 28x28x1, on
+the same 8,000/2,000 images, batch 128, SGD momentum 0.9, lr 0.05 (issue #11's command). Per model:
+kerascnn.fit's training images/s (wall and per CPU-second, epochs after the first), its overhead
+between epochs (the time from the epoch's last step to the end of its callbacks: checkpoint, history,
+TensorBoard) as a share of the epoch, train accuracy (Keras' running mean over epoch 1, and the model
+evaluated on the training images after epoch 1) against test accuracy after epoch 1 and at the end;
+the PyTorch reference (benchmarks/torch_references.py, torchvision's layouts; none for GoogLeNet) on the
+same preprocessed tensors; ``--bf16`` adds kerascnn with ``precision="mixed_bfloat16"`` for ResNet-18.
 """
 
 from __future__ import annotations
@@ -36,7 +51,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-MNIST = REPO.parent / "shared" / "data" / "mnist"
+# ../shared/data from the project root (a git worktree one level deeper sees it at ../../shared/data).
+MNIST = next((d / "shared" / "data" / "mnist" for d in (REPO.parent, REPO.parent.parent)
+              if (d / "shared" / "data" / "mnist").is_dir()), REPO.parent / "shared" / "data" / "mnist")
 N_TRAIN, N_TEST, BATCH = 8000, 2000, 256
 
 
@@ -165,8 +182,216 @@ def _torch_run(raw, args):
     return N_TRAIN / statistics.median(per_epoch[1:]), N_TRAIN / statistics.median(per_epoch_cpu[1:]), acc
 
 
+# ---------------------------------------------------------------------------------------------------
+# --table: the zoo, one process per run.
+
+TABLE_MODELS = {  # name -> (input shape, builder hyperparameters)
+    "resnet18": ((32, 32, 1), {}),
+    "vgg11": ((32, 32, 1), {"width_divisor": 4}),
+    "googlenet": ((32, 32, 1), {}),
+    "lenet": ((28, 28, 1), {"activation": "relu", "pooling": "max"}),
+}
+TABLE_BATCH, TABLE_LR = 128, 0.05
+
+
+def _table_data(model):
+    """The raw split and its preprocessed float32 arrays (kerascnn's own preprocessing, for PyTorch too)."""
+    from kerascnn.data import RawDataset, make_spec, preprocess
+
+    raw = RawDataset.from_arrays(*load_split(), name="mnist-t10k-8000/2000")
+    spec = make_spec(raw, TABLE_MODELS[model][0], raw.x_train)
+    return raw, spec, preprocess(raw.x_train, spec).numpy(), preprocess(raw.x_test, spec).numpy()
+
+
+def keras_table_run(model, precision, epochs):
+    """kerascnn.fit of ``model``: per-epoch seconds (training, between-epoch overhead) and accuracies."""
+    from kerascnn.training import core_split
+
+    input_shape, hparams = TABLE_MODELS[model]
+    core_split.prepare("auto", model, hparams)  # as the `kerascnn fit` command, before TensorFlow starts
+    import keras
+
+    import kerascnn
+    from kerascnn.training import predict_logits
+
+    raw, spec, x_train, x_test = _table_data(model)
+    out = {"wall": [], "cpu": [], "overhead": [], "epoch": []}
+
+    class Measure(keras.callbacks.Callback):  # runs after kerascnn's callbacks
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = (time.perf_counter(), time.process_time())
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.end = (time.perf_counter(), time.process_time())
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            out["wall"].append(self.end[0] - self.start[0])
+            out["cpu"].append(self.end[1] - self.start[1])
+            out["overhead"].append(now - self.end[0])  # checkpoint, history, TensorBoard, Keras' own
+            out["epoch"].append(now - self.start[0])
+            if epoch == 0 or epoch == epochs - 1:
+                key = "first" if epoch == 0 else "last"
+                out[f"test_acc_{key}"] = float((predict_logits(self.model, x_test).argmax(1) == raw.y_test).mean())
+                out[f"train_acc_running_{key}"] = float(logs["accuracy"])
+                if epoch == 0:
+                    out["train_acc_eval_first"] = float(
+                        (predict_logits(self.model, x_train).argmax(1) == raw.y_train).mean())
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = kerascnn.fit(model, raw, input_shape=input_shape, hparams=hparams, epochs=epochs,
+                              batch_size=TABLE_BATCH, optimizer="momentum", lr=TABLE_LR, val_split=0.0,
+                              precision=precision, out=str(Path(tmp) / "run"), overwrite=True, verbose=0,
+                              callbacks=[Measure()])
+    out["core_split"] = getattr(result.model, "_kerascnn_core_split", 0)
+    return out
+
+
+def torch_table_run(model, threads, epochs):
+    """The PyTorch reference of ``model`` on the same tensors: per-epoch seconds and accuracies."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    import torch_references
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    raw, spec, x_train, x_test = _table_data(model)
+    net = torch_references.REFERENCES[model]()
+    x = torch.tensor(x_train).permute(0, 3, 1, 2).contiguous()
+    loader = DataLoader(TensorDataset(x, torch.tensor(raw.y_train, dtype=torch.int64)), batch_size=TABLE_BATCH,
+                        shuffle=True)
+    opt = torch.optim.SGD(net.parameters(), lr=TABLE_LR, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    xt = torch.tensor(x_test).permute(0, 3, 1, 2).contiguous()
+    out = {"wall": [], "cpu": [], "threads": threads}
+    for epoch in range(epochs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        net.train()
+        correct = 0
+        for xb, yb in loader:
+            opt.zero_grad()
+            logits = net(xb)
+            loss_fn(logits, yb).backward()
+            opt.step()
+            correct += int((logits.argmax(1) == yb).sum())
+        out["wall"].append(time.perf_counter() - t0)
+        out["cpu"].append(time.process_time() - c0)
+        if epoch == 0 or epoch == epochs - 1:
+            key = "first" if epoch == 0 else "last"
+            net.eval()
+            with torch.no_grad():
+                out[f"test_acc_{key}"] = float((net(xt).argmax(1).numpy() == raw.y_test).mean())
+            out[f"train_acc_running_{key}"] = correct / len(x)
+    return out
+
+
+def _run_worker(kind, model, option, epochs):
+    """One table run in a fresh process (threads are per process); returns its JSON result."""
+    import json
+    import subprocess
+
+    cmd = [sys.executable, __file__, "--table-worker", kind, model, str(option), "--epochs", str(epochs)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=str(REPO))
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def _rate(times, cpu=False):
+    later = times[1:] or times  # epochs after the first, which traces the graph
+    return N_TRAIN / statistics.median(later)
+
+
+def table(args) -> int:
+    try:
+        import torch
+
+        torch_threads = sorted({torch.get_num_threads(), 1}, reverse=True) if args.torch_threads == "both" else [
+            int(args.torch_threads)]
+    except ImportError:
+        torch_threads = []
+        print("PyTorch is not installed: kerascnn only (pip install torch to compare).")
+    models = [m.strip() for m in args.models.split(",")]
+    print(f"{N_TRAIN} train / {N_TEST} test MNIST images, batch {TABLE_BATCH}, SGD momentum 0.9 lr {TABLE_LR}, "
+          f"{args.epochs} epochs, {os.cpu_count()} CPUs; rates are medians of the epochs after the first")
+    rows = []
+    for r in range(args.repeats):
+        for model in models:
+            runs = [("keras", model, "float32")]
+            if args.bf16 and model == "resnet18":
+                runs.append(("keras", model, "mixed_bfloat16"))
+            import torch_references  # noqa: F401  (benchmarks/ is on sys.path)
+
+            if model in torch_references.REFERENCES:
+                runs += [("torch", model, t) for t in torch_threads]
+            for kind, name, option in runs:
+                load = os.getloadavg()[0]
+                res = _run_worker(kind, name, option, args.epochs)
+                res.update(kind=kind, model=name, option=option, load=load, repeat=r)
+                rows.append(res)
+                line = (f"repeat {r + 1} {name:9s} {kind:5s} {option!s:14s} {_rate(res['wall']):7.0f} img/s "
+                        f"({_rate(res['cpu']):5.0f} per CPU-s) | epoch 1: train {res['train_acc_running_first']:.3f}"
+                        + (f" (evaluated {res['train_acc_eval_first']:.3f})" if "train_acc_eval_first" in res else "")
+                        + f" test {res['test_acc_first']:.3f} | last epoch test {res['test_acc_last']:.3f}")
+                if kind == "keras":
+                    share = statistics.median(o / e for o, e in zip(res["overhead"][1:], res["epoch"][1:]))
+                    line += f" | between-epoch overhead {statistics.median(res['overhead'][1:]):.2f} s ({share:.1%})"
+                    line += f" | core split {res['core_split']}"
+                print(line + f" | load {load:.1f}", flush=True)
+
+    print("\nmedian over repeats (PyTorch: its faster thread count per repeat)")
+    print(f"{'model':10s} {'kerascnn img/s':>15s} {'PyTorch img/s':>14s} {'ratio':>6s} {'per CPU-s':>10s} "
+          f"{'overhead':>9s} {'ep1 train/test':>15s}")
+    for model in models:
+        mine = [x for x in rows if x["model"] == model and x["kind"] == "keras" and x["option"] == "float32"]
+        k_rate = statistics.median(_rate(x["wall"]) for x in mine)
+        k_cpu = statistics.median(_rate(x["cpu"]) for x in mine)
+        overhead = statistics.median(statistics.median(o / e for o, e in zip(x["overhead"][1:], x["epoch"][1:]))
+                                     for x in mine)
+        first = f"{statistics.median(x['train_acc_eval_first'] for x in mine):.3f}/" \
+                f"{statistics.median(x['test_acc_first'] for x in mine):.3f}"
+        ratios, cpu_ratios, t_rates = [], [], []
+        for r in range(args.repeats):
+            theirs = [x for x in rows if x["model"] == model and x["kind"] == "torch" and x["repeat"] == r]
+            k = [x for x in mine if x["repeat"] == r]
+            if theirs and k:
+                best = max(theirs, key=lambda x: _rate(x["wall"]))
+                t_rates.append(_rate(best["wall"]))
+                ratios.append(_rate(k[0]["wall"]) / _rate(best["wall"]))
+                cpu_ratios.append(_rate(k[0]["cpu"]) / _rate(best["cpu"]))
+        t = f"{statistics.median(t_rates):14.0f}" if t_rates else f"{'-':>14s}"
+        ratio = f"{statistics.median(ratios):5.2f}x" if ratios else f"{'-':>6s}"
+        cpu_ratio = f"{statistics.median(cpu_ratios):9.2f}x" if cpu_ratios else f"{'-':>10s}"
+        print(f"{model:10s} {k_rate:15.0f} {t} {ratio} {cpu_ratio} {overhead:8.1%} {first:>15s}   (kerascnn "
+              f"{k_cpu:.0f} img per CPU-s)")
+        bf = [x for x in rows if x["model"] == model and x["option"] == "mixed_bfloat16"]
+        if bf:
+            print(f"{'  bf16':10s} {statistics.median(_rate(x['wall']) for x in bf):15.0f} img/s, "
+                  f"{statistics.median(_rate(x['cpu']) for x in bf):.0f} per CPU-s; final test accuracy "
+                  f"{statistics.median(x['test_acc_last'] for x in bf):.4f} vs float32 "
+                  f"{statistics.median(x['test_acc_last'] for x in mine):.4f}")
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--table-worker"]:
+        import json
+
+        kind, model, option = argv[1:4]
+        epochs = int(argv[argv.index("--epochs") + 1])
+        result = (keras_table_run(model, option, epochs) if kind == "keras"
+                  else torch_table_run(model, int(option), epochs))
+        print(json.dumps(result), flush=True)
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--table", action="store_true", help="the zoo table of issue #11 (see the module docstring)")
+    p.add_argument("--models", default=",".join(TABLE_MODELS), help="--table: comma-separated models")
+    p.add_argument("--bf16", action="store_true", help="--table: ResNet-18 in mixed_bfloat16 too")
+    p.add_argument("--torch-threads", default="both",
+                   help="--table: PyTorch's threads, 'both' (its default and 1, the faster counts) or a number")
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -181,6 +406,12 @@ def main(argv=None) -> int:
                    help="kerascnn's core split (off: TensorFlow's default threads; decided once per process)")
     p.add_argument("--target", type=float, default=0.985)
     args = p.parse_args(argv)
+    if args.table:
+        if "--epochs" not in argv:
+            args.epochs = 3
+        if "--repeats" not in argv:
+            args.repeats = 1
+        return table(args)
     if not (MNIST / "t10k-images-idx3-ubyte.gz").exists():
         print(f"MNIST files not found in {MNIST}; nothing to measure.")
         return 1
@@ -242,4 +473,5 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.exit(main())

@@ -290,8 +290,10 @@ def _plan_keras(model, source: WeightSource):
         layers_by_key = _generic_keys(model)
     else:
         layers_by_key = {layer.name: layer for layer in model.layers}
-        if "predictions" in source.tensors and "logits" in layers_by_key:  # keras.applications' head
-            layers_by_key["predictions"] = layers_by_key.pop("logits")
+        # keras.applications' head: a Dense "predictions", or MobileNet v1's 1x1 Conv "conv_preds".
+        head = next((key for key in ("predictions", "conv_preds") if key in source.tensors), None)
+        if head and "logits" in layers_by_key:
+            layers_by_key[head] = layers_by_key.pop("logits")
     wanted_layers = {key: layer for key, layer in layers_by_key.items() if layer.weights}
     missing = sorted(set(wanted_layers) - set(source.tensors))
     extra = sorted(set(source.tensors) - set(wanted_layers))
@@ -309,6 +311,8 @@ def _plan_keras(model, source: WeightSource):
     assignments = []
     for key, layer in wanted_layers.items():
         arrays = source.tensors[key]
+        if isinstance(layer, keras.layers.Dense) and arrays and np.ndim(arrays[0]) == 4 and np.shape(arrays[0])[:2] == (1, 1):
+            arrays = [np.reshape(arrays[0], np.shape(arrays[0])[2:]), *arrays[1:]]  # a 1x1 conv head is a Dense
         wanted = [tuple(w.shape) for w in layer.get_weights()]
         got = [tuple(np.shape(a)) for a in arrays]
         if got != wanted and _head_or_mismatch(model, layer, wanted, got, f"layer {key!r}", report):

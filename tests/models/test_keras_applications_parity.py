@@ -98,3 +98,21 @@ def test_mobilenet_v2_agrees_with_keras_applications_on_odd_sizes_only():
         errors[size] = _relative_error(ours, reference, size, "out_relu")
     assert errors[33] <= 1e-3
     assert errors[32] > 0.1  # keras.applications pads (0, 1) on even inputs, torchvision (1, 1)
+
+
+def test_keras_applications_mobilenet_h5_loads_with_its_conv_head(tmp_path):
+    """A keras.applications MobileNet .h5 (legacy format, by layer name, as published) loads through
+    ``build(..., weights=)``: its 1x1 Conv head ``conv_preds`` fills the Dense ``logits``."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format  # how keras.applications' files were written
+
+    reference = keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=7,
+                                             classifier_activation=None)
+    _randomize(reference)
+    path = tmp_path / "mobilenet_2_5_224_tf.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    ours = build("mobilenet", (32, 32, 3), 7, alpha=0.25, weights=path)
+    assert ours.load_report.reinitialized == []
+    images = np.random.default_rng(1).normal(size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(ours(images, training=False), reference(images, training=False), rtol=1e-4, atol=1e-4)
