@@ -232,11 +232,11 @@ class StreamPart:
         if not len(indices):
             return np.zeros((0, *self.size, self.channels), np.uint8)
         picked = self.subset(indices)
-        with reporting_bad_images():
-            out = [x for x, _ in picked.elements().batch(256).as_numpy_iterator()]
+        with reporting_bad_images():  # uint8 batch by batch: float32 copies of a whole set would be 4x its size
+            out = [np.round(x).clip(0, 255).astype(np.uint8) for x, _ in picked.elements().batch(256).as_numpy_iterator()]
         if not out:
             return np.zeros((0, *self.size, self.channels), np.uint8)
-        return np.round(np.concatenate(out)).clip(0, 255).astype(np.uint8)
+        return np.concatenate(out)
 
 
 class FilePart(StreamPart):
