@@ -121,3 +121,14 @@ def test_a_family_can_declare_its_own_default_beside_its_builder():
     assert {type(init).__name__ for _, _, init, _ in _kernels(he_lenet((28, 28, 1), 10))} == {"HeNormal"}
     chosen = he_lenet((28, 28, 1), 10, kernel_initializer="glorot_uniform")  # the caller's value wins
     assert {type(init).__name__ for _, _, init, _ in _kernels(chosen)} == {"GlorotUniform"}
+
+
+def test_grouped_kernels_use_the_fan_in_of_one_group():
+    # ResNeXt's grouped 3x3 conv: each output sees k * k * (c_in / groups) inputs, as PyTorch counts it.
+    model = build("resnext50_32x4d", input_shape=(32, 32, 3), filters=(16, 16, 16, 16), stem_filters=8,
+                  blocks_per_stage=(1, 1, 1, 1), width_per_group=64, kernel_initializer="he_normal")
+    grouped = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
+    assert grouped
+    for layer in grouped:
+        kernel = keras.ops.convert_to_numpy(layer.kernel)  # (3, 3, c_in / groups, c_out)
+        assert abs(kernel.std() / np.sqrt(2 / (9 * layer.input.shape[-1] / layer.groups)) - 1) < 0.1, layer.name
