@@ -92,7 +92,7 @@ def _non_image(folder):
         (_corrupt_header, [], "magic number"),
         (_count_mismatch, [], "30 images but"),
         (_one_class, [], "only the class 'cats'"),
-        (_non_image, [], "readme.md is not an image"),
+        (_non_image, [], "readme.md cannot be used: not an image"),
         (None, ["--input-shape", "3,3"], "too small for lenet"),
         (None, ["--lr", "1e9", "--optimizer", "sgd"], "loss became NaN"),
         (None, ["--dataset", "mnist", "--data-dir", "{tmp}/tfds"], "could not be downloaded"),
