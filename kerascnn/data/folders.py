@@ -15,6 +15,7 @@ is not an image is an error, so a stray file never silently becomes a training e
 from __future__ import annotations
 
 import collections
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,13 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _files(class_dir: Path) -> list[Path]:
-    return sorted(p for p in class_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+def _files(class_dir: Path) -> list[str]:
+    # Hidden folders (.ipynb_checkpoints) are skipped as hidden files are: their copies are no examples.
+    out = []
+    for root, dirs, files in os.walk(class_dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out += [os.path.join(root, f) for f in files if not f.startswith(".")]
+    return sorted(out)
 
 
 def _decode(path: Path) -> np.ndarray:
@@ -69,24 +75,33 @@ def _to_array(images: list, size: tuple, channels: int) -> np.ndarray:
     return np.stack(out)
 
 
-def load_image_folder(folder, *, test_split: float = 0.2, seed: int = 0):
-    """A :class:`~kerascnn.data.datasets.RawDataset` from class subfolders of images."""
-    from kerascnn.data.datasets import RawDataset, split_train_test
-
+def list_image_folder(folder) -> tuple[list, list, list | None]:
+    """``(class_names, train_items, test_items or None)`` of a folder of class subfolders; items are
+    ``(path, label)`` sorted by class then path. Hidden files and folders are skipped; every other file is
+    taken (a file that is not an image is met, and reported, when it is decoded). The one listing that the
+    in-memory loader below and the streaming pipeline share, so both see the same files in the same order."""
     folder = Path(folder)
     parts = {p.name: p for p in _class_dirs(folder)}
     if set(parts) >= {"train", "test"} and len(parts) == 2:
-        names, train_items = _scan(parts["train"], None)
-        _, test_items = _scan(parts["test"], names)
+        names, train = _scan(parts["train"], None)
+        _, test = _scan(parts["test"], names)
     else:
-        names, train_items = _scan(folder, None)
-        test_items = []
+        (names, train), test = _scan(folder, None), None
     if len(names) < 2:
         found = f"only the class {names[0]!r}" if names else "no class subfolders"
         raise DataError(
             f"{folder} has {found}; a dataset folder needs one subfolder of images per class, at least two "
             "(or IDX files)."
         )
+    return names, train, test
+
+
+def load_image_folder(folder, *, test_split: float = 0.2, seed: int = 0):
+    """A :class:`~kerascnn.data.datasets.RawDataset` from class subfolders of images."""
+    from kerascnn.data.datasets import RawDataset, split_train_test
+
+    names, train_items, test_items = list_image_folder(folder)
+    test_items = test_items or []
     decoded = [(_decode(f), y) for f, y in train_items + test_items]
     size = collections.Counter(im.shape[:2] for im, _ in decoded).most_common(1)[0][0]
     channels = max(im.shape[2] for im, _ in decoded)

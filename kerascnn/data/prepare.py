@@ -25,7 +25,8 @@ import numpy as np
 from kerascnn.data.datasets import RawDataset, load_dataset, split_indices
 from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, VAL_SEED, build_dataset, channel_stats
 from kerascnn.data.spec import DataSpec
-from kerascnn.data.streaming import BadImages, FilePart, StreamPart, TFDSPart, list_image_folder, sample_images
+from kerascnn.data.folders import list_image_folder
+from kerascnn.data.streaming import BadImages, FilePart, TFDSPart, sample_images
 from kerascnn.errors import DataError
 
 STATS_SAMPLE = 1000  # images decoded for mean/std of a streamed set: the statistics converge long before
@@ -242,7 +243,6 @@ def _prepare_folder(folder, input_shape, val_split, test_split, fold, folds, bud
     n_all = len(paths) + len(test_paths)
     if n_all * int(np.prod(shape)) * 4 <= budget:
         # Small enough: decode once (TensorFlow, in parallel) and keep the uint8 arrays.
-        x_all = whole_images = None  # noqa: F841
         x_train = FilePart(paths, labels, size=size, channels=channels, bad=bad).images(np.arange(len(paths)))
         x_test = test.images(np.arange(len(test)))
         kept = _kept(train, paths, x_train, labels, bad)

@@ -20,9 +20,7 @@ holds was dropped, and names it.
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 
@@ -359,55 +357,6 @@ class _EncodedPart(StreamPart):
 
 
 # ---------------------------------------------------------------------------------------------- folders
-
-def list_image_folder(folder) -> tuple[list, list, list | None]:
-    """``(class_names, train_items, test_items or None)`` of a folder of class subfolders; items are
-    ``(path, label)`` sorted by class then path. Hidden files are skipped; every other file is taken (a
-    file that is not an image is met, and reported, when it is decoded)."""
-    folder = Path(folder)
-    parts = {p.name: p for p in _class_dirs(folder)}
-    if set(parts) >= {"train", "test"} and len(parts) == 2:
-        names, train = _scan(parts["train"], None)
-        _, test = _scan(parts["test"], names)
-    else:
-        (names, train), test = _scan(folder, None), None
-    if len(names) < 2:
-        found = f"only the class {names[0]!r}" if names else "no class subfolders"
-        raise DataError(
-            f"{folder} has {found}; a dataset folder needs one subfolder of images per class, at least two "
-            "(or IDX files)."
-        )
-    return names, train, test
-
-
-def _class_dirs(folder: Path) -> list:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _files(class_dir: Path) -> list:
-    out = []
-    for root, dirs, files in os.walk(class_dir):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        out += [os.path.join(root, f) for f in files if not f.startswith(".")]
-    return sorted(out)
-
-
-def _scan(folder: Path, class_names):
-    dirs = _class_dirs(folder)
-    names = [d.name for d in dirs]
-    if class_names is not None and names != class_names:
-        raise DataError(f"{folder} has classes {names} but the training part has {class_names}; they must match.")
-    items = []
-    for label, d in enumerate(dirs):
-        files = _files(d)
-        if not files:
-            raise DataError(f"Class folder {d} holds no images.")
-        items += [(f, label) for f in files]
-    loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
-    if loose and dirs:
-        raise DataError(f"{loose[0]} is a file next to the class folders of {folder}; images belong in a class subfolder.")
-    return names, items
-
 
 def sample_images(part: StreamPart, count: int, seed: int = 0):
     """A seeded sample of ``part``: (uint8 ``[n, H, W, 3]`` images, native channel counts ``[n]``)."""

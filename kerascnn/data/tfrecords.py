@@ -27,7 +27,7 @@ def prepare_folder(folder, out, *, shard_images: int = DEFAULT_SHARD_IMAGES, nam
     """
     import tensorflow_datasets as tfds
 
-    from kerascnn.data.streaming import list_image_folder
+    from kerascnn.data.folders import list_image_folder
 
     folder, out = Path(folder), Path(out)
     if not folder.is_dir():
