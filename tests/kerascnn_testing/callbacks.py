@@ -78,3 +78,16 @@ class KillAtEpochEnd(keras.callbacks.Callback):
             except FileExistsError:
                 return
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class InterruptAtEpochEnd(keras.callbacks.Callback):
+    """Ctrl-C (KeyboardInterrupt) at the end of epoch ``epoch`` (0-based), after kerascnn's own callbacks
+    committed it."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt

@@ -19,6 +19,7 @@ from kerascnn.cli.main import main
 from kerascnn.runs import partial_path
 from kerascnn.training import checkpoints
 from kerascnn_testing.kill import run_killed_at
+from kerascnn_testing.callbacks import InterruptAtEpochEnd
 
 RELU = '{"activation": "relu", "pooling": "max"}'
 EPOCHS = 3
@@ -98,23 +99,12 @@ def test_kill_while_a_checkpoint_is_written_resumes_from_the_last_whole_one(tmp_
     _assert_complete(tmp_path / "run")
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Ctrl-C at the end of an epoch (after kerascnn's own callbacks committed it)."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
-
 
 def test_a_damaged_checkpoint_is_detected_and_the_previous_epoch_resumed(tmp_path, capsys):
     out = tmp_path / "run"
     settings = dict(epochs=EPOCHS, batch_size=64, hparams=json.loads(RELU), out=str(out), verbose=1)
     with pytest.raises(KeyboardInterrupt):
-        kerascnn.fit("lenet", callbacks=[_Interrupt(1)], **settings)
+        kerascnn.fit("lenet", callbacks=[InterruptAtEpochEnd(1)], **settings)
     work = partial_path(out)
     state = checkpoints.load_state(work)
     assert state.epochs == 2 and state.previous == checkpoints.checkpoint_name(1)
@@ -132,7 +122,7 @@ def test_best_and_last_share_the_epochs_file_and_resume_restores_the_optimizer(t
     out = tmp_path / "run"
     settings = dict(batch_size=64, hparams=json.loads(RELU), out=str(out), verbose=0)
     with pytest.raises(KeyboardInterrupt):
-        kerascnn.fit("lenet", epochs=EPOCHS, callbacks=[_Interrupt(0)], **settings)
+        kerascnn.fit("lenet", epochs=EPOCHS, callbacks=[InterruptAtEpochEnd(0)], **settings)
     work = partial_path(out)
     state = checkpoints.load_state(work)
     saved = work / state.last

@@ -14,18 +14,10 @@ from kerascnn.cli.main import main
 from kerascnn.pretrained.files import sha256_of
 from kerascnn.training import checkpoints
 from kerascnn.training.rundir import partial_path
+from kerascnn_testing.callbacks import InterruptAtEpochEnd
 
 SMALL = dict(batch_size=64, verbose=0, dataset="digits", input_shape=[12, 12])
 
-
-class _Interrupt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +35,7 @@ def test_frozen_phase_then_fine_tuning_resumed_across_the_boundary(source_run, t
     out = tmp_path / "run"
     settings = dict(init_from=str(source_run), epochs=1, fine_tune_epochs=1, out=str(out), **SMALL)
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C right after phase 1's only epoch
-        kerascnn.fit("lenet_bn", callbacks=[_Interrupt(0)], **settings)
+        kerascnn.fit("lenet_bn", callbacks=[InterruptAtEpochEnd(0)], **settings)
     work = partial_path(out)
     assert checkpoints.load_state(work).epochs == 1
     source, phase1 = _weights(source_run / "best.keras"), _weights(work / "last.keras")
