@@ -121,6 +121,17 @@ class Server:
             self.log.close()
 
 
+def _load_summary(latencies: list, errors: int, elapsed: float) -> dict:
+    """Requests, errors, req/s and p50/p99/max latency (ms) of one load round, REST or gRPC alike."""
+    latencies = sorted(latencies)
+
+    def pct(p):
+        return 1000 * latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] if latencies else float("nan")
+
+    return {"requests": len(latencies), "errors": errors, "seconds": elapsed,
+            "rps": len(latencies) / elapsed if elapsed else 0.0, "p50": pct(50), "p99": pct(99), "max": pct(100)}
+
+
 async def load(url: str, body: bytes, requests: int, clients: int, max_seconds: float) -> dict:
     import aiohttp
 
@@ -148,13 +159,7 @@ async def load(url: str, body: bytes, requests: int, clients: int, max_seconds: 
         start = time.perf_counter()
         await asyncio.gather(*(client(session) for _ in range(clients)))
         elapsed = time.perf_counter() - start
-    latencies.sort()
-
-    def pct(p):
-        return 1000 * latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] if latencies else float("nan")
-
-    return {"requests": len(latencies), "errors": errors, "seconds": elapsed,
-            "rps": len(latencies) / elapsed if elapsed else 0.0, "p50": pct(50), "p99": pct(99), "max": pct(100)}
+    return _load_summary(latencies, errors, elapsed)
 
 
 async def load_grpc(target: str, request: bytes, requests: int, clients: int, max_seconds: float) -> dict:
@@ -183,13 +188,7 @@ async def load_grpc(target: str, request: bytes, requests: int, clients: int, ma
     start = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.perf_counter() - start
-    latencies.sort()
-
-    def pct(p):
-        return 1000 * latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] if latencies else float("nan")
-
-    return {"requests": len(latencies), "errors": errors, "seconds": elapsed,
-            "rps": len(latencies) / elapsed if elapsed else 0.0, "p50": pct(50), "p99": pct(99), "max": pct(100)}
+    return _load_summary(latencies, errors, elapsed)
 
 
 def grpc_predict_request(image) -> bytes:
