@@ -98,10 +98,6 @@ def run(args) -> int:
 
 def load_export_data(args):
     """The run's dataset (raw uint8 train/test arrays), as split for training."""
-    from kerascnn.errors import KerasCNNError
+    from kerascnn.runs.dataset import load_run_dataset
 
-    try:
-        from kerascnn.data.run_data import load_run_dataset
-    except ImportError:  # pragma: no cover - only while the data package is incomplete
-        raise KerasCNNError("This kerascnn has no kerascnn.data.run_data to load the run's test set.") from None
     return load_run_dataset(args.source, dataset=args.dataset, data_dir=args.data_dir)

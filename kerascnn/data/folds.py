@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerascnn.data.datasets import RawDataset
+from kerascnn.data.raw import RawDataset
 from kerascnn.data.pipeline import VAL_SEED, Splits
 from kerascnn.errors import DataError
 

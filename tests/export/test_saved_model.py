@@ -32,7 +32,7 @@ def test_export_writes_version_1_with_assets_marker_and_parity(exported, digits)
     marker = json.loads((version / "kerascnn_export.json").read_text())
     assert marker["format"] == "saved_model" and marker["model"] == "lenet" and marker["version"] == 1
     assert set(marker["signatures"]) == {"serving_default", "serving_bytes", "classification"}
-    assert set(marker["versions"]) == {"kerascnn", "keras", "tensorflow"}
+    assert {"kerascnn", "keras", "tensorflow"} <= set(marker["versions"])
     report = json.loads((version / "parity.json").read_text())
     assert report["passed"] and report["images"] == len(digits["x_test"])
     assert report["agreement"] >= 0.999 and report["max_abs_prob_diff"] < 1e-4

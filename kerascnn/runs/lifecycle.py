@@ -1,4 +1,4 @@
-"""Creating, resuming and finishing run directories (the layout is in :mod:`kerascnn.runs`).
+"""Creating, resuming and finishing run directories (the layout is in :mod:`kerascnn.runs.layout`).
 
 A run trains in ``<out>.partial``; on success it is renamed to ``<out>`` (replacing a previous finished
 run only with ``overwrite``). A killed run leaves ``<out>.partial`` with its training state
@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from kerascnn.errors import ArtifactError
-from kerascnn.runs import CHECKPOINTS_DIR, CONFIG_FILE, STATE_FILE, is_finished_run, partial_path
+from kerascnn.runs.layout import CHECKPOINTS_DIR, CONFIG_FILE, STATE_FILE, is_finished_run, partial_path
 
 
 @dataclasses.dataclass
@@ -38,7 +38,8 @@ def check_out_dir(out, *, overwrite: bool) -> None:
         raise ArtifactError(f"{final} exists and is not a finished kerascnn run; choose another --out (or --overwrite).")
 
 
-def _differences(saved: dict, wanted: dict) -> list[str]:
+def changed_settings(saved: dict, wanted: dict) -> list[str]:
+    """The keys whose values differ between two settings dicts (a missing key counts as None), sorted."""
     keys = sorted(set(saved) | set(wanted))
     return [k for k in keys if json.dumps(saved.get(k), sort_keys=True) != json.dumps(wanted.get(k), sort_keys=True)]
 
@@ -69,7 +70,7 @@ def open_run_dir(out, identity: dict, *, overwrite: bool, worker: int | None = N
         if overwrite or saved is None:
             shutil.rmtree(work)
         else:
-            diff = _differences(saved, identity)
+            diff = changed_settings(saved, identity)
             if diff:
                 raise ArtifactError(
                     f"An unfinished run with other settings ({', '.join(diff)}) is in {work}; rerun with the same "
