@@ -89,16 +89,3 @@ def get_model_info(name: str) -> ModelInfo:
 def get_builder(name: str) -> Callable:
     return get_model_info(name).builder
 
-
-def has_batch_norm_config(name: str, hyperparameters: dict | None = None) -> bool:
-    """Whether model ``name`` built with ``hyperparameters`` contains BatchNormalization, without building it.
-
-    Families whose facts say ``always_batch_norm`` (ResNet, DenseNet, MobileNets)
-    always do; the others only with ``batch_norm=True`` (a hyperparameter, or a variant's own default such
-    as lenet_bn's and googlenet_tv's).
-    """
-    from kerascnn.models.hyperparameters import default_hyperparameters
-
-    if get_model_info(name).facts.always_batch_norm:
-        return True
-    return bool({**default_hyperparameters(name), **(hyperparameters or {})}.get("batch_norm", False))

@@ -60,10 +60,10 @@ def configure_threads(cores: int | None = None) -> bool:
 def model_has_batch_norm_config(name: str, hparams: dict | None = None) -> bool:
     """Whether zoo model ``name`` with ``hparams`` contains BatchNormalization, without building it.
 
-    The registry's facts say (``kerascnn.models.registry.has_batch_norm_config``).
+    The registry's facts say (``kerascnn.models.hyperparameters.has_batch_norm_config``).
     tests/training/test_core_split.py checks this against every registered model, built.
     """
-    from kerascnn.models.registry import has_batch_norm_config
+    from kerascnn.models.hyperparameters import has_batch_norm_config
 
     return has_batch_norm_config(name, hparams)
 

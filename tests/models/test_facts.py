@@ -12,7 +12,7 @@ import pytest
 
 from kerascnn.models import get_model_info, list_models
 from kerascnn.models.facts import ModelFacts, TrainingDefaults
-from kerascnn.models.registry import has_batch_norm_config
+from kerascnn.models.hyperparameters import has_batch_norm_config
 from kerascnn.training import get_training_defaults
 from kerascnn.training.defaults import GENERIC
 from kerascnn.tuning.spaces import FAMILY_SPACES, TRAINING_SPACE, default_space, variant_overrides
