@@ -1,1 +1,1 @@
-"""``kerascnn serve``: TF Serving's REST and gRPC APIs over exported models (see :mod:`kerascnn.serving.server`)."""
+"""A TF Serving-compatible model server (REST on 8501, gRPC on 8500) for exported SavedModels: ``kerascnn serve``."""

@@ -436,6 +436,8 @@ class _Trainer:
         }
 
     def _plots(self, run, net, spec, data, metrics, state):
+        from sklearn.metrics import confusion_matrix
+
         from kerascnn import runs
         from kerascnn.training import plots
         from kerascnn.training.checkpoints import history_of
@@ -443,7 +445,8 @@ class _Trainer:
 
         plots.plot_learning_curves(history_of(state), run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
         y_test, y_pred = data.test.labels, metrics["_y_pred"]
-        cm = plots.confusion_matrix(y_test, y_pred, spec.num_classes)
+        # every class gets its row and column, even one missing from the test set
+        cm = confusion_matrix(y_test, y_pred, labels=np.arange(spec.num_classes))
         plots.plot_confusion_matrix(cm, spec.class_names, run.work / runs.CONFUSION_MATRIX)
         wrong = np.flatnonzero(y_test != y_pred)[:36]  # decode only the images the plot shows
         plots.plot_misclassified(data.test.images(wrong), y_test[wrong], y_pred[wrong], spec.class_names,
