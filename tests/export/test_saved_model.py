@@ -161,6 +161,20 @@ def test_refuses_a_target_that_is_not_a_kerascnn_export(trained_run, tmp_path):
     assert sorted(p.name for p in foreign.rglob("*")) == ["1", "saved_model.pb"]
 
 
+@pytest.mark.parametrize("setting, message", [
+    ({"quantize": "int8"}, "quantize is for format='tflite'"),
+    ({"calibration_images": np.zeros((1, 8, 8, 1), np.uint8)}, "calibration_images is for format='tflite'"),
+    ({"overwrite": True}, "never replaces one: it adds the next version"),
+])
+def test_export_refuses_what_a_saved_model_has_no_use_for(trained_run, tmp_path, setting, message):
+    from kerascnn.errors import KerasCNNError
+    from kerascnn.export import export
+
+    with pytest.raises(KerasCNNError, match=message):
+        export(trained_run, tmp_path / "lenet", format="saved_model", check_parity=False, **setting)
+    assert not (tmp_path / "lenet").exists()
+
+
 def test_serving_bytes_resizes_and_converts_other_images(exported, trained_run, digits):
     import tensorflow as tf
 
