@@ -123,6 +123,22 @@ def test_unknown_model_in_a_fresh_process(tmp_path, kerascnn_cli):
     assert proc.stdout == "" and "Traceback" not in proc.stderr
 
 
+def test_main_called_from_python_leaves_the_process_threads_alone(tmp_path, monkeypatch, capsys):
+    # Only the `kerascnn` program (argv=None) may set TensorFlow's once-per-process threads for core split
+    # (tests/training/test_core_split.py runs that in a fresh process); main([...]) in a caller's process,
+    # as every in-process test here does, must not.
+    from kerascnn.training import core_split
+
+    calls = []
+    monkeypatch.setattr(core_split, "prepare", lambda *args, **kwargs: calls.append(args))
+    assert main(["fit", "resnet1000", "--out", str(tmp_path / "run")]) == 1
+    assert calls == []
+    monkeypatch.setattr("sys.argv", ["kerascnn", "fit", "resnet1000", "--out", str(tmp_path / "run")])
+    assert main() == 1
+    assert calls == [("auto", "resnet1000", {}, "auto")]
+    assert "Unknown model 'resnet1000'" in capsys.readouterr().err
+
+
 def test_help_teaches():
     with pytest.raises(SystemExit):
         main(["fit", "--help"])
