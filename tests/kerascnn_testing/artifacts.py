@@ -42,7 +42,7 @@ def trained_run(base: Path) -> Path:
 
 def digits_arrays(base: Path) -> dict:
     """The run's raw uint8 digits split as in training: ``x_train`` (its training part) and ``x_test``."""
-    from kerascnn.data import load_run_dataset
+    from kerascnn.runs import load_run_dataset
 
     raw = load_run_dataset(trained_run(base))
     return {"x_train": raw.x_train, "y_train": raw.y_train, "x_test": raw.x_test, "y_test": raw.y_test}
