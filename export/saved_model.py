@@ -211,11 +211,6 @@ def export_saved_model(source, out, *, spec=None, test_images=None, test_labels=
     return ExportResult(path=final, format=FORMAT, quantize="none", parity=report, metadata=metadata)
 
 
-def is_saved_model_export(path) -> bool:
-    path = Path(path)
-    return path.is_dir() and (read_marker(path / MARKER_FILE) or {}).get("format") == FORMAT
-
-
 def read_export_info(version_dir) -> dict:
     """The marker of a kerascnn SavedModel version folder, or ``ArtifactError``."""
     info = read_marker(Path(version_dir) / MARKER_FILE)

@@ -6,7 +6,7 @@ import argparse
 
 FIT_EPILOG = """\
 examples:
-  kerascnn fit lenet                                  bundled digits, offline, ~1 minute
+  kerascnn fit lenet                                  bundled digits, offline, ~20 s on 2 cores
   kerascnn fit lenet --dataset ../shared/data/mnist   a folder of MNIST IDX files
   kerascnn fit lenet --dataset fashion_mnist --data-dir ~/tensorflow_datasets
   kerascnn fit resnet18 --dataset photos/ --augment flip,crop --epochs 20

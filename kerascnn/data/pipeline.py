@@ -15,8 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kerascnn.data.datasets import RawDataset, load_dataset, split_indices
-from kerascnn.data.spec import DataSpec, preprocess
+from kerascnn.data.datasets import load_dataset
+from kerascnn.data.raw import RawDataset, split_indices
+from kerascnn.data.spec import LUMA_WEIGHTS, DataSpec, preprocess
 from kerascnn.errors import DataError
 
 AUGMENTATIONS = ("flip", "translate", "crop", "color")
@@ -59,7 +60,7 @@ def channel_stats(images: np.ndarray, channels: int) -> tuple[list, list]:
     """
     x = images[:20000].astype(np.float64) / 255.0
     if x.shape[-1] == 3 and channels == 1:
-        x = x @ np.array([0.2989, 0.5870, 0.1140])[:, None]  # tf.image.rgb_to_grayscale's weights
+        x = x @ np.array(LUMA_WEIGHTS)[:, None]
     mean, std = x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2))
     if x.shape[-1] == 1 and channels == 3:
         mean, std = np.repeat(mean, 3), np.repeat(std, 3)

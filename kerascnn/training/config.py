@@ -7,6 +7,7 @@ in, and the resolved config is what ``config.json`` of the run directory stores.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 from kerascnn.errors import KerasCNNError
@@ -145,6 +146,11 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def default_verbose() -> int:
+    """Keras verbosity when ``verbose`` is None: a progress bar on a terminal, one line per epoch otherwise."""
+    return 1 if sys.stdout.isatty() else 2
 
 
 def load_hparams(source) -> dict:

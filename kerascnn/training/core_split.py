@@ -60,18 +60,12 @@ def configure_threads(cores: int | None = None) -> bool:
 def model_has_batch_norm_config(name: str, hparams: dict | None = None) -> bool:
     """Whether zoo model ``name`` with ``hparams`` contains BatchNormalization, without building it.
 
-    Families whose module sets ``ALWAYS_BATCH_NORM = True`` (ResNet, DenseNet, MobileNets) always do;
-    other families only with ``batch_norm=True`` (lenet_bn's default).
+    The registry's facts say (``kerascnn.models.hyperparameters.has_batch_norm_config``).
     tests/training/test_core_split.py checks this against every registered model, built.
     """
-    import importlib
+    from kerascnn.models.hyperparameters import has_batch_norm_config
 
-    from kerascnn.models import default_hyperparameters, get_model_info
-
-    if getattr(importlib.import_module(f"kerascnn.models.{get_model_info(name).family}"), "ALWAYS_BATCH_NORM", False):
-        return True
-    merged = {**default_hyperparameters(name), **(hparams or {})}
-    return bool(merged.get("batch_norm", False))
+    return has_batch_norm_config(name, hparams)
 
 
 def has_batch_norm(model) -> bool:

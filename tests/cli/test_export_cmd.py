@@ -59,3 +59,11 @@ def test_bad_targets_and_flags_fail_with_one_line_and_touch_nothing(kerascnn_cli
     proc = kerascnn_cli("export", tmp_path / "no_such_run", "--out", tmp_path / "y")
     assert proc.returncode == 1 and "kerascnn export: error:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_overwrite_is_refused_for_a_saved_model_before_anything_is_loaded(tmp_path, capsys):
+    from kerascnn.cli.main import main
+
+    assert main(["export", str(tmp_path / "no_such_run"), "--overwrite", "--out", str(tmp_path / "m")]) == 1
+    assert "error: --overwrite is for --format tflite" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

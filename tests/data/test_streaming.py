@@ -61,7 +61,7 @@ def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
     # evaluate reads the same streamed test part and gets the same answer
     assert kerascnn.evaluate(stream.path)["test_accuracy"] == pytest.approx(stream.metrics["test_accuracy"], abs=1e-6)
     # export's calibration and parity images: bounded reads of the streamed parts, at the spec's image shape
-    from kerascnn.data import load_run_dataset
+    from kerascnn.runs import load_run_dataset
 
     exported = load_run_dataset(stream.path)
     assert exported.x_test.shape == (stream.metrics["test_images"], 16, 16, 1)

@@ -17,6 +17,13 @@ def test_tf_serving_http_mapping(code, http):
     assert ServingError(code, "m").http_status == http == HTTP_STATUS[code]
 
 
+def test_every_canonical_code_has_an_http_status():
+    from tensorflow.core.protobuf import error_codes_pb2
+
+    codes = {name for name in error_codes_pb2.Code.keys() if not name.startswith("DO_NOT_USE")}
+    assert codes == set(HTTP_STATUS)
+
+
 def test_unknown_code_is_a_bug():
     with pytest.raises(ValueError):
         ServingError("TEAPOT", "m")
@@ -31,3 +38,7 @@ def test_tensorflow_errors_keep_their_code_and_first_line():
     assert error.code == "INVALID_ARGUMENT" and error.http_status == 400
     assert "\n" not in error.message and error.message
     assert from_tensorflow(tf.errors.NotFoundError(None, None, "gone")).http_status == 404
+    assert from_tensorflow(tf.errors.UnauthenticatedError(None, None, "who")).code == "UNAUTHENTICATED"
+    for number in (0, 20, 99):  # OK, the enum's reserved value and a number it lacks: not a known failure
+        assert from_tensorflow(tf.errors.OpError(None, None, "odd", number)).code == "UNKNOWN"
+    assert from_tensorflow(ValueError("not from TensorFlow")).code == "UNKNOWN"

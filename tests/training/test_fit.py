@@ -53,7 +53,8 @@ def test_evaluate_reproduces_the_test_accuracy(digits_run):
 
 
 def test_the_raw_data_of_a_run_has_its_test_split(digits_run):
-    from kerascnn.data import load_dataset, load_run_dataset
+    from kerascnn.data import load_dataset
+    from kerascnn.runs import load_run_dataset
 
     raw = load_run_dataset(digits_run.path)
     same = load_dataset("digits")

@@ -13,7 +13,7 @@ import kerascnn
 from kerascnn.cli.main import main
 from kerascnn.pretrained.files import sha256_of
 from kerascnn.training import checkpoints
-from kerascnn.training.rundir import partial_path
+from kerascnn.runs import partial_path
 from kerascnn_testing.callbacks import InterruptAtEpochEnd
 
 SMALL = dict(batch_size=64, verbose=0, dataset="digits", input_shape=[12, 12])
