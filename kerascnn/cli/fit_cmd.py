@@ -137,12 +137,12 @@ def run_fit(args) -> int:
     from kerascnn.training import core_split
     from kerascnn.training.config import load_hparams
 
-    # This process is ours: choose TensorFlow's threads for core split before anything starts it.
-    try:
-        hparams = load_hparams(args.hparams)
-    except Exception:  # a bad file: fit reports it
-        hparams = {}
-    core_split.prepare(args.core_split, args.model, hparams, args.strategy)
+    if args.owns_process:  # the `kerascnn` program: choose TensorFlow's threads for core split before it starts
+        try:
+            hparams = load_hparams(args.hparams)
+        except Exception:  # a bad file: fit reports it
+            hparams = {}
+        core_split.prepare(args.core_split, args.model, hparams, args.strategy)
     import kerascnn
 
     settings = dict(
