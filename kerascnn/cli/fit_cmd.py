@@ -140,8 +140,8 @@ def run_fit(args) -> int:
     from kerascnn.training import core_split
 
     hparams = hparams_from_args(args)  # a bad file or KEY=VALUE: one line, before TensorFlow starts
-    # This process is ours: choose TensorFlow's threads for core split before anything starts it.
-    core_split.prepare(args.core_split, args.model, hparams, args.strategy)
+    if args.owns_process:  # the `kerascnn` program: choose TensorFlow's threads for core split before it starts
+        core_split.prepare(args.core_split, args.model, hparams, args.strategy)
     import kerascnn
 
     settings = dict(

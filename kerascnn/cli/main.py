@@ -59,9 +59,16 @@ def _quiet_tensorflow() -> None:
 
 
 def main(argv=None) -> int:
+    """Run ``kerascnn ARGV``; returns the exit status (argparse exits 2 itself on a usage error).
+
+    ``argv=None`` is the ``kerascnn`` program (``sys.argv``): the process is the command's, so a command may
+    set what TensorFlow reads once per process (fit's core-split threads). Called from Python with a list,
+    main leaves those settings of the calling process alone.
+    """
     _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.owns_process = argv is None
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -17,7 +17,7 @@ DEFAULT_STEPS_PER_EXECUTION = 32
 
 def steps_per_execution(requested, steps_per_epoch: int, strategy=None) -> int:
     """Training steps per graph call: ``requested``, else a whole epoch capped at 32 (fit and tune's trials)."""
-    from kerascnn.training.keras_patches import is_multi_worker
+    from kerascnn.compat import is_multi_worker
 
     if strategy is not None and (is_multi_worker(strategy) or strategy.num_replicas_in_sync > 1):
         # Keras 3.15.1's multi-step training loop (the step inside tf.cond inside tf.while_loop) fails

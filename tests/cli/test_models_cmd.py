@@ -1,4 +1,4 @@
-"""`kerascnn models` and `kerascnn summary`: in-process for the output, in a subprocess for exit codes."""
+"""`kerascnn models` and `kerascnn summary` in-process (a fresh process's exit status: test_fit_cmd.py)."""
 
 import json
 
@@ -65,11 +65,6 @@ def test_bad_input_is_one_line_and_exit_1(argv, fragment, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert fragment in err and err.count("\n") == 1 and err.startswith(f"kerascnn {argv[0]}: error:")
-
-
-def test_real_process_exit_codes(kerascnn_cli):
-    bad = kerascnn_cli("summary", "nosuchnet")
-    assert bad.returncode == 1 and "Known models:" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_help_teaches(capsys):
