@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import base64
 import gzip
-import io
 import json
 import os
 import random
@@ -459,15 +458,6 @@ async def fuzz(url: str, cases: list, good_body: bytes) -> dict:
         async with session.post(url + "/v1/models/lenet:predict", data=good_body) as response:
             counts["still_up"] = response.status == 200
     return counts
-
-
-def png_bytes(image) -> bytes:
-    from PIL import Image
-    import numpy as np
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype="uint8")[..., 0]).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def main(argv=None) -> int:

@@ -28,7 +28,7 @@ EPILOG = """\
 Start here:
   kerascnn models                      list the model zoo
   kerascnn summary lenet               per-layer shapes, parameters, multiply-adds, receptive fields
-  kerascnn fit lenet                   train LeNet on the bundled digits (offline, ~20 s)
+  kerascnn fit lenet                   train LeNet on the bundled digits (offline, ~20 s on 2 cores)
   kerascnn export runs/lenet --format saved_model --out models/lenet
   kerascnn serve models/lenet          TF Serving's REST API on 127.0.0.1:8501
 
@@ -59,9 +59,16 @@ def _quiet_tensorflow() -> None:
 
 
 def main(argv=None) -> int:
+    """Run ``kerascnn ARGV``; returns the exit status (argparse exits 2 itself on a usage error).
+
+    ``argv=None`` is the ``kerascnn`` program (``sys.argv``): the process is the command's, so a command may
+    set what TensorFlow reads once per process (fit's core-split threads). Called from Python with a list,
+    main leaves those settings of the calling process alone.
+    """
     _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.owns_process = argv is None
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -7,8 +7,9 @@ import argparse
 DESCRIPTION = """\
 Search the hyperparameters of a zoo model (kernel sizes, filters, dense units, dropout, batch norm,
 learning rate on a log scale, optimizer) with keras-tuner, on the same data pipeline and distribution
-strategy as `kerascnn fit`. The default ranges of every model family are in kerascnn/tuning/spaces.py
-(FAMILY_SPACES); --space FILE narrows or widens them.
+strategy as `kerascnn fit`. The default ranges of each model family live beside its builders
+(FACTS.tuning_space in kerascnn/models/FAMILY.py; kerascnn.tuning.spaces.FAMILY_SPACES gathers them);
+--space FILE narrows or widens them.
 
 At the end: a table of the best trials, OUT/best_hyperparameters.json (train it with
 `kerascnn fit NAME --hparams OUT/best_hyperparameters.json`), OUT/trials.csv and

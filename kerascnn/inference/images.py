@@ -17,7 +17,6 @@ import numpy as np
 from kerascnn.data.spec import LUMA_WEIGHTS
 from kerascnn.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 ARRAY_SUFFIXES = (".npy",)
 
 

@@ -116,7 +116,7 @@ def apply_initializers(model, chosen: dict):
     import keras
 
     # kerascnn.summary builds without drawing any weights (a StatelessScope): record the initializers only.
-    from keras.src.backend.common.stateless_scope import in_stateless_scope  # no public accessor
+    from kerascnn.compat import in_stateless_scope
 
     drawing_skipped = in_stateless_scope()
     for hyperparameter, value in chosen.items():

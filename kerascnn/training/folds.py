@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn import runs
-from kerascnn.errors import ArtifactError, KerasCNNError
+from kerascnn.errors import KerasCNNError
 from kerascnn.training.config import TrainConfig, default_verbose
 
 
@@ -106,26 +106,11 @@ def _open(final: Path, cfg: TrainConfig) -> tuple[Path, bool]:
     """Create ``<out>.partial`` (with config.json) or reopen it when it holds the same settings' folds."""
     from kerascnn.fsutil import atomic_write_json
     from kerascnn.versions import library_versions
-    from kerascnn.runs.lifecycle import changed_settings
+    from kerascnn.runs.lifecycle import keep_if_same_settings
 
     work = runs.partial_path(final)
     identity = cfg.identity()
-    resumed = False
-    if work.exists():
-        try:
-            saved = json.loads((work / runs.CONFIG_FILE).read_text()).get("identity")
-        except (OSError, ValueError, AttributeError):
-            saved = None
-        if cfg.overwrite or saved is None:
-            shutil.rmtree(work)
-        else:
-            diff = changed_settings(saved, identity)
-            if diff:
-                raise ArtifactError(
-                    f"An unfinished cross-validation with other settings ({', '.join(diff)}) is in {work}; rerun "
-                    "with the same settings to resume it, or pass --overwrite to start over."
-                )
-            resumed = True
+    resumed = keep_if_same_settings(work, identity, overwrite=cfg.overwrite, what="cross-validation")
     work.mkdir(parents=True, exist_ok=True)
     if not resumed:
         atomic_write_json(work / runs.CONFIG_FILE, {**cfg.to_dict(), "versions": library_versions(), "identity": identity})

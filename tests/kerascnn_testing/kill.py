@@ -42,7 +42,8 @@ CHILD = textwrap.dedent("""
             return real_writestr(self, member, data, *a, **k)
         zipfile.ZipFile.writestr = writestr
     from kerascnn.cli.main import main
-    sys.exit(main(sys.argv[4:]))
+    sys.argv = ["kerascnn", *sys.argv[4:]]
+    sys.exit(main())  # as the `kerascnn` program runs it
 """)
 
 
