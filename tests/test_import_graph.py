@@ -195,7 +195,6 @@ KNOWN_CYCLES = [
     # models/__init__ re-exports kerascnn.pretrained, which looks families up in kerascnn.models.
     {"kerascnn.models", "kerascnn.models.build", "kerascnn.pretrained", "kerascnn.pretrained.files",
      "kerascnn.pretrained.load"},
-    {"kerascnn.models.hyperparameters", "kerascnn.models.initializers"},
 ]
 
 
