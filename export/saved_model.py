@@ -143,12 +143,9 @@ def set_method_name(directory, signature: str, method_name: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(saved_model.SerializeToString(deterministic=True))
     os.replace(tmp, path)
-    try:  # the fingerprint holds a checksum of saved_model.pb (informational; loading does not check it)
-        from tensorflow.python.saved_model import fingerprinting_utils
+    from kerascnn.compat import write_saved_model_fingerprint
 
-        fingerprinting_utils.write_fingerprint(str(directory))
-    except Exception:  # noqa: BLE001 - a private API: a stale fingerprint is harmless
-        pass
+    write_saved_model_fingerprint(directory)
 
 
 def saved_model_probabilities(directory, images, batch_size: int = 256) -> np.ndarray:

@@ -192,12 +192,9 @@ def test_find_cycles_names_each_cycle():
 # Cycles being taken apart by work in progress (issue #18): each entry is the exact set of modules entangled.
 # The test fails on any other cycle, and when an entry no longer exists (then delete it here).
 KNOWN_CYCLES = [
-    # models/__init__ re-exports kerascnn.pretrained, which looks families up in kerascnn.models;
-    # smallest_input uses summary.uninitialized_variables (a private Keras API, moving to a compat module).
-    {"kerascnn.models", "kerascnn.models.build", "kerascnn.models.smallest_input", "kerascnn.pretrained",
-     "kerascnn.pretrained.files", "kerascnn.pretrained.load", "kerascnn.summary"},
-    {"kerascnn.models.hyperparameters", "kerascnn.models.initializers"},
-    {"kerascnn.tuning.search", "kerascnn.tuning.trial_process"},  # tuning/ is being split by job
+    # models/__init__ re-exports kerascnn.pretrained, which looks families up in kerascnn.models.
+    {"kerascnn.models", "kerascnn.models.build", "kerascnn.pretrained", "kerascnn.pretrained.files",
+     "kerascnn.pretrained.load"},
 ]
 
 

@@ -34,7 +34,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         input_shape: (H, W, C) the model takes, from the dataset's ``DataSpec``.
         num_classes: classes of the dataset.
         compile_model: ``compile_model(model, **training_kwargs)``, compiling in place with the
-            training hyperparameters of the trial (``learning_rate``, ``optimizer``).
+            training hyperparameters of the trial (``lr``, ``optimizer``).
     """
 
     def __init__(self, space: SearchSpace, input_shape, num_classes: int, compile_model: Callable, *,

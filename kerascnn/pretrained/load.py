@@ -271,7 +271,7 @@ def _plan_torchvision(model, source: WeightSource):
 
 def _generic_keys(model) -> dict:
     """Keras 3's ``save_weights`` paths of each layer: the snake-case class name, numbered by order."""
-    from keras.src.utils.naming import to_snake_case
+    from kerascnn.compat import to_snake_case
 
     keys, counts = {}, {}
     for layer in model.layers:

@@ -14,7 +14,7 @@ Public API:
     with_multi_output_labels(dataset, n_outputs)                        (kerascnn.training.compile)
     predict_logits(model, inputs), predict_images(model, spec, images)  any batch size, any replicas
     patch_keras_for_multi_worker()  the Keras 3.15.1 MultiWorkerMirroredStrategy fix (applied by
-                                    get_strategy("multi_worker"))
+                                    get_strategy("multi_worker"); lives in kerascnn.compat)
 """
 
 from kerascnn.training.config import TrainConfig, load_hparams  # noqa: F401
@@ -32,6 +32,6 @@ from kerascnn.training.compile import (  # noqa: F401
     with_multi_output_labels,
 )
 from kerascnn.training.predict import predict_images, predict_logits  # noqa: F401
-from kerascnn.training.keras_patches import patch_keras_for_multi_worker  # noqa: F401
+from kerascnn.compat import patch_keras_for_multi_worker  # noqa: F401
 from kerascnn.training.fit import TrainResult, TrainingError, fit  # noqa: F401
 from kerascnn.training.evaluate import evaluate  # noqa: F401

@@ -18,7 +18,7 @@ import numpy as np
 
 from kerascnn.data.streaming import BadImageError, reporting_bad_images
 from kerascnn.errors import KerasCNNError
-from kerascnn.training.config import TrainConfig, cache_budget_bytes, default_verbose, load_hparams
+from kerascnn.training.config import TrainConfig, cache_budget_bytes, canonical_settings, default_verbose, load_hparams
 from kerascnn.versions import library_versions
 
 
@@ -105,6 +105,7 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
 
     raw_given = dataset if isinstance(dataset, RawDataset) else None
     if config is None:
+        settings = canonical_settings(settings)  # learning_rate= is lr=
         unknown = set(settings) - {f.name for f in dataclasses.fields(TrainConfig)}
         if unknown:
             raise KerasCNNError(f"Unknown training setting(s): {', '.join(sorted(unknown))}.")

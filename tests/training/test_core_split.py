@@ -39,6 +39,7 @@ def _batch(n, shape=(28, 28, 1), seed=0):
 @pytest.mark.parametrize("rows,parts", [(8, 2), (7, 2), (7, 3), (1, 2)])
 def test_a_split_step_is_the_whole_batch_step(rows, parts):
     plain, split = _twins(**RELU)
+    initial = split.get_weights()
     enable_core_split(split, parts)
     x, y = _batch(rows)
     for _ in range(2):  # the second step starts from the first step's (equal) weights
@@ -48,8 +49,8 @@ def test_a_split_step_is_the_whole_batch_step(rows, parts):
         assert got["accuracy"] == pytest.approx(expected["accuracy"])
     for a, b in zip(plain.get_weights(), split.get_weights()):
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
-    moved = [np.abs(w - w0).max() for w, w0 in zip(split.get_weights(), _twins(**RELU)[0].get_weights())]
-    assert max(moved) > 0  # the steps did train
+    moved = [np.abs(w - w0).max() for w, w0 in zip(split.get_weights(), initial)]
+    assert max(moved) > 1e-4  # the steps did train (equal weights above could be two untouched copies)
 
 
 def test_evaluate_and_predict_are_the_whole_batchs():
