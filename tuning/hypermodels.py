@@ -58,7 +58,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 f"{self.space.model} cannot be built with these values: {one_line(e)}"
             ) from e
         if self.init_from is not None:
-            from kerascnn.pretrained import load_weights
+            from kerascnn.models.pretrained import load_weights
 
             try:  # architecture values other than the weights' cannot start from them
                 load_weights(model, self.init_from, new_head=self.new_head)

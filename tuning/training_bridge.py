@@ -57,8 +57,8 @@ def load_data(model: str, dataset, *, batch_size: int, val_split: float, test_sp
 
     source = None
     if init_from is not None:  # as fit --init-from: the weights' input shape and preprocessing
-        from kerascnn.pretrained import read_weights
-        from kerascnn.pretrained.load import source_preprocessing
+        from kerascnn.models.pretrained import read_weights
+        from kerascnn.models.pretrained.load import source_preprocessing
 
         source = read_weights(init_from)
     # fit's own preparation: the same split, statistics, in-memory/streaming choice and pipelines
