@@ -96,7 +96,7 @@ def fixed_space(model: str) -> dict:
     published = default_hyperparameters(model)
     space = {k: published[k] for k in default_space(model) if k in published}
     space = {k: list(v) if isinstance(v, tuple) else v for k, v in space.items()}
-    space["learning_rate"] = {"min": 1e-3, "max": 1e-2, "sampling": "log"}
+    space["lr"] = {"min": 1e-3, "max": 1e-2, "sampling": "log"}
     space["optimizer"] = "adam"
     return space
 
@@ -117,7 +117,7 @@ def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> l
         start, cpu = time.perf_counter(), time.process_time()
         with strategy.scope():
             net = build(model, data.input_shape, data.num_classes)
-            compile_model(net, learning_rate=lr, optimizer="adam")
+            compile_model(net, lr=lr, optimizer="adam")
         parts = core_split.core_split_applies(net)  # as kerascnn fit and the trial processes do
         if parts:
             core_split.enable_core_split(net, parts)

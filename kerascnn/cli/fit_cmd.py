@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from kerascnn.cli.hparams_args import add_hparams_arguments, hparams_from_args
+
 FIT_EPILOG = """\
 examples:
   kerascnn fit lenet                                  bundled digits, offline, ~20 s on 2 cores
@@ -11,6 +13,7 @@ examples:
   kerascnn fit lenet --dataset fashion_mnist --data-dir ~/tensorflow_datasets
   kerascnn fit resnet18 --dataset photos/ --augment flip,crop --epochs 20
   kerascnn fit lenet --hparams best_hyperparameters.json     train a tuning winner
+  kerascnn fit lenet --hparam activation=relu --hparam pooling=max  single hyperparameters
   kerascnn fit resnet18 --init-from resnet18.safetensors --input-shape 64,64 --epochs 3 \
       --fine-tune-epochs 5                            transfer: train the new head, then fine-tune all at lr/10
   kerascnn fit lenet --dataset digits-5-9/ --init-from runs/lenet --freeze conv2   from another run
@@ -94,7 +97,7 @@ def register(subparsers):
                    help="drop images that cannot be decoded and count them in metrics.json (default: stop with "
                         "one line naming the file; the run resumes once it is removed)")
     p.add_argument("--input-shape", type=_shape, metavar="H,W[,C]", help="model input (default: the model's published size)")
-    p.add_argument("--hparams", metavar="FILE", help="JSON/YAML of builder hyperparameters (and optionally lr, optimizer)")
+    add_hparams_arguments(p, training=True)
     p.add_argument("--init-from", metavar="PATH|RUN",
                    help="start from these weights: torchvision .safetensors/.pth, keras.applications .h5, .keras, "
                         "or a run directory (default: random initialization)")
@@ -135,13 +138,9 @@ def register(subparsers):
 
 def run_fit(args) -> int:
     from kerascnn.training import core_split
-    from kerascnn.training.config import load_hparams
 
+    hparams = hparams_from_args(args)  # a bad file or KEY=VALUE: one line, before TensorFlow starts
     if args.owns_process:  # the `kerascnn` program: choose TensorFlow's threads for core split before it starts
-        try:
-            hparams = load_hparams(args.hparams)
-        except Exception:  # a bad file: fit reports it
-            hparams = {}
         core_split.prepare(args.core_split, args.model, hparams, args.strategy)
     import kerascnn
 
@@ -157,7 +156,7 @@ def run_fit(args) -> int:
         steps_per_epoch=args.steps_per_epoch, eval_steps=args.eval_steps, cache_budget_mb=args.cache_budget_mb,
         skip_bad_images=args.skip_bad_images,
     )
-    kerascnn.fit(args.model, hparams=args.hparams, **settings)
+    kerascnn.fit(args.model, hparams=hparams, **settings)
     return 0
 
 

@@ -120,7 +120,7 @@ def _register_vgg(name: str, depth: int, reference_counts=()):
     )(variant(build_vgg, name, blocks=VGG_BLOCKS[name]))
 
 
-vgg11 = _register_vgg("vgg11", 11)
-vgg13 = _register_vgg("vgg13", 13)
+vgg11 = _register_vgg("vgg11", 11, (ReferenceCount(132_863_336, "torchvision.models.vgg11"),))
+vgg13 = _register_vgg("vgg13", 13, (ReferenceCount(133_047_848, "torchvision.models.vgg13"),))
 vgg16 = _register_vgg("vgg16", 16, (ReferenceCount(138_357_544, "keras.applications.VGG16(weights=None)"),))
-vgg19 = _register_vgg("vgg19", 19)
+vgg19 = _register_vgg("vgg19", 19, (ReferenceCount(143_667_240, "torchvision.models.vgg19"),))

@@ -74,7 +74,7 @@ def make_schedule(name: str, lr: float, *, epochs: int, steps_per_epoch: int):
     return float(lr)
 
 
-def make_optimizer(name: str, learning_rate, *, weight_decay: float = 0.0, momentum: float = 0.9):
+def make_optimizer(name: str, lr, *, weight_decay: float = 0.0, momentum: float = 0.9):
     """``sgd`` | ``momentum`` (SGD, Nesterov off, ``momentum``) | ``adam`` | ``adamw``.
 
     ``weight_decay`` is decoupled weight decay (Keras' optimizer argument); ``adamw`` without an
@@ -84,13 +84,13 @@ def make_optimizer(name: str, learning_rate, *, weight_decay: float = 0.0, momen
 
     wd = float(weight_decay) or None
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, weight_decay=wd)
+        return keras.optimizers.SGD(lr, weight_decay=wd)
     if name == "momentum":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=wd)
+        return keras.optimizers.SGD(lr, momentum=momentum, weight_decay=wd)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=wd)
+        return keras.optimizers.Adam(lr, weight_decay=wd)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=wd if wd is not None else 1e-4)
+        return keras.optimizers.AdamW(lr, weight_decay=wd if wd is not None else 1e-4)
     raise KerasCNNError(f"Unknown optimizer {name!r}. Choose from: {', '.join(OPTIMIZERS)}.")
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from kerascnn.data.streaming import BadImageError, reporting_bad_images
 from kerascnn.errors import KerasCNNError
-from kerascnn.training.config import TrainConfig, cache_budget_bytes, default_verbose, load_hparams
+from kerascnn.training.config import TrainConfig, cache_budget_bytes, canonical_settings, default_verbose, load_hparams
 from kerascnn.versions import library_versions
 
 
@@ -105,6 +105,7 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
 
     raw_given = dataset if isinstance(dataset, RawDataset) else None
     if config is None:
+        settings = canonical_settings(settings)  # learning_rate= is lr=
         unknown = set(settings) - {f.name for f in dataclasses.fields(TrainConfig)}
         if unknown:
             raise KerasCNNError(f"Unknown training setting(s): {', '.join(sorted(unknown))}.")
@@ -148,7 +149,7 @@ class _Trainer:
 
         source = None
         if cfg.init_from:  # read (and check) the weights before anything is written
-            from kerascnn.pretrained import read_weights
+            from kerascnn.models.pretrained import read_weights
 
             source = read_weights(cfg.init_from)
         data = prepare_data(
@@ -174,7 +175,7 @@ class _Trainer:
                 keras.config.set_dtype_policy(previous_policy)
             self.load_report = None
             if source is not None:
-                from kerascnn.pretrained import load_weights
+                from kerascnn.models.pretrained import load_weights
 
                 # A source run's head means its own classes: other class names get a new head.
                 source_classes = transfer.source_class_names(source)

@@ -85,6 +85,18 @@ def _non_image(folder):
     (folder / "left" / "readme.md").write_text("# not a picture")
 
 
+@pytest.mark.parametrize("extra, expected", [
+    (["--hparam", "relu"], "--hparam takes KEY=VALUE"),
+    (["--hparam", "lr=-1"], "lr must be positive. Received: lr=-1"),  # --hparam wins over the --hparams file
+])
+def test_hparam_pairs_combine_with_the_hparams_file(tmp_path, capsys, extra, expected):
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({"activation": "relu", "learning_rate": 0.01}))
+    assert main(["fit", "lenet", "--hparams", str(best), *extra, "--out", str(tmp_path / "run")]) == 1
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(
     "make, extra, expected",
     [

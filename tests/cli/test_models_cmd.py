@@ -40,6 +40,16 @@ def test_summary_table_with_hparams(capsys):
     assert "Tunable hyperparameters" in out
 
 
+def test_summary_takes_an_hparams_file_like_fit(tmp_path, capsys):
+    # A tuning's best_hyperparameters.json: builder hyperparameters plus training settings summary ignores.
+    best = tmp_path / "best_hyperparameters.json"
+    best.write_text(json.dumps({"width_divisor": 2, "dense_units": [64, 64], "learning_rate": 0.01, "optimizer": "adam"}))
+    assert main(["summary", "vgg11", "--input-shape", "64x64", "--hparams", str(best), "--hparam", "width_divisor=4"]) == 0
+    out = capsys.readouterr().out
+    assert "64x64x16" in out  # --hparam wins over the file: 64 / 4 filters in the first block
+    assert "width_divisor=4" in out and "dense_units=[64, 64]" in out and "learning_rate" not in out
+
+
 @pytest.mark.parametrize(
     "argv, fragment",
     [

@@ -51,7 +51,7 @@ def test_search_then_fit_the_winner(tmp_path, kerascnn_main):
     assert len(set(scores)) == 3, f"three different configurations should score differently: {scores}"
     assert all(float(r["seconds"]) > 0 and r["epochs"] == "1" for r in rows)
     best = json.loads((out / "best_hyperparameters.json").read_text())
-    assert {"kernel_sizes", "filters", "learning_rate", "optimizer"} <= set(best)
+    assert {"kernel_sizes", "filters", "lr", "optimizer"} <= set(best)
     assert (out / "scores_by_trial.png").stat().st_size > 1000
     # fit trains the winner with exactly those hyperparameters.
     run_dir = tmp_path / "fit"
@@ -59,7 +59,7 @@ def test_search_then_fit_the_winner(tmp_path, kerascnn_main):
                            "--out", run_dir)
     assert fitted.returncode == 0, fitted.stderr[-3000:]
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["lr"] == pytest.approx(best["learning_rate"]) and config["optimizer"] == best["optimizer"]
+    assert config["lr"] == pytest.approx(best["lr"]) and config["optimizer"] == best["optimizer"]
     assert config["hparams"]["kernel_sizes"] == best["kernel_sizes"]
 
 

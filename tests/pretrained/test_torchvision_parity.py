@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 from safetensors.torch import save_file  # noqa: E402
 
 from kerascnn.models import build, get_model_info, list_models  # noqa: E402
-from kerascnn.pretrained.torchvision_names import family_names_function  # noqa: E402
+from kerascnn.models.pretrained.torchvision_names import family_names_function  # noqa: E402
 from kerascnn_testing.torch_reference import torchvision_model  # noqa: E402
 
 # zoo name -> (torchvision name, zoo hyperparameters that make it so)

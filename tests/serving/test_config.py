@@ -69,6 +69,10 @@ def test_a_reload_message_gets_the_same_checks():
     entry.logging_config.sampling_config.sampling_rate = 0.5
     with pytest.raises(KerasCNNError, match="entry 1: logging_config is not supported"):
         model_configs(config)
+    custom = model_server_config_pb2.ModelServerConfig()
+    custom.custom_model_config.type_url = "type.googleapis.com/my.Config"
+    with pytest.raises(KerasCNNError, match="custom_model_config is not supported"):
+        model_configs(custom)
 
 
 def test_missing_config_file(tmp_path):

@@ -19,7 +19,7 @@ from kerascnn_testing.data_files import png_bomb
 
 from .conftest import png
 
-pytestmark = pytest.mark.slow  # a server process: about 10 s to start on 2 cores
+pytestmark = pytest.mark.slow  # the session's single_model_server (a server process)
 
 
 def _b64(data: bytes) -> dict:
@@ -36,18 +36,13 @@ def _encoded(array, mode) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def server(exports, tmp_path_factory):
-    from .conftest import ServerProcess
-
-    server = ServerProcess([exports["base"]], tmp_path_factory.mktemp("image-server"))
-    server.wait_ready("lenet")
-    yield server
-    server.stop()
+@pytest.fixture
+def server(single_model_server):
+    return single_model_server
 
 
 def _predict_bytes(server, *images):
-    return server.request("POST", "/v1/models/lenet:predict",
+    return server.request("POST", "/v1/models/digits:predict",
                           {"signature_name": "serving_bytes", "instances": [_b64(i) for i in images]})
 
 
@@ -82,5 +77,5 @@ def test_images_predict_refuses_are_refused_with_the_same_reason(server, mode, c
     [[[[0]] * 28] * 27 + [[[False]] + [[0]] * 27]],  # one false among integers (NumPy would read it as 0)
 ])
 def test_booleans_are_not_pixels(server, pixels):
-    status, body = server.request("POST", "/v1/models/lenet:predict", {"instances": pixels})
+    status, body = server.request("POST", "/v1/models/digits:predict", {"instances": pixels})
     assert status == 400 and "not of expected type: DT_UINT8" in body["error"], body

@@ -116,6 +116,14 @@ def test_bad_input_fails_before_any_file(tmp_path, kwargs, error):
     assert not out.exists() and not partial_path(out).exists()
 
 
+def test_learning_rate_is_another_name_for_lr(tmp_path):
+    # Both names reach the same setting: its check names it lr (refused before any file is written).
+    for name in ("lr", "learning_rate"):
+        with pytest.raises(KerasCNNError, match=r"lr must be positive. Received: lr=-1"):
+            kerascnn.fit("lenet", out=str(tmp_path / "run"), verbose=0, **{name: -1})
+    assert not (tmp_path / "run").exists()
+
+
 def test_hparams_files(tmp_path):
     (tmp_path / "h.json").write_text(json.dumps({"values": {"activation": "relu", "lr": 0.005, "tuner/epochs": 3}}))
     (tmp_path / "h.yaml").write_text("activation: tanh\nfilters: [4, 8]\noptimizer: momentum\n")
@@ -124,6 +132,10 @@ def test_hparams_files(tmp_path):
     assert cfg.hparams == {"activation": "tanh", "filters": [4, 8]} and cfg.optimizer == "momentum"
     cfg = TrainConfig(model="lenet", lr=0.1, hparams={"lr": 0.005}).resolve()
     assert cfg.lr == 0.1  # an explicit flag wins over the file
+    # Keras' name for lr, as in older best_hyperparameters.json files, is read as lr.
+    cfg = TrainConfig(model="lenet", hparams={"learning_rate": 0.005, "activation": "relu"}).resolve()
+    assert cfg.lr == 0.005 and cfg.hparams == {"activation": "relu"}
+    assert TrainConfig.from_dict({"model": "lenet", "learning_rate": 0.02}).lr == 0.02
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(KerasCNNError, match="not valid JSON"):
         load_hparams(tmp_path / "bad.json")

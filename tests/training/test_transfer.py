@@ -11,7 +11,7 @@ import keras
 
 import kerascnn
 from kerascnn.cli.main import main
-from kerascnn.pretrained.files import sha256_of
+from kerascnn.models.pretrained.files import sha256_of
 from kerascnn.training import checkpoints
 from kerascnn.runs import partial_path
 from kerascnn_testing.callbacks import InterruptAtEpochEnd

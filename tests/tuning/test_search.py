@@ -14,7 +14,7 @@ from kerascnn.tuning.project import CONFIG_FILE, PROJECT_NAME, prepare_out_dir, 
 # Everything fixed but the second kernel and the learning rate: a 2x2 grid, one kernel impossible.
 GRID_SPACE = {
     "kernel_sizes": [5, {"values": [3, 15]}],
-    "learning_rate": {"values": [0.01, 0.003]},
+    "lr": {"values": [0.01, 0.003]},
     "optimizer": "adam", "activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
     "filters": [6, 16], "dense_units": [120, 84],
 }
@@ -33,7 +33,7 @@ def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, ca
     assert all(r.status == "COMPLETED" and math.isfinite(r.score) for r in by_kernel[3])
     assert all(r.status == "FAILED" for r in by_kernel[15])
     assert all("block2_conv" in r.message and "15x15" in r.message for r in by_kernel[15])
-    assert {r.training_hyperparameters["learning_rate"] for r in by_kernel[3]} == {0.01, 0.003}
+    assert {r.training_hyperparameters["lr"] for r in by_kernel[3]} == {0.01, 0.003}
     assert all(r.seconds > 0 and r.epochs == 1 for r in by_kernel[3])
     printed = capsys.readouterr().out
     assert printed.count("failed: lenet cannot be built") == 2  # one line per failed trial, no traceback
@@ -42,7 +42,7 @@ def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, ca
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert [r["status"] for r in rows] == [r.status for r in result.trials]
     best = json.loads((out / "best_hyperparameters.json").read_text())
-    assert best["kernel_sizes"] == [5, 3] and best["learning_rate"] == result.best[0].training_hyperparameters["learning_rate"]
+    assert best["kernel_sizes"] == [5, 3] and best["lr"] == result.best[0].training_hyperparameters["lr"]
     # The table ranks the completed trials, then names each failed one with its reason.
     lines = result.table.splitlines()
     assert lines[0].split()[:3] == ["rank", "trial", "val_accuracy"]
