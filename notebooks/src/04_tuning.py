@@ -32,9 +32,9 @@ from IPython.display import Image, display
 import kerascnn
 from kerascnn.tuning import default_space, resolve_space, tune
 
-SMALL = os.environ.get("KERASCNN_NOTEBOOK_SMALL") == "1"  # set by the tests: 3 short trials
+SMALL = os.environ.get("KERASCNN_NOTEBOOK_SMALL") == "1"  # set by the tests: 2 short trials
 DATASET = os.environ.get("KERASCNN_NOTEBOOK_DATASET", "digits")
-MAX_TRIALS = 3 if SMALL else 6
+MAX_TRIALS = 2 if SMALL else 6
 EPOCHS = 2 if SMALL else 5
 WORK = Path("runs")
 

@@ -6,12 +6,16 @@ testing them. Cells tagged ``plot`` must display a PNG figure.
 
 The kernel is this interpreter (a kernelspec written to a temporary JUPYTER_PATH), so the notebooks run
 against the same installed kerascnn on any machine, whatever kernels the user has installed. The kernel
-gets ``KERASCNN_NOTEBOOK_SMALL=1``: tiny data and few epochs. Each notebook runs in its own temporary
-working directory, so files it writes (runs, exports) never land in the repository.
+gets ``KERASCNN_NOTEBOOK_SMALL=1``: tiny data and few epochs. Each notebook runs in its own kernel and
+its own temporary working directory, so files it writes (runs, exports) never land in the repository.
+
+Two kernels run side by side: most of a small-mode notebook is one-threaded Python (importing
+TensorFlow, tracing, plotting), so the second core would otherwise idle.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -28,6 +32,7 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 KERNEL_NAME = "kerascnn-notebook-test"
 CELL_TIMEOUT_S = 600  # a stuck cell fails the test instead of hanging CI
+KERNELS_AT_ONCE = 2
 
 
 @pytest.fixture(scope="session")
@@ -69,20 +74,42 @@ def test_notebook_is_committed_without_outputs(path):
     assert not dirty, f"{path.name}: cells {dirty} carry outputs; rebuild with python notebooks/_build.py"
 
 
+@pytest.fixture(scope="session")
+def executed(test_kernel, request, tmp_path_factory):
+    """The notebooks this session tests, executed two kernels at a time: path -> (notebook, seconds, error)."""
+    wanted = sorted({item.callspec.params["path"] for item in request.session.items
+                     if getattr(item, "originalname", None) == "test_notebook_runs_top_to_bottom"}, reverse=True)
+
+    async def execute(path, slots):
+        async with slots:
+            nb = nbformat.read(path, as_version=4)
+            client = nbclient.NotebookClient(
+                nb,
+                kernel_name=test_kernel,
+                timeout=CELL_TIMEOUT_S,
+                resources={"metadata": {"path": str(tmp_path_factory.mktemp(path.stem))}},  # the kernel's cwd
+            )
+            start = time.perf_counter()
+            try:
+                await client.async_execute()
+            except Exception as error:  # CellExecutionError names the cell and carries its traceback
+                return path, nb, time.perf_counter() - start, error
+            return path, nb, time.perf_counter() - start, None
+
+    async def execute_all():
+        slots = asyncio.Semaphore(KERNELS_AT_ONCE)  # the later notebooks (the longer ones) start first
+        return await asyncio.gather(*(execute(path, slots) for path in wanted))
+
+    return {path: result for path, *result in asyncio.run(execute_all())}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, test_kernel, tmp_path):
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(
-        nb,
-        kernel_name=test_kernel,
-        timeout=CELL_TIMEOUT_S,
-        resources={"metadata": {"path": str(tmp_path)}},  # the kernel's working directory
-    )
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError, with the cell and its traceback, on any failing cell
-    seconds = time.perf_counter() - start
+def test_notebook_runs_top_to_bottom(path, executed):
+    nb, seconds, error = executed[path]
     print(f"{path.name}: {seconds:.1f} s")
+    if error is not None:
+        raise error  # the failing cell and its traceback
 
     missing_plots = [
         i
