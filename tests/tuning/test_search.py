@@ -103,8 +103,9 @@ def test_repair_drops_a_half_written_trial_and_every_reference_to_it(tmp_path):
     for trial_id, text in (("0", json.dumps({"trial_id": "0", "status": "COMPLETED"})), ("1", '{"trial_id": "1", "hyperpa')):
         (project / f"trial_{trial_id}").mkdir(parents=True)
         (project / f"trial_{trial_id}" / "trial.json").write_text(text)
+    # Trial 0 ended but is still listed as ongoing (keras-tuner saves oracle.json before popping it).
     (project / "oracle.json").write_text(json.dumps({
-        "ongoing_trials": {"tuner0": "1"}, "start_order": ["0", "1"], "end_order": ["0"],
+        "ongoing_trials": {"tuner0": "1", "tuner1": "0"}, "start_order": ["0", "1"], "end_order": ["0"],
         "run_times": {"0": 1}, "retry_queue": [], "tried_so_far": ["h0", "h1"], "id_to_hash": {"0": "h0", "1": "h1"},
     }))
     assert repair_project(project) == ["1"]
