@@ -144,9 +144,14 @@ def test_main_called_from_python_leaves_the_process_threads_alone(tmp_path, monk
     assert "Unknown model 'resnet1000'" in capsys.readouterr().err
 
 
-def test_help_teaches():
-    with pytest.raises(SystemExit):
-        main(["fit", "--help"])
+def test_help_teaches(capsys):
+    for command, example in (("fit", "kerascnn fit lenet --dataset ../shared/data/mnist"),
+                             ("evaluate", "kerascnn evaluate runs/lenet")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        assert "examples:" in out and example in out
 
 
 def test_evaluate_errors(tmp_path, capsys):
