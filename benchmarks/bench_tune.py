@@ -96,7 +96,7 @@ def fixed_space(model: str) -> dict:
     published = default_hyperparameters(model)
     space = {k: published[k] for k in default_space(model) if k in published}
     space = {k: list(v) if isinstance(v, tuple) else v for k, v in space.items()}
-    space["learning_rate"] = {"min": 1e-3, "max": 1e-2, "sampling": "log"}
+    space["lr"] = {"min": 1e-3, "max": 1e-2, "sampling": "log"}
     space["optimizer"] = "adam"
     return space
 

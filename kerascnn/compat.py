@@ -12,7 +12,7 @@ Entries:
     Keras      patch_keras_for_multi_worker, is_multi_worker     kerascnn.training (strategy, compile)
     Keras      uninitialized_variables, in_stateless_scope       kerascnn.summary, kerascnn.models.initializers
     Keras      load_weights_only                                 kerascnn.training.checkpoints
-    Keras      to_snake_case                                     kerascnn.pretrained.load
+    Keras      to_snake_case                                     kerascnn.models.pretrained.load
     keras-tuner  atomic_json_writes, show_failed_trial_tracebacks,
                TrialHook, without_tuner_callbacks,
                validate_trial_results                            kerascnn.tuning.tuners

@@ -189,22 +189,8 @@ def test_find_cycles_names_each_cycle():
     assert find_cycles({"a": {"b"}, "b": set()}) == []
 
 
-# Cycles being taken apart by work in progress (issue #18): each entry is the exact set of modules entangled.
-# The test fails on any other cycle, and when an entry no longer exists (then delete it here).
-KNOWN_CYCLES = [
-    # models/__init__ re-exports kerascnn.pretrained, which looks families up in kerascnn.models.
-    {"kerascnn.models", "kerascnn.models.build", "kerascnn.pretrained", "kerascnn.pretrained.files",
-     "kerascnn.pretrained.load"},
-    {"kerascnn.models.hyperparameters", "kerascnn.models.initializers"},
-]
-
-
 def test_the_package_has_no_import_cycles():
-    graph = import_graph()
-    groups = entangled_groups(graph)
-    new = [_shortest_cycle(graph, min(g), g) for g in groups if g not in KNOWN_CYCLES]
-    assert not new, "Import cycles (function-level imports included):\n" + "\n".join(
-        "  " + " -> ".join(cycle) for cycle in new
+    cycles = find_cycles(import_graph())
+    assert not cycles, "Import cycles (function-level imports included):\n" + "\n".join(
+        "  " + " -> ".join(cycle) for cycle in cycles
     )
-    gone = [sorted(known) for known in KNOWN_CYCLES if known not in groups]
-    assert not gone, f"These cycles are gone: delete them from KNOWN_CYCLES: {gone}"

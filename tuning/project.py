@@ -105,6 +105,11 @@ def repair_project(project_dir) -> list[str]:
     Such a trial never finished (keras-tuner writes ``trial.json`` before recording the trial as
     ended in ``oracle.json``), so it is removed with every reference to it and the search runs a new
     trial in its place. Returns the ids of the dropped trials.
+
+    A trial that did end is taken off ``ongoing_trials``: keras-tuner 1.4 saves ``oracle.json`` with
+    the ended trial still listed as ongoing (it pops it after saving) until the next trial starts,
+    and on reload sends every ongoing trial for a retry: a kill in between would train a finished
+    trial again.
     """
     project_dir = Path(project_dir)
     oracle_path = project_dir / "oracle.json"
@@ -117,6 +122,10 @@ def repair_project(project_dir) -> list[str]:
             f"Cannot resume: {oracle_path} is unreadable (written by a killed process?). "
             "Rerun with --overwrite to start the search afresh."
         ) from None
+    ended = set(oracle.get("end_order", []))
+    ongoing = oracle.get("ongoing_trials", {})
+    changed = any(trial_id in ended for trial_id in ongoing.values())
+    oracle["ongoing_trials"] = {k: v for k, v in ongoing.items() if v not in ended}
     dropped = []
     for trial_json in sorted(project_dir.glob("trial_*/trial.json")):
         try:
@@ -128,7 +137,7 @@ def repair_project(project_dir) -> list[str]:
         dropped.append(trial_id)
         shutil.rmtree(trial_json.parent)
         _forget_trial(oracle, trial_id)
-    if dropped:
+    if dropped or changed:
         atomic_write_text(oracle_path, json.dumps(oracle))
     return dropped
 

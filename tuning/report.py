@@ -123,7 +123,7 @@ def summarize(out, oracle, space, *, objective: str, role: str = "single", num_b
 def best_hyperparameters_document(row: TrialRow) -> dict:
     """What ``kerascnn fit --hparams`` reads: one flat mapping of builder and training hyperparameters.
 
-    Training names are fit's (``learning_rate``, ``optimizer``, ...); everything else goes to the
+    Training names are fit's (``lr``, ``optimizer``, ...); everything else goes to the
     model's builder. The trial's score and timing are in trials.csv. The CSV and the table show the
     same flat mapping.
     """

@@ -133,7 +133,7 @@ def tune(
         "data_dir": None if data_dir is None else str(data_dir), "space": resolved.to_dict(),
     }
     if init_from is not None:
-        from kerascnn.pretrained.files import resolve_source_path, sha256_of
+        from kerascnn.models.pretrained.files import resolve_source_path, sha256_of
 
         init_from = str(init_from)
         config["init_from"] = {"path": init_from, "sha256": sha256_of(resolve_source_path(init_from)[0])}

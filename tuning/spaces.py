@@ -2,7 +2,7 @@
 
 A search space maps hyperparameter names to *specs*. The names are the keyword arguments of the
 family's builder (``build_lenet(..., kernel_sizes=(5, 5), ...)``) plus the training hyperparameters
-(``learning_rate``, ``optimizer``; also ``weight_decay``, ``label_smoothing``, ``schedule``, the
+(``lr``, ``optimizer``; also ``weight_decay``, ``label_smoothing``, ``schedule``, the
 names a ``kerascnn fit --hparams`` file takes). A spec is one of:
 
     {"values": [3, 5, 7]}                       a choice (lists/tuples as values are allowed too)
@@ -43,7 +43,7 @@ class SearchSpaceError(KerasCNNError, ValueError):
 # Searched for every model; defaults come from the training defaults of `kerascnn fit`.
 # Also accepted in a --space file: weight_decay, label_smoothing, schedule (fit's own settings).
 TRAINING_SPACE: dict[str, Any] = {
-    "learning_rate": {"min": 1e-4, "max": 0.3, "sampling": "log"},
+    "lr": {"min": 1e-4, "max": 0.3, "sampling": "log"},
     "optimizer": {"values": ["adam", "momentum", "sgd"]},
 }
 
@@ -264,16 +264,18 @@ def resolve_space(model: str, overrides: dict | str | Path | None = None, traini
     Args:
         model: a registered model name.
         overrides: a mapping in the file format, or the path of a ``--space`` file, or None.
-        training_defaults: default values of the training hyperparameters (``learning_rate``,
+        training_defaults: default values of the training hyperparameters (``lr``,
             ``optimizer``), normally the per-model defaults of ``kerascnn fit``.
 
     Raises:
         SearchSpaceError: an unknown hyperparameter, a contradictory spec (min > max, a default
             outside the range, ...), or a space with nothing to search.
     """
+    from kerascnn.training.config import canonical_settings
+
     if isinstance(overrides, (str, Path)):
         overrides = load_space_file(overrides)
-    overrides = dict(overrides or {})
+    overrides = canonical_settings(dict(overrides or {}))  # a space file may say learning_rate for lr
     known = builder_defaults(model)
     defaults = dict(known)
     defaults.update({k: v for k, v in (training_defaults or {}).items() if k in TRAINING_HYPERPARAMETERS})

@@ -25,7 +25,8 @@ datasets: digits (scikit-learn's 1,797 real 8x8 digits, no download), a TensorFl
 or one set split by --test-split), or a folder of class subfolders of images (optionally in train/
 and test/). Images are resized to the model's input; gray<->RGB as the model needs.
 
-defaults marked "model's default" come from kerascnn.training.defaults (the textbook's settings).
+defaults marked "model's default" are the textbook's settings, kept beside each family's builder
+(FACTS.training in kerascnn/models/FAMILY.py; kerascnn.training.get_training_defaults(NAME) reads them).
 The run directory (--out, default runs/MODEL) gets config.json, data_spec.json, best.keras,
 last.keras, history.csv, metrics.json, logs/ (TensorBoard) and three plots. While training it is
 OUT.partial; rerun the same command after an interruption to resume from the last finished epoch.

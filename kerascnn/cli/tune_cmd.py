@@ -31,7 +31,7 @@ a --space file (YAML or JSON) replaces the entries it names and keeps the others
   kernel_sizes: [{values: [3, 5, 7]}, 5]     # search the first kernel, fix the second at 5
   dense_units: [120, 84]                      # a fixed value is not searched
   dropout: {min: 0.0, max: 0.5, step: 0.1}
-  learning_rate: {min: 0.001, max: 0.3, sampling: log}
+  lr: {min: 0.001, max: 0.3, sampling: log}
   optimizer: {values: [sgd, adam]}
 
 distributed search (one oracle, several processes training trials; same command everywhere):

@@ -55,7 +55,7 @@ class DataSpec:
                 )
 
     def with_pretrained_preprocessing(self, preprocessing: dict | None) -> "DataSpec":
-        """A copy normalizing as ``preprocessing`` (a :class:`kerascnn.pretrained.LoadReport`'s) says."""
+        """A copy normalizing as ``preprocessing`` (a :class:`kerascnn.models.pretrained.LoadReport`'s) says."""
         if not preprocessing:
             return self
         channels = self.input_shape[2]

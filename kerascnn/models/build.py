@@ -59,7 +59,7 @@ def build(name: str, input_shape=None, num_classes: int = 10, *, weights=None, *
     if first_empty_layer(model) is not None:
         raise InputTooSmallError(_too_small_message(name, shape, int(num_classes), hyperparameters))
     if weights is not None:
-        from kerascnn.pretrained import load_weights
+        from kerascnn.models.pretrained import load_weights
 
         model.load_report = load_weights(model, weights)
     return model

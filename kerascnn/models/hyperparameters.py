@@ -6,11 +6,7 @@ what was received and what is allowed.
 
 from __future__ import annotations
 
-from kerascnn.errors import KerasCNNError
-
-
-class HyperparameterError(KerasCNNError, ValueError):
-    """A builder hyperparameter with a value the architecture cannot take."""
+from kerascnn.errors import HyperparameterError
 
 
 def check_choice(name: str, value, choices) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from kerascnn.models.hyperparameters import HyperparameterError
+from kerascnn.errors import HyperparameterError
 
 # Keras' own defaults for every Conv2D/Dense: what all families use unless a variant declares otherwise.
 INITIALIZER_DEFAULTS = {"kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}

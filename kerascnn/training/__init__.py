@@ -6,7 +6,7 @@ Public API:
     evaluate(run_dir_or_keras, dataset=None, *, data_dir=None) -> dict     test accuracy/loss, per class
     TrainConfig                     every setting of a run; fields = `kerascnn fit` flags
     load_hparams(dict_or_file)      builder hyperparameters from JSON/YAML (keras-tuner winners work)
-    get_training_defaults(name)     per-model epochs/batch/optimizer/lr (kerascnn.training.defaults)
+    get_training_defaults(name)     per-model epochs/batch/optimizer/lr (FACTS.training beside each builder)
     get_strategy(name)              tf.distribute strategy by name (kerascnn.training.strategy)
     compile_model(model, *, optimizer, lr, schedule, epochs, steps_per_epoch, label_smoothing,
                   weight_decay, aux_loss_weight, steps_per_execution, jit_compile=False)

@@ -149,7 +149,7 @@ class _Trainer:
 
         source = None
         if cfg.init_from:  # read (and check) the weights before anything is written
-            from kerascnn.pretrained import read_weights
+            from kerascnn.models.pretrained import read_weights
 
             source = read_weights(cfg.init_from)
         data = prepare_data(
@@ -175,7 +175,7 @@ class _Trainer:
                 keras.config.set_dtype_policy(previous_policy)
             self.load_report = None
             if source is not None:
-                from kerascnn.pretrained import load_weights
+                from kerascnn.models.pretrained import load_weights
 
                 # A source run's head means its own classes: other class names get a new head.
                 source_classes = transfer.source_class_names(source)

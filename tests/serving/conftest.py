@@ -6,7 +6,7 @@ and ``serving_bytes``: ``image_bytes`` string [None] of PNG/JPEG -> the same out
 are LeNets with different random weights, so the tests can tell which version answered.
 
 A server process costs 10-20 s of TensorFlow import and model loading on 2 cores, so the session starts
-two and shares them: ``server`` (a model config file: REST in test_app, gRPC in test_grpc) and
+two, together (their imports overlap), and shares them: ``server`` (a model config file: REST in test_app, gRPC in test_grpc) and
 ``single_model_server`` (one model base path, batching off: test_server, test_image_requests). Both are
 stopped with SIGTERM at the end of the session and must exit 0 having finished their work.
 """
@@ -196,64 +196,91 @@ model_config_list {
 
 
 @pytest.fixture(scope="session")
-def server(exports, tmp_path_factory):
-    """``kerascnn serve --model-config-file``, shared by the REST and gRPC tests.
+def server_processes(exports, tmp_path_factory) -> dict:
+    """Both session servers, started together so that their TensorFlow imports overlap (not yet ready).
 
-    Short polling, small batches behind one batch thread, small body (1 MB) and image (10,000 pixels)
-    limits, metrics on, 2 s header and body timeouts. ``hot_base``/``grpc_hot_base``: the folders of
-    the models the hot-loading tests change; ``config_path``: the config file (relative base paths).
+    ``"config"``: ``kerascnn serve --model-config-file`` for the REST and gRPC tests: short polling, small
+    batches behind one batch thread, small body (1 MB) and image (10,000 pixels) limits, metrics on, 2 s
+    header and body timeouts; ``hot_base``/``grpc_hot_base`` are the folders of the models the
+    hot-loading tests change, ``config_path`` the config file (relative base paths).
+    ``"single"``: ``kerascnn serve MODEL_BASE_PATH --model-name digits``: every version, batching off,
+    an access log file (``access_log``).
+    """
+    # the single-model server first: it needs only the exports, and imports TF while the rest is written
+    single_folder = tmp_path_factory.mktemp("single_model_server")
+    access_log = single_folder / "access.log"
+    single = ServerProcess([exports["base"], "--model-name", "digits", "--no-batching", "--access-log", access_log,
+                            "--model-version-policy", "all"], single_folder)
+    single.access_log = access_log
+    try:
+        folder = tmp_path_factory.mktemp("server")
+        for name in ("hot", "grpc_hot"):
+            (folder / name).mkdir()
+            copy_version(exports[1], folder / name, 1)
+        write_regressor(folder / "regressor" / "1")
+        config = folder / "models.config"
+        config.write_text(CONFIG % {"lenet": exports["base"]})
+        config_server = ServerProcess(
+            ["--model-config-file", config, "--poll-seconds", "0.3", "--max-batch-size", "8",
+             "--batch-timeout-micros", "2000", "--num-batch-threads", "1", "--max-request-bytes", "1000000",
+             "--max-image-pixels", "10000", "--enable-metrics", "--header-timeout", "2", "--body-timeout", "2"],
+            folder,
+        )
+        config_server.config_path, config_server.hot_base, config_server.grpc_hot_base = (
+            config, folder / "hot", folder / "grpc_hot")
+    except BaseException:  # no server left behind by a failed set-up
+        single.proc.kill()
+        raise
+    servers = {"config": config_server, "single": single}
+    yield servers
+    for process in servers.values():  # a server no test asked for; the others are stopped already
+        if process.proc.poll() is None:
+            process.stop()
+
+
+@pytest.fixture(scope="session")
+def server(server_processes):
+    """The config-file server (see :func:`server_processes`), shared by the REST and gRPC tests.
+
+    At the end of the session: calls in flight at SIGTERM are answered, exit 0, "stopped" printed.
     """
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    folder = tmp_path_factory.mktemp("server")
-    for name in ("hot", "grpc_hot"):
-        (folder / name).mkdir()
-        copy_version(exports[1], folder / name, 1)
-    write_regressor(folder / "regressor" / "1")
-    config = folder / "models.config"
-    config.write_text(CONFIG % {"lenet": exports["base"]})
-    server = ServerProcess(
-        ["--model-config-file", config, "--poll-seconds", "0.3", "--max-batch-size", "8",
-         "--batch-timeout-micros", "2000", "--num-batch-threads", "1", "--max-request-bytes", "1000000",
-         "--max-image-pixels", "10000", "--enable-metrics", "--header-timeout", "2", "--body-timeout", "2"],
-        folder,
-    )
+    server = server_processes["config"]
     server.wait_ready("lenet")
-    server.config_path, server.hot_base, server.grpc_hot_base = config, folder / "hot", folder / "grpc_hot"
     yield server
-    # Graceful stop: calls in flight when SIGTERM arrives are answered (8 calls of 1,000 images queue
-    # up behind one batch thread, ~50 ms each), then the server exits 0.
+    # Graceful stop: calls in flight when SIGTERM arrives are answered, then the server exits 0. 16 calls
+    # of 1,000 images (~50 ms each) queue up behind one batch thread; SIGTERM goes once the first is
+    # answered, so the server has received the others (a call still on its way may rightly be refused).
     request = predict_pb2.PredictRequest()
     request.model_spec.name = "lenet"
     request.model_spec.version.value = 1
     request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1000, 28, 28, 1), np.uint8)))
     with grpc.insecure_channel(server.grpc_target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        calls = [stub.Predict.future(request, 60.0) for _ in range(8)]
-        time.sleep(0.05)
+        calls = [stub.Predict.future(request, 60.0) for _ in range(16)]
+        calls[0].result()
+        in_flight = sum(not call.done() for call in calls)
         assert server.stop() == 0, server.stderr()[-2000:]
+        assert in_flight > 0  # else this checked nothing
         assert all(call.result().outputs["classes"].tensor_shape.dim[0].size == 1000 for call in calls)
     assert "kerascnn serve: stopped" in server.stdout()
 
 
 @pytest.fixture(scope="session")
-def single_model_server(exports, tmp_path_factory):
-    """``kerascnn serve MODEL_BASE_PATH --model-name digits``: every version, batching off, an access log file.
+def single_model_server(server_processes):
+    """The one-model server (see :func:`server_processes`), for test_server and test_image_requests.
 
-    At the end of the session: SIGTERM, exit 0, "stopped" printed, and the access log complete on disk.
+    At the end of the session: SIGTERM, exit 0, "stopped" printed, and every answered request in the access log.
     """
-    folder = tmp_path_factory.mktemp("single_model_server")
-    access_log = folder / "access.log"
-    server = ServerProcess([exports["base"], "--model-name", "digits", "--no-batching", "--access-log", access_log,
-                            "--model-version-policy", "all"], folder)
+    server = server_processes["single"]
     server.wait_ready("digits")
-    server.access_log = access_log
     yield server
     assert server.stop() == 0, server.stderr()[-2000:]
     assert "kerascnn serve: stopped" in server.stdout()
-    log = access_log.read_text()
+    log = server.access_log.read_text()
     missing = [f'"{method} {path} HTTP/1.1" {status}' for method, path, status in server.answered
                if f'"{method} {path} HTTP/1.1" {status}' not in log]
     assert server.answered and not missing, f"requests missing from the access log: {missing[:5]}"

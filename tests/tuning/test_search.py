@@ -14,7 +14,7 @@ from kerascnn.tuning.project import CONFIG_FILE, PROJECT_NAME, prepare_out_dir, 
 # Everything fixed but the second kernel and the learning rate: a 2x2 grid, one kernel impossible.
 GRID_SPACE = {
     "kernel_sizes": [5, {"values": [3, 15]}],
-    "learning_rate": {"values": [0.01, 0.003]},
+    "lr": {"values": [0.01, 0.003]},
     "optimizer": "adam", "activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
     "filters": [6, 16], "dense_units": [120, 84],
 }
@@ -33,7 +33,7 @@ def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, ca
     assert all(r.status == "COMPLETED" and math.isfinite(r.score) for r in by_kernel[3])
     assert all(r.status == "FAILED" for r in by_kernel[15])
     assert all("block2_conv" in r.message and "15x15" in r.message for r in by_kernel[15])
-    assert {r.training_hyperparameters["learning_rate"] for r in by_kernel[3]} == {0.01, 0.003}
+    assert {r.training_hyperparameters["lr"] for r in by_kernel[3]} == {0.01, 0.003}
     assert all(r.seconds > 0 and r.epochs == 1 for r in by_kernel[3])
     printed = capsys.readouterr().out
     assert printed.count("failed: lenet cannot be built") == 2  # one line per failed trial, no traceback
@@ -42,7 +42,7 @@ def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, ca
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert [r["status"] for r in rows] == [r.status for r in result.trials]
     best = json.loads((out / "best_hyperparameters.json").read_text())
-    assert best["kernel_sizes"] == [5, 3] and best["learning_rate"] == result.best[0].training_hyperparameters["learning_rate"]
+    assert best["kernel_sizes"] == [5, 3] and best["lr"] == result.best[0].training_hyperparameters["lr"]
     # The table ranks the completed trials, then names each failed one with its reason.
     lines = result.table.splitlines()
     assert lines[0].split()[:3] == ["rank", "trial", "val_accuracy"]
@@ -103,8 +103,9 @@ def test_repair_drops_a_half_written_trial_and_every_reference_to_it(tmp_path):
     for trial_id, text in (("0", json.dumps({"trial_id": "0", "status": "COMPLETED"})), ("1", '{"trial_id": "1", "hyperpa')):
         (project / f"trial_{trial_id}").mkdir(parents=True)
         (project / f"trial_{trial_id}" / "trial.json").write_text(text)
+    # Trial 0 ended but is still listed as ongoing (keras-tuner saves oracle.json before popping it).
     (project / "oracle.json").write_text(json.dumps({
-        "ongoing_trials": {"tuner0": "1"}, "start_order": ["0", "1"], "end_order": ["0"],
+        "ongoing_trials": {"tuner0": "1", "tuner1": "0"}, "start_order": ["0", "1"], "end_order": ["0"],
         "run_times": {"0": 1}, "retry_queue": [], "tried_so_far": ["h0", "h1"], "id_to_hash": {"0": "h0", "1": "h1"},
     }))
     assert repair_project(project) == ["1"]
