@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerascnn.data.pipeline import VAL_SEED
+from kerascnn.data.raw import VAL_SEED
 from kerascnn.errors import DataError
 
 FOLD_SEED = VAL_SEED

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.data.datasets import load_dataset
-from kerascnn.data.raw import RawDataset, split_indices
-from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, VAL_SEED, build_dataset, channel_stats
+from kerascnn.data.raw import VAL_SEED, RawDataset, split_indices
+from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, build_dataset, channel_stats
 from kerascnn.data.spec import DataSpec
 from kerascnn.data.folders import list_image_folder
 from kerascnn.data.streaming import BadImages, FilePart, TFDSPart, sample_images

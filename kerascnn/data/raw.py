@@ -1,16 +1,20 @@
-"""Raw datasets and their splits: :class:`RawDataset` (uint8 images + labels, a training and a test part)
-and the deterministic splits every command shares. A leaf module: the loaders
-(:mod:`kerascnn.data.digits`, ``idx``, ``folders``, ``tfds_source``) build on it and
-:func:`kerascnn.data.datasets.load_dataset` dispatches to them.
+"""Raw datasets and their splits: :class:`RawDataset` (uint8 images + labels, a training and a test
+part) and the deterministic splits every command shares (test part, validation part, their seed).
+
+A leaf module: the loaders (:mod:`kerascnn.data.digits`, ``idx``, ``folders``, ``tfds_source``) build on
+it and :func:`kerascnn.data.datasets.load_dataset` dispatches to them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
 from kerascnn.errors import DataError
+
+VAL_SEED = 1  # the validation split (and the k folds) are fixed, independently of --seed
 
 
 @dataclasses.dataclass
@@ -117,3 +121,22 @@ def split_train_test(name, class_names, x, y, *, test_split: float, seed: int = 
     x, y = check_arrays(x, y, "", name)
     train, test = split_indices(len(x), test_split, seed)
     return RawDataset(name, class_names, x[train], y[train], x[test], y[test])
+
+
+class Splits(NamedTuple):
+    """Raw uint8 arrays of the three parts: what the pipelines are built from."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def split_validation(raw: RawDataset, val_split: float = 0.1) -> Splits:
+    """Hold out ``val_split`` of the training part (fixed seed) as validation; the test part is kept."""
+    if val_split <= 0:
+        return Splits(raw.x_train, raw.y_train, raw.x_train[:0], raw.y_train[:0], raw.x_test, raw.y_test)
+    keep, held = split_indices(len(raw.x_train), val_split, seed=VAL_SEED)
+    return Splits(raw.x_train[keep], raw.y_train[keep], raw.x_train[held], raw.y_train[held], raw.x_test, raw.y_test)

@@ -9,34 +9,23 @@ import socket
 
 import pytest
 
-from kerascnn.cli.main import build_parser, main
+from kerascnn.cli.main import build_parser
 from kerascnn.errors import KerasCNNError
 
 
-def kerascnn(capsys, *args) -> tuple:
-    """``(exit code, stdout, stderr)`` of ``kerascnn ARGS``, run in this process (argparse's exits included)."""
-    capsys.readouterr()
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_help_explains_the_command(capsys):
-    code, out, _ = kerascnn(capsys, "serve", "--help")
-    assert code == 0
+def test_help_explains_the_command(kerascnn_main):
+    result = kerascnn_main("serve", "--help")
+    assert result.returncode == 0
     for text in ("TF Serving", "MODEL_BASE_PATH", "--model-config-file", "--no-batching", "--max-batch-size",
                  "--batch-timeout-micros", "127.0.0.1", "model_config_list", "curl"):
-        assert text in out
+        assert text in result.stdout
 
 
-def test_a_user_error_is_one_line_and_exit_1(capsys, tmp_path):
-    code, _, err = kerascnn(capsys, "serve", tmp_path / "missing")
-    assert code == 1
-    assert err.startswith("kerascnn serve: error: Model base path") and "does not exist" in err
-    assert "Traceback" not in err and err.count("\n") == 1
+def test_a_user_error_is_one_line_and_exit_1(kerascnn_main, tmp_path):
+    result = kerascnn_main("serve", tmp_path / "missing")
+    assert result.returncode == 1
+    assert result.stderr.startswith("kerascnn serve: error: Model base path") and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 
 @pytest.fixture

@@ -161,6 +161,12 @@ def _unknown_output(images):
     return request
 
 
+def _repeated_output(images):
+    request = predict_request(images[:1])
+    request.output_filter.extend(["classes", "classes"])
+    return request
+
+
 def _too_large(images):
     return predict_request(np.zeros((2, 28, 28, 1000), np.uint8))  # 1.5 MB > --max-request-bytes 1000000
 
@@ -187,6 +193,7 @@ def _too_many_pixels(images):
     (_short_content, "INVALID_ARGUMENT", "tensor parsing error: images"),
     (_huge_claim, "INVALID_ARGUMENT", "tensor parsing error: images"),
     (_unknown_output, "INVALID_ARGUMENT", "output tensor alias not found in signature: logits"),
+    (_repeated_output, "INVALID_ARGUMENT", "duplicate output tensor alias: classes"),
     (_too_large, "RESOURCE_EXHAUSTED", "larger than max"),
     (_broken_png, "INVALID_ARGUMENT", ""),
     (_too_many_pixels, "INVALID_ARGUMENT", "is 100x101 = 10,100 pixels, over the limit of 10,000"),
@@ -224,6 +231,14 @@ def test_metadata_and_example_api_errors(stub):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Regress(regress, 10.0)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    request.metadata_field.append("warmup")
+    no_input = classification_pb2.ClassificationRequest()  # neither example_list nor example_list_with_context
+    no_input.model_spec.name, no_input.model_spec.signature_name = "lenet", "classification"
+    for call, message in [(lambda: stub.GetModelMetadata(request, 10.0), "Metadata field warmup is not supported"),
+                          (lambda: stub.Classify(no_input, 10.0), "Input is empty.")]:
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in caught.value.details()
 
 
 def classify_request(examples, context=None, signature="classification"):
@@ -352,6 +367,12 @@ def test_reload_config_over_grpc(server, channel, exports):
             models.HandleReloadConfigRequest(bad, 10.0)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "needs both name and base_path" in caught.value.details()
+        custom = model_management_pb2.ReloadConfigRequest()
+        custom.config.custom_model_config.type_url = "type.googleapis.com/my.Config"
+        with pytest.raises(grpc.RpcError) as caught:
+            models.HandleReloadConfigRequest(custom, 10.0)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "cannot reload with other config types" in caught.value.details()
     finally:  # the server is the session's: give the other tests their models back
         restore = model_management_pb2.ReloadConfigRequest()
         text_format.Parse(server.config_path.read_text(), restore.config)

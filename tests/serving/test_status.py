@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kerascnn.serving.status import HTTP_STATUS, ServingError, from_tensorflow
+from kerascnn.serving.status import HTTP_STATUS, ServingError, from_tensorflow, tensorflow_message, unimplemented
 
 
 @pytest.mark.parametrize("code, http", [
@@ -27,6 +27,17 @@ def test_every_canonical_code_has_an_http_status():
 def test_unknown_code_is_a_bug():
     with pytest.raises(ValueError):
         ServingError("TEAPOT", "m")
+    assert repr(unimplemented("no regress here")) == "ServingError(UNIMPLEMENTED, 'no regress here')"
+
+
+def test_tensorflow_message_keeps_the_reason():
+    graph_error = ("Graph execution error:\n\nDetected at node DecodePng defined at (most recent call last):\n"
+                   "<stack traces unavailable>\nassertion failed: [image too large] [Condition x <= y did not hold]\n"
+                   "\t [[{{node DecodePng}}]]")
+    assert tensorflow_message(graph_error) == "image too large"
+    assert tensorflow_message("{{function_node __inference_f_12}} Input is not a PNG\n") == "Input is not a PNG"
+    assert tensorflow_message("Graph execution error:") == "Graph execution error:"  # nothing better: the first line
+    assert tensorflow_message("  ") == "TensorFlow error"
 
 
 def test_tensorflow_errors_keep_their_code_and_first_line():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -80,12 +81,13 @@ def test_finished_run_is_never_overwritten(digits_run):
     assert (digits_run.path / "metrics.json").read_text() == before
 
 
-def test_overwrite_replaces_a_finished_run(tmp_path):
+def test_overwrite_replaces_a_finished_run(digits_run, tmp_path):
     out = tmp_path / "run"
-    first = kerascnn.fit("lenet", epochs=1, hparams=RELU, out=str(out), verbose=0, val_split=0)
+    shutil.copytree(digits_run.path, out)  # a finished run
     second = kerascnn.fit("lenet", epochs=1, hparams=RELU, out=str(out), verbose=0, overwrite=True, seed=1,
                           val_split=0)
-    assert first.path == second.path and json.loads((out / "config.json").read_text())["seed"] == 1
+    assert second.path == out and json.loads((out / "config.json").read_text())["seed"] == 1
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1  # the new run's, not the copied one's
     assert not list(tmp_path.glob(".*old*")) and not partial_path(out).exists()
 
 
