@@ -31,6 +31,26 @@ def run_kerascnn(*args, cwd=None, env=None, timeout=600, check=False) -> subproc
     return proc
 
 
+NOTEBOOK_TEST = "test_notebook_runs_top_to_bottom"  # tests/notebooks/test_notebooks.py
+
+
+def pytest_collection_finish(session):
+    """Start the selected notebooks now, beside the other tests (kerascnn_testing.notebooks says why)."""
+    paths = {item.callspec.params["path"] for item in session.items if getattr(item, "originalname", None) == NOTEBOOK_TEST}
+    if paths and not session.config.option.collectonly:
+        from kerascnn_testing.notebooks import RUNNER, NotebookRunner
+
+        session.config.stash[RUNNER] = NotebookRunner(paths).start()
+
+
+def pytest_sessionfinish(session):
+    from kerascnn_testing.notebooks import RUNNER
+
+    runner = session.config.stash.get(RUNNER, None)
+    if runner is not None:
+        runner.stop()
+
+
 @pytest.fixture
 def kerascnn_cli():
     """Call as ``kerascnn_cli("fit", "lenet", ...)``; returns the CompletedProcess.
