@@ -10,7 +10,8 @@ attribute of a Keras or keras-tuner object.
 Entries:
     Keras      loss_tracker, unscale_loss                        kerascnn.training.core_split
     Keras      patch_keras_for_multi_worker, is_multi_worker     kerascnn.training (strategy, compile)
-    Keras      uninitialized_variables, in_stateless_scope       kerascnn.summary, kerascnn.models.initializers
+    Keras      uninitialized_variables, in_stateless_scope       kerascnn.summary, kerascnn.models (smallest_input,
+                                                                 initializers)
     Keras      load_weights_only                                 kerascnn.training.checkpoints
     Keras      to_snake_case                                     kerascnn.models.pretrained.load
     keras-tuner  atomic_json_writes, show_failed_trial_tracebacks,
@@ -26,7 +27,7 @@ import contextlib
 import json
 
 # The versions every entry was written and checked against (tests/test_compat.py compares them to
-# the installed ones). Python's multiprocessing entries were checked on CPython 3.10-3.12.
+# the installed ones). The multiprocessing entries were checked on CPython 3.11.7.
 CHECKED_VERSIONS = {"keras": "3.15.1", "keras-tuner": "1.4.8", "tensorflow": "2.21.0"}
 
 

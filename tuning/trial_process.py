@@ -19,6 +19,11 @@ A worker builds the search's data the way ``kerascnn fit`` does (same split, Dat
 from the arrays the search loaded, builds and compiles the model with the trial's values, optionally
 loads weights (Hyperband continuing an earlier trial), fits with the trial's callbacks (they travel by
 pickle) and sends back the history, the model's build config and its peak memory.
+
+``concurrent.futures.ProcessPoolExecutor(max_tasks_per_child=...)`` and loky were measured against
+this worker (``benchmarks/bench_trial_pool.py``, README "Tuning"): neither was faster, neither
+replaces a worker by its memory, kills a running trial or survives a worker's death without being
+re-created.
 """
 
 from __future__ import annotations

@@ -55,8 +55,9 @@ class ModelFacts:
     # The tests' narrow version of the family: the same layer types with few channels and blocks, so a
     # forward pass, a .keras round trip or a TFLite conversion takes well under a second...
     test_hyperparameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    # ... and the smallest square input (H = W) that narrow version builds at (tests/models/test_zoo.py
-    # checks that one pixel less does not).
+    # ... and the square input (H = W) it is tested at: the smallest that builds for the families whose
+    # pools or "valid" windows need one (LeNet 12, VGG 32, GoogLeNet 65, AlexNet 67: tests/models/
+    # test_smallest_input.py), a small one for those that build at any size (ResNet, MobileNets).
     test_input: int = 32
 
 

@@ -21,9 +21,9 @@ import keras
 from keras import layers
 
 from kerascnn.models.custom_layers import LocalResponseNormalization
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
 from kerascnn.models.layers import ceil_mode_padding, symmetric_padding
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.registry import register_model
 
 # Per block: (name, 1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool projection): the paper's table 1.

@@ -6,10 +6,10 @@ Conv 6@5x5 same -> act -> pool 2/2 -> Conv 16@5x5 -> act -> pool 2/2 -> Flatten 
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import layers
-
-import dataclasses
 
 from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import check_choice, check_int_sequence, check_rate, variant

@@ -22,6 +22,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import (
     HyperparameterError,
     check_int_sequence,
@@ -30,7 +31,6 @@ from kerascnn.models.hyperparameters import (
     check_rate,
     variant,
 )
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.registry import register_model
 
 FACTS = ModelFacts(

@@ -23,9 +23,9 @@ import re
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import check_positive_int, check_positive_number, check_rate, variant
 from kerascnn.models.layers import symmetric_padding
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.registry import register_model
 
 FACTS = ModelFacts(

@@ -10,8 +10,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, TrainingDefaults
 from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.registry import register_model
 
 FACTS = ModelFacts(

@@ -88,4 +88,3 @@ def get_model_info(name: str) -> ModelInfo:
 
 def get_builder(name: str) -> Callable:
     return get_model_info(name).builder
-

@@ -21,6 +21,7 @@ import dataclasses
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import (
     HyperparameterError,
     check_choice,
@@ -31,7 +32,6 @@ from kerascnn.models.hyperparameters import (
     variant,
 )
 from kerascnn.models.layers import symmetric_padding
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.registry import register_model
 
 FACTS = ModelFacts(
