@@ -439,7 +439,7 @@ def main(argv=None) -> int:
         for r in range(args.repeats):
             k_rate, k_cpu, t_target, k_acc, wall, slices = keras_run(raw, args, Path(tmp) / f"run{r}")
             t_rate, t_cpu, t_acc, t_threads = torch_run(raw, args) if have_torch else (None, None, None, None)
-            p_rate, p_build = pipeline_rate(raw)
+            p_rate, _ = pipeline_rate(raw)
             rows.append(dict(k_rate=k_rate, k_cpu=k_cpu, t_rate=t_rate, t_cpu=t_cpu, p_rate=p_rate,
                              t_target=t_target, k_acc=k_acc, t_acc=t_acc))
             reached = f"{t_target:.1f} s" if t_target is not None else f"not reached in {args.epochs} epochs"

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import base64
 import gzip
-import io
 import json
 import os
 import random
@@ -70,16 +69,17 @@ def free_port() -> int:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / 2**20
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (Linux /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of a process, in seconds."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
 
 
 class Server:
@@ -458,15 +458,6 @@ async def fuzz(url: str, cases: list, good_body: bytes) -> dict:
         async with session.post(url + "/v1/models/lenet:predict", data=good_body) as response:
             counts["still_up"] = response.status == 200
     return counts
-
-
-def png_bytes(image) -> bytes:
-    from PIL import Image
-    import numpy as np
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype="uint8")[..., 0]).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def main(argv=None) -> int:

@@ -29,15 +29,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def rss_mb(pid="self") -> float:
+def rss_mb(pid=None) -> float:
+    import psutil
+
+    from kerascnn.tuning.memory import resident_mb
+
     try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * PAGE / 2**20
-    except (FileNotFoundError, ProcessLookupError):
+        return resident_mb(pid)
+    except psutil.NoSuchProcess:
         return 0.0
 
 
@@ -63,9 +65,9 @@ def trial_processes_cpu(pid) -> float:
 
 
 def server_pid():
-    from multiprocessing import forkserver
+    from kerascnn.compat import forkserver_pid
 
-    return getattr(forkserver._forkserver, "_forkserver_pid", None)  # a private attribute, for measuring only
+    return forkserver_pid()
 
 
 TRIAL_ENDS: list = []  # (wall, CPU of this process + the worker processes, rss of this process, rss of the server)
@@ -73,9 +75,9 @@ TRIAL_ENDS: list = []  # (wall, CPU of this process + the worker processes, rss 
 
 def record_trial_ends() -> None:
     """Wrap the tuners' on_trial_end to record time, CPU and memory when each trial has finished."""
-    from kerascnn.tuning import search
+    from kerascnn.tuning.tuners import KerasCNNTuner
 
-    original = search._KerasCNNTuner.on_trial_end
+    original = KerasCNNTuner.on_trial_end
 
     def on_trial_end(self, trial):
         original(self, trial)
@@ -83,7 +85,7 @@ def record_trial_ends() -> None:
         TRIAL_ENDS.append((time.perf_counter(), time.process_time() + trial_processes_cpu(pid), rss_mb(),
                            rss_mb(pid) if pid else 0.0))
 
-    search._KerasCNNTuner.on_trial_end = on_trial_end
+    KerasCNNTuner.on_trial_end = on_trial_end
 
 
 def fixed_space(model: str) -> dict:
@@ -94,7 +96,7 @@ def fixed_space(model: str) -> dict:
     published = default_hyperparameters(model)
     space = {k: published[k] for k in default_space(model) if k in published}
     space = {k: list(v) if isinstance(v, tuple) else v for k, v in space.items()}
-    space["learning_rate"] = {"min": 1e-3, "max": 1e-2, "sampling": "log"}
+    space["lr"] = {"min": 1e-3, "max": 1e-2, "sampling": "log"}
     space["optimizer"] = "adam"
     return space
 
@@ -115,7 +117,7 @@ def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> l
         start, cpu = time.perf_counter(), time.process_time()
         with strategy.scope():
             net = build(model, data.input_shape, data.num_classes)
-            compile_model(net, learning_rate=lr, optimizer="adam")
+            compile_model(net, lr=lr, optimizer="adam")
         parts = core_split.core_split_applies(net)  # as kerascnn fit and the trial processes do
         if parts:
             core_split.enable_core_split(net, parts)

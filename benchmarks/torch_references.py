@@ -83,6 +83,3 @@ def lenet(in_channels=1, num_classes=10):
 
 REFERENCES = {"resnet18": ResNet18, "vgg11": vgg11, "lenet": lenet}
 
-
-def parameter_count(module) -> int:
-    return sum(p.numel() for p in module.parameters())

@@ -27,15 +27,19 @@ def export(source, out, format: str = "saved_model", quantize: str = "none", **k
 
     ``format="saved_model"`` writes the next version folder of the model base folder ``out``;
     ``format="tflite"`` writes the ``.tflite`` file ``out`` and its ``.json``. Other keyword arguments
-    go to :func:`export_saved_model` or :func:`export_tflite`.
+    go to :func:`export_saved_model` or :func:`export_tflite`; those a SavedModel has no use for
+    (``quantize``, ``calibration_images``, ``overwrite=True``) are refused, not ignored.
     """
     from kerascnn.errors import KerasCNNError
 
     if format == "saved_model":
         if quantize not in (None, "none"):
-            raise KerasCNNError(f"A SavedModel is float32; --quantize is for --format tflite. Received: {quantize!r}")
-        kwargs.pop("calibration_images", None)
-        kwargs.pop("overwrite", None)
+            raise KerasCNNError(f"A SavedModel is float32; quantize is for format='tflite'. Received: quantize={quantize!r}")
+        if kwargs.pop("calibration_images", None) is not None:
+            raise KerasCNNError("A SavedModel is float32: calibration_images is for format='tflite', quantize='int8'.")
+        if kwargs.pop("overwrite", False):
+            raise KerasCNNError("A SavedModel export never replaces one: it adds the next version folder of out "
+                                "(overwrite is for format='tflite').")
         return export_saved_model(source, out, **kwargs)
     if format == "tflite":
         return export_tflite(source, out, quantize or "none", **kwargs)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.errors import ArtifactError, KerasCNNError
+from kerascnn.versions import library_versions
 
 MARKER_FILE = "kerascnn_export.json"
 LABELS_FILE = "labels.txt"
@@ -63,15 +64,6 @@ def load_source(source, spec=None):
     if input_shape != tuple(spec.input_shape):
         raise ArtifactError(f"Model {model.name!r} takes {input_shape}, but its DataSpec says {spec.input_shape}.")
     return model, spec, model.name
-
-
-def library_versions() -> dict:
-    import keras
-    import tensorflow as tf
-
-    from kerascnn import __version__
-
-    return {"kerascnn": __version__, "keras": keras.__version__, "tensorflow": tf.__version__}
 
 
 def marker(fmt: str, model_name: str, spec, **extra) -> dict:

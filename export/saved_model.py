@@ -143,12 +143,9 @@ def set_method_name(directory, signature: str, method_name: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(saved_model.SerializeToString(deterministic=True))
     os.replace(tmp, path)
-    try:  # the fingerprint holds a checksum of saved_model.pb (informational; loading does not check it)
-        from tensorflow.python.saved_model import fingerprinting_utils
+    from kerascnn.compat import write_saved_model_fingerprint
 
-        fingerprinting_utils.write_fingerprint(str(directory))
-    except Exception:  # noqa: BLE001 - a private API: a stale fingerprint is harmless
-        pass
+    write_saved_model_fingerprint(directory)
 
 
 def saved_model_probabilities(directory, images, batch_size: int = 256) -> np.ndarray:
@@ -212,11 +209,6 @@ def export_saved_model(source, out, *, spec=None, test_images=None, test_labels=
     except FileExistsError:
         raise ArtifactError(f"{final} appeared while exporting (another export running?): try again.") from None
     return ExportResult(path=final, format=FORMAT, quantize="none", parity=report, metadata=metadata)
-
-
-def is_saved_model_export(path) -> bool:
-    path = Path(path)
-    return path.is_dir() and (read_marker(path / MARKER_FILE) or {}).get("format") == FORMAT
 
 
 def read_export_info(version_dir) -> dict:

@@ -58,22 +58,6 @@ def calibration_subset(images, samples: int = CALIBRATION_SAMPLES, seed: int = 0
     return images[np.sort(index)]
 
 
-def convert(model, spec, quantize: str = "none", calibration_images=None) -> bytes:
-    """The ``.tflite`` flatbuffer of ``model`` with the DataSpec's preprocessing in front of it.
-
-    Args:
-        model: a single-output Keras model that returns logits.
-        spec: its DataSpec.
-        quantize: one of ``QUANTIZE_MODES``.
-        calibration_images: raw uint8 training images, required for ``int8``.
-    """
-    from kerascnn.fsutil import locked_temporary_directory
-
-    with locked_temporary_directory("kerascnn-tflite") as saved_model_dir:
-        write_convertible_saved_model(model, spec, saved_model_dir)
-        return convert_saved_model(saved_model_dir, quantize, calibration_images, what=model.name)
-
-
 def write_convertible_saved_model(model, spec, directory) -> None:
     """The SavedModel the converter starts from: uint8 images -> TFLite-builtin preprocessing -> softmax.
 

@@ -8,7 +8,7 @@
 Heavy imports are lazy so that ``import kerascnn`` and ``kerascnn --help`` stay fast.
 """
 
-__version__ = "0.1.0"
+from kerascnn.versions import __version__  # noqa: F401
 
 _LAZY = {
     "build": "kerascnn.models",

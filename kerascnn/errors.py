@@ -21,6 +21,10 @@ class InputTooSmallError(KerasCNNError, ValueError):
     """An input shape for which some layer's output would be empty."""
 
 
+class HyperparameterError(KerasCNNError, ValueError):
+    """A builder hyperparameter with a value the architecture cannot take."""
+
+
 class DataError(KerasCNNError, ValueError):
     """A dataset that cannot be read or does not fit the model."""
 

@@ -30,3 +30,15 @@ def captured_stderr():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up lines hidden (shown only if the import fails)."""
+    # TF 2.21 prints absl/oneDNN lines from C++ at import, before TF_CPP_MIN_LOG_LEVEL is read.
+    # The `tensorflow` wheel also logs "failed call to cuInit" at ERROR level on a machine without a GPU
+    # when it first looks for devices: look once here, while stderr is captured. Listing physical devices
+    # does not start TensorFlow's runtime, so thread settings made later (core split) still apply.
+    with captured_stderr():
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()

@@ -20,7 +20,6 @@ output value). The ``groups`` of every convolution is reported (a column when a 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 
@@ -247,22 +246,16 @@ def build_uninitialized(name: str, input_shape=None, num_classes: int = 10, **hy
         return build(name, input_shape, num_classes, **hyperparameters)
 
 
-@contextlib.contextmanager
 def uninitialized_variables():
     """Create Keras variables with shapes but no values inside this block (for inspection only).
 
     ``StatelessScope(initialize_variables=False)`` defers every initializer; Keras also queues the
-    variables for the next scope that does initialize, so they are taken off that queue on the way out.
+    variables for the next scope that does initialize, so they are taken off that queue on the way out
+    (``kerascnn.compat``: the queue has no public accessor).
     """
-    from keras.src.backend.common import global_state  # the queue has no public accessor
+    from kerascnn.compat import uninitialized_variables as scope
 
-    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
-    queued_before = len(pending)
-    try:
-        with keras.StatelessScope(initialize_variables=False):
-            yield
-    finally:
-        del pending[queued_before:]
+    return scope()
 
 
 def zoo_table(num_classes: int = 10) -> list[dict]:

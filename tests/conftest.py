@@ -1,7 +1,8 @@
-"""Shared test set-up: quiet TensorFlow, no GPU surprises, helpers to run the CLI for real."""
+"""Shared test set-up: quiet TensorFlow, no GPU surprises, helpers to run the CLI in-process or for real."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -30,10 +31,73 @@ def run_kerascnn(*args, cwd=None, env=None, timeout=600, check=False) -> subproc
     return proc
 
 
+NOTEBOOK_TEST = "test_notebook_runs_top_to_bottom"  # tests/notebooks/test_notebooks.py
+
+
+def pytest_collection_finish(session):
+    """Start the selected notebooks now, beside the other tests (kerascnn_testing.notebooks says why)."""
+    paths = {item.callspec.params["path"] for item in session.items if getattr(item, "originalname", None) == NOTEBOOK_TEST}
+    if paths and not session.config.option.collectonly:
+        from kerascnn_testing.notebooks import RUNNER, NotebookRunner
+
+        session.config.stash[RUNNER] = NotebookRunner(paths).start()
+
+
+def pytest_collection_modifyitems(items):
+    # The notebooks run from the start of the session (above): their tests come last, when the notebooks
+    # have had every other test's time to finish, instead of holding the session up in the middle.
+    items.sort(key=lambda item: getattr(item, "originalname", None) == NOTEBOOK_TEST)  # stable: order kept
+
+
+def pytest_sessionfinish(session):
+    from kerascnn_testing.notebooks import RUNNER
+
+    runner = session.config.stash.get(RUNNER, None)
+    if runner is not None:
+        runner.stop()
+
+
 @pytest.fixture
 def kerascnn_cli():
-    """Call as ``kerascnn_cli("fit", "lenet", ...)``; returns the CompletedProcess."""
+    """Call as ``kerascnn_cli("fit", "lenet", ...)``; returns the CompletedProcess.
+
+    A fresh process costs ~5 s of TensorFlow import: use it only where the process boundary is what is
+    tested (exit on a signal, a kill, several workers, what a fresh process prints); else ``kerascnn_main``.
+    """
     return run_kerascnn
+
+
+@dataclasses.dataclass
+class CliResult:
+    """What ``kerascnn ARGS`` returned and printed, like a CompletedProcess."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def kerascnn_main(capsys, monkeypatch):
+    """``kerascnn_main("export", run, ...)``: ``kerascnn.cli.main.main`` in this process -> CliResult.
+
+    The same argument parsing, error handling and exit codes as the ``kerascnn`` command (argparse's
+    SystemExit becomes the return code); ``cwd=`` runs it from another working directory.
+    """
+    from kerascnn.cli.main import main
+
+    def run(*args, cwd=None) -> CliResult:
+        capsys.readouterr()
+        with monkeypatch.context() as mp:
+            if cwd is not None:
+                mp.chdir(cwd)
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -44,14 +108,15 @@ def shared_mnist() -> Path:
 
 
 @pytest.fixture(scope="session")
-def digits():
-    return artifacts.digits_arrays()
+def trained_run(tmp_path_factory) -> Path:
+    """A tiny ``kerascnn.fit`` LeNet run directory on the digits, made once per session."""
+    return artifacts.trained_run(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory) -> Path:
-    """A tiny trained LeNet run directory (best.keras + data_spec.json), made once per session."""
-    return artifacts.trained_run(tmp_path_factory.getbasetemp())
+def digits(tmp_path_factory):
+    """The trained run's digits as it split them: {x_train, y_train, x_test, y_test}, raw uint8."""
+    return artifacts.digits_arrays(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,17 @@ Public API:
     FAMILY_SPACES, TRAINING_SPACE                          the default ranges, in one place
     ZooHyperModel                                          the keras-tuner HyperModel (lazy import)
     TUNERS                                                 "hyperband", "bayesian", "random", "grid"
+
+Modules, one job each (none imports ``search``, which imports them):
+    search          the public entry point ``tune``
+    spaces          search spaces: defaults, --space files, validation
+    hypermodels     the keras-tuner HyperModel over the zoo's builders
+    tuners          keras-tuner tuner construction (timing, trials in worker processes)
+    trial_process   the worker process trials train in; memory: freeing and measuring it
+    project         the output directory: checks, resume repair, the chief/worker handshake
+    report          trials.csv, best_hyperparameters.json, the plot and the table
+    training_bridge where tuning meets kerascnn.training and kerascnn.data
+Private keras-tuner internals are reached only through ``kerascnn.compat``.
 """
 
 from kerascnn.tuning.spaces import (  # noqa: F401

@@ -34,7 +34,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
         input_shape: (H, W, C) the model takes, from the dataset's ``DataSpec``.
         num_classes: classes of the dataset.
         compile_model: ``compile_model(model, **training_kwargs)``, compiling in place with the
-            training hyperparameters of the trial (``learning_rate``, ``optimizer``).
+            training hyperparameters of the trial (``lr``, ``optimizer``).
     """
 
     def __init__(self, space: SearchSpace, input_shape, num_classes: int, compile_model: Callable, *,
@@ -58,7 +58,7 @@ class ZooHyperModel(keras_tuner.HyperModel):
                 f"{self.space.model} cannot be built with these values: {one_line(e)}"
             ) from e
         if self.init_from is not None:
-            from kerascnn.pretrained import load_weights
+            from kerascnn.models.pretrained import load_weights
 
             try:  # architecture values other than the weights' cannot start from them
                 load_weights(model, self.init_from, new_head=self.new_head)

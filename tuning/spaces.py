@@ -2,7 +2,7 @@
 
 A search space maps hyperparameter names to *specs*. The names are the keyword arguments of the
 family's builder (``build_lenet(..., kernel_sizes=(5, 5), ...)``) plus the training hyperparameters
-(``learning_rate``, ``optimizer``; also ``weight_decay``, ``label_smoothing``, ``schedule``, the
+(``lr``, ``optimizer``; also ``weight_decay``, ``label_smoothing``, ``schedule``, the
 names a ``kerascnn fit --hparams`` file takes). A spec is one of:
 
     {"values": [3, 5, 7]}                       a choice (lists/tuples as values are allowed too)
@@ -14,8 +14,9 @@ A builder argument whose default is a tuple (``kernel_sizes=(5, 5)``) may instea
 one spec per element, ``kernel_sizes: [{"values": [3, 5, 7]}, 5]``; keras-tuner then sees
 ``kernel_sizes[0]`` (searched) and the second kernel stays 5. Any spec may carry ``"default"``.
 
-``FAMILY_SPACES`` below is the one place where the default ranges live. Their published defaults
-are not repeated here: they come from the zoo (``kerascnn.models.hyperparameters.
+The default ranges live beside each family's builders, in ``FACTS.tuning_space`` of
+``kerascnn/models/<family>.py`` (``FAMILY_SPACES`` below reads them). Their published defaults are not
+repeated there: they come from the zoo (``kerascnn.models.hyperparameters.
 default_hyperparameters``: the builders' signatures and what a variant such as ``lenet_bn`` passes to
 its family builder), so the zoo stays the single description of each architecture. A ``--space FILE`` (JSON or YAML, same format) replaces the entries it names and keeps
 the others; give an entry a fixed value to stop searching it.
@@ -27,6 +28,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from kerascnn.errors import KerasCNNError
@@ -41,74 +43,38 @@ class SearchSpaceError(KerasCNNError, ValueError):
 # Searched for every model; defaults come from the training defaults of `kerascnn fit`.
 # Also accepted in a --space file: weight_decay, label_smoothing, schedule (fit's own settings).
 TRAINING_SPACE: dict[str, Any] = {
-    "learning_rate": {"min": 1e-4, "max": 0.3, "sampling": "log"},
+    "lr": {"min": 1e-4, "max": 0.3, "sampling": "log"},
     "optimizer": {"values": ["adam", "momentum", "sgd"]},
 }
 
-# Ranges per model family (the module name in kerascnn/models). Every name is a keyword argument of
-# build_<family>; tests check that against the zoo, so a renamed argument fails loudly.
-FAMILY_SPACES: dict[str, dict[str, Any]] = {
-    "lenet": {
-        "filters": [{"values": [6, 16, 32]}, {"values": [16, 32, 64]}],
-        "kernel_sizes": [{"values": [3, 5, 7]}, {"values": [3, 5]}],
-        "dense_units": [{"values": [84, 120, 256]}, {"values": [42, 84, 128]}],
-        "activation": {"values": ["sigmoid", "relu", "tanh"]},
-        "pooling": {"values": ["avg", "max"]},
-        "batch_norm": {"values": [False, True]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    "mnist_cnn": {
-        "filters": [{"values": [10, 16, 32]}, {"values": [20, 32, 64]}],
-        "kernel_sizes": [{"values": [3, 5]}, {"values": [3, 5]}],
-        "hidden_units": {"values": [50, 128, 256, 500]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    "alexnet": {
-        # The 11x11/4 stem suits 224x224 inputs; smaller stems suit upsampled 28x28 digits.
-        "kernel_sizes": [{"values": [5, 7, 11]}, {"values": [3, 5]}, 3, 3, 3],
-        "first_stride": {"values": [2, 4]},
-        "dense_units": [{"values": [1024, 2048, 4096]}, {"values": [1024, 2048, 4096]}],
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-        "local_response_norm": {"values": [False, True]},
-    },
-    "vgg": {
-        "width_divisor": {"values": [1, 2, 4, 8]},  # channels / divisor (d2l trains VGG-11 at /4)
-        "dense_units": [{"values": [512, 1024, 4096]}, {"values": [512, 1024, 4096]}],
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-        "batch_norm": {"values": [False, True]},
-    },
-    "nin": {
-        "kernel_sizes": [{"values": [5, 7, 11]}, {"values": [3, 5]}, 3],
-        "first_stride": {"values": [2, 4]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    "googlenet": {
-        "width_divisor": {"values": [1, 2, 4]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    "resnet": {
-        "filters": [{"values": [32, 64]}, {"values": [64, 128]}, {"values": [128, 256]}, {"values": [256, 512]}],
-        "stem_kernel_size": {"values": [3, 7]},
-        "stem_stride": {"values": [1, 2]},
-        "stem_pool": {"values": [False, True]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    "densenet": {
-        "growth_rate": {"values": [12, 24, 32, 48]},
-        "compression": {"values": [0.5, 0.75, 1.0]},
-        "bottleneck_width": {"values": [0, 2, 4]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    "mobilenet": {
-        "alpha": {"values": [0.25, 0.5, 0.75, 1.0]},  # the published width multipliers
-        "depth_multiplier": {"values": [1, 2]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    "mobilenet_v2": {
-        "alpha": {"values": [0.35, 0.5, 0.75, 1.0, 1.4]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-}
+
+class _FamilySpaces(Mapping):
+    """``FAMILY_SPACES[family]``: the default ranges of each family, read from the registry.
+
+    The ranges live beside each family's builders (``FACTS.tuning_space`` in ``kerascnn/models/<family>.py``);
+    this read-only view keeps the old name working and imports the zoo only when first read.
+    """
+
+    def _table(self) -> dict:
+        from kerascnn.models import get_model_info, list_models
+
+        table: dict = {}
+        for name in list_models():
+            info = get_model_info(name)
+            table.setdefault(info.family, info.facts.tuning_space)
+        return table
+
+    def __getitem__(self, family):
+        return self._table()[family]
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self):
+        return len(self._table())
+
+
+FAMILY_SPACES: Mapping[str, dict] = _FamilySpaces()
 
 _SPEC_KEYS = {"values", "min", "max", "step", "sampling", "default"}
 _SAMPLINGS = ("linear", "log", "reverse_log")
@@ -261,9 +227,8 @@ def default_space(model: str) -> dict:
     """
     from kerascnn.models import get_model_info
 
-    family = get_model_info(model).family
     overridden = variant_overrides(model)
-    space = {k: _copy(v) for k, v in FAMILY_SPACES.get(family, {}).items() if k not in overridden}
+    space = {k: _copy(v) for k, v in get_model_info(model).facts.tuning_space.items() if k not in overridden}
     space.update(_copy(TRAINING_SPACE))
     return space
 
@@ -299,16 +264,18 @@ def resolve_space(model: str, overrides: dict | str | Path | None = None, traini
     Args:
         model: a registered model name.
         overrides: a mapping in the file format, or the path of a ``--space`` file, or None.
-        training_defaults: default values of the training hyperparameters (``learning_rate``,
+        training_defaults: default values of the training hyperparameters (``lr``,
             ``optimizer``), normally the per-model defaults of ``kerascnn fit``.
 
     Raises:
         SearchSpaceError: an unknown hyperparameter, a contradictory spec (min > max, a default
             outside the range, ...), or a space with nothing to search.
     """
+    from kerascnn.training.config import canonical_settings
+
     if isinstance(overrides, (str, Path)):
         overrides = load_space_file(overrides)
-    overrides = dict(overrides or {})
+    overrides = canonical_settings(dict(overrides or {}))  # a space file may say learning_rate for lr
     known = builder_defaults(model)
     defaults = dict(known)
     defaults.update({k: v for k, v in (training_defaults or {}).items() if k in TRAINING_HYPERPARAMETERS})
@@ -322,9 +289,11 @@ def resolve_space(model: str, overrides: dict | str | Path | None = None, traini
     entries.update(overrides)
     for name in entries:
         if name not in known and name not in TRAINING_HYPERPARAMETERS:
+            from kerascnn.models import get_model_info
+
             raise SearchSpaceError(
                 f"The default space of {model} names {name!r}, which its builder does not accept "
-                "(kerascnn.tuning.spaces.FAMILY_SPACES is out of date)."
+                f"(the tuning_space of kerascnn/models/{get_model_info(model).family}.py is out of date)."
             )
 
     params, fixed = [], {}

@@ -11,7 +11,7 @@ import math
 from typing import NamedTuple
 
 # Training settings a search may vary (names as in a --hparams file of `kerascnn fit`).
-TRAINING_HYPERPARAMETERS = ("learning_rate", "optimizer", "weight_decay", "label_smoothing", "schedule")
+TRAINING_HYPERPARAMETERS = ("lr", "optimizer", "weight_decay", "label_smoothing", "schedule")
 
 
 class SearchData(NamedTuple):
@@ -33,7 +33,7 @@ def defaults(model: str) -> dict:
 
     d = get_training_defaults(model)
     return {
-        "epochs": d.epochs, "batch_size": d.batch_size, "learning_rate": d.lr, "optimizer": d.optimizer,
+        "epochs": d.epochs, "batch_size": d.batch_size, "lr": d.lr, "optimizer": d.optimizer,
         "schedule": d.schedule, "weight_decay": d.weight_decay, "label_smoothing": d.label_smoothing,
     }
 
@@ -57,8 +57,8 @@ def load_data(model: str, dataset, *, batch_size: int, val_split: float, test_sp
 
     source = None
     if init_from is not None:  # as fit --init-from: the weights' input shape and preprocessing
-        from kerascnn.pretrained import read_weights
-        from kerascnn.pretrained.load import source_preprocessing
+        from kerascnn.models.pretrained import read_weights
+        from kerascnn.models.pretrained.load import source_preprocessing
 
         source = read_weights(init_from)
     # fit's own preparation: the same split, statistics, in-memory/streaming choice and pipelines
@@ -92,7 +92,7 @@ def compile_fn(model_name: str, *, epochs: int, steps_per_epoch: int):
     def compile_trial_model(model, **training):
         settings = {**base, **training}
         compile_model(
-            model, optimizer=settings["optimizer"], lr=float(settings["learning_rate"]),
+            model, optimizer=settings["optimizer"], lr=float(settings["lr"]),
             schedule=settings["schedule"], epochs=epochs, steps_per_epoch=steps_per_epoch,
             label_smoothing=float(settings["label_smoothing"]), weight_decay=float(settings["weight_decay"]),
             steps_per_execution=steps_per_execution, jit_compile=False,

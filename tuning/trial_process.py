@@ -19,6 +19,11 @@ A worker builds the search's data the way ``kerascnn fit`` does (same split, Dat
 from the arrays the search loaded, builds and compiles the model with the trial's values, optionally
 loads weights (Hyperband continuing an earlier trial), fits with the trial's callbacks (they travel by
 pickle) and sends back the history, the model's build config and its peak memory.
+
+``concurrent.futures.ProcessPoolExecutor(max_tasks_per_child=...)`` and loky were measured against
+this worker (``benchmarks/bench_trial_pool.py``, README "Tuning"): neither was faster, neither
+replaces a worker by its memory, kills a running trial or survives a worker's death without being
+re-created.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+
+from kerascnn import compat
+from kerascnn.tuning.memory import release_trial_memory, resident_mb
 
 # Imported by the server process before it forks any worker, so that no worker pays for them.
 PRELOAD = ["kerascnn.tuning.trial_process_preload"]
@@ -148,7 +156,7 @@ class TrialWorker:
         context = _context()
         parent_end, child_end = context.Pipe(duplex=True)
         process = context.Process(target=_worker_main, args=(child_end,), name="kerascnn-trials", daemon=True)
-        with _main_module_not_rerun():
+        with compat.main_module_not_rerun():
             process.start()
         child_end.close()  # the worker holds its own copy: EOF here means the worker is gone
         self._process, self._connection, self._baseline_mb = process, parent_end, None
@@ -178,35 +186,8 @@ def _context():
     return context
 
 
-@contextlib.contextmanager
-def _main_module_not_rerun():
-    """Keep multiprocessing from importing the caller's ``__main__`` again in the trial process.
-
-    Its default does that (to find functions defined there); a script calling ``tune`` without an
-    ``if __name__ == "__main__"`` guard would then start its search again inside every trial, and
-    ``python - < script`` would not work at all. Trials need nothing from ``__main__``.
-    """
-    from multiprocessing import spawn
-
-    original = spawn.get_preparation_data
-
-    def preparation_data(name):
-        data = original(name)
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-        return data
-
-    spawn.get_preparation_data = preparation_data
-    try:
-        yield
-    finally:
-        spawn.get_preparation_data = original
-
-
 def _worker_main(connection) -> None:
     import gc
-
-    from kerascnn.tuning.search import release_trial_memory
 
     _die_with_parent()
     # What the server imported lives as long as the worker: keep it out of every garbage collection
@@ -234,7 +215,7 @@ def _worker_main(connection) -> None:
         # Cleaning up after the trial overlaps with the search's own bookkeeping; the memory it
         # leaves is reported before the next trial, and decides whether this worker takes it.
         release_trial_memory()
-        connection.send(_resident_mb())
+        connection.send(resident_mb())
 
 
 def _hide_retracing_warnings() -> None:
@@ -247,11 +228,6 @@ def _hide_retracing_warnings() -> None:
             return "triggered tf.function retracing" not in record.getMessage()
 
     logging.getLogger("tensorflow").addFilter(NotRetracing())
-
-
-def _resident_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_job(job: TrialJob, search_data: list | None = None) -> TrialOutcome:

@@ -64,6 +64,9 @@ def run(args) -> int:
 
     if args.format == "saved_model" and args.quantize != "none":
         raise KerasCNNError("--quantize is for --format tflite; a SavedModel is float32.")
+    if args.format == "saved_model" and args.overwrite:
+        raise KerasCNNError("--overwrite is for --format tflite; a SavedModel export never replaces one, it adds "
+                            "the next version folder.")
     if args.parity_samples is not None and args.parity_samples < 1:
         raise KerasCNNError(f"--parity-samples must be at least 1. Received: {args.parity_samples}")
     def check(out):  # refuse a bad target before the slow part (loading TensorFlow, data, converting)
@@ -84,7 +87,8 @@ def run(args) -> int:
     result = export(
         model, out, format=args.format, quantize=args.quantize, spec=spec,
         calibration_images=data.x_train if args.quantize == "int8" else None,
-        test_images=test_images, test_labels=test_labels, overwrite=args.overwrite,
+        test_images=test_images, test_labels=test_labels,
+        **({"overwrite": args.overwrite} if args.format == "tflite" else {}),
     )
     size = folder_size(result.path) if result.path.is_dir() else result.path.stat().st_size
     what = "SavedModel" if args.format == "saved_model" else f"TFLite ({args.quantize})"
@@ -98,10 +102,6 @@ def run(args) -> int:
 
 def load_export_data(args):
     """The run's dataset (raw uint8 train/test arrays), as split for training."""
-    from kerascnn.errors import KerasCNNError
+    from kerascnn.runs.dataset import load_run_dataset
 
-    try:
-        from kerascnn.data.run_data import load_run_dataset
-    except ImportError:  # pragma: no cover - only while the data package is incomplete
-        raise KerasCNNError("This kerascnn has no kerascnn.data.run_data to load the run's test set.") from None
     return load_run_dataset(args.source, dataset=args.dataset, data_dir=args.data_dir)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from kerascnn.cli.hparams_args import add_hparams_arguments, hparams_from_args
+
 FIT_EPILOG = """\
 examples:
-  kerascnn fit lenet                                  bundled digits, offline, ~1 minute
+  kerascnn fit lenet                                  bundled digits, offline, ~20 s on 2 cores
   kerascnn fit lenet --dataset ../shared/data/mnist   a folder of MNIST IDX files
   kerascnn fit lenet --dataset fashion_mnist --data-dir ~/tensorflow_datasets
   kerascnn fit resnet18 --dataset photos/ --augment flip,crop --epochs 20
   kerascnn fit lenet --hparams best_hyperparameters.json     train a tuning winner
+  kerascnn fit lenet --hparam activation=relu --hparam pooling=max  single hyperparameters
   kerascnn fit resnet18 --init-from resnet18.safetensors --input-shape 64,64 --epochs 3 \
       --fine-tune-epochs 5                            transfer: train the new head, then fine-tune all at lr/10
   kerascnn fit lenet --dataset digits-5-9/ --init-from runs/lenet --freeze conv2   from another run
@@ -22,7 +25,8 @@ datasets: digits (scikit-learn's 1,797 real 8x8 digits, no download), a TensorFl
 or one set split by --test-split), or a folder of class subfolders of images (optionally in train/
 and test/). Images are resized to the model's input; gray<->RGB as the model needs.
 
-defaults marked "model's default" come from kerascnn.training.defaults (the textbook's settings).
+defaults marked "model's default" are the textbook's settings, kept beside each family's builder
+(FACTS.training in kerascnn/models/FAMILY.py; kerascnn.training.get_training_defaults(NAME) reads them).
 The run directory (--out, default runs/MODEL) gets config.json, data_spec.json, best.keras,
 last.keras, history.csv, metrics.json, logs/ (TensorBoard) and three plots. While training it is
 OUT.partial; rerun the same command after an interruption to resume from the last finished epoch.
@@ -94,7 +98,7 @@ def register(subparsers):
                    help="drop images that cannot be decoded and count them in metrics.json (default: stop with "
                         "one line naming the file; the run resumes once it is removed)")
     p.add_argument("--input-shape", type=_shape, metavar="H,W[,C]", help="model input (default: the model's published size)")
-    p.add_argument("--hparams", metavar="FILE", help="JSON/YAML of builder hyperparameters (and optionally lr, optimizer)")
+    add_hparams_arguments(p, training=True)
     p.add_argument("--init-from", metavar="PATH|RUN",
                    help="start from these weights: torchvision .safetensors/.pth, keras.applications .h5, .keras, "
                         "or a run directory (default: random initialization)")
@@ -135,14 +139,10 @@ def register(subparsers):
 
 def run_fit(args) -> int:
     from kerascnn.training import core_split
-    from kerascnn.training.config import load_hparams
 
-    # This process is ours: choose TensorFlow's threads for core split before anything starts it.
-    try:
-        hparams = load_hparams(args.hparams)
-    except Exception:  # a bad file: fit reports it
-        hparams = {}
-    core_split.prepare(args.core_split, args.model, hparams, args.strategy)
+    hparams = hparams_from_args(args)  # a bad file or KEY=VALUE: one line, before TensorFlow starts
+    if args.owns_process:  # the `kerascnn` program: choose TensorFlow's threads for core split before it starts
+        core_split.prepare(args.core_split, args.model, hparams, args.strategy)
     import kerascnn
 
     settings = dict(
@@ -157,7 +157,7 @@ def run_fit(args) -> int:
         steps_per_epoch=args.steps_per_epoch, eval_steps=args.eval_steps, cache_budget_mb=args.cache_budget_mb,
         skip_bad_images=args.skip_bad_images,
     )
-    kerascnn.fit(args.model, hparams=args.hparams, **settings)
+    kerascnn.fit(args.model, hparams=hparams, **settings)
     return 0
 
 

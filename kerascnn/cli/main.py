@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from kerascnn.quiet import import_tensorflow_quietly
+
 # (module, ...) in the order `kerascnn --help` lists them.
 COMMAND_MODULES = (
     "kerascnn.cli.models_cmd",  # models, summary
@@ -26,7 +28,7 @@ EPILOG = """\
 Start here:
   kerascnn models                      list the model zoo
   kerascnn summary lenet               per-layer shapes, parameters, multiply-adds, receptive fields
-  kerascnn fit lenet                   train LeNet on the bundled digits (offline, ~20 s)
+  kerascnn fit lenet                   train LeNet on the bundled digits (offline, ~20 s on 2 cores)
   kerascnn export runs/lenet --format saved_model --out models/lenet
   kerascnn serve models/lenet          TF Serving's REST API on 127.0.0.1:8501
 
@@ -41,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from kerascnn import __version__
+    from kerascnn.versions import __version__
 
     parser.add_argument("--version", action="version", version=f"kerascnn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,28 +58,22 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-def _import_tensorflow_quietly() -> None:
-    # TF 2.21 prints absl/oneDNN lines from C++ at import, before TF_CPP_MIN_LOG_LEVEL is read.
-    # The `tensorflow` wheel also logs "failed call to cuInit" at ERROR level on a machine without a GPU
-    # when it first looks for devices: look once here, while stderr is captured. Listing physical devices
-    # does not start TensorFlow's runtime, so thread settings made later (core split) still apply.
-    from kerascnn.quiet import captured_stderr
-
-    with captured_stderr():
-        import tensorflow
-
-        tensorflow.config.list_physical_devices()
-
-
 def main(argv=None) -> int:
+    """Run ``kerascnn ARGV``; returns the exit status (argparse exits 2 itself on a usage error).
+
+    ``argv=None`` is the ``kerascnn`` program (``sys.argv``): the process is the command's, so a command may
+    set what TensorFlow reads once per process (fit's core-split threads). Called from Python with a list,
+    main leaves those settings of the calling process alone.
+    """
     _quiet_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.owns_process = argv is None
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     if getattr(args, "needs_tensorflow", True):  # `predict x.tflite` runs on LiteRT alone (0.5 s, not 5)
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
     from kerascnn.errors import KerasCNNError
 
     try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from kerascnn.cli.hparams_args import add_hparams_arguments, hparams_from_args
+
 MODELS_EPILOG = """\
 examples:
   kerascnn models                  name, default input, parameters, multiply-adds, reference
@@ -58,8 +60,7 @@ def register(subparsers) -> None:
                    help="input height, width and channels, e.g. 224,224,1 (default: the model's own)")
     s.add_argument("--num-classes", type=int, default=10, metavar="N",
                    help="units of the last layer (default: %(default)s)")
-    s.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
-                   help="a builder hyperparameter, VALUE in YAML (4, 0.3, relu, true, [64, 128]); repeatable")
+    add_hparams_arguments(s, training=False)
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=run_summary)
 
@@ -99,7 +100,10 @@ def run_summary(args) -> int:
     from kerascnn.summary import summarize_model
 
     _check_num_classes(args.num_classes)
-    hyperparameters = parse_hparams(args.hparam)
+    from kerascnn.training.config import split_training_settings
+
+    # A tuning's best_hyperparameters.json also holds training settings (lr, optimizer): not the builder's.
+    hyperparameters, _ = split_training_settings(hparams_from_args(args))
     summary = summarize_model(args.name, parse_input_shape(args.input_shape), args.num_classes, **hyperparameters)
     if args.json:
         print(json.dumps({**summary.to_dict(), "hyperparameters": _jsonable(
@@ -108,7 +112,7 @@ def run_summary(args) -> int:
     print(summary.format_table())
     if hyperparameters:
         print("Hyperparameters set: " + ", ".join(f"{k}={v!r}" for k, v in hyperparameters.items()))
-    print(f"Tunable hyperparameters (--hparam KEY=VALUE): {', '.join(sorted(default_hyperparameters(args.name)))}")
+    print(f"Tunable hyperparameters (--hparam KEY=VALUE or --hparams FILE): {', '.join(sorted(default_hyperparameters(args.name)))}")
     return 0
 
 
@@ -126,24 +130,6 @@ def parse_input_shape(text):
     if len(shape) not in (2, 3) or any(d <= 0 for d in shape):
         raise KerasCNNError(f"--input-shape takes H,W,C (or H,W) as positive integers, e.g. 224,224,3. Received: {text!r}")
     return shape
-
-
-def parse_hparams(items) -> dict:
-    """``["width_divisor=4", "blocks=[[1, 64]]"]`` -> ``{"width_divisor": 4, "blocks": [[1, 64]]}`` (YAML values)."""
-    import yaml
-
-    from kerascnn.errors import KerasCNNError
-
-    hyperparameters = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise KerasCNNError(f"--hparam takes KEY=VALUE, e.g. width_divisor=4. Received: {item!r}")
-        try:
-            hyperparameters[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise KerasCNNError(f"--hparam {key.strip()}: {value!r} is not a valid YAML value") from None
-    return hyperparameters
 
 
 def _check_num_classes(n) -> None:

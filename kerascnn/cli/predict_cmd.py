@@ -60,9 +60,9 @@ def _predict(args) -> int:
     from kerascnn.inference import benchmark, load_image, load_predictor, top_k
 
     if not str(args.model).endswith(".tflite"):
-        from kerascnn.cli.main import _import_tensorflow_quietly
+        from kerascnn.quiet import import_tensorflow_quietly
 
-        _import_tensorflow_quietly()
+        import_tensorflow_quietly()
     predictor = load_predictor(args.model, num_threads=args.threads)
     # Decode everything first: a bad file stops the command before any output.
     names, batches = [], []

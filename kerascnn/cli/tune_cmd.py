@@ -7,8 +7,9 @@ import argparse
 DESCRIPTION = """\
 Search the hyperparameters of a zoo model (kernel sizes, filters, dense units, dropout, batch norm,
 learning rate on a log scale, optimizer) with keras-tuner, on the same data pipeline and distribution
-strategy as `kerascnn fit`. The default ranges of every model family are in kerascnn/tuning/spaces.py
-(FAMILY_SPACES); --space FILE narrows or widens them.
+strategy as `kerascnn fit`. The default ranges of each model family live beside its builders
+(FACTS.tuning_space in kerascnn/models/FAMILY.py; kerascnn.tuning.spaces.FAMILY_SPACES gathers them);
+--space FILE narrows or widens them.
 
 At the end: a table of the best trials, OUT/best_hyperparameters.json (train it with
 `kerascnn fit NAME --hparams OUT/best_hyperparameters.json`), OUT/trials.csv and
@@ -30,7 +31,7 @@ a --space file (YAML or JSON) replaces the entries it names and keeps the others
   kernel_sizes: [{values: [3, 5, 7]}, 5]     # search the first kernel, fix the second at 5
   dense_units: [120, 84]                      # a fixed value is not searched
   dropout: {min: 0.0, max: 0.5, step: 0.1}
-  learning_rate: {min: 0.001, max: 0.3, sampling: log}
+  lr: {min: 0.001, max: 0.3, sampling: log}
   optimizer: {values: [sgd, adam]}
 
 distributed search (one oracle, several processes training trials; same command everywhere):

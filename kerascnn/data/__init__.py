@@ -9,26 +9,17 @@ Public API:
     make_pipelines(dataset, input_shape, *, batch_size, val_split, ...) -> (train, val, test, spec)
     make_spec(raw, input_shape, x_train) -> DataSpec
     DataSpec, preprocess                      the one preprocessing (train, evaluate, export, predict)
-    load_run_dataset(run_dir) -> RawDataset   the dataset a run was trained on, same split
 """
 
 from kerascnn.data.spec import DataSpec, preprocess  # noqa: F401
-from kerascnn.data.datasets import (  # noqa: F401
-    DEFAULT_DATASET,
-    RawDataset,
-    load_dataset,
-    split_indices,
-    split_train_test,
-)
+from kerascnn.data.raw import RawDataset, Splits, split_indices, split_train_test, split_validation  # noqa: F401
+from kerascnn.data.datasets import DEFAULT_DATASET, load_dataset  # noqa: F401
 from kerascnn.data.pipeline import (  # noqa: F401
     AUGMENTATIONS,
     Pipelines,
-    Splits,
     augmentation_layers,
     build_dataset,
     channel_stats,
     make_pipelines,
     make_spec,
-    split_validation,
 )
-from kerascnn.data.run_data import load_run_dataset  # noqa: F401

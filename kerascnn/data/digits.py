@@ -9,7 +9,7 @@ def load_digits(*, test_split: float = 0.2, seed: int = 0):
     """The 1,797 8x8 digits of ``sklearn.datasets.load_digits`` as uint8 (0..16 scaled to 0..255)."""
     from sklearn.datasets import load_digits as sk_load_digits
 
-    from kerascnn.data.datasets import split_train_test
+    from kerascnn.data.raw import split_train_test
 
     bunch = sk_load_digits()
     # Pixel values are ink counts 0..16; scale them to the 0..255 of every other image source.

@@ -97,8 +97,8 @@ def list_image_folder(folder) -> tuple[list, list, list | None]:
 
 
 def load_image_folder(folder, *, test_split: float = 0.2, seed: int = 0):
-    """A :class:`~kerascnn.data.datasets.RawDataset` from class subfolders of images."""
-    from kerascnn.data.datasets import RawDataset, split_train_test
+    """A :class:`~kerascnn.data.raw.RawDataset` from class subfolders of images."""
+    from kerascnn.data.raw import RawDataset, split_train_test
 
     names, train_items, test_items = list_image_folder(folder)
     test_items = test_items or []

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kerascnn.data.datasets import RawDataset
-from kerascnn.data.pipeline import VAL_SEED, Splits
+from kerascnn.data.raw import VAL_SEED
 from kerascnn.errors import DataError
 
 FOLD_SEED = VAL_SEED
@@ -49,11 +48,3 @@ def fold_indices(y_train, folds: int, *, seed: int = FOLD_SEED) -> list[tuple[np
     splitter = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
     return [(np.sort(train), np.sort(val)) for train, val in splitter.split(np.zeros(len(y)), y)]
 
-
-def split_fold(raw: RawDataset, fold: int, folds: int) -> Splits:
-    """The parts of fold ``fold`` (1-based) of ``folds``: train on the rest, validate on its slice."""
-    if not 1 <= int(fold) <= int(folds):
-        raise DataError(f"fold must be in 1..{folds}. Received: fold={fold}")
-    check_folds(raw.y_train, folds, raw.class_names)
-    train, val = fold_indices(raw.y_train, folds)[int(fold) - 1]
-    return Splits(raw.x_train[train], raw.y_train[train], raw.x_train[val], raw.y_train[val], raw.x_test, raw.y_test)

@@ -94,11 +94,11 @@ def _read_set(prefix: str, files: dict, folder: Path):
 
 
 def load_idx_folder(folder, *, test_split: float = 0.2, seed: int = 0):
-    """A :class:`~kerascnn.data.datasets.RawDataset` from a folder of IDX files.
+    """A :class:`~kerascnn.data.raw.RawDataset` from a folder of IDX files.
 
     Class names are the label values found (``"0"`` .. ``"9"`` for MNIST).
     """
-    from kerascnn.data.datasets import RawDataset, split_train_test
+    from kerascnn.data.raw import RawDataset, split_train_test
 
     folder = Path(folder)
     sets = find_idx_files(folder)

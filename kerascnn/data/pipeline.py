@@ -15,13 +15,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kerascnn.data.datasets import RawDataset, load_dataset, split_indices
-from kerascnn.data.spec import DataSpec, preprocess
+from kerascnn.data.datasets import load_dataset
+from kerascnn.data.raw import RawDataset, split_validation
+from kerascnn.data.spec import LUMA_WEIGHTS, DataSpec, preprocess
 from kerascnn.errors import DataError
 
 AUGMENTATIONS = ("flip", "translate", "crop", "color")
 DEFAULT_CACHE_BUDGET = 512 * 1024**2
-VAL_SEED = 1  # the validation split is fixed too, independently of --seed
 
 
 class Pipelines(NamedTuple):
@@ -33,25 +33,6 @@ class Pipelines(NamedTuple):
     spec: DataSpec
 
 
-class Splits(NamedTuple):
-    """Raw uint8 arrays of the three parts: what the pipelines are built from."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-def split_validation(raw: RawDataset, val_split: float = 0.1) -> Splits:
-    """Hold out ``val_split`` of the training part (fixed seed) as validation; the test part is kept."""
-    if val_split <= 0:
-        return Splits(raw.x_train, raw.y_train, raw.x_train[:0], raw.y_train[:0], raw.x_test, raw.y_test)
-    keep, held = split_indices(len(raw.x_train), val_split, seed=VAL_SEED)
-    return Splits(raw.x_train[keep], raw.y_train[keep], raw.x_train[held], raw.y_train[held], raw.x_test, raw.y_test)
-
-
 def channel_stats(images: np.ndarray, channels: int) -> tuple[list, list]:
     """Per-channel mean and std of uint8 ``images`` scaled to [0, 1], after gray<->RGB conversion.
 
@@ -59,7 +40,7 @@ def channel_stats(images: np.ndarray, channels: int) -> tuple[list, list]:
     """
     x = images[:20000].astype(np.float64) / 255.0
     if x.shape[-1] == 3 and channels == 1:
-        x = x @ np.array([0.2989, 0.5870, 0.1140])[:, None]  # tf.image.rgb_to_grayscale's weights
+        x = x @ np.array(LUMA_WEIGHTS)[:, None]
     mean, std = x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2))
     if x.shape[-1] == 1 and channels == 3:
         mean, std = np.repeat(mean, 3), np.repeat(std, 3)

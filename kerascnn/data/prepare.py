@@ -5,7 +5,7 @@ between the two ways of feeding it, computes the DataSpec, and returns :class:`P
 ``pipelines(...)`` gives the tf.data pipelines.
 
 * **In memory** (digits, IDX folders, and any folder or TFDS set whose preprocessed images fit the
-  cache budget, 512 MB by default): the uint8 arrays of :class:`~kerascnn.data.datasets.RawDataset`, fed
+  cache budget, 512 MB by default): the uint8 arrays of :class:`~kerascnn.data.raw.RawDataset`, fed
   by :func:`kerascnn.data.pipeline.build_dataset` (preprocessed once, cached; far ahead of any model).
 * **Streaming** (anything larger, or every folder/TFDS set with a budget of 0): file lists or TFDS
   records decoded by tf.data while training runs (:mod:`kerascnn.data.streaming`); memory stays flat as
@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.data.datasets import RawDataset, load_dataset, split_indices
-from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, VAL_SEED, build_dataset, channel_stats
+from kerascnn.data.datasets import load_dataset
+from kerascnn.data.raw import VAL_SEED, RawDataset, split_indices
+from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, build_dataset, channel_stats
 from kerascnn.data.spec import DataSpec
 from kerascnn.data.folders import list_image_folder
 from kerascnn.data.streaming import BadImages, FilePart, TFDSPart, sample_images

@@ -21,6 +21,9 @@ from pathlib import Path
 from kerascnn.errors import ArtifactError, DataError
 
 SPEC_FILENAME = "data_spec.json"
+# RGB -> gray: the ITU-R 601 luma weights of tf.image.rgb_to_grayscale, which ``preprocess`` uses; numpy code
+# (channel statistics, predict's image reading) converts with these so that every path gives the same gray.
+LUMA_WEIGHTS = (0.2989, 0.5870, 0.1140)
 
 
 @dataclasses.dataclass
@@ -52,7 +55,7 @@ class DataSpec:
                 )
 
     def with_pretrained_preprocessing(self, preprocessing: dict | None) -> "DataSpec":
-        """A copy normalizing as ``preprocessing`` (a :class:`kerascnn.pretrained.LoadReport`'s) says."""
+        """A copy normalizing as ``preprocessing`` (a :class:`kerascnn.models.pretrained.LoadReport`'s) says."""
         if not preprocessing:
             return self
         channels = self.input_shape[2]

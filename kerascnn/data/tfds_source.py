@@ -98,12 +98,12 @@ def _quiet_load(tfds, name, split, data_dir):
 
 
 def load_tfds(name: str, *, data_dir=None, test_split: float = 0.2, seed: int = 0):
-    """A :class:`~kerascnn.data.datasets.RawDataset` from the TFDS set ``name``.
+    """A :class:`~kerascnn.data.raw.RawDataset` from the TFDS set ``name``.
 
     Uses its ``train`` and ``test`` splits; without a ``test`` split the ``train`` split is divided by
     ``test_split``. An unprepared set is downloaded and prepared if the machine is online.
     """
-    from kerascnn.data.datasets import RawDataset, split_train_test
+    from kerascnn.data.raw import RawDataset, split_train_test
 
     import tensorflow_datasets as tfds
 

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn.data.spec import LUMA_WEIGHTS
 from kerascnn.errors import DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 ARRAY_SUFFIXES = (".npy",)
-_LUMA = np.array([0.2989, 0.5870, 0.1140], np.float32)  # tf.image.rgb_to_grayscale's weights
 
 
 def load_images(paths, image_shape) -> np.ndarray:
@@ -51,7 +50,7 @@ def fit_to_shape(image: np.ndarray, image_shape, source="image") -> np.ndarray:
             "Convert it first (e.g. flatten transparency onto the background your training images had)."
         )
     if have == 3 and c == 1:
-        image = np.round(image.astype(np.float32) @ _LUMA).clip(0, 255).astype(np.uint8)[..., None]
+        image = np.round(image.astype(np.float32) @ np.array(LUMA_WEIGHTS, np.float32)).clip(0, 255).astype(np.uint8)[..., None]
     elif have == 1 and c == 3:
         image = np.repeat(image, 3, axis=2)
     if image.shape[:2] != (h, w):

@@ -12,7 +12,7 @@ from kerascnn.models.registry import (  # noqa: F401
 )
 from kerascnn.models.build import build, resolve_input_shape  # noqa: F401
 from kerascnn.models.hyperparameters import HyperparameterError, default_hyperparameters  # noqa: F401
-from kerascnn.pretrained import LoadReport, WeightsError, load_weights  # noqa: F401,E402
+from kerascnn.models.pretrained import LoadReport, WeightsError, load_weights  # noqa: F401,E402
 
 # Registration on import; the order is the order of the textbook.
 from kerascnn.models import lenet  # noqa: F401,E402

@@ -59,7 +59,7 @@ def build(name: str, input_shape=None, num_classes: int = 10, *, weights=None, *
     if first_empty_layer(model) is not None:
         raise InputTooSmallError(_too_small_message(name, shape, int(num_classes), hyperparameters))
     if weights is not None:
-        from kerascnn.pretrained import load_weights
+        from kerascnn.models.pretrained import load_weights
 
         model.load_report = load_weights(model, weights)
     return model
@@ -71,7 +71,7 @@ def _is_empty_output_error(e: Exception) -> bool:
 
 
 def _too_small_message(name, shape, num_classes, hyperparameters) -> str:
-    # Filled in by the zoo issue with the failing layer and the smallest input that works.
+    # The message names the first layer left with an empty map and the smallest input that works.
     from kerascnn.models.smallest_input import describe_too_small
 
     return describe_too_small(name, shape, num_classes, hyperparameters)

@@ -21,6 +21,7 @@ import keras
 from keras import layers
 
 from kerascnn.models.custom_layers import LocalResponseNormalization
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
 from kerascnn.models.layers import ceil_mode_padding, symmetric_padding
 from kerascnn.models.registry import register_model
@@ -39,6 +40,19 @@ INCEPTION_BLOCKS = (
 )
 _POOL_AFTER = ("3b", "4e")  # MaxPool 3/2 between the stages
 _AUX_AFTER = ("4a", "4d")
+
+FACTS = ModelFacts(
+    # d2l.ai 8.4: plain SGD, lr 0.1, batch 128.
+    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.1),
+    tuning_space={
+        "width_divisor": {"values": [1, 2, 4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    # Auxiliary heads and LRN on: the tests cover them (and the heads must not reach an export).
+    test_hyperparameters={"width_divisor": 16, "stem_filters": (8, 8, 8), "aux_classifiers": True,
+                          "local_response_norm": True},
+    test_input=65,  # the auxiliary heads' 5x5/3 "valid" average pool
+)
 
 
 def _conv(x, filters, kernel_size, *, strides=1, batch_norm=False, bn_momentum=0.9, name):
@@ -179,12 +193,19 @@ googlenet = register_model(
     default_input_shape=(96, 96, 3),
     description="GoogLeNet (Inception v1): nine Inception blocks, optional auxiliary heads and LRN",
     reference="Szegedy et al. 2014; d2l.ai 8.4",
+    facts=FACTS,
 )(variant(build_googlenet, "googlenet"))
 
 googlenet_tv = register_model(
     default_input_shape=(224, 224, 3),
     description="GoogLeNet as torchvision builds it: conv+BatchNorm everywhere, 3x3 in the '5x5' path, ceil-mode pools",
     reference="Szegedy et al. 2014; torchvision.models.googlenet",
+    facts=FACTS,
+    reference_counts=(
+        ReferenceCount(6_624_904, "torchvision.models.googlenet(aux_logits=False)", trainable_only=True),
+        ReferenceCount(13_004_888, "torchvision.models.googlenet(aux_logits=True)", trainable_only=True,
+                       hyperparameters={"aux_classifiers": True}),
+    ),
 )(
     variant(
         build_googlenet, "googlenet_tv", batch_norm=True, branch3_kernel_size=3, ceil_mode=True,

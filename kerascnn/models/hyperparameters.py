@@ -6,11 +6,7 @@ what was received and what is allowed.
 
 from __future__ import annotations
 
-from kerascnn.errors import KerasCNNError
-
-
-class HyperparameterError(KerasCNNError, ValueError):
-    """A builder hyperparameter with a value the architecture cannot take."""
+from kerascnn.errors import HyperparameterError
 
 
 def check_choice(name: str, value, choices) -> None:
@@ -120,6 +116,20 @@ def default_hyperparameters(name: str) -> dict:
     values.update(getattr(builder, "variant_defaults", {}))
     values.pop("name", None)
     return values
+
+
+def has_batch_norm_config(name: str, hyperparameters: dict | None = None) -> bool:
+    """Whether model ``name`` built with ``hyperparameters`` contains BatchNormalization, without building it.
+
+    Families whose facts say ``always_batch_norm`` (ResNet, DenseNet, MobileNets)
+    always do; the others only with ``batch_norm=True`` (a hyperparameter, or a variant's own default such
+    as lenet_bn's and googlenet_tv's).
+    """
+    from kerascnn.models.registry import get_model_info
+
+    if get_model_info(name).facts.always_batch_norm:
+        return True
+    return bool({**default_hyperparameters(name), **(hyperparameters or {})}.get("batch_norm", False))
 
 
 def unknown_hyperparameter_message(name: str, hyperparameters: dict) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 
-from kerascnn.models.hyperparameters import HyperparameterError
+from kerascnn.errors import HyperparameterError
 
 # Keras' own defaults for every Conv2D/Dense: what all families use unless a variant declares otherwise.
 INITIALIZER_DEFAULTS = {"kernel_initializer": "glorot_uniform", "bias_initializer": "zeros"}
@@ -116,7 +116,7 @@ def apply_initializers(model, chosen: dict):
     import keras
 
     # kerascnn.summary builds without drawing any weights (a StatelessScope): record the initializers only.
-    from keras.src.backend.common.stateless_scope import in_stateless_scope  # no public accessor
+    from kerascnn.compat import in_stateless_scope
 
     drawing_skipped = in_stateless_scope()
     for hyperparameter, value in chosen.items():

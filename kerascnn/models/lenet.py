@@ -6,14 +6,35 @@ Conv 6@5x5 same -> act -> pool 2/2 -> Conv 16@5x5 -> act -> pool 2/2 -> Flatten 
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import check_choice, check_int_sequence, check_rate, variant
 from kerascnn.models.registry import register_model
 
 _ACTIVATIONS = ("sigmoid", "relu", "tanh")
 _POOLINGS = {"avg": layers.AveragePooling2D, "max": layers.MaxPooling2D}
+
+FACTS = ModelFacts(
+    # Sigmoid/avg-pool LeNet-5: Adam at 0.01 leaves the sigmoid plateau within three epochs (d2l's SGD
+    # 0.9 at batch 256 needs ~10 epochs of 60k images); batch 64 gives 21 steps per epoch on digits, and
+    # cosine decay settles it at ~97% test accuracy on digits in 30 epochs (17 s on 2 cores).
+    training=TrainingDefaults(epochs=30, batch_size=64, optimizer="adam", lr=1e-2, schedule="cosine"),
+    tuning_space={
+        "filters": [{"values": [6, 16, 32]}, {"values": [16, 32, 64]}],
+        "kernel_sizes": [{"values": [3, 5, 7]}, {"values": [3, 5]}],
+        "dense_units": [{"values": [84, 120, 256]}, {"values": [42, 84, 128]}],
+        "activation": {"values": ["sigmoid", "relu", "tanh"]},
+        "pooling": {"values": ["avg", "max"]},
+        "batch_norm": {"values": [False, True]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    test_hyperparameters={},  # already small
+    test_input=12,  # two 2/2 pools after a "valid" 5x5 conv
+)
 
 
 def lenet_conv_block(x, filters, kernel_size, *, padding, activation, pooling, batch_norm, bn_momentum=0.9, name):
@@ -87,6 +108,8 @@ lenet = register_model(
     default_input_shape=(28, 28, 1),
     description="LeNet-5: two 5x5 convs with sigmoid and average pooling, three dense layers",
     reference="LeCun et al. 1998; d2l.ai 7.6",
+    facts=FACTS,
+    reference_counts=(ReferenceCount(61_706, "d2l.ai 7.6 (LeNet-5 at 28x28x1, 10 classes)", (28, 28, 1), 10),),
 )(variant(build_lenet, "lenet"))
 
 
@@ -94,4 +117,5 @@ lenet_bn = register_model(
     default_input_shape=(28, 28, 1),
     description="LeNet-5 with batch normalization after every conv and hidden dense layer",
     reference="Ioffe & Szegedy 2015; d2l.ai 8.5",
+    facts=dataclasses.replace(FACTS, training=dataclasses.replace(FACTS.training, epochs=20)),
 )(variant(build_lenet, "lenet_bn", batch_norm=True))

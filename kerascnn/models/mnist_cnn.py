@@ -17,6 +17,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import (
     HyperparameterError,
     check_choice,
@@ -28,6 +29,19 @@ from kerascnn.models.hyperparameters import (
 from kerascnn.models.registry import register_model
 
 _ACTIVATIONS = (None, "relu", "tanh", "sigmoid")
+
+FACTS = ModelFacts(
+    # keras-io "Simple MNIST convnet": Adam, batch 128, 15 epochs.
+    training=TrainingDefaults(epochs=15, batch_size=128, optimizer="adam", lr=1e-3),
+    tuning_space={
+        "filters": [{"values": [10, 16, 32]}, {"values": [20, 32, 64]}],
+        "kernel_sizes": [{"values": [3, 5]}, {"values": [3, 5]}],
+        "hidden_units": {"values": [50, 128, 256, 500]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    test_hyperparameters={},  # already small
+    test_input=16,
+)
 
 
 def build_mnist_cnn(
@@ -86,10 +100,16 @@ mnist_cnn = register_model(
     default_input_shape=(28, 28, 1),
     description="Small MNIST CNN: two 5x5 convs (10, 20) with max pooling, Flatten 320, Dense 50",
     reference="PyTorch examples, mnist/main.py (2017)",
+    facts=FACTS,
+    # 260 + 5,020 + 16,050 + 510
+    reference_counts=(ReferenceCount(21_840, "PyTorch examples, mnist/main.py", (28, 28, 1), 10),),
 )(variant(build_mnist_cnn, "mnist_cnn"))
 
 mnist_cnn_wide = register_model(
     default_input_shape=(28, 28, 1),
     description="Small MNIST CNN, wide: 5x5 and 3x3 convs (10, 20), one pooling, Flatten 2000, Dense 500",
     reference="study notes, MNIST CNN",
+    facts=FACTS,
+    # 260 + 1,820 + 1,000,500 + 5,010
+    reference_counts=(ReferenceCount(1_007_590, "study notes, MNIST CNN", (28, 28, 1), 10),),
 )(variant(build_mnist_cnn, "mnist_cnn_wide", kernel_sizes=(5, 3), pool_after=(True, False), hidden_units=500))

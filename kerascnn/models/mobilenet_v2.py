@@ -23,11 +23,22 @@ import re
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import check_positive_int, check_positive_number, check_rate, variant
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
 
-ALWAYS_BATCH_NORM = True  # every model of the family (kerascnn.training.core_split asks before building)
+FACTS = ModelFacts(
+    # As MobileNet v1 (kerascnn/models/mobilenet.py): Adam 1e-3 with cosine decay for ten epochs.
+    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine"),
+    tuning_space={
+        "alpha": {"values": [0.35, 0.5, 0.75, 1.0, 1.4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    always_batch_norm=True,
+    test_hyperparameters={"alpha": 0.5, "stages": ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 1, 2)), "last_filters": 64},
+    test_input=8,
+)
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1e-3)
 
 # Per stage: (expansion t, output channels c, blocks n, stride of the first block s): the paper's table 2.
@@ -178,4 +189,11 @@ mobilenet_v2 = register_model(
     default_input_shape=(224, 224, 3),
     description="MobileNetV2: inverted residual blocks (1x1 expand, 3x3 depthwise, linear 1x1), alpha widths",
     reference="Sandler et al. 2018",
+    facts=FACTS,
+    reference_counts=(
+        ReferenceCount(3_504_872, "torchvision.models.mobilenet_v2()", trainable_only=True),
+        ReferenceCount(3_538_984, "keras.applications.MobileNetV2(weights=None)"),  # BN statistics included
+        ReferenceCount(1_987_224, "keras.applications.MobileNetV2(alpha=0.5, weights=None)",
+                       hyperparameters={"alpha": 0.5}),
+    ),
 )(variant(build_mobilenet_v2, "mobilenet_v2"))

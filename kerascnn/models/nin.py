@@ -10,8 +10,21 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, TrainingDefaults
 from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
 from kerascnn.models.registry import register_model
+
+FACTS = ModelFacts(
+    # d2l.ai 8.3: plain SGD, lr 0.1, batch 128.
+    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.1),
+    tuning_space={
+        "kernel_sizes": [{"values": [5, 7, 11]}, {"values": [3, 5]}, 3],
+        "first_stride": {"values": [2, 4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    test_hyperparameters={"filters": (8, 8, 8)},
+    test_input=67,  # three 3/2 max pools after an 11x11/4 conv
+)
 
 
 def nin_block(x, filters, kernel_size, *, strides=1, padding="same", final_relu=True, name):
@@ -72,4 +85,5 @@ nin = register_model(
     default_input_shape=(224, 224, 3),
     description="Network in Network: conv + two 1x1 convs per block, global average pooling, no dense layer",
     reference="Lin et al. 2013; d2l.ai 8.3",
+    facts=FACTS,
 )(variant(build_nin, "nin"))

@@ -2,6 +2,8 @@
 
 Builders are plain functions ``build_x(input_shape, num_classes, **hyperparameters) -> keras.Model``.
 Registration happens on import of the family module (``kerascnn.models.__init__`` imports them all).
+Each entry carries its family's facts (:mod:`kerascnn.models.facts`: training defaults, tuning space,
+BatchNorm, test setup) and the model's published parameter counts, declared beside the builder.
 
 All models output **logits** (no softmax): training uses ``from_logits=True`` losses and exports add
 the softmax, so a model's numbers mean the same thing everywhere.
@@ -13,6 +15,7 @@ import dataclasses
 from typing import Callable
 
 from kerascnn.errors import UnknownModelError
+from kerascnn.models.facts import ModelFacts, ReferenceCount
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +28,8 @@ class ModelInfo:
     description: str  # one line
     reference: str  # paper or book section
     family: str  # module name, e.g. "vgg"
+    facts: ModelFacts  # what fit, tune, core split and the tests need to know
+    reference_counts: tuple = ()  # (ReferenceCount, ...): published parameter counts
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -36,8 +41,13 @@ def register_model(
     default_input_shape: tuple,
     description: str,
     reference: str,
+    facts: ModelFacts,
+    reference_counts: tuple[ReferenceCount, ...] = (),
 ):
     """Decorator registering a builder under ``name`` (default: the function's name).
+
+    ``facts`` is the family's :class:`~kerascnn.models.facts.ModelFacts` (a ``dataclasses.replace`` of
+    it where a variant differs); ``reference_counts`` the model's published parameter counts.
 
     Raises ``ValueError`` on a duplicate name, like torchvision's ``register_model``.
     """
@@ -53,6 +63,8 @@ def register_model(
             description=description,
             reference=reference,
             family=fn.__module__.rsplit(".", 1)[-1],
+            facts=facts,
+            reference_counts=tuple(reference_counts),
         )
         return fn
 

@@ -16,9 +16,12 @@ groups`` (ResNet-50: 64 per group, one group; ResNeXt-50 32x4d: 4 per group, 32 
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import (
     HyperparameterError,
     check_choice,
@@ -31,7 +34,22 @@ from kerascnn.models.hyperparameters import (
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
 
-ALWAYS_BATCH_NORM = True  # every model of the family (kerascnn.training.core_split asks before building)
+FACTS = ModelFacts(
+    # d2l.ai 8.6: plain SGD, lr 0.05, batch 256.
+    training=TrainingDefaults(epochs=10, batch_size=256, optimizer="sgd", lr=0.05),
+    tuning_space={
+        "filters": [{"values": [32, 64]}, {"values": [64, 128]}, {"values": [128, 256]}, {"values": [256, 512]}],
+        "stem_kernel_size": {"values": [3, 7]},
+        "stem_stride": {"values": [1, 2]},
+        "stem_pool": {"values": [False, True]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    always_batch_norm=True,
+    # One block per stage keeps every op (basic or bottleneck blocks, projection shortcuts); the depths
+    # differ in block counts only, which the reference parameter counts check.
+    test_hyperparameters={"filters": (4, 4, 8, 8), "stem_filters": 4, "blocks_per_stage": (1, 1, 1, 1)},
+    test_input=8,  # any size builds ("same" and explicitly padded windows)
+)
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
 
@@ -166,23 +184,34 @@ resnet18 = register_model(
     default_input_shape=(224, 224, 3),
     description="ResNet-18: basic residual blocks (2, 2, 2, 2) with BatchNorm",
     reference="He et al. 2015; d2l.ai 8.6",
+    facts=FACTS,
+    # torchvision's 11,689,512 plus BatchNorm's moving mean and variance (2 x 4,800), which Keras counts.
+    reference_counts=(ReferenceCount(11_689_512 + 2 * 4_800, "torchvision.models.resnet18 + BatchNorm statistics"),),
 )(variant(build_resnet, "resnet18"))
 
 resnet34 = register_model(
     default_input_shape=(224, 224, 3),
     description="ResNet-34: basic residual blocks (3, 4, 6, 3) with BatchNorm",
     reference="He et al. 2015",
+    facts=FACTS,
+    reference_counts=(ReferenceCount(21_797_672 + 2 * 8_512, "torchvision.models.resnet34 + BatchNorm statistics"),),
 )(variant(build_resnet, "resnet34", blocks_per_stage=(3, 4, 6, 3)))
 
 resnet50 = register_model(
     default_input_shape=(224, 224, 3),
     description="ResNet-50: bottleneck residual blocks (3, 4, 6, 3) with BatchNorm",
     reference="He et al. 2015",
+    facts=FACTS,
+    reference_counts=(ReferenceCount(25_557_032 + 2 * 26_560, "torchvision.models.resnet50 + BatchNorm statistics"),),
 )(variant(build_resnet, "resnet50", blocks_per_stage=(3, 4, 6, 3), block="bottleneck"))
 
 resnext50_32x4d = register_model(
     default_input_shape=(224, 224, 3),
     description="ResNeXt-50 32x4d: ResNet-50's bottlenecks with a 32-group 3x3 conv, 4 channels per group",
     reference="Xie et al. 2017; d2l.ai 8.6.5",
+    # 32 groups of 4 need wider stages than the family's test setting: 2 groups of 2 here.
+    facts=dataclasses.replace(FACTS, test_hyperparameters={**FACTS.test_hyperparameters, "groups": 2,
+                                                            "width_per_group": 32}),
+    reference_counts=(ReferenceCount(25_028_904, "torchvision.models.resnext50_32x4d", trainable_only=True),),
 )(variant(build_resnet, "resnext50_32x4d", blocks_per_stage=(3, 4, 6, 3), block="bottleneck", groups=32,
           width_per_group=4))

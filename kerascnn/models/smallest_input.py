@@ -91,7 +91,7 @@ def smallest_square_input(model: keras.Model, channels: int, largest: int | None
 def _reference_model(name, shape, num_classes, hyperparameters):
     """The model built (without initializing weights) at the first size that works, or None."""
     from kerascnn.models.registry import get_model_info
-    from kerascnn.summary import uninitialized_variables
+    from kerascnn.compat import uninitialized_variables
 
     h, w, c = shape
     default = get_model_info(name).default_input_shape

@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
 from kerascnn.models.hyperparameters import (
     HyperparameterError,
     check_int_sequence,
@@ -95,15 +96,31 @@ def build_vgg(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _register_vgg(name: str, depth: int):
+FACTS = ModelFacts(
+    # d2l.ai 8.2: plain SGD, lr 0.05, batch 128.
+    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.05),
+    tuning_space={
+        "width_divisor": {"values": [1, 2, 4, 8]},  # channels / divisor (d2l trains VGG-11 at /4)
+        "dense_units": [{"values": [512, 1024, 4096]}, {"values": [512, 1024, 4096]}],
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+        "batch_norm": {"values": [False, True]},
+    },
+    test_hyperparameters={"width_divisor": 16, "dense_units": (16, 16)},
+    test_input=32,  # five 2/2 max pools
+)
+
+
+def _register_vgg(name: str, depth: int, reference_counts=()):
     return register_model(
         default_input_shape=(224, 224, 3),
         description=f"VGG-{depth}: {depth - 3} 3x3 convs in five blocks with max pooling, 4096-4096 dense",
         reference="Simonyan & Zisserman 2014; d2l.ai 8.2",
+        facts=FACTS,
+        reference_counts=reference_counts,
     )(variant(build_vgg, name, blocks=VGG_BLOCKS[name]))
 
 
-vgg11 = _register_vgg("vgg11", 11)
-vgg13 = _register_vgg("vgg13", 13)
-vgg16 = _register_vgg("vgg16", 16)
-vgg19 = _register_vgg("vgg19", 19)
+vgg11 = _register_vgg("vgg11", 11, (ReferenceCount(132_863_336, "torchvision.models.vgg11"),))
+vgg13 = _register_vgg("vgg13", 13, (ReferenceCount(133_047_848, "torchvision.models.vgg13"),))
+vgg16 = _register_vgg("vgg16", 16, (ReferenceCount(138_357_544, "keras.applications.VGG16(weights=None)"),))
+vgg19 = _register_vgg("vgg19", 19, (ReferenceCount(143_667_240, "torchvision.models.vgg19"),))

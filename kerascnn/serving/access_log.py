@@ -19,10 +19,14 @@ class AccessLogWriter:
     """A buffered text sink: stderr (``"-"``) or a file opened for appending."""
 
     def __init__(self, target: str):
-        if target == "-":
-            self._stream = open(sys.stderr.fileno(), "w", buffering=1 << 16, closefd=False, encoding="utf-8")
-        else:
+        self._owned = True
+        if target != "-":
             self._stream = open(target, "a", buffering=1 << 16, encoding="utf-8")
+        else:
+            try:
+                self._stream = open(sys.stderr.fileno(), "w", buffering=1 << 16, closefd=False, encoding="utf-8")
+            except (AttributeError, OSError, ValueError):  # a notebook's stderr has no file descriptor
+                self._stream, self._owned = sys.stderr, False
         self._second = -1
         self._stamp = ""
 
@@ -40,7 +44,8 @@ class AccessLogWriter:
 
     def close(self) -> None:
         self.flush()
-        self._stream.close()
+        if self._owned:
+            self._stream.close()
 
 
 def access_logger_class(writer: AccessLogWriter):

@@ -14,106 +14,62 @@ The same file works for ``kerascnn serve --model-config-file`` and for the real 
     }
 
 Relative base paths are taken relative to the config file's folder (TF Serving would take them relative
-to its working directory; absolute paths behave the same in both). The schema is a subset of
-``tensorflow_serving/config/model_server_config.proto`` (same field numbers), built at run time so no
-TF Serving package is needed; fields kerascnn does not use (``logging_config``, ...) are rejected with
-the line they are on, rather than silently ignored.
+to its working directory; absolute paths behave the same in both). The file is parsed with TF Serving's own
+schema (``tensorflow_serving.config.model_server_config_pb2`` from ``tensorflow-serving-api``) by
+``google.protobuf.text_format``; the fields of that schema kerascnn does not act on (``logging_config``,
+``model_type``, ``custom_model_config``) are rejected with the line they are on, rather than silently ignored.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
 from kerascnn.errors import KerasCNNError
 from kerascnn.serving.repository import ModelConfig, VersionPolicy
 
-_PACKAGE = "kerascnn.serving.tfs_config"
-_MESSAGE_CLASS = None
-
-
-def _message_class():
-    """ModelServerConfig, defined from a FileDescriptorProto with TF Serving's field names and numbers."""
-    global _MESSAGE_CLASS
-    if _MESSAGE_CLASS is not None:
-        return _MESSAGE_CLASS
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    F = descriptor_pb2.FieldDescriptorProto
-    file_proto = descriptor_pb2.FileDescriptorProto(name="kerascnn_tfs_config.proto", package=_PACKAGE, syntax="proto3")
-
-    def message(name, fields, nested=(), oneofs=()):
-        msg = file_proto.message_type.add(name=name)
-        for n in oneofs:
-            msg.oneof_decl.add(name=n)
-        for field in fields:
-            msg.field.add(**field)
-        for nested_msg in nested:
-            msg.nested_type.add().CopyFrom(nested_msg)
-        return msg
-
-    def field(name, number, ftype, label=F.LABEL_OPTIONAL, type_name=None, oneof_index=None):
-        d = {"name": name, "number": number, "type": ftype, "label": label}
-        if type_name:
-            d["type_name"] = f".{_PACKAGE}.{type_name}"
-        if oneof_index is not None:
-            d["oneof_index"] = oneof_index
-        return d
-
-    latest = descriptor_pb2.DescriptorProto(name="Latest")
-    latest.field.add(**field("num_versions", 1, F.TYPE_UINT32))
-    all_ = descriptor_pb2.DescriptorProto(name="All")
-    specific = descriptor_pb2.DescriptorProto(name="Specific")
-    specific.field.add(**field("versions", 1, F.TYPE_INT64, F.LABEL_REPEATED))
-    message(
-        "ServableVersionPolicy",
-        [
-            field("latest", 100, F.TYPE_MESSAGE, type_name="ServableVersionPolicy.Latest", oneof_index=0),
-            field("all", 101, F.TYPE_MESSAGE, type_name="ServableVersionPolicy.All", oneof_index=0),
-            field("specific", 102, F.TYPE_MESSAGE, type_name="ServableVersionPolicy.Specific", oneof_index=0),
-        ],
-        nested=(latest, all_, specific),
-        oneofs=("policy_choice",),
-    )
-    labels_entry = descriptor_pb2.DescriptorProto(name="VersionLabelsEntry")
-    labels_entry.field.add(**field("key", 1, F.TYPE_STRING))
-    labels_entry.field.add(**field("value", 2, F.TYPE_INT64))
-    labels_entry.options.map_entry = True
-    message(
-        "ModelConfig",
-        [
-            field("name", 1, F.TYPE_STRING),
-            field("base_path", 2, F.TYPE_STRING),
-            field("model_platform", 4, F.TYPE_STRING),
-            field("model_version_policy", 7, F.TYPE_MESSAGE, type_name="ServableVersionPolicy"),
-            field("version_labels", 8, F.TYPE_MESSAGE, F.LABEL_REPEATED, type_name="ModelConfig.VersionLabelsEntry"),
-        ],
-        nested=(labels_entry,),
-    )
-    message("ModelConfigList", [field("config", 1, F.TYPE_MESSAGE, F.LABEL_REPEATED, type_name="ModelConfig")])
-    message("ModelServerConfig", [field("model_config_list", 1, F.TYPE_MESSAGE, type_name="ModelConfigList")])
-
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file_proto)
-    _MESSAGE_CLASS = message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.ModelServerConfig"))
-    return _MESSAGE_CLASS
+# The ModelConfig fields kerascnn serve acts on; a config setting any other field would not do what it says.
+USED_FIELDS = frozenset({"name", "base_path", "model_platform", "model_version_policy", "version_labels"})
+UNUSED_FIELDS = frozenset(
+    {f.name for f in model_server_config_pb2.ModelConfig.DESCRIPTOR.fields} - USED_FIELDS | {"custom_model_config"}
+)
 
 
 def parse_model_config(text: str, base_dir=".") -> list:
     """Parse TF Serving's model config text into :class:`ModelConfig` objects.
 
     Raises:
-        KerasCNNError: a syntax error or unknown field (with its line and column), a model without a
-            name or base path, or a platform other than ``tensorflow``.
+        KerasCNNError: a syntax error, unknown or unsupported field (with its line and column), a model
+            without a name or base path, or a platform other than ``tensorflow``.
     """
-    from google.protobuf import text_format
-
-    config = _message_class()()
+    config = model_server_config_pb2.ModelServerConfig()
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as e:
         raise KerasCNNError(f"Model config is not valid TF Serving model_config_list text: {e}") from None
+    unused = _first_unused_field(text)
+    if unused is not None:
+        raise KerasCNNError(f"Model config {unused}")
+    return model_configs(config, base_dir)
+
+
+def model_configs(config, base_dir=".") -> list:
+    """:class:`ModelConfig` objects of a ``ModelServerConfig`` message (a parsed file or a gRPC reload).
+
+    Raises:
+        KerasCNNError: as :func:`parse_model_config`, naming an unsupported field without a line.
+    """
+    if config.WhichOneof("config") == "custom_model_config":
+        raise KerasCNNError(
+            "Model config: custom_model_config is not supported by kerascnn serve (use model_config_list)."
+        )
     models = []
     for i, c in enumerate(config.model_config_list.config):
+        unused = [field.name for field, _ in c.ListFields() if field.name in UNUSED_FIELDS]
+        if unused:
+            raise KerasCNNError(f"Model config entry {i + 1}: {unused[0]} is not supported by kerascnn serve.")
         if not c.name or not c.base_path:
             raise KerasCNNError(f"Model config entry {i + 1} needs both name and base_path.")
         if c.model_platform not in ("", "tensorflow"):
@@ -136,6 +92,18 @@ def parse_model_config(text: str, base_dir=".") -> list:
     if not models:
         raise KerasCNNError("Model config lists no models (expected model_config_list { config { ... } }).")
     return models
+
+
+def _first_unused_field(text: str):
+    """The first field of :data:`UNUSED_FIELDS` in ``text`` as a ParseError ("line:column : ..."), or None."""
+    tokens = text_format.Tokenizer(text.splitlines())
+    while not tokens.AtEnd():
+        if tokens.token in UNUSED_FIELDS:
+            at = tokens.ParseError("")  # the tokenizer's public way to say where its current token is
+            message = f"{tokens.token} is not supported by kerascnn serve."
+            return text_format.ParseError(message, at.GetLine(), at.GetColumn())
+        tokens.NextToken()
+    return None
 
 
 def load_model_config(path) -> list:

@@ -200,9 +200,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     async def HandleReloadConfigRequest(self, request, context):
         import os
 
-        from google.protobuf import text_format
-
-        from kerascnn.serving.config import parse_model_config
+        from kerascnn.serving.config import model_configs
 
         response = model_management_pb2.ReloadConfigResponse()
         try:
@@ -210,9 +208,9 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
                 raise ServingError("UNIMPLEMENTED", "This server does not accept configuration reloads")
             if request.config.WhichOneof("config") != "model_config_list":
                 raise invalid_argument("ServerCore is configured with model_config_list, cannot reload with other config types")
-            # Through the text format: the same parser and checks as --model-config-file (paths relative
-            # to the server's working directory, as in TF Serving).
-            configs = parse_model_config(text_format.MessageToString(request.config), base_dir=os.getcwd())
+            # The same checks as --model-config-file (paths relative to the server's working directory,
+            # as in TF Serving).
+            configs = model_configs(request.config, base_dir=os.getcwd())
             await self.ctx.reload_config(configs)
         except ServingError as e:
             await _fail(context, e)

@@ -141,12 +141,6 @@ def configure_logging() -> None:
 def serve(options: ServerOptions) -> int:
     """Load the models and serve until SIGTERM/SIGINT. Returns the exit status (0 on a clean stop)."""
     configure_logging()
-    access_log = None
-    if options.access_log is not None:
-        try:
-            access_log = AccessLogWriter(options.access_log)
-        except OSError as e:
-            raise KerasCNNError(f"Cannot open the access log {options.access_log}: {e.strerror or e}") from None
     for config in options.models:
         check_base_path(config)
     check_port_free(options.host, options.port)  # before minutes of model loading, not after
@@ -154,19 +148,25 @@ def serve(options: ServerOptions) -> int:
         if options.grpc_port == options.port and options.port != 0:
             raise KerasCNNError(f"--grpc-port and --port must differ (both are {options.port}).")
         check_port_free(options.host, options.grpc_port, flag="--grpc-port")
-    configure_tensorflow_threads(options)
-    registry = ModelRegistry(options.models, warm_up=options.warm_up)
-    # A SIGTERM while the first models load (before the event loop takes the signal over) still ends
-    # the process cleanly, with status 0.
-    previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+    access_log = None  # opened after the checks: a start that fails on them leaves no empty log file
+    if options.access_log is not None:
+        try:
+            access_log = AccessLogWriter(options.access_log)
+        except OSError as e:
+            raise KerasCNNError(f"Cannot open the access log {options.access_log}: {e.strerror or e}") from None
     try:
-        registry.poll()  # the first load happens before the port opens, as in TF Serving
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    freeze_loaded_objects()
-    for repository in registry.models.values():
-        print(f"kerascnn serve: model {repository.describe()}", flush=True)
-    try:
+        configure_tensorflow_threads(options)
+        registry = ModelRegistry(options.models, warm_up=options.warm_up)
+        # A SIGTERM while the first models load (before the event loop takes the signal over) still ends
+        # the process cleanly, with status 0.
+        previous = signal.signal(signal.SIGTERM, _exit_cleanly)
+        try:
+            registry.poll()  # the first load happens before the port opens, as in TF Serving
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        freeze_loaded_objects()
+        for repository in registry.models.values():
+            print(f"kerascnn serve: model {repository.describe()}", flush=True)
         return asyncio.run(_serve(options, registry, access_log))
     finally:
         if access_log is not None:

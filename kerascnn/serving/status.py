@@ -70,13 +70,14 @@ def from_tensorflow(error: Exception) -> ServingError:
     TF's error classes carry the same canonical codes (``error_code`` is the numeric enum), so an
     ``InvalidArgumentError`` from a bad image becomes a 400 as it would in TF Serving.
     """
-    names = {
-        1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
-        6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION",
-        10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE",
-        15: "DATA_LOSS", 16: "UNAUTHENTICATED",
-    }
-    code = names.get(getattr(error, "error_code", 2), "UNKNOWN")
+    from tensorflow.core.protobuf import error_codes_pb2  # TF is loaded already: ``error`` is one of its errors
+
+    try:
+        code = error_codes_pb2.Code.Name(getattr(error, "error_code", error_codes_pb2.UNKNOWN))
+    except ValueError:  # a number the enum does not have
+        code = "UNKNOWN"
+    if code == "OK" or code not in HTTP_STATUS:  # OK and the enum's reserved value are no failure
+        code = "UNKNOWN"
     message = getattr(error, "message", None) or str(error)
     return ServingError(code, tensorflow_message(message))
 

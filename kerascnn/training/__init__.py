@@ -6,7 +6,7 @@ Public API:
     evaluate(run_dir_or_keras, dataset=None, *, data_dir=None) -> dict     test accuracy/loss, per class
     TrainConfig                     every setting of a run; fields = `kerascnn fit` flags
     load_hparams(dict_or_file)      builder hyperparameters from JSON/YAML (keras-tuner winners work)
-    get_training_defaults(name)     per-model epochs/batch/optimizer/lr (kerascnn.training.defaults)
+    get_training_defaults(name)     per-model epochs/batch/optimizer/lr (FACTS.training beside each builder)
     get_strategy(name)              tf.distribute strategy by name (kerascnn.training.strategy)
     compile_model(model, *, optimizer, lr, schedule, epochs, steps_per_epoch, label_smoothing,
                   weight_decay, aux_loss_weight, steps_per_execution, jit_compile=False)
@@ -14,7 +14,7 @@ Public API:
     with_multi_output_labels(dataset, n_outputs)                        (kerascnn.training.compile)
     predict_logits(model, inputs), predict_images(model, spec, images)  any batch size, any replicas
     patch_keras_for_multi_worker()  the Keras 3.15.1 MultiWorkerMirroredStrategy fix (applied by
-                                    get_strategy("multi_worker"))
+                                    get_strategy("multi_worker"); lives in kerascnn.compat)
 """
 
 from kerascnn.training.config import TrainConfig, load_hparams  # noqa: F401
@@ -32,6 +32,6 @@ from kerascnn.training.compile import (  # noqa: F401
     with_multi_output_labels,
 )
 from kerascnn.training.predict import predict_images, predict_logits  # noqa: F401
-from kerascnn.training.keras_patches import patch_keras_for_multi_worker  # noqa: F401
+from kerascnn.compat import patch_keras_for_multi_worker  # noqa: F401
 from kerascnn.training.fit import TrainResult, TrainingError, fit  # noqa: F401
 from kerascnn.training.evaluate import evaluate  # noqa: F401

@@ -211,9 +211,9 @@ def load_model_weights(model, path) -> None:
     trainable weights (a fine-tuning phase) and evaluation never uses them. (Keras' ``load_weights``
     would warn or fail on them; ``objects_to_skip`` is how Keras itself skips parts of a model.)
     """
-    from keras.src.saving import saving_lib
+    from kerascnn.compat import load_weights_only
 
-    saving_lib.load_weights_only(model, str(path), objects_to_skip=[model.optimizer])
+    load_weights_only(model, path, skip=[model.optimizer])
 
 
 def history_of(state: TrainingState) -> dict:

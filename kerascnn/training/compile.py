@@ -17,7 +17,7 @@ DEFAULT_STEPS_PER_EXECUTION = 32
 
 def steps_per_execution(requested, steps_per_epoch: int, strategy=None) -> int:
     """Training steps per graph call: ``requested``, else a whole epoch capped at 32 (fit and tune's trials)."""
-    from kerascnn.training.keras_patches import is_multi_worker
+    from kerascnn.compat import is_multi_worker
 
     if strategy is not None and (is_multi_worker(strategy) or strategy.num_replicas_in_sync > 1):
         # Keras 3.15.1's multi-step training loop (the step inside tf.cond inside tf.while_loop) fails
@@ -74,7 +74,7 @@ def make_schedule(name: str, lr: float, *, epochs: int, steps_per_epoch: int):
     return float(lr)
 
 
-def make_optimizer(name: str, learning_rate, *, weight_decay: float = 0.0, momentum: float = 0.9):
+def make_optimizer(name: str, lr, *, weight_decay: float = 0.0, momentum: float = 0.9):
     """``sgd`` | ``momentum`` (SGD, Nesterov off, ``momentum``) | ``adam`` | ``adamw``.
 
     ``weight_decay`` is decoupled weight decay (Keras' optimizer argument); ``adamw`` without an
@@ -84,13 +84,13 @@ def make_optimizer(name: str, learning_rate, *, weight_decay: float = 0.0, momen
 
     wd = float(weight_decay) or None
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, weight_decay=wd)
+        return keras.optimizers.SGD(lr, weight_decay=wd)
     if name == "momentum":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=wd)
+        return keras.optimizers.SGD(lr, momentum=momentum, weight_decay=wd)
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=wd)
+        return keras.optimizers.Adam(lr, weight_decay=wd)
     if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate, weight_decay=wd if wd is not None else 1e-4)
+        return keras.optimizers.AdamW(lr, weight_decay=wd if wd is not None else 1e-4)
     raise KerasCNNError(f"Unknown optimizer {name!r}. Choose from: {', '.join(OPTIMIZERS)}.")
 
 

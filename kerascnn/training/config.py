@@ -7,11 +7,16 @@ in, and the resolved config is what ``config.json`` of the run directory stores.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 from kerascnn.errors import KerasCNNError
 from kerascnn.settings_files import format_name, read_json_or_yaml
 
+# Training settings an --hparams file may hold beside the builder's hyperparameters (a tuning winner's).
+TRAINING_SETTINGS_IN_HPARAMS = ("lr", "optimizer", "batch_size", "epochs", "schedule", "weight_decay", "label_smoothing")
+# Other names of a setting that users' files and calls may use (Keras' optimizers say learning_rate).
+SETTING_ALIASES = {"learning_rate": "lr"}
 # Settings that may differ between a run and its resumption without invalidating the saved state.
 NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out", "core_split", "skip_bad_images")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -60,14 +65,12 @@ class TrainConfig:
         """A copy with every ``None`` replaced by the model's default and ``hparams`` split out."""
         from kerascnn.training.defaults import get_training_defaults
 
-        cfg = dataclasses.replace(self, hparams=dict(self.hparams or {}), augment=list(self.augment or []))
-        # --hparams files may also carry training settings (a keras-tuner winner's lr/optimizer).
-        for key in ("lr", "learning_rate", "optimizer", "batch_size", "epochs", "schedule", "weight_decay", "label_smoothing"):
-            if key in cfg.hparams:
-                value = cfg.hparams.pop(key)
-                field = "lr" if key == "learning_rate" else key
-                if getattr(self, field) is None:
-                    setattr(cfg, field, value)
+        builder, training = split_training_settings(self.hparams or {})
+        cfg = dataclasses.replace(self, hparams=builder, augment=list(self.augment or []))
+        # --hparams files may also carry training settings (a keras-tuner winner's lr/optimizer); flags win.
+        for field, value in training.items():
+            if getattr(self, field) is None:
+                setattr(cfg, field, value)
         defaults = get_training_defaults(cfg.model)
         for field in ("epochs", "batch_size", "optimizer", "lr", "schedule", "weight_decay", "label_smoothing"):
             if getattr(cfg, field) is None:
@@ -144,7 +147,26 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        return cls(**{k: v for k, v in canonical_settings(d).items() if k in names})
+
+
+def canonical_settings(settings: dict) -> dict:
+    """``settings`` with each alias (``learning_rate``) under its one name (``lr``); the one name wins."""
+    out = {SETTING_ALIASES.get(k, k): v for k, v in settings.items() if k in SETTING_ALIASES}
+    out.update({k: v for k, v in settings.items() if k not in SETTING_ALIASES})
+    return out
+
+
+def split_training_settings(hparams: dict) -> tuple[dict, dict]:
+    """``(builder hyperparameters, training settings)`` of an --hparams mapping, aliases renamed."""
+    hparams = canonical_settings(hparams)
+    training = {k: v for k, v in hparams.items() if k in TRAINING_SETTINGS_IN_HPARAMS}
+    return {k: v for k, v in hparams.items() if k not in training}, training
+
+
+def default_verbose() -> int:
+    """Keras verbosity when ``verbose`` is None: a progress bar on a terminal, one line per epoch otherwise."""
+    return 1 if sys.stdout.isatty() else 2
 
 
 def load_hparams(source) -> dict:

@@ -60,18 +60,12 @@ def configure_threads(cores: int | None = None) -> bool:
 def model_has_batch_norm_config(name: str, hparams: dict | None = None) -> bool:
     """Whether zoo model ``name`` with ``hparams`` contains BatchNormalization, without building it.
 
-    Families whose module sets ``ALWAYS_BATCH_NORM = True`` (ResNet, DenseNet, MobileNets) always do;
-    other families only with ``batch_norm=True`` (lenet_bn's default).
+    The registry's facts say (``kerascnn.models.hyperparameters.has_batch_norm_config``).
     tests/training/test_core_split.py checks this against every registered model, built.
     """
-    import importlib
+    from kerascnn.models.hyperparameters import has_batch_norm_config
 
-    from kerascnn.models import default_hyperparameters, get_model_info
-
-    if getattr(importlib.import_module(f"kerascnn.models.{get_model_info(name).family}"), "ALWAYS_BATCH_NORM", False):
-        return True
-    merged = {**default_hyperparameters(name), **(hparams or {})}
-    return bool(merged.get("batch_norm", False))
+    return has_batch_norm_config(name, hparams)
 
 
 def has_batch_norm(model) -> bool:
@@ -132,26 +126,28 @@ def _concat(outputs, rows):
 
 
 # The steps below are Keras 3.15's own TensorFlow train/test/predict steps
-# (keras/src/backend/tensorflow/trainer.py), run once per slice.
+# (keras/src/backend/tensorflow/trainer.py), run once per slice; what they need of Keras' internals
+# is in kerascnn.compat.
 
 
 def _split_train_step(model, data, parts: int):
+    import keras
     import tensorflow as tf
-    from keras.src.losses import loss as loss_module
-    from keras.src.trainers.data_adapters import data_adapter_utils
 
-    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    from kerascnn import compat
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     n = _batch_size(x)
     total = tf.cast(n, tf.float32)
     weights = model.trainable_weights
     gradients, predictions, rows, losses = None, [], [], []
     for (xk, yk, swk), rows_k in _slices((x, y, sample_weight), n, parts):
         with tf.GradientTape() as tape:
-            pk = model(xk, training=True) if model._call_has_training_arg else model(xk)
+            pk = model(xk, training=True)  # Keras passes `training` on only where call() takes it
             # The loss is a mean over the slice; weighted by the slice's share of the batch, the slices'
             # losses (and gradients) add up to the whole batch's.
             share = tf.cast(rows_k, tf.float32) / total
-            lk = model._compute_loss(x=xk, y=yk, y_pred=pk, sample_weight=swk, training=True) * share
+            lk = model.compute_loss(xk, yk, pk, swk, training=True) * share
             scaled = model.optimizer.scale_loss(lk) if model.optimizer is not None else lk
         gk = tape.gradient(scaled, weights)
         gradients = gk if gradients is None else [a if b is None else (b if a is None else a + b)
@@ -160,7 +156,7 @@ def _split_train_step(model, data, parts: int):
         rows.append(rows_k)
         losses.append(lk)
     loss = tf.add_n(losses)
-    model._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(loss), sample_weight=n)
+    compat.loss_tracker(model).update_state(compat.unscale_loss(loss), sample_weight=n)
     model.optimizer.apply_gradients(zip(gradients, weights))
     return model.compute_metrics(x, y, _concat(predictions, rows), sample_weight=sample_weight)
 
@@ -168,26 +164,27 @@ def _split_train_step(model, data, parts: int):
 def _split_forward(model, x, parts: int):
     outputs, rows = [], []
     for xk, rows_k in _slices(x, _batch_size(x), parts):
-        outputs.append(model(xk, training=False) if model._call_has_training_arg else model(xk))
+        outputs.append(model(xk, training=False))
         rows.append(rows_k)
     return _concat(outputs, rows)
 
 
 def _split_test_step(model, data, parts: int):
-    from keras.src.losses import loss as loss_module
-    from keras.src.trainers.data_adapters import data_adapter_utils
+    import keras
 
-    x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
+    from kerascnn import compat
+
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     y_pred = _split_forward(model, x, parts)
-    loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False)
-    model._loss_tracker.update_state(loss_module.unscale_loss_for_distribution(loss), sample_weight=_batch_size(x))
+    loss = model.compute_loss(x, y, y_pred, sample_weight, training=False)
+    compat.loss_tracker(model).update_state(compat.unscale_loss(loss), sample_weight=_batch_size(x))
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
 def _split_predict_step(model, data, parts: int):
-    from keras.src.trainers.data_adapters import data_adapter_utils
+    import keras
 
-    x, _, _ = data_adapter_utils.unpack_x_y_sample_weight(data)
+    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
     return _split_forward(model, x, parts)
 
 

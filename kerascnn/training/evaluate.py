@@ -32,7 +32,7 @@ def evaluate(run, dataset=None, *, data_dir=None, batch_size: int = 256, strateg
     Returns:
         ``{"test_accuracy", "test_loss", "test_images", "per_class_accuracy", "dataset", "checkpoint"}``.
     """
-    from kerascnn.data.run_data import prepare_run_data
+    from kerascnn.runs.dataset import prepare_run_data
     from kerascnn.data.streaming import reporting_bad_images
     from kerascnn.runs import load_trained, resolve_checkpoint
     from kerascnn.training.compile import compile_model

@@ -11,7 +11,6 @@ import dataclasses
 import json
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,8 @@ import numpy as np
 
 from kerascnn.data.streaming import BadImageError, reporting_bad_images
 from kerascnn.errors import KerasCNNError
-from kerascnn.training.config import TrainConfig, cache_budget_bytes, load_hparams
+from kerascnn.training.config import TrainConfig, cache_budget_bytes, canonical_settings, default_verbose, load_hparams
+from kerascnn.versions import library_versions
 
 
 class TrainingError(KerasCNNError, RuntimeError):
@@ -39,24 +39,6 @@ class TrainResult:
 
     def __repr__(self):
         return f"TrainResult(path={str(self.path)!r}, test_accuracy={self.metrics.get('test_accuracy'):.4f})"
-
-
-def library_versions() -> dict:
-    import platform
-
-    import keras
-    import tensorflow as tf
-
-    from kerascnn import __version__
-
-    versions = {"kerascnn": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
-                "keras": keras.__version__, "numpy": np.__version__}
-    for name in ("tensorflow_datasets", "sklearn"):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
-            pass
-    return versions
 
 
 class _EpochTimer:
@@ -85,10 +67,6 @@ class _EpochTimer:
         if not self._stopped and self._start is not None:
             self.seconds.append(time.perf_counter() - self._start)
             self._stopped = True
-
-
-def _default_verbose() -> int:
-    return 1 if sys.stdout.isatty() else 2
 
 
 class _NotRetracing(logging.Filter):
@@ -123,10 +101,11 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
         KerasCNNError: bad settings, dataset or model (before anything is written), a finished run at
             ``out`` without ``overwrite=True``, or a NaN loss (the run directory is removed).
     """
-    from kerascnn.data.datasets import RawDataset
+    from kerascnn.data.raw import RawDataset
 
     raw_given = dataset if isinstance(dataset, RawDataset) else None
     if config is None:
+        settings = canonical_settings(settings)  # learning_rate= is lr=
         unknown = set(settings) - {f.name for f in dataclasses.fields(TrainConfig)}
         if unknown:
             raise KerasCNNError(f"Unknown training setting(s): {', '.join(sorted(unknown))}.")
@@ -140,7 +119,7 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
     if cfg.folds and cfg.fold is None:  # cross-validation: one ordinary run per fold (kerascnn.training.folds)
         from kerascnn.training.folds import fit_folds
 
-        return fit_folds(cfg, raw_given, list(callbacks or []))
+        return fit_folds(cfg, lambda fold_cfg, raw: fit(config=fold_cfg, dataset=raw, callbacks=callbacks), raw_given)
     return _Trainer(cfg, raw_given, list(callbacks or [])).run()
 
 
@@ -156,7 +135,7 @@ class _Trainer:
 
         strategy = get_strategy(cfg.strategy)  # first: multi-worker needs it before other TF ops
         self.chief = is_chief(strategy)
-        from kerascnn.training.rundir import check_out_dir
+        from kerascnn.runs.lifecycle import check_out_dir
 
         if self.chief:
             check_out_dir(cfg.out, overwrite=cfg.overwrite)
@@ -170,7 +149,7 @@ class _Trainer:
 
         source = None
         if cfg.init_from:  # read (and check) the weights before anything is written
-            from kerascnn.pretrained import read_weights
+            from kerascnn.models.pretrained import read_weights
 
             source = read_weights(cfg.init_from)
         data = prepare_data(
@@ -196,7 +175,7 @@ class _Trainer:
                 keras.config.set_dtype_policy(previous_policy)
             self.load_report = None
             if source is not None:
-                from kerascnn.pretrained import load_weights
+                from kerascnn.models.pretrained import load_weights
 
                 # A source run's head means its own classes: other class names get a new head.
                 source_classes = transfer.source_class_names(source)
@@ -219,16 +198,16 @@ class _Trainer:
         self.strategy = strategy
         train, val, test = self._pipelines(spec, net, start_epoch=0)
 
-        from kerascnn.training import rundir
+        from kerascnn.runs import lifecycle
 
-        run = rundir.open_run_dir(cfg.out, cfg.identity(), overwrite=cfg.overwrite,
+        run = lifecycle.open_run_dir(cfg.out, cfg.identity(), overwrite=cfg.overwrite,
                                   worker=None if self.chief else worker_index(strategy) or 1)
         try:
             return self._train(run, net, spec, data, train, val, test, strategy, replicas, spe, steps_per_epoch)
         except BadImageError:
             raise  # the run resumes from its last finished epoch once the file is removed
         except KerasCNNError:
-            rundir.abandon(run)
+            lifecycle.abandon(run)
             raise
 
     def _configure(self, net, phase):
@@ -333,7 +312,8 @@ class _Trainer:
 
     def _resume(self, run, verbose):
         """The training state to continue from (a fresh one for a new run or one that cannot be resumed)."""
-        from kerascnn.training import checkpoints, rundir
+        from kerascnn.runs import lifecycle
+        from kerascnn.training import checkpoints
 
         if not run.resumed:
             return run, checkpoints.TrainingState()
@@ -341,7 +321,7 @@ class _Trainer:
         if state is None:
             if verbose:
                 print(f"Cannot resume {run.work} ({note or 'no saved epoch'}); training from the first epoch.", flush=True)
-            run = rundir.start_over(run)
+            run = lifecycle.start_over(run)
             return run, checkpoints.TrainingState()
         if verbose:
             where = ("training was finished; evaluating" if state.trained
@@ -351,12 +331,13 @@ class _Trainer:
 
     def _train(self, run, net, spec, data, train, val, test, strategy, replicas, spe, steps_per_epoch):
         from kerascnn import runs
-        from kerascnn.training import checkpoints, rundir
+        from kerascnn.runs import lifecycle
+        from kerascnn.training import checkpoints
         from kerascnn.training.compile import accuracy_key
 
         cfg = self.cfg
         self.has_val = val is not None
-        verbose = cfg.verbose if cfg.verbose is not None else _default_verbose()
+        verbose = cfg.verbose if cfg.verbose is not None else default_verbose()
         run, state = self._resume(run, verbose)
         self._write_config(run, spec, replicas, spe, strategy)
         done = state.epochs
@@ -417,7 +398,7 @@ class _Trainer:
         from kerascnn.fsutil import atomic_write_json
 
         atomic_write_json(run.work / runs.METRICS_FILE, {k: v for k, v in metrics.items() if not k.startswith("_")})
-        path = rundir.finish(run, overwrite=cfg.overwrite)
+        path = lifecycle.finish(run, overwrite=cfg.overwrite)
         metrics = {k: v for k, v in metrics.items() if not k.startswith("_")}
         if verbose and self.chief:
             print(f"Test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) on "
@@ -456,6 +437,8 @@ class _Trainer:
         }
 
     def _plots(self, run, net, spec, data, metrics, state):
+        from sklearn.metrics import confusion_matrix
+
         from kerascnn import runs
         from kerascnn.training import plots
         from kerascnn.training.checkpoints import history_of
@@ -463,7 +446,8 @@ class _Trainer:
 
         plots.plot_learning_curves(history_of(state), run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
         y_test, y_pred = data.test.labels, metrics["_y_pred"]
-        cm = plots.confusion_matrix(y_test, y_pred, spec.num_classes)
+        # every class gets its row and column, even one missing from the test set
+        cm = confusion_matrix(y_test, y_pred, labels=np.arange(spec.num_classes))
         plots.plot_confusion_matrix(cm, spec.class_names, run.work / runs.CONFUSION_MATRIX)
         wrong = np.flatnonzero(y_test != y_pred)[:36]  # decode only the images the plot shows
         plots.plot_misclassified(data.test.images(wrong), y_test[wrong], y_pred[wrong], spec.class_names,

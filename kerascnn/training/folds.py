@@ -9,7 +9,7 @@
 Fold ``i`` trains on K-1 of K stratified slices of the training part and validates on the i-th
 (:mod:`kerascnn.data.folds`); the test part is never touched and every fold reports its test accuracy
 on it. Resuming works at two levels: finished folds are kept, and the fold in progress resumes from its
-last finished epoch like any run (``kerascnn.training.rundir``). The spread of the folds' validation
+last finished epoch like any run (``kerascnn.runs.lifecycle``). The spread of the folds' validation
 accuracies is the lesson: on a small set one validation split can be off by points.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn import runs
-from kerascnn.errors import ArtifactError, KerasCNNError
-from kerascnn.training.config import TrainConfig
+from kerascnn.errors import KerasCNNError
+from kerascnn.training.config import TrainConfig, default_verbose
 
 
 @dataclasses.dataclass
@@ -47,18 +47,18 @@ def fold_dir(work: Path, fold: int) -> Path:
     return Path(work) / f"fold{fold}"
 
 
-def fit_folds(cfg: TrainConfig, raw=None, callbacks=()) -> CrossValidationResult:
+def fit_folds(cfg: TrainConfig, train_fold, raw=None) -> CrossValidationResult:
     """Train ``cfg.folds`` runs, one per fold, in ``cfg.out``; see the module docstring.
 
     Args:
         cfg: a resolved TrainConfig with ``folds >= 2`` and ``fold`` None.
+        train_fold: ``train_fold(fold_cfg, raw)`` trains one fold as an ordinary run
+            (:func:`kerascnn.training.fit.fit` hands itself in, with the caller's callbacks).
         raw: the dataset as a ``RawDataset`` (else ``cfg.dataset`` is loaded once, for all folds).
-        callbacks: extra Keras callbacks, given to every fold's training.
     """
     from kerascnn.data import load_dataset
     from kerascnn.data.folds import check_folds
-    from kerascnn.training.fit import _default_verbose, fit
-    from kerascnn.training.rundir import check_out_dir
+    from kerascnn.runs.lifecycle import check_out_dir
     from kerascnn.training.strategy import tf_config_cluster
 
     if tf_config_cluster():
@@ -66,7 +66,7 @@ def fit_folds(cfg: TrainConfig, raw=None, callbacks=()) -> CrossValidationResult
     check_out_dir(cfg.out, overwrite=cfg.overwrite)
     raw = raw if raw is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir, test_split=cfg.test_split)
     check_folds(raw.y_train, cfg.folds, raw.class_names)  # before any file is written
-    verbose = cfg.verbose if cfg.verbose is not None else _default_verbose()
+    verbose = cfg.verbose if cfg.verbose is not None else default_verbose()
     final = Path(cfg.out)
     work, resumed = _open(final, cfg)
     fold_paths = []
@@ -81,7 +81,7 @@ def fit_folds(cfg: TrainConfig, raw=None, callbacks=()) -> CrossValidationResult
                     print(f"Fold {fold}/{cfg.folds}: validating on slice {fold} of {cfg.folds} of the training part",
                           flush=True)
                 fold_cfg = dataclasses.replace(cfg, fold=fold, out=str(out), overwrite=False)
-                fit(config=fold_cfg, dataset=raw, callbacks=callbacks)
+                train_fold(fold_cfg, raw)
             fold_paths.append(out)
         summary, histories = _summarize(cfg, raw, fold_paths)
         from kerascnn.fsutil import atomic_write_json
@@ -93,7 +93,7 @@ def fit_folds(cfg: TrainConfig, raw=None, callbacks=()) -> CrossValidationResult
         # Bad input or a diverged fold: a rerun with the same settings would fail the same way.
         shutil.rmtree(work, ignore_errors=True)
         raise
-    from kerascnn.training.rundir import RunDir, finish
+    from kerascnn.runs.lifecycle import RunDir, finish
 
     path = finish(RunDir(final=final, work=work, resumed=resumed), overwrite=cfg.overwrite)
     if verbose:
@@ -105,27 +105,12 @@ def fit_folds(cfg: TrainConfig, raw=None, callbacks=()) -> CrossValidationResult
 def _open(final: Path, cfg: TrainConfig) -> tuple[Path, bool]:
     """Create ``<out>.partial`` (with config.json) or reopen it when it holds the same settings' folds."""
     from kerascnn.fsutil import atomic_write_json
-    from kerascnn.training.fit import library_versions
-    from kerascnn.training.rundir import _differences
+    from kerascnn.versions import library_versions
+    from kerascnn.runs.lifecycle import keep_if_same_settings
 
     work = runs.partial_path(final)
     identity = cfg.identity()
-    resumed = False
-    if work.exists():
-        try:
-            saved = json.loads((work / runs.CONFIG_FILE).read_text()).get("identity")
-        except (OSError, ValueError, AttributeError):
-            saved = None
-        if cfg.overwrite or saved is None:
-            shutil.rmtree(work)
-        else:
-            diff = _differences(saved, identity)
-            if diff:
-                raise ArtifactError(
-                    f"An unfinished cross-validation with other settings ({', '.join(diff)}) is in {work}; rerun "
-                    "with the same settings to resume it, or pass --overwrite to start over."
-                )
-            resumed = True
+    resumed = keep_if_same_settings(work, identity, overwrite=cfg.overwrite, what="cross-validation")
     work.mkdir(parents=True, exist_ok=True)
     if not resumed:
         atomic_write_json(work / runs.CONFIG_FILE, {**cfg.to_dict(), "versions": library_versions(), "identity": identity})

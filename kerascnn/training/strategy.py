@@ -59,7 +59,7 @@ def get_strategy(name: str = "auto"):
     import tensorflow as tf
 
     if name == "multi_worker":
-        from kerascnn.training.keras_patches import patch_keras_for_multi_worker
+        from kerascnn.compat import patch_keras_for_multi_worker
 
         patch_keras_for_multi_worker()
         strategy = tf.distribute.MultiWorkerMirroredStrategy()

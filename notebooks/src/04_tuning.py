@@ -32,9 +32,9 @@ from IPython.display import Image, display
 import kerascnn
 from kerascnn.tuning import default_space, resolve_space, tune
 
-SMALL = os.environ.get("KERASCNN_NOTEBOOK_SMALL") == "1"  # set by the tests: 3 short trials
+SMALL = os.environ.get("KERASCNN_NOTEBOOK_SMALL") == "1"  # set by the tests: 2 short trials
 DATASET = os.environ.get("KERASCNN_NOTEBOOK_DATASET", "digits")
-MAX_TRIALS = 3 if SMALL else 6
+MAX_TRIALS = 2 if SMALL else 6
 EPOCHS = 2 if SMALL else 5
 WORK = Path("runs")
 
@@ -60,7 +60,7 @@ space = {
     "kernel_sizes": [{"values": [3, 5]}, 5],
     "activation": {"values": ["sigmoid", "relu"]},
     "pooling": {"values": ["avg", "max"]},
-    "learning_rate": {"min": 1e-3, "max": 3e-2, "sampling": "log"},
+    "lr": {"min": 1e-3, "max": 3e-2, "sampling": "log"},
     "optimizer": "adam",
     "filters": [6, 16],
     "dense_units": [120, 84],
@@ -77,7 +77,7 @@ print("\n".join(resolve_space("lenet", space_file).summary_lines()))  # what the
 # A bad space fails before any trial runs, with a message naming the problem:
 
 # %%
-for bad in ({"kernel_size": {"values": [3, 5]}}, {"learning_rate": {"min": 0.1, "max": 0.01}}):
+for bad in ({"kernel_size": {"values": [3, 5]}}, {"lr": {"min": 0.1, "max": 0.01}}):
     try:
         resolve_space("lenet", bad)
     except kerascnn.KerasCNNError as error:
@@ -135,7 +135,7 @@ assert [row.score for row in again.trials] == [row.score for row in result.trial
 # ## 4. Training the winner, then testing it
 #
 # The search trained each candidate briefly. Now train the best configuration properly; `hparams` takes the
-# file as is (architecture arguments go to the builder, `learning_rate` and `optimizer` to training). Its
+# file as is (architecture arguments go to the builder, `lr` and `optimizer` to training). Its
 # test accuracy is the first and only time the test part is used.
 
 # %%

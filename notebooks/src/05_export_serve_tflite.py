@@ -47,7 +47,7 @@ from kerascnn.runs import load_trained
 
 SMALL = os.environ.get("KERASCNN_NOTEBOOK_SMALL") == "1"  # set by the tests: fewer epochs
 DATASET = os.environ.get("KERASCNN_NOTEBOOK_DATASET", "digits")
-EPOCHS = 6 if SMALL else 20
+EPOCHS = 4 if SMALL else 20
 WORK = Path("runs")
 MODELS = WORK / "05_models"
 

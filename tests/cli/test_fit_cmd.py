@@ -20,10 +20,10 @@ def relu(tmp_path):
 
 
 @pytest.mark.slow
-def test_fit_and_evaluate_on_idx_files_in_a_fresh_process(tmp_path, kerascnn_cli, relu):
+def test_fit_and_evaluate_on_idx_files(tmp_path, kerascnn_main, relu):
     data = data_files.write_idx_folder(tmp_path / "idx", n_train=200, n_test=60, gz=True)
     out = tmp_path / "run"
-    proc = kerascnn_cli("fit", "lenet", "--dataset", data, "--epochs", "2", "--batch-size", "32", "--hparams", relu,
+    proc = kerascnn_main("fit", "lenet", "--dataset", data, "--epochs", "2", "--batch-size", "32", "--hparams", relu,
                         "--input-shape", "12,12", "--out", out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     closing = proc.stdout.strip().splitlines()[-1]
@@ -31,23 +31,13 @@ def test_fit_and_evaluate_on_idx_files_in_a_fresh_process(tmp_path, kerascnn_cli
     assert "Epoch 2/2" in proc.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_accuracy"] > 0.9  # the two classes are easy
-    proc = kerascnn_cli("evaluate", out)
+    proc = kerascnn_main("evaluate", out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"test accuracy {metrics['test_accuracy']:.4f}" in proc.stdout
 
 
-def test_fit_on_an_image_folder(tmp_path, relu, capsys):
-    data = data_files.write_image_folder(tmp_path / "images", per_class=20, rgb=True)
-    out = tmp_path / "run"
-    assert main(["fit", "lenet", "--dataset", str(data), "--epochs", "2", "--batch-size", "8", "--hparams", relu,
-                 "--input-shape", "16,16", "--out", str(out)]) == 0
-    assert "Test accuracy" in capsys.readouterr().out
-    spec = json.loads((out / "data_spec.json").read_text())
-    assert spec["class_names"] == ["left", "right"] and spec["input_shape"] == [16, 16, 3]
-
-
-def test_fit_folds_on_an_image_folder_prints_the_fold_table(tmp_path, relu, capsys):
-    data = data_files.write_image_folder(tmp_path / "images", per_class=12)
+def test_fit_folds_on_an_rgb_image_folder_prints_the_fold_table(tmp_path, relu, capsys):
+    data = data_files.write_image_folder(tmp_path / "images", per_class=12, rgb=True)
     out = tmp_path / "cv"
     assert main(["fit", "lenet", "--dataset", str(data), "--folds", "2", "--epochs", "1", "--batch-size", "8",
                  "--hparams", relu, "--input-shape", "12,12", "--out", str(out)]) == 0
@@ -59,6 +49,9 @@ def test_fit_folds_on_an_image_folder_prints_the_fold_table(tmp_path, relu, caps
     first = summary["per_fold"][0]
     assert sum(r["val_images"] for r in summary["per_fold"]) == first["train_images"] + first["val_images"]
     assert (out / "fold1" / "best.keras").is_file() and (out / "fold_curves.png").is_file()
+    # The folder's class subfolders are the classes, and RGB files give the model three channels.
+    spec = json.loads((out / "fold1" / "data_spec.json").read_text())
+    assert spec["class_names"] == ["left", "right"] and spec["input_shape"] == [12, 12, 3]
 
 
 def _corrupt_header(folder):
@@ -83,6 +76,18 @@ def _one_class(folder):
 def _non_image(folder):
     data_files.write_image_folder(folder, per_class=4)
     (folder / "left" / "readme.md").write_text("# not a picture")
+
+
+@pytest.mark.parametrize("extra, expected", [
+    (["--hparam", "relu"], "--hparam takes KEY=VALUE"),
+    (["--hparam", "lr=-1"], "lr must be positive. Received: lr=-1"),  # --hparam wins over the --hparams file
+])
+def test_hparam_pairs_combine_with_the_hparams_file(tmp_path, capsys, extra, expected):
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({"activation": "relu", "learning_rate": 0.01}))
+    assert main(["fit", "lenet", "--hparams", str(best), *extra, "--out", str(tmp_path / "run")]) == 1
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(
@@ -114,15 +119,39 @@ def test_bad_input_is_one_line_exit_1_and_no_run_dir(tmp_path, capsys, relu, mak
 
 
 def test_unknown_model_in_a_fresh_process(tmp_path, kerascnn_cli):
+    # The one fresh `kerascnn` process of the CLI tests: the real exit status, and TensorFlow's C++ start-up
+    # lines (written to file descriptor 2, which no in-process test sees) kept off the one error line.
     proc = kerascnn_cli("fit", "resnet1000", "--out", tmp_path / "run")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip().splitlines()[-1]]
     assert "Unknown model 'resnet1000'" in proc.stderr and not (tmp_path / "run").exists()
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
 
 
-def test_help_teaches():
-    with pytest.raises(SystemExit):
-        main(["fit", "--help"])
+def test_main_called_from_python_leaves_the_process_threads_alone(tmp_path, monkeypatch, capsys):
+    # Only the `kerascnn` program (argv=None) may set TensorFlow's once-per-process threads for core split
+    # (tests/training/test_core_split.py runs that in a fresh process); main([...]) in a caller's process,
+    # as every in-process test here does, must not.
+    from kerascnn.training import core_split
+
+    calls = []
+    monkeypatch.setattr(core_split, "prepare", lambda *args, **kwargs: calls.append(args))
+    assert main(["fit", "resnet1000", "--out", str(tmp_path / "run")]) == 1
+    assert calls == []
+    monkeypatch.setattr("sys.argv", ["kerascnn", "fit", "resnet1000", "--out", str(tmp_path / "run")])
+    assert main() == 1
+    assert calls == [("auto", "resnet1000", {}, "auto")]
+    assert "Unknown model 'resnet1000'" in capsys.readouterr().err
+
+
+def test_help_teaches(capsys):
+    for command, example in (("fit", "kerascnn fit lenet --dataset ../shared/data/mnist"),
+                             ("evaluate", "kerascnn evaluate runs/lenet")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        assert "examples:" in out and example in out
 
 
 def test_evaluate_errors(tmp_path, capsys):

@@ -40,6 +40,7 @@ def _top1(stdout: str, paths) -> list:
 
 
 def test_predict_with_tflite_prints_top_k_and_benchmark(kerascnn_cli, exported, pngs, expected_top1):
+    # A fresh process (LiteRT only, no TensorFlow import): its stderr is where C++ log lines would land.
     model = exported("tflite-none")
     paths, _ = pngs
     proc = kerascnn_cli("predict", model, *paths, "--top-k", "2", "--benchmark", "50")
@@ -53,17 +54,17 @@ def test_predict_with_tflite_prints_top_k_and_benchmark(kerascnn_cli, exported, 
 
 
 @pytest.mark.slow
-def test_predict_with_saved_model_folder_and_npy(kerascnn_cli, exported, pngs, expected_top1, tmp_path):
+def test_predict_with_saved_model_folder_and_npy(kerascnn_main, exported, pngs, expected_top1, tmp_path):
     model = exported("saved_model")
     paths, images = pngs
     np.save(tmp_path / "batch.npy", images[:2])
-    proc = kerascnn_cli("predict", model, paths[0], tmp_path / "batch.npy", "--top-k", "1")
+    proc = kerascnn_main("predict", model, paths[0], tmp_path / "batch.npy", "--top-k", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "(SavedModel version 1)" in proc.stdout
     assert _top1(proc.stdout, [paths[0], f"{tmp_path / 'batch.npy'}[0]", f"{tmp_path / 'batch.npy'}[1]"]) == expected_top1[:1] + expected_top1[:2]
 
 
-def test_bad_inputs_fail_with_one_line(kerascnn_cli, exported, pngs, tmp_path):
+def test_bad_inputs_fail_with_one_line(kerascnn_main, exported, pngs, tmp_path):
     model = exported("tflite-none")
     paths, _ = pngs
     text = tmp_path / "notes.png"
@@ -81,7 +82,7 @@ def test_bad_inputs_fail_with_one_line(kerascnn_cli, exported, pngs, tmp_path):
         (("predict", model, paths[0], "--top-k", "0"), "--top-k must be at least 1"),
     ]
     for args, message in cases:
-        proc = kerascnn_cli(*args)
+        proc = kerascnn_main(*args)
         assert proc.returncode == 1, (args, proc.stdout)
         lines = proc.stderr.strip().splitlines()
         assert lines[-1].startswith("kerascnn predict: error: ") and message in lines[-1], (args, proc.stderr)

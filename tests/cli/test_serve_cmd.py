@@ -1,4 +1,7 @@
-"""``kerascnn serve`` argument handling: help that teaches, one-line errors for what users get wrong."""
+"""``kerascnn serve`` argument handling: help that teaches, one-line errors for what users get wrong.
+
+In-process: what a real ``kerascnn serve`` process does (exit 0 on SIGTERM) is tests/serving/test_server.py's.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +13,19 @@ from kerascnn.cli.main import build_parser
 from kerascnn.errors import KerasCNNError
 
 
-def test_help_explains_the_command(kerascnn_cli):
-    proc = kerascnn_cli("serve", "--help")
-    assert proc.returncode == 0
+def test_help_explains_the_command(kerascnn_main):
+    result = kerascnn_main("serve", "--help")
+    assert result.returncode == 0
     for text in ("TF Serving", "MODEL_BASE_PATH", "--model-config-file", "--no-batching", "--max-batch-size",
                  "--batch-timeout-micros", "127.0.0.1", "model_config_list", "curl"):
-        assert text in proc.stdout
+        assert text in result.stdout
 
 
-def test_a_user_error_is_one_line_and_exit_1(kerascnn_cli, tmp_path):
-    proc = kerascnn_cli("serve", tmp_path / "missing")
-    assert proc.returncode == 1
-    assert proc.stderr.startswith("kerascnn serve: error: Model base path") and "does not exist" in proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+def test_a_user_error_is_one_line_and_exit_1(kerascnn_main, tmp_path):
+    result = kerascnn_main("serve", tmp_path / "missing")
+    assert result.returncode == 1
+    assert result.stderr.startswith("kerascnn serve: error: Model base path") and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
 
 
 @pytest.fixture
@@ -50,12 +53,20 @@ def folders(tmp_path):
     (lambda d: [d / "base", "--header-timeout", "0"], "--header-timeout and --body-timeout must be > 0"),
     (lambda d: [d / "base", "--max-image-pixels", "0"], "--max-image-pixels must be at least 1"),
     (lambda d: [d / "base", "--poll-seconds", "-1"], "--poll-seconds"),
-    (lambda d: [d / "base", "--access-log", d / "no" / "such" / "dir.log"], "Cannot open the access log"),
+    (lambda d: [d / "base", "--port", "0", "--grpc-port", "0", "--access-log", d / "no" / "such" / "dir.log"],
+     "Cannot open the access log"),
 ])
 def test_user_errors_say_what_to_do(folders, make_args, message):
     args = build_parser().parse_args(["serve", *map(str, make_args(folders))])
     with pytest.raises(KerasCNNError, match=message.replace("(", r"\(")):
         args.func(args)
+
+
+def test_a_failed_start_leaves_no_access_log_file(folders):
+    args = build_parser().parse_args(["serve", str(folders / "missing"), "--access-log", str(folders / "access.log")])
+    with pytest.raises(KerasCNNError, match="does not exist"):
+        args.func(args)
+    assert not (folders / "access.log").exists()
 
 
 def test_a_busy_port_is_reported_before_loading_models(folders):

@@ -1,4 +1,8 @@
-"""`kerascnn tune` as a user runs it: a real search, fit on its winner, resume after a kill, two processes."""
+"""`kerascnn tune` as a user runs it: a real search, fit on its winner, resume after a kill, two processes.
+
+The command runs in this process (``kerascnn_main``) except where the process boundary is what is
+tested: a search killed with SIGKILL, and a chief and a worker in two processes.
+"""
 
 from __future__ import annotations
 
@@ -36,10 +40,10 @@ def _completed_trial_files(out: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_search_then_fit_the_winner(tmp_path, kerascnn_cli):
-    run_kerascnn = kerascnn_cli
+def test_search_then_fit_the_winner(tmp_path, kerascnn_main):
     out = tmp_path / "tune"
-    proc = run_kerascnn("tune", "lenet", *FAST, "--out", out, "--quiet", check=True)
+    proc = kerascnn_main("tune", "lenet", *FAST, "--out", out, "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Best trials (val_accuracy):" in proc.stdout and "3 completed, 0 failed of 3 trials." in proc.stdout
     rows = _trials(out)
     scores = [float(r["val_accuracy"]) for r in rows]
@@ -47,20 +51,20 @@ def test_search_then_fit_the_winner(tmp_path, kerascnn_cli):
     assert len(set(scores)) == 3, f"three different configurations should score differently: {scores}"
     assert all(float(r["seconds"]) > 0 and r["epochs"] == "1" for r in rows)
     best = json.loads((out / "best_hyperparameters.json").read_text())
-    assert {"kernel_sizes", "filters", "learning_rate", "optimizer"} <= set(best)
+    assert {"kernel_sizes", "filters", "lr", "optimizer"} <= set(best)
     assert (out / "scores_by_trial.png").stat().st_size > 1000
     # fit trains the winner with exactly those hyperparameters.
     run_dir = tmp_path / "fit"
-    run_kerascnn("fit", "lenet", "--hparams", out / "best_hyperparameters.json", "--epochs", "1", "--out", run_dir,
-                 check=True)
+    fitted = kerascnn_main("fit", "lenet", "--hparams", out / "best_hyperparameters.json", "--epochs", "1",
+                           "--out", run_dir)
+    assert fitted.returncode == 0, fitted.stderr[-3000:]
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["lr"] == pytest.approx(best["learning_rate"]) and config["optimizer"] == best["optimizer"]
+    assert config["lr"] == pytest.approx(best["lr"]) and config["optimizer"] == best["optimizer"]
     assert config["hparams"]["kernel_sizes"] == best["kernel_sizes"]
 
 
 @pytest.mark.slow
-def test_rerun_after_a_kill_resumes_without_rerunning_finished_trials(tmp_path, kerascnn_cli):
-    run_kerascnn = kerascnn_cli
+def test_rerun_after_a_kill_resumes_without_rerunning_finished_trials(tmp_path, kerascnn_main):
     out = tmp_path / "tune"
     args = ["tune", "lenet", "--max-trials", "3", "--epochs", "1", "--out", str(out), "--quiet"]
     proc = subprocess.Popen([sys.executable, "-m", "kerascnn.cli.main", *args], stdout=subprocess.DEVNULL,
@@ -77,7 +81,8 @@ def test_rerun_after_a_kill_resumes_without_rerunning_finished_trials(tmp_path, 
     for path in running:
         path.write_text(path.read_text()[: len(path.read_text()) // 2])
 
-    again = run_kerascnn(*args, check=True)
+    again = kerascnn_main(*args)  # the rerun, as a user would type it, in this process
+    assert again.returncode == 0, again.stderr[-3000:]
     rows = _trials(out)
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3, again.stdout
     for name, content in finished.items():  # untouched: those trials did not run again
@@ -113,12 +118,11 @@ def test_distributed_search_with_a_chief_and_a_worker(tmp_path):
     assert (out / "best_hyperparameters.json").is_file()
 
 
-def test_bad_input_is_one_line_before_any_trial(tmp_path, kerascnn_cli):
-    run_kerascnn = kerascnn_cli
-    proc = run_kerascnn("tune", "lenet", "--tuner", "annealing", "--out", tmp_path / "a")
+def test_bad_input_is_one_line_before_any_trial(tmp_path, kerascnn_main):
+    proc = kerascnn_main("tune", "lenet", "--tuner", "annealing", "--out", tmp_path / "a")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        "kerascnn tune: error: Unknown tuner 'annealing'. Choose one of: hyperband, bayesian, random, grid."
+        "kerascnn tune: error: tuner must be one of ('hyperband', 'bayesian', 'random', 'grid'). Received: tuner='annealing'"
     )
     assert not (tmp_path / "a").exists()
     # Bad spaces, settings and impossible models: tests/tuning/test_search.py and test_spaces.py.

@@ -94,10 +94,19 @@ def bomb(tmp_path_factory):
 def test_the_pixel_limit_is_read_from_the_header_before_decoding(bomb, monkeypatch):
     import resource
 
+    from PIL import ImageFile
+
+    decoded = []
+    real_load = ImageFile.ImageFile.load
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self) or real_load(self))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(DataError, match="is 20000x20000 = 400,000,000 pixels, over the limit of 40,000,000"):
         decode(bomb)
+    # Pillow never started decoding (a process that already peaked higher would not show it in its maxrss).
+    assert decoded == []
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KB: nothing was decoded
+    decode(ACCEPTED["gray.png"][0])
+    assert decoded  # an image under the limit is decoded through the same Pillow call
     monkeypatch.setenv(image_policy.ENV_MAX_PIXELS, "47")
     with pytest.raises(DataError, match="6x8 = 48 pixels, over the limit of 47"):
         inspect(ACCEPTED["gray.png"][0])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerascnn.data import load_dataset
-from kerascnn.data.folds import check_folds, fold_indices, split_fold
+from kerascnn.data.folds import check_folds, fold_indices
 from kerascnn.errors import DataError
 
 
@@ -35,15 +35,6 @@ def test_folds_are_stratified_and_fixed(raw):
         assert np.all(np.abs(per_class - counts / 5) < 1)
     again = fold_indices(raw.y_train, 5)
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(fold_indices(raw.y_train, 5), again))
-
-
-def test_split_fold_keeps_the_test_part(raw):
-    parts = split_fold(raw, 2, 5)
-    _, val = fold_indices(raw.y_train, 5)[1]
-    np.testing.assert_array_equal(parts.x_val, raw.x_train[val])
-    np.testing.assert_array_equal(parts.y_val, raw.y_train[val])
-    assert len(parts.x_train) + len(parts.x_val) == len(raw.x_train)
-    assert parts.x_test is raw.x_test and parts.y_test is raw.y_test
 
 
 def test_too_many_folds_for_the_smallest_class_is_one_line(raw):

@@ -48,7 +48,8 @@ def test_streaming_gives_the_in_memory_splits_classes_and_images(digit_folder):
 def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
     import kerascnn
 
-    common = dict(dataset=str(digit_folder), input_shape=[16, 16], epochs=6, verbose=0, batch_size=64)
+    common = dict(dataset=str(digit_folder), input_shape=[16, 16], epochs=3, verbose=0, batch_size=64,
+                  hparams={"activation": "relu", "pooling": "max"})  # learns the digits in 2-3 epochs
     memory = kerascnn.fit("lenet", out=str(tmp_path / "memory"), **common)
     stream = kerascnn.fit("lenet", out=str(tmp_path / "stream"), cache_budget_mb=0, **common)
     assert not memory.metrics["streaming"] and stream.metrics["streaming"]
@@ -61,7 +62,7 @@ def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
     # evaluate reads the same streamed test part and gets the same answer
     assert kerascnn.evaluate(stream.path)["test_accuracy"] == pytest.approx(stream.metrics["test_accuracy"], abs=1e-6)
     # export's calibration and parity images: bounded reads of the streamed parts, at the spec's image shape
-    from kerascnn.data import load_run_dataset
+    from kerascnn.runs import load_run_dataset
 
     exported = load_run_dataset(stream.path)
     assert exported.x_test.shape == (stream.metrics["test_images"], 16, 16, 1)

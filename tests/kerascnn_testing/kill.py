@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 CHILD = textwrap.dedent("""
@@ -42,12 +43,39 @@ CHILD = textwrap.dedent("""
             return real_writestr(self, member, data, *a, **k)
         zipfile.ZipFile.writestr = writestr
     from kerascnn.cli.main import main
-    sys.exit(main(sys.argv[4:]))
+    sys.argv = ["kerascnn", *sys.argv[4:]]
+    sys.exit(main())  # as the `kerascnn` program runs it
 """)
+
+
+def start_killed_at(kind: str, name: str, nth: int, argv) -> subprocess.Popen:
+    """Start ``kerascnn ARGV`` in a child killed at the ``nth`` ``kind`` ("rename"/"write") of ``name``.
+
+    Its output goes to temporary files (read by :func:`finished`), so several children can run at once
+    without one blocking on a full pipe.
+    """
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
+    output = (tempfile.TemporaryFile(), tempfile.TemporaryFile())
+    child = subprocess.Popen([sys.executable, "-c", CHILD, kind, name, str(nth), *map(str, argv)], env=env,
+                             stdout=output[0], stderr=output[1])
+    child.output_files = output
+    return child
+
+
+def finished(child: subprocess.Popen, *, timeout=600) -> subprocess.CompletedProcess:
+    """Wait for a child of :func:`start_killed_at`; its exit status and output as a CompletedProcess."""
+    try:
+        child.wait(timeout=timeout)
+    finally:
+        child.kill()  # no-op when it has exited
+    output = []
+    for stream in child.output_files:
+        stream.seek(0)
+        output.append(stream.read().decode(errors="replace"))
+        stream.close()
+    return subprocess.CompletedProcess(child.args, child.returncode, *output)
 
 
 def run_killed_at(kind: str, name: str, nth: int, argv, *, timeout=600) -> subprocess.CompletedProcess:
     """Run ``kerascnn ARGV`` in a child killed at the ``nth`` ``kind`` ("rename"/"write") of ``name``."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
-    return subprocess.run([sys.executable, "-c", CHILD, kind, name, str(nth), *map(str, argv)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return finished(start_killed_at(kind, name, nth, argv), timeout=timeout)

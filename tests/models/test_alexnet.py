@@ -2,9 +2,9 @@ from kerascnn.models import build
 from kerascnn.summary import build_uninitialized, summarize
 
 
-def test_alexnet_has_d2l_parameter_count_at_224x224x1():
+def test_alexnet_flattens_6400_features_at_224x224x1():
+    # (The published parameter counts are registry facts: tests/models/test_zoo.py checks them.)
     model = build_uninitialized("alexnet", input_shape=(224, 224, 1), num_classes=10)
-    assert model.count_params() == 46_764_746
     assert model.get_layer("flatten").output.shape[-1] == 6400
 
 
@@ -21,7 +21,6 @@ def test_alexnet_local_response_norm_option_adds_two_layers_without_weights():
     assert lrn.count_params() == plain.count_params()
 
 
-def test_alexnet_tv_has_torchvisions_parameter_count():
+def test_alexnet_tv_flattens_torchvisions_6x6x256():
     model = build_uninitialized("alexnet_tv", input_shape=(224, 224, 3), num_classes=1000)
-    assert model.count_params() == 61_100_840  # torchvision.models.alexnet
     assert model.get_layer("flatten").output.shape[-1] == 256 * 6 * 6

@@ -1,26 +1,9 @@
-"""DenseNet: published parameter counts, growth of the channels, compression, bad input."""
-
-import math
+"""DenseNet: growth of the channels, compression, bad input (published parameter counts: test_zoo.py)."""
 
 import pytest
 
 from kerascnn.models import HyperparameterError, build
 from kerascnn.summary import build_uninitialized
-
-
-def _trainable(model):
-    return sum(math.prod(w.shape) for w in model.trainable_weights)
-
-
-@pytest.mark.parametrize("name, trainable, total", [
-    ("densenet121", 7_978_856, 8_062_504),  # torchvision densenet121; keras.applications.DenseNet121 total
-    ("densenet169", 14_149_480, 14_307_880),
-    ("densenet201", 20_013_928, 20_242_984),
-])
-def test_published_parameter_counts(name, trainable, total):
-    model = build_uninitialized(name, (224, 224, 3), num_classes=1000)
-    assert _trainable(model) == trainable
-    assert model.count_params() == total
 
 
 def test_each_dense_layer_adds_growth_rate_channels_and_transitions_compress():

@@ -37,10 +37,7 @@ def test_local_response_norm_option():
     assert {"pool1_lrn", "conv2_lrn"} <= {layer.name for layer in model.layers}
 
 
-def test_googlenet_tv_has_torchvisions_parameter_count():
-    model = build_uninitialized("googlenet_tv", input_shape=(224, 224, 3), num_classes=1000)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == 6_624_904  # torchvision.models.googlenet(aux_logits=False)
+def test_googlenet_tv_aux_heads_leave_the_main_path_alone():
+    # (torchvision's parameter counts, with and without aux heads, are registry facts: test_zoo.py.)
     with_aux = build_uninitialized("googlenet_tv", input_shape=(224, 224, 3), num_classes=1000, aux_classifiers=True)
-    assert sum(int(np.prod(w.shape)) for w in with_aux.trainable_weights) == 13_004_888  # aux_logits=True
     assert with_aux.get_layer("inception5b_concat").output.shape[1:] == (7, 7, 1024)

@@ -13,7 +13,7 @@ import keras
 
 from kerascnn.models import HyperparameterError, build, default_hyperparameters, get_model_info, list_models
 from kerascnn.models.initializers import get_initializer
-from .test_zoo import small_setup
+from kerascnn_testing.zoo import small_setup
 
 ONE_PER_FAMILY = sorted({get_model_info(n).family: n for n in reversed(list_models())}.values())
 KERNELS = (("kernel_initializer", "kernel"), ("depthwise_initializer", "kernel"),

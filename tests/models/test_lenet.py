@@ -2,9 +2,9 @@ from kerascnn.models import build
 from kerascnn.summary import summarize
 
 
-def test_lenet_has_the_published_parameter_count():
+def test_lenet_flattens_400_features_at_28x28():
+    # (The published parameter count is a registry fact: tests/models/test_zoo.py checks it.)
     model = build("lenet", input_shape=(28, 28, 1), num_classes=10)
-    assert model.count_params() == 61_706
     assert model.get_layer("flatten").output.shape[-1] == 400
 
 

@@ -1,23 +1,8 @@
-import math
-
 import keras
 import pytest
 
 from kerascnn.models import HyperparameterError, build
 from kerascnn.summary import build_uninitialized, summarize
-
-
-def test_resnet18_parameter_count_is_within_one_percent_of_11_69m():
-    params = build_uninitialized("resnet18", input_shape=(224, 224, 3), num_classes=1000).count_params()
-    # torchvision's 11,689,512 plus BatchNorm's moving mean and variance (2 x 4,800), which Keras counts.
-    assert params == 11_689_512 + 2 * 4_800
-    assert abs(params - 11.69e6) / 11.69e6 < 0.01
-
-
-def test_resnet34_and_50_parameter_counts():
-    # torchvision's counts plus Keras's BatchNorm moving statistics.
-    assert build_uninitialized("resnet34", num_classes=1000).count_params() == 21_797_672 + 2 * 8_512
-    assert build_uninitialized("resnet50", num_classes=1000).count_params() == 25_557_032 + 2 * 26_560
 
 
 def test_blocks_and_batch_norm():
@@ -51,9 +36,9 @@ def test_strided_layers_pad_symmetrically_as_pytorch():
     assert model.get_layer("conv1_bn").epsilon == 1e-5  # torchvision's
 
 
-def test_resnext50_32x4d_has_torchvisions_parameter_count():
+def test_resnext50_32x4d_groups_its_3x3_convolutions():
+    # (Its torchvision parameter count is a registry fact: tests/models/test_zoo.py checks it.)
     model = build_uninitialized("resnext50_32x4d", (224, 224, 3), num_classes=1000)
-    assert sum(math.prod(w.shape) for w in model.trainable_weights) == 25_028_904  # torchvision
     conv = model.get_layer("conv2_block1_2_conv")
     assert conv.groups == 32 and tuple(conv.kernel.shape) == (3, 3, 4, 128)  # 4 input channels per group
 

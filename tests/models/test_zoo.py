@@ -1,11 +1,16 @@
 """Registry-driven tests: every registered model, the day it is registered (timm's pattern).
 
-Each model is built for real at a small input with small hyperparameters (the architecture is the
-same, only narrower), run forward, saved as .keras and loaded back. Output shapes at the default input
-are checked on a build without weight initialization, which is exact for shapes and parameter counts.
+Each model is built for real at the small input with the narrow hyperparameters its facts declare
+(``ModelFacts.test_input`` / ``test_hyperparameters``: the architecture is the same, only narrower), run
+forward, saved as .keras and loaded back; a model that differs from another in depth only is tested
+once (its depth shows in its parameter count). Output shapes at the default input and the published
+parameter counts (``ReferenceCount``) are checked on builds without weight initialization, which are
+exact for shapes and parameter counts.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -14,50 +19,39 @@ import keras
 
 from kerascnn.models import build, default_hyperparameters, get_model_info, list_models
 from kerascnn.summary import build_uninitialized
+from kerascnn_testing.zoo import distinct_models, small_setup
 
-# Narrow versions of each family so a forward pass and a .keras round trip take well under a second.
-SMALL_HYPERPARAMETERS = {
-    "lenet": {},
-    "mnist_cnn": {},
-    "alexnet": {"filters": (8, 8, 8, 8, 8), "dense_units": (16, 16), "local_response_norm": True},
-    "vgg": {"width_divisor": 16, "dense_units": (16, 16)},
-    "nin": {"filters": (8, 8, 8)},
-    "googlenet": {"width_divisor": 16, "stem_filters": (8, 8, 8), "aux_classifiers": True,
-                  "local_response_norm": True},
-    "resnet": {"filters": (4, 4, 8, 8), "stem_filters": 4},
-    "densenet": {"blocks": (1, 2, 1, 1), "growth_rate": 4, "stem_filters": 8},
-    "mobilenet": {"alpha": 0.5, "blocks": ((64, 1), (128, 2), (128, 1), (256, 2))},
-    "mobilenet_v2": {"alpha": 0.5, "stages": ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 1, 2)), "last_filters": 64},
-}
-# Small inputs the families accept with these settings (the smallest, for most: see test_smallest_input.py).
-SMALL_INPUTS = {"lenet": 12, "mnist_cnn": 16, "alexnet": 67, "vgg": 32, "nin": 67, "googlenet": 65, "resnet": 8,
-                "densenet": 32, "mobilenet": 8, "mobilenet_v2": 8}
-
-# Deeper variants of another registered model (only ``blocks`` differs) that take seconds to build: tests
-# about the family's hyperparameters run once, on the shallower model; shapes, forward passes and
-# parameter counts (test_densenet.py) still cover them.
-DEPTH_VARIANTS = {"densenet169": "densenet121", "densenet201": "densenet121"}
-NOT_DEPTH_VARIANTS = [n for n in list_models() if n not in DEPTH_VARIANTS]
+# Models that test something no other does (not VGG-13 after VGG-11: kerascnn_testing.zoo.distinct_models).
+DISTINCT = distinct_models()
+COUNTED = [name for name in list_models() if get_model_info(name).reference_counts]
 
 
-# Models whose variant settings do not fit their family's narrow setup (32 groups of 4 need wider stages).
-SMALL_MODEL_HYPERPARAMETERS = {
-    "resnext50_32x4d": {"filters": (4, 4, 8, 8), "stem_filters": 4, "groups": 2, "width_per_group": 32},
-}
+def test_depth_variants_are_tested_once():
+    assert {"vgg11", "resnet18", "resnet50", "densenet121", "densenet_d2l"} <= set(DISTINCT)
+    assert not {"vgg13", "vgg16", "vgg19", "resnet34", "densenet169", "densenet201"} & set(DISTINCT)
 
 
-def small_setup(name):
-    family = get_model_info(name).family
-    return SMALL_INPUTS[family], SMALL_MODEL_HYPERPARAMETERS.get(name, SMALL_HYPERPARAMETERS[family])
+@pytest.mark.parametrize("name", COUNTED)
+def test_published_parameter_counts(name):
+    """Every count a registry entry cites (torchvision, keras.applications, the textbook) is the zoo's."""
+    models = {}  # one build per (input shape, classes, hyperparameters): a total and a trainable count share it
+    for count in get_model_info(name).reference_counts:
+        key = (count.input_shape, count.num_classes, tuple(sorted(count.hyperparameters.items())))
+        if key not in models:
+            models[key] = build_uninitialized(name, count.input_shape, count.num_classes, **count.hyperparameters)
+        model = models[key]
+        if count.trainable_only:
+            assert sum(math.prod(w.shape) for w in model.trainable_weights) == count.params, count.source
+        else:
+            assert model.count_params() == count.params, count.source
 
 
-def test_every_family_has_a_small_setup():
-    families = {get_model_info(n).family for n in list_models()}
-    assert families <= set(SMALL_HYPERPARAMETERS), families - set(SMALL_HYPERPARAMETERS)
-    assert len(list_models()) >= 14
+def test_every_family_cites_a_published_count():
+    uncounted = {get_model_info(n).family for n in list_models()} - {get_model_info(n).family for n in COUNTED}
+    assert uncounted <= {"nin"}, uncounted  # NiN (paper, d2l) publishes no ImageNet count
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", DISTINCT)
 def test_default_input_shapes(name):
     info = get_model_info(name)
     model = build_uninitialized(name, num_classes=7)
@@ -68,7 +62,7 @@ def test_default_input_shapes(name):
     assert info.description and info.reference
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", DISTINCT)
 def test_forward_pass_and_keras_round_trip(name, tmp_path):
     size, hp = small_setup(name)
     model = build(name, input_shape=(size, size + 3, 2), num_classes=5, **hp)
@@ -91,7 +85,7 @@ def test_forward_pass_and_keras_round_trip(name, tmp_path):
     assert [layer.name for layer in loaded.layers] == [layer.name for layer in model.layers]
 
 
-@pytest.mark.parametrize("name", NOT_DEPTH_VARIANTS)
+@pytest.mark.parametrize("name", DISTINCT)
 def test_defaults_are_the_builders_defaults(name):
     """Passing every listed default explicitly builds the same model: the list a tuner reads is right."""
     plain = build_uninitialized(name, num_classes=3)
@@ -117,7 +111,7 @@ def _batch_norm_layers(model):
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-@pytest.mark.parametrize("name", NOT_DEPTH_VARIANTS)
+@pytest.mark.parametrize("name", DISTINCT)
 def test_batch_norm_momentum_is_pytorchs_by_default_and_a_hyperparameter(name):
     """Every BatchNorm in the zoo keeps 0.9 of its moving statistics per step (PyTorch's momentum 0.1), not
     Keras' 0.99, which after one short epoch still tests with near-initial statistics; ``bn_momentum``
@@ -154,8 +148,6 @@ GROUPED_DEPTHWISE_DENSE = ["densenet_d2l", "mobilenet", "mobilenet_v2", "resnext
 def test_training_steps_fit_a_fixed_batch(name):
     """A few SGD steps on one batch lower its loss: gradients flow through every new kind of layer."""
     size, hp = small_setup(name)
-    if name == "resnext50_32x4d":  # one block per stage: the grouped convs' gradients are slow on CPU
-        hp = {**hp, "blocks_per_stage": (1, 1, 1, 1)}
     keras.utils.set_random_seed(0)
     model = build(name, input_shape=(size, size, 1), num_classes=3, **hp)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),

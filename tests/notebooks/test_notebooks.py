@@ -4,18 +4,16 @@ A failing cell fails the test (with the cell's traceback). The notebooks assert 
 from-scratch cross-correlation, the output-size formula, 1x1 conv == dense, ...), so running them is
 testing them. Cells tagged ``plot`` must display a PNG figure.
 
-The kernel is this interpreter (a kernelspec written to a temporary JUPYTER_PATH), so the notebooks run
-against the same installed kerascnn on any machine, whatever kernels the user has installed. The kernel
-gets ``KERASCNN_NOTEBOOK_SMALL=1``: tiny data and few epochs. Each notebook runs in its own temporary
-working directory, so files it writes (runs, exports) never land in the repository.
+Each notebook runs in a fresh kernel of this interpreter (a kernelspec written to a temporary
+JUPYTER_PATH), so it runs against the same installed kerascnn on any machine, with
+``KERASCNN_NOTEBOOK_SMALL=1`` (tiny data and few epochs), in its own temporary working directory (files it
+writes never land in the repository). They start when collection ends and run beside the other tests
+(tests/conftest.py, kerascnn_testing/notebooks.py): each test here checks its notebook's finished run.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,27 +24,6 @@ nbclient = pytest.importorskip("nbclient")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-KERNEL_NAME = "kerascnn-notebook-test"
-CELL_TIMEOUT_S = 600  # a stuck cell fails the test instead of hanging CI
-
-
-@pytest.fixture(scope="session")
-def test_kernel(tmp_path_factory):
-    """A kernelspec that starts ipykernel on this very Python, with the small-size switch on."""
-    jupyter_dir = tmp_path_factory.mktemp("jupyter")
-    spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
-    spec_dir.mkdir(parents=True)
-    spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "kerascnn notebook tests",
-        "language": "python",
-        "env": {"KERASCNN_NOTEBOOK_SMALL": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"},
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    with pytest.MonkeyPatch.context() as mp:
-        # JUPYTER_PATH comes first in jupyter's search path: our spec wins over any installed one.
-        mp.setenv("JUPYTER_PATH", str(jupyter_dir) + os.pathsep + os.environ.get("JUPYTER_PATH", ""))
-        yield KERNEL_NAME
 
 
 def test_there_are_notebooks():
@@ -71,18 +48,13 @@ def test_notebook_is_committed_without_outputs(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, test_kernel, tmp_path):
-    nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(
-        nb,
-        kernel_name=test_kernel,
-        timeout=CELL_TIMEOUT_S,
-        resources={"metadata": {"path": str(tmp_path)}},  # the kernel's working directory
-    )
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError, with the cell and its traceback, on any failing cell
-    seconds = time.perf_counter() - start
+def test_notebook_runs_top_to_bottom(path, request):
+    from kerascnn_testing.notebooks import RUNNER
+
+    nb, seconds, error = request.config.stash[RUNNER].result(path)
     print(f"{path.name}: {seconds:.1f} s")
+    if error is not None:
+        raise error  # the failing cell and its traceback
 
     missing_plots = [
         i

@@ -97,7 +97,7 @@ def test_bad_files_are_one_line_and_load_nothing(tmp_path, keras_vgg16, monkeypa
 
 def test_the_weights_preprocessing_is_keras_applications_and_torchvisions(keras_vgg16, tmp_path):
     from kerascnn.data.spec import DataSpec, preprocess
-    from kerascnn.pretrained.torchvision_names import TORCHVISION_PREPROCESSING
+    from kerascnn.models.pretrained.torchvision_names import TORCHVISION_PREPROCESSING
 
     images = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     keras_vgg16.save_weights(tmp_path / "v.weights.h5")

@@ -1,4 +1,7 @@
-"""The REST API end to end: ``kerascnn serve`` in a subprocess, real HTTP requests, real SavedModels."""
+"""The REST API end to end: ``kerascnn serve`` in a subprocess, real HTTP requests, real SavedModels.
+
+The server is the session's ``server`` fixture (conftest.py), shared with the gRPC tests.
+"""
 
 from __future__ import annotations
 
@@ -11,46 +14,9 @@ import time
 import numpy as np
 import pytest
 
-from .conftest import ServerProcess, copy_version, png
+from .conftest import copy_version, png
 
-pytestmark = pytest.mark.slow  # a server process: about 10 s to start on 2 cores
-
-CONFIG = """
-# Two models: every version of lenet (with labels), and the latest version of "hot".
-model_config_list {
-  config {
-    name: "lenet"
-    base_path: "%(lenet)s"
-    model_platform: "tensorflow"
-    model_version_policy { all {} }
-    version_labels { key: "stable" value: 1 }
-    version_labels { key: "canary" value: 2 }
-  }
-  config { name: "hot" base_path: "hot" }
-}
-"""
-
-
-@pytest.fixture(scope="module")
-def server(exports, tmp_path_factory):
-    """One server for the module: both models, short polling, small batches and a small body limit."""
-    folder = tmp_path_factory.mktemp("server")
-    (folder / "hot").mkdir()
-    copy_version(exports[1], folder / "hot", 1)
-    config = folder / "models.config"
-    config.write_text(CONFIG % {"lenet": exports["base"]})
-    server = ServerProcess(
-        ["--model-config-file", config, "--poll-seconds", "0.3", "--max-batch-size", "8",
-         "--batch-timeout-micros", "2000", "--max-request-bytes", "1000000", "--enable-metrics",
-         "--header-timeout", "2", "--body-timeout", "2"],
-        folder,
-    )
-    server.wait_ready("lenet")
-    server.hot_base = folder / "hot"
-    yield server
-    assert server.stop() == 0, server.stderr()[-2000:]
-    assert "kerascnn serve: stopped" in server.stdout()
-
+pytestmark = pytest.mark.slow  # the session's server process
 
 def instances(images) -> dict:
     return {"instances": np.asarray(images).tolist()}

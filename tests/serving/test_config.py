@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kerascnn.errors import KerasCNNError
-from kerascnn.serving.config import load_model_config, parse_model_config
-from kerascnn.serving.repository import VersionPolicy
+from kerascnn.serving.config import load_model_config, model_configs, parse_model_config
+from kerascnn.serving.repository import ModelConfig, VersionPolicy
 
 TEXT = """
 # comments are allowed, as in TF Serving
@@ -45,10 +45,34 @@ def test_parses_tf_serving_model_config(tmp_path):
     ('model_config_list { config { name: "x" base_path: "/x" model_version_policy { specific {} } } }',
      "at least one version"),
     ("model_config_list { }", "lists no models"),
+    # TF Serving's fields that kerascnn serve would ignore: refused where they are
+    ('model_config_list { config { name: "x" base_path: "/x"\n  logging_config { } } }',
+     "2:3 : logging_config is not supported"),
+    ('model_config_list { config { name: "x" base_path: "/x" model_type: TENSORFLOW } }', "1:56 : model_type"),
+    ("custom_model_config { }", "1:1 : custom_model_config is not supported"),
 ])
 def test_config_errors_say_what_is_wrong(text, message):
     with pytest.raises(KerasCNNError, match=message):
         parse_model_config(text)
+
+
+def test_a_reload_message_gets_the_same_checks():
+    """What ModelService.HandleReloadConfigRequest receives: a ModelServerConfig message, no text."""
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    entry = config.model_config_list.config.add(name="lenet", base_path="rel/lenet")
+    entry.model_version_policy.specific.versions.extend([2, 1])
+    entry.version_labels["stable"] = 1
+    (lenet,) = model_configs(config, base_dir="/srv")
+    assert lenet == ModelConfig("lenet", "/srv/rel/lenet", VersionPolicy("specific", versions=(1, 2)), {"stable": 1})
+    entry.logging_config.sampling_config.sampling_rate = 0.5
+    with pytest.raises(KerasCNNError, match="entry 1: logging_config is not supported"):
+        model_configs(config)
+    custom = model_server_config_pb2.ModelServerConfig()
+    custom.custom_model_config.type_url = "type.googleapis.com/my.Config"
+    with pytest.raises(KerasCNNError, match="custom_model_config is not supported"):
+        model_configs(custom)
 
 
 def test_missing_config_file(tmp_path):

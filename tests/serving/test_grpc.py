@@ -2,12 +2,11 @@
 
 ``grpc.insecure_channel`` + ``prediction_service_pb2_grpc.PredictionServiceStub`` + ``predict_pb2.PredictRequest``
 with ``tf.make_tensor_proto`` (TF Serving's ``mnist_client.py`` / ``resnet_client_grpc.py``), against
-``kerascnn serve`` in a subprocess; answers are compared with the SavedModel called directly.
+``kerascnn serve`` in a subprocess (the session's ``server`` fixture, shared with the REST tests); answers
+are compared with the SavedModel called directly.
 """
 
 from __future__ import annotations
-
-import time
 
 import grpc
 import numpy as np
@@ -23,54 +22,10 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from .conftest import ServerProcess, copy_version, png
-from .test_app import CONFIG, wait_for
+from .conftest import copy_version, png
+from .test_app import wait_for
 
-pytestmark = pytest.mark.slow  # a server process: about 10 s to start on 2 cores
-
-
-def write_regressor(directory):
-    """A tiny SavedModel with TF Serving's regression signature: tf.Examples with float "x" -> 2x + 1."""
-    from kerascnn.export.saved_model import set_method_name
-
-    class Regressor(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
-        def regress(self, inputs):
-            x = tf.io.parse_example(inputs, {"x": tf.io.FixedLenFeature([], tf.float32)})["x"]
-            return {"outputs": 2.0 * x + 1.0}
-
-    module = Regressor()
-    tf.saved_model.save(module, str(directory), signatures={"serving_default": module.regress})
-    set_method_name(directory, "serving_default", "tensorflow/serving/regress")
-
-
-@pytest.fixture(scope="module")
-def server(exports, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("grpc_server")
-    (folder / "hot").mkdir()
-    copy_version(exports[1], folder / "hot", 1)
-    write_regressor(folder / "regressor" / "1")
-    config = folder / "models.config"
-    text = (CONFIG % {"lenet": exports["base"]}).rstrip()
-    assert text.endswith("}")  # close model_config_list after one more model
-    config.write_text(text[:-1] + '  config { name: "regressor" base_path: "regressor" }\n}\n')
-    server = ServerProcess(
-        ["--model-config-file", config, "--poll-seconds", "0.3", "--max-request-bytes", "1000000",
-         "--max-image-pixels", "10000", "--num-batch-threads", "1"], folder
-    )
-    server.wait_ready("lenet")
-    server.hot_base = folder / "hot"
-    yield server
-    # Graceful stop: calls in flight when SIGTERM arrives are answered (8 calls of 1,000 images queue
-    # up behind one batch thread, ~50 ms each), then the server exits 0.
-    with grpc.insecure_channel(server.grpc_target) as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        images = np.zeros((1000, 28, 28, 1), np.uint8)
-        calls = [stub.Predict.future(predict_request(images, version=1), 60.0) for _ in range(8)]
-        time.sleep(0.05)
-        assert server.stop() == 0, server.stderr()[-2000:]
-        assert all(call.result().outputs["classes"].tensor_shape.dim[0].size == 1000 for call in calls)
-    assert "kerascnn serve: stopped" in server.stdout()
+pytestmark = pytest.mark.slow  # the session's server process, shared with the REST tests
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +161,12 @@ def _unknown_output(images):
     return request
 
 
+def _repeated_output(images):
+    request = predict_request(images[:1])
+    request.output_filter.extend(["classes", "classes"])
+    return request
+
+
 def _too_large(images):
     return predict_request(np.zeros((2, 28, 28, 1000), np.uint8))  # 1.5 MB > --max-request-bytes 1000000
 
@@ -232,6 +193,7 @@ def _too_many_pixels(images):
     (_short_content, "INVALID_ARGUMENT", "tensor parsing error: images"),
     (_huge_claim, "INVALID_ARGUMENT", "tensor parsing error: images"),
     (_unknown_output, "INVALID_ARGUMENT", "output tensor alias not found in signature: logits"),
+    (_repeated_output, "INVALID_ARGUMENT", "duplicate output tensor alias: classes"),
     (_too_large, "RESOURCE_EXHAUSTED", "larger than max"),
     (_broken_png, "INVALID_ARGUMENT", ""),
     (_too_many_pixels, "INVALID_ARGUMENT", "is 100x101 = 10,100 pixels, over the limit of 10,000"),
@@ -269,6 +231,14 @@ def test_metadata_and_example_api_errors(stub):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Regress(regress, 10.0)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    request.metadata_field.append("warmup")
+    no_input = classification_pb2.ClassificationRequest()  # neither example_list nor example_list_with_context
+    no_input.model_spec.name, no_input.model_spec.signature_name = "lenet", "classification"
+    for call, message in [(lambda: stub.GetModelMetadata(request, 10.0), "Metadata field warmup is not supported"),
+                          (lambda: stub.Classify(no_input, 10.0), "Input is empty.")]:
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in caught.value.details()
 
 
 def classify_request(examples, context=None, signature="classification"):
@@ -345,33 +315,34 @@ def test_regress_where_a_signature_allows_it(server, stub):
 def test_a_new_version_is_seen_over_grpc(server, channel, stub, exports, images, reference):
     models = model_service_pb2_grpc.ModelServiceStub(channel)
     request = get_model_status_pb2.GetModelStatusRequest()
-    request.model_spec.name = "hot"
+    request.model_spec.name = "grpc_hot"
 
     def states():
         return {s.version: s.state for s in models.GetModelStatus(request, 10.0).model_version_status}
 
-    assert stub.Predict(predict_request(images[:1], model="hot"), 10.0).model_spec.version.value == 1
-    copy_version(exports[2], server.hot_base, 2)
+    assert stub.Predict(predict_request(images[:1], model="grpc_hot"), 10.0).model_spec.version.value == 1
+    copy_version(exports[2], server.grpc_hot_base, 2)
     available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
     wait_for(lambda: states().get(2) == available and states().get(1) == get_model_status_pb2.ModelVersionStatus.END)
-    response = stub.Predict(predict_request(images[:3], model="hot"), 10.0)
+    response = stub.Predict(predict_request(images[:3], model="grpc_hot"), 10.0)
     assert response.model_spec.version.value == 2
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["probabilities"]), reference(2, images[:3]),
                                rtol=1e-5, atol=1e-6)
 
 
-def test_reload_config_over_grpc(server, channel, tmp_path):
+def test_reload_config_over_grpc(server, channel, exports):
     """ModelService.HandleReloadConfigRequest: the new model list is served when the call returns."""
+    from google.protobuf import text_format
     from tensorflow_serving.apis import model_management_pb2
     from tensorflow_serving.config import model_server_config_pb2
 
     models = model_service_pb2_grpc.ModelServiceStub(channel)
     request = model_management_pb2.ReloadConfigRequest()
     config = request.config.model_config_list.config.add()
-    config.name, config.base_path, config.model_platform = "again", str(server.hot_base), "tensorflow"
+    config.name, config.base_path, config.model_platform = "again", str(server.grpc_hot_base), "tensorflow"
     config.model_version_policy.all.SetInParent()
     lenet = request.config.model_config_list.config.add()
-    lenet.name, lenet.base_path = "lenet", _lenet_base_path(server)
+    lenet.name, lenet.base_path = "lenet", str(exports["base"])
     lenet.model_version_policy.all.SetInParent()
     assert isinstance(request.config, model_server_config_pb2.ModelServerConfig)
     status_request = get_model_status_pb2.GetModelStatusRequest()
@@ -379,26 +350,32 @@ def test_reload_config_over_grpc(server, channel, tmp_path):
     before = models.GetModelStatus(status_request, 10.0)
     response = models.HandleReloadConfigRequest(request, 60.0)
     assert response.status.error_code == 0
-    status_request.model_spec.name = "again"
-    states = {s.version: s.state for s in models.GetModelStatus(status_request, 10.0).model_version_status}
-    assert states[1] == get_model_status_pb2.ModelVersionStatus.AVAILABLE
-    status_request.model_spec.name = "lenet"  # kept: same base path, its versions stay loaded
-    assert models.GetModelStatus(status_request, 10.0) == before
-    status_request.model_spec.name = "hot"  # dropped
-    with pytest.raises(grpc.RpcError) as caught:
-        models.GetModelStatus(status_request, 10.0)
-    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    try:
+        status_request.model_spec.name = "again"
+        states = {s.version: s.state for s in models.GetModelStatus(status_request, 10.0).model_version_status}
+        assert states[1] == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        status_request.model_spec.name = "lenet"  # kept: same base path, its versions stay loaded
+        assert models.GetModelStatus(status_request, 10.0) == before
+        status_request.model_spec.name = "grpc_hot"  # dropped
+        with pytest.raises(grpc.RpcError) as caught:
+            models.GetModelStatus(status_request, 10.0)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
-    bad = model_management_pb2.ReloadConfigRequest()
-    bad.config.model_config_list.config.add(name="x")  # no base_path
-    with pytest.raises(grpc.RpcError) as caught:
-        models.HandleReloadConfigRequest(bad, 10.0)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "needs both name and base_path" in caught.value.details()
-
-
-def _lenet_base_path(server) -> str:
-    import re
-
-    config = (server.hot_base.parent / "models.config").read_text()
-    return re.search(r'base_path: "([^"]+lenet)"', config).group(1)
+        bad = model_management_pb2.ReloadConfigRequest()
+        bad.config.model_config_list.config.add(name="x")  # no base_path
+        with pytest.raises(grpc.RpcError) as caught:
+            models.HandleReloadConfigRequest(bad, 10.0)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "needs both name and base_path" in caught.value.details()
+        custom = model_management_pb2.ReloadConfigRequest()
+        custom.config.custom_model_config.type_url = "type.googleapis.com/my.Config"
+        with pytest.raises(grpc.RpcError) as caught:
+            models.HandleReloadConfigRequest(custom, 10.0)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "cannot reload with other config types" in caught.value.details()
+    finally:  # the server is the session's: give the other tests their models back
+        restore = model_management_pb2.ReloadConfigRequest()
+        text_format.Parse(server.config_path.read_text(), restore.config)
+        for entry in restore.config.model_config_list.config:
+            entry.base_path = str(server.config_path.parent / entry.base_path)
+        assert models.HandleReloadConfigRequest(restore, 60.0).status.error_code == 0

@@ -11,6 +11,7 @@ import base64
 import io
 
 import numpy as np
+import psutil
 import pytest
 from PIL import Image
 
@@ -18,16 +19,15 @@ from kerascnn_testing.data_files import png_bomb
 
 from .conftest import png
 
-pytestmark = pytest.mark.slow  # a server process: about 10 s to start on 2 cores
+pytestmark = pytest.mark.slow  # the session's single_model_server (a server process)
 
 
 def _b64(data: bytes) -> dict:
     return {"b64": base64.b64encode(data).decode()}
 
 
-def _rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+def _rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
 
 
 def _encoded(array, mode) -> bytes:
@@ -36,31 +36,26 @@ def _encoded(array, mode) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def server(exports, tmp_path_factory):
-    from .conftest import ServerProcess
-
-    server = ServerProcess([exports["base"]], tmp_path_factory.mktemp("image-server"))
-    server.wait_ready("lenet")
-    yield server
-    server.stop()
+@pytest.fixture
+def server(single_model_server):
+    return single_model_server
 
 
 def _predict_bytes(server, *images):
-    return server.request("POST", "/v1/models/lenet:predict",
+    return server.request("POST", "/v1/models/digits:predict",
                           {"signature_name": "serving_bytes", "instances": [_b64(i) for i in images]})
 
 
 def test_a_decompression_bomb_is_refused_from_its_header_and_memory_stays_flat(server, images):
     bomb = png_bomb()  # 388,871 bytes, 20000x20000 pixels: 400 MB decoded
     assert _predict_bytes(server, png(images[0]))[0] == 200
-    before = _rss_kb(server.proc.pid)
+    before = _rss_mb(server.proc.pid)
     for _ in range(3):
         status, body = _predict_bytes(server, png(images[0]), bomb)
         assert status == 400, body
         assert "'image_bytes' element 1 is 20000x20000 = 400,000,000 pixels, over the limit of 40,000,000" in body["error"]
-    grown_mb = (_rss_kb(server.proc.pid) - before) / 1024
-    print(f"server RSS before {before / 1024:.0f} MB, after 3 bombs +{grown_mb:.0f} MB")
+    grown_mb = _rss_mb(server.proc.pid) - before
+    print(f"server RSS before {before:.0f} MB, after 3 bombs +{grown_mb:.0f} MB")
     assert grown_mb < 100  # decoding even one would add 400 MB
     assert _predict_bytes(server, png(images[1]))[0] == 200  # and it still serves
 
@@ -82,5 +77,5 @@ def test_images_predict_refuses_are_refused_with_the_same_reason(server, mode, c
     [[[[0]] * 28] * 27 + [[[False]] + [[0]] * 27]],  # one false among integers (NumPy would read it as 0)
 ])
 def test_booleans_are_not_pixels(server, pixels):
-    status, body = server.request("POST", "/v1/models/lenet:predict", {"instances": pixels})
+    status, body = server.request("POST", "/v1/models/digits:predict", {"instances": pixels})
     assert status == 400 and "not of expected type: DT_UINT8" in body["error"], body

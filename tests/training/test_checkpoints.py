@@ -2,7 +2,8 @@
 
 Every kill here is a real SIGKILL of a ``kerascnn fit`` child at a named step (kerascnn_testing.kill);
 the rerun is the same command, in-process, and must end with a complete run whose history has every
-epoch once, the right resume point, and no traceback.
+epoch once, the right resume point, and no traceback. The four children start together (each is mostly
+one busy thread: importing TensorFlow, tracing), each in its own folder.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import kerascnn
 from kerascnn.cli.main import main
 from kerascnn.runs import partial_path
 from kerascnn.training import checkpoints
-from kerascnn_testing.kill import run_killed_at
+from kerascnn_testing.kill import finished, start_killed_at
 from kerascnn_testing.callbacks import InterruptAtEpochEnd
 
 RELU = '{"activation": "relu", "pooling": "max"}'
@@ -31,12 +32,37 @@ def _command(tmp_path):
             "--out", str(tmp_path / "run"), "--seed", "1"]
 
 
-def _killed(tmp_path, kind, name, nth):
-    command = _command(tmp_path)
-    proc = run_killed_at(kind, name, nth, command)
+# test -> where its child is killed: (kind, name, nth) of kerascnn_testing.kill
+KILLS = {
+    "history_row": ("rename", "history.csv", 2),
+    "epoch_commit": ("rename", "training_state.json", 2),
+    "final_rename": ("rename", "run", 1),
+    "checkpoint_write": ("write", "model.weights.h5", 2),
+}
+
+
+@pytest.fixture(scope="module")
+def killed_children(tmp_path_factory):
+    """Every KILLS child, started at once: key -> (folder, command, Popen)."""
+    children = {}
+    try:
+        for key, (kind, name, nth) in KILLS.items():
+            folder = tmp_path_factory.mktemp(key)
+            command = _command(folder)
+            children[key] = (folder, command, start_killed_at(kind, name, nth, command))
+        yield children
+    finally:
+        for _, _, child in children.values():
+            child.kill()  # a test that failed early leaves no child behind
+
+
+def _killed(killed_children, key):
+    """The folder and command of a KILLS child, after checking it was killed where it should have been."""
+    folder, command, child = killed_children[key]
+    proc = finished(child)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
-    assert not (tmp_path / "run").exists() and partial_path(tmp_path / "run").is_dir()
-    return command
+    assert not (folder / "run").exists() and partial_path(folder / "run").is_dir()
+    return folder, command
 
 
 def _rerun(command, capsys):
@@ -60,43 +86,43 @@ def _assert_complete(run):
     return metrics
 
 
-def test_kill_between_an_epochs_checkpoint_and_its_history_row_loses_nothing(tmp_path, capsys):
+def test_kill_between_an_epochs_checkpoint_and_its_history_row_loses_nothing(killed_children, capsys):
     # Issue #14 case 1: killed after epoch 2 was saved but before its history.csv row was written
     # (the 2nd rename onto history.csv). Epoch 2 is committed, so the run resumes at epoch 3.
-    command = _killed(tmp_path, "rename", "history.csv", 2)
-    state = checkpoints.load_state(partial_path(tmp_path / "run"))
+    folder, command = _killed(killed_children, "history_row")
+    state = checkpoints.load_state(partial_path(folder / "run"))
     assert state.epochs == 2 and len(state.rows) == 2
     out = _rerun(command, capsys)
     assert f"from epoch 3/{EPOCHS}" in out
-    metrics = _assert_complete(tmp_path / "run")
+    metrics = _assert_complete(folder / "run")
     assert metrics["resumed_from_epoch"] == 2
 
 
-def test_kill_at_an_epochs_commit_trains_that_epoch_again(tmp_path, capsys):
-    command = _killed(tmp_path, "rename", "training_state.json", 2)  # epoch 2's commit never landed
+def test_kill_at_an_epochs_commit_trains_that_epoch_again(killed_children, capsys):
+    folder, command = _killed(killed_children, "epoch_commit")  # epoch 2's commit never landed
     out = _rerun(command, capsys)
     assert f"from epoch 2/{EPOCHS}" in out
-    _assert_complete(tmp_path / "run")
+    _assert_complete(folder / "run")
 
 
-def test_kill_at_the_final_rename_resumes_at_evaluation(tmp_path, capsys):
+def test_kill_at_the_final_rename_resumes_at_evaluation(killed_children, capsys):
     # Case 2: killed at rename(run.partial, run): nothing is trained again.
-    command = _killed(tmp_path, "rename", "run", 1)
-    before = (partial_path(tmp_path / "run") / "history.csv").read_text()
+    folder, command = _killed(killed_children, "final_rename")
+    before = (partial_path(folder / "run") / "history.csv").read_text()
     out = _rerun(command, capsys)
     assert "training was finished; evaluating" in out and "Epoch" not in out
-    _assert_complete(tmp_path / "run")
-    assert (tmp_path / "run" / "history.csv").read_text() == before
+    _assert_complete(folder / "run")
+    assert (folder / "run" / "history.csv").read_text() == before
 
 
-def test_kill_while_a_checkpoint_is_written_resumes_from_the_last_whole_one(tmp_path, capsys):
+def test_kill_while_a_checkpoint_is_written_resumes_from_the_last_whole_one(killed_children, capsys):
     # Case 3: killed while the .keras file of epoch 2 was half-written (its weights not yet in the zip).
-    command = _killed(tmp_path, "write", "model.weights.h5", 2)
-    work = partial_path(tmp_path / "run")
+    folder, command = _killed(killed_children, "checkpoint_write")
+    work = partial_path(folder / "run")
     assert [p for p in (work / "checkpoints").iterdir() if p.name.startswith(".")]  # the torn temporary file
     out = _rerun(command, capsys)
     assert f"from epoch 2/{EPOCHS}" in out
-    _assert_complete(tmp_path / "run")
+    _assert_complete(folder / "run")
 
 
 

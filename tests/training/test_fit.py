@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -53,7 +54,8 @@ def test_evaluate_reproduces_the_test_accuracy(digits_run):
 
 
 def test_the_raw_data_of_a_run_has_its_test_split(digits_run):
-    from kerascnn.data import load_dataset, load_run_dataset
+    from kerascnn.data import load_dataset
+    from kerascnn.runs import load_run_dataset
 
     raw = load_run_dataset(digits_run.path)
     same = load_dataset("digits")
@@ -79,12 +81,13 @@ def test_finished_run_is_never_overwritten(digits_run):
     assert (digits_run.path / "metrics.json").read_text() == before
 
 
-def test_overwrite_replaces_a_finished_run(tmp_path):
+def test_overwrite_replaces_a_finished_run(digits_run, tmp_path):
     out = tmp_path / "run"
-    first = kerascnn.fit("lenet", epochs=1, hparams=RELU, out=str(out), verbose=0, val_split=0)
+    shutil.copytree(digits_run.path, out)  # a finished run
     second = kerascnn.fit("lenet", epochs=1, hparams=RELU, out=str(out), verbose=0, overwrite=True, seed=1,
                           val_split=0)
-    assert first.path == second.path and json.loads((out / "config.json").read_text())["seed"] == 1
+    assert second.path == out and json.loads((out / "config.json").read_text())["seed"] == 1
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 1  # the new run's, not the copied one's
     assert not list(tmp_path.glob(".*old*")) and not partial_path(out).exists()
 
 
@@ -115,6 +118,14 @@ def test_bad_input_fails_before_any_file(tmp_path, kwargs, error):
     assert not out.exists() and not partial_path(out).exists()
 
 
+def test_learning_rate_is_another_name_for_lr(tmp_path):
+    # Both names reach the same setting: its check names it lr (refused before any file is written).
+    for name in ("lr", "learning_rate"):
+        with pytest.raises(KerasCNNError, match=r"lr must be positive. Received: lr=-1"):
+            kerascnn.fit("lenet", out=str(tmp_path / "run"), verbose=0, **{name: -1})
+    assert not (tmp_path / "run").exists()
+
+
 def test_hparams_files(tmp_path):
     (tmp_path / "h.json").write_text(json.dumps({"values": {"activation": "relu", "lr": 0.005, "tuner/epochs": 3}}))
     (tmp_path / "h.yaml").write_text("activation: tanh\nfilters: [4, 8]\noptimizer: momentum\n")
@@ -123,6 +134,10 @@ def test_hparams_files(tmp_path):
     assert cfg.hparams == {"activation": "tanh", "filters": [4, 8]} and cfg.optimizer == "momentum"
     cfg = TrainConfig(model="lenet", lr=0.1, hparams={"lr": 0.005}).resolve()
     assert cfg.lr == 0.1  # an explicit flag wins over the file
+    # Keras' name for lr, as in older best_hyperparameters.json files, is read as lr.
+    cfg = TrainConfig(model="lenet", hparams={"learning_rate": 0.005, "activation": "relu"}).resolve()
+    assert cfg.lr == 0.005 and cfg.hparams == {"activation": "relu"}
+    assert TrainConfig.from_dict({"model": "lenet", "learning_rate": 0.02}).lr == 0.02
     (tmp_path / "bad.json").write_text("{nope")
     with pytest.raises(KerasCNNError, match="not valid JSON"):
         load_hparams(tmp_path / "bad.json")

@@ -11,9 +11,9 @@ import keras
 
 import kerascnn
 from kerascnn.cli.main import main
-from kerascnn.pretrained.files import sha256_of
+from kerascnn.models.pretrained.files import sha256_of
 from kerascnn.training import checkpoints
-from kerascnn.training.rundir import partial_path
+from kerascnn.runs import partial_path
 from kerascnn_testing.callbacks import InterruptAtEpochEnd
 
 SMALL = dict(batch_size=64, verbose=0, dataset="digits", input_shape=[12, 12])
@@ -97,11 +97,11 @@ def test_tune_init_from_starts_every_trial_from_the_weights(source_run, tmp_path
     source = keras.saving.load_model(source_run / "best.keras", compile=False)
     expected = hashlib.sha256(b"".join(w.tobytes() for w in source.get_weights())).hexdigest()[:16]
     assert digests.read_text().splitlines()[0] == f"begin {expected}"
-    config = json.loads((tmp_path / "tune" / "config.json").read_text()) if (tmp_path / "tune" / "config.json").exists() else None
+    config = json.loads((tmp_path / "tune" / "tune_config.json").read_text())  # the search's settings
     spec = json.loads((tmp_path / "tune" / "data_spec.json").read_text())
     assert spec["mean"] == json.loads((source_run / "data_spec.json").read_text())["mean"]
     assert spec["input_shape"] == [12, 12, 1]  # the source run's input
-    assert config is None or config["init_from"]["sha256"] == sha256_of(source_run / "best.keras")
+    assert config["init_from"] == {"path": str(source_run), "sha256": sha256_of(source_run / "best.keras")}
 
 
 def test_training_feeds_the_source_runs_normalization_and_a_new_head(tmp_path):

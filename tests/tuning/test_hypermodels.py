@@ -20,14 +20,14 @@ def test_builds_the_zoo_model_with_the_trial_values():
     hp.Fixed("kernel_sizes[1]", 3)
     hp.Fixed("filters[0]", 32)
     hp.Fixed("optimizer", "sgd")
-    hp.Fixed("learning_rate", 0.05)
+    hp.Fixed("lr", 0.05)
     model = hm.build(hp)
     assert model.get_layer("block1_conv").filters == 32
     assert model.get_layer("block2_conv").kernel_size == (3, 3)
     assert model.output_shape == (None, 10)  # logits
     assert type(model.optimizer).__name__ == "SGD"
     assert float(model.optimizer.learning_rate) == pytest.approx(0.05)
-    assert {"learning_rate", "optimizer", "kernel_sizes[0]", "dropout"} <= set(hp.values)
+    assert {"lr", "optimizer", "kernel_sizes[0]", "dropout"} <= set(hp.values)
 
 
 def test_a_kernel_larger_than_its_feature_map_fails_the_trial_with_the_reason():

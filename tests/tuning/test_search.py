@@ -9,12 +9,12 @@ import math
 import pytest
 
 from kerascnn.tuning import TuneError, tune
-from kerascnn.tuning.search import CONFIG_FILE, PROJECT_NAME, _prepare_out_dir, repair_project
+from kerascnn.tuning.project import CONFIG_FILE, PROJECT_NAME, prepare_out_dir, repair_project
 
 # Everything fixed but the second kernel and the learning rate: a 2x2 grid, one kernel impossible.
 GRID_SPACE = {
     "kernel_sizes": [5, {"values": [3, 15]}],
-    "learning_rate": {"values": [0.01, 0.003]},
+    "lr": {"values": [0.01, 0.003]},
     "optimizer": "adam", "activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
     "filters": [6, 16], "dense_units": [120, 84],
 }
@@ -33,7 +33,7 @@ def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, ca
     assert all(r.status == "COMPLETED" and math.isfinite(r.score) for r in by_kernel[3])
     assert all(r.status == "FAILED" for r in by_kernel[15])
     assert all("block2_conv" in r.message and "15x15" in r.message for r in by_kernel[15])
-    assert {r.training_hyperparameters["learning_rate"] for r in by_kernel[3]} == {0.01, 0.003}
+    assert {r.training_hyperparameters["lr"] for r in by_kernel[3]} == {0.01, 0.003}
     assert all(r.seconds > 0 and r.epochs == 1 for r in by_kernel[3])
     printed = capsys.readouterr().out
     assert printed.count("failed: lenet cannot be built") == 2  # one line per failed trial, no traceback
@@ -42,8 +42,14 @@ def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, ca
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert [r["status"] for r in rows] == [r.status for r in result.trials]
     best = json.loads((out / "best_hyperparameters.json").read_text())
-    assert best["kernel_sizes"] == [5, 3] and best["learning_rate"] == result.best[0].training_hyperparameters["learning_rate"]
-    assert "trial 0" not in result.table or "failed" in result.table
+    assert best["kernel_sizes"] == [5, 3] and best["lr"] == result.best[0].training_hyperparameters["lr"]
+    # The table ranks the completed trials, then names each failed one with its reason.
+    lines = result.table.splitlines()
+    assert lines[0].split()[:3] == ["rank", "trial", "val_accuracy"]
+    assert [line.split()[1] for line in lines[1:3]] == [r.trial_id for r in result.best]
+    assert sorted(line.split()[1] for line in lines[3:5]) == sorted(r.trial_id for r in by_kernel[15])
+    assert all(" failed: lenet cannot be built" in line for line in lines[3:5])
+    assert lines[5:] == ["2 completed, 2 failed of 4 trials."]
     assert (out / "scores_by_trial.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Rerunning the finished search trains nothing and reports the same best trial.
     again = tune("lenet", tuner="grid", max_trials=4, epochs=1, space=GRID_SPACE, out=out, verbose=0,
@@ -58,13 +64,13 @@ def test_an_impossible_default_model_is_an_error_before_any_trial(tmp_path):
     assert not list((tmp_path / "t" / PROJECT_NAME).glob("trial_*"))
     # Rerunning with a fixed space into the same --out is accepted: no trial had run there.
     previous = json.loads((tmp_path / "t" / CONFIG_FILE).read_text())
-    _prepare_out_dir(tmp_path / "t", dict(previous, space={"dropout": 0.1}), overwrite=False)
+    prepare_out_dir(tmp_path / "t", dict(previous, space={"dropout": 0.1}), overwrite=False)
     assert json.loads((tmp_path / "t" / CONFIG_FILE).read_text())["space"] == {"dropout": 0.1}
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(tuner="annealing"), "Unknown tuner 'annealing'. Choose one of: hyperband, bayesian, random, grid."),
-    (dict(objective="val_f1"), "Unknown objective 'val_f1'"),
+    (dict(tuner="annealing"), "tuner must be one of ('hyperband', 'bayesian', 'random', 'grid'). Received: tuner='annealing'"),
+    (dict(objective="val_f1"), "objective must be one of ('val_accuracy', 'val_loss', 'accuracy', 'loss'). Received: objective='val_f1'"),
     (dict(max_trials=0), "max_trials must be a positive integer"),
     (dict(epochs=-1), "epochs must be a positive integer"),
     (dict(val_split=0.0), "needs validation data"),
@@ -97,8 +103,9 @@ def test_repair_drops_a_half_written_trial_and_every_reference_to_it(tmp_path):
     for trial_id, text in (("0", json.dumps({"trial_id": "0", "status": "COMPLETED"})), ("1", '{"trial_id": "1", "hyperpa')):
         (project / f"trial_{trial_id}").mkdir(parents=True)
         (project / f"trial_{trial_id}" / "trial.json").write_text(text)
+    # Trial 0 ended but is still listed as ongoing (keras-tuner saves oracle.json before popping it).
     (project / "oracle.json").write_text(json.dumps({
-        "ongoing_trials": {"tuner0": "1"}, "start_order": ["0", "1"], "end_order": ["0"],
+        "ongoing_trials": {"tuner0": "1", "tuner1": "0"}, "start_order": ["0", "1"], "end_order": ["0"],
         "run_times": {"0": 1}, "retry_queue": [], "tried_so_far": ["h0", "h1"], "id_to_hash": {"0": "h0", "1": "h1"},
     }))
     assert repair_project(project) == ["1"]

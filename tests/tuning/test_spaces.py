@@ -25,8 +25,8 @@ def test_default_space_of_every_model_names_only_its_builder_arguments(model):
     known = set(default_hyperparameters(model)) | set(TRAINING_HYPERPARAMETERS)
     assert space.params, "a default space must search something"
     assert {p.arg for p in space.params} <= known
-    assert {"learning_rate", "optimizer"} <= {p.arg for p in space.params}
-    lr = next(p for p in space.params if p.arg == "learning_rate")
+    assert {"lr", "optimizer"} <= {p.arg for p in space.params}
+    lr = next(p for p in space.params if p.arg == "lr")
     assert lr.sampling == "log"
     # Declaring on keras-tuner and resolving give builder kwargs of the published shape.
     hp = keras_tuner.HyperParameters()
@@ -47,11 +47,18 @@ def test_variant_arguments_are_not_searched_by_default():
 
 
 def test_published_defaults_are_the_space_defaults():
-    space = resolve_space("lenet", training_defaults={"learning_rate": 0.01, "optimizer": "adam"})
+    space = resolve_space("lenet", training_defaults={"lr": 0.01, "optimizer": "adam"})
     model_kwargs, training = space.resolve({})
     assert model_kwargs["kernel_sizes"] == [5, 5] and model_kwargs["filters"] == [6, 16]
     assert model_kwargs["activation"] == "sigmoid" and model_kwargs["batch_norm"] is False
-    assert training == {"learning_rate": 0.01, "optimizer": "adam"}
+    assert training == {"lr": 0.01, "optimizer": "adam"}
+
+
+def test_a_space_file_may_name_the_learning_rate_as_keras_does():
+    space = resolve_space("lenet", {"learning_rate": {"values": [0.01, 0.1]}})
+    lr = next(p for p in space.params if p.arg == "lr")
+    assert "learning_rate" not in {p.arg for p in space.params}
+    assert lr.kind == "choice" and list(lr.values) == [0.01, 0.1]
 
 
 def test_overrides_narrow_fix_and_search_single_elements():
@@ -85,12 +92,12 @@ def test_overrides_narrow_fix_and_search_single_elements():
     ({"activation": {"values": []}}, "activation: \"values\" must be a non-empty list"),
     ({"activation": {"values": ["relu", "relu"]}}, "lists a value twice"),
     ({"activation": {"values": ["relu", 3]}}, "activation: A `Choice` can contain only one type"),
-    ({"learning_rate": {"min": 0, "max": 1, "sampling": "log"}}, "log sampling needs min > 0"),
+    ({"lr": {"min": 0, "max": 1, "sampling": "log"}}, "log sampling needs min > 0"),
     ({"kernel_sizes": [{"values": [3, 5]}]}, "1 element specs given but lenet takes 2 values"),
     ({"dropout": {"min": 0.0, "max": 0.5, "default": 0.9}}, "default 0.9 is outside"),
     ({"dropout": {"low": 0.0}}, "unknown key 'low'"),
     ({k: 1 for k in ["filters", "kernel_sizes", "dense_units", "activation", "pooling", "batch_norm",
-                     "dropout", "learning_rate", "optimizer"]}, "has nothing to search"),
+                     "dropout", "lr", "optimizer"]}, "has nothing to search"),
 ])
 def test_bad_spaces_are_one_line_errors(overrides, message):
     with pytest.raises(SearchSpaceError) as e:

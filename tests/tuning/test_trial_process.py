@@ -15,7 +15,7 @@ from kerascnn_testing.callbacks import KillFirstTrainingProcess, RecordProcess, 
 LR_SPACE = {
     "kernel_sizes": [5, 5], "filters": [6, 16], "dense_units": [120, 84], "activation": "relu",
     "pooling": "max", "batch_norm": False, "dropout": 0.0, "optimizer": "adam",
-    "learning_rate": {"min": 1e-3, "max": 1e-2, "sampling": "log"},
+    "lr": {"min": 1e-3, "max": 1e-2, "sampling": "log"},
 }
 
 
@@ -64,8 +64,10 @@ def test_hyperband_continues_a_trial_from_its_checkpoint_in_a_new_process(tmp_pa
 
 @pytest.mark.slow
 def test_bayesian_search_completes_distinct_trials(tmp_path):
-    result = tune("lenet", tuner="bayesian", max_trials=3, epochs=1, space=LR_SPACE, out=tmp_path / "bo", verbose=0)
+    # In this process: the Bayesian oracle is what is tested here, trial processes are above.
+    result = tune("lenet", tuner="bayesian", max_trials=3, epochs=1, space=LR_SPACE, out=tmp_path / "bo", verbose=0,
+                  trial_processes=False)
     assert [r.status for r in result.trials] == ["COMPLETED"] * 3
-    rates = {r.training_hyperparameters["learning_rate"] for r in result.trials}
+    rates = {r.training_hyperparameters["lr"] for r in result.trials}
     assert len(rates) == 3 and all(1e-3 <= lr <= 1e-2 for lr in rates)
     assert result.best_hyperparameters.is_file()

@@ -1,32 +1,10 @@
-"""The layout of a run directory, and loading a trained model back from one.
-
-A run directory (``kerascnn fit`` writes it; ``--out``, default ``runs/<model>``) holds:
-
-    config.json            every setting of the run, resolved, plus library versions
-    data_spec.json         the DataSpec: class names, raw image shape, model input shape, mean/std
-    best.keras             the checkpoint with the best validation score
-    last.keras             the checkpoint after the last finished epoch
-    history.csv            one row per epoch
-    metrics.json           test_accuracy, test_loss, per-class accuracy, epochs, seconds, images_per_second
-    logs/                  TensorBoard
-    learning_curves.png, confusion_matrix.png, misclassified.png
-
-A cross-validation run (``kerascnn fit --folds K``) holds one such run per fold, ``fold1/`` ... ``foldK/``,
-with ``config.json``, ``folds.json`` (per-fold and mean ± std accuracies) and ``fold_curves.png``.
-
-While training, the run lives in ``<run>.partial`` beside its final place, with ``checkpoints/`` and
-``training_state.json`` (:mod:`kerascnn.training.checkpoints`); a finished run is renamed to ``<run>`` in
-one step, so ``runs/<model>`` is always either absent or complete. After a kill, rerunning the same
-command resumes ``<run>.partial`` from its last finished epoch (or at evaluation, when training was over).
-
-Models output logits; a model with auxiliary heads (GoogLeNet) has the main logits as its first output.
-"""
+"""The names in a run directory, finished or not, and finding the checkpoint of one (see :mod:`kerascnn.runs`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from kerascnn.data.spec import SPEC_FILENAME, DataSpec
+from kerascnn.data.spec import SPEC_FILENAME
 from kerascnn.errors import ArtifactError
 
 CONFIG_FILE = "config.json"
@@ -122,23 +100,3 @@ def resolve_checkpoint(path) -> tuple[Path, Path]:
         if (directory / SPEC_FILENAME).is_file():
             return path, directory
     raise ArtifactError(f"No {SPEC_FILENAME} next to {path}: kerascnn needs it to preprocess images.")
-
-
-def load_trained(path, *, inference_only: bool = True):
-    """Load ``(keras.Model, DataSpec)`` from a run directory or a ``.keras`` file inside one.
-
-    With ``inference_only`` a model with auxiliary heads is cut down to its main output.
-    """
-    import keras
-
-    import kerascnn.models.custom_layers  # noqa: F401  (registers the zoo's custom layers, e.g. LRN)
-
-    checkpoint, spec_dir = resolve_checkpoint(path)
-    spec = DataSpec.load(spec_dir)
-    try:
-        model = keras.saving.load_model(checkpoint, compile=False)
-    except Exception as e:  # zip, h5 and deserialization errors all mean the same to a user
-        raise ArtifactError(f"Cannot load {checkpoint}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-    if inference_only and len(model.outputs) > 1:
-        model = keras.Model(model.inputs, model.outputs[0], name=model.name)
-    return model, spec

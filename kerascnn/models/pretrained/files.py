@@ -137,7 +137,7 @@ def _read_keras_h5(path) -> tuple[dict, bool]:
 def _read_keras_model(path):
     import keras
 
-    import kerascnn.models  # noqa: F401  (registers the custom layers a .keras file may name)
+    import kerascnn.models.custom_layers  # noqa: F401  (registers the custom layers a .keras file may name)
 
     try:
         return keras.saving.load_model(path, compile=False)

@@ -1,4 +1,4 @@
-"""Creating, resuming and finishing run directories (the layout is in :mod:`kerascnn.runs`).
+"""Creating, resuming and finishing run directories (the layout is in :mod:`kerascnn.runs.layout`).
 
 A run trains in ``<out>.partial``; on success it is renamed to ``<out>`` (replacing a previous finished
 run only with ``overwrite``). A killed run leaves ``<out>.partial`` with its training state
@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from kerascnn.errors import ArtifactError
-from kerascnn.runs import CHECKPOINTS_DIR, CONFIG_FILE, STATE_FILE, is_finished_run, partial_path
+from kerascnn.runs.layout import CHECKPOINTS_DIR, CONFIG_FILE, STATE_FILE, is_finished_run, partial_path
 
 
 @dataclasses.dataclass
@@ -38,9 +38,33 @@ def check_out_dir(out, *, overwrite: bool) -> None:
         raise ArtifactError(f"{final} exists and is not a finished kerascnn run; choose another --out (or --overwrite).")
 
 
-def _differences(saved: dict, wanted: dict) -> list[str]:
+def _changed_settings(saved: dict, wanted: dict) -> list[str]:
     keys = sorted(set(saved) | set(wanted))
     return [k for k in keys if json.dumps(saved.get(k), sort_keys=True) != json.dumps(wanted.get(k), sort_keys=True)]
+
+
+def keep_if_same_settings(work: Path, identity: dict, *, overwrite: bool, what: str = "run") -> bool:
+    """True when the unfinished ``work`` holds the same settings (its config.json's ``identity``): keep it.
+
+    Otherwise it is removed (``overwrite``, no readable settings: killed before they were written) or
+    refused with one line naming the settings that differ. False when ``work`` does not exist.
+    """
+    if not work.exists():
+        return False
+    try:
+        saved = json.loads((work / CONFIG_FILE).read_text()).get("identity")
+    except (OSError, ValueError, AttributeError):
+        saved = None
+    if overwrite or saved is None:
+        shutil.rmtree(work)
+        return False
+    diff = _changed_settings(saved, identity)
+    if diff:
+        raise ArtifactError(
+            f"An unfinished {what} with other settings ({', '.join(diff)}) is in {work}; rerun with the same "
+            "settings to resume it, or pass --overwrite to start over."
+        )
+    return True
 
 
 def open_run_dir(out, identity: dict, *, overwrite: bool, worker: int | None = None) -> RunDir:
@@ -58,26 +82,10 @@ def open_run_dir(out, identity: dict, *, overwrite: bool, worker: int | None = N
     if worker:
         work = final.with_name(f"{final.name}.worker{worker}{work.suffix}")
     resumed = False
-    config_path = work / CONFIG_FILE
-    if work.exists():
-        saved = None
-        if config_path.is_file():
-            try:
-                saved = json.loads(config_path.read_text()).get("identity")
-            except (json.JSONDecodeError, AttributeError):
-                saved = None
-        if overwrite or saved is None:
+    if keep_if_same_settings(work, identity, overwrite=overwrite):
+        resumed = (work / STATE_FILE).is_file()
+        if not resumed:  # killed before the first epoch ended: nothing worth keeping
             shutil.rmtree(work)
-        else:
-            diff = _differences(saved, identity)
-            if diff:
-                raise ArtifactError(
-                    f"An unfinished run with other settings ({', '.join(diff)}) is in {work}; rerun with the same "
-                    "settings to resume it, or pass --overwrite to start over."
-                )
-            resumed = (work / STATE_FILE).is_file()
-            if not resumed:  # killed before the first epoch ended: nothing worth keeping
-                shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     return RunDir(final=final, work=work, resumed=resumed, scratch=bool(worker))
 

@@ -21,7 +21,7 @@ import numpy as np
 
 import keras
 
-from kerascnn.pretrained.files import WeightsError, WeightSource, read_weights
+from kerascnn.models.pretrained.files import WeightsError, WeightSource, read_weights
 
 CAFFE_PREPROCESSING = {  # keras.applications' "caffe" mode: BGR, minus ImageNet's mean in 0..255
     "name": "caffe (keras.applications)",
@@ -89,7 +89,7 @@ def load_weights(model: keras.Model, path, *, source: WeightSource | None = None
 
 
 def _family(model) -> str:
-    from kerascnn.models import get_model_info
+    from kerascnn.models.registry import get_model_info
     from kerascnn.errors import UnknownModelError
 
     try:
@@ -176,7 +176,7 @@ def _dense_after_flatten(model, layer, weight: np.ndarray) -> np.ndarray:
 
 
 def _plan_torchvision(model, source: WeightSource):
-    from kerascnn.pretrained import torchvision_names as tv
+    from kerascnn.models.pretrained import torchvision_names as tv
 
     family = _family(model)
     names_of = tv.family_names_function(family)
@@ -271,7 +271,7 @@ def _plan_torchvision(model, source: WeightSource):
 
 def _generic_keys(model) -> dict:
     """Keras 3's ``save_weights`` paths of each layer: the snake-case class name, numbered by order."""
-    from keras.src.utils.naming import to_snake_case
+    from kerascnn.compat import to_snake_case
 
     keys, counts = {}, {}
     for layer in model.layers:
@@ -323,8 +323,8 @@ def _plan_keras(model, source: WeightSource):
 
 def source_preprocessing(model_name: str, source: WeightSource) -> dict | None:
     """What ``source``'s weights expect of the input, for zoo model ``model_name`` (None: the data's own)."""
-    from kerascnn.models import get_model_info
-    from kerascnn.pretrained import torchvision_names as tv
+    from kerascnn.models.registry import get_model_info
+    from kerascnn.models.pretrained import torchvision_names as tv
 
     family = get_model_info(model_name).family
     if source.kind == "torchvision":

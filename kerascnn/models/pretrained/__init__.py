@@ -9,5 +9,5 @@
 which torchvision tensor fills which layer, family by family.
 """
 
-from kerascnn.pretrained.files import WeightsError, WeightSource, read_weights  # noqa: F401
-from kerascnn.pretrained.load import LoadReport, load_weights  # noqa: F401
+from kerascnn.models.pretrained.files import WeightsError, WeightSource, read_weights  # noqa: F401
+from kerascnn.models.pretrained.load import LoadReport, load_weights  # noqa: F401

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.data.datasets import RawDataset
+from kerascnn.data.raw import RawDataset
 from kerascnn.errors import ArtifactError
+from kerascnn.runs.layout import CONFIG_FILE, resolve_checkpoint
 
 MAX_TRAIN_IMAGES = 1000  # of a streamed set, decoded for int8 calibration (100-500 are plenty)
 MAX_TEST_IMAGES = 2000  # of a streamed set, decoded for export parity reports
 
 
 def _run_config(run_dir):
-    from kerascnn.runs import CONFIG_FILE, resolve_checkpoint
-
     _, directory = resolve_checkpoint(run_dir) if not Path(run_dir, CONFIG_FILE).is_file() else (None, Path(run_dir))
     config_path = Path(directory) / CONFIG_FILE
     config = {}

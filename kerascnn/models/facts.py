@@ -1,0 +1,77 @@
+"""What fit, tune, core split and the tests know about a model, declared beside its builder.
+
+Each family module (``kerascnn/models/<family>.py``) declares one :class:`ModelFacts` next to its
+builders and passes it to :func:`kerascnn.models.register_model`; a variant that differs passes a
+``dataclasses.replace`` of it (``lenet_bn`` trains for 20 epochs, not 30). Published parameter counts
+are per model: :class:`ReferenceCount`. This is timm's ``pretrained_cfg`` (input size, test input size
+beside the architecture) and torchvision's ``Weights.meta`` (``num_params``) for kerascnn: adding a
+model is one file plus its tests, and nothing outside that file has to learn its name.
+
+Readers: ``kerascnn.training.defaults.get_training_defaults`` (``training``),
+``kerascnn.tuning.spaces.default_space`` (``tuning_space``),
+``kerascnn.training.core_split.model_has_batch_norm_config`` (``always_batch_norm``), and the
+registry-driven tests (``test_input``, ``test_hyperparameters``, ``ReferenceCount``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingDefaults:
+    """What ``kerascnn fit NAME`` uses for every flag you do not pass."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str  # sgd | momentum | adam | adamw
+    lr: float
+    schedule: str = "constant"  # constant | cosine | step
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+
+
+# For a model whose facts name no training defaults.
+GENERIC_TRAINING = TrainingDefaults(epochs=10, batch_size=128, optimizer="adam", lr=1e-3)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFacts:
+    """A family's facts (one instance per family module, shared by its variants unless replaced).
+
+    Mappings here are shared by every model of the family: read them, copy before changing.
+    """
+
+    # `kerascnn fit` defaults; None: GENERIC_TRAINING.
+    training: TrainingDefaults | None = None
+    # `kerascnn tune` default ranges, in the --space file format of kerascnn.tuning.spaces. Every key is
+    # a keyword argument of the family builder (tests/tuning check it); the published defaults are not
+    # repeated here, they are the builder's.
+    tuning_space: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Every build contains BatchNormalization. False: only with `batch_norm=True` (a hyperparameter or a
+    # variant default such as lenet_bn's). Core split asks this before building (it never splits BN models).
+    always_batch_norm: bool = False
+    # The tests' narrow version of the family: the same layer types with few channels and blocks, so a
+    # forward pass, a .keras round trip or a TFLite conversion takes well under a second...
+    test_hyperparameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # ... and the square input (H = W) it is tested at: the smallest that builds for the families whose
+    # pools or "valid" windows need one (LeNet 12, VGG 32, GoogLeNet 65, AlexNet 67: tests/models/
+    # test_smallest_input.py), a small one for those that build at any size (ResNet, MobileNets).
+    test_input: int = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceCount:
+    """A published parameter count of one model (torchvision ``meta["num_params"]``, keras.applications).
+
+    ``params`` is Keras' ``count_params()`` (BatchNorm's moving mean and variance included), or the
+    trainable weights only with ``trainable_only`` (torchvision counts parameters, not buffers).
+    """
+
+    params: int
+    source: str  # who publishes the number, e.g. "torchvision.models.resnet18"
+    input_shape: tuple = (224, 224, 3)
+    num_classes: int = 1000
+    trainable_only: bool = False
+    hyperparameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
