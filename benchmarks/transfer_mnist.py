@@ -1,20 +1,30 @@
 """Transfer on real data: features learned on MNIST digits 0-4, fine-tuned on 5-9 from a few images.
 
-    .venv/bin/python benchmarks/transfer_mnist.py              # ~5 minutes on 2 cores
+    .venv/bin/python benchmarks/transfer_mnist.py              # ~15 minutes on 2 shared cores
     .venv/bin/python benchmarks/transfer_mnist.py --quick      # one seed, fewer epochs
 
-1. Source: ``mnist_cnn`` trained on every training image of digits 0-4 of ../shared/data/mnist-full.
-2. Target: digits 5-9 with only 20 or 100 training images per class (drawn with the seed), tested on all
-   4,861 test images of 5-9. ``fine-tuned``: ``--init-from`` the source run (a new 5-class head: the class
-   names differ), 15 epochs training the head with the backbone frozen (Adam, lr 1e-2), then 15 epochs of
-   everything at lr 1e-3. ``scratch``: the same model, images, optimizer, batch size and 30 epochs from a
-   random initialization, at lr 1e-3 (the model's default) and at 1e-2. 3 seeds each; mean ± std of
-   test accuracy.
+1. Source: ``mnist_cnn_wide`` trained 10 epochs (Adam 1e-3, batch 128, random translations of up to 10%)
+   on every training image of digits 0-4 of ../shared/data/mnist-full.
+2. Target: digits 5-9 with only 20 or 100 training images per class (drawn with the seed; 20% held out
+   for validation), tested on all 4,861 test images of 5-9. Every arm gets the same images, Adam, batch
+   16 and 30 epochs, and is tested at its best validation epoch (as ``kerascnn fit`` always does):
+   ``fine-tuned``: ``--init-from`` the source (a new 5-class head: the class names differ), 15 epochs with
+   the convolutions frozen (``--freeze flatten``: the Dense-500 layer and the new head train, lr 1e-3),
+   then 15 epochs of everything at ``--fine-tune-lr`` (default lr / 10, as ``kerascnn fit``);
+   ``frozen features``: phase 1 only, for all 30 epochs; ``scratch``: a random initialization at lr 1e-3
+   (the model's default) and at 1e-2. 3 seeds each; mean ± std of test accuracy.
 
-Why ``mnist_cnn`` (21,840 parameters at 10 classes): it is the zoo model made for 28x28 digits, trains in
-seconds per run on 2 shared cores (so 3 seeds x 2 sizes x 2 arms fit in minutes), and has a real
-backbone (two conv layers) and head to separate; ResNet-18 at 28x28 would take ~100x the compute for the
-same lesson.
+Why these choices (README, "Transfer learning", has every variant measured): with ``mnist_cnn`` (21,585
+parameters) fine-tuning won at 20 images per class but not at 100, whatever was tried (source epochs,
+phase lengths, learning rates, freezing less, no frozen phase): scratch reached 0.953 and every transfer
+variant stayed within 0.94-0.96, within the seeds' spread. That network is too small for pretrained features
+to matter once it sees 400 images. ``mnist_cnn_wide`` (Dense 500 on 2,000 features, ~1M parameters)
+overfits 400 images from scratch, which is where pretrained features pay; a source trained longer with
+translations learns strokes wherever they sit. Its Dense-500 layer learned to separate 0-4: frozen with the
+rest (``--freeze backbone``) the results depended on the source run (20 per class: 0.92 with one source,
+0.87 with another of the same settings), so phase 1 trains it with the new head. ResNet-18 (the issue's first choice) at 32x32 cost 2-5
+minutes per target run here and gave 0.960 fine-tuned vs 0.955 scratch at 100 per class (one seed): no
+clearer, at 10x the cost of ``mnist_cnn_wide``.
 """
 
 from __future__ import annotations
@@ -38,8 +48,12 @@ DATA = next((p / "shared" / "data" / "mnist-full" for p in (ROOT.parent, ROOT.pa
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--model", default="mnist_cnn")
-    parser.add_argument("--fine-tune-lr", type=float, default=1e-3)
+    parser.add_argument("--model", default="mnist_cnn_wide")
+    parser.add_argument("--lr", type=float, default=1e-3, help="phase 1 (and frozen features) learning rate")
+    parser.add_argument("--fine-tune-lr", type=float, default=None, help="phase 2 learning rate (default: lr / 10)")
+    parser.add_argument("--freeze", default="flatten",
+                        help="what phase 1 freezes: a layer name (up to it), backbone (all but the head) or none")
+    parser.add_argument("--source-epochs", type=int, default=10)
     parser.add_argument("--sizes", default="20,100")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "transfer_mnist.json"))
@@ -61,12 +75,14 @@ def main(argv=None) -> int:
     sizes = [int(v) for v in args.sizes.split(",")]
     head_epochs, tune_epochs = (5, 5) if args.quick else (15, 15)
     common = dict(batch_size=16, val_split=0.2, verbose=0, optimizer="adam")
-    arms = {"fine-tuned": dict(lr=1e-2, fine_tune_lr=args.fine_tune_lr), "head only": dict(lr=1e-2), "scratch lr 1e-3": dict(lr=1e-3),
-            "scratch lr 1e-2": dict(lr=1e-2)}
+    arms = {"fine-tuned": dict(lr=args.lr, fine_tune_lr=args.fine_tune_lr), "frozen features": dict(lr=args.lr),
+            "scratch lr 1e-3": dict(lr=1e-3), "scratch lr 1e-2": dict(lr=1e-2)}
     work = Path(tempfile.mkdtemp(prefix="transfer_mnist_"))
     started = time.time()
-    source = kerascnn.fit(args.model, source_data, epochs=2 if args.quick else 3, batch_size=128, verbose=0,
-                          out=str(work / "source"))
+    load_before = os.getloadavg()
+    # Translations make the source learn strokes wherever they sit, not 0-4's typical positions.
+    source = kerascnn.fit(args.model, source_data, epochs=2 if args.quick else args.source_epochs, batch_size=128,
+                          lr=1e-3, augment=["translate"], verbose=0, out=str(work / "source"))
     print(f"source: {args.model} on {len(source_data.x_train)} images of 0-4, test accuracy "
           f"{source.metrics['test_accuracy']:.4f}", flush=True)
 
@@ -81,11 +97,11 @@ def main(argv=None) -> int:
                 out = work / f"{arm.replace(' ', '_')}-{per_class}-{seed}"
                 if arm == "fine-tuned":
                     run = kerascnn.fit(args.model, target, epochs=head_epochs, init_from=str(source.path),
-                                       freeze="backbone", fine_tune_epochs=tune_epochs, seed=seed, out=str(out),
+                                       freeze=args.freeze, fine_tune_epochs=tune_epochs, seed=seed, out=str(out),
                                        **common, **settings)
-                elif arm == "head only":  # the frozen backbone as a fixed feature extractor, all epochs
+                elif arm == "frozen features":  # phase 1 only: the frozen layers as a fixed feature extractor
                     run = kerascnn.fit(args.model, target, epochs=head_epochs + tune_epochs, seed=seed,
-                                       init_from=str(source.path), freeze="backbone", out=str(out), **common, **settings)
+                                       init_from=str(source.path), freeze=args.freeze, out=str(out), **common, **settings)
                 else:
                     run = kerascnn.fit(args.model, target, epochs=head_epochs + tune_epochs, seed=seed, out=str(out),
                                        **common, **settings)
@@ -103,8 +119,9 @@ def main(argv=None) -> int:
             cells.append(f"{acc.mean():.4f} ± {acc.std():.4f}")
         print(f"| {per_class} | " + " | ".join(cells) + " |")
     results["seconds"] = round(time.time() - started, 1)
-    results["load"] = os.getloadavg()
-    print(f"\n{results['seconds']} s; load average {results['load'][0]:.2f}")
+    results["load_before"], results["load"] = load_before, os.getloadavg()
+    results["settings"] = {k: v for k, v in vars(args).items() if k != "out"}
+    print(f"\n{results['seconds']} s; load average {load_before[0]:.2f} before, {results['load'][0]:.2f} after")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2, default=float))
     return 0

@@ -43,6 +43,12 @@ def pytest_collection_finish(session):
         session.config.stash[RUNNER] = NotebookRunner(paths).start()
 
 
+def pytest_collection_modifyitems(items):
+    # The notebooks run from the start of the session (above): their tests come last, when the notebooks
+    # have had every other test's time to finish, instead of holding the session up in the middle.
+    items.sort(key=lambda item: getattr(item, "originalname", None) == NOTEBOOK_TEST)  # stable: order kept
+
+
 def pytest_sessionfinish(session):
     from kerascnn_testing.notebooks import RUNNER
 

@@ -3,9 +3,9 @@
 A small-mode notebook keeps about one core busy: its kernel's main thread does 75-98% of the kernel's
 work (measured per thread in /proc: importing TensorFlow, tracing, plotting, small-batch training), and
 pytest's own process is the same. On two cores, tests/conftest.py therefore starts the selected
-notebooks when collection ends, one kernel at a time, while the other tests run; when the notebook
-tests are reached, :meth:`NotebookRunner.result` lets a second kernel start for what is left, and
-waits. Each notebook runs top to bottom in a fresh kernel of this interpreter, in its own temporary
+notebooks when collection ends, one kernel at a time, while the other tests run; the notebook tests
+come last, and when they are reached :meth:`NotebookRunner.result` lets a second kernel start for what
+is left, and waits. Each notebook runs top to bottom in a fresh kernel of this interpreter, in its own temporary
 working directory, exactly as it would alone.
 """
 
