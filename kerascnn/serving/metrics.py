@@ -23,10 +23,8 @@ import threading
 
 from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 PATH = "/monitoring/prometheus/metrics"
-CONTENT_TYPE = CONTENT_TYPE_LATEST
 PREFIX = ":tensorflow:serving:"
 # monitoring::Buckets::Exponential(10, 1.8, 33): 10 us .. ~20 minutes.
 LATENCY_BUCKETS = tuple(10 * 1.8**i for i in range(32)) + (float("inf"),)

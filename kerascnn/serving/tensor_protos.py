@@ -128,13 +128,6 @@ def _strings(values, shape: tuple, count: int, alias: str) -> np.ndarray:
     return array.reshape(shape)
 
 
-def from_array(array) -> tensor_pb2.TensorProto:
-    """The TensorProto of an output array, written as TF Serving writes answers (typed fields)."""
-    proto = tensor_pb2.TensorProto()
-    fill(proto, array)
-    return proto
-
-
 def fill(proto: tensor_pb2.TensorProto, array) -> None:
     """Write ``array`` into an empty TensorProto in place (e.g. ``response.outputs[name]``)."""
     array = np.asarray(array)
