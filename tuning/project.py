@@ -99,6 +99,10 @@ def _changed_settings(config: dict, previous: dict) -> list:
     return [k for k in config if previous.get(k) != json.loads(json.dumps(config[k]))]
 
 
+# Trial statuses keras-tuner never retries (INVALID is retried; RUNNING/IDLE have not ended).
+ENDED_STATUSES = ("COMPLETED", "FAILED")
+
+
 def repair_project(project_dir) -> list[str]:
     """Drop trials whose ``trial.json`` is unreadable (half-written by a killed process).
 
@@ -109,7 +113,8 @@ def repair_project(project_dir) -> list[str]:
     A trial that did end is taken off ``ongoing_trials``: keras-tuner 1.4 saves ``oracle.json`` with
     the ended trial still listed as ongoing (it pops it after saving) until the next trial starts,
     and on reload sends every ongoing trial for a retry: a kill in between would train a finished
-    trial again.
+    trial again. For the same reason a trial whose ``trial.json`` says it ended but which is missing
+    from ``end_order`` (killed between the two writes) is recorded as ended.
     """
     project_dir = Path(project_dir)
     oracle_path = project_dir / "oracle.json"
@@ -122,21 +127,27 @@ def repair_project(project_dir) -> list[str]:
             f"Cannot resume: {oracle_path} is unreadable (written by a killed process?). "
             "Rerun with --overwrite to start the search afresh."
         ) from None
-    ended = set(oracle.get("end_order", []))
-    ongoing = oracle.get("ongoing_trials", {})
-    changed = any(trial_id in ended for trial_id in ongoing.values())
-    oracle["ongoing_trials"] = {k: v for k, v in ongoing.items() if v not in ended}
+    end_order = oracle.setdefault("end_order", [])
     dropped = []
+    recorded = False
     for trial_json in sorted(project_dir.glob("trial_*/trial.json")):
-        try:
-            json.loads(trial_json.read_text())
-            continue
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            pass
         trial_id = trial_json.parent.name[len("trial_"):]
-        dropped.append(trial_id)
-        shutil.rmtree(trial_json.parent)
-        _forget_trial(oracle, trial_id)
+        try:
+            trial = json.loads(trial_json.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            dropped.append(trial_id)
+            shutil.rmtree(trial_json.parent)
+            _forget_trial(oracle, trial_id)
+            continue
+        # keras-tuner writes trial.json with the final status, then oracle.json with the trial in
+        # end_order: a kill in between leaves an ended trial that oracle.json would send for a retry.
+        if trial.get("status") in ENDED_STATUSES and trial_id not in end_order:
+            end_order.append(trial_id)
+            recorded = True
+    ended = set(end_order)
+    ongoing = oracle.get("ongoing_trials", {})
+    changed = recorded or any(trial_id in ended for trial_id in ongoing.values())
+    oracle["ongoing_trials"] = {k: v for k, v in ongoing.items() if v not in ended}
     if dropped or changed:
         atomic_write_text(oracle_path, json.dumps(oracle))
     return dropped

@@ -112,6 +112,15 @@ def test_repair_drops_a_half_written_trial_and_every_reference_to_it(tmp_path):
     state = json.loads((project / "oracle.json").read_text())
     assert state["ongoing_trials"] == {} and state["start_order"] == ["0"] and state["tried_so_far"] == ["h0"]
     assert not (project / "trial_1").exists() and (project / "trial_0").exists()
+    # Killed between writing trial_2's trial.json (COMPLETED) and oracle.json: recorded as ended, not retried.
+    (project / "trial_2").mkdir()
+    (project / "trial_2" / "trial.json").write_text(json.dumps({"trial_id": "2", "status": "COMPLETED"}))
+    state["ongoing_trials"] = {"tuner0": "2"}
+    state["start_order"].append("2")
+    (project / "oracle.json").write_text(json.dumps(state))
+    assert repair_project(project) == []
+    state = json.loads((project / "oracle.json").read_text())
+    assert state["ongoing_trials"] == {} and state["end_order"] == ["0", "2"]
     (project / "oracle.json").write_text('{"ongoing')
     with pytest.raises(TuneError, match="Rerun with --overwrite"):
         repair_project(project)
