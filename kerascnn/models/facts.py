@@ -87,12 +87,12 @@ class ModelFacts:
     # The tests' narrow version of the family: the same layer types with few channels and blocks, so a
     # forward pass, a .keras round trip or a TFLite conversion takes well under a second...
     test_hyperparameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    # ... and the square input (H = W) it is tested at: the smallest that builds for the families whose
-    # pools or "valid" windows need one (LeNet 12, VGG 32, GoogLeNet 65, AlexNet 67: tests/models/
-    # test_smallest_input.py), a small one for those that build at any size (ResNet, MobileNets).
+    # ... and the square input (H = W) it is tested at: smallest_input for the families whose pools or
+    # "valid" windows need one (LeNet 12, VGG 32, GoogLeNet 65, AlexNet 67), a small one for those that
+    # build at any size (ResNet, MobileNets)...
     test_input: int = 32
-    # The smallest square input that builds with test_hyperparameters (1: any size builds); the
-    # smallest-input message must name it (tests/models/test_smallest_input.py).
+    # ... the smallest square input that builds with test_hyperparameters (1: any size builds), which the
+    # too-small message must name (tests/models/test_smallest_input.py checks both sides of it).
     smallest_input: int = 1
     # Pretrained weights: how torchvision's state dicts map onto the family (None: no torchvision
     # counterpart), and what keras.applications' .h5 weights expect of the input (None: the data's own
