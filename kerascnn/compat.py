@@ -17,6 +17,7 @@ Entries:
     keras-tuner  atomic_json_writes, show_failed_trial_tracebacks,
                TrialHook, without_tuner_callbacks,
                validate_trial_results                            kerascnn.tuning.tuners
+    keras-tuner  hyperparameters_hash                            kerascnn.tuning.project
     TensorFlow write_saved_model_fingerprint                     kerascnn.export.saved_model
     Python     main_module_not_rerun, forkserver_pid             kerascnn.tuning.trial_process, benchmarks
 """
@@ -262,6 +263,19 @@ def without_tuner_callbacks(callbacks) -> list:
     from keras_tuner.src.engine import tuner_utils
 
     return [c for c in callbacks if not isinstance(c, tuner_utils.TunerCallback)]
+
+
+def hyperparameters_hash(values: dict) -> str:
+    """keras-tuner's hash of a trial's hyperparameter values: what oracle.json's ``tried_so_far`` and
+    ``id_to_hash`` hold (a hash of names and values), so the oracle never runs the same values twice.
+
+    Resuming a search saved under old hyperparameter names renames them (kerascnn.tuning.project), and
+    the hashes must follow; keras-tuner computes them in a private method (``Oracle._compute_values_hash``,
+    which uses nothing of the oracle) and has no public way to rename a hyperparameter.
+    """
+    import keras_tuner
+
+    return keras_tuner.Oracle._compute_values_hash(None, values)
 
 
 def validate_trial_results(history, objective) -> None:

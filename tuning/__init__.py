@@ -7,7 +7,9 @@ Public API:
     resolve_space(model, overrides=None) -> SearchSpace    the validated space of a model
     default_space(model) -> dict                           its default space, in the --space format
     load_space_file(path) -> dict                          read a --space JSON/YAML file
-    FAMILY_SPACES, TRAINING_SPACE                          the default ranges, in one place
+    FAMILY_SPACES                                          each family's default ranges: a read-only view of
+                                                           FACTS.tuning_space in kerascnn/models/<family>.py
+    TRAINING_SPACE                                         the training ranges searched for every model
     ZooHyperModel                                          the keras-tuner HyperModel (lazy import)
     TUNERS                                                 "hyperband", "bayesian", "random", "grid"
 

@@ -4,7 +4,8 @@
 match them to resume), ``space.json`` (the resolved space) and keras-tuner's project ``search/``.
 A single search or a distributed search's chief checks and prepares the directory; a worker waits
 for its chief to have done so. Resuming drops a ``trial.json`` half-written by a killed process
-(keras-tuner #987) before keras-tuner reloads the project.
+(keras-tuner #987) before keras-tuner reloads the project, and renames hyperparameters a search started
+by an older kerascnn saved under an old name (``learning_rate``, now ``lr``), so that such a search resumes.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def prepare_out_dir(out: Path, config: dict, *, overwrite: bool) -> None:
             shutil.rmtree(out)
         else:
             try:
-                previous = json.loads(config_path.read_text())
+                previous = _current_names(json.loads(config_path.read_text()))
             except json.JSONDecodeError:
                 previous = {}
             changed = _changed_settings(config, previous)
@@ -89,7 +90,7 @@ def await_chief(out: Path, config: dict, timeout: float = 300.0) -> None:
         if time.monotonic() > deadline:
             raise TuneError(f"No chief set up {out} within {timeout:.0f} s: start the chief (KERASTUNER_TUNER_ID=chief) with the same --out.")
         time.sleep(0.5)
-    changed = _changed_settings(config, json.loads(config_path.read_text()))
+    changed = _changed_settings(config, _current_names(json.loads(config_path.read_text())))
     if changed:
         raise TuneError(f"This worker's settings differ from the chief's in {out} ({', '.join(changed)}): run the same command.")
 
@@ -97,6 +98,37 @@ def await_chief(out: Path, config: dict, timeout: float = 300.0) -> None:
 def _changed_settings(config: dict, previous: dict) -> list:
     # Compared as JSON would store them (tuples become lists).
     return [k for k in config if previous.get(k) != json.loads(json.dumps(config[k]))]
+
+
+def _current_names(previous: dict) -> dict:
+    """A ``tune_config.json`` with its space's settings under their names now (``learning_rate``: ``lr``)."""
+    from kerascnn.training.config import canonical_settings
+
+    if isinstance(previous.get("space"), dict):
+        previous = dict(previous, space=canonical_settings(previous["space"]))
+    return previous
+
+
+def rename_legacy_hyperparameters(state: dict) -> bool:
+    """Rename, in place, the old names (``kerascnn.training.config.SETTING_ALIASES``) in a keras-tuner
+    ``HyperParameters`` config (``{"space": [...], "values": {...}}``, as in ``trial.json`` and
+    ``oracle.json``); True if anything changed. A value saved under both names keeps the new one's.
+    """
+    from kerascnn.training.config import SETTING_ALIASES
+
+    changed = False
+    for entry in state.get("space", []):  # kerascnn's spaces have no conditional hyperparameters
+        config = entry.get("config", {})
+        if config.get("name") in SETTING_ALIASES:
+            config["name"] = SETTING_ALIASES[config["name"]]
+            changed = True
+    values = state.get("values", {})
+    for old, new in SETTING_ALIASES.items():
+        if old in values:
+            value = values.pop(old)
+            values.setdefault(new, value)
+            changed = True
+    return changed
 
 
 # Trial statuses keras-tuner never retries (INVALID is retried; RUNNING/IDLE have not ended).
@@ -115,6 +147,13 @@ def repair_project(project_dir) -> list[str]:
     and on reload sends every ongoing trial for a retry: a kill in between would train a finished
     trial again. For the same reason a trial whose ``trial.json`` says it ended but which is missing
     from ``end_order`` (killed between the two writes) is recorded as ended.
+
+    A search saved by a kerascnn from before a setting's rename (``learning_rate`` is ``lr`` since
+    issue 18) has its hyperparameters renamed in every ``trial.json`` and in ``oracle.json``, with
+    keras-tuner's record of the values tried (``tried_so_far``, ``id_to_hash``: hashes of names and
+    values) re-hashed, so the search goes on as if started today and never repeats a tried trial. Each
+    file is written whole then renamed, ``oracle.json`` first: a kill in between leaves ``trial.json``
+    files that the next run renames (re-hashing them again changes nothing).
     """
     project_dir = Path(project_dir)
     oracle_path = project_dir / "oracle.json"
@@ -130,6 +169,8 @@ def repair_project(project_dir) -> list[str]:
     end_order = oracle.setdefault("end_order", [])
     dropped = []
     recorded = False
+    renamed = rename_legacy_hyperparameters(oracle.get("hyperparameters", {}))
+    renamed_trials = []  # written after oracle.json, whose hashes say they are renamed
     for trial_json in sorted(project_dir.glob("trial_*/trial.json")):
         trial_id = trial_json.parent.name[len("trial_"):]
         try:
@@ -139,6 +180,10 @@ def repair_project(project_dir) -> list[str]:
             shutil.rmtree(trial_json.parent)
             _forget_trial(oracle, trial_id)
             continue
+        if rename_legacy_hyperparameters(trial.get("hyperparameters", {})):
+            _rehash_trial(oracle, trial_id, trial["hyperparameters"].get("values", {}))
+            renamed_trials.append((trial_json, trial))
+            renamed = True
         # keras-tuner writes trial.json with the final status, then oracle.json with the trial in
         # end_order: a kill in between leaves an ended trial that oracle.json would send for a retry.
         if trial.get("status") in ENDED_STATUSES and trial_id not in end_order:
@@ -146,11 +191,24 @@ def repair_project(project_dir) -> list[str]:
             recorded = True
     ended = set(end_order)
     ongoing = oracle.get("ongoing_trials", {})
-    changed = recorded or any(trial_id in ended for trial_id in ongoing.values())
+    changed = recorded or renamed or any(trial_id in ended for trial_id in ongoing.values())
     oracle["ongoing_trials"] = {k: v for k, v in ongoing.items() if v not in ended}
     if dropped or changed:
         atomic_write_text(oracle_path, json.dumps(oracle))
+    for trial_json, trial in renamed_trials:  # a kill before this: the next run renames them (hashes stay)
+        atomic_write_text(trial_json, json.dumps(trial))
     return dropped
+
+
+def _rehash_trial(state: dict, trial_id: str, values: dict) -> None:
+    """Record ``trial_id``'s renamed ``values`` in keras-tuner's ``tried_so_far``/``id_to_hash``."""
+    from kerascnn import compat
+
+    new_hash = compat.hyperparameters_hash(values)
+    old_hash = state.setdefault("id_to_hash", {}).get(trial_id)
+    tried = [h for h in state.get("tried_so_far", []) if h != old_hash]
+    state["tried_so_far"] = tried + ([new_hash] if new_hash not in tried else [])
+    state["id_to_hash"][trial_id] = new_hash
 
 
 def _forget_trial(state: dict, trial_id: str) -> None:

@@ -52,7 +52,9 @@ class _FamilySpaces(Mapping):
     """``FAMILY_SPACES[family]``: the default ranges of each family, read from the registry.
 
     The ranges live beside each family's builders (``FACTS.tuning_space`` in ``kerascnn/models/<family>.py``);
-    this read-only view keeps the old name working and imports the zoo only when first read.
+    this read-only view keeps the public name working and imports the zoo only when first read. Its values
+    are the facts themselves, shared by every model of the family: copy before changing (a search's own
+    ranges are a ``--space`` file or ``tune(space=...)``, never an edit of this table).
     """
 
     def _table(self) -> dict:

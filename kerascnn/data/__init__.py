@@ -14,10 +14,9 @@ Public API:
 from kerascnn.data.spec import DataSpec, preprocess  # noqa: F401
 from kerascnn.data.raw import RawDataset, Splits, split_indices, split_train_test, split_validation  # noqa: F401
 from kerascnn.data.datasets import DEFAULT_DATASET, load_dataset  # noqa: F401
+from kerascnn.data.augmentation import AUGMENTATIONS, augmentation_layers  # noqa: F401
 from kerascnn.data.pipeline import (  # noqa: F401
-    AUGMENTATIONS,
     Pipelines,
-    augmentation_layers,
     build_dataset,
     channel_stats,
     make_pipelines,

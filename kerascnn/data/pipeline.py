@@ -15,12 +15,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from kerascnn.data.augmentation import augment_batches, augmentation_layers
 from kerascnn.data.datasets import load_dataset
 from kerascnn.data.raw import RawDataset, split_validation
 from kerascnn.data.spec import LUMA_WEIGHTS, DataSpec, preprocess
 from kerascnn.errors import DataError
 
-AUGMENTATIONS = ("flip", "translate", "crop", "color")
 DEFAULT_CACHE_BUDGET = 512 * 1024**2
 
 
@@ -60,36 +60,6 @@ def make_spec(raw: RawDataset, input_shape, x_train: np.ndarray | None = None) -
     return DataSpec(raw.name, raw.class_names, raw.image_shape, input_shape, mean, std)
 
 
-def augmentation_layers(names, spec: DataSpec):
-    """A ``keras.Sequential`` of preprocessing layers for ``names`` (subset of AUGMENTATIONS), or None."""
-    names = [n for n in (names or ()) if n and n != "none"]
-    unknown = sorted(set(names) - set(AUGMENTATIONS))
-    if unknown:
-        raise DataError(f"Unknown augmentation {unknown[0]!r}. Choose from: {', '.join(AUGMENTATIONS)}.")
-    if not names:
-        return None
-    import keras
-
-    # Images are already normalized: tell the color layers the value range of normalized pixels.
-    lo = min((0.0 - m) / s for m, s in zip(spec.mean, spec.std))
-    hi = max((1.0 - m) / s for m, s in zip(spec.mean, spec.std))
-    L = keras.layers
-    stack = []
-    if "flip" in names:
-        stack.append(L.RandomFlip("horizontal", name="aug_flip"))
-    if "translate" in names:
-        stack.append(L.RandomTranslation(0.1, 0.1, fill_mode="constant", fill_value=lo, name="aug_translate"))
-    if "crop" in names:
-        h, w = spec.input_shape[:2]
-        pad = max(1, h // 8)
-        stack.append(L.ZeroPadding2D(pad, name="aug_pad"))
-        stack.append(L.RandomCrop(h, w, name="aug_crop"))
-    if "color" in names:
-        stack.append(L.RandomBrightness(0.1, value_range=(lo, hi), name="aug_brightness"))
-        stack.append(L.RandomContrast(0.2, value_range=(lo, hi), name="aug_contrast"))
-    return keras.Sequential(stack, name="augmentation")
-
-
 def _preprocess_in_chunks(x, spec: DataSpec, chunk: int = 4096):
     import tensorflow as tf
 
@@ -104,7 +74,8 @@ def build_dataset(x, y, spec: DataSpec, *, batch_size: int, training: bool, seed
         x, y: raw uint8 images ``[N, h, w, c]`` and int labels ``[N]``.
         spec: the DataSpec (preprocessing, mean/std of the training part).
         batch_size: global batch size. training: shuffle each epoch and augment.
-        seed: shuffling seed. augment: a Keras layer/model applied to training batches, or None.
+        seed: shuffling seed. augment: a Keras layer/model applied to training batches, or None
+            (see kerascnn.data.augmentation for why one batch at a time).
         cache_budget_bytes: largest preprocessed set cached as float32 (see the module docstring).
     """
     import tensorflow as tf
@@ -130,7 +101,7 @@ def build_dataset(x, y, spec: DataSpec, *, batch_size: int, training: bool, seed
             ds = ds.shuffle(min(n, 20000), seed=seed, reshuffle_each_iteration=True)
         ds = ds.batch(batch_size).map(lambda a, b: (preprocess(a, spec), b), num_parallel_calls=autotune)
     if training and augment is not None:
-        ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=autotune)
+        ds = augment_batches(ds, augment)
     options = tf.data.Options()
     # Multi-worker: every worker holds the whole array, so shard the data, not (absent) files.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -159,7 +130,7 @@ def make_pipelines(
             validation (``val`` is then None).
         test_split: fraction held out as test when the source has no test part.
         data_dir: TFDS data directory.
-        seed: shuffling seed of the training pipeline.
+        seed: shuffling and augmentation seed of the training pipeline.
         augment: names from ``AUGMENTATIONS`` applied to training batches.
         cache_budget_bytes: see the module docstring.
 
@@ -171,7 +142,7 @@ def make_pipelines(
         raise DataError(f"batch_size must be a positive integer. Received: {batch_size}")
     parts = split_validation(raw, val_split)
     spec = make_spec(raw, input_shape or raw.image_shape, parts.x_train)
-    aug = augmentation_layers(augment, spec)
+    aug = augmentation_layers(augment, spec, seed=seed)
     common = dict(batch_size=int(batch_size), seed=seed, cache_budget_bytes=cache_budget_bytes)
     train = build_dataset(parts.x_train, parts.y_train, spec, training=True, augment=aug, **common)
     val = build_dataset(parts.x_val, parts.y_val, spec, training=False, **common) if len(parts.x_val) else None

@@ -207,6 +207,7 @@ class StreamPart:
         """Batches of ``(preprocessed images, labels)``: the pipeline fit and evaluate consume."""
         import tensorflow as tf
 
+        from kerascnn.data.augmentation import augment_batches
         from kerascnn.data.spec import preprocess
 
         autotune = tf.data.AUTOTUNE
@@ -216,7 +217,7 @@ class StreamPart:
             # tf.data cannot count through the guard; Keras needs the count to stop multi-step loops cleanly
             ds = ds.apply(tf.data.experimental.assert_cardinality(-(-len(self) // int(batch_size))))
         if training and augment is not None:
-            ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=autotune)
+            ds = augment_batches(ds, augment)
         options = tf.data.Options()
         # Each worker reads its own files (sharded above): nothing for tf.distribute to shard. Without a
         # shard (one worker, or evaluation), DATA keeps every worker's batches disjoint.

@@ -12,11 +12,13 @@ is the identity at 224x224; at other sizes the weight import folds it into ``fc1
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import layers
 
 from kerascnn.models.custom_layers import LocalResponseNormalization
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TorchvisionWeights, TrainingDefaults
 from kerascnn.models.hyperparameters import (
     HyperparameterError,
     check_int_sequence,
@@ -25,21 +27,6 @@ from kerascnn.models.hyperparameters import (
     variant,
 )
 from kerascnn.models.registry import register_model
-
-FACTS = ModelFacts(
-    # d2l.ai 8.1: plain SGD, lr 0.01, batch 128.
-    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.01),
-    tuning_space={
-        # The 11x11/4 stem suits 224x224 inputs; smaller stems suit upsampled 28x28 digits.
-        "kernel_sizes": [{"values": [5, 7, 11]}, {"values": [3, 5]}, 3, 3, 3],
-        "first_stride": {"values": [2, 4]},
-        "dense_units": [{"values": [1024, 2048, 4096]}, {"values": [1024, 2048, 4096]}],
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-        "local_response_norm": {"values": [False, True]},
-    },
-    test_hyperparameters={"filters": (8, 8, 8, 8, 8), "dense_units": (16, 16), "local_response_norm": True},
-    test_input=67,  # three 3/2 max pools after an 11x11/4 conv
-)
 
 
 def build_alexnet(
@@ -106,6 +93,32 @@ def build_alexnet(
     return keras.Model(inputs, outputs, name=name)
 
 
+def torchvision_names(model) -> dict:
+    """Keras layer -> torchvision ``alexnet`` state-dict prefix."""
+    return {
+        "conv1": "features.0", "conv2": "features.3", "conv3": "features.6", "conv4": "features.8",
+        "conv5": "features.10", "fc1": "classifier.1", "fc2": "classifier.4", "logits": "classifier.6",
+    }
+
+
+FACTS = ModelFacts(
+    # d2l.ai 8.1: plain SGD, lr 0.01, batch 128.
+    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.01),
+    tuning_space={
+        # The 11x11/4 stem suits 224x224 inputs; smaller stems suit upsampled 28x28 digits.
+        "kernel_sizes": [{"values": [5, 7, 11]}, {"values": [3, 5]}, 3, 3, 3],
+        "first_stride": {"values": [2, 4]},
+        "dense_units": [{"values": [1024, 2048, 4096]}, {"values": [1024, 2048, 4096]}],
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+        "local_response_norm": {"values": [False, True]},
+    },
+    test_hyperparameters={"filters": (8, 8, 8, 8, 8), "dense_units": (16, 16), "local_response_norm": True},
+    test_input=67,  # three 3/2 max pools after an 11x11/4 conv
+    smallest_input=67,
+    torchvision=TorchvisionWeights(names=torchvision_names),  # alexnet_tv's (d2l's alexnet has other shapes)
+)
+
+
 alexnet = register_model(
     default_input_shape=(224, 224, 3),
     description="AlexNet: five convs (11x11/4 first), three max pools, two 4096 dense layers with dropout",
@@ -118,6 +131,6 @@ alexnet_tv = register_model(
     default_input_shape=(224, 224, 3),
     description="AlexNet as torchvision builds it: 64-192-384-256-256 channels, first conv padded by 2",
     reference="Krizhevsky 2014 (arXiv:1404.5997); torchvision.models.alexnet",
-    facts=FACTS,
+    facts=dataclasses.replace(FACTS, smallest_input=63),  # padding 2 on the 11x11/4 conv
     reference_counts=(ReferenceCount(61_100_840, "torchvision.models.alexnet"),),
 )(variant(build_alexnet, "alexnet_tv", filters=(64, 192, 384, 256, 256), first_padding=2))

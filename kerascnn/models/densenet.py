@@ -23,7 +23,7 @@ import re
 import keras
 from keras import layers
 
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TorchvisionWeights, TrainingDefaults
 from kerascnn.models.hyperparameters import (
     HyperparameterError,
     check_int_sequence,
@@ -34,21 +34,6 @@ from kerascnn.models.hyperparameters import (
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
 
-FACTS = ModelFacts(
-    # d2l.ai 8.7: DenseNet lr 0.1 b256, plain SGD. `kerascnn fit densenet_d2l --input-shape 32,32`: 93.6% test
-    # accuracy on digits after the 10 epochs (load 5 on 2 cores, 35 s).
-    training=TrainingDefaults(epochs=10, batch_size=256, optimizer="sgd", lr=0.1),
-    tuning_space={
-        "growth_rate": {"values": [12, 24, 32, 48]},
-        "compression": {"values": [0.5, 0.75, 1.0]},
-        "bottleneck_width": {"values": [0, 2, 4]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    always_batch_norm=True,
-    # Two layers in one block: a concatenation of concatenations; the depths differ in block sizes only.
-    test_hyperparameters={"blocks": (1, 2, 1, 1), "growth_rate": 4, "stem_filters": 8},
-    test_input=32,
-)
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
 
@@ -156,6 +141,25 @@ def torchvision_names(model) -> dict:
         elif m := re.fullmatch(r"pool(\d+)_(conv|bn)", n):
             names[n] = f"features.transition{int(m[1]) - 1}.{'conv' if m[2] == 'conv' else 'norm'}"
     return names
+
+
+FACTS = ModelFacts(
+    # d2l.ai 8.7: DenseNet lr 0.1 b256, plain SGD. `kerascnn fit densenet_d2l --input-shape 32,32`: 93.6% test
+    # accuracy on digits after the 10 epochs (load 5 on 2 cores, 35 s).
+    training=TrainingDefaults(epochs=10, batch_size=256, optimizer="sgd", lr=0.1),
+    tuning_space={
+        "growth_rate": {"values": [12, 24, 32, 48]},
+        "compression": {"values": [0.5, 0.75, 1.0]},
+        "bottleneck_width": {"values": [0, 2, 4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    always_batch_norm=True,
+    # Two layers in one block: a concatenation of concatenations; the depths differ in block sizes only.
+    test_hyperparameters={"blocks": (1, 2, 1, 1), "growth_rate": 4, "stem_filters": 8},
+    test_input=32,
+    smallest_input=29,  # a 7x7/2 conv, a 3x3/2 pool and three 2x2 average pools
+    torchvision=TorchvisionWeights(names=torchvision_names),
+)
 
 
 def _register_densenet(name: str, description: str, reference: str, default_input_shape=(224, 224, 3),

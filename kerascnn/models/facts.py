@@ -9,14 +9,15 @@ model is one file plus its tests, and nothing outside that file has to learn its
 
 Readers: ``kerascnn.training.defaults.get_training_defaults`` (``training``),
 ``kerascnn.tuning.spaces.default_space`` (``tuning_space``),
-``kerascnn.training.core_split.model_has_batch_norm_config`` (``always_batch_norm``), and the
-registry-driven tests (``test_input``, ``test_hyperparameters``, ``ReferenceCount``).
+``kerascnn.training.core_split.model_has_batch_norm_config`` (``always_batch_norm``),
+``kerascnn.models.pretrained`` (``torchvision``, ``keras_applications_preprocessing``), and the
+registry-driven tests (``test_input``, ``smallest_input``, ``test_hyperparameters``, ``ReferenceCount``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,37 @@ class TrainingDefaults:
 
 # For a model whose facts name no training defaults.
 GENERIC_TRAINING = TrainingDefaults(epochs=10, batch_size=128, optimizer="adam", lr=1e-3)
+
+
+# What published weights expect of the input (kerascnn.data.spec applies it): RGB or BGR, and the mean
+# and standard deviation of pixels scaled to [0, 1].
+# torchvision's ``transforms``: RGB in [0, 1] normalized with ImageNet's statistics.
+TORCHVISION_IMAGENET = {"name": "imagenet (torchvision)", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                        "channel_order": "RGB"}
+# keras.applications' "caffe" mode: BGR, minus ImageNet's mean in 0..255.
+KERAS_APPLICATIONS_CAFFE = {
+    "name": "caffe (keras.applications)",
+    "mean": [103.939 / 255, 116.779 / 255, 123.68 / 255],
+    "std": [1 / 255] * 3,
+    "channel_order": "BGR",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchvisionWeights:
+    """How a torchvision state dict of the family fills a zoo model (``kerascnn.models.load_weights``)."""
+
+    # (built keras.Model) -> {keras layer name: torch state-dict prefix} for every layer with weights,
+    # e.g. "conv2_block1_1_conv" -> "layer1.0.conv1"; the loader reads prefix.weight/.bias/.running_mean/
+    # .running_var as the layer type needs. A layer left out is a one-line error when loading.
+    names: Callable[[Any], dict]
+    # What the published weights expect of the input (torchvision's ``transforms``).
+    preprocessing: Mapping[str, Any] = dataclasses.field(default_factory=lambda: TORCHVISION_IMAGENET)
+    # BatchNorm epsilon of torchvision's modules (BatchNorm2d's default): loaded layers are set to it.
+    bn_epsilon: float = 1e-5
+    # Prefixes of tensors a file may hold that a model legitimately leaves out (GoogLeNet's auxiliary
+    # heads when built without them): reported as skipped, never silently.
+    optional_prefixes: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,10 +87,18 @@ class ModelFacts:
     # The tests' narrow version of the family: the same layer types with few channels and blocks, so a
     # forward pass, a .keras round trip or a TFLite conversion takes well under a second...
     test_hyperparameters: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    # ... and the square input (H = W) it is tested at: the smallest that builds for the families whose
-    # pools or "valid" windows need one (LeNet 12, VGG 32, GoogLeNet 65, AlexNet 67: tests/models/
-    # test_smallest_input.py), a small one for those that build at any size (ResNet, MobileNets).
+    # ... and the square input (H = W) it is tested at: smallest_input for the families whose pools or
+    # "valid" windows need one (LeNet 12, VGG 32, GoogLeNet 65, AlexNet 67), a small one for those that
+    # build at any size (ResNet, MobileNets)...
     test_input: int = 32
+    # ... the smallest square input that builds with test_hyperparameters (1: any size builds), which the
+    # too-small message must name (tests/models/test_smallest_input.py checks both sides of it).
+    smallest_input: int = 1
+    # Pretrained weights: how torchvision's state dicts map onto the family (None: no torchvision
+    # counterpart), and what keras.applications' .h5 weights expect of the input (None: the data's own
+    # statistics, as for kerascnn runs).
+    torchvision: TorchvisionWeights | None = None
+    keras_applications_preprocessing: Mapping[str, Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

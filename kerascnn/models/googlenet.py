@@ -17,11 +17,14 @@ before 5a is 2x2, dropout 0.2, and the auxiliary heads pool adaptively to 4x4 wi
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import keras
 from keras import layers
 
 from kerascnn.models.custom_layers import LocalResponseNormalization
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TorchvisionWeights, TrainingDefaults
 from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
 from kerascnn.models.layers import ceil_mode_padding, symmetric_padding
 from kerascnn.models.registry import register_model
@@ -40,20 +43,6 @@ INCEPTION_BLOCKS = (
 )
 _POOL_AFTER = ("3b", "4e")  # MaxPool 3/2 between the stages
 _AUX_AFTER = ("4a", "4d")
-
-FACTS = ModelFacts(
-    # d2l.ai 8.4: plain SGD, lr 0.1, batch 128.
-    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.1),
-    tuning_space={
-        "width_divisor": {"values": [1, 2, 4]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    # Auxiliary heads and LRN on: the tests cover them (and the heads must not reach an export).
-    test_hyperparameters={"width_divisor": 16, "stem_filters": (8, 8, 8), "aux_classifiers": True,
-                          "local_response_norm": True},
-    test_input=65,  # the auxiliary heads' 5x5/3 "valid" average pool
-)
-
 
 def _conv(x, filters, kernel_size, *, strides=1, batch_norm=False, bn_momentum=0.9, name):
     """Conv + ReLU, or with ``batch_norm`` torchvision's BasicConv2d: conv (no bias) + BN (eps 1e-3) + ReLU."""
@@ -189,6 +178,55 @@ def build_googlenet(
     return keras.Model(inputs, outputs, name=name)
 
 
+_TORCHVISION_BRANCHES = {"1x1": "branch1", "3x3_reduce": "branch2.0", "3x3": "branch2.1", "5x5_reduce": "branch3.0",
+                    "5x5": "branch3.1", "pool_proj": "branch4.1"}
+_TORCHVISION_STEM = {"conv1_7x7": "conv1", "conv2_reduce": "conv2", "conv2_3x3": "conv3"}
+
+
+def torchvision_names(model) -> dict:
+    """Keras layer -> torchvision ``googlenet`` state-dict prefix (``inception3a.branch2.1.conv``...)."""
+    names = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        n = layer.name
+        base, suffix = (n[: -len("_bn")], "bn") if n.endswith("_bn") else (n, "conv")
+        if n == "logits":
+            names[n] = "fc"
+        elif base in _TORCHVISION_STEM:
+            names[n] = f"{_TORCHVISION_STEM[base]}.{suffix}"
+        elif m := re.fullmatch(r"inception(\d[a-e])_(.+)", base):
+            names[n] = f"inception{m[1]}.{_TORCHVISION_BRANCHES[m[2]]}.{suffix}"
+        elif m := re.fullmatch(r"(aux\d)_(conv|fc|logits)", base):
+            inner = {"conv": f"conv.{suffix}", "fc": "fc1", "logits": "fc2"}[m[2]]
+            names[n] = f"{m[1]}.{inner}"
+    return names
+
+
+FACTS = ModelFacts(
+    # d2l.ai 8.4: plain SGD, lr 0.1, batch 128.
+    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.1),
+    tuning_space={
+        "width_divisor": {"values": [1, 2, 4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    # Auxiliary heads and LRN on: the tests cover them (and the heads must not reach an export).
+    test_hyperparameters={"width_divisor": 16, "stem_filters": (8, 8, 8), "aux_classifiers": True,
+                          "local_response_norm": True},
+    test_input=65,  # the auxiliary heads' 5x5/3 "valid" average pool
+    smallest_input=65,
+    # googlenet_tv's. Its weights were converted from TensorFlow and set ``transform_input=True``, which
+    # maps ImageNet-normalized input to (x - 0.5) / 0.5: the same as this preprocessing.
+    torchvision=TorchvisionWeights(
+        names=torchvision_names,
+        preprocessing={"name": "[-1, 1] (torchvision GoogLeNet, transform_input)", "mean": [0.5] * 3,
+                       "std": [0.5] * 3, "channel_order": "RGB"},
+        bn_epsilon=1e-3,
+        optional_prefixes=("aux1.", "aux2."),  # the auxiliary heads, when built without them
+    ),
+)
+
+
 googlenet = register_model(
     default_input_shape=(96, 96, 3),
     description="GoogLeNet (Inception v1): nine Inception blocks, optional auxiliary heads and LRN",
@@ -200,7 +238,7 @@ googlenet_tv = register_model(
     default_input_shape=(224, 224, 3),
     description="GoogLeNet as torchvision builds it: conv+BatchNorm everywhere, 3x3 in the '5x5' path, ceil-mode pools",
     reference="Szegedy et al. 2014; torchvision.models.googlenet",
-    facts=FACTS,
+    facts=dataclasses.replace(FACTS, smallest_input=31),  # its auxiliary heads pool adaptively
     reference_counts=(
         ReferenceCount(6_624_904, "torchvision.models.googlenet(aux_logits=False)", trainable_only=True),
         ReferenceCount(13_004_888, "torchvision.models.googlenet(aux_logits=True)", trainable_only=True,

@@ -34,6 +34,7 @@ FACTS = ModelFacts(
     },
     test_hyperparameters={},  # already small
     test_input=12,  # two 2/2 pools after a "valid" 5x5 conv
+    smallest_input=12,
 )
 
 

@@ -47,6 +47,7 @@ FACTS = ModelFacts(
     always_batch_norm=True,
     test_hyperparameters={"alpha": 0.5, "blocks": ((64, 1), (128, 2), (128, 1), (256, 2))},
     test_input=8,
+    smallest_input=7,  # Keras' "same" 3x3/2 windows: three of them
 )
 _BN_EPSILON = 1e-3  # keras.applications.MobileNet's (Keras' BatchNormalization default)
 

@@ -23,22 +23,11 @@ import re
 import keras
 from keras import layers
 
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TorchvisionWeights, TrainingDefaults
 from kerascnn.models.hyperparameters import check_positive_int, check_positive_number, check_rate, variant
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
 
-FACTS = ModelFacts(
-    # As MobileNet v1 (kerascnn/models/mobilenet.py): Adam 1e-3 with cosine decay for ten epochs.
-    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine"),
-    tuning_space={
-        "alpha": {"values": [0.35, 0.5, 0.75, 1.0, 1.4]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    always_batch_norm=True,
-    test_hyperparameters={"alpha": 0.5, "stages": ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 1, 2)), "last_filters": 64},
-    test_input=8,
-)
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1e-3)
 
 # Per stage: (expansion t, output channels c, blocks n, stride of the first block s): the paper's table 2.
@@ -183,6 +172,20 @@ def torchvision_names(model) -> dict:
             inner = f"conv.{offset + 1 + (1 if bn else 0)}"
         names[n] = f"features.{position[block]}.{inner}"
     return names
+
+
+FACTS = ModelFacts(
+    # As MobileNet v1 (kerascnn/models/mobilenet.py): Adam 1e-3 with cosine decay for ten epochs.
+    training=TrainingDefaults(epochs=10, batch_size=128, optimizer="adam", lr=1e-3, schedule="cosine"),
+    tuning_space={
+        "alpha": {"values": [0.35, 0.5, 0.75, 1.0, 1.4]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    always_batch_norm=True,
+    test_hyperparameters={"alpha": 0.5, "stages": ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 1, 2)), "last_filters": 64},
+    test_input=8,
+    torchvision=TorchvisionWeights(names=torchvision_names),
+)
 
 
 mobilenet_v2 = register_model(

@@ -24,6 +24,7 @@ FACTS = ModelFacts(
     },
     test_hyperparameters={"filters": (8, 8, 8)},
     test_input=67,  # three 3/2 max pools after an 11x11/4 conv
+    smallest_input=67,
 )
 
 

@@ -17,11 +17,12 @@ groups`` (ResNet-50: 64 per group, one group; ResNeXt-50 32x4d: 4 per group, 32 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import keras
 from keras import layers
 
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
+from kerascnn.models.facts import ModelFacts, ReferenceCount, TorchvisionWeights, TrainingDefaults
 from kerascnn.models.hyperparameters import (
     HyperparameterError,
     check_choice,
@@ -34,22 +35,6 @@ from kerascnn.models.hyperparameters import (
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
 
-FACTS = ModelFacts(
-    # d2l.ai 8.6: plain SGD, lr 0.05, batch 256.
-    training=TrainingDefaults(epochs=10, batch_size=256, optimizer="sgd", lr=0.05),
-    tuning_space={
-        "filters": [{"values": [32, 64]}, {"values": [64, 128]}, {"values": [128, 256]}, {"values": [256, 512]}],
-        "stem_kernel_size": {"values": [3, 7]},
-        "stem_stride": {"values": [1, 2]},
-        "stem_pool": {"values": [False, True]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
-    },
-    always_batch_norm=True,
-    # One block per stage keeps every op (basic or bottleneck blocks, projection shortcuts); the depths
-    # differ in block counts only, which the reference parameter counts check.
-    test_hyperparameters={"filters": (4, 4, 8, 8), "stem_filters": 4, "blocks_per_stage": (1, 1, 1, 1)},
-    test_input=8,  # any size builds ("same" and explicitly padded windows)
-)
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
 
@@ -178,6 +163,48 @@ def build_resnet(
         x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(num_classes, name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def torchvision_names(model) -> dict:
+    """Keras layer -> torchvision ``resnet*``/``resnext*`` state-dict prefix (``layer1.0.conv1``...)."""
+    names = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        n = layer.name
+        if n == "conv1_conv":
+            names[n] = "conv1"
+        elif n == "conv1_bn":
+            names[n] = "bn1"
+        elif n == "logits":
+            names[n] = "fc"
+        else:
+            m = re.fullmatch(r"conv(\d+)_block(\d+)_(\d+)_(conv|bn)", n)
+            if not m:
+                continue  # left unmapped: reported as a layer the file cannot fill
+            stage, block, index, kind = int(m[1]), int(m[2]), int(m[3]), m[4]
+            inner = f"downsample.{0 if kind == 'conv' else 1}" if index == 0 else f"{kind}{index}"
+            names[n] = f"layer{stage - 1}.{block - 1}.{inner}"
+    return names
+
+
+FACTS = ModelFacts(
+    # d2l.ai 8.6: plain SGD, lr 0.05, batch 256.
+    training=TrainingDefaults(epochs=10, batch_size=256, optimizer="sgd", lr=0.05),
+    tuning_space={
+        "filters": [{"values": [32, 64]}, {"values": [64, 128]}, {"values": [128, 256]}, {"values": [256, 512]}],
+        "stem_kernel_size": {"values": [3, 7]},
+        "stem_stride": {"values": [1, 2]},
+        "stem_pool": {"values": [False, True]},
+        "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
+    },
+    always_batch_norm=True,
+    # One block per stage keeps every op (basic or bottleneck blocks, projection shortcuts); the depths
+    # differ in block counts only, which the reference parameter counts check.
+    test_hyperparameters={"filters": (4, 4, 8, 8), "stem_filters": 4, "blocks_per_stage": (1, 1, 1, 1)},
+    test_input=8,  # any size builds ("same" and explicitly padded windows)
+    torchvision=TorchvisionWeights(names=torchvision_names),
+)
 
 
 resnet18 = register_model(

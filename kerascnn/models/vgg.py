@@ -11,7 +11,13 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from kerascnn.models.facts import ModelFacts, ReferenceCount, TrainingDefaults
+from kerascnn.models.facts import (
+    KERAS_APPLICATIONS_CAFFE,
+    ModelFacts,
+    ReferenceCount,
+    TorchvisionWeights,
+    TrainingDefaults,
+)
 from kerascnn.models.hyperparameters import (
     HyperparameterError,
     check_int_sequence,
@@ -96,6 +102,23 @@ def build_vgg(
     return keras.Model(inputs, outputs, name=name)
 
 
+def torchvision_names(model) -> dict:
+    """Keras layer -> torchvision ``vgg*``/``vgg*_bn`` prefix. torchvision numbers ``features`` by position:
+    conv (+ BN) + ReLU per conv, one MaxPool per block."""
+    names, index = {}, 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            names[layer.name] = f"features.{index}"
+            index += 2
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            names[layer.name] = f"features.{index - 1}"  # between the conv and its ReLU
+            index += 1
+        elif isinstance(layer, keras.layers.MaxPooling2D):
+            index += 1
+    names.update({"fc1": "classifier.0", "fc2": "classifier.3", "logits": "classifier.6"})
+    return names
+
+
 FACTS = ModelFacts(
     # d2l.ai 8.2: plain SGD, lr 0.05, batch 128.
     training=TrainingDefaults(epochs=10, batch_size=128, optimizer="sgd", lr=0.05),
@@ -107,6 +130,9 @@ FACTS = ModelFacts(
     },
     test_hyperparameters={"width_divisor": 16, "dense_units": (16, 16)},
     test_input=32,  # five 2/2 max pools
+    smallest_input=32,
+    torchvision=TorchvisionWeights(names=torchvision_names),
+    keras_applications_preprocessing=KERAS_APPLICATIONS_CAFFE,  # keras.applications.vgg16.preprocess_input
 )
 
 

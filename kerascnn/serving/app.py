@@ -245,7 +245,8 @@ async def predict(request: web.Request, name: str, version, label) -> web.Respon
         del doc
     request_format, arrays = decoded
     check_string_inputs(arrays, request.app[CONTEXT].max_image_pixels)
-    outputs = await run_request(request.app[BATCHER], executor, servable, signature_name, arrays)
+    outputs = await run_request(request.app[BATCHER], executor, servable, signature_name, arrays, "Predict",
+                                request.app[CONTEXT].metrics)
     return json_response(tensors.encode_outputs(outputs, request_format))
 
 
@@ -267,9 +268,10 @@ async def classify_or_regress(request: web.Request, name: str, version, label, v
     serialized = example_api.serialized_examples_from_json(doc)
     del doc
     check_examples(serialized, request.app[CONTEXT].max_image_pixels)
-    request.app[CONTEXT].metrics.examples(name, len(serialized))
+    metrics = request.app[CONTEXT].metrics
+    metrics.examples(name, len(serialized))
     outputs = await run_request(request.app[BATCHER], executor, servable, signature.name,
-                                example_api.examples_tensor(serialized))
+                                example_api.examples_tensor(serialized), verb.capitalize(), metrics)
     if method == CLASSIFY_METHOD:
         return json_response(example_api.classify_json(example_api.classifications(outputs, len(serialized))))
     return json_response(example_api.regress_json(example_api.regressions(outputs, len(serialized))))

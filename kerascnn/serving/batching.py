@@ -12,6 +12,11 @@ Each batch concatenates the requests' inputs along dimension 0, runs once, and s
 Requests whose inner shapes or dtypes differ are run in separate groups. If a batch fails (say one
 request held an undecodable image), its requests are re-run one by one so that only the faulty one
 gets the error.
+
+Every request that gets an answer records the model call that produced it in ``runtime_latency`` (with its
+API: Predict, Classify or Regress), as TF Serving records each request's ``Session::Run``: a batch of
+five requests is five observations of the batch's call. Unlike TF Serving's (whose batching session's
+``Run`` includes the wait in the queue), the time is the call's alone: the wait is ``queuing_latency``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import time
 
 import numpy as np
 
+from kerascnn.serving.metrics import DISABLED, Metrics
 from kerascnn.serving.status import ServingError, unavailable
 
 log = logging.getLogger("kerascnn.serve")
@@ -46,15 +52,25 @@ class BatchingOptions:
             raise ValueError(f"batch_timeout_micros must be >= 0. Received: {self.batch_timeout_micros}")
 
 
-def run_servable(servable, signature_name: str, arrays: dict) -> dict:
-    """Run one request; any non-TF failure becomes an INTERNAL error (a bug, logged with its traceback)."""
+def call_model(servable, signature_name: str, arrays: dict) -> tuple:
+    """``(outputs, seconds)`` of one model call; any non-TF failure becomes an INTERNAL error (a bug, logged)."""
+    started = time.perf_counter()
     try:
-        return servable.run(signature_name, arrays)
+        outputs = servable.run(signature_name, arrays)
     except ServingError:
         raise
     except Exception as e:  # noqa: BLE001
         log.exception("model %s version %s failed", servable.model_name, servable.version)
         raise ServingError("INTERNAL", f"{type(e).__name__}: {e}") from None
+    return outputs, time.perf_counter() - started
+
+
+def run_servable(servable, signature_name: str, arrays: dict, api: str = "Predict",
+                 metrics: Metrics = DISABLED) -> dict:
+    """Run one request on its own, recording the call in ``runtime_latency`` under ``api`` when it succeeds."""
+    outputs, seconds = call_model(servable, signature_name, arrays)
+    metrics.model_call(servable.model_name, api, seconds)
+    return outputs
 
 
 def batch_rows(arrays: dict) -> int:
@@ -69,6 +85,7 @@ class _Task:
     rows: int
     future: asyncio.Future
     enqueued: float
+    api: str  # Predict, Classify or Regress: the label of its runtime_latency observation
 
 
 class _Queue:
@@ -165,12 +182,14 @@ class _Queue:
         arrays = {k: np.concatenate([t.arrays[k] for t in tasks]) for k in tasks[0].arrays}
         total = sum(t.rows for t in tasks)
         try:
-            outputs = run_servable(self.servable, self.signature_name, arrays)
+            outputs, seconds = call_model(self.servable, self.signature_name, arrays)
         except ServingError:
             # One bad request must not fail the others: find it by running them one by one.
             return [self._run_one(t) for t in tasks]
         if any(np.ndim(v) == 0 or np.shape(v)[0] != total for v in outputs.values()):
             return [self._run_one(t) for t in tasks]  # outputs not batched along dimension 0
+        for task in tasks:  # each request was answered by this call (TF Serving records one per request)
+            self.batcher.metrics.model_call(self.servable.model_name, task.api, seconds)
         results, start = [], 0
         for task in tasks:
             results.append({k: v[start:start + task.rows] for k, v in outputs.items()})
@@ -179,7 +198,7 @@ class _Queue:
 
     def _run_one(self, task: _Task):
         try:
-            return run_servable(self.servable, self.signature_name, task.arrays)
+            return run_servable(self.servable, self.signature_name, task.arrays, task.api, self.batcher.metrics)
         except ServingError as e:
             return e
 
@@ -192,9 +211,7 @@ class Batcher:
         executor: the thread pool that runs TF calls (TF releases the GIL while it computes).
     """
 
-    def __init__(self, options: BatchingOptions, executor, metrics=None):
-        from kerascnn.serving.metrics import DISABLED
-
+    def __init__(self, options: BatchingOptions, executor, metrics: Metrics | None = None):
         self.metrics = metrics or DISABLED
         self.options = options
         self.executor = executor
@@ -212,20 +229,21 @@ class Batcher:
         self.examples += examples
         self.metrics.batch(examples, queued_seconds)
 
-    async def run(self, servable, signature_name: str, arrays: dict) -> dict:
+    async def run(self, servable, signature_name: str, arrays: dict, api: str = "Predict") -> dict:
         """Run a request as part of a batch; returns its own slice of the outputs."""
         rows = batch_rows(arrays)
         loop = asyncio.get_running_loop()
         if rows < 1 or rows > self.options.max_batch_size:
             # Scalars, mismatched or empty batches, and requests larger than a batch run on their own.
-            return await loop.run_in_executor(self.executor, run_servable, servable, signature_name, arrays)
+            return await loop.run_in_executor(self.executor, run_servable, servable, signature_name, arrays, api,
+                                              self.metrics)
         key = (id(servable), signature_name)
         queue = self._queues.get(key)
         if queue is None or queue.servable is not servable:
             self._forget_unused_queues()
             queue = self._queues[key] = _Queue(self, servable, signature_name)
         future = loop.create_future()
-        queue.submit(_Task(arrays, rows, future, time.monotonic()))
+        queue.submit(_Task(arrays, rows, future, time.monotonic(), api))
         return await future
 
     def _forget_unused_queues(self) -> None:
@@ -239,9 +257,10 @@ class Batcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def run_request(batcher, executor, servable, signature_name: str, arrays: dict) -> dict:
-    """Run one request through ``batcher`` (or alone in ``executor`` when batching is off)."""
+async def run_request(batcher, executor, servable, signature_name: str, arrays: dict, api: str,
+                      metrics: Metrics = DISABLED) -> dict:
+    """Run one ``api`` request through ``batcher`` (or alone in ``executor`` with ``metrics`` when batching is off)."""
     if batcher is not None:
-        return await batcher.run(servable, signature_name, arrays)
+        return await batcher.run(servable, signature_name, arrays, api)
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor, run_servable, servable, signature_name, arrays)
+    return await loop.run_in_executor(executor, run_servable, servable, signature_name, arrays, api, metrics)

@@ -101,7 +101,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         arrays = decode_predict_inputs(request, signature, ctx.max_message_bytes)
         check_string_inputs(arrays, ctx.max_image_pixels)
         wanted = output_filter(request, signature)
-        outputs = await run_request(ctx.batcher, ctx.executor, servable, signature_name, arrays)
+        outputs = await run_request(ctx.batcher, ctx.executor, servable, signature_name, arrays, "Predict", ctx.metrics)
         response = predict_pb2.PredictResponse()
         _response_spec(response.model_spec, name, servable.version, signature_name)
         for alias in wanted or sorted(outputs):
@@ -134,8 +134,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         serialized = serialized_examples(request.input)
         check_examples(serialized, ctx.max_image_pixels)
         ctx.metrics.examples(name, len(serialized))
+        api = "Classify" if method == CLASSIFY_METHOD else "Regress"
         outputs = await run_request(ctx.batcher, ctx.executor, servable, signature.name,
-                                    example_api.examples_tensor(serialized))
+                                    example_api.examples_tensor(serialized), api, ctx.metrics)
         if method == CLASSIFY_METHOD:
             response = classification_pb2.ClassificationResponse()
             for row in example_api.classifications(outputs, len(serialized)):

@@ -7,6 +7,7 @@ so a dashboard built for TF Serving reads these unchanged:
     :tensorflow:serving:request_count{model_name, status}                     requests by canonical status
     :tensorflow:serving:request_latency{model_name, API, entrypoint}          histogram, microseconds
     :tensorflow:serving:runtime_latency{model_name, API, runtime}             histogram of model calls, us
+                                                           (one per answered request; runtime="TF1")
     :tensorflow:serving:request_example_count_total{model}                    tf.Examples received
     :tensorflow:serving:batching_session:wrapped_run_count                    model calls made by the batcher
     :tensorflow:serving:batching_session:queuing_latency{thread_pool_name}    histogram, microseconds
@@ -100,8 +101,11 @@ class Metrics:
                                {"model": model_name}, count)
 
     def model_call(self, model_name: str, api: str, seconds: float) -> None:
+        """A request was answered by a model call of ``seconds`` (shared with the others of its batch)."""
         if self.enabled:
-            self._runtime_latency.labels(model_name, api, "TF2").observe(seconds * 1e6)
+            # "TF1" is TF Serving's label for its SavedModel (Session) runtime, whatever TF wrote the model
+            # (predict_util.cc, classifier.cc, regressor.cc); "TFRT" would be its other runtime.
+            self._runtime_latency.labels(model_name, api, "TF1").observe(seconds * 1e6)
 
     def batch(self, size: int, queued_seconds: list) -> None:
         """The batcher ran one model call for ``size`` examples; ``queued_seconds`` per request."""

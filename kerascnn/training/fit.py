@@ -242,7 +242,7 @@ class _Trainer:
 
     def _pipelines(self, spec, net, *, start_epoch: int):
         """train/val/test pipelines; the training one starts after ``start_epoch`` epochs' data (resuming)."""
-        from kerascnn.data.pipeline import augmentation_layers
+        from kerascnn.data.augmentation import augmentation_layers
         from kerascnn.training.compile import with_multi_output_labels
         from kerascnn.training.strategy import tf_config_cluster
 
@@ -257,7 +257,7 @@ class _Trainer:
         per_worker_batch = cfg.batch_size // (shard[0] if shard else 1)
         skip = start_epoch * self.steps_per_epoch * per_worker_batch if self.repeat_train else 0
         train, val, test = data.pipelines(batch_size=cfg.batch_size, seed=cfg.seed,
-                                          augment=augmentation_layers(cfg.augment, spec), shard=shard,
+                                          augment=augmentation_layers(cfg.augment, spec, cfg.seed), shard=shard,
                                           repeat_train=self.repeat_train, skip_train=skip,
                                           cache_budget_bytes=cache_budget_bytes(cfg))
         n_out = len(net.outputs)

@@ -1,11 +1,23 @@
-"""Every family exports in every format and runs (untrained weights, the registry's narrow test version).
+"""Every model converts to TFLite, every family exports as a SavedModel, every op kind is quantized.
 
-Driven by the registry (timm's pattern): a family is tested the day it is registered, at the test
-setup its facts declare (``ModelFacts.test_input`` / ``test_hyperparameters``). What a converter can
-get wrong is an op, not a depth: VGG-13/16/19 or ResNet-34 add nothing over VGG-11 or ResNet-18 here,
-so a model whose test version differs from an earlier one in depth only is not exported again. Parity
-bounds are checked on the trained LeNet (test_tflite.py, test_saved_model.py); untrained random logits
-have no meaningful top-1 to agree on, so here the exports only have to load, run and give probabilities.
+Driven by the registry (timm's pattern): a model is tested the day it is registered, at the test setup
+its facts declare (``ModelFacts.test_input`` / ``test_hyperparameters``). What an export can get wrong
+depends on the layers a model has, not on its depth: VGG-13/16/19 or ResNet-34 add nothing over VGG-11
+or ResNet-18 here, so depth variants are left out (``distinct_models``). Parity bounds are checked on the
+trained LeNet (test_tflite.py, test_saved_model.py); untrained random logits have no meaningful top-1 to
+agree on, so here every export is compared with the Keras model's own probabilities.
+
+What each part depends on, and so where it runs:
+- float32 TFLite (the converter's op mapping, the in-graph preprocessing): every model.
+- SavedModel: a traced graph that TensorFlow itself runs (the convertible SavedModel below traces every
+  model the same way): the first model of each family.
+- full int8: every op gets an integer kernel and XNNPACK may refuse a graph, so it is op-dependent: the
+  models in ``INT8`` between them have every op kind of every model's float graph, which each model's
+  test checks; googlenet_tv is also the only int8 graph XNNPACK refuses, so it loads through the builtin
+  kernels (export/tflite.py ``interpreter``), a path no other export reaches.
+- float16 and dynamic only change how weights are stored (float16 constants, int8 weights of conv and
+  dense kernels); both run on the trained LeNet in test_tflite.py, and here on the depthwise (MobileNetV2)
+  and grouped (ResNeXt) convolutions, the kernels LeNet lacks.
 """
 
 from __future__ import annotations
@@ -14,16 +26,52 @@ import tempfile
 
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 import kerascnn.models
 from kerascnn.data.spec import DataSpec
-from kerascnn.export import QUANTIZE_MODES
+from kerascnn.export.artifacts import reference_probabilities
 from kerascnn.export.graph import inference_model
 from kerascnn.export.saved_model import saved_model_probabilities, write_saved_model
 from kerascnn.export.tflite import convert_saved_model, tflite_probabilities, write_convertible_saved_model
 from kerascnn_testing.zoo import distinct_models, small_setup
 
 NUM_CLASSES = 3
+EXPORTED = distinct_models()
+FAMILIES = {kerascnn.models.get_model_info(n).family for n in EXPORTED}
+# The first model of each family (alphabetical), as ``distinct_models`` lists them.
+SAVED_MODEL = [n for i, n in enumerate(EXPORTED)
+               if kerascnn.models.get_model_info(n).family not in
+               {kerascnn.models.get_model_info(m).family for m in EXPORTED[:i]}]
+
+# Quantized to full int8, with the op kinds (of the float graph) each adds to the ones before it.
+INT8 = {
+    "googlenet_tv": {"CAST", "CONCATENATION", "CONV_2D", "FULLY_CONNECTED", "LOCAL_RESPONSE_NORMALIZATION",
+                     "MAX_POOL_2D", "MEAN", "MUL", "PAD", "RESIZE_BILINEAR", "SOFTMAX", "SUB"},
+    "resnext50_32x4d": {"ADD", "CONV_2D/grouped"},
+    "lenet": {"AVERAGE_POOL_2D", "LOGISTIC", "PACK", "RESHAPE", "SHAPE", "STRIDED_SLICE"},
+    "mobilenet_v2": {"DEPTHWISE_CONV_2D"},
+}
+INT8_KINDS = set().union(*INT8.values())
+WEIGHT_ONLY = {"mobilenet_v2": ("float16", "dynamic"), "resnext50_32x4d": ("dynamic",)}
+
+
+def quantize_modes(name) -> tuple[str, ...]:
+    return ("none", *WEIGHT_ONLY.get(name, ()), *(("int8",) if name in INT8 else ()))
+
+
+def op_kinds(content: bytes) -> set[str]:
+    """The op kinds of a .tflite graph; a convolution whose kernel sees part of its input is "CONV_2D/grouped"."""
+    graph = Interpreter(model_content=content,
+                        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    kinds = set()
+    for op in graph._get_ops_details():
+        kind = op["op_name"]
+        if kind == "CONV_2D":
+            x, kernel = (graph._get_tensor_details(i, 0)["shape"] for i in op["inputs"][:2])
+            kind += "/grouped" if kernel[3] != x[3] else ""
+        kinds.add(kind)
+    return kinds
 
 
 def tiny_model(name):
@@ -33,22 +81,19 @@ def tiny_model(name):
     return inference_model(kerascnn.models.build(name, (size, size, channels), NUM_CLASSES, **hp))
 
 
-# Depth variants (VGG-13/16/19, ResNet-34, DenseNet-169/201 at their test setup) add no op; every other
-# variant stays: googlenet_tv's int8 graph, for one, is refused by XNNPACK and loads through the builtin
-# kernels (export/tflite.py interpreter), which no other model's export reaches.
-EXPORTED = distinct_models()
-
-
 def test_every_family_is_exported_and_depth_variants_once():
     families = {kerascnn.models.get_model_info(n).family for n in kerascnn.models.list_models()}
-    assert {kerascnn.models.get_model_info(n).family for n in EXPORTED} == families
+    assert FAMILIES == families
+    assert {kerascnn.models.get_model_info(n).family for n in SAVED_MODEL} == families
+    assert len(SAVED_MODEL) == len(families)
     assert {"googlenet_tv", "resnext50_32x4d", "alexnet_tv"} <= set(EXPORTED)
     assert "vgg16" not in EXPORTED and "resnet34" not in EXPORTED
+    assert set(INT8) | set(WEIGHT_ONLY) <= set(EXPORTED)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", EXPORTED)
-def test_every_family_exports_in_every_format(name):
+def test_every_model_exports(name):
     model = tiny_model(name)
     h, w, c = model.inputs[0].shape[1:]
     # Raw images at half the model's size, in the other channel count when it has 3: the exported
@@ -57,16 +102,22 @@ def test_every_family_exports_in_every_format(name):
     spec = DataSpec("random", ["a", "b", "c"], image_shape, (h, w, c), [0.5] * c, [0.25] * c)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (4, *image_shape), dtype=np.uint8)
+    reference = reference_probabilities(model, spec, images)
+    assert reference.shape == (4, NUM_CLASSES)
     with tempfile.TemporaryDirectory() as tmp:
-        write_saved_model(model, spec, f"{tmp}/saved_model")
-        probabilities = saved_model_probabilities(f"{tmp}/saved_model", images)
-        assert probabilities.shape == (4, NUM_CLASSES)
-        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+        if name in SAVED_MODEL:
+            write_saved_model(model, spec, f"{tmp}/saved_model")
+            probabilities = saved_model_probabilities(f"{tmp}/saved_model", images)
+            np.testing.assert_allclose(probabilities, reference, atol=1e-5)
         write_convertible_saved_model(model, spec, f"{tmp}/convertible")
-        for quantize in QUANTIZE_MODES:
+        for quantize in quantize_modes(name):
             content = convert_saved_model(f"{tmp}/convertible", quantize, calibration_images=images, what=name)
             tflite = tflite_probabilities(content, images)
             assert tflite.shape == (4, NUM_CLASSES), quantize
             np.testing.assert_allclose(tflite.sum(axis=1), 1.0, atol=0.02, err_msg=quantize)
             if quantize == "none":
-                np.testing.assert_allclose(tflite, probabilities, atol=1e-4)
+                np.testing.assert_allclose(tflite, reference, atol=1e-4)
+                missing = op_kinds(content) - INT8_KINDS
+                assert not missing, f"{name}'s {sorted(missing)} are quantized to int8 by no model: add {name} to INT8"
+            if quantize == "int8":
+                assert INT8[name] <= op_kinds(content), sorted(INT8[name] - op_kinds(content))

@@ -427,7 +427,7 @@ def torchvision_model(name: str, num_classes: int = 1000) -> nn.Module:
 def _build(name, num_classes):
     if name == "alexnet":
         model = AlexNet(num_classes)
-    elif name.startswith("vgg"):
+    elif name.removesuffix("_bn") in VGG_CFGS:  # torchvision's vgg11 ... vgg19 and their _bn versions
         model = VGG(VGG_CFGS[name.removesuffix("_bn")], num_classes, batch_norm=name.endswith("_bn"))
     elif name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
         blocks = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3], "resnet50": [3, 4, 6, 3],

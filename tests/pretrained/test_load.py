@@ -97,7 +97,7 @@ def test_bad_files_are_one_line_and_load_nothing(tmp_path, keras_vgg16, monkeypa
 
 def test_the_weights_preprocessing_is_keras_applications_and_torchvisions(keras_vgg16, tmp_path):
     from kerascnn.data.spec import DataSpec, preprocess
-    from kerascnn.models.pretrained.torchvision_names import TORCHVISION_PREPROCESSING
+    from kerascnn.models.facts import TORCHVISION_IMAGENET
 
     images = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
     keras_vgg16.save_weights(tmp_path / "v.weights.h5")
@@ -106,7 +106,7 @@ def test_the_weights_preprocessing_is_keras_applications_and_torchvisions(keras_
     caffe = spec.with_pretrained_preprocessing(report.preprocessing)
     expected = keras.applications.vgg16.preprocess_input(images.astype("float32"))  # BGR, minus caffe's mean
     np.testing.assert_allclose(preprocess(images, caffe), expected, atol=1e-3)
-    imagenet = spec.with_pretrained_preprocessing(TORCHVISION_PREPROCESSING["default"])
+    imagenet = spec.with_pretrained_preprocessing(TORCHVISION_IMAGENET)
     expected = (images / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]  # torchvision's Normalize
     np.testing.assert_allclose(preprocess(images, imagenet), expected, atol=1e-5)
     assert DataSpec.from_dict(caffe.to_dict()) == caffe  # data_spec.json keeps it

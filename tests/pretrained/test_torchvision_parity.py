@@ -16,7 +16,6 @@ torch = pytest.importorskip("torch")
 from safetensors.torch import save_file  # noqa: E402
 
 from kerascnn.models import build, get_model_info, list_models  # noqa: E402
-from kerascnn.models.pretrained.torchvision_names import family_names_function  # noqa: E402
 from kerascnn_testing.torch_reference import torchvision_model  # noqa: E402
 
 # zoo name -> (torchvision name, zoo hyperparameters that make it so)
@@ -43,7 +42,7 @@ AT_224 = {"resnet18", "googlenet_tv"}
 
 def test_every_model_of_a_torchvision_family_is_covered():
     for name in list_models():
-        if family_names_function(get_model_info(name).family) is not None:
+        if get_model_info(name).facts.torchvision is not None:
             assert name in COUNTERPARTS or name in NOT_TORCHVISION or DEEPER_VARIANTS.get(name) in COUNTERPARTS, name
 
 

@@ -7,7 +7,7 @@ are LeNets with different random weights, so the tests can tell which version an
 
 A server process costs 10-20 s of TensorFlow import and model loading on 2 cores, so the session starts
 two, together (their imports overlap), and shares them: ``server`` (a model config file: REST in test_app, gRPC in test_grpc) and
-``single_model_server`` (one model base path, batching off: test_server, test_image_requests). Both are
+``single_model_server`` (one model base path, batching off: test_server, test_image_requests, test_metrics). Both are
 stopped with SIGTERM at the end of the session and must exit 0 having finished their work.
 """
 
@@ -204,13 +204,13 @@ def server_processes(exports, tmp_path_factory) -> dict:
     header and body timeouts; ``hot_base``/``grpc_hot_base`` are the folders of the models the
     hot-loading tests change, ``config_path`` the config file (relative base paths).
     ``"single"``: ``kerascnn serve MODEL_BASE_PATH --model-name digits``: every version, batching off,
-    an access log file (``access_log``).
+    metrics on, an access log file (``access_log``).
     """
     # the single-model server first: it needs only the exports, and imports TF while the rest is written
     single_folder = tmp_path_factory.mktemp("single_model_server")
     access_log = single_folder / "access.log"
     single = ServerProcess([exports["base"], "--model-name", "digits", "--no-batching", "--access-log", access_log,
-                            "--model-version-policy", "all"], single_folder)
+                            "--model-version-policy", "all", "--enable-metrics"], single_folder)
     single.access_log = access_log
     try:
         folder = tmp_path_factory.mktemp("server")

@@ -412,22 +412,3 @@ def test_a_body_that_never_arrives_is_408(server):
     status, body = status_and_json(answer)
     assert status == 408, answer
     assert "not received within 2 s" in body["error"]
-
-
-def test_prometheus_metrics_have_tf_servings_names(server, images):
-    server.request("POST", "/v1/models/lenet:predict", instances(images[:1]))
-    server.request("POST", "/v1/models/nope:predict", instances(images[:1]))
-    import urllib.request
-
-    with urllib.request.urlopen(server.url + "/monitoring/prometheus/metrics", timeout=10) as response:
-        text = response.read().decode()
-    from prometheus_client.parser import text_string_to_metric_families
-
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}
-    assert samples[(":tensorflow:serving:request_count", (("model_name", "lenet"), ("status", "OK")))] >= 1
-    assert samples[(":tensorflow:serving:request_count", (("model_name", "nope"), ("status", "NOT_FOUND")))] >= 1
-    count = (":tensorflow:serving:request_latency_count",
-             (("API", "Predict"), ("entrypoint", "REST"), ("model_name", "lenet")))
-    assert samples[count] >= 1
-    assert any(name == ":tensorflow:serving:batching_session:processed_batch_size_bucket" for name, _ in samples)

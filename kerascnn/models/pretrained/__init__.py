@@ -5,8 +5,9 @@
     report = load_weights(model, "runs/resnet18")        # another kerascnn run
     print(report.summary())
 
-``load.py`` matches and converts tensors, ``files.py`` reads the formats, ``torchvision_names.py`` says
-which torchvision tensor fills which layer, family by family.
+``load.py`` matches and converts tensors, ``files.py`` reads the formats. Which torchvision tensor fills
+which layer, family by family, is each family's ``torchvision_names`` in ``kerascnn/models/<family>.py``,
+part of its facts (``facts.torchvision``, with torchvision's BatchNorm epsilon and input preprocessing).
 """
 
 from kerascnn.models.pretrained.files import WeightsError, WeightSource, read_weights  # noqa: F401

@@ -11,6 +11,10 @@ Conversions from torchvision: OIHW -> HWIO kernels (depthwise: [C*m, 1, kh, kw] 
 order and absorbs torchvision's adaptive average pooling before the classifier (both linear, so folding
 them into the kernel is exact at any input size); BatchNorm's running statistics and torchvision's epsilon;
 a conv bias that Keras leaves out before a BatchNorm is folded into the BatchNorm's moving mean.
+
+Nothing here knows a family: which torchvision tensor fills which layer, torchvision's epsilon and what
+the weights expect of the input are the model's facts (``facts.torchvision``,
+``facts.keras_applications_preprocessing``: :mod:`kerascnn.models.facts`), declared beside its builder.
 """
 
 from __future__ import annotations
@@ -21,14 +25,8 @@ import numpy as np
 
 import keras
 
+from kerascnn.models.facts import TORCHVISION_IMAGENET, ModelFacts
 from kerascnn.models.pretrained.files import WeightsError, WeightSource, read_weights
-
-CAFFE_PREPROCESSING = {  # keras.applications' "caffe" mode: BGR, minus ImageNet's mean in 0..255
-    "name": "caffe (keras.applications)",
-    "mean": [103.939 / 255, 116.779 / 255, 123.68 / 255],
-    "std": [1 / 255] * 3,
-    "channel_order": "BGR",
-}
 
 
 @dataclasses.dataclass
@@ -88,12 +86,12 @@ def load_weights(model: keras.Model, path, *, source: WeightSource | None = None
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def _family(model) -> str:
+def _facts(model) -> ModelFacts:
     from kerascnn.models.registry import get_model_info
     from kerascnn.errors import UnknownModelError
 
     try:
-        return get_model_info(model.name).family
+        return get_model_info(model.name).facts
     except UnknownModelError:
         raise WeightsError(
             f"Model {model.name!r} is not a registered zoo model: build it with kerascnn.models.build(...)."
@@ -176,16 +174,12 @@ def _dense_after_flatten(model, layer, weight: np.ndarray) -> np.ndarray:
 
 
 def _plan_torchvision(model, source: WeightSource):
-    from kerascnn.models.pretrained import torchvision_names as tv
-
-    family = _family(model)
-    names_of = tv.family_names_function(family)
-    if names_of is None:
+    torchvision = _facts(model).torchvision
+    if torchvision is None:
         raise WeightsError(f"{model.name} has no torchvision counterpart: cannot read {source.path.name}.")
-    names = names_of(model)
+    names = torchvision.names(model)
     state = source.tensors
-    report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [],
-                        tv.TORCHVISION_PREPROCESSING.get(family, tv.TORCHVISION_PREPROCESSING["default"]))
+    report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [], torchvision.preprocessing)
     used, assignments, bias_folds = set(), [], {}
 
     def take(key, layer):
@@ -246,7 +240,7 @@ def _plan_torchvision(model, source: WeightSource):
             weights[2] = weights[2] - bias_folds[layer.name]
 
     extra = sorted(set(state) - used)
-    optional = tv.OPTIONAL_PREFIXES.get(family, ())
+    optional = tuple(torchvision.optional_prefixes)
     skipped = sorted({key.split(".")[0] for key in extra if key.startswith(optional)})
     extra = [key for key in extra if not key.startswith(optional)]
     if extra:
@@ -257,7 +251,7 @@ def _plan_torchvision(model, source: WeightSource):
         )
     report.skipped = [f"{group}.* (not built in this model)" for group in skipped]
 
-    epsilon = tv.TORCHVISION_BN_EPSILON.get(family, 1e-5)
+    epsilon = torchvision.bn_epsilon
     changed = [layer for layer, _ in assignments
                if isinstance(layer, keras.layers.BatchNormalization) and layer.epsilon != epsilon]
     for layer in changed:
@@ -283,9 +277,8 @@ def _generic_keys(model) -> dict:
 
 
 def _plan_keras(model, source: WeightSource):
-    _family(model)
     report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [],
-                        _keras_preprocessing(_family(model), source))
+                        _keras_preprocessing(_facts(model), source))
     if source.by_position:
         layers_by_key = _generic_keys(model)
     else:
@@ -324,17 +317,17 @@ def _plan_keras(model, source: WeightSource):
 def source_preprocessing(model_name: str, source: WeightSource) -> dict | None:
     """What ``source``'s weights expect of the input, for zoo model ``model_name`` (None: the data's own)."""
     from kerascnn.models.registry import get_model_info
-    from kerascnn.models.pretrained import torchvision_names as tv
 
-    family = get_model_info(model_name).family
+    facts = get_model_info(model_name).facts
     if source.kind == "torchvision":
-        return tv.TORCHVISION_PREPROCESSING.get(family, tv.TORCHVISION_PREPROCESSING["default"])
-    return _keras_preprocessing(family, source)
+        # A model without a torchvision counterpart cannot load the file (load_weights says so).
+        return facts.torchvision.preprocessing if facts.torchvision else TORCHVISION_IMAGENET
+    return _keras_preprocessing(facts, source)
 
 
-def _keras_preprocessing(family: str, source: WeightSource):
+def _keras_preprocessing(facts: ModelFacts, source: WeightSource):
     if source.kind == "keras_h5":
-        return CAFFE_PREPROCESSING if family == "vgg" else None
+        return facts.keras_applications_preprocessing
     from kerascnn.data.spec import SPEC_FILENAME, DataSpec
 
     spec_dir = source.run_dir or source.path.parent
