@@ -1,7 +1,8 @@
 """`kerascnn tune` as a user runs it: a search resumed after a kill, fit on its winner, two processes.
 
 The command runs in this process (``kerascnn_main``) except where the process boundary is what is
-tested: a search killed with SIGKILL, and a chief and a worker in two processes.
+tested: a search killed with SIGKILL (a child forked without TensorFlow's import, kerascnn_testing.kill),
+and a chief and a worker in two fresh processes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kerascnn_testing.kill import finished, program, start_child
 
 FAST = ["--max-trials", "3", "--epochs", "1", "--seed", "1"]
 
@@ -49,31 +51,31 @@ def resumed_search(tmp_path_factory, kerascnn_main_shared):
     """
     out = tmp_path_factory.mktemp("tune") / "tune"
     args = ["tune", "lenet", *FAST, "--out", str(out), "--quiet"]
-    proc = subprocess.Popen([sys.executable, "-m", "kerascnn.cli.main", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ))
+    child = start_child(program, args, daemon=False)  # a `kerascnn tune` process (see kerascnn_testing.kill)
     deadline = time.monotonic() + 240
-    while not _completed_trial_files(out) and proc.poll() is None and time.monotonic() < deadline:
+    while not _completed_trial_files(out) and child.process.is_alive() and time.monotonic() < deadline:
         time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = _completed_trial_files(out)
-    assert finished and len(finished) < 3, "the kill should land after the first trial and before the last"
+    child.kill()  # SIGKILL
+    killed = finished(child)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    done = _completed_trial_files(out)
+    assert done and len(done) < 3, "the kill should land after the first trial and before the last"
     # A kill in the middle of writing a trial record (keras-tuner #987): half of it is on disk.
-    running = [p for p in (out / "search").glob("trial_*/trial.json") if p.parent.name not in finished]
+    running = [p for p in (out / "search").glob("trial_*/trial.json") if p.parent.name not in done]
     for path in running:
         path.write_text(path.read_text()[: len(path.read_text()) // 2])
 
     again = kerascnn_main_shared(*args)  # the rerun, as a user would type it, in this process
-    return out, finished, again
+    return out, done, again
 
 
 @pytest.mark.slow
 def test_rerun_after_a_kill_resumes_without_rerunning_finished_trials(resumed_search):
-    out, finished, again = resumed_search
+    out, done, again = resumed_search
     assert again.returncode == 0, again.stderr[-3000:]
     rows = _trials(out)
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3, again.stdout
-    for name, content in finished.items():  # untouched: those trials did not run again
+    for name, content in done.items():  # untouched: those trials did not run again
         assert (out / "search" / name / "trial.json").read_bytes() == content
 
 
