@@ -14,7 +14,7 @@ from kerascnn.data.folds import fold_indices
 from kerascnn.errors import ArtifactError
 from kerascnn.runs import is_finished_run, partial_path
 from kerascnn_testing.callbacks import KillAtEpochEnd
-from kerascnn_testing.kill import finished, start_child
+from kerascnn_testing.children import finished, start_child
 
 RELU = {"activation": "relu", "pooling": "max"}
 SETTINGS = dict(model="lenet", folds=3, epochs=2, batch_size=128, hparams=RELU, verbose=0)
