@@ -1,18 +1,19 @@
 """What reproducible augmentation costs: augmented batches mapped one at a time against the parallel map.
 
-    .venv/bin/python benchmarks/bench_augment.py                # ~3 minutes on 2 cores
+    .venv/bin/python benchmarks/bench_augment.py                # ~5 minutes on 2 cores
     .venv/bin/python benchmarks/bench_augment.py --rounds 5 --skip-fit
 
 kerascnn maps its augmentation layers over training batches one at a time (kerascnn.data.augmentation: the
 layers' seed generators must advance in batch order for ``seed`` to give the same run twice). The reference
 is the map it replaced: the same layers with ``num_parallel_calls=AUTOTUNE`` (not reproducible). Alternating
-rounds, medians; the machine's load (``os.getloadavg``) is printed with every number.
+rounds (each measures both, in turn first), medians and the per-round ratios; the machine's load (``os.getloadavg``) is printed with every number.
 
 Prints:
   * the input pipeline alone (``build_dataset`` with ``augment``, no model), img/s, at 28x28x1 (translate; all
     four augmentations), 64x64x3 and 224x224x3 (all four); random pixels: only the shape matters;
-  * ``kerascnn.fit("mnist_cnn", "../shared/data/mnist", augment=["translate"], epochs=1)``: images_per_second
-    of metrics.json, in-process, the reference by swapping the map in ``kerascnn.data.pipeline``.
+  * ``kerascnn.fit("mnist_cnn", "../shared/data/mnist", augment=["translate"], epochs=2)``, and LeNet (the
+    fastest model) with all four augmentations: images_per_second of metrics.json, in-process, the
+    reference by swapping the map in ``kerascnn.data.pipeline``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ HERE = Path(__file__).resolve().parent
 MNIST = HERE.parent / ".." / "shared" / "data" / "mnist"
 CASES = [((28, 28, 1), ["translate"], 128), ((28, 28, 1), ["flip", "translate", "crop", "color"], 128),
          ((64, 64, 3), ["flip", "translate", "crop", "color"], 64), ((224, 224, 3), ["flip", "translate", "crop", "color"], 32)]
+
+
+AUGMENTATIONS = ("flip", "translate", "crop", "color")
 
 
 def load() -> str:
@@ -57,11 +61,21 @@ def pipelines(shape, names, batch_size) -> dict:
     return {"kerascnn (one at a time)": kerascnn, "parallel map (reference)": parallel_map(plain, augment).prefetch(-1)}
 
 
-def images_per_second(ds) -> float:
+def images_per_second(ds, seconds: float = 2.0) -> float:
+    """Whole epochs of ``ds`` for at least ``seconds``."""
     start, count = time.perf_counter(), 0
-    for images, _ in ds:
-        count += int(images.shape[0])
+    while time.perf_counter() - start < seconds:
+        for images, _ in ds:
+            count += int(images.shape[0])
     return count / (time.perf_counter() - start)
+
+
+def report(label: str, results: dict) -> None:
+    """Medians, and the median and range of the per-round ratios (rounds alternate the two)."""
+    ours, reference = results.values()
+    ratios = sorted(a / b for a, b in zip(ours, reference))
+    print(f"{label}: " + ", ".join(f"{k} {statistics.median(v):,.0f} img/s" for k, v in results.items())
+          + f"; ratio {statistics.median(ratios):.2f} (rounds {ratios[0]:.2f}-{ratios[-1]:.2f}; {load()})", flush=True)
 
 
 def bench_pipelines(rounds: int) -> None:
@@ -71,17 +85,13 @@ def bench_pipelines(rounds: int) -> None:
             for _ in ds.take(3):
                 pass
         results = {name: [] for name in candidates}
-        for _ in range(rounds):
-            for name, ds in candidates.items():
-                results[name].append(images_per_second(ds))
-        label = f"{'x'.join(map(str, shape))} {','.join(names)} batch {batch_size}"
-        medians = {name: statistics.median(v) for name, v in results.items()}
-        ratio = medians["kerascnn (one at a time)"] / medians["parallel map (reference)"]
-        print(f"pipeline {label}: " + ", ".join(f"{k} {v:,.0f} img/s" for k, v in medians.items())
-              + f"; ratio {ratio:.2f} ({load()})", flush=True)
+        for r in range(rounds):
+            for name in list(candidates)[::1 if r % 2 else -1]:  # alternate which goes first
+                results[name].append(images_per_second(candidates[name]))
+        report(f"pipeline {'x'.join(map(str, shape))} {','.join(names)} batch {batch_size}", results)
 
 
-def bench_fit(rounds: int) -> None:
+def bench_fit(rounds: int, model: str = "mnist_cnn", names=("translate",)) -> None:
     import kerascnn
     import kerascnn.data.pipeline as pipeline
 
@@ -89,30 +99,30 @@ def bench_fit(rounds: int) -> None:
     results = {"kerascnn (one at a time)": [], "parallel map (reference)": []}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds + 1):  # round 0 warms up
-            for name in results:
+            for name in list(results)[::1 if r % 2 else -1]:
                 pipeline.augment_batches = ours if name.startswith("kerascnn") else parallel_map
                 try:
-                    run = kerascnn.fit("mnist_cnn", str(MNIST), augment=["translate"], epochs=1, verbose=0,
+                    run = kerascnn.fit(model, str(MNIST), augment=list(names), epochs=2, verbose=0,
                                        out=f"{tmp}/{r}-{len(results[name])}-{name[:3]}")
                 finally:
                     pipeline.augment_batches = ours
                 if r:
                     results[name].append(run.metrics["images_per_second"])
-    medians = {name: statistics.median(v) for name, v in results.items()}
-    ratio = medians["kerascnn (one at a time)"] / medians["parallel map (reference)"]
-    print("fit mnist_cnn --augment translate (8,000 MNIST images, 1 epoch): "
-          + ", ".join(f"{k} {v:,.0f} img/s" for k, v in medians.items()) + f"; ratio {ratio:.2f} ({load()})")
+    report(f"fit {model} --augment {','.join(names)} (8,000 MNIST images, 2 epochs)", results)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-fit", action="store_true")
+    parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
     print(f"start ({load()})", flush=True)
-    bench_pipelines(args.rounds)
+    if not args.skip_pipeline:
+        bench_pipelines(args.rounds)
     if not args.skip_fit:
         bench_fit(args.rounds)
+        bench_fit(args.rounds, "lenet", AUGMENTATIONS)  # the fastest model: where the pipeline could show
 
 
 if __name__ == "__main__":

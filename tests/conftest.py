@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
 import subprocess
 import sys
@@ -96,6 +98,27 @@ def kerascnn_main(capsys, monkeypatch):
                 code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         out, err = capsys.readouterr()
         return CliResult(code, out, err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def kerascnn_main_shared():
+    """``kerascnn_main`` for fixtures of any scope (module-scoped runs shared by several tests).
+
+    The output is taken with ``contextlib.redirect_stdout``/``redirect_stderr`` instead of ``capsys``,
+    which only function-scoped fixtures may use.
+    """
+    from kerascnn.cli.main import main
+
+    def run(*args) -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        return CliResult(code, out.getvalue(), err.getvalue())
 
     return run
 

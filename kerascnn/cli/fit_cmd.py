@@ -81,7 +81,7 @@ def register(subparsers):
     p.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: the model's default, 0)")
     p.add_argument("--augment", type=_augment, default=[], metavar="LIST",
                    help="comma-separated: flip, translate, crop, color (default: none)")
-    p.add_argument("--seed", type=int, default=0, help="weights and shuffling seed (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="weights, shuffling and augmentation seed (default: %(default)s)")
     p.add_argument("--val-split", type=float, default=0.1, help="validation fraction of the training part (default: %(default)s)")
     p.add_argument("--folds", type=int, default=0, metavar="K",
                    help="stratified K-fold cross-validation instead of one validation split: K runs in OUT/fold1..K, "

@@ -35,7 +35,7 @@ class TrainConfig:
     label_smoothing: float | None = None
     weight_decay: float | None = None  # decoupled weight decay
     augment: list = dataclasses.field(default_factory=list)  # any of flip, translate, crop, color
-    seed: int = 0  # weights initialization and shuffling
+    seed: int = 0  # weights initialization, shuffling and augmentation
     val_split: float = 0.1  # fraction of the training part held out for validation (fixed split)
     folds: int = 0  # K >= 2: stratified K-fold cross-validation, one run per fold (replaces val_split); 0: off
     steps_per_epoch: int | None = None  # training steps per epoch (Keras'); None: one pass over the training part

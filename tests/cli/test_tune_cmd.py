@@ -1,4 +1,4 @@
-"""`kerascnn tune` as a user runs it: a real search, fit on its winner, resume after a kill, two processes.
+"""`kerascnn tune` as a user runs it: a search resumed after a kill, fit on its winner, two processes.
 
 The command runs in this process (``kerascnn_main``) except where the process boundary is what is
 tested: a search killed with SIGKILL, and a chief and a worker in two processes.
@@ -39,10 +39,47 @@ def _completed_trial_files(out: Path) -> dict:
     return done
 
 
+@pytest.fixture(scope="module")
+def resumed_search(tmp_path_factory, kerascnn_main_shared):
+    """A search SIGKILLed after its first finished trial, then rerun to the end as a user would retype it.
+
+    One search serves both the resume test and the search-then-fit test: a resumed search must end
+    exactly like one that was never interrupted (its report, trials.csv, best_hyperparameters.json).
+    Returns (out folder, {trial: trial.json bytes} finished before the kill, the rerun's CliResult).
+    """
+    out = tmp_path_factory.mktemp("tune") / "tune"
+    args = ["tune", "lenet", *FAST, "--out", str(out), "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "kerascnn.cli.main", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=dict(os.environ))
+    deadline = time.monotonic() + 240
+    while not _completed_trial_files(out) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = _completed_trial_files(out)
+    assert finished and len(finished) < 3, "the kill should land after the first trial and before the last"
+    # A kill in the middle of writing a trial record (keras-tuner #987): half of it is on disk.
+    running = [p for p in (out / "search").glob("trial_*/trial.json") if p.parent.name not in finished]
+    for path in running:
+        path.write_text(path.read_text()[: len(path.read_text()) // 2])
+
+    again = kerascnn_main_shared(*args)  # the rerun, as a user would type it, in this process
+    return out, finished, again
+
+
 @pytest.mark.slow
-def test_search_then_fit_the_winner(tmp_path, kerascnn_main):
-    out = tmp_path / "tune"
-    proc = kerascnn_main("tune", "lenet", *FAST, "--out", out, "--quiet")
+def test_rerun_after_a_kill_resumes_without_rerunning_finished_trials(resumed_search):
+    out, finished, again = resumed_search
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = _trials(out)
+    assert [r["status"] for r in rows] == ["COMPLETED"] * 3, again.stdout
+    for name, content in finished.items():  # untouched: those trials did not run again
+        assert (out / "search" / name / "trial.json").read_bytes() == content
+
+
+@pytest.mark.slow
+def test_search_then_fit_the_winner(resumed_search, tmp_path, kerascnn_main):
+    out, _, proc = resumed_search
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Best trials (val_accuracy):" in proc.stdout and "3 completed, 0 failed of 3 trials." in proc.stdout
     rows = _trials(out)
@@ -61,32 +98,6 @@ def test_search_then_fit_the_winner(tmp_path, kerascnn_main):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["lr"] == pytest.approx(best["lr"]) and config["optimizer"] == best["optimizer"]
     assert config["hparams"]["kernel_sizes"] == best["kernel_sizes"]
-
-
-@pytest.mark.slow
-def test_rerun_after_a_kill_resumes_without_rerunning_finished_trials(tmp_path, kerascnn_main):
-    out = tmp_path / "tune"
-    args = ["tune", "lenet", "--max-trials", "3", "--epochs", "1", "--out", str(out), "--quiet"]
-    proc = subprocess.Popen([sys.executable, "-m", "kerascnn.cli.main", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ))
-    deadline = time.monotonic() + 240
-    while not _completed_trial_files(out) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = _completed_trial_files(out)
-    assert finished and len(finished) < 3, "the kill should land after the first trial and before the last"
-    # A kill in the middle of writing a trial record (keras-tuner #987): half of it is on disk.
-    running = [p for p in (out / "search").glob("trial_*/trial.json") if p.parent.name not in finished]
-    for path in running:
-        path.write_text(path.read_text()[: len(path.read_text()) // 2])
-
-    again = kerascnn_main(*args)  # the rerun, as a user would type it, in this process
-    assert again.returncode == 0, again.stderr[-3000:]
-    rows = _trials(out)
-    assert [r["status"] for r in rows] == ["COMPLETED"] * 3, again.stdout
-    for name, content in finished.items():  # untouched: those trials did not run again
-        assert (out / "search" / name / "trial.json").read_bytes() == content
 
 
 @pytest.mark.slow
