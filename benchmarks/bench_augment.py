@@ -11,8 +11,9 @@ rounds (each measures both, in turn first), medians and the per-round ratios; th
 Prints:
   * the input pipeline alone (``build_dataset`` with ``augment``, no model), img/s, at 28x28x1 (translate; all
     four augmentations), 64x64x3 and 224x224x3 (all four); random pixels: only the shape matters;
-  * ``kerascnn.fit("mnist_cnn", "../shared/data/mnist", augment=["translate"], epochs=2)``: images_per_second
-    of metrics.json, in-process, the reference by swapping the map in ``kerascnn.data.pipeline``.
+  * ``kerascnn.fit("mnist_cnn", "../shared/data/mnist", augment=["translate"], epochs=2)``, and LeNet (the
+    fastest model) with all four augmentations: images_per_second of metrics.json, in-process, the
+    reference by swapping the map in ``kerascnn.data.pipeline``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ HERE = Path(__file__).resolve().parent
 MNIST = HERE.parent / ".." / "shared" / "data" / "mnist"
 CASES = [((28, 28, 1), ["translate"], 128), ((28, 28, 1), ["flip", "translate", "crop", "color"], 128),
          ((64, 64, 3), ["flip", "translate", "crop", "color"], 64), ((224, 224, 3), ["flip", "translate", "crop", "color"], 32)]
+
+
+AUGMENTATIONS = ("flip", "translate", "crop", "color")
 
 
 def load() -> str:
@@ -87,7 +91,7 @@ def bench_pipelines(rounds: int) -> None:
         report(f"pipeline {'x'.join(map(str, shape))} {','.join(names)} batch {batch_size}", results)
 
 
-def bench_fit(rounds: int) -> None:
+def bench_fit(rounds: int, model: str = "mnist_cnn", names=("translate",)) -> None:
     import kerascnn
     import kerascnn.data.pipeline as pipeline
 
@@ -98,24 +102,27 @@ def bench_fit(rounds: int) -> None:
             for name in list(results)[::1 if r % 2 else -1]:
                 pipeline.augment_batches = ours if name.startswith("kerascnn") else parallel_map
                 try:
-                    run = kerascnn.fit("mnist_cnn", str(MNIST), augment=["translate"], epochs=2, verbose=0,
+                    run = kerascnn.fit(model, str(MNIST), augment=list(names), epochs=2, verbose=0,
                                        out=f"{tmp}/{r}-{len(results[name])}-{name[:3]}")
                 finally:
                     pipeline.augment_batches = ours
                 if r:
                     results[name].append(run.metrics["images_per_second"])
-    report("fit mnist_cnn --augment translate (8,000 MNIST images, 2 epochs)", results)
+    report(f"fit {model} --augment {','.join(names)} (8,000 MNIST images, 2 epochs)", results)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip-fit", action="store_true")
+    parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
     print(f"start ({load()})", flush=True)
-    bench_pipelines(args.rounds)
+    if not args.skip_pipeline:
+        bench_pipelines(args.rounds)
     if not args.skip_fit:
         bench_fit(args.rounds)
+        bench_fit(args.rounds, "lenet", AUGMENTATIONS)  # the fastest model: where the pipeline could show
 
 
 if __name__ == "__main__":
