@@ -1,7 +1,8 @@
 """`kerascnn tune` as a user runs it: a search resumed after a kill, fit on its winner, two processes.
 
 The command runs in this process (``kerascnn_main``) except where the process boundary is what is
-tested: a search killed with SIGKILL, and a chief and a worker in two processes.
+tested: a search killed with SIGKILL (a child forked without TensorFlow's import, kerascnn_testing.children),
+and a chief and a worker in two processes (forked the same way).
 """
 
 from __future__ import annotations
@@ -9,15 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from kerascnn_testing.children import finished, program, start_child
 
 FAST = ["--max-trials", "3", "--epochs", "1", "--seed", "1"]
 
@@ -49,31 +48,31 @@ def resumed_search(tmp_path_factory, kerascnn_main_shared):
     """
     out = tmp_path_factory.mktemp("tune") / "tune"
     args = ["tune", "lenet", *FAST, "--out", str(out), "--quiet"]
-    proc = subprocess.Popen([sys.executable, "-m", "kerascnn.cli.main", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=dict(os.environ))
+    child = start_child(program, args, daemon=False)  # a `kerascnn tune` process
     deadline = time.monotonic() + 240
-    while not _completed_trial_files(out) and proc.poll() is None and time.monotonic() < deadline:
+    while not _completed_trial_files(out) and child.process.is_alive() and time.monotonic() < deadline:
         time.sleep(0.1)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished = _completed_trial_files(out)
-    assert finished and len(finished) < 3, "the kill should land after the first trial and before the last"
+    child.kill()  # SIGKILL
+    killed = finished(child)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    done = _completed_trial_files(out)
+    assert done and len(done) < 3, "the kill should land after the first trial and before the last"
     # A kill in the middle of writing a trial record (keras-tuner #987): half of it is on disk.
-    running = [p for p in (out / "search").glob("trial_*/trial.json") if p.parent.name not in finished]
+    running = [p for p in (out / "search").glob("trial_*/trial.json") if p.parent.name not in done]
     for path in running:
         path.write_text(path.read_text()[: len(path.read_text()) // 2])
 
     again = kerascnn_main_shared(*args)  # the rerun, as a user would type it, in this process
-    return out, finished, again
+    return out, done, again
 
 
 @pytest.mark.slow
 def test_rerun_after_a_kill_resumes_without_rerunning_finished_trials(resumed_search):
-    out, finished, again = resumed_search
+    out, done, again = resumed_search
     assert again.returncode == 0, again.stderr[-3000:]
     rows = _trials(out)
     assert [r["status"] for r in rows] == ["COMPLETED"] * 3, again.stdout
-    for name, content in finished.items():  # untouched: those trials did not run again
+    for name, content in done.items():  # untouched: those trials did not run again
         assert (out / "search" / name / "trial.json").read_bytes() == content
 
 
@@ -106,24 +105,20 @@ def test_distributed_search_with_a_chief_and_a_worker(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "tune"
-    base = dict(os.environ, KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
-    args = [sys.executable, "-m", "kerascnn.cli.main", "tune", "lenet", "--max-trials", "2", "--epochs", "1",
-            "--out", str(out), "--quiet"]
-    chief = subprocess.Popen(args, env=dict(base, KERASTUNER_TUNER_ID="chief"), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    worker = subprocess.Popen(args, env=dict(base, KERASTUNER_TUNER_ID="tuner0"), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    oracle = dict(KERASTUNER_ORACLE_IP="127.0.0.1", KERASTUNER_ORACLE_PORT=str(port))
+    args = ["tune", "lenet", "--max-trials", "2", "--epochs", "1", "--out", out, "--quiet"]
+    chief = start_child(program, args, env=dict(oracle, KERASTUNER_TUNER_ID="chief"))
+    worker = start_child(program, args, env=dict(oracle, KERASTUNER_TUNER_ID="tuner0"), daemon=False)  # trials
     try:
-        w_out, w_err = worker.communicate(timeout=300)
-        c_out, c_err = chief.communicate(timeout=120)
+        worker_ran = finished(worker, timeout=300)
+        chief_ran = finished(chief, timeout=120)
     finally:
         for p in (chief, worker):
-            if p.poll() is None:
-                p.kill()
-    assert worker.returncode == 0, w_err[-2000:]
-    assert chief.returncode == 0, c_err[-2000:]
-    assert "Worker finished" in w_out
-    assert "2 completed, 0 failed of 2 trials." in c_out
+            p.kill()
+    assert worker_ran.returncode == 0, worker_ran.stderr[-2000:]
+    assert chief_ran.returncode == 0, chief_ran.stderr[-2000:]
+    assert "Worker finished" in worker_ran.stdout
+    assert "2 completed, 0 failed of 2 trials." in chief_ran.stdout
     rows = _trials(out)
     assert len(rows) == 2 and all(math.isfinite(float(r["val_accuracy"])) for r in rows)
     assert (out / "best_hyperparameters.json").is_file()

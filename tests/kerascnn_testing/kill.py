@@ -6,19 +6,22 @@ code runs, exactly like ``strace -e inject=...:signal=KILL:when=N -P PATH`` (use
 
     "rename" ``os.replace``/``os.rename`` onto ``name`` (e.g. the commit of a file written then renamed)
     "write"  ``zipfile.ZipFile.writestr`` of a member named ``name`` (a .keras file half-written)
+
+The child is forked without TensorFlow's import (kerascnn_testing.children).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
-import sys
-import tempfile
-import textwrap
+import zipfile
 
-CHILD = textwrap.dedent("""
-    import os, signal, sys, zipfile
-    kind, name, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
+from kerascnn_testing.children import Child, finished, program, start_child
+
+
+def killed_cli(kind: str, name: str, nth: int, argv) -> int:
+    """``kerascnn ARGV`` as the program runs it, SIGKILLed at the ``nth`` ``kind`` of ``name`` (see top)."""
     calls = [0]
 
     def hit(path):
@@ -29,51 +32,32 @@ CHILD = textwrap.dedent("""
 
     if kind == "rename":
         real_replace, real_rename = os.replace, os.rename
+
         def replace(src, dst, *a, **k):
             hit(dst)
             return real_replace(src, dst, *a, **k)
+
         def rename(src, dst, *a, **k):
             hit(dst)
             return real_rename(src, dst, *a, **k)
+
         os.replace, os.rename = replace, rename
     elif kind == "write":
         real_writestr = zipfile.ZipFile.writestr
+
         def writestr(self, member, data, *a, **k):
             hit(getattr(member, "filename", member))
             return real_writestr(self, member, data, *a, **k)
+
         zipfile.ZipFile.writestr = writestr
-    from kerascnn.cli.main import main
-    sys.argv = ["kerascnn", *sys.argv[4:]]
-    sys.exit(main())  # as the `kerascnn` program runs it
-""")
+    else:
+        raise ValueError(f"kind must be 'rename' or 'write', not {kind!r}")
+    return program(argv)
 
 
-def start_killed_at(kind: str, name: str, nth: int, argv) -> subprocess.Popen:
-    """Start ``kerascnn ARGV`` in a child killed at the ``nth`` ``kind`` ("rename"/"write") of ``name``.
-
-    Its output goes to temporary files (read by :func:`finished`), so several children can run at once
-    without one blocking on a full pipe.
-    """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
-    output = (tempfile.TemporaryFile(), tempfile.TemporaryFile())
-    child = subprocess.Popen([sys.executable, "-c", CHILD, kind, name, str(nth), *map(str, argv)], env=env,
-                             stdout=output[0], stderr=output[1])
-    child.output_files = output
-    return child
-
-
-def finished(child: subprocess.Popen, *, timeout=600) -> subprocess.CompletedProcess:
-    """Wait for a child of :func:`start_killed_at`; its exit status and output as a CompletedProcess."""
-    try:
-        child.wait(timeout=timeout)
-    finally:
-        child.kill()  # no-op when it has exited
-    output = []
-    for stream in child.output_files:
-        stream.seek(0)
-        output.append(stream.read().decode(errors="replace"))
-        stream.close()
-    return subprocess.CompletedProcess(child.args, child.returncode, *output)
+def start_killed_at(kind: str, name: str, nth: int, argv) -> Child:
+    """Start ``kerascnn ARGV`` in a child killed at the ``nth`` ``kind`` ("rename"/"write") of ``name``."""
+    return start_child(killed_cli, kind, name, nth, [str(a) for a in argv])
 
 
 def run_killed_at(kind: str, name: str, nth: int, argv, *, timeout=600) -> subprocess.CompletedProcess:

@@ -3,7 +3,7 @@
 Every kill here is a real SIGKILL of a ``kerascnn fit`` child at a named step (kerascnn_testing.kill);
 the rerun is the same command, in-process, and must end with a complete run whose history has every
 epoch once, the right resume point, and no traceback. The four children start together (each is mostly
-one busy thread: importing TensorFlow, tracing), each in its own folder.
+one busy thread: tracing, training), each in its own folder.
 """
 
 from __future__ import annotations

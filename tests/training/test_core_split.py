@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from kerascnn_testing.children import program, python_c, run_child
 
 from kerascnn.models import build, default_hyperparameters, list_models
 from kerascnn.summary import build_uninitialized
@@ -92,8 +91,9 @@ def test_batch_norm_is_predicted_without_building(name):
         assert model_has_batch_norm_config(name, hp) == has_batch_norm(model), (name, hp)
 
 
-# prepare() for each argument list, in one fresh process (TensorFlow's threads are chosen before it
-# starts); then TensorFlow's intra-op threads and whether core split applies to each model.
+# prepare() for each argument list, in one new process whose TensorFlow has not started (its threads are
+# chosen when it starts; kerascnn_testing.children); then TensorFlow's intra-op threads and whether core
+# split applies to each model.
 PROBE = """
 import json, sys
 from kerascnn.training import core_split
@@ -107,8 +107,8 @@ print(json.dumps([ready, tf.config.threading.get_intra_op_parallelism_threads(),
 
 
 def _probe(*calls):
-    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(calls)], capture_output=True, text=True,
-                         timeout=300, check=True)
+    out = run_child(python_c, PROBE, json.dumps(calls), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -122,10 +122,11 @@ def test_prepare_sets_one_thread_per_op_only_where_split_applies():
 
 @pytest.mark.slow
 @pytest.mark.skipif(cpu_cores() < 2, reason="core split needs two cores")
-def test_kerascnn_fit_trains_with_core_split(kerascnn_cli, tmp_path):
-    out = tmp_path / "run"
-    kerascnn_cli("fit", "lenet", "--epochs", "2", "--batch-size", "64", "--hparams", str(_relu_file(tmp_path)),
-                 "--out", str(out), check=True)
+def test_kerascnn_fit_trains_with_core_split(tmp_path):
+    out = tmp_path / "run"  # `kerascnn fit` as the program runs it, in a process of its own
+    proc = run_child(program, ["fit", "lenet", "--epochs", "2", "--batch-size", "64", "--hparams",
+                               _relu_file(tmp_path), "--out", out])
+    assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
     assert config["core_split_parts"] == cpu_cores() and config["core_split"] == "auto"

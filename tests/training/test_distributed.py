@@ -1,18 +1,16 @@
-"""Training under several replicas and several processes (subprocesses); killed runs: test_checkpoints.py."""
+"""Training under several replicas and several processes (children forked without TensorFlow's import,
+kerascnn_testing.children); killed runs: test_checkpoints.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from kerascnn_testing.children import finished, python_c, run_child, start_child
 
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "KERAS_BACKEND": "tensorflow"}
 RELU = '{"activation": "relu", "pooling": "max"}'
 
 TWO_REPLICAS = textwrap.dedent("""
@@ -43,8 +41,7 @@ TWO_REPLICAS = textwrap.dedent("""
 @pytest.mark.slow
 def test_two_replicas_fit_evaluate_and_predict_one_image(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-c", TWO_REPLICAS, str(out)], env=ENV, capture_output=True, text=True,
-                          timeout=600)
+    proc = run_child(python_c, TWO_REPLICAS, out)  # two logical CPUs, set before TensorFlow starts
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2 and result["metrics"]["num_replicas"] == 2 and result["model_replicas"] == 2
@@ -76,8 +73,8 @@ def _digit_folder(root):
 
 # One pair of worker processes serves both inputs: TensorFlow allows one MultiWorkerMirroredStrategy per
 # process (kerascnn caches it), and a second `fit` in the same workers is what a notebook or a script
-# calling kerascnn twice does. The first fit runs as the `kerascnn` program runs it; a fresh pair of
-# processes per input would only add their start-up (TensorFlow's import, the cluster's handshake).
+# calling kerascnn twice does. The first fit runs as the `kerascnn` program runs it; a pair of
+# processes per input would only add their start-up (TensorFlow's, the cluster's handshake).
 TWO_FITS = textwrap.dedent("""
     import json, sys
     from kerascnn.cli.main import main
@@ -102,19 +99,15 @@ def two_worker_runs(tmp_path_factory):
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
-        procs.append(subprocess.Popen([sys.executable, "-c", TWO_FITS, json.dumps(commands)],
-                                      env={**ENV, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
-    outputs = []
+        procs.append(start_child(python_c, TWO_FITS, json.dumps(commands), env={"TF_CONFIG": tf_config}))
     try:
-        for p in procs:
-            outputs.append(p.communicate(timeout=600))
+        results = [finished(p) for p in procs]
     finally:
         for p in procs:
             p.kill()
-    for p, (stdout, stderr) in zip(procs, outputs):
-        assert p.returncode == 0, stderr[-3000:]
-    return root, outputs
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return root, [(r.stdout, r.stderr) for r in results]
 
 
 @pytest.mark.slow

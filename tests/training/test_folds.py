@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,27 +13,20 @@ from kerascnn.data import load_dataset
 from kerascnn.data.folds import fold_indices
 from kerascnn.errors import ArtifactError
 from kerascnn.runs import is_finished_run, partial_path
+from kerascnn_testing.callbacks import KillAtEpochEnd
+from kerascnn_testing.children import finished, start_child
 
 RELU = {"activation": "relu", "pooling": "max"}
 SETTINGS = dict(model="lenet", folds=3, epochs=2, batch_size=128, hparams=RELU, verbose=0)
-TESTS_DIR = Path(__file__).resolve().parents[1]
-
-KILLED_IN_FOLD_2 = """
-import sys
-import kerascnn
-from kerascnn_testing.callbacks import KillAtEpochEnd
-kerascnn.fit(**{settings}, out=sys.argv[1], callbacks=[KillAtEpochEnd(sys.argv[2], fit=2, epoch=0)])
-"""
 
 
 @pytest.fixture(scope="module")
 def resumed_cross_validation(tmp_path_factory):
-    """A 3-fold run SIGKILLed after epoch 1 of fold 2 in a fresh process, then resumed in this one."""
+    """A 3-fold run SIGKILLed after epoch 1 of fold 2 in a child process, then resumed in this one."""
     out = tmp_path_factory.mktemp("folds") / "cv"
     marker = out.parent / "killed"
-    env = {**os.environ, "PYTHONPATH": str(TESTS_DIR) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-c", KILLED_IN_FOLD_2.format(settings=SETTINGS), str(out), str(marker)],
-                          env=env, capture_output=True, text=True, timeout=600)
+    child = start_child(kerascnn.fit, **SETTINGS, out=str(out), callbacks=[KillAtEpochEnd(marker, fit=2, epoch=0)])
+    proc = finished(child)
     assert proc.returncode == -9 and marker.exists(), proc.stderr[-3000:]
     work = partial_path(out)
     assert is_finished_run(work / "fold1") and partial_path(work / "fold2").is_dir() and not (work / "fold3").exists()
