@@ -27,11 +27,14 @@ DISTINCT = distinct_models()
 COUNTED = [name for name in list_models() if get_model_info(name).reference_counts]
 
 
+CLASSES = 1000  # ImageNet's, which most published counts are for
+
+
 @functools.cache
 def default_build(name):
-    """``name`` at its default input with 3 classes, without weight initialization: one build shared by
-    the tests below, which only read it."""
-    return build_uninitialized(name, num_classes=3)
+    """``name`` at its default input with ``CLASSES`` classes, without weight initialization: one build
+    shared by the tests below, which only read it."""
+    return build_uninitialized(name, num_classes=CLASSES)
 
 
 def test_depth_variants_are_tested_once():
@@ -46,7 +49,10 @@ def test_published_parameter_counts(name):
     for count in get_model_info(name).reference_counts:
         key = (count.input_shape, count.num_classes, tuple(sorted(count.hyperparameters.items())))
         if key not in models:
-            models[key] = build_uninitialized(name, count.input_shape, count.num_classes, **count.hyperparameters)
+            default = (count.input_shape, count.num_classes, count.hyperparameters) == (
+                get_model_info(name).default_input_shape, CLASSES, {})
+            models[key] = default_build(name) if default else build_uninitialized(
+                name, count.input_shape, count.num_classes, **count.hyperparameters)
         model = models[key]
         if count.trainable_only:
             assert sum(math.prod(w.shape) for w in model.trainable_weights) == count.params, count.source
@@ -65,7 +71,7 @@ def test_default_input_shapes(name):
     model = default_build(name)
     assert tuple(model.inputs[0].shape) == (None, *info.default_input_shape)
     assert model.inputs[0].name == "images"
-    assert [tuple(o.shape) for o in model.outputs] == [(None, 3)]
+    assert [tuple(o.shape) for o in model.outputs] == [(None, CLASSES)]
     assert model.outputs[0].name.startswith("logits") or model.layers[-1].name == "logits"
     assert info.description and info.reference
 
@@ -100,7 +106,7 @@ def test_forward_pass_and_keras_round_trip(name, tmp_path):
 def test_defaults_are_the_builders_defaults(name):
     """Passing every listed default explicitly builds the same model: the list a tuner reads is right."""
     plain = default_build(name)
-    explicit = build_uninitialized(name, num_classes=3, **default_hyperparameters(name))
+    explicit = build_uninitialized(name, num_classes=CLASSES, **default_hyperparameters(name))
     assert explicit.count_params() == plain.count_params()
     assert [layer.name for layer in explicit.layers] == [layer.name for layer in plain.layers]
 
@@ -128,14 +134,14 @@ def test_batch_norm_momentum_is_pytorchs_by_default_and_a_hyperparameter(name):
     Keras' 0.99, which after one short epoch still tests with near-initial statistics; ``bn_momentum``
     changes it and parameter counts stay the published ones."""
     hp = {"batch_norm": True} if "batch_norm" in default_hyperparameters(name) else {}
-    model = build_uninitialized(name, num_classes=3, **hp) if hp else default_build(name)
+    model = build_uninitialized(name, num_classes=CLASSES, **hp) if hp else default_build(name)
     norms = _batch_norm_layers(model)
     if not norms:
         assert "bn_momentum" not in default_hyperparameters(name)
         return
     assert default_hyperparameters(name)["bn_momentum"] == 0.9
     assert {layer.momentum for layer in norms} == {0.9}
-    changed = build_uninitialized(name, num_classes=3, bn_momentum=0.99, **hp)
+    changed = build_uninitialized(name, num_classes=CLASSES, bn_momentum=0.99, **hp)
     assert {layer.momentum for layer in _batch_norm_layers(changed)} == {0.99}
     assert changed.count_params() == model.count_params()
 
