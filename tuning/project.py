@@ -114,7 +114,7 @@ def rename_legacy_hyperparameters(state: dict) -> bool:
     ``HyperParameters`` config (``{"space": [...], "values": {...}}``, as in ``trial.json`` and
     ``oracle.json``); True if anything changed. A value saved under both names keeps the new one's.
     """
-    from kerascnn.training.config import SETTING_ALIASES
+    from kerascnn.training.config import SETTING_ALIASES, canonical_settings
 
     changed = False
     for entry in state.get("space", []):  # kerascnn's spaces have no conditional hyperparameters
@@ -122,12 +122,9 @@ def rename_legacy_hyperparameters(state: dict) -> bool:
         if config.get("name") in SETTING_ALIASES:
             config["name"] = SETTING_ALIASES[config["name"]]
             changed = True
-    values = state.get("values", {})
-    for old, new in SETTING_ALIASES.items():
-        if old in values:
-            value = values.pop(old)
-            values.setdefault(new, value)
-            changed = True
+    if SETTING_ALIASES.keys() & state.get("values", {}).keys():
+        state["values"] = canonical_settings(state["values"])
+        changed = True
     return changed
 
 
