@@ -85,17 +85,13 @@ def kerascnn_main(capsys, monkeypatch):
     The same argument parsing, error handling and exit codes as the ``kerascnn`` command (argparse's
     SystemExit becomes the return code); ``cwd=`` runs it from another working directory.
     """
-    from kerascnn.cli.main import main
 
     def run(*args, cwd=None) -> CliResult:
         capsys.readouterr()
         with monkeypatch.context() as mp:
             if cwd is not None:
                 mp.chdir(cwd)
-            try:
-                code = main([str(a) for a in args])
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            code = _main_exit_code(args)
         out, err = capsys.readouterr()
         return CliResult(code, out, err)
 
@@ -109,18 +105,24 @@ def kerascnn_main_shared():
     The output is taken with ``contextlib.redirect_stdout``/``redirect_stderr`` instead of ``capsys``,
     which only function-scoped fixtures may use.
     """
-    from kerascnn.cli.main import main
 
     def run(*args) -> CliResult:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main([str(a) for a in args])
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            code = _main_exit_code(args)
         return CliResult(code, out.getvalue(), err.getvalue())
 
     return run
+
+
+def _main_exit_code(args) -> int:
+    """``kerascnn.cli.main.main(args)``'s exit code, as the ``kerascnn`` command exits (argparse's SystemExit too)."""
+    from kerascnn.cli.main import main
+
+    try:
+        return main([str(a) for a in args])
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
 
 
 @pytest.fixture(scope="session")
