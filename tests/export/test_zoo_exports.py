@@ -32,7 +32,6 @@ import tempfile
 
 import numpy as np
 import pytest
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 import kerascnn.models
 from kerascnn.data.spec import DataSpec
@@ -40,6 +39,7 @@ from kerascnn.export.artifacts import reference_probabilities
 from kerascnn.export.graph import inference_model
 from kerascnn.export.saved_model import saved_model_probabilities, write_saved_model
 from kerascnn.export.tflite import convert_saved_model, tflite_probabilities, write_convertible_saved_model
+from kerascnn_testing.tflite_graph import op_kinds
 from kerascnn_testing.zoo import distinct_models, small_setup
 
 NUM_CLASSES = 3
@@ -61,20 +61,6 @@ WEIGHT_ONLY = {"resnext50_32x4d": ("float16", "dynamic")}
 
 def quantize_modes(name) -> tuple[str, ...]:
     return ("none", *WEIGHT_ONLY.get(name, ()), *(("int8",) if name in COVERING else ()))
-
-
-def op_kinds(content: bytes) -> set[str]:
-    """The op kinds of a .tflite graph; a convolution whose kernel sees part of its input is "CONV_2D/grouped"."""
-    graph = Interpreter(model_content=content,
-                        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    kinds = set()
-    for op in graph._get_ops_details():
-        kind = op["op_name"]
-        if kind == "CONV_2D":
-            x, kernel = (graph._get_tensor_details(i, 0)["shape"] for i in op["inputs"][:2])
-            kind += "/grouped" if kernel[3] != x[3] else ""
-        kinds.add(kind)
-    return kinds
 
 
 def tiny_model(name):
