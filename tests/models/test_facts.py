@@ -162,7 +162,6 @@ def _as_lists(value):
 
 # torchvision_names.py, verbatim (its module docstring aside); densenet and mobilenet_v2 already had
 # their torchvision_names in their family module, which the loader looked up first.
-import keras
 
 # BatchNorm epsilon of torchvision's modules per family (BatchNorm2d's default 1e-5 unless listed).
 OLD_TORCHVISION_BN_EPSILON = {"googlenet": 1e-3}
