@@ -65,7 +65,8 @@ class TrainConfig:
                                          default_help="the model's default, 0")
     augment: list = setting(help="comma-separated: flip, translate, crop, color", factory=list, parse=parse_list,
                             metavar="LIST", default_help="none")
-    seed: int = setting(0, "weights initialization, shuffling and augmentation seed", parse=int)
+    seed: int = setting(0, "weights initialization, shuffling and augmentation seed (tune: the tuner's too)",
+                        parse=int, metavar="N")
     val_split: float = setting(0.1, "fraction of the training part held out for validation (a fixed split)",
                                parse=float, metavar="F")
     folds: int = setting(0, "stratified K-fold cross-validation instead of one validation split: K runs in "

@@ -123,7 +123,7 @@ def test_repair_drops_a_half_written_trial_and_every_reference_to_it(tmp_path):
     state = json.loads((project / "oracle.json").read_text())
     assert state["ongoing_trials"] == {} and state["end_order"] == ["0", "2"]
     (project / "oracle.json").write_text('{"ongoing')
-    with pytest.raises(TuneError, match="Rerun with --overwrite"):
+    with pytest.raises(TuneError, match=r"Rerun with overwrite=True"):
         repair_project(project)
 
 
