@@ -63,3 +63,19 @@ def settings_from_args(args, names, *, given_only: bool = False) -> dict:
     if given_only:
         values = {name: value for name, value in values.items() if value is not None}
     return values
+
+
+def as_flags(settings: dict) -> str:
+    """``{"input_shape": [32, 32, 1], "skip_bad_images": True}`` -> ``--input-shape 32,32,1 --skip-bad-images``:
+    settings written back as the flags that give them (to print a command a user can run)."""
+    import shlex
+
+    words = []
+    for name, value in settings.items():
+        flag = "--" + name.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif value is not False and value is not None:
+            text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+            words += [flag, shlex.quote(text)]
+    return " ".join(words)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from kerascnn.cli.settings_args import add_setting_arguments, settings_from_args
+from kerascnn.cli.settings_args import add_setting_arguments, as_flags, settings_from_args
 
 DESCRIPTION = """\
 Search the hyperparameters of a zoo model (kernel sizes, filters, dense units, dropout, batch norm,
@@ -74,8 +74,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from kerascnn.tuning import tune
 
-    settings = {**settings_from_args(args, args.setting_names),
-                **settings_from_args(args, args.trial_setting_names, given_only=True)}
+    trial_settings = settings_from_args(args, args.trial_setting_names, given_only=True)
+    settings = {**settings_from_args(args, args.setting_names), **trial_settings}
     result = tune(args.model, verbose=0 if args.quiet else 1, trial_processes=not args.in_process, **settings)
     if result.role == "worker":
         print(f"Worker finished; the chief writes the results to {result.out_dir}.")
@@ -89,5 +89,12 @@ def run(args) -> int:
         print(f"Scores by trial:      {result.plot}")
     if result.best_hyperparameters:
         print(f"Best hyperparameters: {result.best_hyperparameters}")
-        print(f"Train the winner:     kerascnn fit {args.model} --hparams {result.best_hyperparameters}")
+        # The winner trains on the trials' data and input; its training values are in the file, and the
+        # epochs are fit's (a search's trials are short).
+        from kerascnn.tuning.training_bridge import TRAINING_HYPERPARAMETERS
+
+        as_trained = as_flags({k: v for k, v in trial_settings.items()
+                               if k not in TRAINING_HYPERPARAMETERS and k != "epochs"})
+        print(f"Train the winner:     kerascnn fit {args.model} --hparams {result.best_hyperparameters}"
+              + (f" {as_trained}" if as_trained else ""))
     return 0

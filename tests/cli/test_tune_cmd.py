@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shlex
 import signal
 import socket
 import time
@@ -153,6 +154,11 @@ def test_tune_offers_every_fit_setting_a_trial_trains_with(capsys):
     given = {n: getattr(args, n) for n in args.trial_setting_names if getattr(args, n) is not None}
     assert given == {"input_shape": [32, 32, 1], "augment": ["flip"], "precision": "mixed_bfloat16", "lr": 0.01}
     assert args.max_trials == 2
+    # Written back as flags (the "Train the winner" line), they parse to the same settings for fit.
+    from kerascnn.cli.settings_args import as_flags
+
+    again = build_parser().parse_args(["fit", "resnet18", *shlex.split(as_flags(given))])
+    assert {name: getattr(again, name) for name in given} == given
 
 
 def test_an_unknown_tune_setting_names_the_closest_one(tmp_path):
