@@ -2,9 +2,13 @@
 
 Public API:
     fit(model="lenet", dataset="digits", *, hparams=None, **settings) -> TrainResult
-        trains and writes a run directory (kerascnn.runs); settings are TrainConfig fields.
+        trains and writes a run directory (kerascnn.runs); settings are TrainConfig fields (an unknown
+        name is refused with the closest known one).
     evaluate(run_dir_or_keras, dataset=None, *, data_dir=None) -> dict     test accuracy/loss, per class
-    TrainConfig                     every setting of a run; fields = `kerascnn fit` flags
+    TrainConfig                     every setting of a run, each declared once with its help, choices and
+                                    default; `kerascnn fit`'s flags are generated from its fields
+    kerascnn.training.assembly      the one assembly of training (weights, data, model, phases, compile,
+                                    pipelines) used by fit, its folds and tune's trials
     load_hparams(dict_or_file)      builder hyperparameters from JSON/YAML (keras-tuner winners work)
     get_training_defaults(name)     per-model epochs/batch/optimizer/lr (FACTS.training beside each builder)
     get_strategy(name)              tf.distribute strategy by name (kerascnn.training.strategy)
