@@ -1,4 +1,8 @@
-"""``kerascnn fit`` and ``kerascnn evaluate``: parse flags, call ``kerascnn.fit`` / ``kerascnn.evaluate``."""
+"""``kerascnn fit`` and ``kerascnn evaluate``: parse flags, call ``kerascnn.fit`` / ``kerascnn.evaluate``.
+
+fit's flags are generated from ``TrainConfig``'s declarations (``kerascnn.cli.settings_args``): a setting's
+flag, help, choices and default are written once, beside the setting.
+"""
 
 from __future__ import annotations
 
