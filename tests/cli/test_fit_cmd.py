@@ -188,6 +188,9 @@ def test_every_setting_is_a_flag_that_reaches_fit_unchanged(tmp_path):
     from kerascnn.cli.main import build_parser
     from kerascnn.training import TrainConfig
 
+    # Every setting is declared with kerascnn.settings.setting(): its help (and flag) live in one place.
+    undeclared = [f.name for f in dataclasses.fields(TrainConfig) if not f.metadata.get("help")]
+    assert not undeclared, f"declare these TrainConfig fields with setting(default, help, ...): {undeclared}"
     parser = build_parser()
     args = parser.parse_args(["fit", "lenet", "--input-shape", "32x32", "--augment", "flip,crop", "--precision",
                               "mixed_bfloat16", "--cache-budget-mb", "0", "--skip-bad-images", "--jit-compile",

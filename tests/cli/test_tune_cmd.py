@@ -168,3 +168,16 @@ def test_an_unknown_tune_setting_names_the_closest_one(tmp_path):
     with pytest.raises(KerasCNNError, match=r"'max_trial' \(did you mean 'max_trials'\?\)"):
         tune("lenet", max_trial=2, out=tmp_path / "t")
     assert not (tmp_path / "t").exists()
+
+
+def test_errors_name_flags_on_the_command_line_and_keywords_in_python(tmp_path, kerascnn_main):
+    from kerascnn.tuning import TuneError, tune
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    proc = kerascnn_main("tune", "lenet", "--out", mine)
+    assert proc.returncode == 1 and "choose another --out (nothing was deleted)" in proc.stderr
+    with pytest.raises(TuneError, match=r"choose another out= \(nothing was deleted\)"):
+        tune("lenet", out=mine)
+    assert (mine / "notes.txt").read_text() == "keep"
