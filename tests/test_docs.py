@@ -49,7 +49,7 @@ QUICK_START_LINES = (
     "pytest",
 )
 FORBIDDEN = {
-    "a path of the development machine": re.compile(r"\.\./shared|\.venv/bin/|/work/|/home/|/tmp/"),
+    "a path of the development machine": re.compile(r"\.\./shared|\.venv/bin/(?!activate$)|/work/|/home/|/tmp/"),
     "an issue number": re.compile(r"issue ?#?\d+|\(#\d+\)", re.IGNORECASE),
     "a placeholder": re.compile(r"\bTODO\b|\bFIXME\b|\bTBD\b"),
 }

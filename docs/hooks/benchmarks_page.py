@@ -38,7 +38,9 @@ def render(paths) -> str:
     results = [(path, json.loads(path.read_text())) for path in paths]
     if results:
         parts.append("| result | benchmark | measured |\n|---|---|---|")
-        parts += [f"| [{_escape(r['title'])}](#{_anchor(p)}) | `{p.name}` | {r.get('started', '')[:10]} |" for p, r in results]
+        parts += [
+            f"| [{_escape(r['title'])}](#{_anchor(p)}) | `{p.name}` | {r.get('started', '')[:10]} |" for p, r in results
+        ]
         parts.append("")
     for path, result in results:
         parts.append(section(path, result))
