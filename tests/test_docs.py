@@ -355,3 +355,39 @@ def test_help_of_every_command_has_no_machine_path():
         for what in ("a path of the development machine", "an issue number"):
             match = FORBIDDEN[what].search(text)
             assert not match, f"`{name} --help` holds {what}: {match.group(0)!r}"
+
+
+def _hook(name: str):
+    """A docs/hooks module (they import mkdocs, which the docs extra installs)."""
+    pytest.importorskip("mkdocs")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, DOCS / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_page_documents_every_command_and_option():
+    from kerascnn.cli.main import build_parser
+
+    page = _hook("cli_reference").render()
+    parser = build_parser()
+    for name, sub in _hook("cli_reference")._subcommands(parser):
+        assert f"## `kerascnn {name}`" in page, f"the command line reference lacks `kerascnn {name}`"
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert re.search(rf"[`, ]{re.escape(option)}[`, ]", page), f"the reference lacks {name}'s {option}"
+
+
+def test_benchmarks_page_shows_every_result_with_its_command():
+    hook = _hook("benchmarks_page")
+    paths = sorted(hook.RESULTS.glob("*.json"))
+    assert paths, "benchmarks/results/ holds no result file"
+    page = hook.render(paths)
+    for path in paths:
+        result = json.loads(path.read_text())
+        for key in ("title", "command", "versions", "cpu", "load_before", "started"):
+            assert key in result, f"{path.name} lacks {key!r} (benchmarks/record.py writes it)"
+        assert result["command"] in page and f"benchmarks/results/{path.name}" in page

@@ -49,7 +49,7 @@ def _subcommands(parser: argparse.ArgumentParser):
 
 
 def _command(title: str, parser: argparse.ArgumentParser) -> list[str]:
-    lines = [f"## `{title}`", "", _code(parser.format_usage().replace("usage: ", "").strip()), ""]
+    lines = [f"## `{title}`", "", _code(_usage(parser)), ""]
     if parser.description:
         lines += [_text(parser.description), ""]
     formatter = parser._get_formatter()
@@ -70,6 +70,13 @@ def _command(title: str, parser: argparse.ArgumentParser) -> list[str]:
     if parser.epilog:
         lines += [_code(parser.epilog.strip()), ""]
     return lines
+
+
+def _usage(parser: argparse.ArgumentParser) -> str:
+    """The usage line without its ``usage:`` prefix, continuation lines moved left as far."""
+    first, *rest = parser.format_usage().strip().splitlines()
+    prefix = len("usage: ")
+    return "\n".join([first[prefix:], *(line[prefix:] if line[:prefix].isspace() else line for line in rest)])
 
 
 def _code(text: str) -> str:
