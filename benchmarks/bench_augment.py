@@ -86,7 +86,7 @@ def report(label: str, results: dict) -> None:
             round(statistics.median(ratios), 2),
             round(ratios[0], 2),
             round(ratios[-1], 2),
-            os.getloadavg()[0],
+            round(os.getloadavg()[0], 1),
         )
     )
     print(

@@ -1,10 +1,12 @@
 """MkDocs hook: lets mkdocstrings find ``kerascnn.tuning`` and ``kerascnn.export``, which live in ``tuning/`` and
 ``export/`` (pyproject's package-dir), by reading the docstrings from a temporary tree laid out as the
-installed package is: ``kerascnn/`` with ``tuning`` and ``export`` linked in.
+installed package is: ``kerascnn/`` with ``tuning`` and ``export`` linked in. Also drops the Sphinx roles
+(``:class:``, ``:func:``) that some docstrings put before a name: the name stays, as code.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -27,3 +29,10 @@ def on_config(config):
     python = config["plugins"]["mkdocstrings"].config["handlers"].setdefault("python", {})
     python["paths"] = [_tree.name]
     return config
+
+
+SPHINX_ROLE = re.compile(r":(?:class|func|meth|mod|attr|exc):\s*(?=<code)")
+
+
+def on_page_content(html, page, config, files):
+    return SPHINX_ROLE.sub("", html)
