@@ -1,6 +1,7 @@
 """Benchmark of `kerascnn tune`: memory across trials and time per trial against a plain fit.
 
-    .venv/bin/python benchmarks/bench_tune.py [--trials 24] [--epochs N] [--model lenet] [--in-process]
+    python benchmarks/bench_tune.py [--trials 24] [--epochs N] [--model lenet] [--in-process]
+    python benchmarks/bench_tune.py --quick      # 6 one-epoch trials; results/bench_tune-quick.json
 
 Runs a random search in which every trial trains the same architecture (only the learning rate
 varies, so every trial costs the same), by default with fit's epochs for the model (a real trial).
@@ -82,8 +83,9 @@ def record_trial_ends() -> None:
     def on_trial_end(self, trial):
         original(self, trial)
         pid = server_pid()
-        TRIAL_ENDS.append((time.perf_counter(), time.process_time() + trial_processes_cpu(pid), rss_mb(),
-                           rss_mb(pid) if pid else 0.0))
+        TRIAL_ENDS.append(
+            (time.perf_counter(), time.process_time() + trial_processes_cpu(pid), rss_mb(), rss_mb(pid) if pid else 0.0)
+        )
 
     KerasCNNTuner.on_trial_end = on_trial_end
 
@@ -129,8 +131,17 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: fit's for the model)")
     parser.add_argument("--reference-runs", type=int, default=4)
-    parser.add_argument("--in-process", action="store_true", help="train the trials in this process (the old way)")
+    parser.add_argument("--in-process", action="store_true", help="train the trials in this process")
+    parser.add_argument("--quick", action="store_true", help="6 trials of 1 epoch, 3 reference runs")
     args = parser.parse_args()
+    if args.quick:
+        args.trials, args.epochs, args.reference_runs = 6, 1, 3
+
+    from record import Result
+
+    record = Result(
+        "bench_tune", "`kerascnn tune`: memory across trials, time per trial against a plain fit", quick=args.quick
+    )
 
     from kerascnn.training import get_training_defaults
     from kerascnn.tuning import tune
@@ -148,9 +159,16 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = tune(args.model, tuner="random", max_trials=args.trials, epochs=epochs,
-                      space=fixed_space(args.model), out=os.path.join(tmp, "tune"), verbose=0,
-                      trial_processes=not args.in_process)
+        result = tune(
+            args.model,
+            tuner="random",
+            max_trials=args.trials,
+            epochs=epochs,
+            space=fixed_space(args.model),
+            out=os.path.join(tmp, "tune"),
+            verbose=0,
+            trial_processes=not args.in_process,
+        )
     total = time.perf_counter() - start
     walls = [w for w, _, _, _ in TRIAL_ENDS]
     cpus = [c for _, c, _, _ in TRIAL_ENDS]
@@ -162,7 +180,9 @@ def main() -> None:
     # The most memory the search held at once during each trial: itself, the server, the trial process.
     footprint = [o + s + p for o, s, p in zip(own, server, peaks)]
 
-    print(f"{'trial':>5} {'wall s':>8} {'CPU s':>8} {'search MB':>10} {'server MB':>10} {'trial peak MB':>14} {'total MB':>9}")
+    print(
+        f"{'trial':>5} {'wall s':>8} {'CPU s':>8} {'search MB':>10} {'server MB':>10} {'trial peak MB':>14} {'total MB':>9}"
+    )
     for i in range(len(TRIAL_ENDS)):
         wall = f"{per_trial[i - 1]:8.2f}" if i else f"{'':>8}"
         cpu = f"{per_trial_cpu[i - 1]:8.2f}" if i else f"{'':>8}"
@@ -173,15 +193,52 @@ def main() -> None:
     mode = "in this process" if args.in_process else "in worker processes"
     mode += ", core split " + ("on" if split else "off") + " (plain fit and trial processes)"
     print(f"trials completed: {completed}/{args.trials}; {args.model} on digits, {epochs} epoch(s) each, {mode}")
-    print(f"plain fit (build+compile+fit), median of runs 2..{len(ref)}: {ref_wall:.2f} s wall, {ref_cpu:.2f} s CPU"
-          f"  (all wall: " + ", ".join(f"{w:.2f}" for w, _ in ref) + ")")
+    print(
+        f"plain fit (build+compile+fit), median of runs 2..{len(ref)}: {ref_wall:.2f} s wall, {ref_cpu:.2f} s CPU"
+        f"  (all wall: " + ", ".join(f"{w:.2f}" for w, _ in ref) + ")"
+    )
     print(f"tune, median per trial (trials 2..): {wall:.2f} s wall, {cpu:.2f} s CPU; whole search {total:.1f} s")
-    print(f"overhead per trial vs plain fit: {wall / ref_wall - 1:+.1%} wall, {cpu / ref_cpu - 1:+.1%} CPU   (target < +10%)")
+    print(
+        f"overhead per trial vs plain fit: {wall / ref_wall - 1:+.1%} wall, {cpu / ref_cpu - 1:+.1%} CPU   (target < +10%)"
+    )
     for name, series in (("search process", own), ("search + server + trial peak", footprint)):
         growth = (series[-1] - series[2]) / series[2]
         print(f"RSS {name}, trial 3 -> last: {series[2]:.1f} -> {series[-1]:.1f} MB = {growth:+.1%}   (target < +10%)")
     if not args.in_process:
         print(f"trial process peak RSS: trial 3 {peaks[2]:.1f} MB, last {peaks[-1]:.1f} MB, max {max(peaks):.1f} MB")
+    record.note(
+        f"{args.trials} random-search trials of {args.model} on the bundled digits, {epochs} epoch(s) each, "
+        f"{mode}; only the learning rate varies. The reference is build + compile + fit of the same "
+        "configuration on a ready pipeline in the same process."
+    )
+    record.table(
+        "Per trial",
+        ["trial", "wall s", "CPU s", "search process MB", "server MB", "trial peak MB", "total MB (upper bound)"],
+        [
+            (
+                i + 1,
+                round(per_trial[i - 1], 2) if i else None,
+                round(per_trial_cpu[i - 1], 2) if i else None,
+                round(own[i], 1),
+                round(server[i], 1),
+                round(peaks[i], 1),
+                round(footprint[i], 1),
+            )
+            for i in range(len(TRIAL_ENDS))
+        ],
+    )
+    record.figure("trials completed", completed, f"of {args.trials}")
+    record.figure("plain fit, median", round(ref_wall, 2), "s wall")
+    record.figure("tune, median per trial", round(wall, 2), "s wall")
+    record.figure("time per trial vs plain fit", round(100 * (wall / ref_wall - 1), 1), "% wall (target < +10%)")
+    record.figure("CPU per trial vs plain fit", round(100 * (cpu / ref_cpu - 1), 1), "% CPU")
+    for name, series in (("search process", own), ("search + server + trial peak", footprint)):
+        record.figure(
+            f"RSS growth of the {name}, trial 3 to last",
+            round(100 * (series[-1] - series[2]) / series[2], 1),
+            "% (target < +10%)",
+        )
+    record.save()
 
 
 if __name__ == "__main__":
