@@ -91,6 +91,8 @@ def register(subparsers):
     p.add_argument("--steps-per-epoch", type=int, metavar="N",
                    help="training steps per epoch, for sets where one pass takes hours (default: one pass)")
     p.add_argument("--eval-steps", type=int, metavar="N", help="validation batches per epoch (default: all)")
+    p.add_argument("--test-steps", type=int, metavar="N",
+                   help="batches of the final test pass, for a quick look at a large test set (default: all)")
     p.add_argument("--cache-budget-mb", type=float, default=512, metavar="MB",
                    help="folders and TFDS sets whose preprocessed training images fit this stay in memory; larger "
                         "ones stream from disk through tf.data with flat memory; 0 always streams (default: %(default)s)")
@@ -134,6 +136,7 @@ def register(subparsers):
     e.add_argument("--data-dir", help="TFDS data directory")
     e.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
     e.add_argument("--strategy", default="auto", choices=("auto", "mirrored", "multi_worker", "default", "one_device"))
+    e.add_argument("--test-steps", type=int, metavar="N", help="evaluate on this many batches only (default: all)")
     e.set_defaults(func=run_evaluate)
 
 
@@ -154,7 +157,8 @@ def run_fit(args) -> int:
         fine_tune_lr=args.fine_tune_lr,
         strategy=args.strategy, steps_per_execution=args.steps_per_execution, precision=args.precision,
         core_split=args.core_split, out=args.out, overwrite=args.overwrite,
-        steps_per_epoch=args.steps_per_epoch, eval_steps=args.eval_steps, cache_budget_mb=args.cache_budget_mb,
+        steps_per_epoch=args.steps_per_epoch, eval_steps=args.eval_steps, test_steps=args.test_steps,
+        cache_budget_mb=args.cache_budget_mb,
         skip_bad_images=args.skip_bad_images,
     )
     kerascnn.fit(args.model, hparams=hparams, **settings)
@@ -163,9 +167,15 @@ def run_fit(args) -> int:
 
 def run_evaluate(args) -> int:
     import kerascnn
+    from kerascnn.training.config import default_verbose
 
-    m = kerascnn.evaluate(args.run, args.dataset, data_dir=args.data_dir, batch_size=args.batch_size, strategy=args.strategy)
-    print(f"test accuracy {m['test_accuracy']:.4f}  loss {m['test_loss']:.4f}  on {m['test_images']} test images of {m['dataset']}")
+    if args.test_steps is not None and args.test_steps < 1:
+        raise SystemExit(f"kerascnn evaluate: --test-steps must be at least 1. Received: {args.test_steps}")
+    m = kerascnn.evaluate(args.run, args.dataset, data_dir=args.data_dir, batch_size=args.batch_size,
+                          strategy=args.strategy, test_steps=args.test_steps, verbose=default_verbose())
+    top = next((f"  top-5 {v:.4f}" for k, v in m.items() if k == "test_top5_accuracy"), "")
+    print(f"test accuracy {m['test_accuracy']:.4f}{top}  loss {m['test_loss']:.4f}  on {m['test_images']} test images "
+          f"of {m['dataset']}")
     worst = sorted(((v, k) for k, v in m["per_class_accuracy"].items() if v is not None))[:3]
     print("lowest per-class accuracy: " + ", ".join(f"{k} {v:.3f}" for v, k in worst))
     return 0

@@ -40,6 +40,7 @@ class TrainConfig:
     folds: int = 0  # K >= 2: stratified K-fold cross-validation, one run per fold (replaces val_split); 0: off
     steps_per_epoch: int | None = None  # training steps per epoch (Keras'); None: one pass over the training part
     eval_steps: int | None = None  # validation batches per epoch (Keras' validation_steps); None: all
+    test_steps: int | None = None  # batches of the final test pass (a quick look at a large test set); None: all
     cache_budget_mb: float = 512  # largest preprocessed training set kept in memory; larger sets stream; 0: always stream
     skip_bad_images: bool = False  # drop undecodable images met while streaming (counted in metrics.json)
     fold: int | None = None  # set by fit for each run of a cross-validation: the fold (1..K) it validates on
@@ -110,7 +111,7 @@ class TrainConfig:
             bad(f"val_split must be in [0, 1). Received: {self.val_split}")
         if not 0 < float(self.test_split) < 1:
             bad(f"test_split must be in (0, 1). Received: {self.test_split}")
-        for name in ("steps_per_epoch", "eval_steps"):
+        for name in ("steps_per_epoch", "eval_steps", "test_steps"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 bad(f"{name} must be at least 1. Received: {name}={getattr(self, name)}")
         if float(self.cache_budget_mb) < 0:
