@@ -85,6 +85,7 @@ def register(subparsers):
     e.add_argument("--data-dir", help="TFDS data directory")
     e.add_argument("--batch-size", type=int, default=256, help="(default: %(default)s)")
     e.add_argument("--strategy", default="auto", choices=STRATEGIES)
+    e.add_argument("--test-steps", type=int, metavar="N", help="evaluate on this many batches only (default: all)")
     e.set_defaults(func=run_evaluate)
 
 
@@ -104,8 +105,15 @@ def run_fit(args) -> int:
 def run_evaluate(args) -> int:
     import kerascnn
 
-    m = kerascnn.evaluate(args.run, args.dataset, data_dir=args.data_dir, batch_size=args.batch_size, strategy=args.strategy)
-    print(f"test accuracy {m['test_accuracy']:.4f}  loss {m['test_loss']:.4f}  on {m['test_images']} test images of {m['dataset']}")
+    from kerascnn.training.config import default_verbose
+
+    if args.test_steps is not None and args.test_steps < 1:
+        raise SystemExit(f"kerascnn evaluate: --test-steps must be at least 1. Received: {args.test_steps}")
+    m = kerascnn.evaluate(args.run, args.dataset, data_dir=args.data_dir, batch_size=args.batch_size,
+                          strategy=args.strategy, test_steps=args.test_steps, verbose=default_verbose())
+    top = f"  top-5 {m['test_top5_accuracy']:.4f}" if "test_top5_accuracy" in m else ""
+    print(f"test accuracy {m['test_accuracy']:.4f}{top}  loss {m['test_loss']:.4f}  on {m['test_images']} test images "
+          f"of {m['dataset']}")
     worst = sorted(((v, k) for k, v in m["per_class_accuracy"].items() if v is not None))[:3]
     print("lowest per-class accuracy: " + ", ".join(f"{k} {v:.3f}" for v, k in worst))
     return 0

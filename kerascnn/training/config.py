@@ -77,6 +77,8 @@ class TrainConfig:
                                           parse=int, metavar="N", default_help="one pass over the training part")
     eval_steps: int | None = setting(None, "validation batches per epoch (Keras' validation_steps)", parse=int,
                                      metavar="N", default_help="all")
+    test_steps: int | None = setting(None, "batches of the final test pass, for a quick look at a large test set",
+                                     parse=int, metavar="N", default_help="all")
     cache_budget_mb: float = setting(512, "folders and TFDS sets whose preprocessed training images fit this stay in "
                                           "memory; larger ones stream from disk through tf.data with flat memory; "
                                           "0 always streams", parse=float, metavar="MB")
@@ -169,7 +171,7 @@ class TrainConfig:
             bad("val_split", "must be in [0, 1)")
         if not 0 < float(self.test_split) < 1:
             bad("test_split", "must be in (0, 1)")
-        for name in ("steps_per_epoch", "eval_steps", "steps_per_execution"):
+        for name in ("steps_per_epoch", "eval_steps", "test_steps", "steps_per_execution"):
             if getattr(self, name) is not None and int(getattr(self, name)) < 1:
                 bad(name, "must be at least 1")
         if float(self.cache_budget_mb) < 0:

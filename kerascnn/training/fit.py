@@ -325,22 +325,18 @@ class _Trainer:
 
     def _test_metrics(self, net, spec, data, test, history, timer, seconds, done, replicas, steps_per_epoch):
         from kerascnn.training.compile import accuracy_key
-        from kerascnn.training.evaluate import per_class_accuracy, predict_part
+        from kerascnn.training.evaluate import evaluate_part
 
-        result = net.evaluate(test, verbose=0, return_dict=True)
-        y_test = data.test.labels
-        y_pred = predict_part(net, data.test, spec).argmax(axis=1)
+        verbose = self.cfg.verbose if self.cfg.verbose is not None else default_verbose()
+        counts = evaluate_part(net, data.test, spec, batch_size=self.cfg.batch_size, max_steps=self.cfg.test_steps,
+                               verbose=1 if verbose == 1 and self.chief else 0)  # a bar on a terminal only
         epochs = len(history.get("loss", []))
         train_seconds = float(sum(timer.seconds))
         images_per_epoch = steps_per_epoch * self.cfg.batch_size if self.repeat_train else len(data.train)
         return {
             "model": self.cfg.model,
             "dataset": spec.dataset,
-            "test_accuracy": float(result[accuracy_key(net)]),
-            # the main output's loss (with aux heads, "loss" is the weighted sum), as evaluate() reports it
-            "test_loss": float(result["loss"] if len(net.outputs) == 1 else result[f"{net.output_names[0]}_loss"]),
-            "test_images": int(len(y_test)),
-            "per_class_accuracy": per_class_accuracy(y_test, y_pred, spec.class_names),
+            **counts.metrics(spec.class_names),
             "epochs": int(epochs),
             "resumed_from_epoch": int(done),
             "seconds": round(seconds, 3),
@@ -351,22 +347,19 @@ class _Trainer:
             "num_replicas": int(replicas),
             "streaming": data.streaming,
             "bad_images_skipped": data.bad_images.count,
-            "_y_pred": y_pred,
+            "_counts": counts,
         }
 
     def _plots(self, run, net, spec, data, metrics, state):
-        from sklearn.metrics import confusion_matrix
-
         from kerascnn import runs
         from kerascnn.training import plots
         from kerascnn.training.checkpoints import history_of
         from kerascnn.training.compile import accuracy_key
 
         plots.plot_learning_curves(history_of(state), run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
-        y_test, y_pred = data.test.labels, metrics["_y_pred"]
-        # every class gets its row and column, even one missing from the test set
-        cm = confusion_matrix(y_test, y_pred, labels=np.arange(spec.num_classes))
-        plots.plot_confusion_matrix(cm, spec.class_names, run.work / runs.CONFUSION_MATRIX)
-        wrong = np.flatnonzero(y_test != y_pred)[:36]  # decode only the images the plot shows
-        plots.plot_misclassified(data.test.images(wrong), y_test[wrong], y_pred[wrong], spec.class_names,
+        counts = metrics["_counts"]
+        plots.plot_confusion_matrix(counts.confusion, spec.class_names, run.work / runs.CONFUSION_MATRIX)
+        wrong = np.array([w[0] for w in counts.wrong], np.int64)  # decode only the images the plot shows
+        plots.plot_misclassified(data.test.images(wrong), np.array([w[1] for w in counts.wrong], np.int64),
+                                 np.array([w[2] for w in counts.wrong], np.int64), spec.class_names,
                                  run.work / runs.MISCLASSIFIED)
