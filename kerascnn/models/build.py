@@ -50,7 +50,7 @@ def build(name: str, input_shape=None, num_classes: int = 10, *, weights=None, i
     if weights is not None:
         from kerascnn.models.pretrained.resolve import check_hyperparameters, resolve_weights
 
-        resolved = resolve_weights(name, weights, include_top=include_top)
+        resolved = resolve_weights(name, weights, include_top=include_top, hyperparameters=hyperparameters)
         hyperparameters = check_hyperparameters(resolved.entry, hyperparameters)
     if pooling is not None and include_top:
         raise KerasCNNError(
@@ -82,14 +82,11 @@ def build(name: str, input_shape=None, num_classes: int = 10, *, weights=None, i
 
     if resolved.notop:  # the file has no classifier: cut first, then load
         model = _features(model, pooling)
-        report = load_weights(model, resolved.path)
+        report = load_weights(model, resolved.path, entry=resolved.entry)
     else:
-        report = load_weights(model, resolved.path)
+        report = load_weights(model, resolved.path, entry=resolved.entry)
         if not include_top:
             model = _features(model, pooling)
-    if resolved.entry is not None:
-        report.preprocessing = dict(resolved.entry.preprocessing)  # the publisher's, which the entry states
-        report.tag = resolved.entry.tag
     model.load_report = report
     return model
 

@@ -21,7 +21,7 @@ import dataclasses
 import re
 from typing import Any, Mapping
 
-from kerascnn.errors import KerasCNNError
+from kerascnn.errors import WeightsError
 from kerascnn.models.facts import KERAS_APPLICATIONS_CAFFE, TORCHVISION_IMAGENET
 
 SOURCES = ("torchvision", "keras", "kerascnn")
@@ -100,13 +100,13 @@ def register_weights(model_name: str, tag: str, *, url: str, sha256: str | None,
     are keywords. Registering a tag again replaces the entry (a mirror of one's own, a newer file).
     """
     if source not in SOURCES:
-        raise KerasCNNError(f"source must be one of {', '.join(SOURCES)}. Received: source={source!r}")
+        raise WeightsError(f"source must be one of {', '.join(SOURCES)}. Received: source={source!r}")
     algorithm = meta.get("hash_algorithm", "sha256")
     for label, digest in (("sha256", sha256), ("notop_sha256", meta.get("notop_sha256"))):
         if digest is not None and not re.fullmatch(r"[0-9a-f]{8,64}", str(digest)):
-            raise KerasCNNError(f"{label} must be hex digits (a digest or its first 8 or more). Received: {digest!r}")
+            raise WeightsError(f"{label} must be hex digits (a digest or its first 8 or more). Received: {digest!r}")
     if algorithm not in ("sha256", "md5"):
-        raise KerasCNNError(f"hash_algorithm must be sha256 or md5. Received: {algorithm!r}")
+        raise WeightsError(f"hash_algorithm must be sha256 or md5. Received: {algorithm!r}")
     if ":" not in tag:
         tag = f"{source}:{tag}"
     meta.setdefault("licence", LICENCES[source])
@@ -135,7 +135,7 @@ def get_weights(model_name: str, tag: str = "imagenet") -> PretrainedWeights:
     listing the model's tags."""
     entries = _WEIGHTS.get(model_name, {})
     if not entries:
-        raise KerasCNNError(
+        raise WeightsError(
             f"No published weights are registered for {model_name!r}: kerascnn models --pretrained lists those "
             "that are; a weights file of your own is loaded by its path."
         )
@@ -152,4 +152,4 @@ def get_weights(model_name: str, tag: str = "imagenet") -> PretrainedWeights:
         matches = [e for e in candidates if e.tag.split(":", 1)[1] == tag]
         if len(matches) == 1:
             return matches[0]
-    raise KerasCNNError(f"{model_name} has no weights {tag!r}. Registered: {', '.join(entries)} (or imagenet).")
+    raise WeightsError(f"{model_name} has no weights {tag!r}. Registered: {', '.join(entries)} (or imagenet).")

@@ -149,9 +149,10 @@ class _Trainer:
 
         source = None
         if cfg.init_from:  # read (and check) the weights before anything is written
-            from kerascnn.models.pretrained import read_weights
+            from kerascnn.models.pretrained import read_weights, resolve_weights
 
-            source = read_weights(cfg.init_from)
+            weights = resolve_weights(cfg.model, cfg.init_from)  # a path, or published weights by name (downloaded)
+            source = read_weights(weights.path)
         data = prepare_data(
             self.raw if self.raw is not None else cfg.dataset,
             lambda channels: transfer.source_input(source, cfg.model, cfg.input_shape, channels),
@@ -180,7 +181,8 @@ class _Trainer:
                 # A source run's head means its own classes: other class names get a new head.
                 source_classes = transfer.source_class_names(source)
                 new_head = source_classes is not None and source_classes != list(spec.class_names)
-                self.load_report = load_weights(net, cfg.init_from, source=source, new_head=new_head)
+                self.load_report = load_weights(net, cfg.init_from, source=source, new_head=new_head,
+                                                entry=weights.entry)
                 spec = spec.with_pretrained_preprocessing(self.load_report.preprocessing)
                 # The pipelines normalize with the data's spec: make it the weights' convention.
                 data = self.data = dataclasses.replace(data, spec=spec)

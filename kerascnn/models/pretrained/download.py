@@ -100,7 +100,7 @@ def _get_file(source: str, name: str, staging: Path, what: str) -> None:
         raise
     except Exception as e:  # get_file raises bare Exception("URL fetch failure on ...") for HTTP/URL errors
         reason = " ".join(str(e).split())
-        reason = reason.replace(f"URL fetch failure on {source}: ", "")
+        reason = reason.replace(f"URL fetch failure on {source}: ", "").removeprefix("None -- ")
         raise WeightsError(f"Could not download {what} from {source} ({reason[:160]}). {_advice(source)}") from None
 
 

@@ -62,7 +62,8 @@ class LoadReport:
         return dataclasses.asdict(self)
 
 
-def load_weights(model: keras.Model, path, *, source: WeightSource | None = None, new_head: bool = False) -> LoadReport:
+def load_weights(model: keras.Model, path, *, source: WeightSource | None = None, new_head: bool = False,
+                 entry=None) -> LoadReport:
     """Load the weights at ``path`` into the zoo ``model``; returns a :class:`LoadReport`.
 
     ``path``: a torchvision state dict (``.safetensors``, or ``.pth`` when torch is installed), a Keras
@@ -70,6 +71,8 @@ def load_weights(model: keras.Model, path, *, source: WeightSource | None = None
     file or a kerascnn run directory. Raises :class:`WeightsError` (one line) if anything does not fit.
     ``new_head``: leave the head layers freshly initialized even when their shapes match (the same class
     count, other classes: ``fit`` sets it when a source run's class names differ from the data's).
+    ``entry``: the registered weights the file is (:class:`kerascnn.models.weights.PretrainedWeights`), whose
+    stated preprocessing and tag the report then carries.
     """
     source = source or read_weights(path)
     if source.kind == "torchvision":
@@ -82,6 +85,8 @@ def load_weights(model: keras.Model, path, *, source: WeightSource | None = None
         assignments = [(layer, weights) for layer, weights in assignments if not _is_head(layer)]
     for layer, weights in assignments:  # every check passed: now write
         layer.set_weights(weights)
+    if entry is not None:
+        report.preprocessing, report.tag = dict(entry.preprocessing), entry.tag
     report.loaded = [layer.name for layer, _ in assignments]
     report.loaded_params = int(sum(np.size(w) for _, weights in assignments for w in weights))
     return report

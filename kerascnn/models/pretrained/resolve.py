@@ -28,12 +28,14 @@ def looks_like_path(spec) -> bool:
         (".pth", ".pt", ".bin", ".safetensors", ".h5", ".keras"))
 
 
-def resolve_weights(name: str, spec, *, include_top: bool = True) -> ResolvedWeights:
+def resolve_weights(name: str, spec, *, include_top: bool = True, hyperparameters=None) -> ResolvedWeights:
     """The local file ``spec`` means for zoo model ``name``: an existing path, or a registered tag downloaded
-    once (a one-line :class:`WeightsError` if it cannot be). ``include_top=False`` prefers the notop file."""
+    once (a one-line :class:`WeightsError` if it cannot be). ``include_top=False`` prefers the notop file;
+    ``hyperparameters`` that contradict the weights' architecture are refused before any download."""
     if looks_like_path(spec):
         return ResolvedWeights(Path(spec).expanduser(), None)
     entry = get_weights(name, str(spec))
+    check_hyperparameters(entry, hyperparameters or {})
     if entry.file_format in ("pth", "pt", "bin"):
         _check_torch(entry)
     url, expected = entry.file_for(include_top)
