@@ -11,6 +11,16 @@ from pathlib import Path
 import pytest
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``heavy`` run only when asked for (``-m heavy``): the default run stays within its budget."""
+    if "heavy" in (config.option.markexpr or ""):
+        return
+    skip = pytest.mark.skip(reason="heavy: run with -m heavy")
+    for item in items:
+        if item.get_closest_marker("heavy"):
+            item.add_marker(skip)
+
+
 class WeightsServer:
     """Serves the files of ``folder`` over HTTP; counts requests per file; can cut a response short."""
 
@@ -69,3 +79,20 @@ def kerascnn_home(tmp_path, monkeypatch):
     yield home
     weights._WEIGHTS.clear()
     weights._WEIGHTS.update(saved)
+
+
+@pytest.fixture(scope="session")
+def mobilenet_v2_file(tmp_path_factory):
+    """(torch reference, its state dict saved as torchvision names its files: name-<sha256[:8]>.pth, sha256)."""
+    import hashlib
+
+    torch = pytest.importorskip("torch")
+    from kerascnn_testing.torch_reference import torchvision_model
+
+    reference = torchvision_model("mobilenet_v2")
+    folder = tmp_path_factory.mktemp("published")
+    path = folder / "mobilenet_v2.pth"
+    torch.save(reference.state_dict(), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    named = path.rename(folder / f"mobilenet_v2-{digest[:8]}.pth")
+    return reference, named, digest

@@ -18,21 +18,8 @@ from kerascnn.errors import KerasCNNError
 from kerascnn.models import WeightsError, build, register_weights, resolve_weights
 
 torch = pytest.importorskip("torch")
-from kerascnn_testing.torch_reference import torchvision_model  # noqa: E402
 
 PUBLISHER = "https://download.pytorch.org/models/"
-
-
-@pytest.fixture(scope="module")
-def mobilenet_v2_file(tmp_path_factory):
-    """(torch reference, path of its state dict named as torchvision names it: name-<sha256[:8]>.pth)."""
-    reference = torchvision_model("mobilenet_v2")
-    folder = tmp_path_factory.mktemp("published")
-    path = folder / "mobilenet_v2.pth"
-    torch.save(reference.state_dict(), path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    named = path.rename(folder / f"mobilenet_v2-{digest[:8]}.pth")
-    return reference, named, digest
 
 
 def _serve(server, path, name=None):
