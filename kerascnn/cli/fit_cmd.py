@@ -99,9 +99,10 @@ def register(subparsers):
                         "one line naming the file; the run resumes once it is removed)")
     p.add_argument("--input-shape", type=_shape, metavar="H,W[,C]", help="model input (default: the model's published size)")
     add_hparams_arguments(p, training=True)
-    p.add_argument("--init-from", metavar="PATH|RUN",
+    p.add_argument("--init-from", metavar="PATH|RUN|TAG",
                    help="start from these weights: torchvision .safetensors/.pth, keras.applications .h5, .keras, "
-                        "or a run directory (default: random initialization)")
+                        "a run directory, or published weights by name, downloaded once: imagenet, "
+                        "torchvision:IMAGENET1K_V2, ... (kerascnn models --pretrained) (default: random initialization)")
     p.add_argument("--freeze", metavar="backbone|none|LAYER",
                    help="what phase 1 keeps fixed: backbone (all but the head), none, or every layer up to and "
                         "including LAYER (default with --init-from: backbone)")

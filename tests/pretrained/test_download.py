@@ -130,6 +130,9 @@ def test_feature_extractor_is_torchvisions_features(kerascnn_home, weights_serve
     assert np.abs(got - expected).max() / np.abs(expected).max() <= 1e-4
     with pytest.raises(KerasCNNError, match="pooling applies to feature extractors"):
         build("mobilenet_v2", pooling="avg")
+    # LeNet's own "pooling" (its subsampling) keeps its meaning; its features are the last 4-D map.
+    lenet = build("lenet", include_top=False, pooling="max")
+    assert lenet.output.shape == (None, 5, 5, 16) and isinstance(lenet.get_layer("block1_pool"), keras.layers.MaxPooling2D)
 
 
 def test_keras_applications_notop_files(kerascnn_home, weights_server, tmp_path, monkeypatch):
