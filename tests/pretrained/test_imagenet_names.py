@@ -71,3 +71,25 @@ def test_fit_init_from_imagenet(served_default, kerascnn_main, tmp_path):
     assert config["init_from"]["reinitialized"] == ["logits (file: 1000 classes, model: 10)"]
     spec = json.loads((out / "data_spec.json").read_text())
     assert spec["normalization"] == "imagenet (torchvision)" and spec["mean"] == [0.485, 0.456, 0.406]
+
+
+@pytest.mark.heavy  # a SavedModel export and its parity check: ~40 s on two cores
+def test_export_of_an_imagenet_model_writes_its_class_names(served_default, kerascnn_main, tmp_path):
+    from kerascnn.models import build, save_pretrained_run
+
+    model = build("mobilenet_v2", (64, 64, 3), weights="imagenet")  # 1000 classes: the weights' own
+    assert model.output.shape == (None, 1000)
+    save_pretrained_run(model, tmp_path / "run")
+    result = kerascnn_main("export", tmp_path / "run", "--out", tmp_path / "models" / "imagenet")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "synthetic images" in result.stdout  # no test set behind published weights: agreement only
+    labels = (tmp_path / "models" / "imagenet" / "1" / "assets" / "labels.txt").read_text().splitlines()
+    assert labels == imagenet_class_names()
+    pixels = np.random.default_rng(4).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    keras_run = kerascnn_main("predict", tmp_path / "run", tmp_path / "photo.png")
+    exported = kerascnn_main("predict", tmp_path / "models" / "imagenet", tmp_path / "photo.png")
+    assert keras_run.returncode == exported.returncode == 0
+    ranked = [r.stdout.splitlines()[-1].split("  ", 1)[1].strip() for r in (keras_run, exported)]
+    assert ranked[0] == ranked[1]  # the same top-3 names and probabilities from the export
+    assert any(ranked[0].startswith(f"{name} ") for name in imagenet_class_names())

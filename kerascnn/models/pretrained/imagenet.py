@@ -9,11 +9,17 @@ and those names as a kerascnn run directory (``best.keras`` + ``data_spec.json``
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from kerascnn.errors import ArtifactError
+
+# DataSpec.dataset of a model saved from published weights (save_pretrained_run): no training data behind it.
+PUBLISHED_WEIGHTS_DATASET = "imagenet"
 
 
 @functools.cache
@@ -37,7 +43,7 @@ def pretrained_spec(model, preprocessing: dict | None, class_names=None):
     outputs = int(model.outputs[0].shape[-1])
     if len(names) != outputs:
         raise ArtifactError(f"{model.name} has {outputs} outputs but {len(names)} class names were given.")
-    spec = DataSpec("imagenet", names, shape, shape, [0.0] * shape[2], [1.0] * shape[2])
+    spec = DataSpec(PUBLISHED_WEIGHTS_DATASET, names, shape, shape, [0.0] * shape[2], [1.0] * shape[2])
     return spec.with_pretrained_preprocessing(preprocessing)
 
 
@@ -59,3 +65,34 @@ def save_pretrained_run(model, directory, *, class_names=None, overwrite: bool =
     spec.save(directory)
     os.replace(partial, checkpoint)
     return directory
+
+
+@dataclasses.dataclass
+class ParityImages:
+    """Images to check an export of a model saved from published weights against it (it has no test set)."""
+
+    name: str
+    x_train: np.ndarray  # int8 calibration
+    x_test: np.ndarray  # parity
+    y_test: None = None  # no labels: the report gives agreement with the Keras model, not accuracy
+
+
+def is_published_weights_spec(spec) -> bool:
+    """True for the DataSpec of :func:`save_pretrained_run` (no dataset to take test images from)."""
+    return spec.dataset == PUBLISHED_WEIGHTS_DATASET and spec.statistics is None
+
+
+def parity_images(spec, count: int = 64, seed: int = 0) -> ParityImages:
+    """``count`` seeded smooth random colour fields at the spec's image size (blocks of 8x8 random colours,
+    bilinearly enlarged): varied enough to spread an ImageNet model's predictions over many classes."""
+    from PIL import Image
+
+    h, w, c = spec.image_shape
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (count, 8, 8, 3), dtype=np.uint8)
+    images = np.stack([np.asarray(Image.fromarray(a).resize((w, h), Image.BILINEAR)) for a in coarse])
+    if c == 1:
+        images = images.mean(axis=-1, keepdims=True).astype(np.uint8)
+    half = count // 2
+    return ParityImages("synthetic images (a model saved from published weights has no test set)", images[:half],
+                        images[half:])
