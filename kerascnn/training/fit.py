@@ -151,7 +151,8 @@ class _Trainer:
         if cfg.init_from:  # read (and check) the weights before anything is written
             from kerascnn.models.pretrained import read_weights, resolve_weights
 
-            weights = resolve_weights(cfg.model, cfg.init_from)  # a path, or published weights by name (downloaded)
+            # A path, or published weights by name (downloaded once), which may need hyperparameters set.
+            weights = resolve_weights(cfg.model, cfg.init_from, hyperparameters=cfg.hparams, complete=True)
             source = read_weights(weights.path)
         data = prepare_data(
             self.raw if self.raw is not None else cfg.dataset,

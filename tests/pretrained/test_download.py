@@ -108,13 +108,17 @@ def test_a_pth_without_torch_is_refused_before_downloading(kerascnn_home, weight
     assert weights_server.requests[path.name] == 0
 
 
-def test_unknown_tags_and_models_without_weights(kerascnn_home):
+def test_unknown_tags_and_models_without_weights(kerascnn_home, kerascnn_main, tmp_path):
     with pytest.raises(WeightsError, match="Registered: torchvision:IMAGENET1K_V1, torchvision:IMAGENET1K_V2"):
         build("mobilenet_v2", weights="IMAGENET1K_V3")
     with pytest.raises(WeightsError, match="No published weights are registered for 'lenet'"):
         build("lenet", weights="imagenet")
     with pytest.raises(WeightsError, match="need batch_norm=True, not False"):
         build("vgg11", batch_norm=False, weights="torchvision:BN_IMAGENET1K_V1")
+    # fit cannot add the hyperparameter itself: it says which flag to add, before downloading or writing.
+    result = kerascnn_main("fit", "vgg11", "--init-from", "torchvision:BN_IMAGENET1K_V1", "--out", tmp_path / "run")
+    assert result.returncode == 1 and "(kerascnn fit: --hparam batch_norm=true)" in result.stderr
+    assert not (tmp_path / "run").exists() and not (kerascnn_home / "weights").exists()
 
 
 def test_feature_extractor_is_torchvisions_features(kerascnn_home, weights_server, mobilenet_v2_file, monkeypatch):

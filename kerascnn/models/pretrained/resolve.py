@@ -28,14 +28,24 @@ def looks_like_path(spec) -> bool:
         (".pth", ".pt", ".bin", ".safetensors", ".h5", ".keras"))
 
 
-def resolve_weights(name: str, spec, *, include_top: bool = True, hyperparameters=None) -> ResolvedWeights:
+def resolve_weights(name: str, spec, *, include_top: bool = True, hyperparameters=None,
+                    complete: bool = False) -> ResolvedWeights:
     """The local file ``spec`` means for zoo model ``name``: an existing path, or a registered tag downloaded
     once (a one-line :class:`WeightsError` if it cannot be). ``include_top=False`` prefers the notop file;
-    ``hyperparameters`` that contradict the weights' architecture are refused before any download."""
+    ``hyperparameters`` that contradict the weights' architecture are refused before any download, and with
+    ``complete`` so are those that leave out one the weights need (a caller that cannot add it: ``fit``)."""
     if looks_like_path(spec):
         return ResolvedWeights(Path(spec).expanduser(), None)
     entry = get_weights(name, str(spec))
-    check_hyperparameters(entry, hyperparameters or {})
+    given = dict(hyperparameters or {})
+    check_hyperparameters(entry, given)
+    missing = {k: v for k, v in entry.hyperparameters.items() if k not in given}
+    if complete and missing:
+        settings = ", ".join(f"{k}={v!r}" for k, v in missing.items())
+        raise WeightsError(
+            f"{name} weights {entry.tag} were trained with {settings}: set it too "
+            f"(kerascnn fit: {' '.join(f'--hparam {k}={str(v).lower()}' for k, v in missing.items())})."
+        )
     if entry.file_format in ("pth", "pt", "bin"):
         _check_torch(entry)
     url, expected = entry.file_for(include_top)
