@@ -47,9 +47,12 @@ def test_download_once_then_the_cache(kerascnn_home, weights_server, mobilenet_v
     _serve(weights_server, path)
     _register(path, digest[:8])
     monkeypatch.setenv("KERASCNN_WEIGHTS_MIRROR", weights_server.url + "/mirror/")
+    killed = kerascnn_home / "weights" / f".{path.name}.tmp-killed"  # what a download killed midway leaves
+    killed.mkdir(parents=True)
+    (killed / path.name).write_bytes(path.read_bytes()[:1000])
     model = build("mobilenet_v2", (33, 33, 3), 1000, weights="kerascnn:TEST")
     assert weights_server.requests[path.name] == 1
-    assert _cache_files(kerascnn_home) == [path.name]  # under its published name, nothing else left
+    assert _cache_files(kerascnn_home) == [path.name]  # under its published name; the killed download's gone
     assert _relative_error(model, reference) <= 1e-4
     report = model.load_report
     assert report.tag == "kerascnn:TEST" and report.sha256 == digest and report.reinitialized == []
@@ -136,7 +139,8 @@ def test_feature_extractor_is_torchvisions_features(kerascnn_home, weights_serve
         build("mobilenet_v2", pooling="avg")
     # LeNet's own "pooling" (its subsampling) keeps its meaning; its features are the last 4-D map.
     lenet = build("lenet", include_top=False, pooling="max")
-    assert lenet.output.shape == (None, 5, 5, 16) and isinstance(lenet.get_layer("block1_pool"), keras.layers.MaxPooling2D)
+    assert lenet.output.shape == (None, 5, 5, 16)
+    assert isinstance(lenet.get_layer("block1_pool"), keras.layers.MaxPooling2D)
 
 
 def test_keras_applications_notop_files(kerascnn_home, weights_server, tmp_path, monkeypatch):

@@ -7,17 +7,20 @@
 The transfer is Keras' own ``keras.utils.get_file`` (progress bar, HTTP and ``file://``), into a private
 staging folder of the cache: the file reaches its cache name only after its hash matched, by an atomic
 rename, so a wrong hash, a truncated transfer, a dead network or a kill leaves nothing under that name and
-the next call downloads again. A file already in the cache is used without a request (torch.hub's rule).
+the next call downloads again (and removes a killed download's staging folder). A file already in the
+cache is used without a request (torch.hub's rule).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
+from kerascnn.fsutil import _locked_temporary, remove_stale_temporaries
 from kerascnn.models.pretrained.files import WeightsError
 from kerascnn.models.weights import url_file_name
 
@@ -71,7 +74,10 @@ def fetch(url: str, expected_hash: str | None, *, hash_algorithm: str = "sha256"
         return target
     source = mirrored_url(url)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+    # A locked staging folder (kerascnn.fsutil's convention): the leftovers of a killed download are unlocked,
+    # and removed here next time; a download still running elsewhere holds its lock and is left alone.
+    remove_stale_temporaries(target.parent, re.escape(target.name))
+    staging, lock = _locked_temporary(lambda: tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         _get_file(source, target.name, staging, what)
         downloaded = staging / target.name
@@ -88,6 +94,7 @@ def fetch(url: str, expected_hash: str | None, *, hash_algorithm: str = "sha256"
         os.replace(downloaded, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(lock)
     return target
 
 
