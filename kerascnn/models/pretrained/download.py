@@ -51,10 +51,6 @@ def cached_path(url: str) -> Path:
     return weights_dir() / url_file_name(url)
 
 
-def is_cached(url: str) -> bool:
-    return cached_path(url).is_file()
-
-
 def file_digest(path, algorithm: str = "sha256") -> str:
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:

@@ -19,7 +19,7 @@ import numpy as np
 from kerascnn.errors import ArtifactError
 
 # DataSpec.dataset of a model saved from published weights (save_pretrained_run): no training data behind it.
-PUBLISHED_WEIGHTS_DATASET = "imagenet"
+PUBLISHED_WEIGHTS_DATASET = "imagenet (published weights)"
 
 
 @functools.cache

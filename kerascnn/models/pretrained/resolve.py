@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kerascnn.models.pretrained.download import fetch
 from kerascnn.models.pretrained.files import WeightsError
-from kerascnn.models.weights import PretrainedWeights, get_weights, list_weights
+from kerascnn.models.weights import PretrainedWeights, get_weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +67,6 @@ def check_hyperparameters(entry: PretrainedWeights | None, hyperparameters: dict
             )
         merged[key] = value
     return merged
-
-
-def has_weights(name: str) -> bool:
-    return bool(list_weights(name))
 
 
 def _check_torch(entry: PretrainedWeights) -> None:
