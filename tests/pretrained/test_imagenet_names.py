@@ -59,7 +59,7 @@ def test_saved_imagenet_model_predicts_class_names(served_default, kerascnn_main
     assert again.returncode != 0 and "exists" in again.stderr
 
 
-@pytest.mark.heavy  # a whole fit (build, two training steps, evaluation, plots): ~30 s on two cores
+@pytest.mark.heavy  # a whole fit (build, two training steps, evaluation, plots): too long for the default run
 def test_fit_init_from_imagenet(served_default, kerascnn_main, tmp_path):
     out = tmp_path / "run"
     result = kerascnn_main("fit", "mobilenet_v2", "--init-from", "imagenet", "--input-shape", "32,32", "--epochs", "1",
@@ -73,7 +73,7 @@ def test_fit_init_from_imagenet(served_default, kerascnn_main, tmp_path):
     assert spec["normalization"] == "imagenet (torchvision)" and spec["mean"] == [0.485, 0.456, 0.406]
 
 
-@pytest.mark.heavy  # a SavedModel export and its parity check: ~40 s on two cores
+@pytest.mark.heavy  # a SavedModel export, its parity check and two predicts: too long for the default run
 def test_export_of_an_imagenet_model_writes_its_class_names(served_default, kerascnn_main, tmp_path):
     from kerascnn.models import build, save_pretrained_run
 
