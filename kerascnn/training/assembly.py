@@ -30,6 +30,7 @@ class Prepared:
 
     data: object  # kerascnn.data.prepare.PreparedData; its spec in the convention of the weights started from
     source: object  # the WeightSource of cfg.init_from, or None
+    weights_entry: object  # the registry entry when cfg.init_from named published weights, else None
     new_head: bool  # the source's head means other classes: it is not loaded
     steps_per_epoch: int
     steps_per_execution: int
@@ -60,11 +61,13 @@ def prepare(cfg: TrainConfig, raw=None, *, strategy=None) -> Prepared:
     from kerascnn.training import transfer
     from kerascnn.training.compile import steps_per_execution
 
-    source = None
+    source = entry = None
     if cfg.init_from:  # read (and check) the weights before anything is written
-        from kerascnn.models.pretrained import read_weights
+        from kerascnn.models.pretrained import read_weights, resolve_weights
 
-        source = read_weights(cfg.init_from)
+        # A path, or published weights by name (downloaded once), which may need hyperparameters set.
+        weights = resolve_weights(cfg.model, cfg.init_from, hyperparameters=cfg.hparams, complete=True)
+        source, entry = read_weights(weights.path), weights.entry
     data = prepare_data(
         raw if raw is not None else cfg.dataset,
         lambda channels: transfer.source_input(source, cfg.model, cfg.input_shape, channels),
@@ -81,7 +84,8 @@ def prepare(cfg: TrainConfig, raw=None, *, strategy=None) -> Prepared:
             source_preprocessing(cfg.model, source)))
     steps = int(cfg.steps_per_epoch or math.ceil(len(data.train) / cfg.batch_size))
     spe = steps_per_execution(cfg.steps_per_execution, steps, strategy)
-    return Prepared(data, source, new_head, steps, spe, repeat_train=data.streaming or bool(cfg.steps_per_epoch))
+    return Prepared(data, source, entry, new_head, steps, spe,
+                    repeat_train=data.streaming or bool(cfg.steps_per_epoch))
 
 
 def check_resizable(spec) -> None:
@@ -121,7 +125,8 @@ def load_initial_weights(model, cfg: TrainConfig, prepared: Prepared):
         return None
     from kerascnn.models.pretrained import load_weights
 
-    return load_weights(model, cfg.init_from, source=prepared.source, new_head=prepared.new_head)
+    return load_weights(model, cfg.init_from, source=prepared.source, new_head=prepared.new_head,
+                        entry=prepared.weights_entry)
 
 
 def assemble(cfg: TrainConfig, prepared: Prepared) -> Assembly:

@@ -94,8 +94,10 @@ class TrainConfig:
     hparams: dict = setting(help="builder hyperparameters (--hparams FILE, --hparam KEY=VALUE)", factory=dict,
                             cli=False)
     init_from: str | None = setting(None, "start from these weights: torchvision .safetensors/.pth, "
-                                          "keras.applications .h5, .keras, or a run directory",
-                                    metavar="PATH|RUN", default_help="random initialization")
+                                          "keras.applications .h5, .keras, a run directory, or published weights "
+                                          "by name, downloaded once: imagenet, torchvision:IMAGENET1K_V2, ... "
+                                          "(kerascnn models --pretrained)",
+                                    metavar="PATH|RUN|TAG", default_help="random initialization")
     freeze: str | None = setting(None, "what phase 1 keeps fixed: backbone (all but the head), none, or every layer "
                                        "up to and including LAYER", metavar="backbone|none|LAYER",
                                  default_help="backbone with --init-from")

@@ -220,7 +220,7 @@ class _Trainer:
                        "statistics": spec.statistics}
         if self.load_report is not None:
             report = self.load_report
-            doc["init_from"] = {"path": report.source, "sha256": report.sha256, "kind": report.kind,
+            doc["init_from"] = {"path": report.source, "tag": report.tag, "sha256": report.sha256, "kind": report.kind,
                                 "loaded_layers": len(report.loaded), "loaded_params": report.loaded_params,
                                 "reinitialized": report.reinitialized, "skipped": report.skipped,
                                 "preprocessing": report.preprocessing}
