@@ -81,14 +81,21 @@ def convert(model, spec, what: str = "the model") -> bytes:
     def fn(images):
         return {"probabilities": serve(images)["probabilities"]}
 
-    try:
-        with captured_stderr():
+    error = None
+    with captured_stderr():  # tf2onnx logs every op it maps, and an error per op it cannot
+        try:
             onnx_model, _ = tf2onnx.convert.from_function(fn, input_signature=signature, opset=OPSET)
-    except Exception as e:  # tf2onnx raises plain Exceptions, ValueErrors and friends for what it cannot map
-        first = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        except Exception as e:  # tf2onnx raises plain Exceptions, ValueErrors and friends for what it cannot map
+            error = e
+    if error is not None:
+        first = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
         raise ArtifactError(f"Cannot convert {what} to ONNX: {first.strip()[:300]}") from None
-    unsupported = sorted({node.op_type for node in onnx_model.graph.node if node.domain not in ("", "ai.onnx")})
-    if unsupported:  # tf2onnx keeps ops it cannot map as TensorFlow ops no ONNX runtime runs
+    import onnx
+
+    # tf2onnx keeps the ops it cannot map as TensorFlow ops (logging an error): no ONNX runtime runs those.
+    unsupported = sorted({node.op_type for node in onnx_model.graph.node
+                          if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, "")})
+    if unsupported:
         raise ArtifactError(f"Cannot convert {what} to ONNX: no ONNX equivalent for {', '.join(unsupported)}.")
     onnx_model.doc_string = f"{what}: raw uint8 images in, class probabilities (softmax) out."
     for key, value in (("class_names", json.dumps(list(spec.class_names))), ("data_spec", json.dumps(spec.to_dict()))):

@@ -135,11 +135,25 @@ def convert_saved_model(directory, quantize: str = "none", calibration_images=No
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_output_type = tf.uint8  # the input is uint8 already: raw pixels
-    try:
-        return converter.convert()
-    except Exception as e:  # ConverterError and friends: name the model and the mode
-        first = next((line for line in str(e).splitlines() if "error" in line.lower()), str(e)[:200])
-        raise ArtifactError(f"Cannot convert {what} to TFLite (quantize={quantize}): {first.strip()}") from None
+    error = None
+    with captured_stderr():  # the converter's MLIR dump: the one line below says what matters
+        try:
+            content = converter.convert()
+        except Exception as e:  # ConverterError and friends: name the model and the mode
+            error = e
+    if error is not None:
+        raise ArtifactError(f"Cannot convert {what} to TFLite (quantize={quantize}): {conversion_error(error)}") from None
+    return content
+
+
+def conversion_error(error) -> str:
+    """One line for a converter error: the ops TFLite has no kernel for, or the first error line."""
+    text = str(error)
+    ops = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)))
+    if ops:
+        return f"no TFLite builtin op for {', '.join(ops)} (a layer the TFLite runtime cannot run)."
+    first = next((line for line in text.splitlines() if "error" in line.lower()), text[:200])
+    return first.strip()[:300]
 
 
 def interpreter(model_path=None, model_content=None, num_threads=None, what=None):
