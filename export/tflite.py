@@ -216,8 +216,8 @@ def check_target(out, overwrite: bool, suffix: str = ".tflite", fmt: str = FORMA
     would overwrite something: a file of another kind, or a kerascnn export without ``overwrite``."""
     out = Path(out)
     if out.suffix != suffix:
-        kind = {"tflite": "TFLite", "onnx": "ONNX"}.get(fmt, fmt)
-        raise KerasCNNError(f"A {kind} export is a file ending in {suffix}. Received --out {out}")
+        kind = {"tflite": "A TFLite", "onnx": "An ONNX"}.get(fmt, fmt)
+        raise KerasCNNError(f"{kind} export is a file ending in {suffix}. Received --out {out}")
     side = sidecar_path(out)
     for path in (out, side):
         if path.is_dir():
