@@ -39,21 +39,14 @@ INSTALL_HINT = "pip install 'kerascnn[onnx]' (tf2onnx and onnxruntime)"
 
 
 def converter():
-    """``tf2onnx``, made to run on numpy 2 as Keras makes it, or a one-line error if it is missing."""
+    """``tf2onnx``, or a one-line error if it is missing.
+
+    tf2onnx 1.17.0 runs on numpy 2 as it is (Keras still patches its older releases before converting).
+    """
     try:
         import tf2onnx
     except ImportError as e:
         raise KerasCNNError(f"ONNX export needs tf2onnx ({e.name or e} is missing): {INSTALL_HINT}.") from None
-    import warnings
-
-    try:  # tf2onnx 1.17 still uses np.object and friends; Keras' ONNX export patches them the same way
-        from keras.src.export.tf2onnx_lib import patch_tf2onnx
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            patch_tf2onnx()
-    except ImportError:
-        pass
     return tf2onnx
 
 
