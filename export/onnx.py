@@ -88,6 +88,10 @@ def convert(model, spec, what: str = "the model") -> bytes:
     # tf2onnx keeps the ops it cannot map as TensorFlow ops (logging an error): no ONNX runtime runs those.
     unsupported = sorted({node.op_type for node in onnx_model.graph.node
                           if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, "")})
+    if {"StatefulPartitionedCall", "PartitionedCall"} & set(unsupported):
+        # Keras runs grouped convolutions on the CPU as an XLA-compiled function, which tf2onnx keeps whole.
+        raise ArtifactError(f"Cannot convert {what} to ONNX: it calls an XLA-compiled TensorFlow function (Keras "
+                            "compiles grouped convolutions so), which tf2onnx does not convert.")
     if unsupported:
         raise ArtifactError(f"Cannot convert {what} to ONNX: no ONNX equivalent for {', '.join(unsupported)}.")
     onnx_model.doc_string = f"{what}: raw uint8 images in, class probabilities (softmax) out."

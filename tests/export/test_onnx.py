@@ -78,9 +78,17 @@ def test_mobilenet_v2_converts_and_agrees():
     assert agreement == 1.0 and max_diff <= 1e-4
 
 
+# What tf2onnx 1.17 cannot convert: Keras runs grouped convolutions on the CPU as an XLA-compiled function.
+NOT_CONVERTED = {"resnext50_32x4d": "XLA-compiled TensorFlow function"}
+
+
 @pytest.mark.onnx_zoo
 @pytest.mark.parametrize("name", distinct_models())
 def test_every_zoo_model_converts_and_agrees(name):
+    if name in NOT_CONVERTED:
+        with pytest.raises(ArtifactError, match=f"Cannot convert {name} to ONNX: it calls an {NOT_CONVERTED[name]}"):
+            check_zoo_model(name)
+        return
     agreement, max_diff = check_zoo_model(name)
     print(f"{name}: agreement {agreement:.4f}, max |dp| {max_diff:.2e}")
     assert agreement >= 0.999 and max_diff <= 1e-4
