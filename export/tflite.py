@@ -1,12 +1,19 @@
-"""TFLite export for devices: one ``.tflite`` file plus a ``.json`` beside it, run by LiteRT.
+"""TFLite export for devices: one ``.tflite`` file plus a ``.json`` beside it, run by LiteRT and MediaPipe.
 
-    models/lenet_int8.tflite    the model: raw uint8 images in, class probabilities out
+    models/lenet_int8.tflite    the model: raw uint8 images in, class probabilities out, with its metadata
     models/lenet_int8.json      the marker: class names, input/output spec, DataSpec, sha256, parity
 
 Every variant takes raw pixels, uint8 ``[N, h, w, c]`` at the data's native size, and does the
 preprocessing (scale, channel conversion, resize, normalization) inside the graph, so a device feeds
-camera/decoder output as is. The single output ``probabilities`` is float32 ``[N, K]``; for ``int8`` it
-is uint8 with scale 1/256 (``p = q / 256``; the json and the tensor's quantization parameters say so).
+camera/decoder output as is. A model trained on grayscale images takes RGB frames (``c = 3``) by
+default and converts them to gray inside (:func:`kerascnn.export.graph.rgb_frames_to_gray`, the
+training pipeline's luma weights): app runtimes such as MediaPipe Tasks only feed 3- or 4-channel
+images. ``gray_input=True`` keeps the 1-channel input. The single output ``probabilities`` is float32
+``[N, K]``; for ``int8`` it is uint8 with scale 1/256 (``p = q / 256``; the json and the tensor's
+quantization parameters say so).
+
+Every file carries TFLite model metadata (:mod:`kerascnn.export.tflite_metadata`): name, description,
+version, author, license, the input's color space and the class names as the output's label file.
 
 ``quantize``:
     none      float32 weights and activations
