@@ -50,9 +50,11 @@ def export(source, out, format: str = "saved_model", quantize: str = "none", **k
         return export_tflite(source, out, quantize or "none", **kwargs)
     if format == "onnx":
         if quantize not in (None, "none"):
-            raise KerasCNNError(f"An ONNX export is float32; quantize is for format='tflite'. Received: quantize={quantize!r}")
+            raise KerasCNNError(f"An ONNX export is float32; quantize is for format='tflite'. "
+                                f"Received: quantize={quantize!r}")
         if kwargs.pop("calibration_images", None) is not None:
-            raise KerasCNNError("An ONNX export is float32: calibration_images is for format='tflite', quantize='int8'.")
+            raise KerasCNNError("An ONNX export is float32: calibration_images is for format='tflite', "
+                                "quantize='int8'.")
         from kerascnn.export.onnx import export_onnx
 
         return export_onnx(source, out, **kwargs)

@@ -37,7 +37,6 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.errors import ArtifactError, KerasCNNError
-from kerascnn.quiet import captured_stderr
 from kerascnn.export.artifacts import (
     ExportResult,
     check_images,
@@ -48,6 +47,7 @@ from kerascnn.export.artifacts import (
     reference_probabilities,
 )
 from kerascnn.export.tflite_metadata import ModelInfo
+from kerascnn.quiet import captured_stderr
 
 FORMAT = "tflite"
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
@@ -149,7 +149,8 @@ def convert_saved_model(directory, quantize: str = "none", calibration_images=No
         except Exception as e:  # ConverterError and friends: name the model and the mode
             error = e
     if error is not None:
-        raise ArtifactError(f"Cannot convert {what} to TFLite (quantize={quantize}): {conversion_error(error)}") from None
+        reason = conversion_error(error)
+        raise ArtifactError(f"Cannot convert {what} to TFLite (quantize={quantize}): {reason}") from None
     return content
 
 
@@ -271,7 +272,12 @@ def export_tflite(source, out, quantize: str = "none", *, spec=None, calibration
     """
     from kerascnn.export import parity
     from kerascnn.export.tflite_metadata import metadata_buffer, with_metadata
-    from kerascnn.fsutil import atomic_write_bytes, atomic_write_json, locked_temporary_directory, remove_stale_temporaries
+    from kerascnn.fsutil import (
+        atomic_write_bytes,
+        atomic_write_json,
+        locked_temporary_directory,
+        remove_stale_temporaries,
+    )
 
     model, spec, name = load_source(source, spec)
     out = check_target(out, overwrite)

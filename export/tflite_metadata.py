@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import struct
 import zipfile
 
 import numpy as np
@@ -169,7 +170,7 @@ def read_metadata(model_content: bytes) -> dict | None:
         if not fb.ModelMetadata.ModelMetadataBufferHasIdentifier(data, 0):
             return None
         md = fb.ModelMetadataT.InitFromPackedBuf(bytearray(data), 0)
-    except (IndexError, ValueError, TypeError, AttributeError) as e:  # a corrupt flatbuffer
+    except (IndexError, ValueError, TypeError, AttributeError, struct.error) as e:  # a corrupt flatbuffer
         raise ArtifactError(f"Cannot read the model's metadata: {e}") from None
     result = {key: _text(getattr(md, key)) for key in ("name", "description", "version", "author", "license")}
     result["color_space"] = None
@@ -195,4 +196,4 @@ def associated_file(model_content: bytes, name: str) -> bytes:
         with zipfile.ZipFile(io.BytesIO(model_content)) as archive:
             return archive.read(name)
     except (zipfile.BadZipFile, KeyError) as e:
-        raise ArtifactError(f"The model's metadata names {name!r}, but the file is not packed in the model: {e}") from None
+        raise ArtifactError(f"The model's metadata names {name!r}, but it is not packed in the model: {e}") from None

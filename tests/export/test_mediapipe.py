@@ -95,7 +95,8 @@ def test_rgb_frames_are_converted_to_gray_as_training_converts_them(trained_run,
     # The 1-channel graph stays available; MediaPipe cannot load it (it needs 3 or 4 channels).
     gray_result = export_tflite(trained_run, tmp_path / "gray.tflite", check_parity=False, gray_input=True)
     predictor = load_predictor(gray_result.path)
-    assert predictor.image_shape == (8, 8, 1) and read_metadata(gray_result.path.read_bytes())["color_space"] == "GRAYSCALE"
+    assert predictor.image_shape == (8, 8, 1)
+    assert read_metadata(gray_result.path.read_bytes())["color_space"] == "GRAYSCALE"
     np.testing.assert_allclose(predictor.predict(as_trained), probabilities, atol=1e-5)
 
 

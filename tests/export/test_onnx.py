@@ -18,6 +18,9 @@ import tensorflow as tf
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
 
+from kerascnn_testing.zoo import distinct_models  # noqa: E402
+from test_zoo_exports import tiny_model  # noqa: E402
+
 from kerascnn.data.spec import DataSpec  # noqa: E402
 from kerascnn.errors import ArtifactError, KerasCNNError  # noqa: E402
 from kerascnn.export import ParityError, export, sidecar_path  # noqa: E402
@@ -25,9 +28,6 @@ from kerascnn.export import onnx as onnx_export  # noqa: E402
 from kerascnn.export.artifacts import reference_probabilities  # noqa: E402
 from kerascnn.export.tflite import export_tflite  # noqa: E402
 from kerascnn.runs import load_trained  # noqa: E402
-from kerascnn_testing.zoo import distinct_models  # noqa: E402
-
-from test_zoo_exports import tiny_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,8 @@ def check_zoo_model(name):
     session = onnx_export.session(onnx_export.convert(model, spec, what=name))
     probabilities = onnx_export.onnx_probabilities(session, images)
     reference = reference_probabilities(model, spec, images)
-    return float((probabilities.argmax(1) == reference.argmax(1)).mean()), float(np.abs(probabilities - reference).max())
+    agreement = float((probabilities.argmax(1) == reference.argmax(1)).mean())
+    return agreement, float(np.abs(probabilities - reference).max())
 
 
 def test_mobilenet_v2_converts_and_agrees():
@@ -106,10 +107,12 @@ def test_an_op_without_equivalent_fails_in_one_line_and_writes_nothing(tmp_path)
     outputs = keras.layers.Dense(2)(keras.layers.Flatten()(Shrink()(inputs)))
     model = keras.Model(inputs, outputs, name="lanczos")
     spec = DataSpec("x", ["a", "b"], (8, 8, 1), (8, 8, 1), [0.5], [0.25])
-    with pytest.raises(ArtifactError, match=r"^Cannot convert lanczos to ONNX: no ONNX equivalent for ScaleAndTranslate\.$"):
+    with pytest.raises(ArtifactError,
+                       match=r"^Cannot convert lanczos to ONNX: no ONNX equivalent for ScaleAndTranslate\.$"):
         export(model, tmp_path / "m.onnx", format="onnx", spec=spec, check_parity=False)
-    with pytest.raises(ArtifactError, match=r"^Cannot convert lanczos to TFLite \(quantize=none\): no TFLite builtin op "
-                                            r"for ScaleAndTranslate"):
+    with pytest.raises(ArtifactError,
+                       match=r"^Cannot convert lanczos to TFLite \(quantize=none\): "
+                             r"no TFLite builtin op for ScaleAndTranslate"):
         export_tflite(model, tmp_path / "m.tflite", spec=spec, check_parity=False)
     assert list(tmp_path.iterdir()) == []
 
