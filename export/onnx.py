@@ -6,7 +6,8 @@
 The graph is the TFLite one (:func:`kerascnn.export.graph.tflite_preprocess`: preprocessing made of
 plain ops, then the model, then softmax), converted by ``tf2onnx`` (opset 17), the converter Keras' own
 ``model.export(format="onnx")`` calls on the TensorFlow backend (that call exports the bare model,
-without preprocessing or softmax). The class names are in the model too: ``metadata_props["class_names"]``
+without preprocessing or softmax). Grouped convolutions, which Keras compiles with XLA on the CPU,
+are inlined first (:func:`_convert_function`). The class names are in the model too: ``metadata_props["class_names"]``
 (a JSON list), beside the DataSpec (``metadata_props["data_spec"]``).
 
 Parity is measured with ONNX Runtime against the Keras model: the float32 bound (>= 99.9% top-1
@@ -77,7 +78,7 @@ def convert(model, spec, what: str = "the model") -> bytes:
     error = None
     with captured_stderr():  # tf2onnx logs every op it maps, and an error per op it cannot
         try:
-            onnx_model, _ = tf2onnx.convert.from_function(fn, input_signature=signature, opset=OPSET)
+            onnx_model = _convert_function(tf2onnx, fn.get_concrete_function())
         except Exception as e:  # tf2onnx raises plain Exceptions, ValueErrors and friends for what it cannot map
             error = e
     if error is not None:
@@ -89,9 +90,8 @@ def convert(model, spec, what: str = "the model") -> bytes:
     unsupported = sorted({node.op_type for node in onnx_model.graph.node
                           if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, "")})
     if {"StatefulPartitionedCall", "PartitionedCall"} & set(unsupported):
-        # Keras runs grouped convolutions on the CPU as an XLA-compiled function, which tf2onnx keeps whole.
-        raise ArtifactError(f"Cannot convert {what} to ONNX: it calls an XLA-compiled TensorFlow function (Keras "
-                            "compiles grouped convolutions so), which tf2onnx does not convert.")
+        raise ArtifactError(f"Cannot convert {what} to ONNX: it calls a TensorFlow function that could not be "
+                            "inlined, which tf2onnx does not convert.")
     if unsupported:
         raise ArtifactError(f"Cannot convert {what} to ONNX: no ONNX equivalent for {', '.join(unsupported)}.")
     onnx_model.doc_string = f"{what}: raw uint8 images in, class probabilities (softmax) out."
@@ -99,6 +99,33 @@ def convert(model, spec, what: str = "the model") -> bytes:
         entry = onnx_model.metadata_props.add()
         entry.key, entry.value = key, value
     return onnx_model.SerializeToString()
+
+
+def _convert_function(tf2onnx, concrete):
+    """``tf2onnx.convert.from_function``'s steps, with XLA-compiled functions made inlinable in between.
+
+    Keras runs grouped convolutions (ResNeXt) on the CPU inside a ``tf.function(jit_compile=True)``;
+    TensorFlow's optimizer never inlines such a function, so tf2onnx would keep it as a call no ONNX
+    runtime runs. For conversion the compile request means nothing: it is cleared, the graph optimized
+    again (inlining it), and the grouped convolution becomes an ONNX ``Conv`` with ``group``.
+    """
+    import tensorflow as tf
+
+    input_names = [t.name for t in concrete.inputs if t.dtype != tf.dtypes.resource]
+    output_names = [t.name for t in concrete.outputs if t.dtype != tf.dtypes.resource]
+    renames = tf2onnx.convert.tensor_names_from_structed(concrete, input_names, output_names)
+    with tf.device("/cpu:0"):
+        graph_def = tf2onnx.tf_loader.from_function(concrete, input_names, output_names)
+        attributes = [function.attr for function in graph_def.library.function]  # the functions' own, and
+        attributes += [node.attr for node in graph_def.node]  # their calls' (at top level, in functions)
+        attributes += [node.attr for function in graph_def.library.function for node in function.node_def]
+        for attr in attributes:
+            for key in ("_XlaMustCompile", "_noinline"):
+                if key in attr:
+                    attr[key].b = False
+        onnx_model, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=input_names, output_names=output_names,
+                                                       opset=OPSET, tensors_to_rename=renames)
+    return onnx_model
 
 
 def session(model_content: bytes, what: str = "the ONNX model"):
