@@ -149,8 +149,10 @@ def main(argv=None) -> int:
             inp = interpreter.get_input_details()[0]["index"]
             out = interpreter.get_output_details()[0]["index"]
 
+            frame = np.repeat(image, 3, axis=-1)  # the gray model's .tflite takes RGB frames
+
             def invoke():
-                interpreter.set_tensor(inp, image)
+                interpreter.set_tensor(inp, frame)
                 interpreter.invoke()
                 return interpreter.get_tensor(out)
 

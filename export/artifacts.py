@@ -27,14 +27,14 @@ class ExportResult:
     """What an export wrote, and how close it is to the Keras model."""
 
     path: Path  # the SavedModel version folder, or the .tflite file
-    format: str  # "saved_model" or "tflite"
-    quantize: str  # "none" for SavedModel
+    format: str  # "saved_model", "tflite" or "onnx"
+    quantize: str  # "none" for SavedModel and ONNX
     parity: dict | None  # see kerascnn.export.parity; None when not measured
     metadata: dict  # what the marker file holds
 
     @property
     def kind(self) -> str:
-        return "saved_model" if self.format == "saved_model" else f"tflite-{self.quantize}"
+        return f"tflite-{self.quantize}" if self.format == "tflite" else self.format
 
 
 def load_source(source, spec=None):

@@ -155,6 +155,23 @@ def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     return tf.transpose(tf.reshape(columns, [n_in, n_out])).numpy()
 
 
+def rgb_frames_to_gray(images, rounded: bool = True):
+    """uint8 RGB ``[N, h, w, 3]`` -> float32 gray ``[N, h, w, 1]`` in 0..255, as training converts RGB to gray.
+
+    The ITU-R 601 luma weights of :data:`kerascnn.data.spec.LUMA_WEIGHTS` (``tf.image.rgb_to_grayscale``),
+    rounded to whole pixel values as the data pipeline does when it reads an RGB image for a grayscale
+    dataset; a gray image given as three equal channels comes out unchanged. A full-integer graph skips
+    the rounding (ROUND has no int8 kernel; its activations are quantized more coarsely anyway).
+    """
+    import tensorflow as tf
+
+    from kerascnn.data.spec import LUMA_WEIGHTS
+
+    x = tf.cast(images, tf.float32)
+    gray = tf.reduce_sum(x * tf.constant(LUMA_WEIGHTS, tf.float32), axis=-1, keepdims=True)
+    return tf.round(gray) if rounded else gray
+
+
 def tflite_preprocess(images, spec):
     """:func:`kerascnn.data.spec.preprocess` made of TFLite builtin ops (same numbers, to float rounding)."""
     import tensorflow as tf

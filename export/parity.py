@@ -7,11 +7,12 @@ A report compares the export's probabilities with the Keras model's on the same 
     accuracy_keras       accuracy of the Keras model on these images
     accuracy_export      accuracy of the export on these images
     accuracy_drop        accuracy_keras - accuracy_export (points / 100)
-    size_bytes           size of the exported file (or folder)
+    size_bytes           size of the exported file (or folder; for TFLite the graph, without its metadata)
 
-Bounds (an export that misses one is not written): float32 (SavedModel, TFLite ``none``) and float16
-agree on >= 99.9% of images; dynamic-range and int8 agree on >= 99%, lose at most 0.5 points of
-accuracy; an int8 file is at most 30% of the float32 file.
+Bounds (an export that misses one is not written): float32 (SavedModel, TFLite ``none``, ONNX) and
+float16 agree on >= 99.9% of images; ONNX also differs by at most 1e-4 in any probability;
+dynamic-range and int8 agree on >= 99%, lose at most 0.5 points of accuracy; an int8 file is at most
+30% of the float32 file.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Bounds:
     min_agreement: float
     max_accuracy_drop: float | None = None
     max_size_ratio: float | None = None  # of the float32 TFLite file
+    max_abs_prob_diff: float | None = None
 
 
 BOUNDS = {
@@ -40,6 +42,7 @@ BOUNDS = {
     "tflite-float16": Bounds(min_agreement=0.999),
     "tflite-dynamic": Bounds(min_agreement=0.99, max_accuracy_drop=0.005),
     "tflite-int8": Bounds(min_agreement=0.99, max_accuracy_drop=0.005, max_size_ratio=0.30),
+    "onnx": Bounds(min_agreement=0.999, max_abs_prob_diff=1e-4),
 }
 
 
@@ -88,6 +91,8 @@ def violations(report: dict, kind: str) -> list[str]:
                 f"accuracy {report['accuracy_export']:.2%} vs Keras {report['accuracy_keras']:.2%}: "
                 f"{report['accuracy_drop'] * 100:.2f} points lost > {bounds.max_accuracy_drop * 100:.1f}"
             )
+    if bounds.max_abs_prob_diff is not None and report["max_abs_prob_diff"] > bounds.max_abs_prob_diff:
+        missed.append(f"max |dp| {report['max_abs_prob_diff']:.2e} > {bounds.max_abs_prob_diff:.0e}")
     if bounds.max_size_ratio is not None and "size_ratio" in report:
         if report["size_ratio"] > bounds.max_size_ratio:
             missed.append(

@@ -44,19 +44,25 @@ class Predictor:
 
 
 class TFLitePredictor(Predictor):
-    """A kerascnn ``.tflite`` export on LiteRT's Interpreter (checked against the sha256 in its ``.json``)."""
+    """A ``.tflite`` model on LiteRT's Interpreter, with the class names its metadata carries.
+
+    The class names come from the model's own TFLite metadata (its label file) and the image shape
+    from its input tensor, so a kerascnn ``.tflite`` works alone; the ``.json`` kerascnn writes beside
+    it, when present, is checked against the file (sha256) and names models without metadata.
+    """
 
     kind = "tflite"
 
     def __init__(self, path, num_threads: int | None = 1):
-        from kerascnn.export.tflite import interpreter, read_export_info
+        from kerascnn.export.tflite import interpreter, read_export_info, sidecar_path
+        from kerascnn.export.tflite_metadata import read_metadata
 
         self.path = Path(path)
-        info = read_export_info(self.path)
         try:
             content = self.path.read_bytes()
         except OSError as e:
             raise ArtifactError(f"Cannot read {self.path}: {e.strerror}") from None
+        info = read_export_info(self.path) if sidecar_path(self.path).exists() else {}
         if info.get("sha256") and hashlib.sha256(content).hexdigest() != info["sha256"]:
             raise ArtifactError(
                 f"{self.path} ({len(content)} bytes) does not match its {self.path.with_suffix('.json').name} "
@@ -64,15 +70,34 @@ class TFLitePredictor(Predictor):
             )
         # One thread: for one small image the hand-off to a second thread costs more than it saves.
         self._interpreter = interpreter(model_content=content, num_threads=num_threads, what=str(self.path))
-        self.class_names = list(info["class_names"])
-        self.image_shape = tuple(info["image_shape"])
-        self.quantize = info.get("quantize", "none")
-        self.description = f"{info.get('model', '?')} (TFLite, quantize={self.quantize})"
-        self._input = self._interpreter.get_input_details()[0]["index"]
+        metadata = read_metadata(content) or {}
+        self.class_names = metadata.get("class_names") or info.get("class_names")
+        if not self.class_names:
+            raise ArtifactError(
+                f"{self.path} has no class names: no label file in its TFLite metadata and no kerascnn "
+                f"{sidecar_path(self.path).name} beside it. Export it with `kerascnn export --format tflite`."
+            )
+        self.class_names = list(self.class_names)
+        details = self._interpreter.get_input_details()[0]
+        self.image_shape = tuple(int(d) for d in details["shape"][1:])  # what the graph takes (RGB frames too)
+        if details["dtype"] != np.uint8:
+            raise ArtifactError(f"{self.path} takes {np.dtype(details['dtype']).name} input; kerascnn predicts with "
+                                "models that take raw uint8 pixels (kerascnn exports).")
+        self.quantize = info.get("quantize")  # None: not a kerascnn export, or its .json is not beside it
+        quantized = f", quantize={self.quantize}" if self.quantize else ""
+        self.description = f"{info.get('model') or metadata.get('name') or '?'} (TFLite{quantized})"
+        self._input = details["index"]
         self._output = self._interpreter.get_output_details()[0]["index"]
         scale, zero_point = self._interpreter.get_output_details()[0]["quantization"]
         self._dequantize = (float(scale), int(zero_point)) if scale else None
         self._batch = 1
+
+    def predict(self, images) -> np.ndarray:
+        images = np.asarray(images)
+        if images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 1 and self.image_shape[-1] == 3:
+            # A grayscale model's graph takes RGB frames; gray given as three equal channels converts back exactly.
+            images = np.repeat(images, 3, axis=-1)
+        return super().predict(images)
 
     def _predict(self, images) -> np.ndarray:
         interp = self._interpreter

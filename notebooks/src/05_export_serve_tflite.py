@@ -10,7 +10,9 @@
 # 2. **TFLite** files for phones and small devices — float32, float16, dynamic-range and full-integer
 #    (int8) quantization — with their parity with the Keras model measured on the test set;
 # 3. running a `.tflite` with LiteRT, through kerascnn's predictor and by hand, and timing it;
-# 4. **serving** the SavedModel over TF Serving's REST API with `kerascnn serve`, and calling it like any
+# 4. **on a device**: the `.tflite` loaded unchanged by MediaPipe Tasks' `ImageClassifier`, the runtime
+#    Android, iOS, web and Python apps share, which reads the class names from the file itself;
+# 5. **serving** the SavedModel over TF Serving's REST API with `kerascnn serve`, and calling it like any
 #    TF Serving client would; then publishing a new version without restarting the server.
 #
 # Every export takes **raw `uint8` pixels**: the resize and normalization of lesson 02 are inside the
@@ -144,7 +146,10 @@ axes[1].set_title("largest probability difference on the test set")
 plt.show()
 
 # %% [markdown]
-# Beside every `.tflite` file is a `.json` with the class names and the input it expects:
+# Beside every `.tflite` file is a `.json` with the input it expects and the parity report. The digits are
+# grayscale, but cameras and image decoders give RGB: the graph takes **RGB frames** and converts them to
+# gray inside, with the same luma weights the training pipeline uses (`--gray-input` keeps the 1-channel
+# input instead).
 
 # %%
 smallest = tflite_files.get("int8", tflite_files["none"])
@@ -185,9 +190,10 @@ interpreter = Interpreter(model_path=str(smallest))
 interpreter.allocate_tensors()
 inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 print("input:", inp["dtype"].__name__, inp["shape"], "· output:", out["dtype"].__name__, out["shape"])
-interpreter.resize_tensor_input(inp["index"], [4, *inp["shape"][1:]])
+frames = np.repeat(raw.x_test[:4], 3, axis=-1)  # gray digits as RGB frames: three equal channels
+interpreter.resize_tensor_input(inp["index"], frames.shape)
 interpreter.allocate_tensors()
-interpreter.set_tensor(inp["index"], raw.x_test[:4])
+interpreter.set_tensor(inp["index"], frames)
 interpreter.invoke()
 q = interpreter.get_tensor(out["index"]).astype("float32")
 scale, zero_point = out["quantization"]
@@ -208,7 +214,62 @@ for name, t in timings.items():
     print(f"{name:20s} {t['p50_us']:10.0f} {t['p99_us']:10.0f} {t['images_per_second']:10.0f}")
 
 # %% [markdown]
-# ## 5. Serving over REST with `kerascnn serve`
+# ## 5. On a device: MediaPipe's `ImageClassifier`
+#
+# On a phone, the model is loaded by an app runtime, not by kerascnn. MediaPipe Tasks' `ImageClassifier`
+# is the standard one for image classification (the same API on Android, iOS, the web and Python:
+# `pip install mediapipe`). It needs to know what the model takes and what its outputs mean, and reads
+# that from the **TFLite model metadata** every kerascnn `.tflite` carries: name, description, version,
+# author, license, the input's color space, and the class names as a label file packed inside.
+
+# %%
+from kerascnn.export import read_metadata
+
+metadata = read_metadata(tflite_files["none"].read_bytes())
+for field in ("name", "description", "version", "author", "license", "color_space"):
+    print(f"{field:12s} {metadata[field]}")
+print("labels      ", metadata["class_names"])
+
+# %% [markdown]
+# The file goes to MediaPipe as it is. An app hands it camera frames; here, the test digits as RGB images.
+# The categories come back **named**, with their scores:
+
+# %%
+import mediapipe as mp
+from mediapipe.tasks.python import BaseOptions, vision
+
+on_device = {}
+for quantize in ("none", "int8"):
+    if quantize not in tflite_files:
+        continue
+    options = vision.ImageClassifierOptions(
+        base_options=BaseOptions(model_asset_path=str(tflite_files[quantize])), max_results=3)
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        results = [
+            classifier.classify(mp.Image(image_format=mp.ImageFormat.SRGB,
+                                         data=np.ascontiguousarray(np.repeat(image, 3, axis=-1))))
+            for image in raw.x_test[:100]
+        ]
+    on_device[quantize] = [r.classifications[0].categories for r in results]
+for categories, label in zip(on_device["none"][:4], raw.y_test[:4]):
+    print(f"true {label}:", ", ".join(f"{c.category_name} {c.score:.2f}" for c in categories))
+
+# %% [markdown]
+# Does the app see what `kerascnn predict` sees? Same file, same kernels: the top-1 classes agree.
+
+# %%
+for quantize, categories in on_device.items():
+    expected = load_predictor(tflite_files[quantize]).predict(raw.x_test[:100]).argmax(axis=1)
+    names = [c[0].category_name for c in categories]
+    agreement = np.mean([name == str(e) for name, e in zip(names, expected)])
+    print(f"tflite {quantize}: MediaPipe agrees with kerascnn predict on {agreement:.0%} of {len(names)} images")
+    assert agreement >= 0.99
+
+# %% [markdown]
+# Other runtimes take ONNX (ONNX Runtime, OpenVINO, TensorRT, Windows ML): `kerascnn export RUN --format
+# onnx` writes `models/NAME.onnx`, checked the same way on ONNX Runtime (`pip install 'kerascnn[onnx]'`).
+#
+# ## 6. Serving over REST with `kerascnn serve`
 #
 # `kerascnn serve MODEL_BASE_PATH` answers TF Serving's REST API, so a client written for TF Serving works
 # unchanged, and the same folder works in the real TF Serving (`docker run -p 8501:8501 -v
@@ -323,4 +384,6 @@ print("".join((WORK / "05_server.log").read_text().splitlines(keepends=True)[-6:
 # * `--format tflite --quantize none|float16|dynamic|int8` trades size for exactness; the parity report
 #   says by how much, and an export that misses its bound is refused.
 # * `kerascnn predict MODEL IMAGE...` runs any of them; `.tflite` files run on LiteRT in microseconds.
+# * Every `.tflite` carries its metadata and class names: MediaPipe's `ImageClassifier` loads it unchanged
+#   and names what it sees; a grayscale model takes RGB frames. `--format onnx` is for ONNX runtimes.
 # * `kerascnn serve models/NAME` speaks TF Serving's REST API: the same clients, the same folders.

@@ -53,6 +53,19 @@ def test_predict_with_tflite_prints_top_k_and_benchmark(kerascnn_cli, exported, 
     assert re.search(r"benchmark \(tflite, 50 single-image runs\): p50 [\d.]+ (us|ms), p99 [\d.]+ (us|ms), [\d,]+ images/s", proc.stdout)
 
 
+def test_predict_reads_class_names_from_the_tflite_file_alone(kerascnn_main, exported, pngs, expected_top1, tmp_path):
+    # A .tflite copied without its .json (to a phone, a colleague): its metadata holds the class names.
+    alone = tmp_path / "digits.tflite"
+    alone.write_bytes(exported("tflite-int8").read_bytes())
+    paths, _ = pngs
+    rgb = tmp_path / "rgb.png"
+    Image.open(paths[0]).convert("RGB").save(rgb)  # a color file: the graph takes RGB frames
+    proc = kerascnn_main("predict", alone, *paths, rgb, "--top-k", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{alone}: lenet (TFLite), 10 classes" in proc.stdout
+    assert _top1(proc.stdout, [*paths, rgb]) == [*expected_top1, expected_top1[0]]
+
+
 @pytest.mark.slow
 def test_predict_with_saved_model_folder_and_npy(kerascnn_main, exported, pngs, expected_top1, tmp_path):
     model = exported("saved_model")

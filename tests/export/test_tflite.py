@@ -34,13 +34,16 @@ def test_export_meets_its_parity_bound_and_runs_on_litert(quantize, exported, tr
     if quantize == "int8":
         assert report["size_ratio"] <= 0.30
 
-    # The file runs on LiteRT as a device would run it: raw uint8 pixels in.
+    # The file runs on LiteRT as a device would run it: raw uint8 RGB frames in (the digits are gray: the
+    # graph converts RGB to gray inside, and gray given as three equal channels comes back unchanged).
+    assert info["input"]["shape"] == [-1, 8, 8, 3] and info["input"]["color"] == "RGB"
+    assert report["input"] == "gray test images given as RGB (three equal channels)"
     interpreter = Interpreter(model_path=str(path))
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    assert inp["dtype"] == np.uint8 and list(inp["shape_signature"]) == [-1, 8, 8, 1]
+    assert inp["dtype"] == np.uint8 and list(inp["shape_signature"]) == [-1, 8, 8, 3]
     assert inp["quantization"] == (0.0, 0)  # no input quantization to apply: the graph casts
     assert out["dtype"] == (np.uint8 if quantize == "int8" else np.float32)
-    images = digits["x_test"]
+    images = np.repeat(digits["x_test"], 3, axis=-1)
     interpreter.resize_tensor_input(inp["index"], images.shape)
     interpreter.allocate_tensors()
     interpreter.set_tensor(inp["index"], images)
@@ -51,7 +54,7 @@ def test_export_meets_its_parity_bound_and_runs_on_litert(quantize, exported, tr
         assert info["output"]["quantization"] == {"scale": scale, "zero_point": zero_point}
         probabilities = (probabilities - zero_point) * scale
     model, spec = load_trained(trained_run)
-    reference = reference_probabilities(model, spec, images)
+    reference = reference_probabilities(model, spec, digits["x_test"])
     agreement = float((probabilities.argmax(1) == reference.argmax(1)).mean())
     assert agreement == pytest.approx(report["agreement"])
     assert np.abs(probabilities - reference).max() == pytest.approx(report["max_abs_prob_diff"], abs=1e-6)
@@ -60,7 +63,12 @@ def test_export_meets_its_parity_bound_and_runs_on_litert(quantize, exported, tr
 
 
 def test_quantized_files_are_smaller(exported):
-    sizes = {q: exported(f"tflite-{q}").stat().st_size for q in QUANTIZE}
+    # The graphs' sizes: every file also carries the same ~1 KB of metadata (names, label file).
+    sizes = {}
+    for q in QUANTIZE:
+        info = json.loads(sidecar_path(exported(f"tflite-{q}")).read_text())
+        assert exported(f"tflite-{q}").stat().st_size == info["size_bytes"] and 0 < info["metadata_bytes"] < 2048
+        sizes[q] = info["size_bytes"] - info["metadata_bytes"]
     assert sizes["float16"] < 0.55 * sizes["none"]
     assert sizes["dynamic"] < 0.31 * sizes["none"]
     assert sizes["int8"] <= 0.30 * sizes["none"]

@@ -41,7 +41,8 @@ def test_every_kind_predicts_like_the_keras_model(exported, trained_run, digits,
     assert isinstance(predictors["keras"], KerasPredictor) and isinstance(predictors["run"], KerasPredictor)
     for kind, predictor in predictors.items():
         assert predictor.class_names == [str(i) for i in range(10)], kind
-        assert predictor.image_shape == (8, 8, 1), kind
+        # The .tflite of a grayscale model takes RGB frames (and gray images, as three equal channels).
+        assert predictor.image_shape == ((8, 8, 3) if kind == "tflite" else (8, 8, 1)), kind
         np.testing.assert_allclose(predictor.predict(images), reference, atol=1e-5, err_msg=kind)
         # One image at a time (the benchmark's path) gives the same numbers as a batch.
         np.testing.assert_allclose(predictor.predict(images[3:4])[0], reference[3], atol=1e-5, err_msg=kind)
@@ -66,7 +67,7 @@ def test_model_folder_means_its_latest_version(exported, tmp_path):
 
 def test_wrong_images_are_refused(exported, digits):
     predictor = load_predictor(exported("tflite-none"))
-    with pytest.raises(DataError, match=r"takes uint8 images \[N, 8, 8, 1\]. Received float32 \[2, 8, 8, 1\]"):
+    with pytest.raises(DataError, match=r"takes uint8 images \[N, 8, 8, 3\]. Received float32 \[2, 8, 8, 1\]"):
         predictor.predict(digits["x_test"][:2].astype(np.float32))
     with pytest.raises(DataError, match=r"Received uint8 \[2, 8, 8\]"):
         predictor.predict(digits["x_test"][:2, ..., 0])
@@ -77,10 +78,26 @@ def test_corrupt_or_foreign_tflite_files_are_refused(exported, tmp_path):
     content = good.read_bytes()
     info = json.loads(good.with_suffix(".json").read_text())
 
+    # The class names travel in the file's metadata: a copy without its .json predicts alike.
     alone = tmp_path / "alone.tflite"
     alone.write_bytes(content)
-    with pytest.raises(ArtifactError, match="has no kerascnn alone.json beside it"):
-        load_predictor(alone)
+    predictor = load_predictor(alone)
+    assert predictor.class_names == info["class_names"] and predictor.image_shape == (8, 8, 3)
+    assert predictor.description == "lenet (TFLite)"
+
+    # A model with neither metadata nor a .json has no class names to show.
+    from ai_edge_litert import schema_py_generated as schema
+    import flatbuffers
+
+    bare_model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
+    bare_model.metadata = [m for m in bare_model.metadata if m.name != b"TFLITE_METADATA"]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(bare_model.Pack(builder), b"TFL3")
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(bytes(builder.Output()))
+    with pytest.raises(ArtifactError, match="bare.tflite has no class names: no label file in its TFLite metadata "
+                                            "and no kerascnn bare.json beside it"):
+        load_predictor(bare)
 
     truncated = tmp_path / "cut.tflite"
     truncated.write_bytes(content[: len(content) // 2])
