@@ -27,6 +27,7 @@ from urllib.parse import unquote
 from aiohttp import web, web_protocol, web_server
 
 from kerascnn.serving import examples as example_api
+from kerascnn.serving import memory
 from kerascnn.serving import tensors
 from kerascnn.serving.batching import run_request
 from kerascnn.serving.image_limits import check_examples, check_string_inputs
@@ -169,8 +170,9 @@ async def _dispatch(request: web.Request) -> web.Response:
     path = request.raw_path.split("?", 1)[0]
     if path == METRICS_PATH and request.method in ("GET", "HEAD"):
         metrics = request.app[CONTEXT].metrics
-        if metrics.enabled:
-            return web.Response(body=metrics.exposition(), headers={"Content-Type": "text/plain; version=0.0.4"})
+        if metrics.enabled:  # rendered in a thread: a scrape never holds up the requests the loop answers
+            page = await asyncio.get_running_loop().run_in_executor(None, metrics.exposition)
+            return web.Response(body=page, headers={"Content-Type": "text/plain; version=0.0.4"})
     if not V1_PATH.fullmatch(path):
         return json_response({"error": f"Not found: {request.method} {path} (the API is under /v1/models/)"}, 404)
     malformed = invalid_argument(f"Malformed request: {request.method} {path}")
@@ -247,7 +249,10 @@ async def predict(request: web.Request, name: str, version, label) -> web.Respon
     check_string_inputs(arrays, request.app[CONTEXT].max_image_pixels)
     outputs = await run_request(request.app[BATCHER], executor, servable, signature_name, arrays, "Predict",
                                 request.app[CONTEXT].metrics)
-    return json_response(tensors.encode_outputs(outputs, request_format))
+    del arrays, decoded
+    answer = json_response(tensors.encode_outputs(outputs, request_format))
+    memory.after_request(len(body))
+    return answer
 
 
 async def classify_or_regress(request: web.Request, name: str, version, label, verb: str) -> web.Response:

@@ -28,6 +28,7 @@ from tensorflow_serving.apis import (
 )
 
 from kerascnn.serving import examples as example_api
+from kerascnn.serving import memory
 from kerascnn.serving import tensor_protos
 from kerascnn.serving.batching import run_request
 from kerascnn.serving.image_limits import DEFAULT_MAX_PIXELS, check_examples, check_string_inputs
@@ -300,7 +301,11 @@ def _parsing(method, request_class):
             request = request_class.FromString(raw)
         except DecodeError as e:
             await context.abort(grpc.StatusCode.INTERNAL, f"Failed to parse the {request_class.__name__}: {e}")
-        return await method(request, context)
+        try:
+            return await method(request, context)
+        finally:
+            del request
+            memory.after_request(len(raw))
 
     return handler
 

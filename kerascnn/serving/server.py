@@ -183,7 +183,7 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
     threads = options.batching.num_batch_threads if options.batching else options.num_threads
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tf")
     loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader")
-    metrics = Metrics(options.enable_metrics)
+    metrics = Metrics(options.enable_metrics, model_names=lambda: registry.models)
     batcher = Batcher(options.batching, executor, metrics) if options.batching else None
     loop = asyncio.get_running_loop()
 

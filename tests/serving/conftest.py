@@ -177,7 +177,7 @@ class ServerProcess:
 
 
 CONFIG = """
-# Every version of lenet (with labels), the latest version of "hot" (REST) and of "grpc_hot" (gRPC),
+# Every version of lenet (with labels), the latest version of "hot" (REST), "grpc_hot" and "swap" (gRPC),
 # which the hot-loading tests change on disk, and a regressor.
 model_config_list {
   config {
@@ -190,6 +190,7 @@ model_config_list {
   }
   config { name: "hot" base_path: "hot" }
   config { name: "grpc_hot" base_path: "grpc_hot" }
+  config { name: "swap" base_path: "swap" }
   config { name: "regressor" base_path: "regressor" }
 }
 """
@@ -214,7 +215,7 @@ def server_processes(exports, tmp_path_factory) -> dict:
     single.access_log = access_log
     try:
         folder = tmp_path_factory.mktemp("server")
-        for name in ("hot", "grpc_hot"):
+        for name in ("hot", "grpc_hot", "swap"):
             (folder / name).mkdir()
             copy_version(exports[1], folder / name, 1)
         write_regressor(folder / "regressor" / "1")
@@ -228,6 +229,7 @@ def server_processes(exports, tmp_path_factory) -> dict:
         )
         config_server.config_path, config_server.hot_base, config_server.grpc_hot_base = (
             config, folder / "hot", folder / "grpc_hot")
+        config_server.swap_base = folder / "swap"
     except BaseException:  # no server left behind by a failed set-up
         single.proc.kill()
         raise
