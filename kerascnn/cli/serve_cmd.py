@@ -140,23 +140,9 @@ def run(args) -> int:
         models = [ModelConfig(name, base, VersionPolicy.parse(args.model_version_policy))]
     else:
         raise KerasCNNError("Give the folder to serve (MODEL_BASE_PATH) or --model-config-file. See --help.")
-    if not 0 <= args.port <= 65535:
-        raise KerasCNNError(f"--port must be 0..65535. Received: {args.port}")
-    if not 0 <= args.grpc_port <= 65535:
-        raise KerasCNNError(f"--grpc-port must be 0..65535. Received: {args.grpc_port}")
-    if args.tensorflow_intra_op_parallelism < 0 or args.tensorflow_inter_op_parallelism < 0:
-        raise KerasCNNError("--tensorflow-intra-op-parallelism and --tensorflow-inter-op-parallelism must be >= 0.")
     from kerascnn.data import image_policy
 
-    if args.max_image_pixels is not None and args.max_image_pixels < 1:
-        raise KerasCNNError(f"--max-image-pixels must be at least 1. Received: {args.max_image_pixels}")
     limit = image_policy.max_pixels() if args.max_image_pixels is None else args.max_image_pixels
-    if args.header_timeout <= 0 or args.body_timeout <= 0:
-        raise KerasCNNError("--header-timeout and --body-timeout must be > 0 seconds.")
-    if args.poll_seconds < 0:
-        raise KerasCNNError(f"--poll-seconds must be >= 0. Received: {args.poll_seconds}")
-    if args.max_request_bytes < 1024:
-        raise KerasCNNError(f"--max-request-bytes must be at least 1024. Received: {args.max_request_bytes}")
     if args.num_batch_threads is None:
         args.num_batch_threads = default_batch_threads()
     batching = None
@@ -168,8 +154,6 @@ def run(args) -> int:
             )
         except ValueError as e:
             raise KerasCNNError(str(e)) from None
-    if args.num_batch_threads < 1:
-        raise KerasCNNError(f"--num-batch-threads must be at least 1. Received: {args.num_batch_threads}")
     options = ServerOptions(
         models=models, host=args.host, port=args.port, poll_seconds=args.poll_seconds, batching=batching,
         num_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,

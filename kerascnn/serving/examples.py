@@ -28,14 +28,19 @@ CLASSIFY_SCORES = "scores"
 REGRESS_OUTPUTS = "outputs"
 
 
-def example_signature(servable, signature_name: str, method: str):
-    """The signature a Classify (``method`` classify) or Regress request names, checked as TF Serving checks it."""
+def example_signature(servable, signature_name: str, method: str, check_method_name: bool = True):
+    """The signature a Classify (``method`` classify) or Regress request names, checked as TF Serving checks it.
+
+    ``check_method_name``: refuse a signature whose SignatureDef's method name is not ``method`` (TF Serving's
+    ``--enable_signature_method_name_check``; off by default there, so a TF2 signature, whose method name is
+    always predict, serves Classify and Regress when its inputs and outputs fit).
+    """
     name = signature_name or DEFAULT_SIGNATURE
     signature = servable.signatures.get(name)
     if signature is None:
         raise invalid_argument(f"No signature was found with the name: {name}")
     kind = "classification" if method == CLASSIFY_METHOD else "regression"
-    if signature.method_name != method:
+    if check_method_name and signature.method_name != method:
         raise invalid_argument(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
     if len(signature.inputs) != 1:
         raise invalid_argument("Expected one input Tensor.")

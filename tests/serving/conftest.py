@@ -286,3 +286,13 @@ def single_model_server(server_processes):
     missing = [f'"{method} {path} HTTP/1.1" {status}' for method, path, status in server.answered
                if f'"{method} {path} HTTP/1.1" {status}' not in log]
     assert server.answered and not missing, f"requests missing from the access log: {missing[:5]}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """TF Serving's own integration test (about 4 minutes on 2 cores) runs when asked for: ``-m tf_serving_suite``."""
+    if "tf_serving_suite" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="TF Serving's integration suite: run with -m tf_serving_suite")
+    for item in items:
+        if "tf_serving_suite" in item.keywords:
+            item.add_marker(skip)

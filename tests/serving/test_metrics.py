@@ -136,7 +136,7 @@ def test_a_scrape_does_not_hold_up_requests():
     from aiohttp import web
 
     from kerascnn.serving.app import create_app
-    from kerascnn.serving.grpc_api import ServingContext
+    from kerascnn.serving.context import ServingContext
     from kerascnn.serving.metrics import Metrics
     from kerascnn.serving.repository import ModelRegistry
 
