@@ -25,7 +25,8 @@ from urllib.parse import unquote
 
 from aiohttp import web, web_protocol, web_server
 
-from kerascnn.serving import core, memory, tensors
+from kerascnn.serving import core, json_fast_path, memory
+from kerascnn.serving import json_codec
 from kerascnn.serving import examples as example_api
 from kerascnn.serving.context import ServingContext
 from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
@@ -107,7 +108,7 @@ class JSONErrorRunner(web.AppRunner):
 
 
 def json_response(obj, status: int = 200) -> web.Response:
-    return web.Response(body=tensors.dumps(obj), status=status, content_type="application/json")
+    return web.Response(body=json_codec.dumps(obj), status=status, content_type="application/json")
 
 
 def error_response(error: ServingError) -> web.Response:
@@ -213,29 +214,29 @@ async def predict(request: web.Request, name: str, version, label) -> web.Respon
     ctx = request.app[CONTEXT]
     loop = asyncio.get_running_loop()
     decoded = None
-    simple = tensors.match_simple_request(body) if len(body) <= INLINE_PARSE_BYTES else None
+    simple = json_fast_path.match_simple_request(body) if len(body) <= INLINE_PARSE_BYTES else None
     if simple is not None:  # {"instances": <integers>}: read straight into NumPy
         signature_name, key, array_text = simple
         servable = core.servable(ctx, name, version, label)
-        decoded = tensors.decode_simple_inputs(key, array_text, servable.signature(signature_name).inputs)
+        decoded = json_fast_path.decode_simple_inputs(key, array_text, servable.signature(signature_name).inputs)
     if decoded is None:
         if len(body) <= INLINE_PARSE_BYTES:
-            doc = tensors.parse_json(body)
+            doc = json_codec.parse_json(body)
         else:
-            doc = await loop.run_in_executor(ctx.executor, tensors.parse_json, body)
+            doc = await loop.run_in_executor(ctx.executor, json_codec.parse_json, body)
         servable = core.servable(ctx, name, version, label)
-        signature_name = tensors.signature_name(doc)
+        signature_name = json_codec.signature_name(doc)
         inputs = servable.signature(signature_name).inputs
         if len(body) <= INLINE_PARSE_BYTES:
-            decoded = tensors.decode_inputs(doc, inputs)
+            decoded = json_codec.decode_inputs(doc, inputs)
         else:
-            decoded = await loop.run_in_executor(ctx.executor, tensors.decode_inputs, doc, inputs)
+            decoded = await loop.run_in_executor(ctx.executor, json_codec.decode_inputs, doc, inputs)
         del doc
     request_format, arrays = decoded
     del decoded
     outputs = await core.predict(ctx, servable, signature_name, arrays)
     del arrays
-    answer = json_response(tensors.encode_outputs(outputs, request_format))
+    answer = json_response(json_codec.encode_outputs(outputs, request_format))
     memory.after_request(len(body))
     return answer
 
@@ -245,9 +246,9 @@ async def classify_or_regress(request: web.Request, name: str, version, label, v
     body = await read_body(request)
     ctx = request.app[CONTEXT]
     if len(body) <= INLINE_PARSE_BYTES:
-        doc = tensors.parse_json(body)
+        doc = json_codec.parse_json(body)
     else:
-        doc = await asyncio.get_running_loop().run_in_executor(ctx.executor, tensors.parse_json, body)
+        doc = await asyncio.get_running_loop().run_in_executor(ctx.executor, json_codec.parse_json, body)
     servable = core.servable(ctx, name, version, label)
     method = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
     signature_name = doc.get("signature_name", "")

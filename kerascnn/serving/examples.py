@@ -20,7 +20,8 @@ import numpy as np
 
 from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
 from kerascnn.serving.status import ServingError, invalid_argument
-from kerascnn.serving.tensors import DEFAULT_SIGNATURE, _short
+from kerascnn.serving.json_codec import short_text
+from kerascnn.serving.tensor_info import DEFAULT_SIGNATURE
 
 CLASSIFY_INPUTS = "inputs"
 CLASSIFY_CLASSES = "classes"
@@ -136,7 +137,7 @@ def serialized_examples_from_json(doc: dict) -> list:
     context = b""
     if "context" in doc:
         if not isinstance(doc["context"], dict):
-            raise invalid_argument(f"JSON Value: {_short(doc['context'])} Is not object")
+            raise invalid_argument(f"JSON Value: {short_text(doc['context'])} Is not object")
         context = _example_from_json(doc["context"], "context").SerializeToString()
     return [context + _example_from_json(e, f"example {i}").SerializeToString() for i, e in enumerate(examples)]
 
@@ -145,7 +146,7 @@ def _example_from_json(obj, what: str):
     from tensorflow.core.example import example_pb2
 
     if not isinstance(obj, dict):
-        raise invalid_argument(f"{what}: JSON Value: {_short(obj)} Is not object")
+        raise invalid_argument(f"{what}: JSON Value: {short_text(obj)} Is not object")
     example = example_pb2.Example()
     for name, value in obj.items():
         values = value if isinstance(value, list) else [value]
@@ -166,7 +167,7 @@ def _example_from_json(obj, what: str):
         else:
             raise invalid_argument(
                 f"{what}: feature '{name}': values must all be numbers or all be strings/b64 objects, "
-                f"got {_short(value)}"
+                f"got {short_text(value)}"
             )
     return example
 
@@ -180,7 +181,7 @@ def _bytes_value(value, what: str, name: str) -> bytes:
             return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise invalid_argument(f"{what}: feature '{name}': Unable to base64 decode") from None
-    raise invalid_argument(f"{what}: feature '{name}': JSON Value: {_short(value)} not formatted correctly for base64 data")
+    raise invalid_argument(f"{what}: feature '{name}': JSON Value: {short_text(value)} not formatted correctly for base64 data")
 
 
 def classify_json(results: list) -> dict:

@@ -31,7 +31,7 @@ from kerascnn.serving import core, memory, tensor_protos
 from kerascnn.serving.context import ServingContext
 from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
 from kerascnn.serving.status import ServingError, invalid_argument
-from kerascnn.serving.tensors import DEFAULT_SIGNATURE
+from kerascnn.serving.tensor_info import DEFAULT_SIGNATURE
 
 log = logging.getLogger("kerascnn.serve")
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.serving.status import ServingError, from_tensorflow, invalid_argument
-from kerascnn.serving.tensors import TensorInfo
+from kerascnn.serving.tensor_info import TensorInfo
 
 log = logging.getLogger("kerascnn.serve")
 

@@ -32,7 +32,8 @@ log = logging.getLogger("kerascnn.serve")
 # How `kerascnn serve` spells each option on its command line (for error messages); `kerascnn-model-server`
 # passes TF Serving's spellings instead.
 SERVE_FLAGS = {
-    "port": "--port", "grpc_port": "--grpc-port", "poll_seconds": "--poll-seconds", "num_threads": "--num-batch-threads",
+    "port": "--port", "grpc_port": "--grpc-port", "poll_seconds": "--poll-seconds",
+    "num_threads": "--num-batch-threads",
     "max_request_bytes": "--max-request-bytes", "header_timeout": "--header-timeout", "body_timeout": "--body-timeout",
     "max_image_pixels": "--max-image-pixels", "intra_op_threads": "--tensorflow-intra-op-parallelism",
     "inter_op_threads": "--tensorflow-inter-op-parallelism", "config_poll_seconds": "--model-config-file-poll-seconds",

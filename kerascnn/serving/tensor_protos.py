@@ -21,7 +21,7 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from kerascnn.serving.status import invalid_argument
-from kerascnn.serving.tensors import NUMPY_DTYPES
+from kerascnn.serving.tensor_info import NUMPY_DTYPES
 
 # dtype name -> the TensorProto field holding its values (Tensor::AsProtoField's choice).
 TYPED_FIELDS = {
