@@ -25,8 +25,7 @@ from urllib.parse import unquote
 
 from aiohttp import web, web_protocol, web_server
 
-from kerascnn.serving import core, json_fast_path, memory
-from kerascnn.serving import json_codec
+from kerascnn.serving import core, json_codec, json_fast_path, memory
 from kerascnn.serving import examples as example_api
 from kerascnn.serving.context import ServingContext
 from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD

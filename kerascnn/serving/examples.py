@@ -18,9 +18,9 @@ import binascii
 
 import numpy as np
 
-from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
-from kerascnn.serving.status import ServingError, invalid_argument
 from kerascnn.serving.json_codec import short_text
+from kerascnn.serving.servable import CLASSIFY_METHOD
+from kerascnn.serving.status import ServingError, invalid_argument
 from kerascnn.serving.tensor_info import DEFAULT_SIGNATURE
 
 CLASSIFY_INPUTS = "inputs"
@@ -110,7 +110,8 @@ def regressions(outputs: dict, num_examples: int) -> list:
     if values.dtype != np.float32:
         raise invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
     if values.shape[0] != num_examples:
-        raise invalid_argument(f"Input batch size did not match output batch size: {num_examples} vs. {values.shape[0]}")
+        raise invalid_argument(
+            f"Input batch size did not match output batch size: {num_examples} vs. {values.shape[0]}")
     return values.reshape(-1).tolist()
 
 
@@ -181,11 +182,13 @@ def _bytes_value(value, what: str, name: str) -> bytes:
             return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise invalid_argument(f"{what}: feature '{name}': Unable to base64 decode") from None
-    raise invalid_argument(f"{what}: feature '{name}': JSON Value: {short_text(value)} not formatted correctly for base64 data")
+    raise invalid_argument(
+        f"{what}: feature '{name}': JSON Value: {short_text(value)} not formatted correctly for base64 data")
 
 
 def classify_json(results: list) -> dict:
-    """REST answer ``{"results": [[[label, score], ...], ...]}``, as TF Serving writes it (missing label "", score 0)."""
+    """REST answer ``{"results": [[[label, score], ...], ...]}``, as TF Serving writes it (label "", score 0
+    when missing)."""
     return {"results": [[[label or "", 0.0 if score is None else score] for label, score in row] for row in results]}
 
 

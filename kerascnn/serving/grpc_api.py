@@ -186,7 +186,8 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             if self.ctx.reload_config is None:
                 raise ServingError("UNIMPLEMENTED", "This server does not accept configuration reloads")
             if request.config.WhichOneof("config") != "model_config_list":
-                raise invalid_argument("ServerCore is configured with model_config_list, cannot reload with other config types")
+                raise invalid_argument(
+                    "ServerCore is configured with model_config_list, cannot reload with other config types")
             # The same checks as --model-config-file (paths relative to the server's working directory,
             # as in TF Serving).
             configs = model_configs(request.config, base_dir=os.getcwd())

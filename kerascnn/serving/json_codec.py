@@ -11,9 +11,9 @@ encoded images). The answer mirrors the request: ``"predictions"`` for row reque
 example; an object per example when there are several outputs), ``"outputs"`` for columnar ones.
 
 Bodies of the commonest simple form are read by :mod:`kerascnn.serving.json_fast_path` first; everything
-else, and every error message, is this module's. Everything here is pure NumPy so it can be tested without a model; validation errors are
-:class:`~kerascnn.serving.status.ServingError` (INVALID_ARGUMENT, HTTP 400) with a message saying which
-value was wrong and what was expected.
+else, and every error message, is this module's. Everything here is pure NumPy so it can be tested without
+a model; validation errors are :class:`~kerascnn.serving.status.ServingError` (INVALID_ARGUMENT, HTTP 400)
+with a message saying which value was wrong and what was expected.
 """
 
 from __future__ import annotations

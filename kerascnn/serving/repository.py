@@ -241,7 +241,8 @@ class ModelRepository:
         with self._lock:
             parts = [f"{v} {s.state}" + (f" ({s.error_message})" if s.error_code != "OK" else "")
                      for v, s in sorted(self._status.items(), reverse=True)]
-        return f"{self.name}: {', '.join(parts) or 'no versions yet'} [{self.config.version_policy}] <- {self.config.base_path}"
+        versions = ", ".join(parts) or "no versions yet"
+        return f"{self.name}: {versions} [{self.config.version_policy}] <- {self.config.base_path}"
 
 
 class ModelRegistry:
