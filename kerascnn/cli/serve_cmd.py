@@ -52,6 +52,9 @@ def register(subparsers):
     p.add_argument("--model-name", help="name in the URLs (default: the base path's folder name)")
     p.add_argument("--model-config-file", metavar="FILE",
                    help="serve several models: TF Serving's model_config_list text format")
+    p.add_argument("--model-config-file-poll-seconds", type=float, default=0.0, metavar="SECONDS",
+                   help="re-read --model-config-file this often and serve what it says then (0: read once); "
+                        "a file that does not parse is reported and the models served stay as they were")
     p.add_argument("--model-version-policy", default="latest", metavar="POLICY",
                    help="versions kept loaded: latest, latest:N, all, or specific:1,2")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept other machines)")
@@ -156,6 +159,7 @@ def run(args) -> int:
             raise KerasCNNError(str(e)) from None
     options = ServerOptions(
         models=models, host=args.host, port=args.port, poll_seconds=args.poll_seconds, batching=batching,
+        model_config_file=args.model_config_file, config_poll_seconds=args.model_config_file_poll_seconds,
         num_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,
         access_log=None if args.access_log == "off" else args.access_log,
         grpc_port=None if args.no_grpc else args.grpc_port, enable_metrics=args.enable_metrics,

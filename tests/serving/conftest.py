@@ -200,7 +200,8 @@ model_config_list {
 def server_processes(exports, tmp_path_factory) -> dict:
     """Both session servers, started together so that their TensorFlow imports overlap (not yet ready).
 
-    ``"config"``: ``kerascnn serve --model-config-file`` for the REST and gRPC tests: short polling, small
+    ``"config"``: ``kerascnn serve --model-config-file`` for the REST and gRPC tests: short polling (of the
+    version folders and of the config file), small
     batches behind one batch thread, small body (1 MB) and image (10,000 pixels) limits, metrics on, 2 s
     header and body timeouts; ``hot_base``/``grpc_hot_base`` are the folders of the models the
     hot-loading tests change, ``config_path`` the config file (relative base paths).
@@ -222,7 +223,8 @@ def server_processes(exports, tmp_path_factory) -> dict:
         config = folder / "models.config"
         config.write_text(CONFIG % {"lenet": exports["base"]})
         config_server = ServerProcess(
-            ["--model-config-file", config, "--poll-seconds", "0.3", "--max-batch-size", "8",
+            ["--model-config-file", config, "--model-config-file-poll-seconds", "0.3", "--poll-seconds", "0.3",
+             "--max-batch-size", "8",
              "--batch-timeout-micros", "2000", "--num-batch-threads", "1", "--max-request-bytes", "1000000",
              "--max-image-pixels", "10000", "--enable-metrics", "--header-timeout", "2", "--body-timeout", "2"],
             folder,

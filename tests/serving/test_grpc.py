@@ -470,3 +470,37 @@ def _status(channel, name: str) -> dict:
     request.model_spec.name = name
     answer = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, 10.0)
     return {s.version: get_model_status_pb2.ModelVersionStatus.State.Name(s.state) for s in answer.model_version_status}
+
+
+def test_the_config_file_is_reread_while_serving(server, channel):
+    """--model-config-file-poll-seconds: an added model is served, a broken file changes nothing, the
+    original file gives the original models back."""
+    import time
+
+    original = server.config_path.read_text()
+
+    def served(name: str) -> bool:
+        try:
+            return bool(_status(channel, name))
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.NOT_FOUND
+            return False
+
+    def wait_until(condition, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "the server did not follow its config file"
+            time.sleep(0.1)
+
+    try:
+        server.config_path.write_text(original.rstrip().rstrip("}") + '  config { name: "added" base_path: "hot" }\n}\n')
+        wait_until(lambda: served("added"))
+        assert served("lenet") and served("swap")
+        server.config_path.write_text("model_config_list { config { name: ")  # half-written
+        time.sleep(1.0)  # three polls
+        assert served("added") and served("lenet")
+        assert "Error parsing text-format tensorflow.serving.ModelServerConfig" in server.stderr()
+    finally:
+        server.config_path.write_text(original)
+    wait_until(lambda: not served("added"))
+    assert served("lenet") and served("hot") and served("regressor")
