@@ -57,22 +57,22 @@ def pool_task(job):
 def make_jobs(n: int, epochs: int, callbacks=()):
     import keras_tuner
 
-    from kerascnn.tuning import training_bridge as tb
+    from kerascnn.training import TrainConfig
+    from kerascnn.training.assembly import prepare
     from kerascnn.tuning.spaces import resolve_space
+    from kerascnn.tuning.training_bridge import TRAINING_HYPERPARAMETERS
     from kerascnn.tuning.trial_process import TrialJob
 
-    defaults = tb.defaults("lenet")
-    space = resolve_space("lenet", LR_SPACE, training_defaults=defaults)
-    data = tb.load_data("lenet", "digits", batch_size=defaults["batch_size"], val_split=0.1, test_split=0.2,
-                        data_dir=None, seed=0, pipelines=False)
+    config = TrainConfig(model="lenet", epochs=epochs).resolve()
+    space = resolve_space("lenet", LR_SPACE, training_defaults={k: getattr(config, k) for k in TRAINING_HYPERPARAMETERS})
+    data = prepare(config).data
     jobs = []
     for i in range(n):
         hp = keras_tuner.HyperParameters()
         space.declare(hp)
-        hp.values["learning_rate"] = 1e-3 * (1 + i % 9)
+        hp.values["lr"] = 1e-3 * (1 + i % 9)
         jobs.append(TrialJob(
-            model="lenet", dataset=data.raw, batch_size=defaults["batch_size"], val_split=0.1, test_split=0.2,
-            data_dir=None, seed=0, space=space, epochs=epochs, hyperparameters=hp.get_config(),
+            config=config, dataset=data.raw, space=space, hyperparameters=hp.get_config(),
             fit_kwargs=dict(epochs=epochs, callbacks=list(callbacks), verbose=0, shuffle=False),
         ))
     return jobs

@@ -103,25 +103,22 @@ def fixed_space(model: str) -> dict:
 
 def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> list[tuple[float, float]]:
     """build + compile + fit of the same configuration on the same pipeline, as a user would write it."""
-    from kerascnn.models import build
-    from kerascnn.training import core_split
-    from kerascnn.tuning import training_bridge as tb
+    from kerascnn.training import TrainConfig, assembly, core_split, get_strategy
 
-    d = tb.defaults(model)
-    strategy = tb.strategy()
-    data = tb.load_data(model, "digits", batch_size=d["batch_size"], val_split=0.1, test_split=0.2, data_dir=None, seed=0)
-    compile_model = tb.compile_fn(model, epochs=epochs, steps_per_epoch=data.steps_per_epoch)
+    strategy = get_strategy("auto")
+    config = TrainConfig(model=model, epochs=epochs, lr=lr, optimizer="adam").resolve()
+    prepared = assembly.prepare(config)
+    train, val, _ = assembly.pipelines(config, prepared)
     times = []
     for _ in range(runs):
         keras.backend.clear_session()
         start, cpu = time.perf_counter(), time.process_time()
         with strategy.scope():
-            net = build(model, data.input_shape, data.num_classes)
-            compile_model(net, lr=lr, optimizer="adam")
+            net = assembly.assemble(config, prepared).model
         parts = core_split.core_split_applies(net)  # as kerascnn fit and the trial processes do
         if parts:
             core_split.enable_core_split(net, parts)
-        net.fit(data.train, validation_data=data.val, epochs=epochs, verbose=0)
+        net.fit(train, validation_data=val, epochs=epochs, verbose=0)
         times.append((time.perf_counter() - start, time.process_time() - cpu))
     return times
 
@@ -135,9 +132,10 @@ def main() -> None:
     parser.add_argument("--in-process", action="store_true", help="train the trials in this process (the old way)")
     args = parser.parse_args()
 
-    from kerascnn.tuning import training_bridge, tune
+    from kerascnn.training import get_training_defaults
+    from kerascnn.tuning import tune
 
-    epochs = args.epochs or training_bridge.defaults(args.model)["epochs"]
+    epochs = args.epochs or get_training_defaults(args.model).epochs
     from kerascnn.training import core_split
 
     # The reference trains like `kerascnn fit` and the trial processes: with core split where it applies.

@@ -26,6 +26,7 @@ import numpy as np
 import keras
 
 from kerascnn.models.facts import TORCHVISION_IMAGENET, ModelFacts
+from kerascnn.models.heads import is_head as _is_head
 from kerascnn.models.pretrained.files import WeightsError, WeightSource, read_weights
 
 
@@ -96,10 +97,6 @@ def _facts(model) -> ModelFacts:
         raise WeightsError(
             f"Model {model.name!r} is not a registered zoo model: build it with kerascnn.models.build(...)."
         ) from None
-
-
-def _is_head(layer) -> bool:
-    return isinstance(layer, keras.layers.Dense) and (layer.name == "logits" or layer.name.endswith("_logits"))
 
 
 def _head_or_mismatch(model, layer, wanted_shapes, got_shapes, label, report) -> bool:
