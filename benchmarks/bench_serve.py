@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench_serve.py                 # full run (about 3 minutes)
     .venv/bin/python benchmarks/bench_serve.py --requests 3000 --rounds 1 --quick
+    .venv/bin/python benchmarks/bench_serve.py --quick --requests 2000 --rounds 2 --fuzz 60 --slow-clients 20 \
+        --out benchmarks/results/bench_serve_quick.json
 
 It starts two servers as subprocesses (batching on and off, access log on, to a file) and, in
 ``--rounds`` alternating rounds, sends ``--requests`` single-image predicts from ``--clients``
@@ -21,6 +23,10 @@ decodes to 20000x20000 pixels, ...), and ``--slow-clients`` slow-loris connectio
 their request head, which the server must close. The server must still answer afterwards, its RSS be
 back within 10%, and SIGTERM end both servers with status 0. Each load phase stops after
 ``--max-seconds`` whatever happens.
+
+Last, one maximum-size gRPC Predict (31 MB of uint8 images, just under the 32 MB message limit) and the
+server's RSS before it, once it is answered and 3 s later: the memory a large request leaves behind.
+With ``--out`` every figure, the command, the versions, the CPU model and the load average go to a JSON file.
 
 Targets: REST >= 2,000 requests/s and p99 <= 50 ms, gRPC >= 3,000 requests/s and p99 <= 30 ms, zero
 errors (batching on); every fuzz answer as expected; RSS within 10%.
@@ -189,6 +195,47 @@ async def load_grpc(target: str, request: bytes, requests: int, clients: int, ma
     await asyncio.gather(*(client() for _ in range(clients)))
     elapsed = time.perf_counter() - start
     return _load_summary(latencies, errors, elapsed)
+
+
+def max_size_request(limit_bytes: int = 32 * 1024 * 1024) -> bytes:
+    """A PredictRequest of as many 28x28x1 uint8 images as fit under the server's default message limit."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    count = (limit_bytes - 1024 * 1024) // (28 * 28)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "lenet"
+    pixels = np.random.default_rng(0).integers(0, 256, (count, 28, 28, 1), dtype=np.uint8)
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(pixels))
+    return request.SerializeToString()
+
+
+async def one_call(target: str, request: bytes) -> bool:
+    import grpc
+
+    options = [("grpc.max_send_message_length", 64 * 1024 * 1024),
+               ("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    async with grpc.aio.insecure_channel(target, options=options) as channel:
+        answer = await channel.unary_unary(PREDICT_METHOD)(request, timeout=300)
+    return b"probabilities" in answer
+
+
+def machine_facts() -> dict:
+    import platform
+
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = {}
+    for module in ("tensorflow", "grpc", "aiohttp", "numpy"):
+        try:
+            versions[module] = __import__(module).__version__
+        except (ImportError, AttributeError):
+            pass
+    return {"cpu": cpu, "cpus": os.cpu_count(), "python": platform.python_version(), "versions": versions}
 
 
 def grpc_predict_request(image) -> bytes:
@@ -471,7 +518,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model-base-path", help="serve this export instead of a fresh untrained LeNet")
     parser.add_argument("--quick", action="store_true", help="batching on only")
     parser.add_argument("--server-args", default="", help="extra flags for kerascnn serve (batching on)")
+    parser.add_argument("--out", help="write every figure to this JSON file (e.g. benchmarks/results/...)")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     base = Path(args.model_base_path) if args.model_base_path else write_lenet_export(workdir / "lenet")
@@ -499,7 +548,7 @@ def main(argv=None) -> int:
                                     args.max_seconds))
         return asyncio.run(load_grpc(server.grpc_target, grpc_body, requests, args.clients, args.max_seconds))
 
-    fuzz_counts, grpc_counts, loris, exits, rss = {}, {}, {}, {}, {}
+    fuzz_counts, grpc_counts, loris, exits, rss, large = {}, {}, {}, {}, {}, {}
     try:
         for server in servers.values():
             server.wait_ready()
@@ -524,6 +573,15 @@ def main(argv=None) -> int:
         loris["still_up"] = asyncio.run(load(f"{on.url}/v1/models/lenet:predict", body, 50, 4, 30))["errors"] == 0
         time.sleep(1.0)
         rss["after"] = rss_mb(on.proc.pid)
+        big = max_size_request()
+        large["request MB"] = len(big) / 2**20
+        large["RSS before MB"] = rss_mb(on.proc.pid)
+        started = time.perf_counter()
+        large["answered"] = asyncio.run(one_call(on.grpc_target, big))
+        large["seconds"] = time.perf_counter() - started
+        large["RSS once answered MB"] = rss_mb(on.proc.pid)
+        time.sleep(3.0)
+        large["RSS 3 s later MB"] = rss_mb(on.proc.pid)
     finally:
         for label, server in servers.items():
             exits[label] = server.stop()
@@ -565,6 +623,7 @@ def main(argv=None) -> int:
           f"{fz.get('compressed_ok')}/2; server still up: {fz.get('still_up')} ({'ok' if fuzz_ok else 'FAILED'})")
     gz = grpc_counts
     grpc_fuzz_ok = gz.get("wrong code") == 0 and gz.get("still_up") is True
+    print(f"gRPC / REST (batching on, best rounds): {grpc_best['rps'] / max(rest['rps'], 1e-9):.2f}x req/s")
     print(f"fuzz gRPC: {args.fuzz} malformed calls -> TF Serving's status code: {gz.get('right code')}, "
           f"other code: {gz.get('wrong code')}; server still up: {gz.get('still_up')} "
           f"({'ok' if grpc_fuzz_ok else 'FAILED'})")
@@ -578,8 +637,33 @@ def main(argv=None) -> int:
     print("server RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items())
           + f" ({growth:+.1%}; {'ok' if rss_ok else 'FAILED'}: within 10%)")
     ok = rest_ok and grpc_ok and fuzz_ok and grpc_fuzz_ok and loris_ok and rss_ok and all(c == 0 for c in exits.values())
+    if large:
+        kept = large["RSS 3 s later MB"] - large["RSS before MB"]
+        print(f"maximum-size gRPC Predict ({large['request MB']:.1f} MB): answered {large['answered']} in "
+              f"{large['seconds']:.1f} s; server RSS {large['RSS before MB']:.0f} MB before, "
+              f"{large['RSS once answered MB']:.0f} MB once answered, {large['RSS 3 s later MB']:.0f} MB 3 s later "
+              f"({kept:+.0f} MB kept)")
     print(f"load average at the end (other processes share these CPUs): {os.getloadavg()[0]:.1f}")
     print(f"logs: {workdir}")
+    if args.out:
+        report = {
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "machine": machine_facts(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
+            "settings": {k: v for k, v in vars(args).items() if k != "out"},
+            "phases": {label: {
+                "best": best[label], "rounds": rounds[label],
+                "server_cpu_ms_per_request": 1000 * cpu[label][0] / max(1, cpu[label][2]),
+                "client_cpu_ms_per_request": 1000 * cpu[label][1] / max(1, cpu[label][2]),
+            } for label, _, _ in phases},
+            "grpc_over_rest_rps": grpc_best["rps"] / max(rest["rps"], 1e-9),
+            "grpc_over_rest_server_cpu": (cpu["gRPC, batching on"][0] / max(1, cpu["gRPC, batching on"][2]))
+            / max(1e-12, cpu["REST, batching on"][0] / max(1, cpu["REST, batching on"][2])),
+            "fuzz_rest": fz, "fuzz_grpc": {k: v for k, v in gz.items() if k != "wrong"}, "slow_loris": loris,
+            "rss_mb": rss, "max_size_request": large, "sigterm_exit": exits, "all_ok": ok,
+        }
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
+        print(f"results: {args.out}")
     return 0 if ok else 1
 
 

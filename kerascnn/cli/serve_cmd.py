@@ -52,6 +52,9 @@ def register(subparsers):
     p.add_argument("--model-name", help="name in the URLs (default: the base path's folder name)")
     p.add_argument("--model-config-file", metavar="FILE",
                    help="serve several models: TF Serving's model_config_list text format")
+    p.add_argument("--model-config-file-poll-seconds", type=float, default=0.0, metavar="SECONDS",
+                   help="re-read --model-config-file this often and serve what it says then (0: read once); "
+                        "a file that does not parse is reported and the models served stay as they were")
     p.add_argument("--model-version-policy", default="latest", metavar="POLICY",
                    help="versions kept loaded: latest, latest:N, all, or specific:1,2")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept other machines)")
@@ -140,23 +143,9 @@ def run(args) -> int:
         models = [ModelConfig(name, base, VersionPolicy.parse(args.model_version_policy))]
     else:
         raise KerasCNNError("Give the folder to serve (MODEL_BASE_PATH) or --model-config-file. See --help.")
-    if not 0 <= args.port <= 65535:
-        raise KerasCNNError(f"--port must be 0..65535. Received: {args.port}")
-    if not 0 <= args.grpc_port <= 65535:
-        raise KerasCNNError(f"--grpc-port must be 0..65535. Received: {args.grpc_port}")
-    if args.tensorflow_intra_op_parallelism < 0 or args.tensorflow_inter_op_parallelism < 0:
-        raise KerasCNNError("--tensorflow-intra-op-parallelism and --tensorflow-inter-op-parallelism must be >= 0.")
     from kerascnn.data import image_policy
 
-    if args.max_image_pixels is not None and args.max_image_pixels < 1:
-        raise KerasCNNError(f"--max-image-pixels must be at least 1. Received: {args.max_image_pixels}")
     limit = image_policy.max_pixels() if args.max_image_pixels is None else args.max_image_pixels
-    if args.header_timeout <= 0 or args.body_timeout <= 0:
-        raise KerasCNNError("--header-timeout and --body-timeout must be > 0 seconds.")
-    if args.poll_seconds < 0:
-        raise KerasCNNError(f"--poll-seconds must be >= 0. Received: {args.poll_seconds}")
-    if args.max_request_bytes < 1024:
-        raise KerasCNNError(f"--max-request-bytes must be at least 1024. Received: {args.max_request_bytes}")
     if args.num_batch_threads is None:
         args.num_batch_threads = default_batch_threads()
     batching = None
@@ -168,10 +157,9 @@ def run(args) -> int:
             )
         except ValueError as e:
             raise KerasCNNError(str(e)) from None
-    if args.num_batch_threads < 1:
-        raise KerasCNNError(f"--num-batch-threads must be at least 1. Received: {args.num_batch_threads}")
     options = ServerOptions(
         models=models, host=args.host, port=args.port, poll_seconds=args.poll_seconds, batching=batching,
+        model_config_file=args.model_config_file, config_poll_seconds=args.model_config_file_poll_seconds,
         num_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,
         access_log=None if args.access_log == "off" else args.access_log,
         grpc_port=None if args.no_grpc else args.grpc_port, enable_metrics=args.enable_metrics,

@@ -1,4 +1,5 @@
-"""One line per request, cheaply: ``2026-11-23 16:02:43 127.0.0.1 "POST /v1/models/lenet:predict HTTP/1.1" 200 215 0.001234``
+"""One line per request, cheaply:
+``2026-11-23 16:02:43 127.0.0.1 "POST /v1/models/lenet:predict HTTP/1.1" 200 215 0.001234``
 (time, client, request line, status, body bytes, seconds).
 
 aiohttp's default access logger formats through ``logging`` and flushes every line, which costs as

@@ -21,16 +21,13 @@ import asyncio
 import json
 import logging
 import re
-import time
 from urllib.parse import unquote
 
 from aiohttp import web, web_protocol, web_server
 
+from kerascnn.serving import core, json_codec, json_fast_path, memory
 from kerascnn.serving import examples as example_api
-from kerascnn.serving import tensors
-from kerascnn.serving.batching import run_request
-from kerascnn.serving.image_limits import check_examples, check_string_inputs
-from kerascnn.serving.metrics import PATH as METRICS_PATH
+from kerascnn.serving.context import ServingContext
 from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
 from kerascnn.serving.status import ServingError, invalid_argument
 
@@ -61,12 +58,10 @@ def create_app(registry, *, executor, batcher=None, max_request_bytes: int = 32 
         executor: thread pool for TF calls (and parsing of large bodies).
         batcher: a :class:`~kerascnn.serving.batching.Batcher`, or None to run each request alone.
         max_request_bytes: larger bodies (after decompression) are refused with 413.
-        context: the :class:`~kerascnn.serving.grpc_api.ServingContext` shared with the gRPC API (its
+        context: the :class:`~kerascnn.serving.context.ServingContext` shared with the gRPC API (its
             metrics are recorded and served); made from the other arguments when None.
         body_timeout: seconds a client has to send a request body; slower ones get 408.
     """
-    from kerascnn.serving.grpc_api import ServingContext
-
     app = web.Application(client_max_size=max_request_bytes)
     app[REGISTRY] = registry
     app[BATCHER] = batcher
@@ -112,7 +107,7 @@ class JSONErrorRunner(web.AppRunner):
 
 
 def json_response(obj, status: int = 200) -> web.Response:
-    return web.Response(body=tensors.dumps(obj), status=status, content_type="application/json")
+    return web.Response(body=json_codec.dumps(obj), status=status, content_type="application/json")
 
 
 def error_response(error: ServingError) -> web.Response:
@@ -167,10 +162,11 @@ async def read_body(request: web.Request) -> bytes:
 
 async def _dispatch(request: web.Request) -> web.Response:
     path = request.raw_path.split("?", 1)[0]
-    if path == METRICS_PATH and request.method in ("GET", "HEAD"):
+    if path == request.app[CONTEXT].metrics_path and request.method in ("GET", "HEAD"):
         metrics = request.app[CONTEXT].metrics
-        if metrics.enabled:
-            return web.Response(body=metrics.exposition(), headers={"Content-Type": "text/plain; version=0.0.4"})
+        if metrics.enabled:  # rendered in a thread: a scrape never holds up the requests the loop answers
+            page = await asyncio.get_running_loop().run_in_executor(None, metrics.exposition)
+            return web.Response(body=page, headers={"Content-Type": "text/plain; version=0.0.4"})
     if not V1_PATH.fullmatch(path):
         return json_response({"error": f"Not found: {request.method} {path} (the API is under /v1/models/)"}, 404)
     malformed = invalid_argument(f"Malformed request: {request.method} {path}")
@@ -181,18 +177,10 @@ async def _dispatch(request: web.Request) -> web.Response:
         name, version, label, verb = match.groups()
         name, version, label = _model_spec(name, version, label)
         verb = verb.lower()
-        metrics = request.app[CONTEXT].metrics
-        started = time.perf_counter()
-        try:
+        async with core.recorded(request.app[CONTEXT], name, verb.capitalize(), "REST"):
             if verb == "predict":
-                response = await predict(request, name, version, label)
-            else:
-                response = await classify_or_regress(request, name, version, label, verb)
-        except ServingError as e:
-            metrics.request(name, verb.capitalize(), "REST", e.code, time.perf_counter() - started)
-            raise
-        metrics.request(name, verb.capitalize(), "REST", "OK", time.perf_counter() - started)
-        return response
+                return await predict(request, name, version, label)
+            return await classify_or_regress(request, name, version, label, verb)
     if request.method in ("GET", "HEAD"):
         match = STATUS_PATH.fullmatch(path)
         if not match:
@@ -222,56 +210,54 @@ def _model_spec(name: str, version: str | None, label: str | None) -> tuple:
 
 async def predict(request: web.Request, name: str, version, label) -> web.Response:
     body = await read_body(request)
-    registry, executor = request.app[REGISTRY], request.app[EXECUTOR]
+    ctx = request.app[CONTEXT]
     loop = asyncio.get_running_loop()
     decoded = None
-    simple = tensors.match_simple_request(body) if len(body) <= INLINE_PARSE_BYTES else None
+    simple = json_fast_path.match_simple_request(body) if len(body) <= INLINE_PARSE_BYTES else None
     if simple is not None:  # {"instances": <integers>}: read straight into NumPy
         signature_name, key, array_text = simple
-        servable = registry.servable(name, version, label)
-        decoded = tensors.decode_simple_inputs(key, array_text, servable.signature(signature_name).inputs)
+        servable = core.servable(ctx, name, version, label)
+        decoded = json_fast_path.decode_simple_inputs(key, array_text, servable.signature(signature_name).inputs)
     if decoded is None:
         if len(body) <= INLINE_PARSE_BYTES:
-            doc = tensors.parse_json(body)
+            doc = json_codec.parse_json(body)
         else:
-            doc = await loop.run_in_executor(executor, tensors.parse_json, body)
-        servable = registry.servable(name, version, label)
-        signature_name = tensors.signature_name(doc)
+            doc = await loop.run_in_executor(ctx.executor, json_codec.parse_json, body)
+        servable = core.servable(ctx, name, version, label)
+        signature_name = json_codec.signature_name(doc)
         inputs = servable.signature(signature_name).inputs
         if len(body) <= INLINE_PARSE_BYTES:
-            decoded = tensors.decode_inputs(doc, inputs)
+            decoded = json_codec.decode_inputs(doc, inputs)
         else:
-            decoded = await loop.run_in_executor(executor, tensors.decode_inputs, doc, inputs)
+            decoded = await loop.run_in_executor(ctx.executor, json_codec.decode_inputs, doc, inputs)
         del doc
     request_format, arrays = decoded
-    check_string_inputs(arrays, request.app[CONTEXT].max_image_pixels)
-    outputs = await run_request(request.app[BATCHER], executor, servable, signature_name, arrays, "Predict",
-                                request.app[CONTEXT].metrics)
-    return json_response(tensors.encode_outputs(outputs, request_format))
+    del decoded
+    outputs = await core.predict(ctx, servable, signature_name, arrays)
+    del arrays
+    answer = json_response(json_codec.encode_outputs(outputs, request_format))
+    memory.after_request(len(body))
+    return answer
 
 
 async def classify_or_regress(request: web.Request, name: str, version, label, verb: str) -> web.Response:
     """``{"signature_name", "context", "examples"}`` -> ``{"results": ...}`` (TF Serving's REST Classify/Regress)."""
     body = await read_body(request)
-    registry, executor = request.app[REGISTRY], request.app[EXECUTOR]
-    loop = asyncio.get_running_loop()
+    ctx = request.app[CONTEXT]
     if len(body) <= INLINE_PARSE_BYTES:
-        doc = tensors.parse_json(body)
+        doc = json_codec.parse_json(body)
     else:
-        doc = await loop.run_in_executor(executor, tensors.parse_json, body)
-    servable = registry.servable(name, version, label)
+        doc = await asyncio.get_running_loop().run_in_executor(ctx.executor, json_codec.parse_json, body)
+    servable = core.servable(ctx, name, version, label)
     method = CLASSIFY_METHOD if verb == "classify" else REGRESS_METHOD
     signature_name = doc.get("signature_name", "")
     if not isinstance(signature_name, str):
         raise invalid_argument("'signature_name' key must be a string value.")
-    signature = example_api.example_signature(servable, signature_name, method)
+    core.example_signature(ctx, servable, signature_name, method)  # before the examples are read, as TF Serving
     serialized = example_api.serialized_examples_from_json(doc)
     del doc
-    check_examples(serialized, request.app[CONTEXT].max_image_pixels)
-    metrics = request.app[CONTEXT].metrics
-    metrics.examples(name, len(serialized))
-    outputs = await run_request(request.app[BATCHER], executor, servable, signature.name,
-                                example_api.examples_tensor(serialized), verb.capitalize(), metrics)
+    results = await core.run_examples(ctx, servable, signature_name, method, serialized)
+    memory.after_request(len(body))
     if method == CLASSIFY_METHOD:
-        return json_response(example_api.classify_json(example_api.classifications(outputs, len(serialized))))
-    return json_response(example_api.regress_json(example_api.regressions(outputs, len(serialized))))
+        return json_response(example_api.classify_json(results))
+    return json_response(example_api.regress_json(results))

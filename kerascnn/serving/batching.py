@@ -52,11 +52,24 @@ class BatchingOptions:
             raise ValueError(f"batch_timeout_micros must be >= 0. Received: {self.batch_timeout_micros}")
 
 
+# A request of more examples runs as several model calls of at most this many (TF Serving's large batch
+# splitting): the memory a call takes grows with its examples (a LeNet's first activations are 19 KB per
+# image, 740 MB for the 40,000 images of a 31 MB request), and the allocator keeps what a call once took.
+MAX_ROWS_PER_CALL = 1024
+
+
 def call_model(servable, signature_name: str, arrays: dict) -> tuple:
-    """``(outputs, seconds)`` of one model call; any non-TF failure becomes an INTERNAL error (a bug, logged)."""
+    """``(outputs, seconds)`` of one request's model call(s); any non-TF failure becomes an INTERNAL error (a bug,
+    logged). Requests of more than :data:`MAX_ROWS_PER_CALL` examples are split when the signature is batch-major."""
     started = time.perf_counter()
     try:
-        outputs = servable.run(signature_name, arrays)
+        rows = batch_rows(arrays)
+        if rows > MAX_ROWS_PER_CALL and batch_major(servable.signature(signature_name)):
+            parts = [servable.run(signature_name, {k: v[i:i + MAX_ROWS_PER_CALL] for k, v in arrays.items()})
+                     for i in range(0, rows, MAX_ROWS_PER_CALL)]
+            outputs = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+        else:
+            outputs = servable.run(signature_name, arrays)
     except ServingError:
         raise
     except Exception as e:  # noqa: BLE001
@@ -71,6 +84,12 @@ def run_servable(servable, signature_name: str, arrays: dict, api: str = "Predic
     outputs, seconds = call_model(servable, signature_name, arrays)
     metrics.model_call(servable.model_name, api, seconds)
     return outputs
+
+
+def batch_major(signature) -> bool:
+    """True if every input and output of ``signature`` declares dimension 0 as the (any-size) batch."""
+    infos = [*signature.inputs.values(), *signature.outputs.values()]
+    return bool(infos) and all(i.shape and i.shape[0] is None for i in infos)
 
 
 def batch_rows(arrays: dict) -> int:

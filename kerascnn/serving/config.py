@@ -48,7 +48,8 @@ def parse_model_config(text: str, base_dir=".") -> list:
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as e:
-        raise KerasCNNError(f"Model config is not valid TF Serving model_config_list text: {e}") from None
+        # TF Serving's words for it, which scripts written for it look for.
+        raise KerasCNNError(f"Error parsing text-format tensorflow.serving.ModelServerConfig: {e}") from None
     unused = _first_unused_field(text)
     if unused is not None:
         raise KerasCNNError(f"Model config {unused}")
@@ -106,11 +107,14 @@ def _first_unused_field(text: str):
     return None
 
 
-def load_model_config(path) -> list:
-    """Read and parse a model config file (see :func:`parse_model_config`)."""
+def load_model_config(path, base_dir=None) -> list:
+    """Read and parse a model config file (see :func:`parse_model_config`).
+
+    ``base_dir``: where relative base paths start (default: the file's folder; TF Serving's: the working
+    directory)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise KerasCNNError(f"Cannot read model config file {path}: {e.strerror or e}") from None
-    return parse_model_config(text, base_dir=path.parent)
+    return parse_model_config(text, base_dir=path.parent if base_dir is None else base_dir)

@@ -18,9 +18,10 @@ import binascii
 
 import numpy as np
 
-from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
+from kerascnn.serving.json_codec import short_text
+from kerascnn.serving.servable import CLASSIFY_METHOD
 from kerascnn.serving.status import ServingError, invalid_argument
-from kerascnn.serving.tensors import DEFAULT_SIGNATURE, _short
+from kerascnn.serving.tensor_info import DEFAULT_SIGNATURE
 
 CLASSIFY_INPUTS = "inputs"
 CLASSIFY_CLASSES = "classes"
@@ -28,14 +29,19 @@ CLASSIFY_SCORES = "scores"
 REGRESS_OUTPUTS = "outputs"
 
 
-def example_signature(servable, signature_name: str, method: str):
-    """The signature a Classify (``method`` classify) or Regress request names, checked as TF Serving checks it."""
+def example_signature(servable, signature_name: str, method: str, check_method_name: bool = True):
+    """The signature a Classify (``method`` classify) or Regress request names, checked as TF Serving checks it.
+
+    ``check_method_name``: refuse a signature whose SignatureDef's method name is not ``method`` (TF Serving's
+    ``--enable_signature_method_name_check``; off by default there, so a TF2 signature, whose method name is
+    always predict, serves Classify and Regress when its inputs and outputs fit).
+    """
     name = signature_name or DEFAULT_SIGNATURE
     signature = servable.signatures.get(name)
     if signature is None:
         raise invalid_argument(f"No signature was found with the name: {name}")
     kind = "classification" if method == CLASSIFY_METHOD else "regression"
-    if signature.method_name != method:
+    if check_method_name and signature.method_name != method:
         raise invalid_argument(f"Expected {kind} signature method_name to be {method}. Was: {signature.method_name}")
     if len(signature.inputs) != 1:
         raise invalid_argument("Expected one input Tensor.")
@@ -104,7 +110,8 @@ def regressions(outputs: dict, num_examples: int) -> list:
     if values.dtype != np.float32:
         raise invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
     if values.shape[0] != num_examples:
-        raise invalid_argument(f"Input batch size did not match output batch size: {num_examples} vs. {values.shape[0]}")
+        raise invalid_argument(
+            f"Input batch size did not match output batch size: {num_examples} vs. {values.shape[0]}")
     return values.reshape(-1).tolist()
 
 
@@ -131,7 +138,7 @@ def serialized_examples_from_json(doc: dict) -> list:
     context = b""
     if "context" in doc:
         if not isinstance(doc["context"], dict):
-            raise invalid_argument(f"JSON Value: {_short(doc['context'])} Is not object")
+            raise invalid_argument(f"JSON Value: {short_text(doc['context'])} Is not object")
         context = _example_from_json(doc["context"], "context").SerializeToString()
     return [context + _example_from_json(e, f"example {i}").SerializeToString() for i, e in enumerate(examples)]
 
@@ -140,7 +147,7 @@ def _example_from_json(obj, what: str):
     from tensorflow.core.example import example_pb2
 
     if not isinstance(obj, dict):
-        raise invalid_argument(f"{what}: JSON Value: {_short(obj)} Is not object")
+        raise invalid_argument(f"{what}: JSON Value: {short_text(obj)} Is not object")
     example = example_pb2.Example()
     for name, value in obj.items():
         values = value if isinstance(value, list) else [value]
@@ -161,7 +168,7 @@ def _example_from_json(obj, what: str):
         else:
             raise invalid_argument(
                 f"{what}: feature '{name}': values must all be numbers or all be strings/b64 objects, "
-                f"got {_short(value)}"
+                f"got {short_text(value)}"
             )
     return example
 
@@ -175,11 +182,13 @@ def _bytes_value(value, what: str, name: str) -> bytes:
             return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
         except (binascii.Error, ValueError):
             raise invalid_argument(f"{what}: feature '{name}': Unable to base64 decode") from None
-    raise invalid_argument(f"{what}: feature '{name}': JSON Value: {_short(value)} not formatted correctly for base64 data")
+    raise invalid_argument(
+        f"{what}: feature '{name}': JSON Value: {short_text(value)} not formatted correctly for base64 data")
 
 
 def classify_json(results: list) -> dict:
-    """REST answer ``{"results": [[[label, score], ...], ...]}``, as TF Serving writes it (missing label "", score 0)."""
+    """REST answer ``{"results": [[[label, score], ...], ...]}``, as TF Serving writes it (label "", score 0
+    when missing)."""
     return {"results": [[[label or "", 0.0 if score is None else score] for label, score in row] for row in results]}
 
 

@@ -13,13 +13,13 @@ queue UNAVAILABLE, a message over ``max_message_bytes`` RESOURCE_EXHAUSTED (from
 from __future__ import annotations
 
 import logging
-import time
 
 import grpc
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
     get_model_status_pb2,
+    inference_pb2,
     model_management_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -27,33 +27,15 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from kerascnn.serving import examples as example_api
-from kerascnn.serving import tensor_protos
-from kerascnn.serving.batching import run_request
-from kerascnn.serving.image_limits import DEFAULT_MAX_PIXELS, check_examples, check_string_inputs
+from kerascnn.serving import core, memory, tensor_protos
+from kerascnn.serving.context import ServingContext
 from kerascnn.serving.servable import CLASSIFY_METHOD, REGRESS_METHOD
 from kerascnn.serving.status import ServingError, invalid_argument
-from kerascnn.serving.tensors import DEFAULT_SIGNATURE
+from kerascnn.serving.tensor_info import DEFAULT_SIGNATURE
 
 log = logging.getLogger("kerascnn.serve")
 
 _STATE_NUMBERS = dict(get_model_status_pb2.ModelVersionStatus.State.items())
-
-
-class ServingContext:
-    """What both APIs share: the registry, the batcher (or None), the TF thread pool, limits and metrics."""
-
-    def __init__(self, registry, *, executor, batcher=None, max_message_bytes: int = 32 * 1024 * 1024,
-                 metrics=None, reload_config=None, max_image_pixels: int = DEFAULT_MAX_PIXELS):
-        from kerascnn.serving.metrics import DISABLED
-
-        self.registry = registry
-        self.max_image_pixels = max_image_pixels
-        self.executor = executor
-        self.batcher = batcher
-        self.max_message_bytes = max_message_bytes
-        self.metrics = metrics or DISABLED
-        self.reload_config = reload_config  # fn(list of ModelConfig) or None
 
 
 def model_spec_args(spec) -> tuple:
@@ -80,28 +62,23 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.ctx = ctx
 
     async def Predict(self, request, context):
-        started = time.perf_counter()
-        name = request.model_spec.name
         try:
-            response = await self._predict(request)
+            async with core.recorded(self.ctx, request.model_spec.name, "Predict", "GRPC"):
+                return await self._predict(request)
         except ServingError as e:
-            self.ctx.metrics.request(name, "Predict", "GRPC", e.code, time.perf_counter() - started)
             await _fail(context, e)
-        self.ctx.metrics.request(name, "Predict", "GRPC", "OK", time.perf_counter() - started)
-        return response
 
     async def _predict(self, request):
         ctx = self.ctx
         name, version, label = model_spec_args(request.model_spec)
-        servable = ctx.registry.servable(name, version, label)
+        servable = core.servable(ctx, name, version, label)
         signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
         signature = servable.signatures.get(signature_name)
         if signature is None:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{signature_name}" not found.')
         arrays = decode_predict_inputs(request, signature, ctx.max_message_bytes)
-        check_string_inputs(arrays, ctx.max_image_pixels)
         wanted = output_filter(request, signature)
-        outputs = await run_request(ctx.batcher, ctx.executor, servable, signature_name, arrays, "Predict", ctx.metrics)
+        outputs = await core.predict(ctx, servable, signature_name, arrays)
         response = predict_pb2.PredictResponse()
         _response_spec(response.model_spec, name, servable.version, signature_name)
         for alias in wanted or sorted(outputs):
@@ -115,44 +92,45 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return await self._examples(request, context, REGRESS_METHOD)
 
     async def _examples(self, request, context, method: str):
-        api = "Classify" if method == CLASSIFY_METHOD else "Regress"
-        started = time.perf_counter()
-        name = request.model_spec.name
         try:
-            response = await self._run_examples(request, method)
+            async with core.recorded(self.ctx, request.model_spec.name, core.API_NAMES[method], "GRPC"):
+                name, version, label = model_spec_args(request.model_spec)
+                servable = core.servable(self.ctx, name, version, label)
+                signature_name = request.model_spec.signature_name
+                results = await core.run_examples(self.ctx, servable, signature_name, method,
+                                                  serialized_examples(request.input))
         except ServingError as e:
-            self.ctx.metrics.request(name, api, "GRPC", e.code, time.perf_counter() - started)
             await _fail(context, e)
-        self.ctx.metrics.request(name, api, "GRPC", "OK", time.perf_counter() - started)
-        return response
-
-    async def _run_examples(self, request, method: str):
-        ctx = self.ctx
-        name, version, label = model_spec_args(request.model_spec)
-        servable = ctx.registry.servable(name, version, label)
-        signature = example_api.example_signature(servable, request.model_spec.signature_name, method)
-        serialized = serialized_examples(request.input)
-        check_examples(serialized, ctx.max_image_pixels)
-        ctx.metrics.examples(name, len(serialized))
-        api = "Classify" if method == CLASSIFY_METHOD else "Regress"
-        outputs = await run_request(ctx.batcher, ctx.executor, servable, signature.name,
-                                    example_api.examples_tensor(serialized), api, ctx.metrics)
         if method == CLASSIFY_METHOD:
             response = classification_pb2.ClassificationResponse()
-            for row in example_api.classifications(outputs, len(serialized)):
-                classifications = response.result.classifications.add()
-                for label_text, score in row:
-                    item = classifications.classes.add()
-                    if label_text is not None:
-                        item.label = label_text
-                    if score is not None:
-                        item.score = score
+            _classification_result(response.result, results)
         else:
             response = regression_pb2.RegressionResponse()
-            for value in example_api.regressions(outputs, len(serialized)):
-                response.result.regressions.add().value = value
+            _regression_result(response.result, results)
         # TF Serving echoes the signature name as requested (empty stays empty) for these APIs.
-        _response_spec(response.model_spec, name, servable.version, request.model_spec.signature_name)
+        _response_spec(response.model_spec, name, servable.version, signature_name)
+        return response
+
+    async def MultiInference(self, request, context):
+        """Several Classify/Regress signatures of one model on the same examples (TF Serving's MultiInference)."""
+        tasks = [(*model_spec_args(task.model_spec), task.model_spec.signature_name, task.method_name)
+                 for task in request.tasks]
+        model_name = request.tasks[0].model_spec.name if request.tasks else ""
+        response = inference_pb2.MultiInferenceResponse()
+        try:
+            async with core.recorded(self.ctx, model_name, "MultiInference", "GRPC"):
+                name, version, label = core.multi_inference_tasks(tasks)
+                servable = core.servable(self.ctx, name, version, label)
+                answers = await core.multi_inference(self.ctx, servable, tasks, serialized_examples(request.input))
+        except ServingError as e:
+            await _fail(context, e)
+        for task, results in zip(request.tasks, answers):
+            result = response.results.add()
+            _response_spec(result.model_spec, name, servable.version, task.model_spec.signature_name)
+            if task.method_name == CLASSIFY_METHOD:
+                _classification_result(result.classification_result, results)
+            else:
+                _regression_result(result.regression_result, results)
         return response
 
     async def GetModelMetadata(self, request, context):
@@ -208,7 +186,8 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             if self.ctx.reload_config is None:
                 raise ServingError("UNIMPLEMENTED", "This server does not accept configuration reloads")
             if request.config.WhichOneof("config") != "model_config_list":
-                raise invalid_argument("ServerCore is configured with model_config_list, cannot reload with other config types")
+                raise invalid_argument(
+                    "ServerCore is configured with model_config_list, cannot reload with other config types")
             # The same checks as --model-config-file (paths relative to the server's working directory,
             # as in TF Serving).
             configs = model_configs(request.config, base_dir=os.getcwd())
@@ -219,6 +198,22 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             await _fail(context, invalid_argument(str(e)))
         response.status.error_code = 0
         return response
+
+
+def _classification_result(target, rows) -> None:
+    for row in rows:
+        classifications = target.classifications.add()
+        for label_text, score in row:
+            item = classifications.classes.add()
+            if label_text is not None:
+                item.label = label_text
+            if score is not None:
+                item.score = score
+
+
+def _regression_result(target, values) -> None:
+    for value in values:
+        target.regressions.add().value = value
 
 
 def _error_code_number(name: str) -> int:
@@ -300,7 +295,11 @@ def _parsing(method, request_class):
             request = request_class.FromString(raw)
         except DecodeError as e:
             await context.abort(grpc.StatusCode.INTERNAL, f"Failed to parse the {request_class.__name__}: {e}")
-        return await method(request, context)
+        try:
+            return await method(request, context)
+        finally:
+            del request
+            memory.after_request(len(raw))
 
     return handler
 
@@ -325,8 +324,16 @@ def _message_class(descriptor):
     return message_factory.GetMessageClass(descriptor)
 
 
-def create_server(ctx: ServingContext, host: str, port: int):
-    """A ``grpc.aio`` server with both services, bound to ``host:port``; returns ``(server, bound port)``."""
+def create_server(ctx: ServingContext, host: str, port: int | None, *, socket_path: str | None = None,
+                  channel_arguments: tuple = ()):
+    """A ``grpc.aio`` server with both services; returns ``(server, bound TCP port or None)``.
+
+    Args:
+        ctx: what the services serve.
+        host, port: the TCP address (``port`` None: none).
+        socket_path: also listen on this Unix domain socket (TF Serving's ``--grpc_socket_path``).
+        channel_arguments: more ``(name, value)`` gRPC server options (TF Serving's ``--grpc_channel_arguments``).
+    """
     from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
     limit = ctx.max_message_bytes
@@ -334,14 +341,36 @@ def create_server(ctx: ServingContext, host: str, port: int):
         ("grpc.max_receive_message_length", limit),
         ("grpc.max_send_message_length", limit),
         ("grpc.so_reuseport", 0),
+        *channel_arguments,
     ])
     server.add_generic_rpc_handlers([
         _service_handler(prediction_service_pb2, "PredictionService", PredictionServicer(ctx)),
         _service_handler(model_service_pb2, "ModelService", ModelServicer(ctx)),
     ])
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
+    bound = None
+    if port is not None:
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        bound = server.add_insecure_port(address)
+    if socket_path and _socket_in_use(socket_path):
+        # gRPC would unlink the path and bind anew, silently taking the socket from the server answering on
+        # it; leave that server its clients.
+        log.warning("%s is in use by another server: gRPC is not served on it", socket_path)
+    elif socket_path:
+        server.add_insecure_port(f"unix:{socket_path}")
     return server, bound
+
+
+def _socket_in_use(path: str) -> bool:
+    """True if a process accepts connections on the Unix domain socket ``path``."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 __all__ = ["ModelServicer", "PredictionServicer", "ServingContext", "create_server"]

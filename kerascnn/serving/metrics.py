@@ -13,7 +13,10 @@ so a dashboard built for TF Serving reads these unchanged:
     :tensorflow:serving:batching_session:queuing_latency{thread_pool_name}    histogram, microseconds
     :tensorflow:serving:batching_session:processed_batch_size{thread_pool_name}  histogram of batch sizes
 
-``API`` is ``Predict``, ``Classify`` or ``Regress``; ``entrypoint`` is ``REST`` or ``GRPC``. Counters are
+``API`` is ``Predict``, ``Classify`` or ``Regress``; ``entrypoint`` is ``REST`` or ``GRPC``. Requests for a
+model the server does not serve are counted under ``model_name="<unknown>"``, so the page stays the same
+size whatever names clients send (one series per name would let anyone grow it, and the server, without
+bound). Counters are
 exported under their exact TF Serving names; prometheus_client would append ``_total`` to a counter, so
 they are written as untyped samples (Prometheus' ``rate()`` works on them all the same).
 """
@@ -33,6 +36,7 @@ LATENCY_BUCKETS = tuple(10 * 1.8**i for i in range(32)) + (float("inf"),)
 QUEUING_BUCKETS = tuple(100 * 1.2**i for i in range(51)) + (float("inf"),)
 BATCH_SIZE_BUCKETS = tuple(float(2**i) for i in range(15)) + (float("inf"),)
 THREAD_POOL = "kerascnn_batch_threads"
+UNKNOWN_MODEL = "<unknown>"
 
 
 class _Counters:
@@ -60,10 +64,17 @@ class _Counters:
 
 
 class Metrics:
-    """The server's metrics; every method is a no-op when ``enabled`` is False (the default, as in TF Serving)."""
+    """The server's metrics; every method is a no-op when ``enabled`` is False (the default, as in TF Serving).
 
-    def __init__(self, enabled: bool = False):
+    Args:
+        enabled: record and serve metrics.
+        model_names: a function returning the names of the served models (a container); requests for
+            other names are counted under :data:`UNKNOWN_MODEL`. None: every name is its own label.
+    """
+
+    def __init__(self, enabled: bool = False, model_names=None):
         self.enabled = enabled
+        self._model_names = model_names
         if not enabled:
             return
         disable_created_metrics()
@@ -91,14 +102,21 @@ class Metrics:
         """One Predict/Classify/Regress request finished with canonical status ``code``."""
         if not self.enabled:
             return
+        model_name = self.label(model_name)
         self._counters.inc(PREFIX + "request_count", "The total number of requests.",
                            {"model_name": model_name, "status": code})
         self._request_latency.labels(model_name, api, entrypoint).observe(seconds * 1e6)
 
+    def label(self, model_name: str) -> str:
+        """``model_name`` if the server serves it, else :data:`UNKNOWN_MODEL`."""
+        if self._model_names is None or model_name in self._model_names():
+            return model_name
+        return UNKNOWN_MODEL
+
     def examples(self, model_name: str, count: int) -> None:
         if self.enabled:
             self._counters.inc(PREFIX + "request_example_count_total", "The total number of tensorflow.Examples.",
-                               {"model": model_name}, count)
+                               {"model": self.label(model_name)}, count)
 
     def model_call(self, model_name: str, api: str, seconds: float) -> None:
         """A request was answered by a model call of ``seconds`` (shared with the others of its batch)."""
@@ -118,6 +136,8 @@ class Metrics:
             self._queuing_latency.labels(THREAD_POOL).observe(seconds * 1e6)
 
     def exposition(self) -> bytes:
+        """The page in Prometheus' text format. It takes the collectors' locks and CPU: call it from a thread,
+        not from the event loop that answers requests."""
         return generate_latest(self.registry) if self.enabled else b""
 
 

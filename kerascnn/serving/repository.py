@@ -3,7 +3,8 @@
 A model's *base path* holds one folder per version, named by an integer (``models/lenet/1/``,
 ``models/lenet/2/``), each a SavedModel. :meth:`ModelRepository.poll` looks at the folders, loads the
 versions the version policy wants and unloads the others. It is called at start-up and then every
-``poll_seconds`` from a background thread, so a new version appears without a restart.
+``poll_seconds`` from a background thread, so a new version appears without a restart. New versions are
+loaded before the versions they replace are unloaded, so requests never find the model without a version.
 
 Failures stay local: a version that fails to load is recorded with its error (``state: END``,
 ``error_code`` != OK) and skipped, and the newest version that did load keeps serving; a version whose
@@ -139,12 +140,6 @@ class ModelRepository:
         for version in list(self._failed):
             if version not in present or folder_fingerprint(present[version]) != self._failed[version]:
                 del self._failed[version]
-        for version in [v for v in self._loaded if v not in present]:
-            self._unload(version, reason="its folder was removed")
-        with self._lock:
-            for version in [v for v, s in self._status.items() if v not in present and s.state != "END"]:
-                self._status[version] = VersionStatus("END")
-
         policy = self.config.version_policy
         wanted = set()
         if policy.kind == "latest":
@@ -156,8 +151,16 @@ class ModelRepository:
         else:
             candidates = present if policy.kind == "all" else [v for v in policy.versions if v in present]
             wanted = {v for v in candidates if self._ensure_loaded(v, present[v])}
+        # Only now, with the new versions loaded, do the old ones go (TF Serving's availability-preserving
+        # policy): a version that replaces another is never preceded by a moment with neither. A version
+        # whose folder was removed is still in memory and answers until then.
         for version in [v for v in self._loaded if v not in wanted]:
-            self._unload(version, reason=f"the version policy ({policy}) no longer selects it")
+            reason = "its folder was removed" if version not in present else \
+                f"the version policy ({policy}) no longer selects it"
+            self._unload(version, reason=reason)
+        with self._lock:
+            for version in [v for v, s in self._status.items() if v not in present and s.state != "END"]:
+                self._status[version] = VersionStatus("END")
         return set(self._loaded) != before
 
     def _ensure_loaded(self, version: int, path: Path) -> bool:
@@ -238,7 +241,8 @@ class ModelRepository:
         with self._lock:
             parts = [f"{v} {s.state}" + (f" ({s.error_message})" if s.error_code != "OK" else "")
                      for v, s in sorted(self._status.items(), reverse=True)]
-        return f"{self.name}: {', '.join(parts) or 'no versions yet'} [{self.config.version_policy}] <- {self.config.base_path}"
+        versions = ", ".join(parts) or "no versions yet"
+        return f"{self.name}: {versions} [{self.config.version_policy}] <- {self.config.base_path}"
 
 
 class ModelRegistry:

@@ -1,8 +1,16 @@
 """One loaded version of a SavedModel: its signatures (read from the model itself) and a way to run them.
 
-Nothing here knows about kerascnn's own exports: input and output names, dtypes and shapes come from
-``loaded.signatures[name].structured_input_signature`` / ``structured_outputs``, so any SavedModel that
-TF Serving can serve is served the same way.
+Nothing here knows about kerascnn's own exports: input and output names, dtypes and shapes come from the
+SavedModel, so any SavedModel that TF Serving can serve is served the same way:
+
+* a TF2 SavedModel (``tf.saved_model.save``, Keras' export) is loaded with ``tf.saved_model.load`` and its
+  signatures are its functions; their input specs are checked before a call (a function refuses other
+  shapes anyway, and the check says which input was wrong);
+* a TF1 SavedModel (a graph with placeholders, ``tf.compat.v1.saved_model.builder``; no object graph) is
+  loaded into a ``Session`` and a signature is a callable feeding its placeholders, as TF Serving runs it:
+  the SignatureDef's declared shapes are not checked, the graph decides (``half_plus_two``, declared
+  ``[-1, 1]``, answers a ``[3]`` request). Graphs that ``tf.saved_model.load`` cannot prune (a
+  ``ParseExample`` fed from a scalar placeholder) load this way too.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.serving.status import ServingError, from_tensorflow, invalid_argument
-from kerascnn.serving.tensors import TensorInfo
+from kerascnn.serving.tensor_info import TensorInfo
 
 log = logging.getLogger("kerascnn.serve")
 
@@ -32,7 +40,7 @@ class Signature:
     name: str
     inputs: dict
     outputs: dict
-    function: object  # a tf ConcreteFunction taking keyword tensors, returning {name: tensor}
+    call: object  # fn({input name: np.ndarray}) -> {output name: np.ndarray}
     method_name: str = PREDICT_METHOD  # tensorflow/serving/{predict,classify,regress}, from the SignatureDef
 
 
@@ -54,18 +62,17 @@ class Servable:
     """
 
     def __init__(self, model_name: str, version: int, path):
-        import tensorflow as tf
-
         self.model_name = model_name
         self.version = int(version)
         self.path = Path(path)
-        self._loaded = tf.saved_model.load(str(self.path))
-        self.signatures = {
-            name: _signature(name, function) for name, function in self._loaded.signatures.items()
-        }
+        meta_graph = _read_meta_graph(self.path)
+        self.signature_defs = dict(meta_graph.signature_def.items())  # {name: SignatureDef proto}, all of them
+        if meta_graph.object_graph_def.nodes:
+            self.signatures = _function_signatures(self.path)
+        else:
+            self.signatures = _session_signatures(self.path, meta_graph, self.signature_defs)
         if not self.signatures:
             raise ValueError(f"SavedModel at {self.path} has no serving signatures")
-        self.signature_defs = _read_signature_defs(self.path)  # {name: SignatureDef proto}
         for name, signature in self.signatures.items():
             if name in self.signature_defs:
                 signature.method_name = self.signature_defs[name].method_name or PREDICT_METHOD
@@ -90,8 +97,7 @@ class Servable:
 
         signature = self.signature(signature_name)
         try:
-            result = signature.function(**{k: tf.constant(v) for k, v in arrays.items()})
-            return {k: v.numpy() for k, v in result.items()}
+            return signature.call(arrays)
         except tf.errors.OpError as e:
             raise from_tensorflow(e) from None
         except (ValueError, TypeError) as e:
@@ -123,13 +129,83 @@ class Servable:
         }
 
 
-def _signature(name: str, function) -> Signature:
-    _, kwargs = function.structured_input_signature
-    inputs = {key: _tensor_info(spec) for key, spec in kwargs.items()}
-    outputs = function.structured_outputs
-    if not isinstance(outputs, dict):  # a signature always returns a dict, but be defensive
-        outputs = {"output_0": outputs}
-    return Signature(name, inputs, {key: _tensor_info(spec) for key, spec in outputs.items()}, function)
+def _function_signatures(path: Path) -> dict:
+    """The signatures of a TF2 SavedModel, as ``tf.saved_model.load`` gives them."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    signatures = {}
+    for name, function in loaded.signatures.items():
+        _, kwargs = function.structured_input_signature
+        inputs = {key: _tensor_info(spec) for key, spec in kwargs.items()}
+        outputs = function.structured_outputs
+        if not isinstance(outputs, dict):  # a signature always returns a dict, but be defensive
+            outputs = {"output_0": outputs}
+        signatures[name] = Signature(name, inputs, {key: _tensor_info(spec) for key, spec in outputs.items()},
+                                     _function_call(function, loaded))
+    return signatures
+
+
+def _function_call(function, owner):
+    import tensorflow as tf
+
+    def call(arrays: dict) -> dict:
+        result = function(**{k: tf.constant(v) for k, v in arrays.items()})
+        return {k: v.numpy() for k, v in result.items()}
+
+    call.owner = owner  # the loaded object owns the function's variables: keep it alive with the signature
+    return call
+
+
+def _session_signatures(path: Path, meta_graph, signature_defs: dict) -> dict:
+    """The signatures of a TF1 SavedModel, each a Session callable feeding its inputs' tensors by name.
+
+    The session's thread pools are sized as the server set TensorFlow's (``tf.config.threading``)."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
+
+    graph = tf.Graph()
+    config = tf.compat.v1.ConfigProto(
+        intra_op_parallelism_threads=tf.config.threading.get_intra_op_parallelism_threads(),
+        inter_op_parallelism_threads=tf.config.threading.get_inter_op_parallelism_threads(),
+    )
+    session = tf.compat.v1.Session(graph=graph, config=config)
+    tags = list(meta_graph.meta_info_def.tags)
+    tf.compat.v1.saved_model.loader.load(session, tags, str(path))
+    signatures = {}
+    for name, signature_def in signature_defs.items():
+        if name.startswith("__"):  # __saved_model_init_op and the like: run by the loader, not by clients
+            continue
+        inputs = {alias: _info_from_proto(info, check_shape=False) for alias, info in signature_def.inputs.items()}
+        outputs = {alias: _info_from_proto(info) for alias, info in signature_def.outputs.items()}
+        feeds, fetches = sorted(signature_def.inputs), sorted(signature_def.outputs)
+        options = config_pb2.CallableOptions()
+        options.feed.extend(signature_def.inputs[alias].name for alias in feeds)
+        options.fetch.extend(signature_def.outputs[alias].name for alias in fetches)
+        # Session.run would check each fed value against the placeholder's shape; a callable made from
+        # CallableOptions runs the graph on what it is given, as TF Serving's Session::Run does.
+        runner = session._make_callable_from_options(options)  # noqa: SLF001 - TF's own public make_callable uses it
+        signatures[name] = Signature(name, inputs, outputs, _session_call(runner, feeds, fetches, session))
+    return signatures
+
+
+def _session_call(runner, feeds: list, fetches: list, session):
+    def call(arrays: dict) -> dict:
+        results = runner(*[arrays[alias] for alias in feeds])
+        return {alias: np.asarray(value) for alias, value in zip(fetches, results)}
+
+    call.owner = session
+    return call
+
+
+def _info_from_proto(info, check_shape: bool = True) -> TensorInfo:
+    """A SignatureDef's TensorInfo; ``check_shape=False`` leaves the shape for the graph to judge (rank unknown)."""
+    from tensorflow.core.framework import types_pb2
+
+    dtype = types_pb2.DataType.Name(info.dtype)
+    if not check_shape or info.tensor_shape.unknown_rank:
+        return TensorInfo(dtype, None)
+    return TensorInfo(dtype, tuple(None if d.size < 0 else d.size for d in info.tensor_shape.dim))
 
 
 def _tensor_info(spec) -> TensorInfo:
@@ -140,8 +216,8 @@ def _tensor_info(spec) -> TensorInfo:
     return TensorInfo(dtype, shape)
 
 
-def _read_signature_defs(path: Path) -> dict:
-    """The SignatureDefs (protos) of the ``serve`` MetaGraph."""
+def _read_meta_graph(path: Path):
+    """The ``serve`` MetaGraph of a SavedModel (the first one if none is tagged ``serve``)."""
     from google.protobuf import text_format
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -152,8 +228,8 @@ def _read_signature_defs(path: Path) -> dict:
         text_format.Parse((path / "saved_model.pbtxt").read_text(), saved_model)
     graphs = [g for g in saved_model.meta_graphs if "serve" in g.meta_info_def.tags] or list(saved_model.meta_graphs)
     if not graphs:
-        return {}
-    return dict(graphs[0].signature_def.items())
+        raise ValueError(f"SavedModel at {path} has no MetaGraph")
+    return graphs[0]
 
 
 def _signature_defs_json(signature_defs: dict) -> dict:

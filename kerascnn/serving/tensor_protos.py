@@ -5,7 +5,8 @@ bytes, what ``tf.make_tensor_proto`` writes for numbers) or the typed field of i
 ``int_val``, ``int64_val``, ``string_val``, ...); with fewer typed values than elements the last one is
 repeated, with none the tensor is zeros. Anything that does not parse is ``INVALID_ARGUMENT: tensor
 parsing error: <alias>``, as TF Serving says. The size a proto claims is checked before anything is
-allocated, so a 4-byte message cannot ask for gigabytes.
+allocated, strings included, so a 52-byte message cannot ask for gigabytes: the bound is the memory
+the decoded tensor would take (:func:`decoded_bytes`), never more than the server's request limit.
 
 Answers are written as TF Serving writes them by default (``AsProtoField``): typed fields, not
 ``tensor_content``, so clients that read ``outputs["scores"].float_val`` (TF Serving's own examples) work
@@ -20,7 +21,7 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, types_pb2
 
 from kerascnn.serving.status import invalid_argument
-from kerascnn.serving.tensors import NUMPY_DTYPES
+from kerascnn.serving.tensor_info import NUMPY_DTYPES
 
 # dtype name -> the TensorProto field holding its values (Tensor::AsProtoField's choice).
 TYPED_FIELDS = {
@@ -41,6 +42,9 @@ TYPED_FIELDS = {
 _ENUM = {name: types_pb2.DataType.Value(name) for name in TYPED_FIELDS}
 DTYPE_NAMES = {value: name for name, value in _ENUM.items()}
 _NUMPY_TO_NAME = {np.dtype(v): k for k, v in NUMPY_DTYPES.items() if k != "DT_STRING"}
+# Memory per string element once decoded: a NumPy object pointer (8 bytes) and TensorFlow's tstring (24),
+# even when the element repeats the last value sent (Tensor::FromProto's rule) and costs nothing on the wire.
+STRING_ELEMENT_BYTES = 32
 
 
 def short_dtype(name: str) -> str:
@@ -70,7 +74,7 @@ def to_array(proto: tensor_pb2.TensorProto, alias: str, max_bytes: int) -> np.nd
         raise invalid_argument(f"tensor parsing error: {alias} (negative dimension in shape {list(shape)})")
     count = math.prod(shape)
     dtype = NUMPY_DTYPES[name]
-    if name != "DT_STRING" and count * dtype.itemsize > max_bytes:
+    if decoded_bytes(proto, name, count) > max_bytes:
         raise invalid_argument(
             f"tensor parsing error: {alias} (shape {list(shape)} of {short_dtype(name)} is larger than the "
             f"server's limit of {max_bytes} bytes)"
@@ -97,13 +101,28 @@ def to_array(proto: tensor_pb2.TensorProto, alias: str, max_bytes: int) -> np.nd
         try:
             flat = np.array(values, dtype=dtype) if n else np.zeros(0, dtype)
         except OverflowError:
-            raise invalid_argument(f"tensor parsing error: {alias} (a value is out of range for {short_dtype(name)})") from None
+            raise invalid_argument(
+                f"tensor parsing error: {alias} (a value is out of range for {short_dtype(name)})") from None
         if n and dtype.kind in "iu":  # int_val is int32 on the wire for every narrow type: check the range
             wide = np.asarray(values, dtype=np.int64)
             info = np.iinfo(dtype)
             if wide.min() < info.min or wide.max() > info.max:
-                raise invalid_argument(f"tensor parsing error: {alias} (a value is out of range for {short_dtype(name)})")
+                raise invalid_argument(
+                    f"tensor parsing error: {alias} (a value is out of range for {short_dtype(name)})")
     return _fill(flat, count, dtype).reshape(shape)
+
+
+def decoded_bytes(proto: tensor_pb2.TensorProto, name: str, count: int) -> int:
+    """The memory ``count`` elements of dtype ``name`` take once decoded, from the claim alone (nothing allocated).
+
+    Strings count :data:`STRING_ELEMENT_BYTES` each, plus the bytes of the last value for every element
+    that repeats it (TensorFlow copies it into each); the values actually sent are in the message already.
+    """
+    if name != "DT_STRING":
+        return count * NUMPY_DTYPES[name].itemsize
+    values = proto.string_val
+    repeated = (count - len(values)) * len(values[-1]) if values and count > len(values) else 0
+    return count * STRING_ELEMENT_BYTES + repeated
 
 
 def _fill(flat: np.ndarray, count: int, dtype) -> np.ndarray:

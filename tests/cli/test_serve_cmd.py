@@ -50,7 +50,7 @@ def folders(tmp_path):
     (lambda d: [d / "base", "--port", "70000"], "--port must be"),
     (lambda d: [d / "base", "--grpc-port", "-1"], "--grpc-port must be"),
     (lambda d: [d / "base", "--port", "9123", "--grpc-port", "9123"], "--grpc-port and --port must differ"),
-    (lambda d: [d / "base", "--header-timeout", "0"], "--header-timeout and --body-timeout must be > 0"),
+    (lambda d: [d / "base", "--header-timeout", "0"], "--header-timeout must be > 0 seconds"),
     (lambda d: [d / "base", "--max-image-pixels", "0"], "--max-image-pixels must be at least 1"),
     (lambda d: [d / "base", "--poll-seconds", "-1"], "--poll-seconds"),
     (lambda d: [d / "base", "--port", "0", "--grpc-port", "0", "--access-log", d / "no" / "such" / "dir.log"],

@@ -177,7 +177,7 @@ class ServerProcess:
 
 
 CONFIG = """
-# Every version of lenet (with labels), the latest version of "hot" (REST) and of "grpc_hot" (gRPC),
+# Every version of lenet (with labels), the latest version of "hot" (REST), "grpc_hot" and "swap" (gRPC),
 # which the hot-loading tests change on disk, and a regressor.
 model_config_list {
   config {
@@ -190,6 +190,7 @@ model_config_list {
   }
   config { name: "hot" base_path: "hot" }
   config { name: "grpc_hot" base_path: "grpc_hot" }
+  config { name: "swap" base_path: "swap" }
   config { name: "regressor" base_path: "regressor" }
 }
 """
@@ -199,7 +200,8 @@ model_config_list {
 def server_processes(exports, tmp_path_factory) -> dict:
     """Both session servers, started together so that their TensorFlow imports overlap (not yet ready).
 
-    ``"config"``: ``kerascnn serve --model-config-file`` for the REST and gRPC tests: short polling, small
+    ``"config"``: ``kerascnn serve --model-config-file`` for the REST and gRPC tests: short polling (of the
+    version folders and of the config file), small
     batches behind one batch thread, small body (1 MB) and image (10,000 pixels) limits, metrics on, 2 s
     header and body timeouts; ``hot_base``/``grpc_hot_base`` are the folders of the models the
     hot-loading tests change, ``config_path`` the config file (relative base paths).
@@ -214,20 +216,22 @@ def server_processes(exports, tmp_path_factory) -> dict:
     single.access_log = access_log
     try:
         folder = tmp_path_factory.mktemp("server")
-        for name in ("hot", "grpc_hot"):
+        for name in ("hot", "grpc_hot", "swap"):
             (folder / name).mkdir()
             copy_version(exports[1], folder / name, 1)
         write_regressor(folder / "regressor" / "1")
         config = folder / "models.config"
         config.write_text(CONFIG % {"lenet": exports["base"]})
         config_server = ServerProcess(
-            ["--model-config-file", config, "--poll-seconds", "0.3", "--max-batch-size", "8",
+            ["--model-config-file", config, "--model-config-file-poll-seconds", "0.3", "--poll-seconds", "0.3",
+             "--max-batch-size", "8",
              "--batch-timeout-micros", "2000", "--num-batch-threads", "1", "--max-request-bytes", "1000000",
              "--max-image-pixels", "10000", "--enable-metrics", "--header-timeout", "2", "--body-timeout", "2"],
             folder,
         )
         config_server.config_path, config_server.hot_base, config_server.grpc_hot_base = (
             config, folder / "hot", folder / "grpc_hot")
+        config_server.swap_base = folder / "swap"
     except BaseException:  # no server left behind by a failed set-up
         single.proc.kill()
         raise
@@ -284,3 +288,13 @@ def single_model_server(server_processes):
     missing = [f'"{method} {path} HTTP/1.1" {status}' for method, path, status in server.answered
                if f'"{method} {path} HTTP/1.1" {status}' not in log]
     assert server.answered and not missing, f"requests missing from the access log: {missing[:5]}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """TF Serving's own integration test (about 4 minutes on 2 cores) runs when asked for: ``-m tf_serving_suite``."""
+    if "tf_serving_suite" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="TF Serving's integration suite: run with -m tf_serving_suite")
+    for item in items:
+        if "tf_serving_suite" in item.keywords:
+            item.add_marker(skip)

@@ -96,3 +96,18 @@ def test_full_queue_answers_unavailable(servable, images):
 def test_batching_options_are_checked(kwargs):
     with pytest.raises(ValueError):
         BatchingOptions(**kwargs)
+
+
+def test_a_request_larger_than_a_model_call_is_split_and_answered_whole(servable, images, monkeypatch):
+    """More examples than MAX_ROWS_PER_CALL: several model calls, one answer equal to a single call's."""
+    from kerascnn.serving import batching
+
+    whole = servable.run("serving_default", {"images": images})
+    calls = []
+    run = servable.run
+    monkeypatch.setattr(servable, "run", lambda name, arrays: calls.append(len(arrays["images"])) or run(name, arrays))
+    monkeypatch.setattr(batching, "MAX_ROWS_PER_CALL", 16)
+    outputs, _ = batching.call_model(servable, "serving_default", {"images": images})
+    assert calls == [16, 16, 8]
+    np.testing.assert_allclose(outputs["probabilities"], whole["probabilities"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(outputs["classes"], whole["classes"])

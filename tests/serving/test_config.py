@@ -39,7 +39,7 @@ def test_parses_tf_serving_model_config(tmp_path):
 
 @pytest.mark.parametrize("text, message", [
     ('model_config_list { config { name: "x" bogus: 1 } }', '1:40'),
-    ("model_config_list { config { name: ", "not valid"),
+    ("model_config_list { config { name: ", "Error parsing text-format tensorflow.serving.ModelServerConfig: 1:36"),
     ('model_config_list { config { name: "x" } }', "needs both name and base_path"),
     ('model_config_list { config { name: "x" base_path: "/x" model_platform: "pytorch" } }', "not supported"),
     ('model_config_list { config { name: "x" base_path: "/x" model_version_policy { specific {} } } }',

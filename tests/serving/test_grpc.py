@@ -379,3 +379,128 @@ def test_reload_config_over_grpc(server, channel, exports):
         for entry in restore.config.model_config_list.config:
             entry.base_path = str(server.config_path.parent / entry.base_path)
         assert models.HandleReloadConfigRequest(restore, 60.0).status.error_code == 0
+
+
+def test_a_string_tensor_claiming_30_million_elements_is_refused_at_once_with_flat_memory(single_model_server, images):
+    """A 52-byte DT_STRING TensorProto claiming shape [30,000,000] with one value, under the default 32 MB limit.
+
+    Decoded as Tensor::FromProto reads it (the value repeated) it would take about 1 GB of pointers and
+    TensorFlow strings; the claim is judged from the message alone, before anything is allocated.
+    """
+    import psutil
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "digits"
+    request.model_spec.signature_name = "serving_bytes"
+    proto = request.inputs["image_bytes"]
+    proto.dtype = tf.string.as_datatype_enum
+    proto.tensor_shape.dim.add(size=30_000_000)
+    proto.string_val.append(b"x")
+    assert request.ByteSize() < 64
+    process = psutil.Process(single_model_server.proc.pid)
+    with grpc.insecure_channel(single_model_server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        stub.GetModelMetadata(_metadata_request("digits"), 30.0)  # connected and warm before measuring
+        before = process.memory_info().rss
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Predict(request, 30.0)
+        grown_mb = (process.memory_info().rss - before) / 2**20
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "larger than the server's limit of 33554432 bytes" in caught.value.details()
+        assert grown_mb < 20, f"server RSS grew {grown_mb:.0f} MB"
+        # The rule it is judged by is TF's: fewer values than elements repeat the last one.
+        request.inputs["image_bytes"].tensor_shape.dim[0].size = 3
+        request.inputs["image_bytes"].string_val[:] = [png(images[0]), png(images[1])]
+        answer = tf.make_ndarray(stub.Predict(request, 30.0).outputs["probabilities"])
+        assert answer.shape == (3, 10)
+        np.testing.assert_allclose(answer[2], answer[1], rtol=1e-6)
+
+
+def _metadata_request(name: str):
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = name
+    request.metadata_field.append("signature_def")
+    return request
+
+
+def test_200_streams_through_a_version_swap_never_see_not_found(server, channel, stub, exports, images):
+    """Version 2 appears and version 1's folder disappears within one poll: 200 calls kept in flight
+    throughout are all answered, first by version 1, then by version 2 (TF Serving loads the new version
+    before it unloads the old)."""
+    import os
+    import shutil
+    import time
+
+    base = server.swap_base
+    request = predict_request(images[:1], model="swap")
+    versions, failures = [], []
+
+    def collect(call):
+        try:
+            versions.append(call.result().model_spec.version.value)
+        except grpc.RpcError as e:
+            failures.append((e.code(), e.details()))
+
+    def stream_until(condition, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        calls = [stub.Predict.future(request, 30.0) for _ in range(200)]
+        while not condition():
+            assert time.monotonic() < deadline, "the swap did not happen in time"
+            for i, call in enumerate(calls):
+                if call.done():
+                    collect(call)
+                    calls[i] = stub.Predict.future(request, 30.0)
+            time.sleep(0.002)
+        for call in calls:
+            collect(call)
+
+    stream_until(lambda: len(versions) >= 400)  # all 200 streams running on version 1
+    shutil.copytree(exports[2], base / ".2.tmp")
+    os.rename(base / "1", base / ".1.old")  # both changes between two polls
+    os.rename(base / ".2.tmp", base / "2")
+    served = len(versions)
+    stream_until(lambda: len(versions) > served and versions[-1] == 2 and _status(channel, "swap").get(1) == "END")
+    shutil.rmtree(base / ".1.old")
+    assert not failures, failures[:3]
+    assert versions[0] == 1 and versions[-1] == 2 and set(versions) == {1, 2}
+
+
+def _status(channel, name: str) -> dict:
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = name
+    answer = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, 10.0)
+    return {s.version: get_model_status_pb2.ModelVersionStatus.State.Name(s.state) for s in answer.model_version_status}
+
+
+def test_the_config_file_is_reread_while_serving(server, channel):
+    """--model-config-file-poll-seconds: an added model is served, a broken file changes nothing, the
+    original file gives the original models back."""
+    import time
+
+    original = server.config_path.read_text()
+
+    def served(name: str) -> bool:
+        try:
+            return bool(_status(channel, name))
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.NOT_FOUND
+            return False
+
+    def wait_until(condition, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, "the server did not follow its config file"
+            time.sleep(0.1)
+
+    try:
+        server.config_path.write_text(original.rstrip().rstrip("}") + '  config { name: "added" base_path: "hot" }\n}\n')
+        wait_until(lambda: served("added"))
+        assert served("lenet") and served("swap")
+        server.config_path.write_text("model_config_list { config { name: ")  # half-written
+        time.sleep(1.0)  # three polls
+        assert served("added") and served("lenet")
+        assert "Error parsing text-format tensorflow.serving.ModelServerConfig" in server.stderr()
+    finally:
+        server.config_path.write_text(original)
+    wait_until(lambda: not served("added"))
+    assert served("lenet") and served("hot") and served("regressor")

@@ -52,7 +52,8 @@ def test_prometheus_metrics_have_tf_servings_names(server, images):
     server.request("POST", "/v1/models/nope:predict", instances(images[:1]))
     samples = scrape(server)
     assert samples[(":tensorflow:serving:request_count", (("model_name", "lenet"), ("status", "OK")))] >= 1
-    assert samples[(":tensorflow:serving:request_count", (("model_name", "nope"), ("status", "NOT_FOUND")))] >= 1
+    assert samples[(":tensorflow:serving:request_count", (("model_name", "<unknown>"), ("status", "NOT_FOUND")))] >= 1
+    assert not any(dict(labels).get("model_name") == "nope" for _, labels in samples)
     count = (":tensorflow:serving:request_latency_count",
              (("API", "Predict"), ("entrypoint", "REST"), ("model_name", "lenet")))
     assert samples[count] >= 1
@@ -97,3 +98,83 @@ def test_runtime_latency_counts_each_request_without_batching(single_model_serve
         assert len(stub.Predict(predict_request("digits", images[:1]), 10.0).outputs["classes"].int64_val) == 1
     count, microseconds = added(before, scrape(single_model_server), "digits", "Predict")
     assert count == 2 and microseconds > 0
+
+
+def test_unknown_model_names_do_not_grow_the_page_or_the_server(server, images):
+    """5,000 requests to 5,000 different unknown names: one ``<unknown>`` series, the page and RSS stay put."""
+    import uuid
+
+    import psutil
+
+    def page_bytes() -> int:
+        with urllib.request.urlopen(server.url + "/monitoring/prometheus/metrics", timeout=10) as response:
+            return len(response.read())
+
+    process = psutil.Process(server.proc.pid)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        stub.Predict.future(predict_request("warm-up-" + uuid.uuid4().hex, images[:1]), 10.0).exception()
+        before_page, before_rss, before = page_bytes(), process.memory_info().rss, scrape(server)
+        for _ in range(25):
+            calls = [stub.Predict.future(predict_request(uuid.uuid4().hex, images[:1]), 30.0) for _ in range(200)]
+            assert all(call.exception().code() == grpc.StatusCode.NOT_FOUND for call in calls)
+    after = scrape(server)
+    grown_mb = (process.memory_info().rss - before_rss) / 2**20
+    unknown = (":tensorflow:serving:request_count", (("model_name", "<unknown>"), ("status", "NOT_FOUND")))
+    assert after[unknown] - before[unknown] == 5000
+    assert page_bytes() - before_page < 200  # digits of counts may grow; no new series
+    assert grown_mb < 30, f"server RSS grew {grown_mb:.0f} MB"
+
+
+def test_a_scrape_does_not_hold_up_requests():
+    """While a scrape renders (a collector made to take 1.5 s), the event loop answers other requests."""
+    import asyncio
+    import concurrent.futures
+    import time
+
+    import aiohttp
+    from aiohttp import web
+
+    from kerascnn.serving.app import create_app
+    from kerascnn.serving.context import ServingContext
+    from kerascnn.serving.metrics import Metrics
+    from kerascnn.serving.repository import ModelRegistry
+
+    class SlowCollector:
+        def collect(self):
+            time.sleep(1.5)
+            return []
+
+    async def scenario():
+        registry = ModelRegistry([])
+        metrics = Metrics(True, model_names=lambda: registry.models)
+        metrics.registry.register(SlowCollector())
+        executor = concurrent.futures.ThreadPoolExecutor(1)
+        app = create_app(registry, executor=executor, context=ServingContext(registry, executor=executor,
+                                                                              metrics=metrics))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        finished = []
+        try:
+            async with aiohttp.ClientSession() as session:
+                async def scrape_page():
+                    async with session.get(url + "/monitoring/prometheus/metrics") as response:
+                        assert response.status == 200 and b"queuing_latency" in await response.read()
+                    finished.append("scrape")
+
+                async def predict():
+                    await asyncio.sleep(0.3)  # the scrape is rendering by now
+                    async with session.post(url + "/v1/models/nope:predict", json={"instances": [1]}) as response:
+                        assert response.status == 404
+                    finished.append("predict")
+
+                await asyncio.gather(scrape_page(), predict())
+        finally:
+            await runner.cleanup()
+            executor.shutdown()
+        return finished
+
+    assert asyncio.run(scenario()) == ["predict", "scrape"]

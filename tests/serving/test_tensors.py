@@ -9,7 +9,8 @@ import random
 import numpy as np
 import pytest
 
-from kerascnn.serving import tensors as T
+from kerascnn.serving import json_codec as T
+from kerascnn.serving import json_fast_path
 from kerascnn.serving.status import ServingError
 
 IMAGES = {"images": T.TensorInfo("DT_UINT8", (None, 2, 2, 1))}
@@ -139,11 +140,11 @@ def general(body: bytes, inputs):
 
 
 def fast(body: bytes, inputs):
-    match = T.match_simple_request(body)
+    match = json_fast_path.match_simple_request(body)
     if match is None:
         return None
     try:
-        return T.decode_simple_inputs(match[1], match[2], inputs)
+        return json_fast_path.decode_simple_inputs(match[1], match[2], inputs)
     except ServingError as e:
         return e.message
 
@@ -162,7 +163,8 @@ def test_fast_path_takes_plain_requests():
         body = json.dumps(doc).encode()
         got = fast(body, MNIST)
         assert got is not None and same(got, general(body, MNIST))
-    assert T.match_simple_request(json.dumps({"instances": image, "signature_name": "x"}).encode())[0] == "x"
+    named = json.dumps({"instances": image, "signature_name": "x"}).encode()
+    assert json_fast_path.match_simple_request(named)[0] == "x"
     compact = json.dumps({"instances": image}, separators=(",", ":")).encode()
     assert same(fast(compact, MNIST), general(compact, MNIST))
 

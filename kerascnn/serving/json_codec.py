@@ -10,76 +10,27 @@ Values for ``DT_STRING`` inputs are JSON strings or ``{"b64": "<base64>"}`` obje
 encoded images). The answer mirrors the request: ``"predictions"`` for row requests (one entry per
 example; an object per example when there are several outputs), ``"outputs"`` for columnar ones.
 
-Everything here is pure NumPy so it can be tested without a model; validation errors are
-:class:`~kerascnn.serving.status.ServingError` (INVALID_ARGUMENT, HTTP 400) with a message saying which
-value was wrong and what was expected.
+Bodies of the commonest simple form are read by :mod:`kerascnn.serving.json_fast_path` first; everything
+else, and every error message, is this module's. Everything here is pure NumPy so it can be tested without
+a model; validation errors are :class:`~kerascnn.serving.status.ServingError` (INVALID_ARGUMENT, HTTP 400)
+with a message saying which value was wrong and what was expected.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
-import functools
 import itertools
 import json
 import math
-import re
 
 import numpy as np
 
 from kerascnn.serving.status import ServingError, invalid_argument
+from kerascnn.serving.tensor_info import DEFAULT_SIGNATURE, NUMPY_DTYPES, TensorInfo  # noqa: F401 - re-exported
 
 ROW = "row"
 COLUMNAR = "columnar"
-DEFAULT_SIGNATURE = "serving_default"
-
-# TF DataType names (as in SignatureDefs and TF Serving's metadata) -> NumPy dtype of the request array.
-NUMPY_DTYPES = {
-    "DT_FLOAT": np.dtype(np.float32),
-    "DT_DOUBLE": np.dtype(np.float64),
-    "DT_HALF": np.dtype(np.float16),
-    "DT_INT8": np.dtype(np.int8),
-    "DT_INT16": np.dtype(np.int16),
-    "DT_INT32": np.dtype(np.int32),
-    "DT_INT64": np.dtype(np.int64),
-    "DT_UINT8": np.dtype(np.uint8),
-    "DT_UINT16": np.dtype(np.uint16),
-    "DT_UINT32": np.dtype(np.uint32),
-    "DT_UINT64": np.dtype(np.uint64),
-    "DT_BOOL": np.dtype(np.bool_),
-    "DT_STRING": np.dtype(object),  # elements are bytes
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class TensorInfo:
-    """What a signature says about one input or output tensor.
-
-    Attributes:
-        dtype: TF DataType name, e.g. ``"DT_UINT8"``.
-        shape: dimensions with ``None`` for unknown ones, or ``None`` if even the rank is unknown.
-    """
-
-    dtype: str
-    shape: tuple | None
-
-    @property
-    def numpy_dtype(self) -> np.dtype:
-        if self.dtype not in NUMPY_DTYPES:
-            raise ServingError("UNIMPLEMENTED", f"Conversion of JSON values to type {self.dtype} is not supported")
-        return NUMPY_DTYPES[self.dtype]
-
-    def shape_text(self) -> str:
-        """The shape as TF Serving prints it: ``[-1,28,28,1]``, or ``[?]`` for an unknown rank."""
-        if self.shape is None:
-            return "[?]"
-        return "[" + ",".join("-1" if d is None else str(d) for d in self.shape) + "]"
-
-    def accepts_shape(self, shape: tuple) -> bool:
-        if self.shape is None:
-            return True
-        return len(shape) == len(self.shape) and all(d is None or d == s for d, s in zip(self.shape, shape))
 
 
 # ----------------------------------------------------------------------------------------------- requests
@@ -98,7 +49,7 @@ def parse_json(body: bytes) -> dict:
     except (UnicodeDecodeError, ValueError) as e:
         raise invalid_argument(f"JSON Parse error: the body is not UTF-8 text ({e})") from None
     if not isinstance(doc, dict):
-        raise invalid_argument(f"JSON Value: {_short(doc)} Is not object")
+        raise invalid_argument(f"JSON Value: {short_text(doc)} Is not object")
     return doc
 
 
@@ -107,7 +58,7 @@ def signature_name(doc: dict) -> str:
     name = doc.get("signature_name", "")
     if not isinstance(name, str):
         raise invalid_argument(
-            f"JSON Value: {_short(name)} not formatted correctly. 'signature_name' key must be a string value."
+            f"JSON Value: {short_text(name)} not formatted correctly. 'signature_name' key must be a string value."
         )
     return name or DEFAULT_SIGNATURE
 
@@ -168,7 +119,7 @@ def _decode_instances(instances, inputs: dict) -> dict:
             raise invalid_argument(f"Expecting object but got list at item {i} of input list")
         if set(item) != set(names):
             raise invalid_argument(
-                f"Failed to process element: {i} of 'instances' list. JSON object: {_short(item)} keys must "
+                f"Failed to process element: {i} of 'instances' list. JSON object: {short_text(item)} keys must "
                 f"be equal to: {','.join(names)}"
             )
         for name in names:
@@ -204,7 +155,7 @@ def to_array(value, info: TensorInfo, what: str = "value") -> np.ndarray:
     if info.dtype == "DT_STRING":
         array = _string_array(value, what)
     else:
-        array = _numeric_array(value, info.dtype, target, what)
+        array = numeric_array(value, info.dtype, target, what)
     if not info.accepts_shape(array.shape):
         raise invalid_argument(
             f"{what} has shape [{','.join(map(str, array.shape))}] but the signature expects "
@@ -213,7 +164,7 @@ def to_array(value, info: TensorInfo, what: str = "value") -> np.ndarray:
     return array
 
 
-def _numeric_array(value, dtype_name: str, target: np.dtype, what: str) -> np.ndarray:
+def numeric_array(value, dtype_name: str, target: np.dtype, what: str) -> np.ndarray:
     try:
         array = value if isinstance(value, np.ndarray) else np.array(value)
     except (ValueError, TypeError, OverflowError, RecursionError):
@@ -279,10 +230,10 @@ def _example(array: np.ndarray) -> str:
     flat = array.reshape(-1)
     if array.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(flat) | (flat != np.floor(flat)))
-        return _short(float(flat[bad[0]] if bad.size else flat[0])) if flat.size else "[]"
+        return short_text(float(flat[bad[0]] if bad.size else flat[0])) if flat.size else "[]"
     if not flat.size:
         return "[]"
-    return _short(flat[0].item() if hasattr(flat[0], "item") else flat[0])
+    return short_text(flat[0].item() if hasattr(flat[0], "item") else flat[0])
 
 
 def _string_array(value, what: str) -> np.ndarray:
@@ -314,9 +265,9 @@ def _string_leaves(value, what, depth):
         return value.encode("utf-8")
     if isinstance(value, dict):
         if not _is_b64(value):
-            raise invalid_argument(f"{what}: JSON Value: {_short(value)} not formatted correctly for base64 data")
+            raise invalid_argument(f"{what}: JSON Value: {short_text(value)} not formatted correctly for base64 data")
         return decode_b64(value["b64"], what)
-    raise invalid_argument(f"{what}: JSON value {_short(value)} is not of expected type: DT_STRING")
+    raise invalid_argument(f"{what}: JSON value {short_text(value)} is not of expected type: DT_STRING")
 
 
 def decode_b64(text: str, what: str = "value") -> bytes:
@@ -351,92 +302,6 @@ def _flatten(value, levels):
         raise ValueError("ragged")
     for v in value:
         yield from _flatten(v, levels - 1)
-
-
-# -------------------------------------------------------------------------- fast path for integer tensors
-#
-# A 28x28x1 image as JSON is 812 nested lists; building them as Python objects and then a NumPy array
-# from them costs far more than the model call. Bodies of the common simple form
-# ``{"instances" | "inputs": <nested list of integers>}`` (with an optional ``signature_name``) are read
-# straight into NumPy instead. The result is identical to the general path (tests compare the two);
-# whatever the fast path is not sure about - other keys, floats, strings, ragged lists, odd
-# spacing, invalid JSON - returns None and goes the general way, which also writes the error messages.
-
-_WS = rb"[ \t\r\n]*"  # JSON's whitespace (re's \s would also allow \f and \v)
-_SIGNATURE = rb'"signature_name"' + _WS + rb":" + _WS + rb'"([A-Za-z0-9_.\-/]*)"'
-_SIMPLE_BODY = re.compile(
-    _WS + rb"\{" + _WS + rb"(?:" + _SIGNATURE + _WS + rb"," + _WS + rb")?"
-    + rb'"(instances|inputs)"' + _WS + rb":" + _WS + rb"(\[[0-9\-\[\], \t\r\n]*\])"
-    + _WS + rb"(?:," + _WS + _SIGNATURE + _WS + rb")?\}" + _WS
-)
-_SEPARATORS_TO_SPACE = bytes.maketrans(b"[],\t\r\n", b"      ")
-_DIGITS = b"0123456789"
-_NONZERO_TO_ONE = bytes.maketrans(b"123456789", b"111111111")
-_LEADING_ZEROS = (b"[00", b"[01", b",00", b",01", b"-00", b"-01")
-_INT64 = np.iinfo(np.int64)
-
-
-def match_simple_request(body: bytes):
-    """``(signature_name, "instances" | "inputs", array_text)`` for a simple integer request, else None."""
-    match = _SIMPLE_BODY.fullmatch(body)
-    if match is None:
-        return None
-    before, key, array_text, after = match.groups()
-    name = after if after is not None else before
-    return (name.decode() if name else DEFAULT_SIGNATURE), key.decode(), array_text
-
-
-def decode_simple_inputs(key: str, array_text: bytes, inputs: dict):
-    """The arrays :func:`decode_inputs` would return for a simple request, or None if unsure.
-
-    Only for a single integer input whose dimensions after the first are known: the numbers are parsed
-    by NumPy, and the bracket/comma skeleton of the text must equal that of a rectangular tensor of the
-    signature's shape.
-    """
-    if len(inputs) != 1:
-        return None
-    (name, info), = inputs.items()
-    if info.dtype not in NUMPY_DTYPES or NUMPY_DTYPES[info.dtype].kind not in "iu" or not info.shape:
-        return None
-    inner = info.shape[1:]
-    if any(d is None for d in inner):
-        return None
-    spaced = array_text.translate(_SEPARATORS_TO_SPACE)
-    if b"- " in spaced:  # a sign without its number ("- 1" would parse as -1)
-        return None
-    try:
-        numbers = np.fromstring(spaced, dtype=np.int64, sep=" ")
-    except ValueError:
-        return None
-    per_example = math.prod(inner)
-    if numbers.size == 0 or per_example == 0 or numbers.size % per_example:
-        return None
-    shape = (numbers.size // per_example, *inner)
-    compact = array_text.translate(None, b" \t\r\n")
-    if compact.translate(None, _DIGITS + b"-") != _skeleton(shape):
-        return None
-    # Now every number sits in exactly one leaf slot of that skeleton: no slot is empty, a slot holding
-    # only "-" was refused above, so N numbers fill N slots one each (a number anywhere else would
-    # leave a slot empty). What remains is the spelling of each number.
-    if b"[," in compact or b",," in compact or b",]" in compact or b"[]" in compact:
-        return None
-    ones = compact.translate(_NONZERO_TO_ONE)  # leading zeros ("007", "-01") are not JSON
-    if any(pattern in ones for pattern in _LEADING_ZEROS):
-        return None
-    if numbers.max() == _INT64.max or numbers.min() == _INT64.min:  # NumPy clamps what int64 cannot hold
-        return None
-    where = f"'{key}' for input '{name}'"
-    array = _numeric_array(numbers.reshape(shape), info.dtype, NUMPY_DTYPES[info.dtype], where)
-    return (ROW if key == "instances" else COLUMNAR), {name: array}
-
-
-@functools.lru_cache(maxsize=64)
-def _skeleton(shape: tuple) -> bytes:
-    """The brackets and commas of a JSON tensor of ``shape`` with the numbers taken out."""
-    text = b""
-    for size in reversed(shape):
-        text = b"[" + b",".join([text] * size) + b"]"
-    return text
 
 
 # ---------------------------------------------------------------------------------------------- responses
@@ -500,7 +365,7 @@ def dumps(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode("utf-8")
 
 
-def _short(value, limit: int = 80) -> str:
+def short_text(value, limit: int = 80) -> str:
     try:
         if isinstance(value, float) and not math.isfinite(value):
             text = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
