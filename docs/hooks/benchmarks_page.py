@@ -33,9 +33,48 @@ def on_files(files, config):
     return files
 
 
+# What a benchmark that writes its own JSON (rather than through benchmarks/record.py) calls the same facts.
+ALIASES = {
+    "cpu": (("machine", "cpu"),),
+    "cores": (("cpus",), ("machine", "cpus")),
+    "versions": (("machine", "versions"),),
+    "load_before": (("load_average_before",),),
+    "load_after": (("load_average_after",), ("load_average",)),  # a single reading is taken when the run ends
+    "seconds": (("wall_seconds",),),
+}
+# record.py's own keys, and the provenance keys read through ALIASES: everything else is a recorded value.
+KNOWN = {
+    "title",
+    "command",
+    "started",
+    "notes",
+    "figures",
+    "tables",
+    "benchmark",
+    "quick",
+    "machine",
+    "what",
+    *ALIASES,
+    *(path[0] for paths in ALIASES.values() for path in paths),
+}
+
+
+def load(path: Path) -> dict:
+    """A result file with its provenance under record.py's names, whichever names its benchmark wrote."""
+    result = json.loads(path.read_text())
+    for key, alternatives in ALIASES.items():
+        for keys in alternatives:
+            value = result
+            for k in keys:
+                value = value.get(k) if isinstance(value, dict) else None
+            if key not in result and value is not None:
+                result[key] = value
+    return result
+
+
 def render(paths) -> str:
     parts = [INTRO]
-    results = [(path, json.loads(path.read_text())) for path in paths]
+    results = [(path, load(path)) for path in paths]
     if results:
         parts.append("| result | benchmark | measured |\n|---|---|---|")
         parts += [
@@ -61,6 +100,13 @@ def section(path: Path, r: dict) -> str:
             value = _value(figure["value"])
             lines.append(f"| {_escape(name)} | {value} {_escape(figure.get('unit', ''))} |")
         lines.append("")
+    if r.get("what"):
+        lines += [_escape(r["what"]), ""]
+    other = {k: v for k, v in r.items() if k not in KNOWN}
+    if other:  # a benchmark that writes its own JSON: its values as written
+        lines += ['??? note "The recorded values"', "", "    ```json"]
+        lines += ["    " + line for line in json.dumps(other, indent=2).splitlines()]
+        lines += ["    ```", ""]
     for table in r.get("tables", []):
         lines += [f"**{_escape(table['title'])}**", ""]
         lines.append("| " + " | ".join(_escape(c) for c in table["columns"]) + " |")
@@ -78,7 +124,7 @@ def provenance(path: Path, r: dict) -> str:
     bits = [
         f"Measured {r.get('started', 'on an unrecorded date')[:16].replace('T', ' ')}",
         f"on {_escape(r.get('cpu', 'an unrecorded CPU'))}, {r.get('cores', '?')} cores",
-        f"load average {load_before} before, {load_after} after",
+        f"load average {_load(load_before)} before, {_load(load_after)} after",
     ]
     if r.get("seconds") is not None:
         bits.append(f"{r['seconds']:.0f} s")
@@ -88,6 +134,10 @@ def provenance(path: Path, r: dict) -> str:
     if versions:
         text += f" Versions: {_escape(versions)}."
     return f"<small>{text} Result file: `benchmarks/results/{path.name}`.</small>"
+
+
+def _load(value) -> str:
+    return "unrecorded" if value is None else f"{value:.2f}"
 
 
 def _anchor(path: Path) -> str:
