@@ -3,8 +3,9 @@
 torchvision's wheel on this machine's registry is a CUDA build that does not import beside CPU torch, so
 the parity tests use these transcriptions of ``torchvision/models/{alexnet,vgg,resnet,googlenet}.py``
 (v0.24; mobilenetv2, densenet, regnet, efficientnet too): the same modules, attribute names and order,
-so ``state_dict()`` has exactly torchvision's keys and shapes (checked by the published parameter counts in
-the tests). Only what inference needs: no weight-init schemes beyond torch's defaults, no aux heads in GoogLeNet, no ``transform_input``.
+so ``state_dict()`` has exactly torchvision's keys and shapes (checked by the published parameter counts
+in the tests). Only what inference needs: no weight-init schemes beyond torch's defaults, no aux heads in
+GoogLeNet, no ``transform_input``.
 """
 
 from __future__ import annotations
