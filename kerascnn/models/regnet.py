@@ -23,7 +23,6 @@ channels per group); d2l's convolutions have a bias before each BatchNorm, which
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 
@@ -249,8 +248,11 @@ FACTS = ModelFacts(
         "bottleneck_ratio": {"values": [1.0, 0.5, 0.25]},
     },
     always_batch_norm=True,
-    # Two stages, the second two blocks deep (projection and identity shortcuts), 2 groups of 8 channels.
-    test_hyperparameters={"depths": (1, 2), "widths": (16, 32), "group_width": 8, "stem_filters": 8},
+    # Two stages, the second two blocks deep (projection and identity shortcuts), 2 groups of 8 channels,
+    # and RegNetY's squeeze-and-excitation: one test version has every layer kind of RegNetX and RegNetY,
+    # so the registry-driven tests build one RegNet, not three.
+    test_hyperparameters={"depths": (1, 2), "widths": (16, 32), "group_width": 8, "stem_filters": 8,
+                          "se_ratio": 0.25},
     test_input=8,  # any size builds (symmetric explicit padding)
     torchvision=TorchvisionWeights(names=torchvision_names),
 )
@@ -275,6 +277,6 @@ regnet_y_400mf = register_model(
     default_input_shape=(224, 224, 3),
     description="RegNetY-400MF: RegNetX's blocks with squeeze-and-excitation (0.25), stages (1, 3, 6, 6), 8 per group",
     reference="Radosavovic et al. 2020",
-    facts=dataclasses.replace(FACTS, test_hyperparameters={**FACTS.test_hyperparameters, "se_ratio": 0.25}),
+    facts=FACTS,
     reference_counts=(ReferenceCount(4_344_144, "torchvision.models.regnet_y_400mf", trainable_only=True),),
 )(variant(build_regnet, "regnet_y_400mf", **published_design("regnet_y_400mf")))
