@@ -30,6 +30,7 @@ with BatchNorm's moving statistics, keras.applications' 5,330,571 less its Norma
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 
@@ -265,14 +266,16 @@ FACTS = ModelFacts(
 
 def _register(name, description, reference_counts=()):
     width_coefficient, depth_coefficient, resolution, dropout = EFFICIENTNET_COEFFICIENTS[name]
+    # Only what differs from B0 (the builder's defaults) defines a variant: B0's coefficients stay searchable.
+    scaling = {"width_coefficient": width_coefficient, "depth_coefficient": depth_coefficient, "dropout": dropout}
+    defaults = inspect.signature(build_efficientnet).parameters
     return register_model(
         default_input_shape=(resolution, resolution, 3),
         description=description,
         reference="Tan & Le 2019",
         facts=FACTS,
         reference_counts=reference_counts,
-    )(variant(build_efficientnet, name, width_coefficient=width_coefficient, depth_coefficient=depth_coefficient,
-              dropout=dropout))
+    )(variant(build_efficientnet, name, **{key: value for key, value in scaling.items() if value != defaults[key].default}))
 
 
 efficientnet_b0 = _register(

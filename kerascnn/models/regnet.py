@@ -155,8 +155,8 @@ def build_regnet(
     input_shape,
     num_classes,
     *,
-    depths=(1, 2, 7, 12),
-    widths=(32, 64, 160, 400),
+    depths=(4, 6),
+    widths=(32, 80),
     group_width=16,
     bottleneck_ratio=1.0,
     se_ratio=0.0,
@@ -165,7 +165,7 @@ def build_regnet(
     bn_momentum=0.9,
     name="regnet",
 ) -> keras.Model:
-    """An AnyNet / RegNet from its stages; returns logits.
+    """An AnyNet / RegNet from its stages; returns logits. The defaults are d2l's RegNetX-32.
 
     Args:
         input_shape: (H, W, C) of the images; any size builds (224x224 as published; it downsamples
@@ -263,7 +263,7 @@ regnet_d2l = register_model(
     description="RegNetX-32 (d2l): AnyNet stem 32, stages (4, 6) blocks of widths (32, 80), 16 channels per group",
     reference="Radosavovic et al. 2020; d2l.ai 8.8",
     facts=FACTS,
-)(variant(build_regnet, "regnet_d2l", depths=(4, 6), widths=(32, 80), group_width=16))
+)(variant(build_regnet, "regnet_d2l"))  # the builder's defaults: `kerascnn tune regnet_d2l` searches d2l's space
 
 regnet_x_400mf = register_model(
     default_input_shape=(224, 224, 3),
