@@ -13,11 +13,11 @@ into stage depths and widths, and ``PUBLISHED_DESIGNS`` holds torchvision's four
 
 ``regnet_d2l`` is d2l.ai 8.8's RegNetX-32 (stem 32, stages of 4 and 6 blocks, 32 and 80 wide, 16
 channels per group); d2l's convolutions have a bias before each BatchNorm, which the BatchNorm cancels
-(the same function, 1,184 parameters fewer here at ten classes). ``regnet_x_400mf`` and
-``regnet_y_400mf`` are torchvision's: layer names map onto torchvision's state dicts
-(``torchvision_names``), strided layers pad symmetrically as PyTorch does and BatchNorm's epsilon is
-1e-5, so with torchvision's weights the model computes torchvision's function. Layer names:
-``stem_conv``, ``s2_b1_a_conv`` (stage 2, block 1, conv a), ``s2_b1_se_reduce``, ``s2_b1_proj_bn``,
+(the same function with 1,968 parameters fewer: 181,258 here at 96x96x1 and ten classes, BatchNorm
+statistics included). ``regnet_x_400mf`` and ``regnet_y_400mf`` are torchvision's: layer names map onto
+torchvision's state dicts (``torchvision_names``), strided layers pad symmetrically as PyTorch does and
+BatchNorm's epsilon is 1e-5, so with torchvision's weights the model computes torchvision's function.
+Layer names: ``stem_conv``, ``s2_b1_a_conv`` (stage 2, block 1, conv a), ``s2_b1_se_reduce``, ``s2_b1_proj_bn``,
 ``s2_b1_add``, ``logits``.
 """
 
