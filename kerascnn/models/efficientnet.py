@@ -50,6 +50,7 @@ from kerascnn.models.hyperparameters import (
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.mobilenet_v2 import make_divisible
 from kerascnn.models.registry import register_model
+from kerascnn.models.weights import register_weights
 
 # B0 per stage: (expansion, kernel, stride, input channels, output channels, blocks): the paper's table 1.
 MBCONV_SETTING = (
@@ -297,3 +298,24 @@ efficientnet_b3 = _register(
     (ReferenceCount(12_233_232, "torchvision.models.efficientnet_b3", trainable_only=True,
                     input_shape=(300, 300, 3)),),
 )
+
+
+# Published ImageNet weights (torchvision's EfficientNet_B*_Weights: URL, the hash prefix in the file name,
+# accuracy, and the bicubic resize and crop the accuracy was measured at).
+_TV = "https://download.pytorch.org/models/"
+_BICUBIC = "torchvision resizes with bicubic interpolation for these weights"
+register_weights("efficientnet_b0", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url=_TV + "efficientnet_b0_rwightman-7f5810bc.pth", sha256="7f5810bc", top1=77.692, top5=93.532,
+                 input_size=224, resize_size=256, note=_BICUBIC, default=True)
+register_weights("efficientnet_b1", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url=_TV + "efficientnet_b1_rwightman-bac287d4.pth", sha256="bac287d4", top1=78.642, top5=94.186,
+                 input_size=240, resize_size=256, note=_BICUBIC)
+register_weights("efficientnet_b1", "torchvision:IMAGENET1K_V2", source="torchvision",
+                 url=_TV + "efficientnet_b1-c27df63c.pth", sha256="c27df63c", top1=79.838, top5=94.934,
+                 input_size=240, resize_size=255, default=True)
+register_weights("efficientnet_b2", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url=_TV + "efficientnet_b2_rwightman-c35c1473.pth", sha256="c35c1473", top1=80.608, top5=95.310,
+                 input_size=288, resize_size=288, note=_BICUBIC, default=True)
+register_weights("efficientnet_b3", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url=_TV + "efficientnet_b3_rwightman-b3899882.pth", sha256="b3899882", top1=82.008, top5=96.054,
+                 input_size=300, resize_size=320, note=_BICUBIC, default=True)

@@ -40,6 +40,7 @@ from kerascnn.models.hyperparameters import (
 )
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
+from kerascnn.models.weights import register_weights
 
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default
 
@@ -280,3 +281,17 @@ regnet_y_400mf = register_model(
     facts=FACTS,
     reference_counts=(ReferenceCount(4_344_144, "torchvision.models.regnet_y_400mf", trainable_only=True),),
 )(variant(build_regnet, "regnet_y_400mf", **published_design("regnet_y_400mf")))
+
+
+# Published ImageNet weights (torchvision's RegNet_*_Weights: URL, the hash prefix in the file name, accuracy).
+_TV = "https://download.pytorch.org/models/"
+register_weights("regnet_x_400mf", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url=_TV + "regnet_x_400mf-adf1edd5.pth", sha256="adf1edd5", top1=72.834, top5=90.950)
+register_weights("regnet_x_400mf", "torchvision:IMAGENET1K_V2", source="torchvision",
+                 url=_TV + "regnet_x_400mf-62229a5f.pth", sha256="62229a5f", top1=74.864, top5=92.322,
+                 resize_size=232, default=True)
+register_weights("regnet_y_400mf", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url=_TV + "regnet_y_400mf-c65dace8.pth", sha256="c65dace8", top1=74.046, top5=91.716)
+register_weights("regnet_y_400mf", "torchvision:IMAGENET1K_V2", source="torchvision",
+                 url=_TV + "regnet_y_400mf-e6988f5f.pth", sha256="e6988f5f", top1=75.804, top5=92.742,
+                 resize_size=232, default=True)
