@@ -27,3 +27,5 @@ from kerascnn.models import resnet  # noqa: F401,E402
 from kerascnn.models import densenet  # noqa: F401,E402
 from kerascnn.models import mobilenet  # noqa: F401,E402
 from kerascnn.models import mobilenet_v2  # noqa: F401,E402
+from kerascnn.models import regnet  # noqa: F401,E402
+from kerascnn.models import efficientnet  # noqa: F401,E402

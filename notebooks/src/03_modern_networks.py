@@ -15,10 +15,11 @@
 # | BatchNorm (2015) | normalized activations, much faster training | 7 |
 # | ResNet (2015) | residual connections: blocks that can be the identity | 8 |
 # | ResNeXt, MobileNet (2017) | grouped and depthwise convolutions: the same layer for a fraction of the cost | 9 |
+# | RegNet (2020) | designing design spaces: sample networks, compare error distributions, keep simple rules | 10 |
 #
 # For each, we print the output shape after every block the way *Dive into Deep Learning* (d2l.ai,
 # chapter 8) does, and check the textbook's numbers. First, the activation functions and losses these
-# networks use (sections 1 and 2). Everything runs on a laptop CPU in a minute or two.
+# networks use (sections 1 and 2). Everything runs on a laptop CPU in a few minutes.
 
 # %%
 import os
@@ -479,6 +480,90 @@ assert abs(separable / full - (1 / c_out + 1 / 9)) < 1e-9
 print(f"MobileNet v1 in all: {mobilenet.total_macs / 1e6:.0f}M multiply-adds, {mobilenet.total_params:,} parameters")
 
 # %% [markdown]
+# ## 10. RegNet: designing the design space
+#
+# The networks so far were designed one at a time. Radosavovic et al. (2020; d2l.ai 8.8) instead study a
+# whole **design space**, AnyNet: a stem, stages of ResNeXt bottleneck blocks, a head, where each stage
+# has its own depth `d_i` and width `w_i`, and the network a group width `g` and a bottleneck ratio `b`.
+# They sample many networks from the space, train each briefly, and compare spaces by the *distribution*
+# of the errors (the empirical distribution function, EDF: which fraction of sampled networks reach an
+# error below x) rather than by one network. Constraining the space, e.g. widths that grow from stage to
+# stage, turned out to make good networks *more likely*, not less. We repeat the experiment at the scale
+# that runs here: two-stage AnyNets (`kerascnn.build("regnet_d2l", depths=..., widths=...)`) on the
+# digits, half of them with growing widths, half with shrinking ones.
+
+# %%
+design_rng = np.random.default_rng(1)
+samples_per_space = 3 if SMALL else 6
+design_epochs = 1 if SMALL else 3
+
+
+def sample_anynet(growing):
+    widths = sorted(design_rng.choice([16, 32, 48, 64], size=2, replace=False))
+    return {"depths": tuple(int(d) for d in design_rng.integers(1, 4, size=2)),
+            "widths": tuple(int(w) for w in (widths if growing else widths[::-1])),
+            "group_width": 8, "bottleneck_ratio": float(design_rng.choice([1.0, 0.5])), "stem_filters": 16}
+
+
+design_errors = {"widths grow (w1 < w2)": [], "widths shrink (w1 > w2)": []}
+for space, errors in design_errors.items():
+    for _ in range(samples_per_space):
+        hp = sample_anynet(growing=space.startswith("widths grow"))
+        keras.utils.set_random_seed(0)
+        anynet = kerascnn.build("regnet_d2l", input_shape=(28, 28, 1), num_classes=10, **hp)
+        anynet.compile(optimizer=keras.optimizers.Adam(3e-3), metrics=["accuracy"], jit_compile=False,
+                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        anynet.fit(x_train, y_train, epochs=design_epochs, batch_size=32, verbose=0)
+        error = 1 - anynet.evaluate(x_val, y_val, verbose=0)[1]
+        errors.append(error)
+        print(f"{space:24s} depths {hp['depths']}, widths {hp['widths']}, b {hp['bottleneck_ratio']}: "
+              f"{anynet.count_params():7,d} parameters, validation error {error:.3f}")
+assert all(0.0 <= e <= 1.0 for errors in design_errors.values() for e in errors)
+
+# %% tags=["plot"]
+plt.figure(figsize=(5.5, 3.5))
+for space, errors in design_errors.items():
+    sorted_errors = np.sort(errors)
+    plt.step(sorted_errors, np.arange(1, len(errors) + 1) / len(errors), where="post", label=space)
+plt.xlabel("validation error")
+plt.ylabel("fraction of sampled networks")
+plt.title(f"EDF of {samples_per_space} AnyNets per space, {design_epochs} epoch(s) each")
+plt.legend()
+plt.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# What the paper found on ImageNet, over hundreds of networks per space: good networks share one
+# bottleneck ratio and group width across stages, and have widths and depths that grow. Its final rule
+# makes the widths *linear* in the block index, `u_j = w_0 + w_a * j`, then snaps them to a geometric
+# ladder `w_0 * w_m^k` and to multiples of 8, so that consecutive blocks of one width form a stage: four
+# numbers (depth, `w_0`, `w_a`, `w_m`) describe a whole network. That is how torchvision's RegNetX and
+# RegNetY (RegNetX plus squeeze-and-excitation) sizes are defined; `kerascnn.models.regnet` computes them:
+
+# %%
+from kerascnn.models.regnet import PUBLISHED_DESIGNS, published_design
+
+depth, w_0, w_a, w_m, group_width, _ = PUBLISHED_DESIGNS["regnet_x_400mf"]
+linear = w_0 + w_a * np.arange(depth)
+quantized = np.round(w_0 * w_m ** np.round(np.log(linear / w_0) / np.log(w_m)) / 8) * 8
+for name in ("regnet_x_400mf", "regnet_x_800mf", "regnet_y_400mf", "regnet_y_1_6gf"):
+    design = published_design(name)
+    print(f"{name:15s} depths {design['depths']}, widths {design['widths']}, group width {design['group_width']}, "
+          f"SE {design['se_ratio']}")
+assert published_design("regnet_x_400mf")["depths"] == (1, 2, 7, 12)
+
+# %% tags=["plot"]
+plt.figure(figsize=(5.5, 3.5))
+plt.plot(linear, "--", label="linear widths u_j = w_0 + w_a j")
+plt.step(np.arange(depth), quantized, where="mid", label="quantized (stages)")
+plt.xlabel("block j")
+plt.ylabel("width (channels)")
+plt.title("RegNetX-400MF: d=22, w_0=24, w_a=24.48, w_m=2.54")
+plt.legend()
+plt.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
 # ## The networks side by side
 #
 # Parameters, multiply-adds per image and the receptive field of the last convolutional stage, at the
@@ -493,6 +578,7 @@ table = [  # (name, model, input size, hyperparameters)
     ("LeNet", "lenet", 28, {}), ("AlexNet", "alexnet", 224, {}), ("VGG-11 (channels / 4)", "vgg11", 224, {"width_divisor": 4}),
     ("NiN", "nin", 224, {}), ("GoogLeNet", "googlenet", 96, {}), ("ResNet-18", "resnet18", 96, {}),
     ("DenseNet (d2l)", "densenet_d2l", 96, {}), ("MobileNetV2", "mobilenet_v2", 224, {}),
+    ("RegNetX-32 (d2l)", "regnet_d2l", 96, {}),
 ]
 print(f"{'network':22s} {'input':>8s} {'layers':>7s} {'parameters':>12s} {'multiply-adds':>14s} {'receptive field':>16s}")
 for name, model_name, size, hp in table:
@@ -512,6 +598,8 @@ assert summarize_model("alexnet", input_shape=(224, 224, 1)).total_params == ale
 # * Batch normalization standardizes each channel per batch and makes training far faster.
 # * Grouped convolutions divide weights and multiply-adds by the number of groups; depthwise-separable
 #   blocks (MobileNet) cost about 1/8 of a `3 x 3` conv, and need `1 x 1` convs (or a shuffle) to mix groups.
+# * Design spaces, not single networks, can be designed: sample, train briefly, compare error distributions
+#   (RegNet); four numbers then describe a good network's widths and depths.
 #
 # Train any of them on real data with `kerascnn fit NAME` (lesson 02), and search their hyperparameters
 # with `kerascnn tune NAME` (lesson 04).

@@ -2,9 +2,10 @@
 
 torchvision's wheel on this machine's registry is a CUDA build that does not import beside CPU torch, so
 the parity tests use these transcriptions of ``torchvision/models/{alexnet,vgg,resnet,googlenet}.py``
-(v0.24; mobilenetv2, densenet too): the same modules, attribute names and order, so ``state_dict()`` has exactly torchvision's keys
-and shapes (checked by the published parameter counts in the tests). Only what inference needs:
-no weight-init schemes beyond torch's defaults, no aux heads in GoogLeNet, no ``transform_input``.
+(v0.24; mobilenetv2, densenet, regnet, efficientnet too): the same modules, attribute names and order,
+so ``state_dict()`` has exactly torchvision's keys and shapes (checked by the published parameter counts
+in the tests). Only what inference needs: no weight-init schemes beyond torch's defaults, no aux heads in
+GoogLeNet, no ``transform_input``.
 """
 
 from __future__ import annotations
@@ -394,6 +395,151 @@ class DenseNet(nn.Module):
         return self.classifier(torch.flatten(out, 1))
 
 
+# ------------------------------------------------------------------------------- RegNet, EfficientNet
+
+
+class ConvNormAct(nn.Sequential):
+    """torchvision.ops.misc.Conv2dNormActivation: conv (no bias), BatchNorm, optional activation."""
+
+    def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1, activation=nn.ReLU):
+        layers = [nn.Conv2d(in_planes, out_planes, kernel_size, stride, (kernel_size - 1) // 2, groups=groups,
+                            bias=False), nn.BatchNorm2d(out_planes)]
+        if activation is not None:
+            layers.append(activation(inplace=True))
+        super().__init__(*layers)
+
+
+class SqueezeExcitation(nn.Module):
+    """torchvision.ops.misc.SqueezeExcitation."""
+
+    def __init__(self, input_channels, squeeze_channels, activation=nn.ReLU):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+        self.activation = activation()
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, x):
+        scale = self.fc2(self.activation(self.fc1(self.avgpool(x))))
+        return self.scale_activation(scale) * x
+
+
+class BottleneckTransform(nn.Sequential):
+    def __init__(self, width_in, width_out, stride, group_width, bottleneck_multiplier, se_ratio):
+        from collections import OrderedDict
+
+        w_b = int(round(width_out * bottleneck_multiplier))
+        layers = OrderedDict()
+        layers["a"] = ConvNormAct(width_in, w_b, kernel_size=1)
+        layers["b"] = ConvNormAct(w_b, w_b, kernel_size=3, stride=stride, groups=w_b // group_width)
+        if se_ratio:
+            layers["se"] = SqueezeExcitation(w_b, int(round(se_ratio * width_in)))
+        layers["c"] = ConvNormAct(w_b, width_out, kernel_size=1, activation=None)
+        super().__init__(layers)
+
+
+class ResBottleneckBlock(nn.Module):
+    def __init__(self, width_in, width_out, stride, group_width, bottleneck_multiplier, se_ratio):
+        super().__init__()
+        self.proj = None
+        if width_in != width_out or stride != 1:
+            self.proj = ConvNormAct(width_in, width_out, kernel_size=1, stride=stride, activation=None)
+        self.f = BottleneckTransform(width_in, width_out, stride, group_width, bottleneck_multiplier, se_ratio)
+        self.activation = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        shortcut = self.proj(x) if self.proj is not None else x
+        return self.activation(shortcut + self.f(x))
+
+
+class RegNet(nn.Module):
+    """torchvision's RegNet from its per-stage parameters (torchvision computes them with BlockParams)."""
+
+    def __init__(self, depths, widths, group_width, se_ratio=None, bottleneck_multiplier=1.0, stem_width=32,
+                 num_classes=1000, in_channels=3):
+        from collections import OrderedDict
+
+        super().__init__()
+        self.stem = ConvNormAct(in_channels, stem_width, kernel_size=3, stride=2)
+        blocks, current = [], stem_width
+        for i, (depth, width) in enumerate(zip(depths, widths)):
+            stage = nn.Sequential()
+            for j in range(depth):
+                stage.add_module(f"block{i + 1}-{j}", ResBottleneckBlock(
+                    current if j == 0 else width, width, 2 if j == 0 else 1, group_width, bottleneck_multiplier,
+                    se_ratio))
+            blocks.append((f"block{i + 1}", stage))
+            current = width
+        self.trunk_output = nn.Sequential(OrderedDict(blocks))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(current, num_classes)
+
+    def forward(self, x):
+        x = self.avgpool(self.trunk_output(self.stem(x)))
+        return self.fc(x.flatten(start_dim=1))
+
+
+# torchvision's BlockParams.from_init_params for the two 400MF models, worked out: (depths, widths, group width).
+REGNETS = {
+    "regnet_x_400mf": ((1, 2, 7, 12), (32, 64, 160, 400), 16, None),
+    "regnet_y_400mf": ((1, 3, 6, 6), (48, 104, 208, 440), 8, 0.25),
+}
+
+
+class MBConv(nn.Module):
+    def __init__(self, input_channels, out_channels, expand_ratio, kernel, stride):
+        super().__init__()
+        self.use_res_connect = stride == 1 and input_channels == out_channels
+        expanded = _make_divisible(input_channels * expand_ratio)
+        layers = []
+        if expanded != input_channels:
+            layers.append(ConvNormAct(input_channels, expanded, kernel_size=1, activation=nn.SiLU))
+        layers.append(ConvNormAct(expanded, expanded, kernel_size=kernel, stride=stride, groups=expanded,
+                                  activation=nn.SiLU))
+        layers.append(SqueezeExcitation(expanded, max(1, input_channels // 4), activation=nn.SiLU))
+        layers.append(ConvNormAct(expanded, out_channels, kernel_size=1, activation=None))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, x):
+        result = self.block(x)  # eval mode: stochastic depth is the identity
+        return result + x if self.use_res_connect else result
+
+
+EFFICIENTNET_B0 = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+                   (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+EFFICIENTNETS = {"efficientnet_b0": (1.0, 1.0, 0.2), "efficientnet_b1": (1.0, 1.1, 0.2),
+                 "efficientnet_b2": (1.1, 1.2, 0.3), "efficientnet_b3": (1.2, 1.4, 0.3)}
+
+
+class EfficientNet(nn.Module):
+    """torchvision's EfficientNet B0-B7 (``_efficientnet_conf`` with MBConvConfig's width/depth rounding)."""
+
+    def __init__(self, width_mult, depth_mult, dropout, num_classes=1000):
+        import math
+
+        super().__init__()
+
+        def width(c):
+            return _make_divisible(c * width_mult)
+
+        layers = [ConvNormAct(3, width(32), kernel_size=3, stride=2, activation=nn.SiLU)]
+        for expand_ratio, kernel, stride, c_in, c_out, n in EFFICIENTNET_B0:
+            stage = []
+            for i in range(int(math.ceil(n * depth_mult))):
+                stage.append(MBConv(width(c_in) if i == 0 else width(c_out), width(c_out), expand_ratio, kernel,
+                                    stride if i == 0 else 1))
+            layers.append(nn.Sequential(*stage))
+        last_in = width(320)
+        layers.append(ConvNormAct(last_in, 4 * last_in, kernel_size=1, activation=nn.SiLU))
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(4 * last_in, num_classes))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
 # ------------------------------------------------------------------------------------------- lookup
 
 
@@ -444,6 +590,11 @@ def _build(name, num_classes):
         model = GoogLeNet(num_classes)
     elif name == "googlenet_aux":
         model = GoogLeNet(num_classes, aux_logits=True)
+    elif name in REGNETS:
+        depths, widths, group_width, se_ratio = REGNETS[name]
+        model = RegNet(depths, widths, group_width, se_ratio, num_classes=num_classes)
+    elif name in EFFICIENTNETS:
+        model = EfficientNet(*EFFICIENTNETS[name], num_classes=num_classes)
     else:
         raise KeyError(name)
     return model

@@ -35,9 +35,17 @@ TORCHVISION_PUBLISHES = {
     "densenet169": {"densenet169": ["IMAGENET1K_V1"]},
     "densenet201": {"densenet201": ["IMAGENET1K_V1"]},
     **{f"vgg{d}": {f"vgg{d}": ["IMAGENET1K_V1"], f"vgg{d}_bn": ["IMAGENET1K_V1"]} for d in (11, 13, 16, 19)},
+    "regnet_x_400mf": {"regnet_x_400mf": ["IMAGENET1K_V1", "IMAGENET1K_V2"]},
+    "regnet_y_400mf": {"regnet_y_400mf": ["IMAGENET1K_V1", "IMAGENET1K_V2"]},
+    "efficientnet_b0": {"efficientnet_b0": ["IMAGENET1K_V1"]},
+    "efficientnet_b1": {"efficientnet_b1": ["IMAGENET1K_V1", "IMAGENET1K_V2"]},
+    "efficientnet_b2": {"efficientnet_b2": ["IMAGENET1K_V1"]},
+    "efficientnet_b3": {"efficientnet_b3": ["IMAGENET1K_V1"]},
 }
+# The crop torchvision measured its accuracy at, where it is not 224 (EfficientNet's grow with the model).
+PUBLISHED_CROP = {"efficientnet_b1": 240, "efficientnet_b2": 288, "efficientnet_b3": 300}
 # Zoo models of torchvision families that are other networks (d2l's versions): no torchvision weights fit them.
-D2L_VERSIONS = {"alexnet", "googlenet", "densenet_d2l"}
+D2L_VERSIONS = {"alexnet", "googlenet", "densenet_d2l", "regnet_d2l"}
 # keras.applications files whose hash keras.applications does not state (MobileNet v1's get_file has none).
 KERAS_UNHASHED = {"mobilenet_1_0_224_tf.h5", "mobilenet_1_0_224_tf_no_top.h5"}
 
@@ -59,7 +67,8 @@ def test_every_model_torchvision_publishes_weights_for_has_an_entry():
 def test_each_entry_follows_its_publishers_scheme(entry):
     get_model_info(entry.model)  # a zoo model
     assert entry.num_classes == 1000 and entry.categories == "imagenet"
-    assert 0 < entry.top1 < entry.top5 < 100 and entry.input_size == 224
+    assert 0 < entry.top1 < entry.top5 < 100
+    assert entry.input_size == PUBLISHED_CROP.get(entry.model, 224)
     assert set(entry.hyperparameters) <= set(default_hyperparameters(entry.model))
     assert {"name", "mean", "std", "channel_order"} <= set(entry.preprocessing)
     if entry.source == "torchvision":

@@ -27,15 +27,21 @@ COUNTERPARTS = {
     "resnext50_32x4d": ("resnext50_32x4d", {}),  # grouped convolutions
     "mobilenet_v2": ("mobilenet_v2", {}),
     "densenet121": ("densenet121", {}),
+    "regnet_x_400mf": ("regnet_x_400mf", {}), "regnet_y_400mf": ("regnet_y_400mf", {}),  # grouped / + SE
+    "efficientnet_b0": ("efficientnet_b0", {}),  # MBConv with SE and swish
 }
 # Other depths of a covered model: the same name mapping and blocks, another count of them (each VGG costs
 # ~8 s of 130M-parameter weights written and read; densenet201 17 s): they add no line or case.
 DEEPER_VARIANTS = {"densenet169": "densenet121", "densenet201": "densenet121", "vgg13": "vgg19", "vgg16": "vgg19",
                    "resnet34": "resnet18"}
+# Wider and deeper EfficientNets: B0's blocks and names, more of them (their widths, rounded as torchvision
+# rounds them, are checked by torchvision's parameter counts in tests/models/test_zoo.py).
+DEEPER_VARIANTS.update({"efficientnet_b1": "efficientnet_b0", "efficientnet_b2": "efficientnet_b0",
+                        "efficientnet_b3": "efficientnet_b0"})
 VARIANT_COUNTERPARTS = {"vgg11_bn": ("vgg11", {"batch_norm": True})}  # torchvision's vgg*_bn: a hyperparameter here
 # Zoo models whose family maps to torchvision but which are other networks (d2l's versions).
 NOT_TORCHVISION = {"alexnet": "d2l's AlexNet (96-256-384-384-256)", "googlenet": "d2l's GoogLeNet (no BatchNorm)",
-                   "densenet_d2l": "d2l's DenseNet (no bottleneck)"}
+                   "densenet_d2l": "d2l's DenseNet (no bottleneck)", "regnet_d2l": "d2l's RegNetX-32"}
 SMALL_INPUT = {"alexnet_tv": 63, "googlenet_tv": 40}  # the rest: 33 (odd: symmetric padding matters)
 AT_224 = {"resnet18", "googlenet_tv"}
 
