@@ -39,7 +39,7 @@ ALIASES = {
     "cores": (("cpus",), ("machine", "cpus")),
     "versions": (("machine", "versions"),),
     "load_before": (("load_average_before",),),
-    "load_after": (("load_average_after",), ("load_average",)),  # a single reading is taken when the run ends
+    "load_after": (("load_average_after",), ("load_average",), ("load_average_at_writing",)),  # read at the end
     "seconds": (("wall_seconds",),),
 }
 # record.py's own keys, and the provenance keys read through ALIASES: everything else is a recorded value.
