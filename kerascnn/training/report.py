@@ -163,10 +163,11 @@ class FitReport:
         self.batch_norm_lags = True
 
 
-def _has_batch_norm(net) -> bool:
+def _has_batch_norm(model) -> bool:
     import keras
 
-    return any(isinstance(layer, keras.layers.BatchNormalization) for layer in net._flatten_layers())
+    return any(isinstance(layer, keras.layers.BatchNormalization)
+               or isinstance(layer, keras.Model) and _has_batch_norm(layer) for layer in model.layers)
 
 
 def batch_statistics_accuracy(net, data, *, limit: int = BN_CHECK_IMAGES, batch_size: int = 256):
