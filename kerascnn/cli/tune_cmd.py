@@ -79,6 +79,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from kerascnn.tuning import tune
+    from kerascnn.training.config import default_verbose
 
     result = tune(
         args.model,
@@ -94,7 +95,7 @@ def run(args) -> int:
         batch_size=args.batch_size,
         val_split=args.val_split,
         seed=args.seed,
-        verbose=0 if args.quiet else 1,
+        verbose=0 if args.quiet else default_verbose(),  # off a terminal one line per epoch, as fit
         trial_processes=not args.in_process,
         init_from=args.init_from,
     )
