@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-# Test images the BatchNorm check runs twice (inference and training mode): enough for a gap of 10 points.
-BN_CHECK_IMAGES = 1024
+# Test images the BatchNorm check runs again in training mode: enough to see a gap of 15 points, a small
+# share of the evaluation that precedes it.
+BN_CHECK_IMAGES = 512
 # Accuracy points between training-mode and inference-mode test accuracy that make the warning.
 BN_GAP = 0.15
 # Points above chance still called "chance level".
@@ -144,7 +145,9 @@ class FitReport:
 
         if not _has_batch_norm(net) or len(net.outputs) != 1 or tf_config_cluster():
             return  # (several workers: each would run the check on its own; the numbers are the chief's)
-        training_mode = batch_statistics_accuracy(net, self.data, limit=BN_CHECK_IMAGES)
+        # batches about as large as training's: their statistics are what the weights learnt to work with
+        batch_size = min(256, max(16, int(self.cfg.batch_size)))
+        training_mode = batch_statistics_accuracy(net, self.data, limit=BN_CHECK_IMAGES, batch_size=batch_size)
         if training_mode is None or training_mode - accuracy < BN_GAP:
             return
         names = self.data.class_names

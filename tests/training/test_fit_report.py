@@ -41,11 +41,11 @@ def test_unsettled_batch_norm_statistics_warn_and_say_what_to_do(tmp_path, capsy
     assert f"Warning: {warning}" in out
     # the figures it gives are real: training mode scores far better than what the run reports
     assert f"score {result.metrics['test_accuracy']:.4f}" in warning
-    training_mode = report.batch_statistics_accuracy(result.model, _prepared(data, result))
+    training_mode = report.batch_statistics_accuracy(result.model, _prepared(data, result), batch_size=16)
     assert training_mode - result.metrics["test_accuracy"] >= report.BN_GAP
     assert f"score {training_mode:.4f}" in warning
     # ... and the check left the model's moving statistics as they were
-    assert report.batch_statistics_accuracy(result.model, _prepared(data, result)) == training_mode
+    assert report.batch_statistics_accuracy(result.model, _prepared(data, result), batch_size=16) == training_mode
     saved = json.loads((result.path / "metrics.json").read_text())
     assert saved["warnings"] == result.metrics["warnings"] and saved["best_epoch"] == 1
     assert saved["tested_checkpoint"] == "best.keras"  # without validation: the best training accuracy
