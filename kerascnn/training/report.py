@@ -105,11 +105,10 @@ class FitReport:
     # --- after training --------------------------------------------------------------------------------
     def check_results(self, net, metrics: dict, state, tested: str) -> dict:
         """``best_epoch``, ``tested_checkpoint`` and ``warnings`` for metrics.json; prints the warnings."""
-        from kerascnn.training.checkpoints import _epoch_of
+        from kerascnn.runs import BEST_CHECKPOINT
 
-        name = state.best if tested == "best.keras" and state.best else state.last
-        epoch = _epoch_of(name) if name else int(metrics.get("epochs") or 0)
-        self.tested_epoch = int(epoch)
+        best = tested == BEST_CHECKPOINT and state.best_epoch
+        self.tested_epoch = int(state.best_epoch if best else state.epochs or metrics.get("epochs") or 0)
         y_true = np.asarray(self.data.test.labels)
         y_pred = np.asarray(metrics.get("_y_pred", []))
         accuracy = float(metrics["test_accuracy"])
@@ -122,10 +121,13 @@ class FitReport:
     def final_line(self, metrics: dict, path) -> None:
         epochs = int(metrics["epochs"])
         which = (f"the weights of epoch {self.tested_epoch} of {epochs}"
-                 + (" (best validation accuracy)" if metrics.get("tested_checkpoint") == "best.keras"
+                 + (f" (the best {self._monitor_words()})" if metrics.get("tested_checkpoint") == "best.keras"
                     and self.tested_epoch != epochs else ""))
         self._print(f"Test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) on "
                     f"{metrics['test_images']} images with {which}; run saved to {path}")
+
+    def _monitor_words(self) -> str:
+        return "validation accuracy" if self.data.val is not None else "training accuracy"
 
     def _check_chance(self, accuracy, y_true, y_pred) -> None:
         if len(y_true) == 0:
