@@ -14,25 +14,15 @@ ROWS_FILE = Path(__file__).with_name("zoo_catalog_rows.py")
 
 
 def published_weights(info) -> list[str]:
-    """Where published weights for the model come from (what ``--init-from`` can start from).
+    """Where published weights for the model come from: the sources of its entries in the weights registry
+    (:mod:`kerascnn.models.weights`), e.g. ``["torchvision", "keras"]``; what ``fit --init-from TAG`` downloads."""
+    from kerascnn.models.weights import list_weights
 
-    A model has them when its family can load a publisher's files (``facts.torchvision``,
-    ``facts.keras_applications_preprocessing``) and that publisher's build of this very model is among
-    its reference counts. A registry of published weights, where the package has one
-    (``kerascnn.models.pretrained.published_weights(name) -> list[str]``), answers instead.
-    """
-    from kerascnn.models import pretrained
-
-    registry = getattr(pretrained, "published_weights", None)
-    if callable(registry):
-        return list(registry(info.name))
-    sources = [count.source for count in info.reference_counts]
-    out = []
-    if info.facts.torchvision is not None and any(s.startswith("torchvision.models.") for s in sources):
-        out.append("torchvision")
-    if info.facts.keras_applications_preprocessing is not None and any(s.startswith("keras.applications.") for s in sources):
-        out.append("keras.applications")
-    return out
+    sources = []
+    for entry in list_weights(info.name):
+        if entry.source not in sources:
+            sources.append(entry.source)
+    return sources
 
 
 def compute_rows() -> list[dict]:

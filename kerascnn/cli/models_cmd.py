@@ -12,12 +12,16 @@ examples:
   kerascnn models                  the zoo in a table as wide as the terminal
   kerascnn models --json           every column in full, as JSON
   kerascnn summary vgg16           one model layer by layer
+  kerascnn models --pretrained     published ImageNet weights by name: tag, top-1/top-5, source, cached
+  kerascnn models --pretrained resnet50 --save imagenet/resnet50
+                                   download them once and write a run directory that predict, export and
+                                   serve use as it is (ImageNet class names included)
 
 columns:
   Input     the input the model was published at (its channels follow the data: 1 for MNIST, 3 for RGB)
   Min       the smallest square input its default build takes (1: any size); smaller fails with a message
   Params    parameters, MACs multiply-adds per image, both at the default input, for --num-classes classes
-  Weights   where published weights for it come from (fit --init-from FILE); - when there are none
+  Weights   who publishes weights for it (kerascnn models --pretrained NAME lists them); - when nobody
   Reference, Description    shortened or left out on a narrow terminal (--json has them in full)
 
 Every model outputs logits.
@@ -51,7 +55,15 @@ def register(subparsers) -> None:
     p.add_argument("--num-classes", type=int, default=10, metavar="N",
                    help="classes of the last layer when counting parameters (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.set_defaults(func=run_models, needs_tensorflow=False)  # the catalog is read, no model is built
+    p.add_argument("--pretrained", nargs="?", const="", metavar="MODEL",
+                   help="list the published weights (of MODEL) that build(..., weights=TAG) and "
+                        "`fit --init-from TAG` download by name; cached in $KERASCNN_HOME (default ~/.kerascnn)")
+    p.add_argument("--weights", default="imagenet", metavar="TAG",
+                   help="with --pretrained MODEL --save: which weights (default: %(default)s, the model's default)")
+    p.add_argument("--save", metavar="DIR",
+                   help="with --pretrained MODEL: download the weights and write MODEL with them as a run directory")
+    # The zoo table is read from the catalog (no model is built); --pretrained imports TensorFlow itself.
+    p.set_defaults(func=run_models, needs_tensorflow=False)
 
     s = subparsers.add_parser(
         "summary",
@@ -77,6 +89,11 @@ def run_models(args) -> int:
     from kerascnn.zoo_catalog import catalog, format_count
 
     _check_num_classes(args.num_classes)
+    if args.pretrained is not None or args.save:
+        from kerascnn.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
+        return run_pretrained(args)
     table = catalog(num_classes=args.num_classes)
     if args.json:
         print(json.dumps(table, indent=2))
@@ -89,7 +106,7 @@ def run_models(args) -> int:
             str(r["smallest_input"] or "?"),
             format_count(r["params"]),
             format_count(r["macs"]),
-            "+".join(w.replace("keras.applications", "keras") for w in r["weights"]) or "-",
+            "+".join(r["weights"]) or "-",
             r["reference"],
             r["description"],
         )
@@ -138,6 +155,43 @@ def fit_columns(rows, width: int, *, right_aligned=(), gap: int = 2, shortest: i
         if i == 0:
             lines.append((" " * gap).join("-" * w for w in ws))
     return lines
+
+
+def run_pretrained(args) -> int:
+    """``kerascnn models --pretrained [MODEL] [--save DIR]``: the weights registry, or one model saved with them."""
+    from kerascnn.errors import KerasCNNError
+    from kerascnn.models.pretrained.catalog import weights_table
+
+    if args.save:
+        if not args.pretrained:
+            raise KerasCNNError("--save needs --pretrained MODEL: the model to save with its published weights.")
+        from kerascnn.models import build, save_pretrained_run
+
+        model = build(args.pretrained, num_classes=1000, weights=args.weights)
+        save_pretrained_run(model, args.save)
+        print(f"{model.load_report.summary()}\nSaved {args.pretrained} with 1000 ImageNet classes to {args.save}: "
+              f"kerascnn predict {args.save} IMAGE")
+        return 0
+    rows = weights_table(args.pretrained or None)
+    if not rows and not args.json:
+        print(f"No published weights are registered for {args.pretrained}.")
+        return 0
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("Model", "Weights", "Top-1", "Top-5", "Input", "Preprocessing", "Cached", "File")
+    table = [(r["model"], r["tag"] + (" *" if r["default"] else ""), f"{r['top1']:.3f}" if r["top1"] else "-",
+              f"{r['top5']:.3f}" if r["top5"] else "-", str(r["input_size"]), r["preprocessing"]["name"],
+              "yes" if r["cached"] else "no", r["file_name"]) for r in rows]
+    widths = [max(len(c) for c in column) for column in zip(header, *table)]
+    for i, cells in enumerate([header, *table]):
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print("\n* weights=\"imagenet\" (the model's default). ImageNet-1k top-1/top-5 (%) as each publisher states "
+          f"them; files are downloaded once into {rows[0]['cache_dir']}.\n"
+          "Licences and URLs: --json. Use: build(NAME, weights=TAG), kerascnn fit NAME --init-from TAG")
+    return 0
 
 
 def run_summary(args) -> int:
