@@ -84,7 +84,7 @@ def main() -> None:
         "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "versions": library_versions(),
-        "benchmark": "benchmarks/bench_models_cmd.py --rounds %d" % args.rounds,
+        "benchmark": f"benchmarks/bench_models_cmd.py --rounds {args.rounds}",
     }
     path = HERE / "results" / "models_cmd.json"
     path.write_text(json.dumps(result, indent=2) + "\n")

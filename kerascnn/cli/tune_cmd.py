@@ -55,8 +55,8 @@ def register(subparsers) -> None:
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=30),
     )
     p.add_argument("model", metavar="NAME", help="a zoo model (see `kerascnn models`)")
-    from kerascnn.tuning.config import TRIAL_SETTINGS, TuneConfig
     from kerascnn.training.config import TrainConfig
+    from kerascnn.tuning.config import TRIAL_SETTINGS, TuneConfig
 
     search = p.add_argument_group("the search")
     own = add_setting_arguments(search, TuneConfig)
@@ -72,8 +72,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from kerascnn.tuning import tune
     from kerascnn.training.config import default_verbose
+    from kerascnn.tuning import tune
 
     trial_settings = settings_from_args(args, args.trial_setting_names, given_only=True)
     settings = {**settings_from_args(args, args.setting_names), **trial_settings}

@@ -18,7 +18,6 @@ import numpy as np
 
 from kerascnn.errors import DataError
 
-
 # Seconds to wait for the download host before calling the machine offline.
 _PROBE_TIMEOUT = 5.0
 
@@ -159,9 +158,9 @@ def load_tfds(name: str, *, data_dir=None, test_split: float = 0.2, seed: int = 
     Uses its ``train`` and ``test`` splits; without a ``test`` split the ``train`` split is divided by
     ``test_split``. An unprepared set is downloaded and prepared if the machine is online.
     """
-    from kerascnn.data.raw import RawDataset, split_train_test
-
     import tensorflow_datasets as tfds
+
+    from kerascnn.data.raw import RawDataset, split_train_test
 
     builder = _builder(name, data_dir)  # turns an unknown name into a clear error before any download
     image_key, label_key = _supervised_keys(builder)
