@@ -4,8 +4,10 @@
     model = kerascnn.build("lenet")                # a keras.Model that outputs logits
     run = kerascnn.fit("lenet", dataset="digits")  # trains, writes a run directory
     kerascnn.evaluate(run.path)
+    kerascnn.predict(run.path, "seven.png").labels  # ['7']: files, folders, arrays of any size
 
-Heavy imports are lazy so that ``import kerascnn`` and ``kerascnn --help`` stay fast.
+``dir(kerascnn)`` lists the public names. Heavy imports are lazy: ``import kerascnn`` loads no TensorFlow,
+so that it and ``kerascnn --help`` stay fast; a name's module is imported when the name is first used.
 """
 
 from kerascnn.versions import __version__  # noqa: F401
@@ -19,14 +21,26 @@ _LAZY = {
     "TrainConfig": "kerascnn.training",
     "DataSpec": "kerascnn.data",
     "KerasCNNError": "kerascnn.errors",
+    "load_dataset": "kerascnn.data",
+    "predict": "kerascnn.inference",
+    "Predictions": "kerascnn.inference",
+    "load_predictor": "kerascnn.inference",
+    "tune": "kerascnn.tuning",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __dir__():
+    # (kerascnn.export is the export package: ``from kerascnn.export import export``.)
+    return sorted(set(__all__) | {"versions"})
 
 
 def __getattr__(name):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # looked up once
+        return value
     raise AttributeError(f"module 'kerascnn' has no attribute {name!r}")

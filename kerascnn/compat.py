@@ -227,6 +227,26 @@ def show_failed_trial_tracebacks(show: bool) -> None:
     config.DEBUG = bool(show)
 
 
+def keras_tuner_console_outside_notebooks() -> None:
+    """Stop keras-tuner 1.4 from taking a plain Python process for a notebook when IPython is installed.
+
+    ``keras_tuner.src.utils`` sets ``IS_NOTEBOOK`` when ``"Terminal"`` is not in the class name of
+    ``IPython.get_ipython()``, which is ``NoneType`` outside IPython; it then "clears" the output
+    after every trial with IPython's ``clear_output``, which writes escape codes (``ESC[2K``) into a
+    log file or a terminal. A real notebook keeps the clearing.
+    """
+    from keras_tuner.src import utils
+
+    try:
+        import IPython
+
+        in_ipython = IPython.get_ipython() is not None
+    except ImportError:
+        in_ipython = False
+    if utils.IS_NOTEBOOK and not in_ipython:
+        utils.IS_NOTEBOOK = False
+
+
 class TrialHook:
     """Public names for keras-tuner 1.4's private per-trial hooks; mix in before a Tuner class.
 

@@ -25,6 +25,8 @@ import math
 
 import keras
 
+from kerascnn.zoo_catalog import format_count  # noqa: F401  (re-exported: the one K/M/G rule)
+
 _SPATIAL_WINDOW_LAYERS = (
     keras.layers.Conv2D,
     keras.layers.DepthwiseConv2D,
@@ -364,9 +366,3 @@ def _format_pair(pair) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
 
 
-def format_count(n: int) -> str:
-    """A count with a K/M/G suffix and three significant digits, e.g. ``15.5G``."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return str(n)

@@ -44,6 +44,19 @@ class TrialRow:
     message: str = ""  # why a failed trial failed, one line
     peak_rss_mb: float | None = None  # peak memory of the trial's process (trials in their own process)
 
+    @property
+    def number(self) -> int:
+        """The trial's number as the console says it ("Trial #3"), in the table, the CSV and the plot."""
+        return trial_number(self.trial_id)
+
+
+def trial_number(trial_id) -> int:
+    """keras-tuner counts trials from 1 on the console but names them from 0 (``trial_02`` is "Trial #3")."""
+    try:
+        return int(trial_id) + 1
+    except (TypeError, ValueError):  # a tuner with other ids: keep them
+        return trial_id
+
 
 @dataclasses.dataclass
 class TuneResult:
@@ -136,14 +149,16 @@ def _write_csv(path: Path, rows: list, objective: str) -> None:
         names += [k for k in best_hyperparameters_document(row) if k not in names]
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["trial", "status", objective, "epochs", "best_epoch", "seconds", "peak_rss_mb", *names, "reason"])
+    # trial: the number the console and the table give; folder: keras-tuner's trial folder under search/
+    writer.writerow(["trial", "status", objective, "epochs", "best_epoch", "seconds", "peak_rss_mb", *names, "reason",
+                     "folder"])
     for r in rows:
         flat = best_hyperparameters_document(r)
         writer.writerow([
-            r.trial_id, r.status, "" if r.score is None else f"{r.score:.6g}", r.epochs or "",
+            r.number, r.status, "" if r.score is None else f"{r.score:.6g}", r.epochs or "",
             r.best_epoch or "", "" if r.seconds is None else f"{r.seconds:.2f}",
             "" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f}",
-            *[_cell(flat.get(n, "")) for n in names], r.message,
+            *[_cell(flat.get(n, "")) for n in names], r.message, f"trial_{r.trial_id}",
         ])
     atomic_write_text(path, buffer.getvalue())
 
@@ -163,7 +178,7 @@ def format_table(best: list, rows: list, objective: str) -> str:
         varying = _varying_names(rows)
         header = ["rank", "trial", objective, "epochs", "seconds", *varying]
         body = [
-            [str(i), r.trial_id, f"{r.score:.4f}", f"{r.best_epoch}/{r.epochs}" if r.epochs else "",
+            [str(i), str(r.number), f"{r.score:.4f}", f"{r.best_epoch}/{r.epochs}" if r.epochs else "",
              "" if r.seconds is None else f"{r.seconds:.1f}",
              *[_cell(best_hyperparameters_document(r).get(n, "")) for n in varying]]
             for i, r in enumerate(best, start=1)
@@ -175,7 +190,7 @@ def format_table(best: list, rows: list, objective: str) -> str:
         lines.append("No trial completed.")
     failed = [r for r in rows if r.status in ("FAILED", "INVALID")]
     for r in failed:
-        lines.append(f"trial {r.trial_id} failed: {r.message or 'no reason recorded'}")
+        lines.append(f"trial {r.number} failed: {r.message or 'no reason recorded'}")
     n_done = sum(r.status == "COMPLETED" for r in rows)
     lines.append(f"{n_done} completed, {len(failed)} failed of {len(rows)} trials.")
     return "\n".join(lines)
@@ -194,15 +209,27 @@ def _varying_names(rows: list) -> list:
 
 def plot_scores(rows: list, path: Path, *, objective: str, direction: str) -> Path | None:
     """Scatter of each trial's score in trial order, failures marked, and the best-so-far line."""
+    if not rows:
+        return None
+    fig = scores_figure(rows, objective=objective, direction=direction)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def scores_figure(rows: list, *, objective: str, direction: str):
+    """The figure of :func:`plot_scores`: x is the trial number the console and the table give."""
     # A bare Figure draws without pyplot, so the caller's backend (a notebook's inline plots) is untouched.
     from matplotlib.figure import Figure
 
-    if not rows:
-        return None
     fig = Figure(figsize=(7, 4), dpi=100)
     ax = fig.subplots()
-    xs = [i for i, r in enumerate(rows, start=1) if r.score is not None and math.isfinite(r.score)]
-    ys = [rows[i - 1].score for i in xs]
+    from matplotlib.ticker import MaxNLocator
+
+    finished = [r for r in rows if r.score is not None and math.isfinite(r.score)]
+    xs = [r.number for r in finished]  # the numbers the console and the table give
+    ys = [r.score for r in finished]
     ax.scatter(xs, ys, label="trial", zorder=3)
     best_so_far, best = [], None
     for y in ys:
@@ -210,17 +237,15 @@ def plot_scores(rows: list, path: Path, *, objective: str, direction: str) -> Pa
         best_so_far.append(best)
     if xs:
         ax.step(xs, best_so_far, where="post", color="tab:green", label="best so far")
-    failed = [i for i, r in enumerate(rows, start=1) if r.score is None and r.status != "RUNNING"]
+    failed = [r.number for r in rows if r.score is None and r.status != "RUNNING"]
     if failed:
         y = min(ys) if ys else 0.0
         ax.scatter(failed, [y] * len(failed), marker="x", color="tab:red", label="failed", zorder=3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers: no tick at 1.5
     ax.set_xlabel("trial")
     ax.set_ylabel(objective)
     ax.set_title(f"{objective} by trial")
     ax.grid(alpha=0.3)
     ax.legend(loc="best")
-    buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return fig

@@ -245,6 +245,12 @@ def run_job(job: TrialJob, search_data: list | None = None) -> TrialOutcome:
     hp = keras_tuner.HyperParameters.from_config(job.hyperparameters)
     # In a new worker TensorFlow has not started yet: core split can be set up as `kerascnn fit` does
     # (a worker keeps the threads its first trial chose).
+    with captured_stderr():
+        # Looking for devices once here (as kerascnn.quiet does for fit) keeps "failed call to cuInit" off
+        # the console of a machine without a GPU; it does not start the runtime, so core split still applies.
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()
     split = core_split.prepare(cfg.core_split, cfg.model, job.space.resolve(hp.values)[0])
     with captured_stderr():  # TensorFlow's start-up lines, as the CLI hides them at import
         strategy = training_bridge.strategy()

@@ -15,7 +15,7 @@ from kerascnn import compat
 from kerascnn.settings import caller_name
 from kerascnn.tuning.memory import release_trial_memory
 from kerascnn.tuning.project import PROJECT_NAME, TuneError, check_setting
-from kerascnn.tuning.report import EPOCHS_METRIC, MEMORY_METRIC, SECONDS_METRIC, failure_reason
+from kerascnn.tuning.report import EPOCHS_METRIC, MEMORY_METRIC, SECONDS_METRIC, failure_reason, trial_number
 
 TUNERS = ("hyperband", "bayesian", "random", "grid")
 
@@ -68,7 +68,7 @@ class KerasCNNTuner(compat.TrialHook):
 
     def on_trial_end(self, trial):
         if trial.status in ("FAILED", "INVALID"):
-            print(f"Trial {trial.trial_id} failed: {failure_reason(trial.message)}", flush=True)
+            print(f"Trial {trial_number(trial.trial_id)} failed: {failure_reason(trial.message)}", flush=True)
         super().on_trial_end(trial)
         if self.trial_job is None:  # a worker process releases its own, the same way
             release_trial_memory()
@@ -83,6 +83,7 @@ def make_tuner(kind, hypermodel, *, objective, max_trials, epochs, directory, ov
 
     # keras-tuner prints the whole traceback of every failed trial; we print its one-line reason.
     compat.show_failed_trial_tracebacks(bool(os.environ.get("KERASCNN_DEBUG")))
+    compat.keras_tuner_console_outside_notebooks()  # no escape codes after each trial in a log
     check_setting(check_choice, "tuner", kind, TUNERS)
     base = {
         "hyperband": keras_tuner.Hyperband,

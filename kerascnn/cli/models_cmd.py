@@ -9,16 +9,22 @@ from kerascnn.cli.hparams_args import add_hparams_arguments, hparams_from_args
 
 MODELS_EPILOG = """\
 examples:
-  kerascnn models                  name, default input, parameters, multiply-adds, reference
-  kerascnn models --json           the same as JSON
+  kerascnn models                  the zoo in a table as wide as the terminal
+  kerascnn models --json           every column in full, as JSON
   kerascnn summary vgg16           one model layer by layer
   kerascnn models --pretrained     published ImageNet weights by name: tag, top-1/top-5, source, cached
   kerascnn models --pretrained resnet50 --save imagenet/resnet50
                                    download them once and write a run directory that predict, export and
                                    serve use as it is (ImageNet class names included)
 
-Parameters and multiply-adds are counted at each model's default input, for --num-classes classes.
-Every model outputs logits; its input channels follow the data (1 for MNIST, 3 for RGB).
+columns:
+  Input     the input the model was published at (its channels follow the data: 1 for MNIST, 3 for RGB)
+  Min       the smallest square input its default build takes (1: any size); smaller fails with a message
+  Params    parameters, MACs multiply-adds per image, both at the default input, for --num-classes classes
+  Weights   who publishes weights for it (kerascnn models --pretrained NAME lists them); - when nobody
+  Reference, Description    shortened or left out on a narrow terminal (--json has them in full)
+
+Every model outputs logits.
 """
 
 SUMMARY_EPILOG = """\
@@ -56,7 +62,8 @@ def register(subparsers) -> None:
                    help="with --pretrained MODEL --save: which weights (default: %(default)s, the model's default)")
     p.add_argument("--save", metavar="DIR",
                    help="with --pretrained MODEL: download the weights and write MODEL with them as a run directory")
-    p.set_defaults(func=run_models)
+    # The zoo table is read from the catalog (no model is built); --pretrained imports TensorFlow itself.
+    p.set_defaults(func=run_models, needs_tensorflow=False)
 
     s = subparsers.add_parser(
         "summary",
@@ -77,35 +84,77 @@ def register(subparsers) -> None:
 
 
 def run_models(args) -> int:
-    from kerascnn.summary import format_count, zoo_table
+    import shutil
+
+    from kerascnn.zoo_catalog import catalog, format_count
 
     _check_num_classes(args.num_classes)
     if args.pretrained is not None or args.save:
+        from kerascnn.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
         return run_pretrained(args)
-    table = zoo_table(num_classes=args.num_classes)
+    table = catalog(num_classes=args.num_classes)
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
-    header = ("Model", "Input", "Params", "MACs", "Reference", "Description")
+    header = ("Model", "Input", "Min", "Params", "MACs", "Weights", "Reference", "Description")
     rows = [
         (
             r["name"],
             "x".join(map(str, r["default_input_shape"])),
-            f"{r['params']:,}",
+            str(r["smallest_input"] or "?"),
+            format_count(r["params"]),
             format_count(r["macs"]),
+            "+".join(r["weights"]) or "-",
             r["reference"],
             r["description"],
         )
         for r in table
     ]
-    widths = [max(len(c) for c in column) for column in zip(header, *rows)]
-    for i, cells in enumerate([header, *rows]):
-        print("  ".join(c.rjust(w) if j in (2, 3) else c.ljust(w) for j, (c, w) in enumerate(zip(cells, widths))).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
-    print(f"\nParams and MACs (multiply-adds per image) at the default input with {args.num_classes} classes. "
-          "Details: kerascnn summary NAME")
+    columns = fit_columns([header, *rows], shutil.get_terminal_size().columns, right_aligned=(2, 3, 4))
+    for i, line in enumerate(columns):
+        print(line)
+    print(f"\nParams and MACs (multiply-adds per image) at the default input with {args.num_classes} classes.\n"
+          "Details: kerascnn summary NAME; every column in full: kerascnn models --json")
     return 0
+
+
+def fit_columns(rows, width: int, *, right_aligned=(), gap: int = 2, shortest: int = 16) -> list[str]:
+    """``rows`` (the first is the header) as aligned lines no wider than ``width``.
+
+    The last two columns give way: the last is shortened (``...``) down to ``shortest`` characters, then
+    the one before it is left out, then the last is shortened further or left out too.
+    """
+    rows = [list(r) for r in rows]
+    widths = [max(len(c) for c in column) for column in zip(*rows)]
+    fixed = len(widths) - 2
+
+    def total(ws):
+        return sum(ws) + gap * (len(ws) - 1)
+
+    keep = len(widths)
+    last = widths[-1]
+    if total(widths) > width:
+        last = max(shortest, width - total(widths[:-1]) - gap)
+    if total(widths[:-1] + [last]) > width:  # leave out the second last column
+        keep = fixed + 1
+        last = width - total(widths[:fixed]) - gap
+        if last < len(rows[0][-1]) + 3:
+            keep, last = fixed, 0
+    lines = []
+    for i, cells in enumerate(rows):
+        cells = cells[:fixed] + ([cells[-2]] if keep == len(widths) else []) + ([cells[-1]] if keep > fixed else [])
+        ws = widths[:fixed] + ([widths[-2]] if keep == len(widths) else []) + ([last] if keep > fixed else [])
+        out = []
+        for j, (c, w) in enumerate(zip(cells, ws)):
+            if len(c) > w:
+                c = c[: w - 3] + "..."
+            out.append(c.rjust(w) if j in right_aligned else c.ljust(w))
+        lines.append((" " * gap).join(out).rstrip())
+        if i == 0:
+            lines.append((" " * gap).join("-" * w for w in ws))
+    return lines
 
 
 def run_pretrained(args) -> int:

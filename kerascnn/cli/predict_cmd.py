@@ -9,6 +9,7 @@ examples:
   kerascnn predict models/lenet.tflite seven.png two.jpg
   kerascnn predict models/lenet digits.npy --top-k 3        latest SavedModel version in models/lenet
   kerascnn predict runs/lenet/best.keras seven.png
+  kerascnn predict runs/lenet photos/                       every image in the folder (subfolders too)
   kerascnn predict models/lenet_int8.tflite seven.png --benchmark 1000
 
 Images are decoded (PNG, JPEG, BMP, GIF, or .npy uint8 arrays [h, w], [h, w, c], [n, h, w, c]),
@@ -32,7 +33,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("model", metavar="MODEL",
                         help="a .tflite file, a SavedModel export folder (version or model folder), a .keras file or a run directory")
-    parser.add_argument("images", metavar="IMAGE", nargs="+", help="PNG/JPEG/BMP/GIF files or .npy arrays")
+    parser.add_argument("images", metavar="IMAGE", nargs="+",
+                        help="PNG/JPEG/BMP/GIF files, .npy arrays, or folders of them (searched with their subfolders)")
     parser.add_argument("--top-k", type=int, default=3, metavar="K", help="classes to show per image (default: %(default)s)")
     parser.add_argument("--benchmark", type=int, metavar="N",
                         help="also time N single-image predictions on the first image: p50/p99 latency, images/s")
@@ -58,6 +60,7 @@ def run(args) -> int:
 
 def _predict(args) -> int:
     from kerascnn.inference import benchmark, load_image, load_predictor, top_k
+    from kerascnn.inference.images import expand_image_paths
 
     if not str(args.model).endswith(".tflite"):
         from kerascnn.quiet import import_tensorflow_quietly
@@ -66,7 +69,7 @@ def _predict(args) -> int:
     predictor = load_predictor(args.model, num_threads=args.threads)
     # Decode everything first: a bad file stops the command before any output.
     names, batches = [], []
-    for path in args.images:
+    for path in map(str, expand_image_paths(args.images)):
         batch = load_image(path, predictor.image_shape)
         batches.append(batch)
         names += [path] if len(batch) == 1 else [f"{path}[{i}]" for i in range(len(batch))]

@@ -55,8 +55,8 @@ def register(subparsers) -> None:
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=30),
     )
     p.add_argument("model", metavar="NAME", help="a zoo model (see `kerascnn models`)")
-    from kerascnn.tuning.config import TRIAL_SETTINGS, TuneConfig
     from kerascnn.training.config import TrainConfig
+    from kerascnn.tuning.config import TRIAL_SETTINGS, TuneConfig
 
     search = p.add_argument_group("the search")
     own = add_setting_arguments(search, TuneConfig)
@@ -72,11 +72,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from kerascnn.training.config import default_verbose
     from kerascnn.tuning import tune
 
     trial_settings = settings_from_args(args, args.trial_setting_names, given_only=True)
     settings = {**settings_from_args(args, args.setting_names), **trial_settings}
-    result = tune(args.model, verbose=0 if args.quiet else 1, trial_processes=not args.in_process, **settings)
+    # off a terminal one line per epoch, as fit prints
+    result = tune(args.model, verbose=0 if args.quiet else default_verbose(), trial_processes=not args.in_process,
+                  **settings)
     if result.role == "worker":
         print(f"Worker finished; the chief writes the results to {result.out_dir}.")
         return 0

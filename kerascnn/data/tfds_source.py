@@ -1,24 +1,75 @@
 """TensorFlow Datasets image-classification sets through the real ``tfds`` API.
 
-Offline, ``tfds.load`` fails in ways that do not say what to do (``AssertionError: could not find data``
-for an unprepared set with ``download=False``, ``ModuleNotFoundError: importlib_resources`` when it tries
-to download). Both become one :class:`~kerascnn.errors.DataError` explaining how to get the data.
+Offline, ``tfds.load`` fails in ways that do not say what to do: ``AssertionError: could not find data``
+for an unprepared set with ``download=False``, and with ``download=True`` a ``requests`` ConnectionError
+only after about 200 s of retries (TFDS retries every file ten times with back-off). Before downloading,
+one connection to the set's download host (a few seconds at most) tells whether the network is there;
+every failure becomes one :class:`~kerascnn.errors.DataError` naming its cause (no network, a missing
+package, a changed file) and how to get the data.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import io
 
 import numpy as np
 
 from kerascnn.errors import DataError
 
+# Seconds to wait for the download host before calling the machine offline.
+_PROBE_TIMEOUT = 5.0
+
+
+def _cause(cause: BaseException) -> str:
+    """What went wrong, in the user's terms: the network, a missing package, or the exception's first line."""
+    if isinstance(cause, ImportError):
+        module = getattr(cause, "name", None) or str(cause)
+        return f"a package TensorFlow Datasets needs is missing: {module} (pip install {module})"
+    text = str(cause).splitlines()[0][:160] if str(cause) else ""
+    if type(cause).__name__ in ("ConnectionError", "NameResolutionError", "MaxRetryError", "gaierror", "Timeout",
+                                "ConnectTimeout", "NoNetwork") or isinstance(cause, (ConnectionError, TimeoutError)):
+        return f"no network connection ({text})" if text else "no network connection"
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
+
+
+class NoNetwork(OSError):
+    """The download host of a TFDS set cannot be reached."""
+
+
+def _check_network(builder) -> None:
+    """Raise :class:`NoNetwork` at once when the first download host of ``builder`` cannot be reached."""
+    import socket
+    from urllib.parse import urlsplit
+
+    try:
+        urls = list(builder.url_infos or ())
+    except Exception:  # a set without a checksums file: let TFDS find out
+        return
+    if not urls:
+        return
+    parts = urlsplit(urls[0])
+    if not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=_PROBE_TIMEOUT).close()
+    except OSError as e:
+        reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        raise NoNetwork(f"cannot reach {parts.hostname}: {reason}") from None
+
+
+def _downloads_for_real(builder) -> bool:
+    """False under ``tfds.testing.mock_data``, whose ``download_and_prepare`` makes examples up offline."""
+    method = getattr(type(builder), "download_and_prepare", None)
+    return getattr(method, "__module__", "").startswith("tensorflow_datasets.core")
+
 
 def _offline_message(name: str, data_dir, cause: BaseException) -> str:
     where = data_dir or "~/tensorflow_datasets"
-    reason = f"{type(cause).__name__}: {str(cause).splitlines()[0][:160]}" if str(cause) else type(cause).__name__
     return (
-        f"TFDS dataset {name!r} is not prepared in {where} and could not be downloaded ({reason}). "
+        f"TFDS dataset {name!r} is not prepared in {where} and could not be downloaded: {_cause(cause)}. "
         f"Prepare it on a machine with internet access (python -c \"import tensorflow_datasets as tfds; "
         f"tfds.load('{name}', data_dir='DIR')\") and pass --data-dir DIR, or prepare it from the original "
         f"files with TFDS's manual_dir (tfds build {name} --manual_dir FILES --data_dir DIR), or point "
@@ -30,7 +81,8 @@ def _builder(name: str, data_dir):
     import tensorflow_datasets as tfds
 
     try:
-        return tfds.builder(name, data_dir=data_dir)
+        with _absl_errors_only():
+            return tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # DatasetNotFoundError and friends: the name is not a TFDS dataset
         if type(e).__name__ in ("DatasetNotFoundError", "DatasetVariantBlockedError") or isinstance(e, (KeyError, ValueError)):
             raise DataError(
@@ -80,21 +132,24 @@ def _stack(images: list, name: str) -> np.ndarray:
     return np.stack(out).astype(np.uint8, copy=False)
 
 
-def _quiet_load(tfds, name, split, data_dir):
-    """``tfds.load`` (downloading if needed) without TFDS's banner and absl warnings on stdout/stderr,
-    so that an offline failure ends in our one-line message only. Download progress bars still show."""
-    import contextlib
-    import io
-
+@contextlib.contextmanager
+def _absl_errors_only():
+    """TFDS's absl warnings ("Variant folder ... has no dataset_info.json") hidden: they say nothing to do."""
     from absl import logging as absl_logging
 
     verbosity = absl_logging.get_verbosity()
     absl_logging.set_verbosity(absl_logging.ERROR)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return tfds.load(name, split=split, data_dir=data_dir, download=True, shuffle_files=False)
+        yield
     finally:
         absl_logging.set_verbosity(verbosity)
+
+
+def _quiet_load(tfds, name, split, data_dir):
+    """``tfds.load`` (downloading if needed) without TFDS's banner and absl warnings on stdout/stderr,
+    so that an offline failure ends in our one-line message only. Download progress bars still show."""
+    with _absl_errors_only(), contextlib.redirect_stdout(io.StringIO()):
+        return tfds.load(name, split=split, data_dir=data_dir, download=True, shuffle_files=False)
 
 
 def load_tfds(name: str, *, data_dir=None, test_split: float = 0.2, seed: int = 0):
@@ -103,13 +158,17 @@ def load_tfds(name: str, *, data_dir=None, test_split: float = 0.2, seed: int = 
     Uses its ``train`` and ``test`` splits; without a ``test`` split the ``train`` split is divided by
     ``test_split``. An unprepared set is downloaded and prepared if the machine is online.
     """
-    from kerascnn.data.raw import RawDataset, split_train_test
-
     import tensorflow_datasets as tfds
+
+    from kerascnn.data.raw import RawDataset, split_train_test
 
     builder = _builder(name, data_dir)  # turns an unknown name into a clear error before any download
     image_key, label_key = _supervised_keys(builder)
     try:
+        with _absl_errors_only():
+            prepared = builder.is_prepared()
+        if not prepared and _downloads_for_real(builder):
+            _check_network(builder)  # seconds, where TFDS's own retries take minutes to give up
         known_splits = set(builder.info.splits)  # empty until the set is prepared
         want_test = "test" in known_splits or not known_splits
         try:
@@ -125,7 +184,7 @@ def load_tfds(name: str, *, data_dir=None, test_split: float = 0.2, seed: int = 
     except (AssertionError, ImportError, OSError, ConnectionError) as e:
         raise DataError(_offline_message(name, data_dir, e)) from None
     except Exception as e:
-        if type(e).__name__ in ("DownloadError", "NonMatchingChecksumError", "ExtractError"):
+        if type(e).__name__ in ("DownloadError", "NonMatchingChecksumError", "ExtractError", "ConnectionError"):
             raise DataError(_offline_message(name, data_dir, e)) from None
         raise
     class_names = builder.info.features[label_key].names

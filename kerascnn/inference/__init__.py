@@ -8,7 +8,8 @@
 """
 
 from kerascnn.inference.benchmark import benchmark  # noqa: F401
-from kerascnn.inference.images import load_image, load_images  # noqa: F401
+from kerascnn.inference.images import fit_to_shape, load_image, load_images  # noqa: F401
+from kerascnn.inference.predictions import Predictions, predict  # noqa: F401
 from kerascnn.inference.predictors import (  # noqa: F401
     KerasPredictor,
     Predictor,

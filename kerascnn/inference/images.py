@@ -18,14 +18,68 @@ from kerascnn.data.spec import LUMA_WEIGHTS
 from kerascnn.errors import DataError
 
 ARRAY_SUFFIXES = (".npy",)
+# What a folder given to predict is searched for (other files in it are left alone).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def expand_image_paths(paths) -> list[Path]:
+    """``paths`` with every folder replaced by the images and ``.npy`` files in it (subfolders too,
+    sorted; hidden files and folders skipped). A folder without any raises ``DataError``."""
+    out = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = sorted(
+            f for f in path.rglob("*")
+            if f.suffix.lower() in IMAGE_SUFFIXES + ARRAY_SUFFIXES and f.is_file()
+            and not any(part.startswith(".") for part in f.relative_to(path).parts)
+        )
+        if not found:
+            raise DataError(f"No images in folder {path} (looked for PNG, JPEG, BMP, GIF and .npy files, subfolders too).")
+        out += found
+    return out
 
 
 def load_images(paths, image_shape) -> np.ndarray:
-    """uint8 ``[N, h, w, c]`` from image files and ``.npy`` arrays (a ``.npy`` may hold a batch)."""
-    arrays = [load_image(p, image_shape) for p in paths]
+    """uint8 ``[N, h, w, c]`` from image files, folders of them and ``.npy`` arrays (a ``.npy`` may hold a batch)."""
+    arrays = [load_image(p, image_shape) for p in expand_image_paths(paths)]
     if not arrays:
         raise DataError("No images given.")
     return np.concatenate(arrays)
+
+
+def to_batch(images, image_shape, source="images") -> np.ndarray:
+    """uint8 ``[N, h, w, c]`` at ``image_shape`` from one image (``[h, w]`` or ``[h, w, c]``) or a batch
+    (``[n, h, w]``, ``[n, h, w, c]``, or a list of images of any sizes), each converted as :func:`fit_to_shape`."""
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise DataError("No images given.")
+        return np.concatenate([to_batch(image, image_shape, f"{source}[{i}]") for i, image in enumerate(images)])
+    batch = as_uint8_batch(np.asarray(images), source)
+    if tuple(batch.shape[1:]) == tuple(int(d) for d in image_shape):
+        return batch
+    return np.stack([fit_to_shape(image, image_shape, source) for image in batch])
+
+
+def as_uint8_batch(array: np.ndarray, source="images") -> np.ndarray:
+    """``array`` as uint8 ``[n, h, w, c]``: ``[h, w]`` and ``[h, w, c]`` (c <= 4) are one image, ``[n, h, w]``
+    grayscale images; integers in 0..255 are accepted, floats and other ranges refused."""
+    if array.ndim == 2:
+        array = array[None, ..., None]
+    elif array.ndim == 3:
+        # [h, w, c] with c in 1..4 is one image; anything else is a batch of grayscale images [n, h, w].
+        array = array[None] if array.shape[-1] <= 4 else array[..., None]
+    if array.ndim != 4 or array.size == 0:
+        raise DataError(f"{source} holds an array of shape {array.shape}; expected [h, w], [h, w, c] or [n, h, w, c].")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() > 255:
+            raise DataError(
+                f"{source} holds {array.dtype} values in [{array.min()}, {array.max()}]; kerascnn takes raw uint8 "
+                "pixels 0..255 (scale floats in [0, 1] by 255 and cast to uint8)."
+            )
+        array = array.astype(np.uint8)
+    return array
 
 
 def load_image(path, image_shape) -> np.ndarray:
@@ -75,18 +129,4 @@ def _read_npy(path: Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise DataError(f"{path} is not a readable .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    if array.ndim == 2:
-        array = array[None, ..., None]
-    elif array.ndim == 3:
-        # [h, w, c] with c in 1..4 is one image; anything else is a batch of grayscale images [n, h, w].
-        array = array[None] if array.shape[-1] <= 4 else array[..., None]
-    if array.ndim != 4 or array.size == 0:
-        raise DataError(f"{path} holds an array of shape {array.shape}; expected [h, w], [h, w, c] or [n, h, w, c].")
-    if array.dtype != np.uint8:
-        if not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() > 255:
-            raise DataError(
-                f"{path} holds {array.dtype} values in [{array.min()}, {array.max()}]; kerascnn takes raw uint8 "
-                "pixels 0..255 (scale floats in [0, 1] by 255 and cast to uint8)."
-            )
-        array = array.astype(np.uint8)
-    return array
+    return as_uint8_batch(array, str(path))

@@ -30,14 +30,12 @@ class Predictor:
     description: str  # one line for people: model, format, quantization
 
     def predict(self, images) -> np.ndarray:
-        """float32 probabilities ``[N, K]`` for uint8 ``images`` ``[N, h, w, c]``."""
-        images = np.asarray(images)
-        if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != tuple(self.image_shape):
-            raise DataError(
-                f"{self.path} takes uint8 images [N, {', '.join(map(str, self.image_shape))}]. "
-                f"Received {images.dtype} {list(images.shape)}."
-            )
-        return self._predict(images)
+        """float32 probabilities ``[N, K]`` for uint8 images: one (``[h, w]``, ``[h, w, c]``), a batch
+        (``[N, h, w, c]``) or a list, of any size and 1 or 3 channels, converted to ``image_shape`` as
+        ``kerascnn predict`` converts image files."""
+        from kerascnn.inference.images import to_batch
+
+        return self._predict(to_batch(images, self.image_shape, source="images"))
 
     def _predict(self, images) -> np.ndarray:
         raise NotImplementedError

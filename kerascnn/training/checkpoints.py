@@ -56,6 +56,11 @@ class TrainingState:
     def previous_epochs(self) -> int:
         return _epoch_of(self.previous) if self.previous else 0
 
+    @property
+    def best_epoch(self) -> int | None:
+        """The 1-based epoch whose checkpoint is ``best`` (None without one)."""
+        return _epoch_of(self.best) if self.best else None
+
 
 def _epoch_of(name: str) -> int:
     return int(Path(name).stem.split("-")[1])

@@ -258,6 +258,12 @@ class _Trainer:
         verbose = cfg.verbose if cfg.verbose is not None else default_verbose()
         run, state = self._resume(run, verbose)
         self._write_config(run, spec, replicas, spe, strategy)
+        from kerascnn.training.report import FitReport
+
+        report = FitReport(cfg, data, steps_per_epoch, verbose=verbose, chief=self.chief,
+                           dataset=cfg.dataset if self.raw is None else self.raw)
+        if not state.trained:
+            report.start(first_epoch=state.epochs)
         done = state.epochs
         timer = _EpochTimer()
         monitor = ("val_" if self.has_val else "") + accuracy_key(net)
@@ -281,7 +287,7 @@ class _Trainer:
                 if verbose and len(self.phases) > 1 and self.chief:
                     print(f"Phase {phase.number}: epochs {max(state.epochs, phase.first_epoch) + 1}-{phase.end_epoch}, "
                           f"lr {phase.lr:g}, {len(self.assembly.frozen)} layers frozen", flush=True)
-                callbacks = self._callbacks(run, state, timer, monitor)
+                callbacks = self._callbacks(run, state, timer, monitor) + report.callbacks()
                 start_epoch = max(state.epochs, phase.first_epoch)
                 if start_epoch and self.repeat_train:  # continue the data where the saved epoch left it
                     train = self._pipelines(net, start_epoch=start_epoch)[0]
@@ -311,6 +317,7 @@ class _Trainer:
         with reporting_bad_images():
             metrics = self._test_metrics(net, spec, data, test, checkpoints.history_of(state), timer, seconds, done,
                                          replicas, steps_per_epoch)
+            metrics.update(report.check_results(net, metrics, state, tested=name))  # best_epoch, warnings
         if self.chief:
             self._plots(run, net, spec, data, metrics, state)
         from kerascnn.fsutil import atomic_write_json
@@ -318,9 +325,7 @@ class _Trainer:
         atomic_write_json(run.work / runs.METRICS_FILE, {k: v for k, v in metrics.items() if not k.startswith("_")})
         path = lifecycle.finish(run, overwrite=cfg.overwrite)
         metrics = {k: v for k, v in metrics.items() if not k.startswith("_")}
-        if verbose and self.chief:
-            print(f"Test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) on "
-                  f"{metrics['test_images']} images after {metrics['epochs']} epochs; run saved to {path}", flush=True)
+        report.final_line(metrics, path)
         return TrainResult(path=path, metrics=metrics, history=this_call, config=cfg, model=net, spec=spec)
 
     def _test_metrics(self, net, spec, data, test, history, timer, seconds, done, replicas, steps_per_epoch):

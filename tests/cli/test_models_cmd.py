@@ -8,12 +8,43 @@ from kerascnn.cli.main import main
 from kerascnn.models import list_models
 
 
-def test_models_table_lists_every_model(capsys):
+def test_models_table_lists_every_model(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     for name in list_models():
         assert f"\n{name} " in out
-    assert "61,706" in out and "LeCun" in out
+    lenet = next(line for line in out.splitlines() if line.startswith("lenet "))
+    assert lenet.split()[:6] == ["lenet", "28x28x1", "12", "61.7K", "417K", "-"] and "LeCun" in lenet
+    resnet18 = next(line for line in out.splitlines() if line.startswith("resnet18 "))
+    assert resnet18.split()[2] == "1" and "torchvision" in resnet18.split()
+
+
+def test_models_table_fits_the_terminal(capsys, monkeypatch):
+    for columns in (80, 120):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        assert main(["models"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert max(len(line) for line in lines) <= columns
+        assert lines[0].split()[:6] == ["Model", "Input", "Min", "Params", "MACs", "Weights"]
+    # at 120 columns the description is shortened, the reference left out
+    assert lines[0].split()[6:] == ["Description"]
+    assert any(line.startswith("alexnet ") and line.endswith("...") for line in lines)
+
+
+def test_models_answers_without_tensorflow(kerascnn_cli):
+    proc = kerascnn_cli("models", "--json")
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert {row["name"] for row in json.loads(proc.stdout)} == set(list_models())
+
+
+def test_the_catalog_is_what_building_the_models_gives():
+    # Regenerate with `python -m kerascnn.zoo_catalog_build` after adding or changing a model.
+    # (test_models_json checks the per-class scaling against published 1000-class counts.)
+    from kerascnn.zoo_catalog_build import compute_rows
+    from kerascnn.zoo_catalog_rows import ROWS
+
+    assert compute_rows() == ROWS
 
 
 def test_models_json(capsys):

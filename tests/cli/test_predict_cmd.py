@@ -101,3 +101,22 @@ def test_bad_inputs_fail_with_one_line(kerascnn_main, exported, pngs, tmp_path):
         assert lines[-1].startswith("kerascnn predict: error: ") and message in lines[-1], (args, proc.stderr)
         assert "Traceback" not in proc.stderr
         assert proc.stdout == ""  # nothing printed before the error
+
+
+def test_predict_a_folder_takes_every_image_in_it(kerascnn_main, exported, pngs, expected_top1, tmp_path):
+    paths, images = pngs
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    (folder / ".hidden").mkdir()
+    Image.fromarray(images[0, ..., 0]).save(folder / "a.png")
+    Image.fromarray(images[1, ..., 0]).resize((40, 40)).save(folder / "more" / "b.jpg")  # another size, in a subfolder
+    Image.fromarray(images[2, ..., 0]).save(folder / ".hidden" / "c.png")
+    (folder / "notes.txt").write_text("not an image, not looked at")
+    proc = kerascnn_main("predict", exported("tflite-none"), folder, "--top-k", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert _top1(proc.stdout, [folder / "a.png"]) == expected_top1[:1]
+    assert str(folder / "more" / "b.jpg") in proc.stdout and "c.png" not in proc.stdout and "notes" not in proc.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = kerascnn_main("predict", exported("tflite-none"), empty)
+    assert proc.returncode == 1 and f"No images in folder {empty}" in proc.stderr.strip().splitlines()[-1]

@@ -181,3 +181,23 @@ def test_errors_name_flags_on_the_command_line_and_keywords_in_python(tmp_path, 
     with pytest.raises(TuneError, match=r"choose another out= \(nothing was deleted\)"):
         tune("lenet", out=mine)
     assert (mine / "notes.txt").read_text() == "keep"
+
+
+@pytest.mark.slow
+def test_console_off_a_terminal_is_plain_lines_with_one_trial_numbering(tmp_path, kerascnn_cli):
+    # A fresh process writing to a pipe, as a log file or CI sees it.
+    out = tmp_path / "tune"
+    proc = kerascnn_cli("tune", "lenet", "--tuner", "random", "--max-trials", "2", "--epochs", "1", "--seed", "1",
+                        "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    console = proc.stdout + proc.stderr
+    assert "\x1b" not in console and "\r" not in console  # no progress bars, no "clearing" escape codes
+    assert "cuInit" not in console and "cuda" not in console.lower()
+    assert console.count("21/21 - ") == 2  # one line per epoch, as fit prints off a terminal
+    assert "Search: Running Trial #1" in console and "Trial 2 Complete" in console
+    best = console.splitlines()[console.splitlines().index("Best trials (val_accuracy):") + 2]
+    scores = {int(r["trial"]): float(r["val_accuracy"]) for r in _trials(out)}
+    assert sorted(scores) == [1, 2] and int(best.split()[1]) == max(scores, key=scores.get)
+    for number, score in scores.items():  # the console's "Trial N Complete" is trials.csv's trial N
+        block = console[console.index(f"Trial {number} Complete"):]
+        assert block.splitlines()[1] == f"val_accuracy: {score}" or abs(float(block.splitlines()[1].split()[1]) - score) < 1e-6

@@ -67,10 +67,26 @@ def test_model_folder_means_its_latest_version(exported, tmp_path):
 
 def test_wrong_images_are_refused(exported, digits):
     predictor = load_predictor(exported("tflite-none"))
-    with pytest.raises(DataError, match=r"takes uint8 images \[N, 8, 8, 3\]. Received float32 \[2, 8, 8, 1\]"):
+    with pytest.raises(DataError, match=r"images holds float32 values in .* kerascnn takes raw uint8 pixels 0..255"):
         predictor.predict(digits["x_test"][:2].astype(np.float32))
-    with pytest.raises(DataError, match=r"Received uint8 \[2, 8, 8\]"):
-        predictor.predict(digits["x_test"][:2, ..., 0])
+    with pytest.raises(DataError, match=r"images has 2 channels; kerascnn takes grayscale \(1\) or RGB \(3\)"):
+        predictor.predict(np.zeros((1, 8, 8, 2), np.uint8))
+
+
+def test_one_image_or_images_of_other_sizes_are_converted_as_the_cli_does(exported, digits):
+    from kerascnn.inference import fit_to_shape
+
+    predictor = load_predictor(exported("tflite-none"))
+    batch = digits["x_test"][:3]
+    expected = predictor.predict(batch)
+    assert np.allclose(predictor.predict(batch[0]), expected[:1])  # [h, w, c]: one image
+    assert np.allclose(predictor.predict(batch[..., 0]), expected)  # [n, h, w]: grayscale without a channel axis
+    big = [np.kron(image, np.ones((4, 4, 1), np.uint8)) for image in batch]  # 32x32
+    rgb = np.repeat(big[0], 3, axis=2)
+    got = predictor.predict([big[0], big[1], rgb])
+    converted = np.stack([fit_to_shape(big[0], (8, 8, 1)), fit_to_shape(big[1], (8, 8, 1)), fit_to_shape(rgb, (8, 8, 1))])
+    assert got.shape == (3, 10) and np.allclose(got, predictor.predict(converted))
+    assert np.allclose(got[0], got[2], atol=1e-6)  # gray and its RGB copy are one image
 
 
 def test_corrupt_or_foreign_tflite_files_are_refused(exported, tmp_path):

@@ -42,13 +42,14 @@ def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, ca
     # The results files agree with the returned rows.
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert [r["status"] for r in rows] == [r.status for r in result.trials]
+    assert [r["trial"] for r in rows] == ["1", "2", "3", "4"]  # numbered as the console's "Trial #1"
     best = json.loads((out / "best_hyperparameters.json").read_text())
     assert best["kernel_sizes"] == [5, 3] and best["lr"] == result.best[0].training_hyperparameters["lr"]
     # The table ranks the completed trials, then names each failed one with its reason.
     lines = result.table.splitlines()
     assert lines[0].split()[:3] == ["rank", "trial", "val_accuracy"]
-    assert [line.split()[1] for line in lines[1:3]] == [r.trial_id for r in result.best]
-    assert sorted(line.split()[1] for line in lines[3:5]) == sorted(r.trial_id for r in by_kernel[15])
+    assert [line.split()[1] for line in lines[1:3]] == [str(r.number) for r in result.best]
+    assert sorted(line.split()[1] for line in lines[3:5]) == sorted(str(r.number) for r in by_kernel[15])
     assert all(" failed: lenet cannot be built" in line for line in lines[3:5])
     assert lines[5:] == ["2 completed, 2 failed of 4 trials."]
     assert (out / "scores_by_trial.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
