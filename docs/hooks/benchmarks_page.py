@@ -69,6 +69,9 @@ def load(path: Path) -> dict:
                 value = value.get(k) if isinstance(value, dict) else None
             if key not in result and value is not None:
                 result[key] = value
+    readings = result.get("load_average")
+    if readings and isinstance(readings[0], list):  # one reading after each round: the last is at the end
+        result["load_after"] = readings[-1]
     return result
 
 
