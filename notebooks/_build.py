@@ -150,18 +150,35 @@ def problems(source: Path) -> list[str]:
     return out
 
 
-# TensorFlow's C++ start-up log (absl's "I0000 00:00:... port.cc:153] oneDNN ...", "failed call to cuInit")
-# reaches a kernel's stderr: machine noise, not part of the lesson.
-_CPP_LOG_LINE = re.compile(r"^([IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log messages before absl)")
+# Machine noise on a kernel's stderr, not part of the lesson: TensorFlow's C++ start-up log (absl's
+# "I0000 00:00:... port.cc:153] oneDNN ...", "failed call to cuInit"), its Python INFO log ("Assets written
+# to: <a temporary folder>") and the TFLite converter's settings line ("fully_quantize: 0, ...").
+_NOISE_LINE = re.compile(r"^([IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log messages before absl"
+                         r"|INFO:(tensorflow|absl):|fully_quantize: \d)")
+# A warning raised in a cell names the cell's temporary file: <tmp>/ipykernel_<pid>/<hash>.py.
+_CELL_FILE = re.compile(r"\S*ipykernel_\d+[/\\]\d+\.py")
 
 
-def _scrub(nb, workdir: Path) -> None:
-    """Outputs name files relative to the lesson's folder, no path of the machine that executed it, and
-    carry no TensorFlow C++ log lines."""
-    prefixes = sorted({str(workdir) + os.sep, str(workdir.resolve()) + os.sep, str(workdir), str(workdir.resolve())},
-                      key=len, reverse=True)
+def _machine_prefixes(workdir: Path | None) -> list[str]:
+    """Folders of this machine that outputs may name, longest first: the lesson's working folder (files it
+    wrote are named relative to it), the installed packages' and the standard library's folders (a warning
+    names ``keras/src/...``), this checkout, the interpreter's prefix and the temporary folder."""
+    import sysconfig
+
+    folders = [*(() if workdir is None else (workdir, workdir.resolve())),
+               *(Path(sysconfig.get_paths()[k]) for k in ("purelib", "platlib", "stdlib", "platstdlib")),
+               NOTEBOOKS_DIR.parent, Path(sys.prefix), Path(sys.base_prefix), Path(tempfile.gettempdir())]
+    variants = {str(f) for f in folders} | {str(f.resolve()) for f in folders}
+    return sorted({v + os.sep for v in variants} | variants, key=len, reverse=True)
+
+
+def scrub(nb, workdir: Path | None = None) -> None:
+    """Outputs name files relative to the lesson's folder and the installed packages, no path of the
+    machine that executed them, and carry none of TensorFlow's log lines."""
+    prefixes = _machine_prefixes(workdir)
 
     def clean(text):
+        text = _CELL_FILE.sub("<cell>", text)
         for prefix in prefixes:
             text = text.replace(prefix, "")
         return text
@@ -172,7 +189,7 @@ def _scrub(nb, workdir: Path) -> None:
         for out in cell.outputs:
             if out.get("name") == "stderr":
                 out["text"] = "".join(line for line in out["text"].splitlines(keepends=True)
-                                      if not _CPP_LOG_LINE.match(line))
+                                      if not _NOISE_LINE.match(line))
         cell.outputs = [out for out in cell.outputs if not (out.get("name") == "stderr" and not out["text"].strip())]
         for out in cell.outputs:
             if "text" in out:
@@ -218,7 +235,7 @@ def execute(source: Path, *, env: dict | None = None):
             start = time.perf_counter()
             client.execute()
             seconds = time.perf_counter() - start
-            _scrub(nb, Path(work))
+            scrub(nb, Path(work))
         finally:
             for k, v in saved.items():
                 if v is None:
