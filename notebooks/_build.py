@@ -278,13 +278,23 @@ def main(argv=None) -> int:
             print(f"{line} (run: python notebooks/_build.py --execute)", file=sys.stderr)
         return 1 if found else 0
     if args.execute:
+        import nbclient.exceptions
+
         todo = [s for s in chosen if args.all or args.notebooks or problems(s)]
-        for source in todo:
+        failed = []
+        for source in todo:  # a failing lesson is reported and left as it was; the others still run
             print(f"executing {source.name} ...", flush=True)
-            nb, seconds = execute(source)
+            try:
+                nb, seconds = execute(source)
+            except nbclient.exceptions.CellExecutionError as error:
+                failed.append(source.name)
+                print(f"FAILED {source.name} (its notebook is left as it was):\n{error}", file=sys.stderr, flush=True)
+                continue
             target_for(source).write_text(notebook_text(nb))
             print(f"wrote {target_for(source).relative_to(NOTEBOOKS_DIR.parent)} ({seconds:.0f} s)", flush=True)
-        return 0
+        if failed:
+            print(f"{len(failed)} lesson(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1 if failed else 0
     for source in chosen:
         target = target_for(source)
         text = notebook_text(build_notebook(source))

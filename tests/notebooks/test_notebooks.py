@@ -18,6 +18,7 @@ writes never land in the repository). They start when collection ends and run be
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -64,6 +65,16 @@ def test_notebook_is_its_source_executed_in_full(path):
     text = json.dumps([c.get("outputs", []) for c in nb.cells])
     for machine_path in ("/tmp/", "/work/", "/home/", "/root/", ".venv", "../shared"):
         assert machine_path not in text, f"{path.name}: an output shows a path of the machine that ran it"
+
+
+def test_lessons_name_no_issue_and_no_machine_path():
+    """What a learner reads (the sources' cells, the README) holds no tracker reference and no path of this
+    machine or of the project's shared folder."""
+    sources = sorted((NOTEBOOKS_DIR / "src").glob("*.py"))
+    texts = {p.name: p.read_text() for p in [*sources, NOTEBOOKS_DIR / "README.md"]}
+    found = [(name, m.group(0)) for name, text in texts.items()
+             for m in re.finditer(r"(?i)\bissues? \d+|(?<![\w&])#\d+\b|\.\./shared|/work/|\.venv\b", text)]
+    assert not found, found
 
 
 @pytest.mark.slow
