@@ -139,7 +139,10 @@ def problems(source: Path) -> list[str]:
     target = target_for(source)
     if not target.exists():
         return [f"{target.name}: missing"]
-    committed = nbformat.read(target, as_version=4)
+    try:
+        committed = nbformat.read(target, as_version=4)
+    except ValueError as error:  # not a notebook, e.g. a merge left conflict markers in it
+        return [f"{target.name}: unreadable ({type(error).__name__})"]
     out = []
     if not same_cells(build_notebook(source), committed):
         out.append(f"{target.name}: its cells differ from src/{source.name}")
