@@ -90,13 +90,6 @@ class TFLitePredictor(Predictor):
         self._dequantize = (float(scale), int(zero_point)) if scale else None
         self._batch = 1
 
-    def predict(self, images) -> np.ndarray:
-        images = np.asarray(images)
-        if images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 1 and self.image_shape[-1] == 3:
-            # A grayscale model's graph takes RGB frames; gray given as three equal channels converts back exactly.
-            images = np.repeat(images, 3, axis=-1)
-        return super().predict(images)
-
     def _predict(self, images) -> np.ndarray:
         interp = self._interpreter
         if len(images) != self._batch:  # resizing re-plans the graph: only when the batch size changes

@@ -19,7 +19,7 @@
 #
 # For each, we print the output shape after every block the way *Dive into Deep Learning* (d2l.ai,
 # chapter 8) does, and check the textbook's numbers. First, the activation functions and losses these
-# networks use (sections 1 and 2). Everything runs on a laptop CPU in a few minutes.
+# networks use (sections 1 and 2). Everything runs on a laptop CPU.
 
 # %%
 import os
@@ -569,7 +569,8 @@ plt.show()
 # Parameters, multiply-adds per image and the receptive field of the last convolutional stage, at the
 # textbook's input sizes (one channel, ten classes), from `kerascnn.summary.summarize_model` (the
 # `kerascnn summary NAME` command). NiN, GoogLeNet and ResNet end in global average pooling instead of big
-# dense layers: they are 4 to 23 times smaller than AlexNet, and yet more accurate.
+# dense layers: they are several times smaller than AlexNet (the parameters column), and yet were more
+# accurate on ImageNet.
 
 # %%
 from kerascnn.summary import summarize_model

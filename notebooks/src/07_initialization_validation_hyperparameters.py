@@ -234,9 +234,10 @@ print(next(line for line in summarize(zoo_vgg["he_normal"]).format_table().split
 # %% [markdown]
 # ## 2. Validation and cross-validation
 #
-# `kerascnn fit` holds out one fixed 10% of the training part for validation. On 1,438 training images
-# that is 144 images: one image more or less wrong moves the accuracy by 0.7 points. Which images end up
-# in the validation part is luck, so **how much does one split's accuracy depend on the split?**
+# `kerascnn fit` holds out one fixed 10% of the training part for validation. On a small dataset that is
+# few images, and one image more or less wrong moves the accuracy visibly (the next cell prints by how
+# much). Which images end up in the validation part is luck, so **how much does one split's accuracy
+# depend on the split?**
 #
 # First, five *single* splits: the same LeNet, the same seed, each time a different random 20% held out
 # for validation (we shuffle the training part before `fit` takes its fixed split):
@@ -244,6 +245,8 @@ print(next(line for line in summarize(zoo_vgg["he_normal"]).format_table().split
 # %%
 FOLDS = 2 if SMALL else 5
 FIT_SETTINGS = dict(epochs=1, batch_size=128, hparams={"activation": "relu", "pooling": "max"}) if SMALL else {}
+print(f"{len(parts.x_train) + len(parts.x_val)} training images, {len(parts.x_val)} held out for validation: "
+      f"one image is {100 / len(parts.x_val):.2f} points of validation accuracy")
 single = []
 for seed in range(FOLDS):
     order = np.random.default_rng(100 + seed).permutation(len(raw.x_train))
@@ -291,10 +294,14 @@ ax.legend(loc="lower left", fontsize=8)
 plt.show()
 
 # %% [markdown]
-# On the full digits the five single splits of LeNet range over about two points of validation accuracy
-# (0.962 to 0.983 in our run), the same spread as the five folds (0.971 ± 0.009): any one number could be a
-# point too high or too low. Two settings whose single-split accuracies differ by less than that spread
-# are not shown to differ. Cross-validation gives the mean over all the data *and* the spread, at `k`
+# %%
+print(f"single splits: {min(single):.3f} to {max(single):.3f}; "
+      f"folds: {min(folds_val):.3f} to {max(folds_val):.3f}, mean {mean:.3f} ± {std:.3f}")
+
+# %% [markdown]
+# The single splits of LeNet spread over about as wide a range of validation accuracy as the folds do
+# (printed above): any one split's number could be that much too high or too low. Two settings whose
+# single-split accuracies differ by less than that spread are not shown to differ. Cross-validation gives the mean over all the data *and* the spread, at `k`
 # times the cost; it is worth it on small datasets, while on large ones one held-out part is big
 # enough. Model selection on the folds still leaves the test part for the one final, unbiased number.
 
@@ -362,12 +369,36 @@ axes[0, 0].set_ylabel("training loss (log)")
 axes[1, 0].set_ylabel("validation accuracy")
 plt.show()
 
+# %%
+def final(title, label, key="loss"):
+    return grid_history[title, label][key][-1]
+
+
+batches, sgd, adam = GRIDS
+small_batch, large_batch = "batch 8", "batch 128"  # in both modes' grids
+print(f"{small_batch} vs {large_batch}: first-epoch loss {grid_history[batches, small_batch]['loss'][0]:.3f} vs "
+      f"{grid_history[batches, large_batch]['loss'][0]:.3f}; seconds per epoch "
+      f"{grid_history[batches, small_batch]['seconds'] / GRID_EPOCHS:.1f} vs "
+      f"{grid_history[batches, large_batch]['seconds'] / GRID_EPOCHS:.1f}")
+for title in (sgd, adam):
+    print(title + ":", ", ".join(f"{label} loss {final(title, label):.3g} / accuracy "
+                                 f"{final(title, label, 'val_accuracy'):.3f}" for label, _, _ in GRIDS[title]))
+if not SMALL:
+    assert grid_history[batches, small_batch]["loss"][0] < grid_history[batches, large_batch]["loss"][0]
+    assert grid_history[batches, small_batch]["seconds"] > grid_history[batches, large_batch]["seconds"]
+    best_sgd = np.nanmin([final(sgd, label) for label, _, _ in GRIDS[sgd]])  # a diverged run: NaN
+    assert final(sgd, "lr 0.003") > 2 * best_sgd  # too small: far behind
+    assert not final(sgd, "lr 0.9") < final(sgd, "lr 0.003")  # too large: diverged (NaN) or worse still
+    best_alpha = max(final(adam, label, "val_accuracy") for label, _, _ in GRIDS[adam])
+    assert final(adam, "alpha 0.1", "val_accuracy") < best_alpha
+    assert final(adam, "alpha 0.0001", "val_accuracy") < best_alpha
+
 # %% [markdown]
-# Reading the panels: per epoch, batch 8 makes 16 times as many updates as batch 128 and gets ahead
-# (each epoch also costs more time: the steps are small and many). SGD's learning rate has a window:
-# at 0.003 the loss is still far behind after ten epochs, at 0.9 it diverges. Adam adapts each weight's step to its gradient's
-# recent size, so it tolerates a wider range of `alpha`, but 0.1 is still too large for this network and
-# 0.0001 too slow. None of these is "the" right value in general: they interact (a larger batch
+# Reading the panels and the numbers above: per epoch, batch 8 makes 16 times as many updates as batch 128
+# and gets ahead, though each epoch costs more time (the steps are small and many). SGD's learning rate has
+# a window: at 0.003 the loss is still far behind after the last epoch, at 0.9 it diverges. Adam adapts each
+# weight's step to its gradient's recent size, so it tolerates a wider range of `alpha`, but 0.1 is still
+# too large for this network and 0.0001 too slow. None of these is "the" right value in general: they interact (a larger batch
 # tolerates a larger learning rate), which is why `kerascnn tune` (lesson 04) searches them together.
 
 # %% [markdown]
