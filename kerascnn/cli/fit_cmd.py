@@ -95,8 +95,11 @@ def register(subparsers):
                    help="folders and TFDS sets whose preprocessed training images fit this stay in memory; larger "
                         "ones stream from disk through tf.data with flat memory; 0 always streams (default: %(default)s)")
     p.add_argument("--skip-bad-images", action="store_true",
-                   help="drop images that cannot be decoded and count them in metrics.json (default: stop with "
-                        "one line naming the file; the run resumes once it is removed)")
+                   help="drop files that cannot be used (not decodable, unreadable) from every part, test included, "
+                        "and count them in metrics.json (default: list them all, each with its reason, and stop)")
+    p.add_argument("--allow-data-change", action="store_true",
+                   help="resume an unfinished run although its files changed since it started (files keep their "
+                        "part, so no test image was trained on; default: refuse with one line)")
     p.add_argument("--input-shape", type=_shape, metavar="H,W[,C]", help="model input (default: the model's published size)")
     add_hparams_arguments(p, training=True)
     p.add_argument("--init-from", metavar="PATH|RUN",
@@ -155,7 +158,7 @@ def run_fit(args) -> int:
         strategy=args.strategy, steps_per_execution=args.steps_per_execution, precision=args.precision,
         core_split=args.core_split, out=args.out, overwrite=args.overwrite,
         steps_per_epoch=args.steps_per_epoch, eval_steps=args.eval_steps, cache_budget_mb=args.cache_budget_mb,
-        skip_bad_images=args.skip_bad_images,
+        skip_bad_images=args.skip_bad_images, allow_data_change=args.allow_data_change,
     )
     kerascnn.fit(args.model, hparams=hparams, **settings)
     return 0

@@ -18,7 +18,7 @@ TRAINING_SETTINGS_IN_HPARAMS = ("lr", "optimizer", "batch_size", "epochs", "sche
 # Other names of a setting that users' files and calls may use (Keras' optimizers say learning_rate).
 SETTING_ALIASES = {"learning_rate": "lr"}
 # Settings that may differ between a run and its resumption without invalidating the saved state.
-NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out", "core_split", "skip_bad_images")
+NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out", "core_split", "skip_bad_images", "allow_data_change")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -41,7 +41,8 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # training steps per epoch (Keras'); None: one pass over the training part
     eval_steps: int | None = None  # validation batches per epoch (Keras' validation_steps); None: all
     cache_budget_mb: float = 512  # largest preprocessed training set kept in memory; larger sets stream; 0: always stream
-    skip_bad_images: bool = False  # drop undecodable images met while streaming (counted in metrics.json)
+    skip_bad_images: bool = False  # drop files that cannot be used from every part (counted in metrics.json)
+    allow_data_change: bool = False  # resume an unfinished run although its files changed (files keep their part)
     fold: int | None = None  # set by fit for each run of a cross-validation: the fold (1..K) it validates on
     test_split: float = 0.2  # fraction held out as test when the dataset has no test part
     input_shape: list | None = None  # H,W[,C]; None: the model's published input size, data's channels

@@ -135,8 +135,11 @@ class _Trainer:
 
         strategy = get_strategy(cfg.strategy)  # first: multi-worker needs it before other TF ops
         self.chief = is_chief(strategy)
+        from kerascnn.data.datasets import check_source
         from kerascnn.runs.lifecycle import check_out_dir
 
+        if self.raw is None:
+            check_source(cfg.dataset)  # a missing folder is the answer, not "already holds a finished run"
         if self.chief:
             check_out_dir(cfg.out, overwrite=cfg.overwrite)
         import keras
@@ -158,6 +161,9 @@ class _Trainer:
             data_dir=cfg.data_dir, val_split=cfg.val_split, test_split=cfg.test_split, fold=cfg.fold, folds=cfg.folds,
             cache_budget_bytes=cache_budget_bytes(cfg), skip_bad_images=cfg.skip_bad_images, seed=cfg.seed)
         self.data = data
+        if self.chief and (cfg.verbose if cfg.verbose is not None else default_verbose()):
+            for note in data.notes:  # files that were skipped (not images) or left out (--skip-bad-images)
+                print(note, flush=True)
         spec, input_shape = data.spec, data.spec.input_shape
         self._check_resizable(spec)
         replicas = strategy.num_replicas_in_sync
@@ -201,7 +207,8 @@ class _Trainer:
         from kerascnn.runs import lifecycle
 
         run = lifecycle.open_run_dir(cfg.out, cfg.identity(), overwrite=cfg.overwrite,
-                                  worker=None if self.chief else worker_index(strategy) or 1)
+                                     worker=None if self.chief else worker_index(strategy) or 1, data=data.info(),
+                                     allow_data_change=cfg.allow_data_change)
         try:
             return self._train(run, net, spec, data, train, val, test, strategy, replicas, spe, steps_per_epoch)
         except BadImageError:
@@ -209,6 +216,8 @@ class _Trainer:
         except KerasCNNError:
             lifecycle.abandon(run)
             raise
+        finally:
+            run.release()  # the lock on the run directory (a failed write keeps the run, unlocked)
 
     def _configure(self, net, phase):
         """Freeze for ``phase`` and compile a fresh optimizer at its learning rate, over its epochs."""
