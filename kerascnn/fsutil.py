@@ -212,7 +212,7 @@ def _command_line() -> str:
         import sys
 
         text = " ".join(sys.argv)
-    return text[:200]
+    return " ".join(text.split())[:200]  # one line, whatever the command held
 
 
 class PathLock:
