@@ -28,7 +28,7 @@ from kerascnn.data.raw import TEST_SEED, VAL_SEED, RawDataset, split_by_identity
 from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, build_dataset, channel_stats
 from kerascnn.data.spec import DataSpec
 from kerascnn.data.folders import list_image_folder, problems_message, scan_files, skipped_note
-from kerascnn.data.streaming import BadImages, FilePart, TFDSPart, sample_images
+from kerascnn.data.streaming import BadImageError, BadImages, FilePart, TFDSPart, sample_images
 from kerascnn.errors import DataError
 
 STATS_SAMPLE = 1000  # images decoded for mean/std of a streamed set: the statistics converge long before
@@ -103,6 +103,27 @@ class PreparedData:
         val = self.val.dataset(self.spec, training=False, **common, **extra) if self.val is not None else None
         test = self.test.dataset(self.spec, training=False, **common, **extra)
         return train, val, test
+
+    def with_test_rechecked(self) -> "PreparedData":
+        """A streamed folder's test files checked again before the evaluation (one deleted, looped or replaced
+        while training): all named at once (:class:`BadImageError`: the run is kept and resumes at its
+        evaluation), or with ``skip_bad_images`` left out and counted, so predictions and labels stay aligned."""
+        test = self.test
+        if not isinstance(test, FilePart):
+            return self
+        problems = scan_files(test.paths).problems
+        if not problems:
+            return self
+        if not self.bad_images.skip:
+            raise BadImageError(problems_message(problems, "the test part", skip_hint=False) + "\nRemove or fix "
+                                "them and rerun with --allow-data-change (training is done; the run resumes at its "
+                                "evaluation), or pass --skip-bad-images.")
+        for path in problems:
+            self.bad_images.record(path)
+        keep = np.flatnonzero([p not in problems for p in test.paths])
+        if not len(keep):
+            raise BadImageError(f"No test image of {self.name} can be read any more.")
+        return dataclasses.replace(self, test=test.subset(keep))
 
     def info(self) -> dict:
         """What data_spec.json / metrics.json say about how the data was fed."""

@@ -399,6 +399,10 @@ class _Trainer:
                 # Evaluate the checkpoint users will export: the best epoch (the last one without a best).
                 checkpoints.load_model_weights(net, run.work / name)
                 break
+        checked = data.with_test_rechecked()  # test files that went bad while training: named, or left out
+        if checked is not data:
+            data = self.data = checked
+            test = self._pipelines(spec, net, start_epoch=0)[2]
         with reporting_bad_images():
             metrics = self._test_metrics(net, spec, data, test, checkpoints.history_of(state), timer, seconds, done,
                                          replicas, steps_per_epoch)
