@@ -446,7 +446,12 @@ def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds
         train, val, test = (None if p is None else ArrayPart(p.images(np.arange(len(p))), p.labels)
                             for p in (train, val, test))
         spec = dataclasses.replace(spec, streaming=False)
-    return PreparedData(label, list(class_names), train, val, test, spec, bad)
+    splits = {k: {"examples": v.num_examples, "shards": list(getattr(v, "shard_lengths", []) or [])}
+              for k, v in (builder.info.splits or {}).items()}
+    fingerprint = {"files": int(n_all), "files_digest": _digest([(str(builder.info.full_name), splits)]),
+                   "split_digest": _digest([(train.split if hasattr(train, "split") else train_split,
+                                             val_split_name, test_split_name)])}
+    return PreparedData(label, list(class_names), train, val, test, spec, bad, fingerprint=fingerprint)
 
 
 def load_dataset(name_or_path=DEFAULT_DATASET, *, data_dir=None, test_split: float = 0.2, seed: int = 0,
