@@ -149,7 +149,11 @@ def scan_files(paths, *, threads: int = 8) -> ScanResult:
 
 
 def problems_message(problems: dict, where, *, skip_hint: bool = True) -> str:
-    """All the files that cannot be used, one per line with its reason (at most ``MAX_LISTED``)."""
+    """All the files that cannot be used, one per line with its reason (at most ``MAX_LISTED``); one file: one line."""
+    if len(problems) == 1:
+        reason = next(iter(problems.values()))
+        return reason + ("; remove it, or pass --skip-bad-images to leave such files out of every part." if skip_hint
+                         else ".")
     lines = [f"{len(problems)} file(s) in {where} cannot be used"
              + ("; remove them, or pass --skip-bad-images to leave them out of every part:" if skip_hint else ":")]
     reasons = list(problems.values())
