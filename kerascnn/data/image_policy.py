@@ -7,7 +7,10 @@ why and what to do: an alpha channel (``LA``, ``RGBA``, a palette with transpare
 right way to drop it, a transparent background can be black or white), more than 8 bits per channel
 (16-bit PNG, 32-bit or float TIFF-like modes: scaling them down is a choice the user should make), CMYK
 and any other mode. The same rule holds for the server's ``serving_bytes`` input and for ``kerascnn
-predict`` and for class folders of training images, so an image either works everywhere or nowhere.
+predict``. Class folders of training images are as forgiving as Keras' ``image_dataset_from_directory``
+and torchvision's ``ImageFolder`` (``inspect(..., convertible=True)``): alpha is composited on
+``ALPHA_BACKGROUND`` (white) and 16-bit PNGs keep their high byte, as TensorFlow's decoder does; CMYK and
+the other modes are refused there too.
 
 Decompression bombs: the pixel count is read from the file's header (Pillow's ``Image.open`` parses
 only the header; pixels are decoded later, by ``load``) and an image over the limit is refused before

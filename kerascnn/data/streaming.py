@@ -10,8 +10,11 @@ Every image is resized once, from its own size to the model's (``tf.image.resize
 so a folder of mixed sizes is never squashed to one size first. The DataSpec of a streamed set has
 ``image_shape == (H, W, C)`` of the model input: the pipeline's own resize is the data's.
 
-Bad input met mid-stream (a corrupt JPEG, a stray text file) stops the run with one line naming the file
-(:class:`BadImageError`), or, with ``skip_bad_images``, is dropped and counted (:class:`BadImages`).
+Every file's header is checked before training (:mod:`kerascnn.data.folders`); what goes bad mid-stream (a
+file deleted, replaced or turned into a symlink loop while training, corrupt pixel data) stops the run
+with one line naming the file and why (:class:`BadImageError`, :func:`file_problem`), or, with
+``skip_bad_images``, is dropped and counted once (:class:`BadImages`). A file is read where it is decoded,
+inside the guard, so a read error takes its own position and blames its own name.
 tf.data cannot catch a decoding error inside a map, so the guard is built from its own parts: every
 element carries its position in the pass and the name of the element before it; ``ignore_errors``
 drops what failed to decode; a ``scan`` that sees a position jump knows the element before the one it
