@@ -277,8 +277,9 @@ class PathLock:
         self.release()
         return False
 
-    def __del__(self):
-        self.release()
+    def __del__(self):  # a lock object dropped without release (an exception path): free it now
+        with contextlib.suppress(Exception):
+            self.release()
 
 
 def lock_path(path, *, advice: str = "") -> PathLock:
