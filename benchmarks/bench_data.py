@@ -1,9 +1,9 @@
 """Data at scale: memory, start-up and input-pipeline speed of streamed image folders, in one script.
 
-    .venv/bin/python benchmarks/bench_data.py                       # folders in /tmp/kerascnn-jpeg (made once)
-    .venv/bin/python benchmarks/bench_data.py --sizes 2000 60000 --skip-throughput
+    python benchmarks/bench_data.py          # JPEG folders made once in the temporary directory; results/bench_data.json
+    python benchmarks/bench_data.py --sizes 2000 60000 --skip-throughput
 
-Data: MNIST's 60,000 real training digits (../shared/data/mnist-full) written once as 224x224 RGB JPEGs in class
+Data: MNIST's 60,000 real training digits (the ``mnist-full`` IDX folder, see record.find_data) written once as 224x224 RGB JPEGs in class
 folders by benchmarks/make_jpeg_folders.py (2,000 and 20,000 are seeded subsets, hard links).
 
 Prints:
@@ -46,14 +46,19 @@ print("FIRST_STEP", first["t"])
 
 
 def load() -> str:
-    return "load %.1f %.1f %.1f" % os.getloadavg()
+    return "load {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def measure_fit(folder: Path, out: Path) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     start = time.time()
-    proc = subprocess.Popen([sys.executable, "-c", FIT_DRIVER, repr(start), str(folder), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FIT_DRIVER, repr(start), str(folder), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     # wait4 gives this child's own peak RSS (RUSAGE_CHILDREN would keep the largest of all children so far)
     stdout_chunks = []
     import threading
@@ -62,8 +67,10 @@ def measure_fit(folder: Path, out: Path) -> dict:
         sink.append(stream.read())
 
     errors: list = []
-    threads = [threading.Thread(target=drain, args=(proc.stdout, stdout_chunks)),
-               threading.Thread(target=drain, args=(proc.stderr, errors))]
+    threads = [
+        threading.Thread(target=drain, args=(proc.stdout, stdout_chunks)),
+        threading.Thread(target=drain, args=(proc.stderr, errors)),
+    ]
     for t in threads:
         t.start()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -74,11 +81,15 @@ def measure_fit(folder: Path, out: Path) -> dict:
         raise SystemExit(f"fit failed on {folder}:\n{''.join(errors)[-3000:]}")
     stdout = "".join(stdout_chunks)
     first = float(next(line.split()[1] for line in stdout.splitlines() if line.startswith("FIRST_STEP")))
-    return {"peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "first_step_s": round(first, 2),
-            "total_s": round(total, 1)}
+    return {
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "first_step_s": round(first, 2),
+        "total_s": round(total, 1),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- throughput
+
 
 def kerascnn_stream(folder: Path, batch: int):
     from kerascnn.data.prepare import prepare_data
@@ -91,8 +102,9 @@ def keras_directory(folder: Path, batch: int):
     import keras
     import tensorflow as tf
 
-    ds = keras.utils.image_dataset_from_directory(str(folder), image_size=(224, 224), batch_size=batch, shuffle=True,
-                                                  seed=0, verbose=False)
+    ds = keras.utils.image_dataset_from_directory(
+        str(folder), image_size=(224, 224), batch_size=batch, shuffle=True, seed=0, verbose=False
+    )
     mean, std = tf.constant([0.13] * 3), tf.constant([0.31] * 3)
     ds = ds.map(lambda x, y: ((x / 255.0 - mean) / std, y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.repeat().prefetch(tf.data.AUTOTUNE).as_numpy_iterator()
@@ -118,8 +130,9 @@ def torch_loader(folder: Path, batch: int):
             x = (np.asarray(im, np.float32) / 255.0 - mean) / std
             return torch.from_numpy(x.transpose(2, 0, 1)), label
 
-    loader = torch.utils.data.DataLoader(ImageFolderPIL(), batch_size=batch, shuffle=True, num_workers=2,
-                                         persistent_workers=True)
+    loader = torch.utils.data.DataLoader(
+        ImageFolderPIL(), batch_size=batch, shuffle=True, num_workers=2, persistent_workers=True
+    )
 
     def forever():
         while True:
@@ -159,7 +172,11 @@ def throughput(folder: Path, *, batch: int = 64, batches: int = 40, rounds: int 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--folders", default="/tmp/kerascnn-jpeg", help="where the JPEG folders are (made if missing)")
+    parser.add_argument(
+        "--folders",
+        default=os.path.join(tempfile.gettempdir(), "kerascnn-jpeg"),
+        help="where the JPEG folders are (made if missing)",
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 60000])
     parser.add_argument("--skip-fit", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
@@ -168,21 +185,38 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(HERE))
     from make_jpeg_folders import make
 
+    from record import Result
+
+    record = Result("bench_data", "Data at scale: memory, start-up and input-pipeline speed of streamed image folders")
     folders = make(args.folders)
-    results: dict = {"load_before": os.getloadavg()}
+    results: dict = {}
     if not args.skip_fit:
         print("kerascnn fit lenet --dataset FOLDER --input-shape 64,64 --epochs 1 --steps-per-epoch 20")
         fits = {}
         with tempfile.TemporaryDirectory() as tmp:
             for n in args.sizes:
                 fits[n] = measure_fit(folders[n], Path(tmp) / f"run{n}")
-                print(f"  {n:6d} images: peak RSS {fits[n]['peak_rss_mb']:7.1f} MB, first step after "
-                      f"{fits[n]['first_step_s']:5.2f} s, whole run {fits[n]['total_s']:6.1f} s   ({load()})", flush=True)
+                print(
+                    f"  {n:6d} images: peak RSS {fits[n]['peak_rss_mb']:7.1f} MB, first step after "
+                    f"{fits[n]['first_step_s']:5.2f} s, whole run {fits[n]['total_s']:6.1f} s   ({load()})",
+                    flush=True,
+                )
         lo, hi = min(args.sizes), max(args.sizes)
         rss = fits[hi]["peak_rss_mb"] / fits[lo]["peak_rss_mb"]
         first = fits[hi]["first_step_s"] / fits[lo]["first_step_s"]
         print(f"  {hi} vs {lo} images: peak RSS x{rss:.2f} (target <= 1.15), first step x{first:.2f} (target <= 1.5)")
         results["fit"] = fits
+        record.table(
+            "`kerascnn fit lenet --dataset FOLDER --input-shape 64,64 --epochs 1 --steps-per-epoch 20`, "
+            "a fresh process per folder",
+            ["images", "peak RSS MB", "first step s", "whole run s"],
+            [
+                (n, round(f["peak_rss_mb"], 1), round(f["first_step_s"], 2), round(f["total_s"], 1))
+                for n, f in fits.items()
+            ],
+        )
+        record.figure(f"peak RSS, {hi} vs {lo} images", round(rss, 2), "x (target <= 1.15)")
+        record.figure(f"first step, {hi} vs {lo} images", round(first, 2), "x (target <= 1.5)")
     if not args.skip_throughput:
         print("Input pipeline alone: decode + resize to 224x224 + normalize + batch 64, img/s (best round)")
         rates = throughput(folders[max(folders)], batches=args.batches)
@@ -191,8 +225,16 @@ def main(argv=None) -> int:
             print(f"  {name:40s} {rate:7.0f} img/s")
         print(f"  kerascnn / fastest other: x{rates['kerascnn stream'] / fastest_other:.2f} (target >= 1)")
         results["throughput"] = rates
-    results["load_after"] = os.getloadavg()
+        record.table(
+            "Input pipeline alone: decode a 224x224 JPEG, resize, normalize, batch 64 (best round)",
+            ["pipeline", "img/s"],
+            [(name, round(rate)) for name, rate in rates.items()],
+        )
+        record.figure(
+            "kerascnn stream / fastest other", round(rates["kerascnn stream"] / fastest_other, 2), "x (target >= 1)"
+        )
     print(json.dumps(results, default=str))
+    record.save()
     return 0
 
 

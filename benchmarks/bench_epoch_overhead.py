@@ -1,9 +1,9 @@
 """Time ``kerascnn fit`` spends between epochs (checkpoints, history, logs) against the epochs' steps.
 
-    .venv/bin/python benchmarks/bench_epoch_overhead.py                 # ResNet-18, 4 epochs, ~2 minutes
-    .venv/bin/python benchmarks/bench_epoch_overhead.py --epochs 3 --model lenet
+    python benchmarks/bench_epoch_overhead.py                 # ResNet-18, 4 epochs, ~2 minutes
+    python benchmarks/bench_epoch_overhead.py --epochs 3 --model lenet
 
-The run is issue #11's: ``kerascnn fit resnet18 --dataset ../shared/data/mnist --input-shape 32,32,1
+The run: ``kerascnn fit resnet18 --dataset path/to/mnist --input-shape 32,32,1
 --test-split 0.2 --val-split 0.0 --batch-size 128 --optimizer momentum --lr 0.05`` (8,000 training
 images, 63 steps per epoch). A probe callback, run after kerascnn's own, notes when each epoch's last
 training step ended (its last ``on_train_batch_end``) and when the next epoch's first step began; the
@@ -11,12 +11,14 @@ time in between is what kerascnn and Keras do between two epochs (kerascnn's cal
 history, TensorBoard). Printed per epoch after the first (which traces the graph), with the median
 and its share of the median epoch; target: <= 5%. Reports ``uptime``'s load too.
 
-    .venv/bin/python benchmarks/bench_epoch_overhead.py --checkpoints-only --repeats 5
+    python benchmarks/bench_epoch_overhead.py --checkpoints-only --repeats 5
 
 times only the end-of-epoch saving of the same model, alternating in one process: kerascnn's one
 checkpoint step (kerascnn.training.checkpoints) against what fit did before it (Keras' BackupAndRestore
 with double_checkpoint, CSVLogger, ModelCheckpoint for best.keras and for last.keras), so that a busy
 machine slows both alike; prints the median seconds of each and their ratio.
+
+Results go to benchmarks/results/bench_epoch_overhead.json (``-checkpoints.json`` for --checkpoints-only).
 """
 
 from __future__ import annotations
@@ -29,9 +31,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPO = Path(__file__).resolve().parents[1]
-MNIST = REPO.parent / "shared" / "data" / "mnist"
 
 
 def make_probe():
@@ -58,7 +57,7 @@ def make_probe():
     return Probe()
 
 
-def checkpoint_costs(model_name: str, repeats: int) -> None:
+def checkpoint_costs(model_name: str, repeats: int, record) -> None:
     import keras
     import numpy as np
 
@@ -78,11 +77,14 @@ def checkpoint_costs(model_name: str, repeats: int) -> None:
             new = checkpoints.epoch_callback(work, checkpoints.TrainingState(), "accuracy")
             old_dir = Path(tmp) / f"old{r}"
             old_dir.mkdir()
-            old = [keras.callbacks.BackupAndRestore(str(old_dir / "backup"), double_checkpoint=True),
-                   keras.callbacks.CSVLogger(str(old_dir / "history.csv"), append=True),
-                   keras.callbacks.ModelCheckpoint(str(old_dir / "best.keras"), monitor="accuracy", mode="max",
-                                                   save_best_only=True),
-                   keras.callbacks.ModelCheckpoint(str(old_dir / "last.keras"))]
+            old = [
+                keras.callbacks.BackupAndRestore(str(old_dir / "backup"), double_checkpoint=True),
+                keras.callbacks.CSVLogger(str(old_dir / "history.csv"), append=True),
+                keras.callbacks.ModelCheckpoint(
+                    str(old_dir / "best.keras"), monitor="accuracy", mode="max", save_best_only=True
+                ),
+                keras.callbacks.ModelCheckpoint(str(old_dir / "last.keras")),
+            ]
             for cb in [new, *old]:
                 cb.set_model(net)
                 cb.on_train_begin()
@@ -100,25 +102,50 @@ def checkpoint_costs(model_name: str, repeats: int) -> None:
         print(f"{k}: median {v:.3f} s per epoch over {len(times[k])} epochs")
     new, old = medians.values()
     print(f"ratio: {old / new:.1f}x less time per epoch; load: {os.getloadavg()[0]:.2f}")
+    record.table(
+        f"End-of-epoch saving of {model_name} at 32x32x1, alternating in one process",
+        ["saving", "median s per epoch", "epochs"],
+        [(k, round(v, 3), len(times[k])) for k, v in medians.items()],
+    )
+    record.figure("time saved per epoch", round(old / new, 1), "x less")
+    record.save()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--dataset", default=str(MNIST), help="the MNIST IDX folder (default: ../shared/data/mnist)")
+    parser.add_argument("--dataset", default=None, help="the MNIST IDX folder (default: record.find_data('mnist'))")
     parser.add_argument("--checkpoints-only", action="store_true", help="time only the end-of-epoch saving (see above)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    from record import Result, find_data
+
     if args.checkpoints_only:
-        return checkpoint_costs(args.model, args.repeats)
+        record = Result(
+            "bench_epoch_overhead-checkpoints", "End-of-epoch saving: one checkpoint step against four saves"
+        )
+        return checkpoint_costs(args.model, args.repeats, record)
+    record = Result("bench_epoch_overhead", "Time between epochs against the epochs' steps")
+    args.dataset = args.dataset or str(find_data("mnist"))
     import kerascnn
 
     probe = make_probe()
     with tempfile.TemporaryDirectory() as tmp:
-        kerascnn.fit(args.model, args.dataset, input_shape=(32, 32, 1), test_split=0.2, val_split=0.0, batch_size=128,
-                     optimizer="momentum", lr=0.05, epochs=args.epochs, out=str(Path(tmp) / "run"), verbose=0,
-                     callbacks=[probe])
+        kerascnn.fit(
+            args.model,
+            args.dataset,
+            input_shape=(32, 32, 1),
+            test_split=0.2,
+            val_split=0.0,
+            batch_size=128,
+            optimizer="momentum",
+            lr=0.05,
+            epochs=args.epochs,
+            out=str(Path(tmp) / "run"),
+            verbose=0,
+            callbacks=[probe],
+        )
     epochs = sorted(probe.first_step)
     steps, gaps, callbacks = [], [], []
     for e in epochs[1:]:
@@ -130,8 +157,30 @@ def main(argv=None):
         extra = f"  between epochs {gaps[i]:.3f} s (callbacks {callbacks[i]:.3f} s)" if i < len(gaps) else ""
         print(f"epoch {epochs[i + 1] + 1}: steps {s:.2f} s{extra}")
     step, gap = statistics.median(steps), statistics.median(gaps)
-    print(f"median: steps {step:.2f} s per epoch, between epochs {gap:.3f} s = {100 * gap / step:.1f}% of an epoch "
-          f"(target <= 5%); load: {os.getloadavg()[0]:.2f}")
+    print(
+        f"median: steps {step:.2f} s per epoch, between epochs {gap:.3f} s = {100 * gap / step:.1f}% of an epoch "
+        f"(target <= 5%); load: {os.getloadavg()[0]:.2f}"
+    )
+    record.note(
+        f"kerascnn.fit({args.model!r}, MNIST, input_shape=(32, 32, 1), test_split=0.2, val_split=0.0, "
+        f"batch_size=128, optimizer='momentum', lr=0.05, epochs={args.epochs}); the first epoch traces."
+    )
+    record.table(
+        "Per epoch",
+        ["epoch", "steps s", "between epochs s", "of which kerascnn's callbacks s"],
+        [
+            (
+                epochs[i + 1] + 1,
+                round(s, 2),
+                round(gaps[i], 3) if i < len(gaps) else None,
+                round(callbacks[i], 3) if i < len(gaps) else None,
+            )
+            for i, s in enumerate(steps)
+        ],
+    )
+    record.figure("between epochs, median", round(gap, 3), "s")
+    record.figure("between epochs / an epoch's steps", round(100 * gap / step, 1), "% (target <= 5%)")
+    record.save()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Training speed and accuracy of ``kerascnn fit`` against a plain PyTorch loop, in one script.
 
-    .venv/bin/python benchmarks/bench_fit.py                 # ~3 minutes on 2 quiet cores
-    .venv/bin/python benchmarks/bench_fit.py --repeats 1 --epochs 6
+    python benchmarks/bench_fit.py                 # ~3 minutes on 2 quiet cores; results/bench_fit.json
+    python benchmarks/bench_fit.py --repeats 1 --epochs 6
 
-Data: ../shared/data/mnist (the 10,000 t10k images): the first 8,000 train, the last 2,000 test. LeNet,
+Data: the MNIST IDX folder (record.find_data; the 10,000 t10k images): the first 8,000 train, the last 2,000 test. LeNet,
 batch 256, Adam, lr 3e-3 with cosine decay over 12 epochs (--lr, --schedule, --epochs). The network is the textbook LeNet-5 with --activation/--pooling
 (default relu + max pooling, the setting that reaches 98.5%; pass --activation sigmoid --pooling avg
 for the original).
@@ -20,14 +20,14 @@ CPU-second are printed too, a steadier measure than wall time when other process
     test accuracy (target >= 98.5%).
 Without torch installed the PyTorch part is skipped with a message.
 
-``--table`` measures the zoo instead (issue #11), one process per run so that each gets its own threads
+``--table`` measures the zoo instead, one process per run so that each gets its own threads
 (core split for LeNet, TensorFlow's defaults for BatchNorm models), alternating kerascnn and PyTorch:
 
-    .venv/bin/python benchmarks/bench_fit.py --table                    # ~15 minutes on 2 quiet cores
-    .venv/bin/python benchmarks/bench_fit.py --table --models resnet18 --epochs 3 --torch-threads 1
+    python benchmarks/bench_fit.py --table          # ~15 minutes on 2 quiet cores; results/bench_fit-table.json
+    python benchmarks/bench_fit.py --table --models resnet18 --epochs 3 --torch-threads 1
 
 ResNet-18, VGG-11 (width_divisor 4) and GoogLeNet at 32x32x1, LeNet (relu, max pooling) at 28x28x1, on
-the same 8,000/2,000 images, batch 128, SGD momentum 0.9, lr 0.05 (issue #11's command). Per model:
+the same 8,000/2,000 images, batch 128, SGD momentum 0.9, lr 0.05. Per model:
 kerascnn.fit's training images/s (wall and per CPU-second, epochs after the first), its overhead
 between epochs (the time from the epoch's last step to the end of its callbacks: checkpoint, history,
 TensorBoard) as a share of the epoch, train accuracy (Keras' running mean over epoch 1, and the model
@@ -51,9 +51,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-# ../shared/data from the project root (a git worktree one level deeper sees it at ../../shared/data).
-MNIST = next((d / "shared" / "data" / "mnist" for d in (REPO.parent, REPO.parent.parent)
-              if (d / "shared" / "data" / "mnist").is_dir()), REPO.parent / "shared" / "data" / "mnist")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # record, torch_references
+from record import Result, find_data  # noqa: E402
+
+MNIST = find_data("mnist")
 N_TRAIN, N_TEST, BATCH = 8000, 2000, 256
 
 
@@ -100,16 +101,33 @@ def keras_run(raw, args, out_dir):
             accs.append(float((predict_logits(self.model, test_inputs[0]).argmax(1) == raw.y_test).mean()))
 
     result = kerascnn.fit(
-        "lenet", raw, epochs=args.epochs, batch_size=BATCH, optimizer="adam", lr=args.lr, val_split=0.0,
-        schedule=args.schedule, hparams={"activation": args.activation, "pooling": args.pooling},
-        out=str(out_dir), overwrite=True, verbose=0, callbacks=[Measure()],
-        steps_per_execution=args.steps_per_execution, precision=args.precision, core_split=args.core_split,
+        "lenet",
+        raw,
+        epochs=args.epochs,
+        batch_size=BATCH,
+        optimizer="adam",
+        lr=args.lr,
+        val_split=0.0,
+        schedule=args.schedule,
+        hparams={"activation": args.activation, "pooling": args.pooling},
+        out=str(out_dir),
+        overwrite=True,
+        verbose=0,
+        callbacks=[Measure()],
+        steps_per_execution=args.steps_per_execution,
+        precision=args.precision,
+        core_split=args.core_split,
     )
     cumulative = np.cumsum(wall)
     hit = next((i for i, a in enumerate(accs) if a >= args.target), None)
-    return (N_TRAIN / statistics.median(wall[1:]), N_TRAIN / statistics.median(cpu[1:]),
-            float(cumulative[hit]) if hit is not None else None, accs[-1], wall,
-            getattr(result.model, "_kerascnn_core_split", 0))
+    return (
+        N_TRAIN / statistics.median(wall[1:]),
+        N_TRAIN / statistics.median(cpu[1:]),
+        float(cumulative[hit]) if hit is not None else None,
+        accs[-1],
+        wall,
+        getattr(result.model, "_kerascnn_core_split", 0),
+    )
 
 
 def pipeline_rate(raw, epochs=20):
@@ -153,15 +171,28 @@ def _torch_run(raw, args):
     act = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}[args.activation]
     pool = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}[args.pooling]
     net = nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), act(), pool(2, 2),
-        nn.Conv2d(6, 16, 5), act(), pool(2, 2), nn.Flatten(),
-        nn.Linear(400, 120), act(), nn.Linear(120, 84), act(), nn.Linear(84, 10),
+        nn.Conv2d(1, 6, 5, padding=2),
+        act(),
+        pool(2, 2),
+        nn.Conv2d(6, 16, 5),
+        act(),
+        pool(2, 2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        act(),
+        nn.Linear(120, 84),
+        act(),
+        nn.Linear(84, 10),
     )
     mean, std = raw.x_train.mean() / 255.0, raw.x_train.std() / 255.0
     x = (torch.tensor(raw.x_train, dtype=torch.float32).permute(0, 3, 1, 2) / 255.0 - mean) / std
     loader = DataLoader(TensorDataset(x, torch.tensor(raw.y_train)), batch_size=BATCH, shuffle=True)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs * len(loader)) if args.schedule == "cosine" else None
+    schedule = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs * len(loader))
+        if args.schedule == "cosine"
+        else None
+    )
     loss_fn = nn.CrossEntropyLoss()
     per_epoch, per_epoch_cpu = [], []
     for _ in range(args.epochs):
@@ -236,13 +267,26 @@ def keras_table_run(model, precision, epochs):
                 out[f"train_acc_running_{key}"] = float(logs["accuracy"])
                 if epoch == 0:
                     out["train_acc_eval_first"] = float(
-                        (predict_logits(self.model, x_train).argmax(1) == raw.y_train).mean())
+                        (predict_logits(self.model, x_train).argmax(1) == raw.y_train).mean()
+                    )
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = kerascnn.fit(model, raw, input_shape=input_shape, hparams=hparams, epochs=epochs,
-                              batch_size=TABLE_BATCH, optimizer="momentum", lr=TABLE_LR, val_split=0.0,
-                              precision=precision, out=str(Path(tmp) / "run"), overwrite=True, verbose=0,
-                              callbacks=[Measure()])
+        result = kerascnn.fit(
+            model,
+            raw,
+            input_shape=input_shape,
+            hparams=hparams,
+            epochs=epochs,
+            batch_size=TABLE_BATCH,
+            optimizer="momentum",
+            lr=TABLE_LR,
+            val_split=0.0,
+            precision=precision,
+            out=str(Path(tmp) / "run"),
+            overwrite=True,
+            verbose=0,
+            callbacks=[Measure()],
+        )
     out["core_split"] = getattr(result.model, "_kerascnn_core_split", 0)
     return out
 
@@ -250,17 +294,17 @@ def keras_table_run(model, precision, epochs):
 def torch_table_run(model, threads, epochs):
     """The PyTorch reference of ``model`` on the same tensors: per-epoch seconds and accuracies."""
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
-
     import torch_references
+    from torch.utils.data import DataLoader, TensorDataset
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     raw, spec, x_train, x_test = _table_data(model)
     net = torch_references.REFERENCES[model]()
     x = torch.tensor(x_train).permute(0, 3, 1, 2).contiguous()
-    loader = DataLoader(TensorDataset(x, torch.tensor(raw.y_train, dtype=torch.int64)), batch_size=TABLE_BATCH,
-                        shuffle=True)
+    loader = DataLoader(
+        TensorDataset(x, torch.tensor(raw.y_train, dtype=torch.int64)), batch_size=TABLE_BATCH, shuffle=True
+    )
     opt = torch.optim.SGD(net.parameters(), lr=TABLE_LR, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
     xt = torch.tensor(x_test).permute(0, 3, 1, 2).contiguous()
@@ -308,14 +352,25 @@ def table(args) -> int:
     try:
         import torch
 
-        torch_threads = sorted({torch.get_num_threads(), 1}, reverse=True) if args.torch_threads == "both" else [
-            int(args.torch_threads)]
+        torch_threads = (
+            sorted({torch.get_num_threads(), 1}, reverse=True)
+            if args.torch_threads == "both"
+            else [int(args.torch_threads)]
+        )
     except ImportError:
         torch_threads = []
         print("PyTorch is not installed: kerascnn only (pip install torch to compare).")
     models = [m.strip() for m in args.models.split(",")]
-    print(f"{N_TRAIN} train / {N_TEST} test MNIST images, batch {TABLE_BATCH}, SGD momentum 0.9 lr {TABLE_LR}, "
-          f"{args.epochs} epochs, {os.cpu_count()} CPUs; rates are medians of the epochs after the first")
+    record = Result("bench_fit-table", "The zoo: kerascnn.fit against a PyTorch loop of the same network")
+    record.note(
+        f"{N_TRAIN} train / {N_TEST} test MNIST images, batch {TABLE_BATCH}, SGD momentum 0.9 lr {TABLE_LR}, "
+        f"{args.epochs} epochs, one process per run; rates are medians of the epochs after the first."
+    )
+    summary = []
+    print(
+        f"{N_TRAIN} train / {N_TEST} test MNIST images, batch {TABLE_BATCH}, SGD momentum 0.9 lr {TABLE_LR}, "
+        f"{args.epochs} epochs, {os.cpu_count()} CPUs; rates are medians of the epochs after the first"
+    )
     rows = []
     for r in range(args.repeats):
         for model in models:
@@ -331,10 +386,12 @@ def table(args) -> int:
                 res = _run_worker(kind, name, option, args.epochs)
                 res.update(kind=kind, model=name, option=option, load=load, repeat=r)
                 rows.append(res)
-                line = (f"repeat {r + 1} {name:9s} {kind:5s} {option!s:14s} {_rate(res['wall']):7.0f} img/s "
-                        f"({_rate(res['cpu']):5.0f} per CPU-s) | epoch 1: train {res['train_acc_running_first']:.3f}"
-                        + (f" (evaluated {res['train_acc_eval_first']:.3f})" if "train_acc_eval_first" in res else "")
-                        + f" test {res['test_acc_first']:.3f} | last epoch test {res['test_acc_last']:.3f}")
+                line = (
+                    f"repeat {r + 1} {name:9s} {kind:5s} {option!s:14s} {_rate(res['wall']):7.0f} img/s "
+                    f"({_rate(res['cpu']):5.0f} per CPU-s) | epoch 1: train {res['train_acc_running_first']:.3f}"
+                    + (f" (evaluated {res['train_acc_eval_first']:.3f})" if "train_acc_eval_first" in res else "")
+                    + f" test {res['test_acc_first']:.3f} | last epoch test {res['test_acc_last']:.3f}"
+                )
                 if kind == "keras":
                     share = statistics.median(o / e for o, e in zip(res["overhead"][1:], res["epoch"][1:]))
                     line += f" | between-epoch overhead {statistics.median(res['overhead'][1:]):.2f} s ({share:.1%})"
@@ -342,16 +399,21 @@ def table(args) -> int:
                 print(line + f" | load {load:.1f}", flush=True)
 
     print("\nmedian over repeats (PyTorch: its faster thread count per repeat)")
-    print(f"{'model':10s} {'kerascnn img/s':>15s} {'PyTorch img/s':>14s} {'ratio':>6s} {'per CPU-s':>10s} "
-          f"{'overhead':>9s} {'ep1 train/test':>15s}")
+    print(
+        f"{'model':10s} {'kerascnn img/s':>15s} {'PyTorch img/s':>14s} {'ratio':>6s} {'per CPU-s':>10s} "
+        f"{'overhead':>9s} {'ep1 train/test':>15s}"
+    )
     for model in models:
         mine = [x for x in rows if x["model"] == model and x["kind"] == "keras" and x["option"] == "float32"]
         k_rate = statistics.median(_rate(x["wall"]) for x in mine)
         k_cpu = statistics.median(_rate(x["cpu"]) for x in mine)
-        overhead = statistics.median(statistics.median(o / e for o, e in zip(x["overhead"][1:], x["epoch"][1:]))
-                                     for x in mine)
-        first = f"{statistics.median(x['train_acc_eval_first'] for x in mine):.3f}/" \
-                f"{statistics.median(x['test_acc_first'] for x in mine):.3f}"
+        overhead = statistics.median(
+            statistics.median(o / e for o, e in zip(x["overhead"][1:], x["epoch"][1:])) for x in mine
+        )
+        first = (
+            f"{statistics.median(x['train_acc_eval_first'] for x in mine):.3f}/"
+            f"{statistics.median(x['test_acc_first'] for x in mine):.3f}"
+        )
         ratios, cpu_ratios, t_rates = [], [], []
         for r in range(args.repeats):
             theirs = [x for x in rows if x["model"] == model and x["kind"] == "torch" and x["repeat"] == r]
@@ -364,14 +426,47 @@ def table(args) -> int:
         t = f"{statistics.median(t_rates):14.0f}" if t_rates else f"{'-':>14s}"
         ratio = f"{statistics.median(ratios):5.2f}x" if ratios else f"{'-':>6s}"
         cpu_ratio = f"{statistics.median(cpu_ratios):9.2f}x" if cpu_ratios else f"{'-':>10s}"
-        print(f"{model:10s} {k_rate:15.0f} {t} {ratio} {cpu_ratio} {overhead:8.1%} {first:>15s}   (kerascnn "
-              f"{k_cpu:.0f} img per CPU-s)")
+        print(
+            f"{model:10s} {k_rate:15.0f} {t} {ratio} {cpu_ratio} {overhead:8.1%} {first:>15s}   (kerascnn "
+            f"{k_cpu:.0f} img per CPU-s)"
+        )
+        summary.append(
+            (
+                model,
+                round(k_rate),
+                round(k_cpu),
+                round(statistics.median(t_rates)) if t_rates else None,
+                round(statistics.median(ratios), 2) if ratios else None,
+                round(statistics.median(cpu_ratios), 2) if cpu_ratios else None,
+                round(100 * overhead, 1),
+                first,
+                round(statistics.median(x["test_acc_last"] for x in mine), 4),
+            )
+        )
         bf = [x for x in rows if x["model"] == model and x["option"] == "mixed_bfloat16"]
         if bf:
-            print(f"{'  bf16':10s} {statistics.median(_rate(x['wall']) for x in bf):15.0f} img/s, "
-                  f"{statistics.median(_rate(x['cpu']) for x in bf):.0f} per CPU-s; final test accuracy "
-                  f"{statistics.median(x['test_acc_last'] for x in bf):.4f} vs float32 "
-                  f"{statistics.median(x['test_acc_last'] for x in mine):.4f}")
+            print(
+                f"{'  bf16':10s} {statistics.median(_rate(x['wall']) for x in bf):15.0f} img/s, "
+                f"{statistics.median(_rate(x['cpu']) for x in bf):.0f} per CPU-s; final test accuracy "
+                f"{statistics.median(x['test_acc_last'] for x in bf):.4f} vs float32 "
+                f"{statistics.median(x['test_acc_last'] for x in mine):.4f}"
+            )
+    record.table(
+        "Median over repeats (PyTorch: its faster thread count per repeat)",
+        [
+            "model",
+            "kerascnn img/s",
+            "kerascnn img per CPU-s",
+            "PyTorch img/s",
+            "ratio (wall)",
+            "ratio (per CPU-s)",
+            "between-epoch overhead %",
+            "epoch 1 train/test accuracy",
+            "final test accuracy",
+        ],
+        summary,
+    )
+    record.save()
     return 0
 
 
@@ -382,16 +477,20 @@ def main(argv=None) -> int:
 
         kind, model, option = argv[1:4]
         epochs = int(argv[argv.index("--epochs") + 1])
-        result = (keras_table_run(model, option, epochs) if kind == "keras"
-                  else torch_table_run(model, int(option), epochs))
+        result = (
+            keras_table_run(model, option, epochs) if kind == "keras" else torch_table_run(model, int(option), epochs)
+        )
         print(json.dumps(result), flush=True)
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--table", action="store_true", help="the zoo table of issue #11 (see the module docstring)")
+    p.add_argument("--table", action="store_true", help="the zoo table (see the module docstring)")
     p.add_argument("--models", default=",".join(TABLE_MODELS), help="--table: comma-separated models")
     p.add_argument("--bf16", action="store_true", help="--table: ResNet-18 in mixed_bfloat16 too")
-    p.add_argument("--torch-threads", default="both",
-                   help="--table: PyTorch's threads, 'both' (its default and 1, the faster counts) or a number")
+    p.add_argument(
+        "--torch-threads",
+        default="both",
+        help="--table: PyTorch's threads, 'both' (its default and 1, the faster counts) or a number",
+    )
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -400,10 +499,18 @@ def main(argv=None) -> int:
     p.add_argument("--schedule", default="cosine", choices=("constant", "cosine", "step"))
     p.add_argument("--steps-per-execution", type=int, default=None)
     p.add_argument("--skip-torch", action="store_true")
-    p.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"),
-                   help="kerascnn's precision (PyTorch stays float32)")
-    p.add_argument("--core-split", default="auto", choices=("auto", "off"),
-                   help="kerascnn's core split (off: TensorFlow's default threads; decided once per process)")
+    p.add_argument(
+        "--precision",
+        default="float32",
+        choices=("float32", "mixed_bfloat16"),
+        help="kerascnn's precision (PyTorch stays float32)",
+    )
+    p.add_argument(
+        "--core-split",
+        default="auto",
+        choices=("auto", "off"),
+        help="kerascnn's core split (off: TensorFlow's default threads; decided once per process)",
+    )
     p.add_argument("--target", type=float, default=0.985)
     args = p.parse_args(argv)
     if args.table:
@@ -431,26 +538,44 @@ def main(argv=None) -> int:
     # As the `kerascnn fit` command does, before TensorFlow starts (threads hold for the whole process).
     core_split.prepare(args.core_split, "lenet", {"activation": args.activation, "pooling": args.pooling})
     raw = RawDataset.from_arrays(*load_split(), name="mnist-t10k-8000/2000")
-    print(f"LeNet ({args.activation}, {args.pooling} pooling), {N_TRAIN} train / {N_TEST} test MNIST images, "
-          f"batch {BATCH}, Adam lr {args.lr} {args.schedule}, {args.epochs} epochs, kerascnn {args.precision}, "
-          f"{os.cpu_count()} CPUs")
+    record = Result("bench_fit", "LeNet training speed and accuracy: kerascnn.fit against a PyTorch loop")
+    print(
+        f"LeNet ({args.activation}, {args.pooling} pooling), {N_TRAIN} train / {N_TEST} test MNIST images, "
+        f"batch {BATCH}, Adam lr {args.lr} {args.schedule}, {args.epochs} epochs, kerascnn {args.precision}, "
+        f"{os.cpu_count()} CPUs"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
             k_rate, k_cpu, t_target, k_acc, wall, slices = keras_run(raw, args, Path(tmp) / f"run{r}")
             t_rate, t_cpu, t_acc, t_threads = torch_run(raw, args) if have_torch else (None, None, None, None)
             p_rate, _ = pipeline_rate(raw)
-            rows.append(dict(k_rate=k_rate, k_cpu=k_cpu, t_rate=t_rate, t_cpu=t_cpu, p_rate=p_rate,
-                             t_target=t_target, k_acc=k_acc, t_acc=t_acc))
+            rows.append(
+                dict(
+                    k_rate=k_rate,
+                    k_cpu=k_cpu,
+                    t_rate=t_rate,
+                    t_cpu=t_cpu,
+                    p_rate=p_rate,
+                    t_target=t_target,
+                    k_acc=k_acc,
+                    t_acc=t_acc,
+                )
+            )
             reached = f"{t_target:.1f} s" if t_target is not None else f"not reached in {args.epochs} epochs"
             split = f"core split {slices} slices" if slices else "no core split"
             line = f"repeat {r + 1}: kerascnn {k_rate:,.0f} img/s ({k_cpu:,.0f} per CPU-s, {split})"
             if t_rate:
-                line += (f" | PyTorch {t_rate:,.0f} img/s ({t_cpu:,.0f} per CPU-s, {t_threads} threads)"
-                         f" | ratio {k_rate / t_rate:.2f}x (per CPU-s {k_cpu / t_cpu:.2f}x)")
-            line += (f" | pipeline {p_rate:,.0f} img/s | to {args.target:.1%}: {reached} | test acc {k_acc:.4f}"
-                     + (f" (PyTorch {t_acc:.4f})" if t_acc is not None else "") + f" | first epoch {wall[0]:.2f} s"
-                     + f" | load {os.getloadavg()[0]:.1f}")
+                line += (
+                    f" | PyTorch {t_rate:,.0f} img/s ({t_cpu:,.0f} per CPU-s, {t_threads} threads)"
+                    f" | ratio {k_rate / t_rate:.2f}x (per CPU-s {k_cpu / t_cpu:.2f}x)"
+                )
+            line += (
+                f" | pipeline {p_rate:,.0f} img/s | to {args.target:.1%}: {reached} | test acc {k_acc:.4f}"
+                + (f" (PyTorch {t_acc:.4f})" if t_acc is not None else "")
+                + f" | first epoch {wall[0]:.2f} s"
+                + f" | load {os.getloadavg()[0]:.1f}"
+            )
             print(line, flush=True)
 
     def med(key):
@@ -463,11 +588,52 @@ def main(argv=None) -> int:
         ratios = [row["k_rate"] / row["t_rate"] for row in rows]
         cpu_ratios = [row["k_cpu"] / row["t_cpu"] for row in rows]
         print(f"  PyTorch loop          {med('t_rate'):>10,.0f} img/s   {med('t_cpu'):>8,.0f} img per CPU-second")
-        print(f"  kerascnn / PyTorch    {statistics.median(ratios):>10.2f}x        {statistics.median(cpu_ratios):>8.2f}x per CPU-second"
-              "   (target >= 2x)")
-    print(f"  input pipeline alone  {med('p_rate'):>10,.0f} img/s   {med('p_rate') / med('k_rate'):.0f}x the model (target >= 10x)")
+        print(
+            f"  kerascnn / PyTorch    {statistics.median(ratios):>10.2f}x        {statistics.median(cpu_ratios):>8.2f}x per CPU-second"
+            "   (target >= 2x)"
+        )
+    print(
+        f"  input pipeline alone  {med('p_rate'):>10,.0f} img/s   {med('p_rate') / med('k_rate'):.0f}x the model (target >= 10x)"
+    )
     print(f"  time to {args.target:.1%}        {med('t_target'):>10.1f} s of training (target <= 15 s)")
     print(f"  final test accuracy   {med('k_acc'):>10.4f}          (target >= {args.target})")
+    record.note(
+        f"LeNet ({args.activation}, {args.pooling} pooling), {N_TRAIN} train / {N_TEST} test MNIST images, "
+        f"batch {BATCH}, Adam lr {args.lr} {args.schedule}, {args.epochs} epochs, kerascnn {args.precision}; "
+        "the PyTorch loop trains the same network on the same tensors, alternating with kerascnn."
+    )
+    record.table(
+        "Per repeat",
+        [
+            "repeat",
+            "kerascnn img/s",
+            "kerascnn img per CPU-s",
+            "PyTorch img/s",
+            "PyTorch img per CPU-s",
+            "input pipeline img/s",
+            f"s to {args.target:.1%}",
+            "kerascnn test accuracy",
+            "PyTorch test accuracy",
+        ],
+        [
+            (
+                i + 1,
+                *(
+                    None if row[k] is None else round(row[k], 4 if "acc" in k else 1)
+                    for k in ("k_rate", "k_cpu", "t_rate", "t_cpu", "p_rate", "t_target", "k_acc", "t_acc")
+                ),
+            )
+            for i, row in enumerate(rows)
+        ],
+    )
+    record.figure("kerascnn fit", round(med("k_rate")), "img/s (median)")
+    if have_torch:
+        record.figure("kerascnn / PyTorch", round(statistics.median(ratios), 2), "x wall (target >= 2x)")
+        record.figure("kerascnn / PyTorch per CPU-second", round(statistics.median(cpu_ratios), 2), "x")
+    record.figure("input pipeline / model", round(med("p_rate") / med("k_rate")), "x (target >= 10x)")
+    record.figure(f"time to {args.target:.1%} test accuracy", round(med("t_target"), 1), "s (target <= 15 s)")
+    record.figure("final test accuracy", round(med("k_acc"), 4), f"(target >= {args.target})")
+    record.save()
     return 0
 
 

@@ -1,6 +1,6 @@
 """Trial processes: kerascnn's TrialWorker against ProcessPoolExecutor(max_tasks_per_child) and loky.
 
-    .venv/bin/python benchmarks/bench_trial_pool.py [--trials 6] [--rounds 2] [--epochs 1]
+    python benchmarks/bench_trial_pool.py [--trials 6] [--rounds 2] [--epochs 1]   # results/bench_trial_pool.json
 
 The same LeNet trials on the digits (only the learning rate varies, so every trial costs the same)
 run through three worker pools, side by side, in alternating rounds (A B C A B C ...):
@@ -35,8 +35,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # trial functions belo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # kerascnn_testing's callbacks
 
 LR_SPACE = {
-    "kernel_sizes": [5, 5], "filters": [6, 16], "dense_units": [120, 84], "activation": "relu",
-    "pooling": "max", "batch_norm": False, "dropout": 0.0, "optimizer": "adam",
+    "kernel_sizes": [5, 5],
+    "filters": [6, 16],
+    "dense_units": [120, 84],
+    "activation": "relu",
+    "pooling": "max",
+    "batch_norm": False,
+    "dropout": 0.0,
+    "optimizer": "adam",
     "learning_rate": {"min": 1e-3, "max": 1e-2, "sampling": "log"},
 }
 MAX_TASKS_PER_CHILD = 5
@@ -57,22 +63,22 @@ def pool_task(job):
 def make_jobs(n: int, epochs: int, callbacks=()):
     import keras_tuner
 
-    from kerascnn.tuning import training_bridge as tb
+    from kerascnn.training import TrainConfig
+    from kerascnn.training.assembly import prepare
     from kerascnn.tuning.spaces import resolve_space
+    from kerascnn.tuning.training_bridge import TRAINING_HYPERPARAMETERS
     from kerascnn.tuning.trial_process import TrialJob
 
-    defaults = tb.defaults("lenet")
-    space = resolve_space("lenet", LR_SPACE, training_defaults=defaults)
-    data = tb.load_data("lenet", "digits", batch_size=defaults["batch_size"], val_split=0.1, test_split=0.2,
-                        data_dir=None, seed=0, pipelines=False)
+    config = TrainConfig(model="lenet", epochs=epochs).resolve()
+    space = resolve_space("lenet", LR_SPACE, training_defaults={k: getattr(config, k) for k in TRAINING_HYPERPARAMETERS})
+    data = prepare(config).data
     jobs = []
     for i in range(n):
         hp = keras_tuner.HyperParameters()
         space.declare(hp)
-        hp.values["learning_rate"] = 1e-3 * (1 + i % 9)
+        hp.values["lr"] = 1e-3 * (1 + i % 9)
         jobs.append(TrialJob(
-            model="lenet", dataset=data.raw, batch_size=defaults["batch_size"], val_split=0.1, test_split=0.2,
-            data_dir=None, seed=0, space=space, epochs=epochs, hyperparameters=hp.get_config(),
+            config=config, dataset=data.raw, space=space, hyperparameters=hp.get_config(),
             fit_kwargs=dict(epochs=epochs, callbacks=list(callbacks), verbose=0, shuffle=False),
         ))
     return jobs
@@ -178,6 +184,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from kerascnn.tuning import trial_process
+    from record import Result
+
+    record = Result("bench_trial_pool", "Trial processes: TrialWorker against ProcessPoolExecutor and loky")
 
     trial_process.start_server()
     names = args.pools.split(",")
@@ -187,21 +196,56 @@ def main() -> None:
             load = os.getloadavg()[0]
             name, seconds, workers, peak = run_round(POOLS[key], args.trials, args.epochs)
             results.setdefault(name, []).append((seconds, workers, peak, load))
-            print(f"round {r + 1} {name}: first {seconds[0]:.2f} s, then {statistics.mean(seconds[1:]):.2f} s/trial, "
-                  f"{workers} workers, peak {peak:.0f} MB, load {load:.1f}", flush=True)
+            print(
+                f"round {r + 1} {name}: first {seconds[0]:.2f} s, then {statistics.mean(seconds[1:]):.2f} s/trial, "
+                f"{workers} workers, peak {peak:.0f} MB, load {load:.1f}",
+                flush=True,
+            )
     print()
-    print(f"{args.trials} trials x {args.rounds} rounds, {args.epochs} epoch(s), "
-          f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
+    print(
+        f"{args.trials} trials x {args.rounds} rounds, {args.epochs} epoch(s), "
+        f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}"
+    )
     print("| pool | first trial (s) | later trials (s/trial, median of rounds) | workers started | worker peak MB |")
     print("|---|---:|---:|---:|---:|")
+    rows = []
     for name, rounds in results.items():
         firsts = [s[0] for s, *_ in rounds]
         later = [statistics.mean(s[1:]) for s, *_ in rounds]
-        print(f"| {name} | {statistics.median(firsts):.2f} | {statistics.median(later):.2f} | "
-              f"{rounds[0][1]} | {max(p for _, _, p, _ in rounds):.0f} |")
+        print(
+            f"| {name} | {statistics.median(firsts):.2f} | {statistics.median(later):.2f} | "
+            f"{rounds[0][1]} | {max(p for _, _, p, _ in rounds):.0f} |"
+        )
+        rows.append(
+            [
+                name,
+                round(statistics.median(firsts), 2),
+                round(statistics.median(later), 2),
+                rounds[0][1],
+                round(max(p for _, _, p, _ in rounds)),
+            ]
+        )
     print()
-    for key in names:
-        print(f"crash round, {key}: {crash_round(POOLS[key], args.epochs)}", flush=True)
+    for row, key in zip(rows, names):
+        row.append(crash_round(POOLS[key], args.epochs))
+        print(f"crash round, {key}: {row[-1]}", flush=True)
+    record.note(
+        f"{args.trials} one-learning-rate LeNet trials on the digits x {args.rounds} alternating rounds, "
+        f"{args.epochs} epoch(s) each; the ratios within a round are what counts on a shared machine."
+    )
+    record.table(
+        "Pools",
+        [
+            "pool",
+            "first trial s",
+            "later trials s/trial (median of rounds)",
+            "workers started",
+            "worker peak MB",
+            "a worker SIGKILLed mid-trial",
+        ],
+        rows,
+    )
+    record.save()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark of `kerascnn tune`: memory across trials and time per trial against a plain fit.
 
-    .venv/bin/python benchmarks/bench_tune.py [--trials 24] [--epochs N] [--model lenet] [--in-process]
+    python benchmarks/bench_tune.py [--trials 24] [--epochs N] [--model lenet] [--in-process]
+    python benchmarks/bench_tune.py --quick      # 6 one-epoch trials; results/bench_tune-quick.json
 
 Runs a random search in which every trial trains the same architecture (only the learning rate
 varies, so every trial costs the same), by default with fit's epochs for the model (a real trial).
@@ -82,8 +83,9 @@ def record_trial_ends() -> None:
     def on_trial_end(self, trial):
         original(self, trial)
         pid = server_pid()
-        TRIAL_ENDS.append((time.perf_counter(), time.process_time() + trial_processes_cpu(pid), rss_mb(),
-                           rss_mb(pid) if pid else 0.0))
+        TRIAL_ENDS.append(
+            (time.perf_counter(), time.process_time() + trial_processes_cpu(pid), rss_mb(), rss_mb(pid) if pid else 0.0)
+        )
 
     KerasCNNTuner.on_trial_end = on_trial_end
 
@@ -103,25 +105,22 @@ def fixed_space(model: str) -> dict:
 
 def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> list[tuple[float, float]]:
     """build + compile + fit of the same configuration on the same pipeline, as a user would write it."""
-    from kerascnn.models import build
-    from kerascnn.training import core_split
-    from kerascnn.tuning import training_bridge as tb
+    from kerascnn.training import TrainConfig, assembly, core_split, get_strategy
 
-    d = tb.defaults(model)
-    strategy = tb.strategy()
-    data = tb.load_data(model, "digits", batch_size=d["batch_size"], val_split=0.1, test_split=0.2, data_dir=None, seed=0)
-    compile_model = tb.compile_fn(model, epochs=epochs, steps_per_epoch=data.steps_per_epoch)
+    strategy = get_strategy("auto")
+    config = TrainConfig(model=model, epochs=epochs, lr=lr, optimizer="adam").resolve()
+    prepared = assembly.prepare(config)
+    train, val, _ = assembly.pipelines(config, prepared)
     times = []
     for _ in range(runs):
         keras.backend.clear_session()
         start, cpu = time.perf_counter(), time.process_time()
         with strategy.scope():
-            net = build(model, data.input_shape, data.num_classes)
-            compile_model(net, lr=lr, optimizer="adam")
+            net = assembly.assemble(config, prepared).model
         parts = core_split.core_split_applies(net)  # as kerascnn fit and the trial processes do
         if parts:
             core_split.enable_core_split(net, parts)
-        net.fit(data.train, validation_data=data.val, epochs=epochs, verbose=0)
+        net.fit(train, validation_data=val, epochs=epochs, verbose=0)
         times.append((time.perf_counter() - start, time.process_time() - cpu))
     return times
 
@@ -132,12 +131,22 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: fit's for the model)")
     parser.add_argument("--reference-runs", type=int, default=4)
-    parser.add_argument("--in-process", action="store_true", help="train the trials in this process (the old way)")
+    parser.add_argument("--in-process", action="store_true", help="train the trials in this process")
+    parser.add_argument("--quick", action="store_true", help="6 trials of 1 epoch, 3 reference runs")
     args = parser.parse_args()
+    if args.quick:
+        args.trials, args.epochs, args.reference_runs = 6, 1, 3
 
-    from kerascnn.tuning import training_bridge, tune
+    from record import Result
 
-    epochs = args.epochs or training_bridge.defaults(args.model)["epochs"]
+    record = Result(
+        "bench_tune", "`kerascnn tune`: memory across trials, time per trial against a plain fit", quick=args.quick
+    )
+
+    from kerascnn.training import get_training_defaults
+    from kerascnn.tuning import tune
+
+    epochs = args.epochs or get_training_defaults(args.model).epochs
     from kerascnn.training import core_split
 
     # The reference trains like `kerascnn fit` and the trial processes: with core split where it applies.
@@ -150,9 +159,16 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = tune(args.model, tuner="random", max_trials=args.trials, epochs=epochs,
-                      space=fixed_space(args.model), out=os.path.join(tmp, "tune"), verbose=0,
-                      trial_processes=not args.in_process)
+        result = tune(
+            args.model,
+            tuner="random",
+            max_trials=args.trials,
+            epochs=epochs,
+            space=fixed_space(args.model),
+            out=os.path.join(tmp, "tune"),
+            verbose=0,
+            trial_processes=not args.in_process,
+        )
     total = time.perf_counter() - start
     walls = [w for w, _, _, _ in TRIAL_ENDS]
     cpus = [c for _, c, _, _ in TRIAL_ENDS]
@@ -164,7 +180,9 @@ def main() -> None:
     # The most memory the search held at once during each trial: itself, the server, the trial process.
     footprint = [o + s + p for o, s, p in zip(own, server, peaks)]
 
-    print(f"{'trial':>5} {'wall s':>8} {'CPU s':>8} {'search MB':>10} {'server MB':>10} {'trial peak MB':>14} {'total MB':>9}")
+    print(
+        f"{'trial':>5} {'wall s':>8} {'CPU s':>8} {'search MB':>10} {'server MB':>10} {'trial peak MB':>14} {'total MB':>9}"
+    )
     for i in range(len(TRIAL_ENDS)):
         wall = f"{per_trial[i - 1]:8.2f}" if i else f"{'':>8}"
         cpu = f"{per_trial_cpu[i - 1]:8.2f}" if i else f"{'':>8}"
@@ -175,15 +193,52 @@ def main() -> None:
     mode = "in this process" if args.in_process else "in worker processes"
     mode += ", core split " + ("on" if split else "off") + " (plain fit and trial processes)"
     print(f"trials completed: {completed}/{args.trials}; {args.model} on digits, {epochs} epoch(s) each, {mode}")
-    print(f"plain fit (build+compile+fit), median of runs 2..{len(ref)}: {ref_wall:.2f} s wall, {ref_cpu:.2f} s CPU"
-          f"  (all wall: " + ", ".join(f"{w:.2f}" for w, _ in ref) + ")")
+    print(
+        f"plain fit (build+compile+fit), median of runs 2..{len(ref)}: {ref_wall:.2f} s wall, {ref_cpu:.2f} s CPU"
+        f"  (all wall: " + ", ".join(f"{w:.2f}" for w, _ in ref) + ")"
+    )
     print(f"tune, median per trial (trials 2..): {wall:.2f} s wall, {cpu:.2f} s CPU; whole search {total:.1f} s")
-    print(f"overhead per trial vs plain fit: {wall / ref_wall - 1:+.1%} wall, {cpu / ref_cpu - 1:+.1%} CPU   (target < +10%)")
+    print(
+        f"overhead per trial vs plain fit: {wall / ref_wall - 1:+.1%} wall, {cpu / ref_cpu - 1:+.1%} CPU   (target < +10%)"
+    )
     for name, series in (("search process", own), ("search + server + trial peak", footprint)):
         growth = (series[-1] - series[2]) / series[2]
         print(f"RSS {name}, trial 3 -> last: {series[2]:.1f} -> {series[-1]:.1f} MB = {growth:+.1%}   (target < +10%)")
     if not args.in_process:
         print(f"trial process peak RSS: trial 3 {peaks[2]:.1f} MB, last {peaks[-1]:.1f} MB, max {max(peaks):.1f} MB")
+    record.note(
+        f"{args.trials} random-search trials of {args.model} on the bundled digits, {epochs} epoch(s) each, "
+        f"{mode}; only the learning rate varies. The reference is build + compile + fit of the same "
+        "configuration on a ready pipeline in the same process."
+    )
+    record.table(
+        "Per trial",
+        ["trial", "wall s", "CPU s", "search process MB", "server MB", "trial peak MB", "total MB (upper bound)"],
+        [
+            (
+                i + 1,
+                round(per_trial[i - 1], 2) if i else None,
+                round(per_trial_cpu[i - 1], 2) if i else None,
+                round(own[i], 1),
+                round(server[i], 1),
+                round(peaks[i], 1),
+                round(footprint[i], 1),
+            )
+            for i in range(len(TRIAL_ENDS))
+        ],
+    )
+    record.figure("trials completed", completed, f"of {args.trials}")
+    record.figure("plain fit, median", round(ref_wall, 2), "s wall")
+    record.figure("tune, median per trial", round(wall, 2), "s wall")
+    record.figure("time per trial vs plain fit", round(100 * (wall / ref_wall - 1), 1), "% wall (target < +10%)")
+    record.figure("CPU per trial vs plain fit", round(100 * (cpu / ref_cpu - 1), 1), "% CPU")
+    for name, series in (("search process", own), ("search + server + trial peak", footprint)):
+        record.figure(
+            f"RSS growth of the {name}, trial 3 to last",
+            round(100 * (series[-1] - series[2]) / series[2], 1),
+            "% (target < +10%)",
+        )
+    record.save()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Write MNIST's 60,000 real training digits as 224x224 RGB JPEGs in class folders, plus 2,000/20,000 subsets.
 
-    python benchmarks/make_jpeg_folders.py /tmp/kerascnn-jpeg     # -> mnist_jpeg_{2000,20000,60000}/<digit>/*.jpg
+    python benchmarks/make_jpeg_folders.py OUT     # -> OUT/mnist_jpeg_{2000,20000,60000}/<digit>/*.jpg
+
+MNIST comes from the ``mnist-full`` IDX folder that ``record.find_data`` finds (``$KERASCNN_DATA/mnist-full``).
 
 Subsets are hard links to the 60,000 set's files (seeded choice), so they cost no space; files written once are
 kept (rerunning only fills in what is missing). Two processes write in parallel.
@@ -8,15 +10,15 @@ kept (rerunning only fills in what is missing). Two processes write in parallel.
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
 SIZES = (2000, 20000, 60000)
-DATA = next((p for p in (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist-full",
-                          Path("/work/shared/data/mnist-full")) if p.is_dir()), None)
 
 
 def _write(args):
@@ -34,14 +36,15 @@ def _write(args):
 
 def make(out) -> dict:
     from kerascnn.data.idx import load_idx_folder
+    from record import find_data
 
     out = Path(out)
-    raw = load_idx_folder(DATA)
+    raw = load_idx_folder(find_data("mnist-full"))
     x, y = raw.x_train[..., 0], raw.y_train
     full = out / "mnist_jpeg_60000"
     for c in range(10):
         (full / str(c)).mkdir(parents=True, exist_ok=True)
-    chunks = [(s, x[s:s + 2000], y[s:s + 2000], full) for s in range(0, len(x), 2000)]
+    chunks = [(s, x[s : s + 2000], y[s : s + 2000], full) for s in range(0, len(x), 2000)]
     with Pool(2) as pool:
         for _ in pool.imap_unordered(_write, chunks):
             pass
@@ -59,4 +62,5 @@ def make(out) -> dict:
 
 
 if __name__ == "__main__":
-    print(make(sys.argv[1] if len(sys.argv) > 1 else "/tmp/kerascnn-jpeg"))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    print(make(sys.argv[1] if len(sys.argv) > 1 else os.path.join(tempfile.gettempdir(), "kerascnn-jpeg")))

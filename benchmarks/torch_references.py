@@ -66,20 +66,33 @@ def vgg11(in_channels=1, num_classes=10, size=32, width_divisor=4):
             layers += [nn.Conv2d(cin, v // width_divisor, 3, padding=1), nn.ReLU(inplace=True)]
             cin = v // width_divisor
     return nn.Sequential(
-        *layers, nn.Flatten(),
-        nn.Linear(cin * size * size, 4096), nn.ReLU(inplace=True), nn.Dropout(0.5),
-        nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(0.5),
+        *layers,
+        nn.Flatten(),
+        nn.Linear(cin * size * size, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.5),
+        nn.Linear(4096, 4096),
+        nn.ReLU(inplace=True),
+        nn.Dropout(0.5),
         nn.Linear(4096, num_classes),
     )
 
 
 def lenet(in_channels=1, num_classes=10):
     return nn.Sequential(
-        nn.Conv2d(in_channels, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2, 2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2, 2), nn.Flatten(),
-        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, num_classes),
+        nn.Conv2d(in_channels, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2, 2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, num_classes),
     )
 
 
 REFERENCES = {"resnet18": ResNet18, "vgg11": vgg11, "lenet": lenet}
-

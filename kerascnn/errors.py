@@ -31,3 +31,7 @@ class DataError(KerasCNNError, ValueError):
 
 class ArtifactError(KerasCNNError, ValueError):
     """A run directory, checkpoint or export that is missing, corrupt, or would be overwritten."""
+
+
+class WeightsError(KerasCNNError, ValueError):
+    """Weights that cannot be found, downloaded, read, or do not fit the model."""

@@ -1,9 +1,11 @@
 """Hyperparameter search over the zoo with keras-tuner: ``kerascnn tune NAME``.
 
 Public API:
-    tune(model, *, dataset, tuner, max_trials, epochs, objective, out, overwrite, space, ...) -> TuneResult
-        run (or resume) a search on fit's data pipeline and strategy; writes trials.csv,
-        best_hyperparameters.json and scores_by_trial.png into ``out``
+    tune(model, *, dataset, tuner, max_trials, objective, space, out, overwrite, **fit_settings) -> TuneResult
+        run (or resume) a search whose trials train as fit does (any fit setting a trial needs: epochs,
+        input_shape, augment, precision, ...); writes trials.csv, best_hyperparameters.json and
+        scores_by_trial.png into ``out``
+    TuneConfig, TRIAL_SETTINGS                             tune's own settings; the fit settings it takes
     resolve_space(model, overrides=None) -> SearchSpace    the validated space of a model
     default_space(model) -> dict                           its default space, in the --space format
     load_space_file(path) -> dict                          read a --space JSON/YAML file
@@ -15,13 +17,14 @@ Public API:
 
 Modules, one job each (none imports ``search``, which imports them):
     search          the public entry point ``tune``
+    config          what a search is given: its own settings (declared once) and the trials' fit settings
     spaces          search spaces: defaults, --space files, validation
     hypermodels     the keras-tuner HyperModel over the zoo's builders
     tuners          keras-tuner tuner construction (timing, trials in worker processes)
     trial_process   the worker process trials train in; memory: freeing and measuring it
     project         the output directory: checks, resume repair, the chief/worker handshake
     report          trials.csv, best_hyperparameters.json, the plot and the table
-    training_bridge where tuning meets kerascnn.training and kerascnn.data
+    training_bridge what a search may vary; trials assemble training with kerascnn.training.assembly
 Private keras-tuner internals are reached only through ``kerascnn.compat``.
 """
 
@@ -34,6 +37,7 @@ from kerascnn.tuning.spaces import (  # noqa: F401
     load_space_file,
     resolve_space,
 )
+from kerascnn.tuning.config import TRIAL_SETTINGS, TuneConfig  # noqa: F401
 from kerascnn.tuning.search import (  # noqa: F401
     BEST_FILE,
     OBJECTIVES,

@@ -1,8 +1,9 @@
 """``ZooHyperModel``: a keras-tuner HyperModel for any model of the zoo, driven by its search space.
 
-``build(hp)`` declares the space's hyperparameters on ``hp``, hands the values to the zoo's own
-builder (``kerascnn.models.build``) and compiles the result with the same helper ``kerascnn fit``
-uses. No architecture is described here: the space only names builder arguments.
+``build(hp)`` declares the space's hyperparameters on ``hp`` and assembles the trial's training as
+``kerascnn fit`` does (:mod:`kerascnn.training.assembly`): the search's ``TrainConfig`` with the trial's
+values, built at its precision, started from its ``init_from`` weights, compiled. No architecture is
+described here: the space only names builder arguments.
 
 A value the architecture cannot take (a kernel larger than its feature map, a bad combination) makes
 that trial fail with a one-line reason (``keras_tuner.errors.FailedTrialError``); the search goes on.
@@ -10,7 +11,7 @@ that trial fail with a one-line reason (``keras_tuner.errors.FailedTrialError``)
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
 
 import keras_tuner
 
@@ -31,55 +32,57 @@ class ZooHyperModel(keras_tuner.HyperModel):
 
     Args:
         space: the resolved search space (``kerascnn.tuning.spaces.resolve_space``).
-        input_shape: (H, W, C) the model takes, from the dataset's ``DataSpec``.
-        num_classes: classes of the dataset.
-        compile_model: ``compile_model(model, **training_kwargs)``, compiling in place with the
-            training hyperparameters of the trial (``lr``, ``optimizer``).
+        config: the search's resolved ``TrainConfig``: every setting a trial trains with.
+        prepared: the search's data (``kerascnn.training.assembly.prepare(config)``).
     """
 
-    def __init__(self, space: SearchSpace, input_shape, num_classes: int, compile_model: Callable, *,
-                 init_from=None, new_head: bool = False):
+    def __init__(self, space: SearchSpace, config, prepared):
         super().__init__(name=space.model, tunable=True)
-        self.init_from = init_from  # pretrained weights every trial starts from (all layers trainable)
-        self.new_head = new_head
         self.space = space
-        self.input_shape = tuple(input_shape)
-        self.num_classes = int(num_classes)
-        self.compile_model = compile_model
+        self.config = config
+        self.prepared = prepared
+
+    def trial_config(self, hp):
+        """The search's config with this trial's builder hyperparameters and training values."""
+        model_kwargs, training_kwargs = self.space.declare(hp)
+        return dataclasses.replace(self.config, hparams=model_kwargs, **training_kwargs)
 
     def build(self, hp):
-        from kerascnn.models import build
+        from kerascnn.models.pretrained import WeightsError
+        from kerascnn.settings import caller_name
+        from kerascnn.training import assembly
 
-        model_kwargs, training_kwargs = self.space.declare(hp)
+        cfg = self.trial_config(hp)
         try:
-            model = build(self.space.model, self.input_shape, self.num_classes, **model_kwargs)
+            return assembly.assemble(cfg, self.prepared).model
+        except WeightsError as e:  # architecture values other than the weights' cannot start from them
+            raise keras_tuner.errors.FailedTrialError(
+                f"{caller_name('init_from')} does not fit these values: {one_line(e)}") from e
         except Exception as e:  # any builder complaint is this trial's failure, not the search's
             raise keras_tuner.errors.FailedTrialError(
                 f"{self.space.model} cannot be built with these values: {one_line(e)}"
             ) from e
-        if self.init_from is not None:
-            from kerascnn.models.pretrained import load_weights
 
-            try:  # architecture values other than the weights' cannot start from them
-                load_weights(model, self.init_from, new_head=self.new_head)
-            except Exception as e:
-                raise keras_tuner.errors.FailedTrialError(f"--init-from does not fit these values: {one_line(e)}") from e
-        try:
-            self.compile_model(model, **training_kwargs)
-        except Exception as e:
-            raise keras_tuner.errors.FailedTrialError(f"cannot compile {self.space.model}: {one_line(e)}") from e
-        return model
-
-    def fit(self, hp, model, x, *args, validation_data=None, **kwargs):
-        """``model.fit`` on the search's datasets, labels repeated for auxiliary heads.
+    def fit(self, hp, model, x, *args, validation_data=None, callbacks=(), **kwargs):
+        """``model.fit`` on the search's datasets as ``kerascnn fit`` would, labels repeated for auxiliary heads.
 
         The main output's accuracy is also logged as ``accuracy``/``val_accuracy`` so that one
         objective name works for every model.
         """
+        import keras
+
         from kerascnn.tuning.training_bridge import accuracy_key, labels_for
 
-        history = model.fit(labels_for(x, model), *args, validation_data=labels_for(validation_data, model), **kwargs)
-        key = accuracy_key(model)
+        cfg, key = self.config, accuracy_key(model)
+        callbacks = list(callbacks or [])
+        if cfg.early_stopping:
+            monitor = ("val_" if validation_data is not None else "") + key
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
+                                                           patience=int(cfg.early_stopping)))
+        if self.prepared is not None and self.prepared.repeat_train:
+            kwargs.setdefault("steps_per_epoch", self.prepared.steps_per_epoch)
+        history = model.fit(labels_for(x, model), *args, validation_data=labels_for(validation_data, model),
+                            validation_steps=cfg.eval_steps, callbacks=callbacks, **kwargs)
         if key != "accuracy":
             for prefix in ("", "val_"):
                 if prefix + key in history.history:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.settings import caller_name
 from kerascnn.fsutil import atomic_write_json, atomic_write_text
 
 CONFIG_FILE = "tune_config.json"
@@ -58,7 +59,7 @@ def prepare_out_dir(out: Path, config: dict, *, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not config_path.is_file():
             raise TuneError(
-                f"{out} exists and is not a kerascnn tune directory; choose another --out "
+                f"{out} exists and is not a kerascnn tune directory; choose another {caller_name('out')} "
                 "(nothing was deleted)."
             )
         if overwrite:
@@ -73,7 +74,7 @@ def prepare_out_dir(out: Path, config: dict, *, overwrite: bool) -> None:
             if changed and started:
                 raise TuneError(
                     f"{out} holds a search with other settings ({', '.join(changed)} differ); "
-                    "use --overwrite to replace it or another --out."
+                    f"use {caller_name('overwrite', True)} to replace it or another {caller_name('out')}."
                 )
             if changed:  # set up by a run that stopped before its first trial: start afresh
                 shutil.rmtree(out / PROJECT_NAME, ignore_errors=True)
@@ -88,7 +89,7 @@ def await_chief(out: Path, config: dict, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while not config_path.is_file():
         if time.monotonic() > deadline:
-            raise TuneError(f"No chief set up {out} within {timeout:.0f} s: start the chief (KERASTUNER_TUNER_ID=chief) with the same --out.")
+            raise TuneError(f"No chief set up {out} within {timeout:.0f} s: start the chief (KERASTUNER_TUNER_ID=chief) with the same {caller_name('out')}.")
         time.sleep(0.5)
     changed = _changed_settings(config, _current_names(json.loads(config_path.read_text())))
     if changed:
@@ -161,7 +162,7 @@ def repair_project(project_dir) -> list[str]:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise TuneError(
             f"Cannot resume: {oracle_path} is unreadable (written by a killed process?). "
-            "Rerun with --overwrite to start the search afresh."
+            f"Rerun with {caller_name('overwrite', True)} to start the search afresh."
         ) from None
     end_order = oracle.setdefault("end_order", [])
     dropped = []

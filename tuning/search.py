@@ -61,82 +61,80 @@ from kerascnn.tuning.tuners import TUNERS, make_tuner
 __all__ = ["BEST_FILE", "OBJECTIVES", "TUNERS", "TuneError", "TuneResult", "distributed_role", "tune"]
 
 
-def tune(
-    model: str,
-    *,
-    dataset="digits",
-    tuner: str = "random",
-    max_trials: int = 10,
-    epochs: int | None = None,
-    objective: str = "val_accuracy",
-    out=None,
-    overwrite: bool = False,
-    space=None,
-    batch_size: int | None = None,
-    val_split: float = 0.1,
-    test_split: float = 0.2,
-    data_dir=None,
-    seed: int = 0,
-    verbose: int = 1,
-    callbacks=(),
-    trial_processes: bool = True,
-    init_from=None,
-) -> TuneResult:
+def tune(model: str, *, dataset="digits", verbose: int = 1, callbacks=(), trial_processes: bool = True,
+         **settings) -> TuneResult:
     """Search hyperparameters of zoo model ``model``; see the module docstring for the outputs.
 
     Args:
         model: a registered model name (``kerascnn models``).
-        dataset: what ``kerascnn fit --dataset`` takes ("digits", "mnist", a folder, ...).
-        tuner: "hyperband", "bayesian", "random" or "grid".
-        max_trials: at most this many trials (for hyperband too: it stops early if reached).
-        epochs: epochs per trial (hyperband: the most epochs a trial gets); default: fit's.
-        objective: "val_accuracy" (default), "val_loss", "accuracy" or "loss".
-        out: output directory; default ``runs/tune-<model>``.
-        overwrite: start afresh, deleting the previous search in ``out``.
-        space: overrides of the default search space: a mapping or the path of a JSON/YAML file.
-        batch_size: global batch size; default: fit's for this model.
-        val_split: fraction of the training part held out for validation.
-        test_split, data_dir: as for ``kerascnn fit``.
-        seed: seeds the tuner's sampling and the shuffling.
+        dataset: what ``kerascnn fit --dataset`` takes ("digits", "mnist", a folder, ...), or a RawDataset.
         verbose: 0 silent, 1 keras-tuner's progress, 2 one line per epoch.
         callbacks: extra Keras callbacks for every trial (deep-copied per trial by keras-tuner; with
             trial processes they must be picklable, which Keras' own callbacks are).
         trial_processes: train the trials in worker processes (default), keeping memory flat; False
             trains in this process (a little faster per trial, ~5-9 MB more memory per trial).
-        init_from: pretrained weights every trial starts from (as ``kerascnn fit --init-from``, all
-            layers trainable); trials whose architecture values do not fit them fail with the reason.
+        **settings: the search's own (:class:`kerascnn.tuning.config.TuneConfig`): ``tuner`` ("random",
+            "hyperband", "bayesian" or "grid"), ``max_trials`` (10; hyperband stops there too),
+            ``objective`` ("val_accuracy", "val_loss", "accuracy", "loss"), ``space`` (overrides of the
+            default space: a mapping or a JSON/YAML file), ``out`` (``runs/tune-<model>``), ``overwrite``
+            (start afresh); and every ``fit`` setting a trial trains with (``TRIAL_SETTINGS``: ``epochs``
+            per trial (hyperband: the most a trial gets), ``batch_size``, ``val_split``, ``input_shape``,
+            ``augment``, ``precision``, ``cache_budget_mb``, ``seed`` (also the tuner's), ``init_from``
+            (every trial starts from these weights, all layers trainable; architecture values are fixed
+            to them), ...). A training value the space searches (``lr``, ``optimizer``, ``schedule``,
+            ``weight_decay``, ``label_smoothing``) given here is fixed instead of searched.
 
     Raises:
-        TuneError, SearchSpaceError, DataError: bad input, before any trial runs.
+        TuneError, SearchSpaceError, DataError, KerasCNNError: bad input, before any trial runs.
     """
+    from kerascnn.data.raw import RawDataset
     from kerascnn.models.hyperparameters import check_choice, check_positive_int  # (imports the zoo)
+    from kerascnn.settings import on_command_line
+    from kerascnn.training.config import TrainConfig
+    from kerascnn.tuning.config import TuneConfig, changed_trial_settings, split_settings
 
+    own, trial_settings = split_settings(settings)
+    search = TuneConfig(**own)
     role = distributed_role()
-    check_setting(check_choice, "tuner", tuner, TUNERS)
-    check_setting(check_choice, "objective", objective, tuple(OBJECTIVES))
-    max_trials = check_setting(check_positive_int, "max_trials", max_trials)
-    if objective.startswith("val_") and not val_split > 0:
-        raise TuneError(f"objective {objective} needs validation data: val_split must be > 0. Received: {val_split}")
+    check_setting(check_choice, "tuner", search.tuner, TUNERS)
+    check_setting(check_choice, "objective", search.objective, tuple(OBJECTIVES))
+    max_trials = check_setting(check_positive_int, "max_trials", search.max_trials)
+    val_split = trial_settings.get("val_split", TrainConfig.val_split)
+    if search.objective.startswith("val_") and not val_split > 0:
+        raise TuneError(f"objective {search.objective} needs validation data: val_split must be > 0. "
+                        f"Received: {val_split}")
+    for name in ("epochs", "batch_size"):
+        if trial_settings.get(name) is not None:
+            trial_settings[name] = check_setting(check_positive_int, name, trial_settings[name])
+    raw = dataset if isinstance(dataset, RawDataset) else None
+    init_from = trial_settings.get("init_from")
+    # Trials from --init-from train every layer, in one phase.
+    base = TrainConfig.from_settings(trial_settings, model=model, dataset=raw.name if raw else str(dataset),
+                                     freeze="none" if init_from else None).resolve()
+    epochs, batch_size = base.epochs, base.batch_size
 
-    defaults = training.defaults(model)
-    epochs = check_setting(check_positive_int, "epochs", epochs if epochs is not None else defaults["epochs"])
-    batch_size = check_setting(check_positive_int, "batch_size",
-                               batch_size if batch_size is not None else defaults["batch_size"])
+    overrides = dict(load_space_file(search.space) if isinstance(search.space, (str, Path)) else (search.space or {}))
     if init_from is not None:
-        space = _architecture_fixed(model, space, init_from)
-    resolved = resolve_space(model, space, training_defaults=defaults)
+        overrides = _architecture_fixed(model, overrides, init_from)
+    for name in TRAINING_HYPERPARAMETERS:  # a training value given as a setting is fixed, not searched
+        if trial_settings.get(name) is not None:
+            overrides.setdefault(name, trial_settings[name])
+    resolved = resolve_space(model, overrides, training_defaults={k: getattr(base, k) for k in TRAINING_HYPERPARAMETERS})
 
-    out = Path(out) if out is not None else Path("runs") / f"tune-{model}"
+    out = Path(search.out) if search.out is not None else Path("runs") / f"tune-{model}"
     config = {
-        "model": model, "dataset": str(dataset), "tuner": tuner, "objective": objective, "epochs": epochs,
-        "batch_size": batch_size, "val_split": val_split, "test_split": test_split, "seed": seed,
-        "data_dir": None if data_dir is None else str(data_dir), "space": resolved.to_dict(),
+        "model": model, "dataset": base.dataset, "tuner": search.tuner, "objective": search.objective,
+        "epochs": epochs, "batch_size": batch_size, "val_split": base.val_split, "test_split": base.test_split,
+        "seed": base.seed, "data_dir": None if base.data_dir is None else str(base.data_dir),
+        "space": resolved.to_dict(),
     }
+    training_settings = changed_trial_settings(base)
+    if training_settings:  # only then: a search set up without them resumes as it was
+        config["training"] = training_settings
     if init_from is not None:
         from kerascnn.models.pretrained.files import resolve_source_path, sha256_of
 
-        init_from = str(init_from)
-        config["init_from"] = {"path": init_from, "sha256": sha256_of(resolve_source_path(init_from)[0])}
+        config["init_from"] = {"path": base.init_from, "sha256": sha256_of(resolve_source_path(base.init_from)[0])}
     if role == "worker":
         await_chief(out, config)
     else:
@@ -144,35 +142,33 @@ def tune(
 
         # One search per folder; released when this call returns (the kernel drops it if the process dies).
         out_lock = lock_path(out, advice="wait for that search to finish, or choose another --out")  # noqa: F841
-        prepare_out_dir(out, config, overwrite=overwrite)
+        prepare_out_dir(out, config, overwrite=search.overwrite)
 
     import keras
+
+    from kerascnn.training import assembly
 
     if trial_processes and role != "chief":
         from kerascnn.tuning import trial_process
 
         trial_process.start_server()  # its imports overlap with the set-up below
     strategy = training.strategy()  # first: a multi-worker strategy must exist before other TF ops
-    keras.utils.set_random_seed(seed)
-    data = training.load_data(model, dataset, batch_size=batch_size, val_split=val_split, test_split=test_split,
-                              data_dir=data_dir, seed=seed, pipelines=role != "chief" and not trial_processes,
-                              init_from=init_from)
+    keras.utils.set_random_seed(base.seed)
+    # fit's own preparation: the same weights, split, statistics, in-memory/streaming choice and pipelines.
+    # One device per trial: fit's steps-per-execution rule for one replica.
+    prepared = assembly.prepare(base, raw)
     if role != "worker":
-        data.spec.save(out)
+        prepared.spec.save(out)
 
     from kerascnn.tuning.hypermodels import ZooHyperModel
 
-    hypermodel = ZooHyperModel(
-        resolved, data.input_shape, data.num_classes,
-        training.compile_fn(model, epochs=epochs, steps_per_epoch=data.steps_per_epoch),
-        init_from=init_from, new_head=data.new_head,
-    )
+    hypermodel = ZooHyperModel(resolved, base, prepared)
     with compat.atomic_json_writes(atomic_write_text):
-        if not overwrite and role != "worker":
+        if not search.overwrite and role != "worker":
             repair_project(out / PROJECT_NAME)
         keras_tuner_obj = make_tuner(
-            tuner, hypermodel, objective=objective, max_trials=max_trials, epochs=epochs,
-            directory=out, overwrite=overwrite and role == "single", seed=seed, strategy=strategy,
+            search.tuner, hypermodel, objective=search.objective, max_trials=max_trials, epochs=epochs,
+            directory=out, overwrite=search.overwrite and role == "single", seed=base.seed, strategy=strategy,
         )
         fit_callbacks = list(training.callbacks()) + list(callbacks)
         fit_kwargs = dict(
@@ -180,27 +176,31 @@ def tune(
             shuffle=False,  # the tf.data pipeline shuffles; Keras warns about shuffle=True on datasets
         )
         if trial_processes:
-            # Trial processes build their own pipelines from this recipe (see TrialJob), starting
+            # Trial processes assemble their own training from this recipe (see TrialJob), starting
             # from the arrays loaded here: files are read and decoded once per search.
-            keras_tuner_obj.trial_job = dict(
-                model=model, dataset=data.raw, batch_size=batch_size, val_split=val_split, test_split=test_split,
-                data_dir=data_dir, seed=seed, space=resolved, epochs=epochs, init_from=init_from,
-            )
+            handle = prepared.data.raw if prepared.data.raw is not None else (raw if raw is not None else dataset)
+            keras_tuner_obj.trial_job = dict(config=base, dataset=handle, space=resolved,
+                                             command_line=on_command_line())
             fit_args = ()
+        elif role != "chief":
+            train, val, _ = assembly.pipelines(base, prepared)
+            fit_args = (train,)
+            fit_kwargs["validation_data"] = val
         else:
-            fit_args = (data.train,)
-            fit_kwargs["validation_data"] = data.val
+            fit_args = ()
         try:
             with frozen_gc():
                 keras_tuner_obj.search(*fit_args, **fit_kwargs)
         finally:
             if keras_tuner_obj.trial_worker is not None:
                 keras_tuner_obj.trial_worker.close()
-    del data  # the datasets' caches are large; nothing below needs them
+    # The datasets' caches are large; nothing below needs them.
+    del prepared, fit_args
+    hypermodel.prepared = None
     gc.collect()
     if role == "worker":
-        return TuneResult(out, role, objective, [], [], None, None, "")
-    result = summarize(out, keras_tuner_obj.oracle, resolved, objective=objective, role=role)
+        return TuneResult(out, role, search.objective, [], [], None, None, "")
+    result = summarize(out, keras_tuner_obj.oracle, resolved, objective=search.objective, role=role)
     if result.trials and not result.best:
         reasons = [r.message for r in result.trials if r.message]
         raise TuneError(
@@ -210,13 +210,13 @@ def tune(
     return result
 
 
-def _architecture_fixed(model: str, space, init_from) -> dict:
-    """``space`` with every architecture hyperparameter fixed, unless the user's space names it.
+def _architecture_fixed(model: str, overrides: dict, init_from) -> dict:
+    """``overrides`` with every architecture hyperparameter fixed, unless the user's space names it.
 
     Weights fit one architecture: a search from them varies the training (learning rate, optimizer,
     ...). The values are the source run's (its config.json) or the model's defaults.
     """
-    overrides = dict(load_space_file(space) if isinstance(space, (str, Path)) else (space or {}))
+    overrides = dict(overrides)
     values = builder_defaults(model)
     config_file = Path(init_from) / "config.json"
     if config_file.is_file():

@@ -48,19 +48,13 @@ MAX_GROWTH = 0.10
 class TrialJob:
     """Everything a trial process needs, picklable."""
 
-    model: str
+    config: object  # the search's resolved kerascnn.training.TrainConfig: every setting a trial trains with
     dataset: object  # a loaded kerascnn.data.RawDataset (or what `kerascnn fit --dataset` takes)
-    batch_size: int
-    val_split: float
-    test_split: float
-    data_dir: object
-    seed: int
     space: object  # kerascnn.tuning.spaces.SearchSpace
-    epochs: int  # epochs of the search (the learning-rate schedule spans them)
     hyperparameters: dict  # keras_tuner.HyperParameters.get_config()
     fit_kwargs: dict  # epochs, initial_epoch, callbacks, verbose, ...
     initial_weights: str | None = None  # weights file to start from (Hyperband)
-    init_from: str | None = None  # pretrained weights every trial starts from (tune --init-from)
+    command_line: bool = False  # the search runs as `kerascnn tune`: errors name flags
 
 
 @dataclasses.dataclass
@@ -231,7 +225,7 @@ def _hide_retracing_warnings() -> None:
 
 
 def run_job(job: TrialJob, search_data: list | None = None) -> TrialOutcome:
-    """Build, compile and fit the trial's model on the search's data; in the calling process.
+    """Assemble and fit the trial's model on the search's data as ``kerascnn fit`` does; in the calling process.
 
     ``search_data`` keeps the datasets between the trials of one search in one process: empty, it
     receives them; else its one entry is used.
@@ -242,32 +236,28 @@ def run_job(job: TrialJob, search_data: list | None = None) -> TrialOutcome:
     import keras_tuner
 
     from kerascnn.quiet import captured_stderr
-    from kerascnn.training import core_split
+    from kerascnn.settings import command_line_wording
+    from kerascnn.training import assembly, core_split
     from kerascnn.tuning import training_bridge
     from kerascnn.tuning.hypermodels import ZooHyperModel
 
+    cfg = job.config
     hp = keras_tuner.HyperParameters.from_config(job.hyperparameters)
     # In a new worker TensorFlow has not started yet: core split can be set up as `kerascnn fit` does
     # (a worker keeps the threads its first trial chose).
-    split = core_split.prepare("auto", job.model, job.space.resolve(hp.values)[0])
+    split = core_split.prepare(cfg.core_split, cfg.model, job.space.resolve(hp.values)[0])
     with captured_stderr():  # TensorFlow's start-up lines, as the CLI hides them at import
         strategy = training_bridge.strategy()
-    keras.utils.set_random_seed(job.seed)
+    keras.utils.set_random_seed(cfg.seed)
     if search_data:
-        data = search_data[0]
+        prepared, train, val = search_data[0]
     else:
-        data = training_bridge.load_data(
-            job.model, job.dataset, batch_size=job.batch_size, val_split=job.val_split, test_split=job.test_split,
-            data_dir=job.data_dir, seed=job.seed, init_from=job.init_from,
-        )
+        prepared = assembly.prepare(cfg, job.dataset if not isinstance(job.dataset, str) else None)
+        train, val, _ = assembly.pipelines(cfg, prepared)
         if search_data is not None:
-            search_data.append(data)
-    hypermodel = ZooHyperModel(
-        job.space, data.input_shape, data.num_classes,
-        training_bridge.compile_fn(job.model, epochs=job.epochs, steps_per_epoch=data.steps_per_epoch),
-        init_from=job.init_from, new_head=data.new_head,
-    )
-    with strategy.scope():
+            search_data.append((prepared, train, val))
+    hypermodel = ZooHyperModel(job.space, cfg, prepared)
+    with command_line_wording() if job.command_line else contextlib.nullcontext(), strategy.scope():
         model = hypermodel.build(hp)
         if job.initial_weights:
             # Built first, the optimizer takes its saved state too (Adam's moments, the step count the
@@ -277,7 +267,7 @@ def run_job(job: TrialJob, search_data: list | None = None) -> TrialOutcome:
     parts = core_split.core_split_applies(model) if split else 0
     if parts:
         core_split.enable_core_split(model, parts)
-    history = hypermodel.fit(hp, model, data.train, validation_data=data.val, **job.fit_kwargs)
+    history = hypermodel.fit(hp, model, train, validation_data=val, **job.fit_kwargs)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     return TrialOutcome(
         history={k: [float(v) for v in values] for k, values in history.history.items()},

@@ -14,6 +14,8 @@ with captured_stderr():
     import kerascnn.data  # noqa: F401
     import kerascnn.models  # noqa: F401
     import kerascnn.training  # noqa: F401
+    import kerascnn.training.assembly  # noqa: F401
+    import kerascnn.training.compile  # noqa: F401
     import kerascnn.tuning.hypermodels  # noqa: F401
     import kerascnn.tuning.trial_process  # noqa: F401
     import kerascnn.tuning.training_bridge  # noqa: F401

@@ -12,6 +12,7 @@ import os
 import time
 
 from kerascnn import compat
+from kerascnn.settings import caller_name
 from kerascnn.tuning.memory import release_trial_memory
 from kerascnn.tuning.project import PROJECT_NAME, TuneError, check_setting
 from kerascnn.tuning.report import EPOCHS_METRIC, MEMORY_METRIC, SECONDS_METRIC, failure_reason
@@ -109,7 +110,7 @@ def make_tuner(kind, hypermodel, *, objective, max_trials, epochs, directory, ov
         raise TuneError(f"The search space's default values give an invalid model: {e}") from None
     except RuntimeError as e:
         if "reloading" in str(e).lower():
-            raise TuneError(f"Cannot resume the search in {directory}: {str(e).splitlines()[0]} Use --overwrite to start afresh.") from None
+            raise TuneError(f"Cannot resume the search in {directory}: {str(e).splitlines()[0]} Use {caller_name('overwrite', True)} to start afresh.") from None
         raise
     if kind == "hyperband":
         tuner.oracle.max_trials = max_trials  # Hyperband has no max_trials of its own: cap it here

@@ -80,10 +80,13 @@ def run(args) -> int:
     model, spec, name = load_source(args.source)
     out = args.out or default_out(name, args.format, args.quantize)
     check(out)
-    data = load_export_data(args)
+    from kerascnn.models.pretrained.imagenet import is_published_weights_spec, parity_images
+
+    data = parity_images(spec) if is_published_weights_spec(spec) and not args.dataset else load_export_data(args)
     test_images, test_labels = data.x_test, data.y_test
     if args.parity_samples:
-        test_images, test_labels = test_images[:args.parity_samples], test_labels[:args.parity_samples]
+        test_images = test_images[:args.parity_samples]
+        test_labels = None if test_labels is None else test_labels[:args.parity_samples]
     result = export(
         model, out, format=args.format, quantize=args.quantize, spec=spec,
         calibration_images=data.x_train if args.quantize == "int8" else None,

@@ -75,9 +75,11 @@ def main(argv=None) -> int:
     if getattr(args, "needs_tensorflow", True):  # `predict x.tflite` runs on LiteRT alone (0.5 s, not 5)
         import_tensorflow_quietly()
     from kerascnn.errors import KerasCNNError
+    from kerascnn.settings import command_line_wording
 
     try:
-        return int(args.func(args) or 0)
+        with command_line_wording():  # errors name settings as flags: --overwrite, not overwrite=True
+            return int(args.func(args) or 0)
     except KerasCNNError as e:
         if os.environ.get("KERASCNN_DEBUG"):
             raise

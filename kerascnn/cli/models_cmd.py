@@ -12,6 +12,10 @@ examples:
   kerascnn models                  name, default input, parameters, multiply-adds, reference
   kerascnn models --json           the same as JSON
   kerascnn summary vgg16           one model layer by layer
+  kerascnn models --pretrained     published ImageNet weights by name: tag, top-1/top-5, source, cached
+  kerascnn models --pretrained resnet50 --save imagenet/resnet50
+                                   download them once and write a run directory that predict, export and
+                                   serve use as it is (ImageNet class names included)
 
 Parameters and multiply-adds are counted at each model's default input, for --num-classes classes.
 Every model outputs logits; its input channels follow the data (1 for MNIST, 3 for RGB).
@@ -45,6 +49,13 @@ def register(subparsers) -> None:
     p.add_argument("--num-classes", type=int, default=10, metavar="N",
                    help="classes of the last layer when counting parameters (default: %(default)s)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--pretrained", nargs="?", const="", metavar="MODEL",
+                   help="list the published weights (of MODEL) that build(..., weights=TAG) and "
+                        "`fit --init-from TAG` download by name; cached in $KERASCNN_HOME (default ~/.kerascnn)")
+    p.add_argument("--weights", default="imagenet", metavar="TAG",
+                   help="with --pretrained MODEL --save: which weights (default: %(default)s, the model's default)")
+    p.add_argument("--save", metavar="DIR",
+                   help="with --pretrained MODEL: download the weights and write MODEL with them as a run directory")
     p.set_defaults(func=run_models)
 
     s = subparsers.add_parser(
@@ -69,6 +80,8 @@ def run_models(args) -> int:
     from kerascnn.summary import format_count, zoo_table
 
     _check_num_classes(args.num_classes)
+    if args.pretrained is not None or args.save:
+        return run_pretrained(args)
     table = zoo_table(num_classes=args.num_classes)
     if args.json:
         print(json.dumps(table, indent=2))
@@ -92,6 +105,43 @@ def run_models(args) -> int:
             print("  ".join("-" * w for w in widths))
     print(f"\nParams and MACs (multiply-adds per image) at the default input with {args.num_classes} classes. "
           "Details: kerascnn summary NAME")
+    return 0
+
+
+def run_pretrained(args) -> int:
+    """``kerascnn models --pretrained [MODEL] [--save DIR]``: the weights registry, or one model saved with them."""
+    from kerascnn.errors import KerasCNNError
+    from kerascnn.models.pretrained.catalog import weights_table
+
+    if args.save:
+        if not args.pretrained:
+            raise KerasCNNError("--save needs --pretrained MODEL: the model to save with its published weights.")
+        from kerascnn.models import build, save_pretrained_run
+
+        model = build(args.pretrained, num_classes=1000, weights=args.weights)
+        save_pretrained_run(model, args.save)
+        print(f"{model.load_report.summary()}\nSaved {args.pretrained} with 1000 ImageNet classes to {args.save}: "
+              f"kerascnn predict {args.save} IMAGE")
+        return 0
+    rows = weights_table(args.pretrained or None)
+    if not rows and not args.json:
+        print(f"No published weights are registered for {args.pretrained}.")
+        return 0
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("Model", "Weights", "Top-1", "Top-5", "Input", "Preprocessing", "Cached", "File")
+    table = [(r["model"], r["tag"] + (" *" if r["default"] else ""), f"{r['top1']:.3f}" if r["top1"] else "-",
+              f"{r['top5']:.3f}" if r["top5"] else "-", str(r["input_size"]), r["preprocessing"]["name"],
+              "yes" if r["cached"] else "no", r["file_name"]) for r in rows]
+    widths = [max(len(c) for c in column) for column in zip(header, *table)]
+    for i, cells in enumerate([header, *table]):
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print("\n* weights=\"imagenet\" (the model's default). ImageNet-1k top-1/top-5 (%) as each publisher states "
+          f"them; files are downloaded once into {rows[0]['cache_dir']}.\n"
+          "Licences and URLs: --json. Use: build(NAME, weights=TAG), kerascnn fit NAME --init-from TAG")
     return 0
 
 

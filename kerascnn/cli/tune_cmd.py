@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from kerascnn.cli.settings_args import add_setting_arguments, as_flags, settings_from_args
+
 DESCRIPTION = """\
 Search the hyperparameters of a zoo model (kernel sizes, filters, dense units, dropout, batch norm,
-learning rate on a log scale, optimizer) with keras-tuner, on the same data pipeline and distribution
-strategy as `kerascnn fit`. The default ranges of each model family live beside its builders
+learning rate on a log scale, optimizer) with keras-tuner. Every trial trains as `kerascnn fit` would
+with the same flags: the training settings below are fit's (input shape, augmentation, precision,
+cache budget, ...); --epochs is per trial (hyperband: the most a trial gets), and a searched training
+value given as a flag (--lr, --optimizer, --schedule, --weight-decay, --label-smoothing) is fixed
+instead of searched. The default ranges of each model family live beside its builders
 (FACTS.tuning_space in kerascnn/models/FAMILY.py; kerascnn.tuning.spaces.FAMILY_SPACES gathers them);
 --space FILE narrows or widens them.
 
@@ -25,6 +30,7 @@ examples:
   kerascnn tune lenet --max-trials 10 --epochs 3
   kerascnn tune lenet --tuner hyperband --epochs 9 --max-trials 30
   kerascnn tune lenet --space space.yaml --out runs/tune-lenet-kernels
+  kerascnn tune resnet18 --input-shape 32,32,1 --dataset mnist --max-trials 2 --epochs 1
   kerascnn fit lenet --hparams runs/tune-lenet/best_hyperparameters.json
 
 a --space file (YAML or JSON) replaces the entries it names and keeps the others:
@@ -49,55 +55,28 @@ def register(subparsers) -> None:
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=30),
     )
     p.add_argument("model", metavar="NAME", help="a zoo model (see `kerascnn models`)")
-    p.add_argument("--dataset", default="digits",
-                   help='"digits" (bundled, offline), a TFDS name, or a folder, as for fit (default: digits)')
-    p.add_argument("--data-dir", default=None, help="TFDS data directory (default: TFDS's own)")
-    p.add_argument("--tuner", default="random", metavar="KIND",
-                   help="hyperband, bayesian, random or grid (default: random)")
-    p.add_argument("--max-trials", type=int, default=10, metavar="N",
-                   help="at most N trials, for every tuner (default: 10)")
-    p.add_argument("--epochs", type=int, default=None, metavar="N",
-                   help="epochs per trial; hyperband: the most a trial gets (default: fit's for the model)")
-    p.add_argument("--objective", default="val_accuracy",
-                   help="val_accuracy, val_loss, accuracy or loss (default: val_accuracy)")
-    p.add_argument("--space", default=None, metavar="FILE", help="JSON or YAML changes to the default space")
-    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default: runs/tune-NAME)")
-    p.add_argument("--overwrite", action="store_true", help="delete the search in --out and start afresh")
-    p.add_argument("--batch-size", type=int, default=None, metavar="N", help="global batch size (default: fit's)")
-    p.add_argument("--val-split", type=float, default=0.1, metavar="F",
-                   help="fraction of the training part held out for validation (default: 0.1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the tuner and the shuffling (default: 0)")
-    p.add_argument("--quiet", action="store_true", help="only print the results table")
-    p.add_argument("--init-from", metavar="PATH|RUN", default=None,
-                   help="every trial starts from these weights (as kerascnn fit --init-from, all layers "
-                        "trainable): tune the learning rate of a fine-tuning; architecture values must fit them")
-    p.add_argument("--in-process", action="store_true",
-                   help="train every trial in this process instead of worker processes (for "
-                        "debugging; TensorFlow then keeps 5-9 MB per trial that it never frees)")
+    from kerascnn.tuning.config import TRIAL_SETTINGS, TuneConfig
+    from kerascnn.training.config import TrainConfig
+
+    search = p.add_argument_group("the search")
+    own = add_setting_arguments(search, TuneConfig)
+    search.add_argument("--quiet", action="store_true", help="only print the results table")
+    search.add_argument("--in-process", action="store_true",
+                        help="train every trial in this process instead of worker processes (for "
+                             "debugging; TensorFlow then keeps 5-9 MB per trial that it never frees)")
+    trials = p.add_argument_group("each trial (as kerascnn fit)")
+    # Not given: fit's default for the model, filled in by tune (as fit fills in its own).
+    trial = add_setting_arguments(trials, TrainConfig, only=TRIAL_SETTINGS, unset_is_none=True)
+    p.set_defaults(setting_names=own, trial_setting_names=trial)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from kerascnn.tuning import tune
 
-    result = tune(
-        args.model,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        tuner=args.tuner,
-        max_trials=args.max_trials,
-        epochs=args.epochs,
-        objective=args.objective,
-        out=args.out,
-        overwrite=args.overwrite,
-        space=args.space,
-        batch_size=args.batch_size,
-        val_split=args.val_split,
-        seed=args.seed,
-        verbose=0 if args.quiet else 1,
-        trial_processes=not args.in_process,
-        init_from=args.init_from,
-    )
+    trial_settings = settings_from_args(args, args.trial_setting_names, given_only=True)
+    settings = {**settings_from_args(args, args.setting_names), **trial_settings}
+    result = tune(args.model, verbose=0 if args.quiet else 1, trial_processes=not args.in_process, **settings)
     if result.role == "worker":
         print(f"Worker finished; the chief writes the results to {result.out_dir}.")
         return 0
@@ -110,5 +89,12 @@ def run(args) -> int:
         print(f"Scores by trial:      {result.plot}")
     if result.best_hyperparameters:
         print(f"Best hyperparameters: {result.best_hyperparameters}")
-        print(f"Train the winner:     kerascnn fit {args.model} --hparams {result.best_hyperparameters}")
+        # The winner trains on the trials' data and input; its training values are in the file, and the
+        # epochs are fit's (a search's trials are short).
+        from kerascnn.tuning.training_bridge import TRAINING_HYPERPARAMETERS
+
+        as_trained = as_flags({k: v for k, v in trial_settings.items()
+                               if k not in TRAINING_HYPERPARAMETERS and k != "epochs"})
+        print(f"Train the winner:     kerascnn fit {args.model} --hparams {result.best_hyperparameters}"
+              + (f" {as_trained}" if as_trained else ""))
     return 0

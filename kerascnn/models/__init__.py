@@ -13,6 +13,8 @@ from kerascnn.models.registry import (  # noqa: F401
 from kerascnn.models.build import build, resolve_input_shape  # noqa: F401
 from kerascnn.models.hyperparameters import HyperparameterError, default_hyperparameters  # noqa: F401
 from kerascnn.models.pretrained import LoadReport, WeightsError, load_weights  # noqa: F401,E402
+from kerascnn.models.pretrained import imagenet_class_names, resolve_weights, save_pretrained_run  # noqa: F401,E402
+from kerascnn.models.weights import PretrainedWeights, get_weights, list_weights, register_weights  # noqa: F401,E402
 
 # Registration on import; the order is the order of the textbook.
 from kerascnn.models import lenet  # noqa: F401,E402

@@ -27,6 +27,7 @@ from kerascnn.models.hyperparameters import (
     variant,
 )
 from kerascnn.models.registry import register_model
+from kerascnn.models.weights import register_weights
 
 
 def build_alexnet(
@@ -134,3 +135,9 @@ alexnet_tv = register_model(
     facts=dataclasses.replace(FACTS, smallest_input=63),  # padding 2 on the 11x11/4 conv
     reference_counts=(ReferenceCount(61_100_840, "torchvision.models.alexnet"),),
 )(variant(build_alexnet, "alexnet_tv", filters=(64, 192, 384, 256, 256), first_padding=2))
+
+
+# Published ImageNet weights of alexnet_tv: torchvision.models.AlexNet_Weights (hash: the 8 hex digits in the name).
+register_weights("alexnet_tv", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256="7be5be79",
+                 top1=56.522, top5=79.066, default=True)

@@ -27,17 +27,42 @@ def resolve_input_shape(name: str, input_shape=None, channels: int | None = None
     return tuple(shape)
 
 
-def build(name: str, input_shape=None, num_classes: int = 10, *, weights=None, **hyperparameters):
-    """Build the registered model ``name`` for ``input_shape`` (H, W, C) and ``num_classes``.
+def build(name: str, input_shape=None, num_classes: int | None = None, *, weights=None, include_top: bool = True,
+          **hyperparameters):
+    """Build the registered model ``name`` for ``input_shape`` (H, W, C) and ``num_classes`` (default 10, or
+    the class count of the published weights named by ``weights``: 1000 for ImageNet, as keras.applications).
 
-    ``weights``: a weights file or kerascnn run to start from (see :func:`kerascnn.models.load_weights`:
-    torchvision ``.safetensors``/``.pth``, keras.applications ``.h5``, ``.keras``, a run directory); a
-    head with another class count is re-initialized. The load report is ``model.load_report``.
+    ``weights``: published weights by name, downloaded once (``"imagenet"``, or a tag such as
+    ``"torchvision:IMAGENET1K_V2"``: ``kerascnn.models.list_weights(name)``), or a weights file or kerascnn
+    run to start from (see :func:`kerascnn.models.load_weights`: torchvision ``.safetensors``/``.pth``,
+    keras.applications ``.h5``, ``.keras``, a run directory); a head with another class count is
+    re-initialized. The load report is ``model.load_report``. Published weights also set the
+    hyperparameters they were trained with (vgg11's BatchNorm weights: ``batch_norm=True``).
+
+    ``include_top=False``: a feature extractor, the model up to its last feature map (keras.applications'
+    meaning), then ``pooling`` None (the 4-D map), ``"avg"`` or ``"max"`` (one vector per image); with
+    ``weights`` a keras.applications "notop" file is used where one is published. (A model whose builder
+    has a ``pooling`` hyperparameter of its own, LeNet's subsampling, keeps that meaning.)
 
     The model is not compiled. Unknown names raise ``UnknownModelError``; an input too small for the
     architecture raises ``InputTooSmallError`` naming the first layer whose output would be empty.
     """
     info = get_model_info(name)
+    pooling = None
+    if "pooling" in hyperparameters and "pooling" not in _builder_parameters(name):
+        pooling = hyperparameters.pop("pooling")
+        if include_top:
+            raise KerasCNNError(
+                f"pooling applies to feature extractors: pass include_top=False. Received: pooling={pooling!r}"
+            )
+    resolved = None
+    if weights is not None:
+        from kerascnn.models.pretrained.resolve import check_hyperparameters, resolve_weights
+
+        resolved = resolve_weights(name, weights, include_top=include_top, hyperparameters=hyperparameters)
+        hyperparameters = check_hyperparameters(resolved.entry, hyperparameters)
+    if num_classes is None:
+        num_classes = resolved.entry.num_classes if resolved is not None and resolved.entry is not None else 10
     shape = resolve_input_shape(name, input_shape)
     if int(num_classes) < 1:
         raise KerasCNNError(f"num_classes must be at least 1. Received: num_classes={num_classes}")
@@ -58,11 +83,31 @@ def build(name: str, input_shape=None, num_classes: int = 10, *, weights=None, *
 
     if first_empty_layer(model) is not None:
         raise InputTooSmallError(_too_small_message(name, shape, int(num_classes), hyperparameters))
-    if weights is not None:
-        from kerascnn.models.pretrained import load_weights
+    if resolved is None:
+        return model if include_top else _features(model, pooling)
+    from kerascnn.models.pretrained import load_weights
 
-        model.load_report = load_weights(model, weights)
+    if resolved.notop:  # the file has no classifier: cut first, then load
+        model = _features(model, pooling)
+        report = load_weights(model, resolved.path, entry=resolved.entry)
+    else:
+        report = load_weights(model, resolved.path, entry=resolved.entry)
+        if not include_top:
+            model = _features(model, pooling)
+    model.load_report = report
     return model
+
+
+def _builder_parameters(name: str) -> set:
+    from kerascnn.models.hyperparameters import default_hyperparameters
+
+    return set(default_hyperparameters(name))
+
+
+def _features(model, pooling):
+    from kerascnn.models.pretrained.features import feature_extractor
+
+    return feature_extractor(model, pooling)
 
 
 def _is_empty_output_error(e: Exception) -> bool:

@@ -33,6 +33,7 @@ from kerascnn.models.hyperparameters import (
 )
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
+from kerascnn.models.weights import KERAS_APPLICATIONS_TORCH, register_weights
 
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
@@ -188,3 +189,34 @@ densenet201 = _register_densenet("densenet201", "DenseNet-201: dense blocks (6, 
 densenet_d2l = _register_densenet(
     "densenet_d2l", "d2l's small DenseNet: four blocks of four BN-ReLU-3x3 layers, growth 32, no bottleneck",
     "d2l.ai 8.7", default_input_shape=(96, 96, 3), blocks=(4, 4, 4, 4), bottleneck_width=0)
+
+
+# Published ImageNet weights: torchvision.models.DenseNet*_Weights (hash: the 8 hex digits in the name; ported
+# from LuaTorch) and keras.applications.DenseNet*'s files (MD5 as keras.applications passes it to get_file; BatchNorm
+# epsilon 1.001e-5 there, 1e-5 here); accuracy from torchvision's meta and keras-applications' table.
+_TV = "https://download.pytorch.org/models/"
+_KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
+register_weights("densenet121", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "densenet121-a639ec97.pth",
+                 sha256="a639ec97", top1=74.434, top5=91.972, default=True)
+register_weights("densenet121", "keras:imagenet", source="keras", hash_algorithm="md5",
+                 url=_KERAS + "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
+                 sha256="9d60b8095a5708f2dcce2bca79d332c7",
+                 notop_url=_KERAS + "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 notop_sha256="30ee3e1110167f948a6b9946edeeb738",
+                 top1=74.972, top5=92.258, resize_size=None, preprocessing=KERAS_APPLICATIONS_TORCH)
+register_weights("densenet169", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "densenet169-b2777c0a.pth",
+                 sha256="b2777c0a", top1=75.600, top5=92.806, default=True)
+register_weights("densenet169", "keras:imagenet", source="keras", hash_algorithm="md5",
+                 url=_KERAS + "densenet169_weights_tf_dim_ordering_tf_kernels.h5",
+                 sha256="d699b8f76981ab1b30698df4c175e90b",
+                 notop_url=_KERAS + "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 notop_sha256="b8c4d4c20dd625c148057b9ff1c1176b",
+                 top1=76.176, top5=93.176, resize_size=None, preprocessing=KERAS_APPLICATIONS_TORCH)
+register_weights("densenet201", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "densenet201-c1103571.pth",
+                 sha256="c1103571", top1=76.896, top5=93.370, default=True)
+register_weights("densenet201", "keras:imagenet", source="keras", hash_algorithm="md5",
+                 url=_KERAS + "densenet201_weights_tf_dim_ordering_tf_kernels.h5",
+                 sha256="1ceb130c1ea1b78c3bf6114dbdfd8807",
+                 notop_url=_KERAS + "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 notop_sha256="c13680b51ded0fb44dff2d8f86ac8bb1",
+                 top1=77.320, top5=93.620, resize_size=None, preprocessing=KERAS_APPLICATIONS_TORCH)

@@ -28,6 +28,7 @@ from kerascnn.models.facts import ModelFacts, ReferenceCount, TorchvisionWeights
 from kerascnn.models.hyperparameters import check_int_sequence, check_positive_int, check_rate, variant
 from kerascnn.models.layers import ceil_mode_padding, symmetric_padding
 from kerascnn.models.registry import register_model
+from kerascnn.models.weights import register_weights
 
 # Per block: (name, 1x1, (3x3 reduce, 3x3), (5x5 reduce, 5x5), pool projection): the paper's table 1.
 INCEPTION_BLOCKS = (
@@ -250,3 +251,13 @@ googlenet_tv = register_model(
         pool_sizes=(3, 3, 3, 2), dropout=0.2,
     )
 )
+
+
+# Published ImageNet weights of googlenet_tv: torchvision.models.GoogLeNet_Weights (hash: the 8 hex digits in the
+# name). Ported from the original Inception v1, they expect pixels in [-1, 1]: torchvision's googlenet turns its
+# ImageNet-normalized input into that ("transform_input") whenever it loads them.
+register_weights("googlenet_tv", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url="https://download.pytorch.org/models/googlenet-1378be20.pth", sha256="1378be20",
+                 top1=69.778, top5=89.530, default=True,
+                 preprocessing={"name": "inception (torchvision's transform_input)", "mean": [0.5, 0.5, 0.5],
+                                "std": [0.5, 0.5, 0.5], "channel_order": "RGB"})

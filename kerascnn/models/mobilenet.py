@@ -32,6 +32,7 @@ from kerascnn.models.hyperparameters import (
     variant,
 )
 from kerascnn.models.registry import register_model
+from kerascnn.models.weights import KERAS_APPLICATIONS_TF, register_weights
 
 FACTS = ModelFacts(
     # d2l.ai has no MobileNet; the papers train for hundreds of epochs (RMSprop / SGD 0.045 with decay).
@@ -144,3 +145,12 @@ mobilenet = register_model(
                        hyperparameters={"alpha": 0.25}),
     ),
 )(variant(build_mobilenet, "mobilenet"))
+
+
+# Published ImageNet weights: keras.applications.MobileNet's files (alpha 1.0 at 224; keras.applications states
+# no hash for them, so none is checked) and its "notop" backbone file; accuracy from keras-applications' table.
+register_weights("mobilenet", "keras:imagenet", source="keras", sha256=None,
+                 url="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_1_0_224_tf.h5",
+                 notop_url="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
+                           "mobilenet_1_0_224_tf_no_top.h5",
+                 top1=70.424, top5=89.504, resize_size=None, preprocessing=KERAS_APPLICATIONS_TF, default=True)

@@ -27,6 +27,7 @@ from kerascnn.models.facts import ModelFacts, ReferenceCount, TorchvisionWeights
 from kerascnn.models.hyperparameters import check_positive_int, check_positive_number, check_rate, variant
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
+from kerascnn.models.weights import register_weights
 
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1e-3)
 
@@ -200,3 +201,13 @@ mobilenet_v2 = register_model(
                        hyperparameters={"alpha": 0.5}),
     ),
 )(variant(build_mobilenet_v2, "mobilenet_v2"))
+
+
+# Published ImageNet weights: torchvision.models.MobileNet_V2_Weights (hash: the 8 hex digits in the name).
+# keras.applications' MobileNetV2 files are not listed: its strided layers pad differently on even inputs.
+register_weights("mobilenet_v2", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", sha256="b0353104",
+                 top1=71.878, top5=90.286)
+register_weights("mobilenet_v2", "torchvision:IMAGENET1K_V2", source="torchvision",
+                 url="https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth", sha256="7ebf99e0",
+                 top1=72.154, top5=90.822, resize_size=232, default=True)

@@ -34,6 +34,7 @@ from kerascnn.models.hyperparameters import (
 )
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
+from kerascnn.models.weights import register_weights
 
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
@@ -242,3 +243,26 @@ resnext50_32x4d = register_model(
     reference_counts=(ReferenceCount(25_028_904, "torchvision.models.resnext50_32x4d", trainable_only=True),),
 )(variant(build_resnet, "resnext50_32x4d", blocks_per_stage=(3, 4, 6, 3), block="bottleneck", groups=32,
           width_per_group=4))
+
+
+
+# Published ImageNet weights, as torchvision.models.ResNet*_Weights / ResNeXt50_32X4D_Weights state them: the URL,
+# the hash (the 8 hex digits of the file's SHA-256 in its name), acc@1/acc@5. weights="imagenet" is the default.
+register_weights("resnet18", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url="https://download.pytorch.org/models/resnet18-f37072fd.pth", sha256="f37072fd",
+                 top1=69.758, top5=89.078, default=True)
+register_weights("resnet34", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url="https://download.pytorch.org/models/resnet34-b627a593.pth", sha256="b627a593",
+                 top1=73.314, top5=91.420, default=True)
+register_weights("resnet50", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url="https://download.pytorch.org/models/resnet50-0676ba61.pth", sha256="0676ba61",
+                 top1=76.130, top5=92.862)
+register_weights("resnet50", "torchvision:IMAGENET1K_V2", source="torchvision",
+                 url="https://download.pytorch.org/models/resnet50-11ad3fa6.pth", sha256="11ad3fa6",
+                 top1=80.858, top5=95.434, resize_size=232, default=True)
+register_weights("resnext50_32x4d", "torchvision:IMAGENET1K_V1", source="torchvision",
+                 url="https://download.pytorch.org/models/resnext50_32x4d-7cdf4587.pth", sha256="7cdf4587",
+                 top1=77.618, top5=93.698)
+register_weights("resnext50_32x4d", "torchvision:IMAGENET1K_V2", source="torchvision",
+                 url="https://download.pytorch.org/models/resnext50_32x4d-1a0047aa.pth", sha256="1a0047aa",
+                 top1=81.198, top5=95.340, resize_size=232, default=True)

@@ -26,6 +26,7 @@ from kerascnn.models.hyperparameters import (
     variant,
 )
 from kerascnn.models.registry import register_model
+from kerascnn.models.weights import register_weights
 
 # (convolutions in the block, output channels) per block: the columns A, B, D, E of the paper's table 1.
 VGG_BLOCKS = {
@@ -150,3 +151,39 @@ vgg11 = _register_vgg("vgg11", 11, (ReferenceCount(132_863_336, "torchvision.mod
 vgg13 = _register_vgg("vgg13", 13, (ReferenceCount(133_047_848, "torchvision.models.vgg13"),))
 vgg16 = _register_vgg("vgg16", 16, (ReferenceCount(138_357_544, "keras.applications.VGG16(weights=None)"),))
 vgg19 = _register_vgg("vgg19", 19, (ReferenceCount(143_667_240, "torchvision.models.vgg19"),))
+
+
+# Published ImageNet weights: torchvision.models.VGG*_Weights (hash: the 8 hex digits in the file name) and
+# VGG*_BN_Weights (the same model with batch_norm=True), and keras.applications.VGG16/VGG19's files (MD5 as
+# keras.applications passes it to get_file; "notop": the convolutional blocks only). The .h5 files need no PyTorch,
+# so they are what weights="imagenet" means where both exist.
+_TV = "https://download.pytorch.org/models/"
+_KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+register_weights("vgg11", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "vgg11-8a719046.pth",
+                 sha256="8a719046", top1=69.020, top5=88.628, default=True)
+register_weights("vgg11", "torchvision:BN_IMAGENET1K_V1", source="torchvision", url=_TV + "vgg11_bn-6002323d.pth",
+                 sha256="6002323d", top1=70.370, top5=89.810, hyperparameters={"batch_norm": True})
+register_weights("vgg13", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "vgg13-19584684.pth",
+                 sha256="19584684", top1=69.928, top5=89.246, default=True)
+register_weights("vgg13", "torchvision:BN_IMAGENET1K_V1", source="torchvision", url=_TV + "vgg13_bn-abd245e5.pth",
+                 sha256="abd245e5", top1=71.586, top5=90.374, hyperparameters={"batch_norm": True})
+register_weights("vgg16", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "vgg16-397923af.pth",
+                 sha256="397923af", top1=71.592, top5=90.382)
+register_weights("vgg16", "torchvision:BN_IMAGENET1K_V1", source="torchvision", url=_TV + "vgg16_bn-6c64b313.pth",
+                 sha256="6c64b313", top1=73.360, top5=91.516, hyperparameters={"batch_norm": True})
+register_weights("vgg16", "keras:imagenet", source="keras", hash_algorithm="md5",
+                 url=_KERAS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+                 sha256="64373286793e3c8b2b4e3219cbf3544b",
+                 notop_url=_KERAS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 notop_sha256="6d6bbae143d832006294945121d1f1fc",
+                 top1=71.268, top5=90.050, resize_size=None, preprocessing=KERAS_APPLICATIONS_CAFFE, default=True)
+register_weights("vgg19", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "vgg19-dcbb9e9d.pth",
+                 sha256="dcbb9e9d", top1=72.376, top5=90.876)
+register_weights("vgg19", "torchvision:BN_IMAGENET1K_V1", source="torchvision", url=_TV + "vgg19_bn-c79401a0.pth",
+                 sha256="c79401a0", top1=74.218, top5=91.842, hyperparameters={"batch_norm": True})
+register_weights("vgg19", "keras:imagenet", source="keras", hash_algorithm="md5",
+                 url=_KERAS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+                 sha256="cbe5617147190e668d6c5d5026f83318",
+                 notop_url=_KERAS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                 notop_sha256="253f8cb515780f3b799900260a226db6",
+                 top1=71.256, top5=89.988, resize_size=None, preprocessing=KERAS_APPLICATIONS_CAFFE, default=True)

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from kerascnn.errors import ArtifactError
+from kerascnn.settings import caller_name as _named  # --overwrite on the command line, overwrite=True in Python
 from kerascnn.runs.layout import CHECKPOINTS_DIR, CONFIG_FILE, STATE_FILE, is_finished_run, partial_path
 
 
@@ -66,9 +67,9 @@ def check_out_dir(out, *, overwrite: bool) -> None:
     if final.exists() and not overwrite:
         if is_finished_run(final):
             raise ArtifactError(
-                f"{final} already holds a finished run; pass --overwrite to replace it or --out to choose another directory."
+                f"{final} already holds a finished run; pass {_named('overwrite', True)} to replace it or {_named('out')} to choose another directory."
             )
-        raise ArtifactError(f"{final} exists and is not a finished kerascnn run; choose another --out (or --overwrite).")
+        raise ArtifactError(f"{final} exists and is not a finished kerascnn run; choose another {_named('out')} (or {_named('overwrite', True)}).")
 
 
 def _changed_settings(saved: dict, wanted: dict) -> list[str]:
@@ -95,7 +96,7 @@ def keep_if_same_settings(work: Path, identity: dict, *, overwrite: bool, what: 
     if diff:
         raise ArtifactError(
             f"An unfinished {what} with other settings ({', '.join(diff)}) is in {work}; rerun with the same "
-            "settings to resume it, or pass --overwrite to start over."
+            f"settings to resume it, or pass {_named('overwrite', True)} to start over."
         )
     return True
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import keras
 
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
-SCHEDULES = ("constant", "cosine", "step")
+from kerascnn.training.config import OPTIMIZERS, SCHEDULES
+
 DEFAULT_STEPS_PER_EXECUTION = 32
 
 

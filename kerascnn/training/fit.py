@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -18,7 +17,8 @@ import numpy as np
 
 from kerascnn.data.streaming import BadImageError, reporting_bad_images
 from kerascnn.errors import KerasCNNError
-from kerascnn.training.config import TrainConfig, cache_budget_bytes, canonical_settings, default_verbose, load_hparams
+from kerascnn.training import assembly
+from kerascnn.training.config import TrainConfig, default_verbose, load_hparams
 from kerascnn.versions import library_versions
 
 
@@ -105,11 +105,8 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
 
     raw_given = dataset if isinstance(dataset, RawDataset) else None
     if config is None:
-        settings = canonical_settings(settings)  # learning_rate= is lr=
-        unknown = set(settings) - {f.name for f in dataclasses.fields(TrainConfig)}
-        if unknown:
-            raise KerasCNNError(f"Unknown training setting(s): {', '.join(sorted(unknown))}.")
-        config = TrainConfig(model=model, dataset=raw_given.name if raw_given else str(dataset), **settings)
+        config = TrainConfig.from_settings(settings, model=model,
+                                           dataset=raw_given.name if raw_given else str(dataset))
     if hparams is not None:
         config = dataclasses.replace(config, hparams=load_hparams(hparams))
     else:
@@ -131,7 +128,7 @@ class _Trainer:
 
     def run(self) -> TrainResult:
         cfg = self.cfg
-        from kerascnn.training.strategy import get_strategy, is_chief, worker_index
+        from kerascnn.training.strategy import get_strategy, is_chief, tf_config_cluster, worker_index
 
         strategy = get_strategy(cfg.strategy)  # first: multi-worker needs it before other TF ops
         self.chief = is_chief(strategy)
@@ -144,56 +141,18 @@ class _Trainer:
             check_out_dir(cfg.out, overwrite=cfg.overwrite)
         import keras
 
-        from kerascnn.data.prepare import prepare_data
-        from kerascnn.models import build
-
         keras.utils.set_random_seed(cfg.seed)
-        from kerascnn.training import transfer
-
-        source = None
-        if cfg.init_from:  # read (and check) the weights before anything is written
-            from kerascnn.models.pretrained import read_weights
-
-            source = read_weights(cfg.init_from)
-        data = prepare_data(
-            self.raw if self.raw is not None else cfg.dataset,
-            lambda channels: transfer.source_input(source, cfg.model, cfg.input_shape, channels),
-            data_dir=cfg.data_dir, val_split=cfg.val_split, test_split=cfg.test_split, fold=cfg.fold, folds=cfg.folds,
-            cache_budget_bytes=cache_budget_bytes(cfg), skip_bad_images=cfg.skip_bad_images, seed=cfg.seed)
-        self.data = data
+        prepared = self.prepared = assembly.prepare(cfg, self.raw, strategy=strategy)
+        self.data = data = prepared.data
+        spec = prepared.spec
         if self.chief and (cfg.verbose if cfg.verbose is not None else default_verbose()):
             for note in data.notes:  # files that were skipped (not images) or left out (--skip-bad-images)
                 print(note, flush=True)
-        spec, input_shape = data.spec, data.spec.input_shape
-        self._check_resizable(spec)
         replicas = strategy.num_replicas_in_sync
-        steps_per_epoch = int(cfg.steps_per_epoch or math.ceil(len(data.train) / cfg.batch_size))
-        from kerascnn.training.compile import steps_per_execution
-
-        spe = steps_per_execution(cfg.steps_per_execution, steps_per_epoch, strategy)
         with strategy.scope():
-            # Keras' dtype policy is global; layers take it when they are created, so set it for the build only.
-            previous_policy = keras.config.dtype_policy()
-            keras.config.set_dtype_policy(cfg.precision)
-            try:
-                net = build(cfg.model, input_shape, data.num_classes, **cfg.hparams)
-            finally:
-                keras.config.set_dtype_policy(previous_policy)
-            self.load_report = None
-            if source is not None:
-                from kerascnn.models.pretrained import load_weights
-
-                # A source run's head means its own classes: other class names get a new head.
-                source_classes = transfer.source_class_names(source)
-                new_head = source_classes is not None and source_classes != list(spec.class_names)
-                self.load_report = load_weights(net, cfg.init_from, source=source, new_head=new_head)
-                spec = spec.with_pretrained_preprocessing(self.load_report.preprocessing)
-                # The pipelines normalize with the data's spec: make it the weights' convention.
-                data = self.data = dataclasses.replace(data, spec=spec)
-            transfer.check_freeze(net, cfg.freeze)
-            self.phases = transfer.phases(cfg)
-            self.steps_per_epoch, self.spe = steps_per_epoch, spe
-            self._configure(net, self.phases[0])
+            self.assembly = assembly.assemble(cfg, prepared)
+        net = self.assembly.model
+        self.load_report, self.phases = self.assembly.load_report, self.assembly.phases
         from kerascnn.training import core_split
 
         self.core_split_parts = core_split.core_split_applies(net, replicas=replicas) if cfg.core_split == "auto" else 0
@@ -202,7 +161,10 @@ class _Trainer:
         if self.core_split_parts:
             core_split.enable_core_split(net, self.core_split_parts)
         self.strategy = strategy
-        train, val, test = self._pipelines(spec, net, start_epoch=0)
+        cluster = tf_config_cluster()  # (workers, index) under MultiWorkerMirroredStrategy
+        self.shard = cluster if cluster and data.streaming and len(data.train) >= cluster[0] else None
+        self.repeat_train = prepared.repeat_train
+        train, val, test = self._pipelines(net, start_epoch=0)
 
         from kerascnn.runs import lifecycle
 
@@ -210,7 +172,8 @@ class _Trainer:
                                      worker=None if self.chief else worker_index(strategy) or 1, data=data.info(),
                                      allow_data_change=cfg.allow_data_change)
         try:
-            return self._train(run, net, spec, data, train, val, test, strategy, replicas, spe, steps_per_epoch)
+            return self._train(run, net, spec, data, train, val, test, strategy, replicas,
+                               prepared.steps_per_execution, prepared.steps_per_epoch)
         except BadImageError:
             raise  # the run resumes from its last finished epoch once the file is removed
         except KerasCNNError:
@@ -219,59 +182,14 @@ class _Trainer:
         finally:
             run.release()  # the lock on the run directory (a failed write keeps the run, unlocked)
 
-    def _configure(self, net, phase):
+    def _configure(self, phase):
         """Freeze for ``phase`` and compile a fresh optimizer at its learning rate, over its epochs."""
-        from kerascnn.training.compile import compile_model
-        from kerascnn.training.transfer import apply_freeze
+        assembly.configure(self.assembly, self.cfg, self.prepared, phase)
 
-        cfg = self.cfg
-        self.frozen = apply_freeze(net, phase.freeze) if cfg.init_from else []
-        with net.distribute_strategy.scope():
-            compile_model(net, optimizer=cfg.optimizer, lr=phase.lr, schedule=cfg.schedule,
-                          epochs=phase.end_epoch - phase.first_epoch, steps_per_epoch=self.steps_per_epoch,
-                          label_smoothing=cfg.label_smoothing, weight_decay=cfg.weight_decay,
-                          aux_loss_weight=cfg.aux_loss_weight, steps_per_execution=self.spe,
-                          jit_compile=cfg.jit_compile)
-        self.configured_phase = phase
-
-    def _check_resizable(self, spec):
-        """Run the preprocessing on one image now, so a shape it cannot handle fails before any file."""
-        from kerascnn.data.spec import preprocess
-        from kerascnn.errors import DataError
-
-        try:
-            out = preprocess(np.zeros((1, *spec.image_shape), np.uint8), spec)
-        except Exception as e:
-            raise DataError(
-                f"Cannot resize {spec.image_shape} images to the model input {spec.input_shape}: "
-                f"{str(e).splitlines()[0][:200]}"
-            ) from None
-        if tuple(out.shape[1:]) != tuple(spec.input_shape):
-            raise DataError(f"Preprocessing gives {tuple(out.shape[1:])}, the model needs {spec.input_shape}.")
-
-    def _pipelines(self, spec, net, *, start_epoch: int):
+    def _pipelines(self, net, *, start_epoch: int):
         """train/val/test pipelines; the training one starts after ``start_epoch`` epochs' data (resuming)."""
-        from kerascnn.data.augmentation import augmentation_layers
-        from kerascnn.training.compile import with_multi_output_labels
-        from kerascnn.training.strategy import tf_config_cluster
-
-        cfg = self.cfg
-        data = self.data
-        cluster = tf_config_cluster()  # (workers, index) under MultiWorkerMirroredStrategy
-        shard = cluster if cluster and data.streaming and len(data.train) >= cluster[0] else None
-        self.shard = shard
-        # Streams repeat (every worker takes exactly steps_per_epoch steps, even from uneven shards);
-        # arrays repeat only when --steps-per-epoch bounds the epochs.
-        self.repeat_train = data.streaming or bool(cfg.steps_per_epoch)
-        per_worker_batch = cfg.batch_size // (shard[0] if shard else 1)
-        skip = start_epoch * self.steps_per_epoch * per_worker_batch if self.repeat_train else 0
-        train, val, test = data.pipelines(batch_size=cfg.batch_size, seed=cfg.seed,
-                                          augment=augmentation_layers(cfg.augment, spec, cfg.seed), shard=shard,
-                                          repeat_train=self.repeat_train, skip_train=skip,
-                                          cache_budget_bytes=cache_budget_bytes(cfg))
-        n_out = len(net.outputs)
-        return (with_multi_output_labels(train, n_out), with_multi_output_labels(val, n_out) if val is not None else None,
-                with_multi_output_labels(test, n_out))
+        return assembly.pipelines(self.cfg, self.prepared, n_outputs=len(net.outputs), start_epoch=start_epoch,
+                                  shard=self.shard)
 
     def _callbacks(self, run, state, timer, monitor):
         import keras
@@ -311,7 +229,7 @@ class _Trainer:
                        "statistics": spec.statistics}
         if self.load_report is not None:
             report = self.load_report
-            doc["init_from"] = {"path": report.source, "sha256": report.sha256, "kind": report.kind,
+            doc["init_from"] = {"path": report.source, "tag": report.tag, "sha256": report.sha256, "kind": report.kind,
                                 "loaded_layers": len(report.loaded), "loaded_params": report.loaded_params,
                                 "reinitialized": report.reinitialized, "skipped": report.skipped,
                                 "preprocessing": report.preprocessing}
@@ -361,21 +279,21 @@ class _Trainer:
 
             if state.last:  # restore in the phase that wrote it (its optimizer matches that phase's trainables)
                 written_in = phase_of_checkpoint(self.phases, state.epochs)
-                if written_in != self.configured_phase:
-                    self._configure(net, written_in)
+                if written_in != self.assembly.configured_phase:
+                    self._configure(written_in)
                 checkpoints.restore(net, run.work / state.last)
             for phase in self.phases:
                 if state.epochs >= phase.end_epoch:
                     continue
-                if phase != self.configured_phase:
-                    self._configure(net, phase)
+                if phase != self.assembly.configured_phase:
+                    self._configure(phase)
                 if verbose and len(self.phases) > 1 and self.chief:
                     print(f"Phase {phase.number}: epochs {max(state.epochs, phase.first_epoch) + 1}-{phase.end_epoch}, "
-                          f"lr {phase.lr:g}, {len(self.frozen)} layers frozen", flush=True)
+                          f"lr {phase.lr:g}, {len(self.assembly.frozen)} layers frozen", flush=True)
                 callbacks = self._callbacks(run, state, timer, monitor)
                 start_epoch = max(state.epochs, phase.first_epoch)
                 if start_epoch and self.repeat_train:  # continue the data where the saved epoch left it
-                    train = self._pipelines(spec, net, start_epoch=start_epoch)[0]
+                    train = self._pipelines(net, start_epoch=start_epoch)[0]
                 with reporting_bad_images():
                     history = net.fit(train, validation_data=val, epochs=phase.end_epoch, initial_epoch=start_epoch,
                                       steps_per_epoch=steps_per_epoch if self.repeat_train else None,
@@ -402,7 +320,8 @@ class _Trainer:
         checked = data.with_test_rechecked()  # test files that went bad while training: named, or left out
         if checked is not data:
             data = self.data = checked
-            test = self._pipelines(spec, net, start_epoch=0)[2]
+            self.prepared = dataclasses.replace(self.prepared, data=checked)
+            test = self._pipelines(net, start_epoch=0)[2]
         with reporting_bad_images():
             metrics = self._test_metrics(net, spec, data, test, checkpoints.history_of(state), timer, seconds, done,
                                          replicas, steps_per_epoch)
@@ -420,22 +339,18 @@ class _Trainer:
 
     def _test_metrics(self, net, spec, data, test, history, timer, seconds, done, replicas, steps_per_epoch):
         from kerascnn.training.compile import accuracy_key
-        from kerascnn.training.evaluate import per_class_accuracy, predict_part
+        from kerascnn.training.evaluate import evaluate_part
 
-        result = net.evaluate(test, verbose=0, return_dict=True)
-        y_test = data.test.labels
-        y_pred = predict_part(net, data.test, spec).argmax(axis=1)
+        verbose = self.cfg.verbose if self.cfg.verbose is not None else default_verbose()
+        counts = evaluate_part(net, data.test, spec, batch_size=self.cfg.batch_size, max_steps=self.cfg.test_steps,
+                               verbose=1 if verbose == 1 and self.chief else 0)  # a bar on a terminal only
         epochs = len(history.get("loss", []))
         train_seconds = float(sum(timer.seconds))
         images_per_epoch = steps_per_epoch * self.cfg.batch_size if self.repeat_train else len(data.train)
         return {
             "model": self.cfg.model,
             "dataset": spec.dataset,
-            "test_accuracy": float(result[accuracy_key(net)]),
-            # the main output's loss (with aux heads, "loss" is the weighted sum), as evaluate() reports it
-            "test_loss": float(result["loss"] if len(net.outputs) == 1 else result[f"{net.output_names[0]}_loss"]),
-            "test_images": int(len(y_test)),
-            "per_class_accuracy": per_class_accuracy(y_test, y_pred, spec.class_names),
+            **counts.metrics(spec.class_names),
             "epochs": int(epochs),
             "resumed_from_epoch": int(done),
             "seconds": round(seconds, 3),
@@ -446,22 +361,19 @@ class _Trainer:
             "num_replicas": int(replicas),
             "streaming": data.streaming,
             "bad_images_skipped": data.bad_images.count,
-            "_y_pred": y_pred,
+            "_counts": counts,
         }
 
     def _plots(self, run, net, spec, data, metrics, state):
-        from sklearn.metrics import confusion_matrix
-
         from kerascnn import runs
         from kerascnn.training import plots
         from kerascnn.training.checkpoints import history_of
         from kerascnn.training.compile import accuracy_key
 
         plots.plot_learning_curves(history_of(state), run.work / runs.LEARNING_CURVES, accuracy_key=accuracy_key(net))
-        y_test, y_pred = data.test.labels, metrics["_y_pred"]
-        # every class gets its row and column, even one missing from the test set
-        cm = confusion_matrix(y_test, y_pred, labels=np.arange(spec.num_classes))
-        plots.plot_confusion_matrix(cm, spec.class_names, run.work / runs.CONFUSION_MATRIX)
-        wrong = np.flatnonzero(y_test != y_pred)[:36]  # decode only the images the plot shows
-        plots.plot_misclassified(data.test.images(wrong), y_test[wrong], y_pred[wrong], spec.class_names,
+        counts = metrics["_counts"]
+        plots.plot_confusion_matrix(counts.confusion, spec.class_names, run.work / runs.CONFUSION_MATRIX)
+        wrong = np.array([w[0] for w in counts.wrong], np.int64)  # decode only the images the plot shows
+        plots.plot_misclassified(data.test.images(wrong), np.array([w[1] for w in counts.wrong], np.int64),
+                                 np.array([w[2] for w in counts.wrong], np.int64), spec.class_names,
                                  run.work / runs.MISCLASSIFIED)

@@ -25,6 +25,7 @@ import numpy as np
 
 from kerascnn import runs
 from kerascnn.errors import KerasCNNError
+from kerascnn.settings import caller_name
 from kerascnn.training.config import TrainConfig, default_verbose
 
 
@@ -63,7 +64,7 @@ def fit_folds(cfg: TrainConfig, train_fold, raw=None) -> CrossValidationResult:
     from kerascnn.training.strategy import tf_config_cluster
 
     if tf_config_cluster():
-        raise KerasCNNError("--folds trains on one host; unset TF_CONFIG (or train the folds without --folds).")
+        raise KerasCNNError(f"{caller_name('folds')} trains on one host; unset TF_CONFIG (or train the folds one by one).")
     if raw is None:
         check_source(cfg.dataset)
     check_out_dir(cfg.out, overwrite=cfg.overwrite)

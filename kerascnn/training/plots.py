@@ -44,17 +44,30 @@ def plot_learning_curves(history: dict, path, *, accuracy_key: str = "accuracy")
     _save(fig, path)
 
 
+# Above this many classes a label per row and column is unreadable (and costs seconds per thousand
+# labels to draw): the axes show class indices at readable intervals instead.
+NAMED_TICKS_MAX_CLASSES = 40
+
+
 def plot_confusion_matrix(cm: np.ndarray, class_names, path) -> None:
     """``cm[i, j]``: test images of class i predicted as class j (``sklearn.metrics.confusion_matrix``)."""
+    from matplotlib.ticker import MaxNLocator
+
     k = len(class_names)
     size = min(14, 2.5 + 0.45 * k)
     fig = _figure((size, size))
     ax = fig.subplots()
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(k), class_names, rotation=90 if k > 10 else 0)
-    ax.set_yticks(range(k), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    ax.imshow(cm, cmap="Blues", interpolation="nearest")
+    if k <= NAMED_TICKS_MAX_CLASSES:
+        ax.set_xticks(range(k), class_names, rotation=90 if k > 10 else 0)
+        ax.set_yticks(range(k), class_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    else:
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+        ax.set_xlabel("predicted (class index)")
+        ax.set_ylabel("true (class index)")
     ax.set_title(f"confusion matrix ({cm.sum()} test images)")
     if k <= 20:
         threshold = cm.max() / 2 if cm.size else 0

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import keras
 
 from kerascnn.errors import KerasCNNError
+from kerascnn.models.heads import is_head
+from kerascnn.settings import caller_name
 
 FREEZE_MODES = ("backbone", "none")
 
@@ -47,10 +48,6 @@ def phase_of_checkpoint(all_phases: list[Phase], epochs_done: int) -> Phase:
     return all_phases[-1]
 
 
-def is_head(layer) -> bool:
-    return isinstance(layer, keras.layers.Dense) and (layer.name == "logits" or layer.name.endswith("_logits"))
-
-
 def check_freeze(model, freeze: str | None) -> None:
     """Raise a one-line error for a ``--freeze`` value the model cannot take."""
     if freeze is None or freeze in FREEZE_MODES:
@@ -60,11 +57,11 @@ def check_freeze(model, freeze: str | None) -> None:
         weighted = [layer.name for layer in model.layers if layer.weights]
         shown = ", ".join(weighted[:4] + ["..."] + weighted[-3:]) if len(weighted) > 8 else ", ".join(weighted)
         raise KerasCNNError(
-            f"--freeze {freeze!r}: {model.name} has no layer of that name. Use backbone, none, or a layer name "
+            f"{caller_name('freeze', freeze)}: {model.name} has no layer of that name. Use backbone, none, or a layer name "
             f"(kerascnn summary {model.name}), e.g. {shown}."
         )
     if names.index(freeze) >= len(names) - 1:
-        raise KerasCNNError(f"--freeze {freeze!r} would freeze every layer of {model.name}: nothing would train.")
+        raise KerasCNNError(f"{caller_name('freeze', freeze)} would freeze every layer of {model.name}: nothing would train.")
 
 
 def apply_freeze(model, freeze: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
 
@@ -149,14 +150,67 @@ def test_main_called_from_python_leaves_the_process_threads_alone(tmp_path, monk
     assert "Unknown model 'resnet1000'" in capsys.readouterr().err
 
 
+def _help(capsys, *command) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
 def test_help_teaches(capsys):
-    for command, example in (("fit", "kerascnn fit lenet --dataset ../shared/data/mnist"),
+    for command, example in (("fit", "kerascnn fit lenet --dataset mnist"),
                              ("evaluate", "kerascnn evaluate runs/lenet")):
-        with pytest.raises(SystemExit) as exit_info:
-            main([command, "--help"])
-        assert exit_info.value.code == 0
-        out = capsys.readouterr().out
+        out = _help(capsys, command)
         assert "examples:" in out and example in out
+    # Each example is one line of its own (a line-continuation backslash once glued two together).
+    fit_help = _help(capsys, "fit").splitlines()
+    transfer = [line for line in fit_help if "--init-from resnet18.safetensors" in line]
+    assert transfer == ["  kerascnn fit resnet18 --init-from resnet18.safetensors --input-shape 64,64 --epochs 3 "
+                        "--fine-tune-epochs 5"]
+
+
+def test_no_help_shows_a_path_of_the_machine_it_was_made_on(capsys):
+    from kerascnn.cli.main import build_parser
+
+    commands = [name for action in build_parser()._subparsers._group_actions for name in action.choices]
+    assert {"fit", "evaluate", "tune", "export", "serve", "predict", "models"} <= set(commands)
+    for command in [[], *[[c] for c in commands], ["data", "prepare"]]:
+        out = _help(capsys, *command)
+        assert "../shared" not in out and ".venv" not in out, command
+        assert not re.search(r"(?<![\w.~])/(work|home|tmp|usr|root|Users)\b", out), (command, out)
+
+
+def test_every_setting_is_a_flag_that_reaches_fit_unchanged(tmp_path):
+    # The flags are generated from TrainConfig: each command-line field has its flag, and parsed flags are
+    # the values kerascnn.fit receives.
+    import dataclasses
+
+    from kerascnn.cli.main import build_parser
+    from kerascnn.training import TrainConfig
+
+    # Every setting is declared with kerascnn.settings.setting(): its help (and flag) live in one place.
+    undeclared = [f.name for f in dataclasses.fields(TrainConfig) if not f.metadata.get("help")]
+    assert not undeclared, f"declare these TrainConfig fields with setting(default, help, ...): {undeclared}"
+    parser = build_parser()
+    args = parser.parse_args(["fit", "lenet", "--input-shape", "32x32", "--augment", "flip,crop", "--precision",
+                              "mixed_bfloat16", "--cache-budget-mb", "0", "--skip-bad-images", "--jit-compile",
+                              "--aux-loss-weight", "0.5", "--init-from", "runs/x", "--out", str(tmp_path)])
+    flags = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["cli"]}
+    assert set(args.setting_names) == flags
+    settings = {name: getattr(args, name) for name in args.setting_names}
+    assert settings["input_shape"] == [32, 32] and settings["augment"] == ["flip", "crop"]
+    assert settings["cache_budget_mb"] == 0 and settings["skip_bad_images"] is True and settings["jit_compile"]
+    assert TrainConfig(model="lenet", **settings) == TrainConfig(
+        model="lenet", input_shape=[32, 32], augment=["flip", "crop"], precision="mixed_bfloat16", cache_budget_mb=0,
+        skip_bad_images=True, jit_compile=True, aux_loss_weight=0.5, init_from="runs/x", out=str(tmp_path))
+    defaults = parser.parse_args(["fit", "lenet"])
+    assert TrainConfig(model="lenet", **{n: getattr(defaults, n) for n in defaults.setting_names}) == TrainConfig()
+
+
+def test_a_flag_error_on_the_command_line_names_the_flag(tmp_path, capsys):
+    assert main(["fit", "lenet", "--freeze", "backbone", "--out", str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "kerascnn fit: error: --freeze and --fine-tune-epochs need --init-from (pretrained weights to start from).")
 
 
 def test_evaluate_errors(tmp_path, capsys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shlex
 import signal
 import socket
 import time
@@ -132,3 +133,51 @@ def test_bad_input_is_one_line_before_any_trial(tmp_path, kerascnn_main):
     )
     assert not (tmp_path / "a").exists()
     # Bad spaces, settings and impossible models: tests/tuning/test_search.py and test_spaces.py.
+
+
+def test_tune_offers_every_fit_setting_a_trial_trains_with(capsys):
+    import dataclasses
+
+    from kerascnn.cli.main import build_parser, main
+    from kerascnn.training import TrainConfig
+    from kerascnn.tuning.config import NOT_FOR_TRIALS, TRIAL_SETTINGS
+
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    out = capsys.readouterr().out
+    flags = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainConfig)
+             if f.metadata["cli"] and f.name not in NOT_FOR_TRIALS}
+    assert flags and all(flag in out for flag in flags), sorted(f for f in flags if f not in out)
+    args = build_parser().parse_args(["tune", "resnet18", "--input-shape", "32,32,1", "--augment", "flip",
+                                      "--precision", "mixed_bfloat16", "--lr", "0.01", "--max-trials", "2"])
+    assert set(args.trial_setting_names) == set(TRIAL_SETTINGS)
+    given = {n: getattr(args, n) for n in args.trial_setting_names if getattr(args, n) is not None}
+    assert given == {"input_shape": [32, 32, 1], "augment": ["flip"], "precision": "mixed_bfloat16", "lr": 0.01}
+    assert args.max_trials == 2
+    # Written back as flags (the "Train the winner" line), they parse to the same settings for fit.
+    from kerascnn.cli.settings_args import as_flags
+
+    again = build_parser().parse_args(["fit", "resnet18", *shlex.split(as_flags(given))])
+    assert {name: getattr(again, name) for name in given} == given
+
+
+def test_an_unknown_tune_setting_names_the_closest_one(tmp_path):
+    from kerascnn.errors import KerasCNNError
+    from kerascnn.tuning import tune
+
+    with pytest.raises(KerasCNNError, match=r"'max_trial' \(did you mean 'max_trials'\?\)"):
+        tune("lenet", max_trial=2, out=tmp_path / "t")
+    assert not (tmp_path / "t").exists()
+
+
+def test_errors_name_flags_on_the_command_line_and_keywords_in_python(tmp_path, kerascnn_main):
+    from kerascnn.tuning import TuneError, tune
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    proc = kerascnn_main("tune", "lenet", "--out", mine)
+    assert proc.returncode == 1 and "choose another --out (nothing was deleted)" in proc.stderr
+    with pytest.raises(TuneError, match=r"choose another out= \(nothing was deleted\)"):
+        tune("lenet", out=mine)
+    assert (mine / "notes.txt").read_text() == "keep"

@@ -91,3 +91,19 @@ class InterruptAtEpochEnd(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.epoch:
             raise KeyboardInterrupt
+
+
+class RecordModelSettings(keras.callbacks.Callback):
+    """Append the training model's input shape, dtype policy and learning rate to ``path`` (JSON lines)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = str(path)
+
+    def on_train_begin(self, logs=None):
+        import json
+
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"input": list(self.model.inputs[0].shape[1:]),
+                                "policy": self.model.layers[-1].dtype_policy.name,
+                                "lr": float(self.model.optimizer.learning_rate)}) + "\n")

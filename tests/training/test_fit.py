@@ -76,7 +76,7 @@ def test_best_checkpoint_loads_and_predicts(digits_run):
 
 def test_finished_run_is_never_overwritten(digits_run):
     before = (digits_run.path / "metrics.json").read_text()
-    with pytest.raises(ArtifactError, match="--overwrite"):
+    with pytest.raises(ArtifactError, match="overwrite=True"):
         kerascnn.fit("lenet", epochs=1, out=str(digits_run.path), verbose=0)
     assert (digits_run.path / "metrics.json").read_text() == before
 
@@ -160,3 +160,20 @@ def test_multi_output_model_trains_with_loss_weights():
     history = model.fit(ds, epochs=3, verbose=0, shuffle=False).history
     assert accuracy_key(model) == "main_accuracy" and "main_accuracy" in history
     assert history["loss"][-1] == pytest.approx(history["main_loss"][-1] + 0.3 * history["aux_loss"][-1], rel=1e-3)
+
+
+def test_an_unknown_setting_names_the_closest_one():
+    with pytest.raises(KerasCNNError) as info:
+        kerascnn.fit("lenet", epoch=2, verbose=0)
+    assert str(info.value) == "Unknown training setting: 'epoch' (did you mean 'epochs'?)."
+    with pytest.raises(KerasCNNError, match=r"'batchsize' \(did you mean 'batch_size'\?\), 'colour'\.$"):
+        kerascnn.fit("lenet", batchsize=8, colour=True, verbose=0)
+
+
+def test_errors_in_python_name_keyword_arguments_not_flags(tmp_path, digits_run):
+    with pytest.raises(ArtifactError) as info:
+        kerascnn.fit("lenet", epochs=1, out=str(digits_run.path), verbose=0)
+    assert "overwrite=True" in str(info.value) and "out=" in str(info.value) and "--" not in str(info.value)
+    with pytest.raises(KerasCNNError) as info:
+        kerascnn.fit("lenet", freeze="backbone", out=str(tmp_path / "run"), verbose=0)
+    assert str(info.value) == "freeze= and fine_tune_epochs= need init_from= (pretrained weights to start from)."

@@ -69,7 +69,7 @@ def test_each_fold_is_a_run_validating_on_its_slice(resumed_cross_validation):
 
 def test_a_cross_validation_is_a_finished_run(resumed_cross_validation):
     result, _ = resumed_cross_validation
-    with pytest.raises(ArtifactError, match="--overwrite"):
+    with pytest.raises(ArtifactError, match="overwrite=True"):
         kerascnn.fit(**SETTINGS, out=str(result.path))
     with pytest.raises(ArtifactError, match="fold1"):
         kerascnn.evaluate(result.path)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import keras_tuner
 import pytest
 
+from kerascnn.training import TrainConfig
+from kerascnn.training.assembly import prepare
 from kerascnn.tuning.hypermodels import ZooHyperModel
 from kerascnn.tuning.spaces import resolve_space
-from kerascnn.tuning.training_bridge import compile_fn
 
 
-def _hypermodel(space):
-    return ZooHyperModel(space, (28, 28, 1), 10, compile_fn(space.model, epochs=1, steps_per_epoch=4))
+def _hypermodel(space, **settings):
+    config = TrainConfig(model=space.model, epochs=1, input_shape=[28, 28], **settings).resolve()
+    return ZooHyperModel(space, config, prepare(config))  # the bundled digits, resized to 28x28
 
 
 def test_builds_the_zoo_model_with_the_trial_values():

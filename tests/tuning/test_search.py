@@ -9,6 +9,7 @@ import math
 import pytest
 
 from kerascnn.tuning import TuneError, tune
+from kerascnn_testing.callbacks import RecordModelSettings
 from kerascnn.tuning.project import CONFIG_FILE, PROJECT_NAME, prepare_out_dir, repair_project
 
 # Everything fixed but the second kernel and the learning rate: a 2x2 grid, one kernel impossible.
@@ -122,5 +123,26 @@ def test_repair_drops_a_half_written_trial_and_every_reference_to_it(tmp_path):
     state = json.loads((project / "oracle.json").read_text())
     assert state["ongoing_trials"] == {} and state["end_order"] == ["0", "2"]
     (project / "oracle.json").write_text('{"ongoing')
-    with pytest.raises(TuneError, match="Rerun with --overwrite"):
+    with pytest.raises(TuneError, match=r"Rerun with overwrite=True"):
         repair_project(project)
+
+
+def test_trials_train_with_fits_settings_and_a_given_training_value_is_fixed(tmp_path):
+    # Every trial assembles its training as kerascnn fit would: the input shape, precision and
+    # augmentation given reach the trial's model and data; an lr given is fixed rather than searched.
+    out, record = tmp_path / "tune", tmp_path / "models.jsonl"
+    result = tune("lenet", max_trials=1, epochs=1, batch_size=64, out=out, verbose=0, trial_processes=False,
+                  input_shape=[12, 12], precision="mixed_bfloat16", augment=["translate"], lr=0.004,
+                  callbacks=[RecordModelSettings(record)])
+    models = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(models) == 1 and all(m["input"] == [12, 12, 1] and m["policy"] == "mixed_bfloat16" for m in models)
+    assert all(m["lr"] == pytest.approx(0.004) for m in models)
+    assert all(r.training_hyperparameters["lr"] == 0.004 for r in result.trials)
+    config = json.loads((out / CONFIG_FILE).read_text())
+    assert config["training"] == {"augment": ["translate"], "input_shape": [12, 12], "precision": "mixed_bfloat16"}
+    assert config["space"]["lr"] == 0.004
+    assert json.loads((out / "data_spec.json").read_text())["input_shape"] == [12, 12, 1]
+    # Other trial settings make another search: refused, not mixed into this one.
+    with pytest.raises(TuneError, match=r"\(training differ\)"):
+        tune("lenet", max_trials=2, epochs=1, batch_size=64, out=out, verbose=0, trial_processes=False,
+             input_shape=[16, 16], precision="mixed_bfloat16", augment=["translate"], lr=0.004)

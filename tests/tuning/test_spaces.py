@@ -128,12 +128,15 @@ def test_space_files_json_and_yaml(tmp_path):
 
 
 def test_a_space_file_can_search_the_initializer():
+    from kerascnn.training import TrainConfig
+    from kerascnn.training.assembly import prepare
     from kerascnn.tuning.hypermodels import ZooHyperModel
 
     space = resolve_space("lenet", {"kernel_initializer": {"values": ["glorot_uniform", "he_normal", "lecun_normal"]}})
     hp = keras_tuner.HyperParameters()
     hp.Fixed("kernel_initializer", "he_normal")
-    model = ZooHyperModel(space, (28, 28, 1), 10, lambda model, **kwargs: model.compile()).build(hp)
+    config = TrainConfig(model="lenet", epochs=1).resolve()
+    model = ZooHyperModel(space, config, prepare(config)).build(hp)
     assert {type(layer.kernel_initializer).__name__ for layer in model.layers if hasattr(layer, "kernel")} == {"HeNormal"}
     param = next(p for p in space.params if p.arg == "kernel_initializer")
     assert list(param.values) == ["glorot_uniform", "he_normal", "lecun_normal"]

@@ -13,11 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.errors import KerasCNNError
-
-
-class WeightsError(KerasCNNError, ValueError):
-    """A weights file that cannot be read or does not fit the model."""
+from kerascnn.errors import WeightsError  # noqa: F401  (raised here; kerascnn.models exports it)
 
 
 @dataclasses.dataclass

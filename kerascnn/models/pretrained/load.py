@@ -20,12 +20,14 @@ the weights expect of the input are the model's facts (``facts.torchvision``,
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 
 import keras
 
 from kerascnn.models.facts import TORCHVISION_IMAGENET, ModelFacts
+from kerascnn.models.heads import is_head as _is_head
 from kerascnn.models.pretrained.files import WeightsError, WeightSource, read_weights
 
 
@@ -42,10 +44,13 @@ class LoadReport:
     adjusted: list  # e.g. "BatchNorm epsilon 0.001 -> 1e-05 on 20 layers"
     preprocessing: dict | None  # what the weights expect of the input: name, mean, std, channel_order
     loaded_params: int = 0
+    tag: str | None = None  # the registered weights' tag ("torchvision:IMAGENET1K_V1"), None for a file given by path
 
     def summary(self) -> str:
         """One line for a terminal."""
         text = f"Loaded {len(self.loaded)} layers ({self.loaded_params:,} parameters) from {self.source}"
+        if self.tag:
+            text += f" ({self.tag})"
         if self.reinitialized:
             text += f"; re-initialized {', '.join(self.reinitialized)}"
         if self.skipped:
@@ -58,7 +63,8 @@ class LoadReport:
         return dataclasses.asdict(self)
 
 
-def load_weights(model: keras.Model, path, *, source: WeightSource | None = None, new_head: bool = False) -> LoadReport:
+def load_weights(model: keras.Model, path, *, source: WeightSource | None = None, new_head: bool = False,
+                 entry=None) -> LoadReport:
     """Load the weights at ``path`` into the zoo ``model``; returns a :class:`LoadReport`.
 
     ``path``: a torchvision state dict (``.safetensors``, or ``.pth`` when torch is installed), a Keras
@@ -66,6 +72,8 @@ def load_weights(model: keras.Model, path, *, source: WeightSource | None = None
     file or a kerascnn run directory. Raises :class:`WeightsError` (one line) if anything does not fit.
     ``new_head``: leave the head layers freshly initialized even when their shapes match (the same class
     count, other classes: ``fit`` sets it when a source run's class names differ from the data's).
+    ``entry``: the registered weights the file is (:class:`kerascnn.models.weights.PretrainedWeights`), whose
+    stated preprocessing and tag the report then carries.
     """
     source = source or read_weights(path)
     if source.kind == "torchvision":
@@ -78,6 +86,8 @@ def load_weights(model: keras.Model, path, *, source: WeightSource | None = None
         assignments = [(layer, weights) for layer, weights in assignments if not _is_head(layer)]
     for layer, weights in assignments:  # every check passed: now write
         layer.set_weights(weights)
+    if entry is not None:
+        report.preprocessing, report.tag = dict(entry.preprocessing), entry.tag
     report.loaded = [layer.name for layer, _ in assignments]
     report.loaded_params = int(sum(np.size(w) for _, weights in assignments for w in weights))
     return report
@@ -96,10 +106,6 @@ def _facts(model) -> ModelFacts:
         raise WeightsError(
             f"Model {model.name!r} is not a registered zoo model: build it with kerascnn.models.build(...)."
         ) from None
-
-
-def _is_head(layer) -> bool:
-    return isinstance(layer, keras.layers.Dense) and (layer.name == "logits" or layer.name.endswith("_logits"))
 
 
 def _head_or_mismatch(model, layer, wanted_shapes, got_shapes, label, report) -> bool:
@@ -178,7 +184,7 @@ def _plan_torchvision(model, source: WeightSource):
     if torchvision is None:
         raise WeightsError(f"{model.name} has no torchvision counterpart: cannot read {source.path.name}.")
     names = torchvision.names(model)
-    state = source.tensors
+    state = _current_torchvision_keys(source.tensors)
     report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [], torchvision.preprocessing)
     used, assignments, bias_folds = set(), [], {}
 
@@ -260,6 +266,21 @@ def _plan_torchvision(model, source: WeightSource):
     return assignments, report
 
 
+# torchvision's published DenseNet files predate its module names: "denselayer1.norm.1.weight" is today's
+# "denselayer1.norm1.weight" (torchvision.models.densenet._load_state_dict renames them with this pattern).
+_LEGACY_DENSENET_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$"
+)
+
+
+def _current_torchvision_keys(state: dict) -> dict:
+    renamed = {}
+    for key, value in state.items():
+        match = _LEGACY_DENSENET_KEY.match(key)
+        renamed[match.group(1) + match.group(2) if match else key] = value
+    return renamed
+
+
 # -------------------------------------------------------------------------------------------- Keras
 
 
@@ -277,20 +298,34 @@ def _generic_keys(model) -> dict:
 
 
 def _plan_keras(model, source: WeightSource):
-    report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [],
-                        _keras_preprocessing(_facts(model), source))
     if source.by_position:
         layers_by_key = _generic_keys(model)
     else:
+        # Keras 2 names with a slash ("conv1/conv" in keras.applications' DenseNet files) are Keras 3's "_".
+        source.tensors = {key.replace("/", "_"): arrays for key, arrays in source.tensors.items()}
         layers_by_key = {layer.name: layer for layer in model.layers}
-        # keras.applications' head: a Dense "predictions", or MobileNet v1's 1x1 Conv "conv_preds".
-        head = next((key for key in ("predictions", "conv_preds") if key in source.tensors), None)
+        # keras.applications' head: a Dense "predictions" ("fc1000" in its DenseNet files), or MobileNet v1's
+        # 1x1 Conv "conv_preds".
+        head = next((key for key in ("predictions", "fc1000", "conv_preds") if key in source.tensors), None)
         if head and "logits" in layers_by_key:
             layers_by_key[head] = layers_by_key.pop("logits")
     wanted_layers = {key: layer for key, layer in layers_by_key.items() if layer.weights}
     missing = sorted(set(wanted_layers) - set(source.tensors))
     extra = sorted(set(source.tensors) - set(wanted_layers))
     label = source.path.name
+    report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [],
+                        _keras_preprocessing(_facts(model), source))
+    if missing and not source.by_position and not extra:
+        # keras.applications' "notop" files hold the backbone only: the classifier starts fresh, reported.
+        from kerascnn.models.pretrained.features import top_layer_names
+
+        top = set(top_layer_names(model))
+        if all(wanted_layers[key].name in top for key in missing):
+            report.reinitialized += [f"{wanted_layers[key].name} (not in the file: a backbone-only file)"
+                                     for key in missing]
+            for key in missing:
+                del wanted_layers[key]
+            missing = []
     if missing:
         raise WeightsError(
             f"{label} does not fit {model.name}: it has no weights for layer {wanted_layers[missing[0]].name!r}"
