@@ -42,7 +42,7 @@ def lock_run(out):
     """The exclusive lock of the run directory ``out`` (and its ``.partial``): one training process at a time."""
     from kerascnn.fsutil import lock_path
 
-    return lock_path(out, advice="wait for it to finish, or choose another --out")
+    return lock_path(out, advice=f"wait for it to finish, or choose another {_named('out')}")
 
 
 def data_change_message(saved: dict | None, now: dict | None) -> str | None:
@@ -57,8 +57,9 @@ def data_change_message(saved: dict | None, now: dict | None) -> str | None:
         return None
     what = (f"{saved.get('files')} usable files then, {now.get('files')} now"
             if saved.get("files") != now.get("files") else "the same number of files, but other files or labels")
-    return (f"The dataset changed since this run started ({what}); pass --allow-data-change to resume on the new "
-            "files (each file keeps its part: no test image was trained on), or --overwrite to start over.")
+    return (f"The dataset changed since this run started ({what}); pass {_named('allow_data_change', True)} to resume "
+            f"on the new files (each file keeps its part: no test image was trained on), or "
+            f"{_named('overwrite', True)} to start over.")
 
 
 def check_out_dir(out, *, overwrite: bool) -> None:
