@@ -270,3 +270,24 @@ def test_data_prepare_killed_before_its_final_rename_is_redone_by_the_next_run(t
     assert not out.exists() and out.with_name("prepared.partial").is_dir()  # the killed writer's work, unlocked
     assert main(argv) == 0 and not out.with_name("prepared.partial").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "prepared"]
+
+
+@pytest.mark.faults
+def test_two_identical_fits_one_trains_the_other_is_told_who_does(tmp_path, capsys):
+    from kerascnn_testing.children import program, start_child
+
+    out = tmp_path / "run"
+    argv = [*FIT, "--epochs", "40", "--out", str(out)]
+    child = start_child(program, argv)
+    try:
+        deadline = time.monotonic() + 300
+        while not (out.with_name("run.partial") / "training_state.json").exists():  # training, an epoch saved
+            assert child.process.is_alive() and time.monotonic() < deadline
+            time.sleep(0.2)
+        assert main(argv) == 1
+        err = _err_lines(capsys)
+        assert len(err) == 1 and f"in use by process {child.process.pid}" in err[0]
+        assert child.process.is_alive()  # the first fit goes on: its .partial was not touched
+    finally:
+        child.kill()
+    assert (out.with_name("run.partial") / "training_state.json").exists()
