@@ -138,6 +138,10 @@ def tune(model: str, *, dataset="digits", verbose: int = 1, callbacks=(), trial_
     if role == "worker":
         await_chief(out, config)
     else:
+        from kerascnn.fsutil import lock_path
+
+        # One search per folder; released when this call returns (the kernel drops it if the process dies).
+        out_lock = lock_path(out, advice="wait for that search to finish, or choose another --out")  # noqa: F841
         prepare_out_dir(out, config, overwrite=search.overwrite)
 
     import keras
