@@ -132,9 +132,12 @@ def tune(model: str, *, dataset="digits", verbose: int = 1, callbacks=(), trial_
     if training_settings:  # only then: a search set up without them resumes as it was
         config["training"] = training_settings
     if init_from is not None:
+        from kerascnn.models.pretrained import resolve_weights
         from kerascnn.models.pretrained.files import resolve_source_path, sha256_of
 
-        config["init_from"] = {"path": base.init_from, "sha256": sha256_of(resolve_source_path(base.init_from)[0])}
+        # A path, or published weights by name (downloaded once, as fit does): the search records the file.
+        weights = resolve_weights(model, base.init_from, hyperparameters=base.hparams, complete=True)
+        config["init_from"] = {"path": base.init_from, "sha256": sha256_of(resolve_source_path(weights.path)[0])}
     if role == "worker":
         await_chief(out, config)
     else:
