@@ -241,10 +241,19 @@ def check_target(out, overwrite: bool, suffix: str = ".tflite", fmt: str = FORMA
     return out
 
 
-def export_tflite(source, out, quantize: str = "none", *, spec=None, calibration_images=None,
-                  test_images=None, test_labels=None, check_parity: bool = True,
-                  overwrite: bool = False, gray_input: bool = False, author: str = "unspecified",
-                  license: str = "unspecified", version: str | None = None) -> ExportResult:
+def export_tflite(source, out, quantize: str = "none", **options) -> ExportResult:
+    """Export a trained model to ``out`` (a ``.tflite`` path), holding ``out``'s lock: two exports to one path
+    never both write it (the second says which process holds it). Arguments: :func:`_export_tflite`."""
+    from kerascnn.fsutil import lock_path
+
+    with lock_path(out, advice="wait for that export to finish, or choose another --out"):
+        return _export_tflite(source, out, quantize, **options)
+
+
+def _export_tflite(source, out, quantize: str = "none", *, spec=None, calibration_images=None,
+                   test_images=None, test_labels=None, check_parity: bool = True,
+                   overwrite: bool = False, gray_input: bool = False, author: str = "unspecified",
+                   license: str = "unspecified", version: str | None = None) -> ExportResult:
     """Export a trained model to ``out`` (a ``.tflite`` path) with ``out``'s ``.json`` beside it.
 
     The ``.tflite`` carries TFLite model metadata (see :mod:`kerascnn.export.tflite_metadata`): MediaPipe

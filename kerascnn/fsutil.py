@@ -17,6 +17,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from kerascnn.errors import ArtifactError
+
 
 TEMPORARY_NAME = re.compile(r"^\..+\.tmp-[A-Za-z0-9_]+$")  # what mkdtemp/mkstemp make from our prefixes
 
@@ -169,12 +171,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = 
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        named = naming(e, path) if isinstance(e, OSError) else e
+        if named is not e:
+            raise named from e
         raise
     finally:
         os.close(lock)
+
+
+def naming(error: OSError, path) -> OSError:
+    """``error`` with ``path`` as its file name when it had none (a failed write names the file it was for)."""
+    if isinstance(error, OSError) and error.errno is not None and error.filename is None:
+        return type(error)(error.errno, error.strerror or os.strerror(error.errno), str(path))
+    return error
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, durable: bool = False) -> None:
@@ -183,3 +195,133 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, durable: bool = Fal
 
 def atomic_write_json(path: str | os.PathLike, obj, *, durable: bool = False) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", durable=durable)
+
+
+# ---------------------------------------------------------------------------------------------- locks
+
+class InUseError(ArtifactError):
+    """Another process holds the lock on a path (its pid and command are in the message)."""
+
+
+def _command_line() -> str:
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            parts = f.read().split(b"\0")
+        text = " ".join(p.decode(errors="replace") for p in parts if p)
+    except OSError:
+        import sys
+
+        text = " ".join(sys.argv)
+    return " ".join(text.split())[:200]  # one line, whatever the command held
+
+
+class PathLock:
+    """An exclusive ``flock`` on ``path`` for as long as a writer works on it (a run directory, a prepared
+    dataset, an export target, a tuning folder), held on the sibling file ``.NAME.kerascnn.lock``.
+
+    A second process trying the same path fails at once with :class:`InUseError` naming the holder (pid and
+    command, which the holder writes into the lock file). The kernel drops the lock when its holder dies, even
+    by SIGKILL, so a killed writer never blocks the next one; the lock file is removed on release.
+    """
+
+    def __init__(self, path, *, advice: str = ""):
+        self.path = Path(path)
+        self.lock_file = self.path.parent / f".{self.path.name}.kerascnn.lock"
+        self.advice = advice
+        self._fd: int | None = None
+
+    def acquire(self) -> "PathLock":
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 512, 0).decode(errors="replace").strip()
+                os.close(fd)
+                pid, _, command = holder.partition(" ")
+                who = f"process {pid} ({command})" if pid else "another process"
+                raise InUseError(f"{self.path} is in use by {who}" + (f"; {self.advice}" if self.advice else "")
+                                 ) from None
+            except OSError:
+                os.close(fd)  # a filesystem without locks: nothing to hold
+                return self
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.lock_file))
+            except FileNotFoundError:
+                same = False
+            if same:  # not a file its previous holder removed while we waited for it
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {_command_line()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.lock_file)  # while still held: a waiter then sees the file gone and retries
+        os.close(self._fd)
+        self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self):
+        return self if self.held else self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def __del__(self):  # a lock object dropped without release (an exception path): free it now
+        with contextlib.suppress(Exception):
+            self.release()
+
+
+def lock_path(path, *, advice: str = "") -> PathLock:
+    """Take the exclusive lock of ``path`` (see :class:`PathLock`); raises :class:`InUseError` if it is held."""
+    return PathLock(path, advice=advice).acquire()
+
+
+# ---------------------------------------------------------------------------------------------- OS errors
+
+# What an OS error's text says, also inside TensorFlow's errors (its file system layer reports errno's text).
+OS_ERROR_TEXTS = ("No space left on device", "Disk quota exceeded", "Read-only file system", "File name too long",
+                  "Too many levels of symbolic links", "Permission denied", "Input/output error",
+                  "Operation not permitted", "Is a directory", "Not a directory", "No such file or directory",
+                  "Stale file handle")
+
+
+def os_error_line(error: BaseException) -> str | None:
+    """One line naming the path and the cause of an OS error (Python's, or TensorFlow's about a file), or None
+    when ``error`` is no OS error (a bug keeps its traceback)."""
+    for _ in range(5):  # an OS error wrapped by a library (Keras' saving) is still that OS error
+        if isinstance(error, OSError) or (error.__cause__ or error.__context__) is None:
+            break
+        error = error.__cause__ or error.__context__
+    if isinstance(error, OSError) and error.errno is not None:
+        paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+        cause = error.strerror or os.strerror(error.errno)
+        where = " -> ".join(paths) if paths else "a file"
+        return f"{where}: {cause}" + _advice(error.errno)
+    text = str(error)
+    module = type(error).__module__ or ""
+    if module.startswith("tensorflow") and any(t in text for t in OS_ERROR_TEXTS):
+        first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+        errno_of = {os.strerror(e): e for e in (28, 30, 36, 40, 13, 5)}
+        code = next((errno_of[t] for t in errno_of if t in text), None)
+        return first[:300] + (_advice(code) if code else "")
+    return None
+
+
+def _advice(code: int) -> str:
+    import errno
+
+    return {errno.ENOSPC: " (free some space and rerun: a run resumes from its last finished epoch)",
+            errno.EDQUOT: " (free some space and rerun: a run resumes from its last finished epoch)",
+            errno.EROFS: " (write to another folder)",
+            errno.ENAMETOOLONG: " (choose a shorter name)"}.get(code, "")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from kerascnn.fsutil import atomic_directory, atomic_write_bytes, remove_stale_temporaries
 
@@ -48,3 +51,60 @@ def test_cleanup_can_be_limited_to_some_names(tmp_path):
     assert [p.name.split(".tmp-")[0] for p in remove_stale_temporaries(tmp_path, r"\d+")] == [".3"]
     atomic_write_bytes(tmp_path / "model.tflite", b"ok")  # writing still works beside a stale temporary
     assert (tmp_path / "model.tflite").read_bytes() == b"ok"
+
+
+def test_os_errors_are_one_line_naming_the_path_and_the_cause_bugs_are_not():
+    import errno
+
+    from kerascnn.fsutil import os_error_line
+
+    full = OSError(errno.ENOSPC, "No space left on device", "runs/x/checkpoints/epoch-0001.keras")
+    assert os_error_line(full).startswith("runs/x/checkpoints/epoch-0001.keras: No space left on device (free some")
+    try:
+        try:
+            raise full
+        except OSError as e:
+            raise RuntimeError("a library's wrapper") from e
+    except RuntimeError as wrapped:
+        assert os_error_line(wrapped) == os_error_line(full)
+    loop = OSError(errno.ELOOP, "Too many levels of symbolic links", "data/cat/a.png")
+    assert os_error_line(loop) == "data/cat/a.png: Too many levels of symbolic links"
+    assert os_error_line(ValueError("a bug keeps its traceback")) is None
+
+
+def test_a_failed_atomic_write_names_its_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    import errno
+
+    from kerascnn import fsutil
+
+    real_fdopen = os.fdopen
+
+    class Full:
+        def __init__(self, fd, mode):
+            self.f = real_fdopen(fd, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")  # as a full disk's write(2) reports it: no name
+
+    monkeypatch.setattr(fsutil.os, "fdopen", Full)
+    with pytest.raises(OSError) as e:
+        fsutil.atomic_write_text(tmp_path / "history.csv", "epoch\n")
+    assert e.value.filename == str(tmp_path / "history.csv") and list(tmp_path.iterdir()) == []
+
+
+def test_a_path_lock_is_exclusive_even_within_one_process_and_removed_on_release(tmp_path):
+    from kerascnn.fsutil import InUseError, lock_path
+
+    first = lock_path(tmp_path / "run")
+    with pytest.raises(InUseError, match=rf"run is in use by process {os.getpid()} \(.*\); choose another --out"):
+        lock_path(tmp_path / "run", advice="choose another --out")  # the advice is the refused caller's
+    first.release()
+    with lock_path(tmp_path / "run"):
+        assert (tmp_path / ".run.kerascnn.lock").is_file()
+    assert list(tmp_path.iterdir()) == []

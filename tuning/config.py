@@ -21,6 +21,7 @@ NOT_FOR_TRIALS = (
     "freeze", "fine_tune_epochs", "fine_tune_lr",  # trials from --init-from train every layer, in one phase
     "strategy",  # the search's own (keras-tuner's distribution strategy, auto)
     "out", "overwrite", "verbose",  # the search's: TuneConfig, --quiet
+    "allow_data_change",  # resuming a fit run onto changed files: a search's trials are no such runs
 )
 TRIAL_SETTINGS = tuple(name for name in setting_names(TrainConfig) if name not in NOT_FOR_TRIALS)
 # Settings whose values tune_config.json has always held at its top level; others go under "training".

@@ -132,12 +132,19 @@ def tune(model: str, *, dataset="digits", verbose: int = 1, callbacks=(), trial_
     if training_settings:  # only then: a search set up without them resumes as it was
         config["training"] = training_settings
     if init_from is not None:
+        from kerascnn.models.pretrained import resolve_weights
         from kerascnn.models.pretrained.files import resolve_source_path, sha256_of
 
-        config["init_from"] = {"path": base.init_from, "sha256": sha256_of(resolve_source_path(base.init_from)[0])}
+        # A path, or published weights by name (downloaded once, as fit does): the search records the file.
+        weights = resolve_weights(model, base.init_from, hyperparameters=base.hparams, complete=True)
+        config["init_from"] = {"path": base.init_from, "sha256": sha256_of(resolve_source_path(weights.path)[0])}
     if role == "worker":
         await_chief(out, config)
     else:
+        from kerascnn.fsutil import lock_path
+
+        # One search per folder; released when this call returns (the kernel drops it if the process dies).
+        out_lock = lock_path(out, advice="wait for that search to finish, or choose another --out")  # noqa: F841
         prepare_out_dir(out, config, overwrite=search.overwrite)
 
     import keras

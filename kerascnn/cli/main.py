@@ -92,6 +92,14 @@ def main(argv=None) -> int:
         # `kerascnn models | head`: the reader left; that is not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as e:  # an OS error (a full disk, a read-only folder...): one line naming the path and the cause
+        from kerascnn.fsutil import os_error_line
+
+        line = os_error_line(e)
+        if line is None or os.environ.get("KERASCNN_DEBUG"):
+            raise
+        print(f"kerascnn {args.command}: error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

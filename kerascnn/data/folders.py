@@ -1,113 +1,173 @@
-"""A folder of class subfolders of images (Keras' ``image_dataset_from_directory`` layout).
+"""A folder of class subfolders of images (Keras' ``image_dataset_from_directory`` layout): listing and checks.
 
     DATA/cat/001.png, DATA/dog/xyz.jpg, ...                 split by ``test_split``
     DATA/train/cat/..., DATA/test/cat/...                   used as given
 
-Class names are the subfolder names, sorted. Images are decoded with Pillow under
-:mod:`kerascnn.data.image_policy` (the rule ``predict`` and the server follow too: 8-bit grayscale or
-RGB, a pixel limit read from the header); grayscale images stay single-channel unless some image of
-the set has color, then all become RGB. Images of different sizes
-are resized to the most common size so that the set fits one array (the model's own resize comes later,
-in :func:`kerascnn.data.spec.preprocess`). Hidden files (``.DS_Store``) are skipped; any other file that
-is not an image is an error, so a stray file never silently becomes a training example.
+Class names are the subfolder names, sorted. As forgiving as Keras' ``image_dataset_from_directory`` and
+torchvision's ``ImageFolder``: only files with an image extension (``IMAGE_EXTENSIONS``) are taken, the
+rest (``notes.txt``, ``Thumbs.db``) is skipped and counted; hidden files and folders (``.DS_Store``,
+``.ipynb_checkpoints``) are ignored. Every image's header is checked before anything trains
+(:func:`scan_image_folder`, kerascnn's image policy with the training conversions: alpha composited on
+white, 16-bit PNGs to 8 bits, the pixel limit), so whatever still cannot be used is listed at once, each
+file with its reason. Pixels are decoded by TensorFlow in :mod:`kerascnn.data.prepare`, the one data path.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import numpy as np
 
 from kerascnn.errors import DataError
 
+# Keras' image_dataset_from_directory's ALLOWLIST_FORMATS (what TensorFlow's decode_image reads)
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+MAX_LISTED = 20  # problems named one per line before "... and N more"
+
+
+@dataclasses.dataclass
+class FolderListing:
+    """The files of an image folder: ``items`` are ``(path, label, part)`` with part "train", "test" or None
+    (None: the folder has no test part of its own; the split decides), sorted by part, class, path."""
+
+    root: Path
+    class_names: list
+    items: list
+    skipped: list  # files whose extension is not an image's (not examples, not errors)
+
+    @property
+    def has_test(self) -> bool:
+        return any(part == "test" for _, _, part in self.items)
+
+    def relative(self, path) -> str:
+        """A file's identity inside the dataset: its path relative to the root, with ``/`` separators."""
+        return Path(os.path.relpath(path, self.root)).as_posix()
+
 
 def _class_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as e:
+        raise DataError(f"Cannot list {folder}: {e.strerror}") from None
 
 
-def _files(class_dir: Path) -> list[str]:
-    # Hidden folders (.ipynb_checkpoints) are skipped as hidden files are: their copies are no examples.
-    out = []
-    for root, dirs, files in os.walk(class_dir):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        out += [os.path.join(root, f) for f in files if not f.startswith(".")]
-    return sorted(out)
+def _files(class_dir: Path) -> tuple[list, list]:
+    """(image files, other files) under ``class_dir``; hidden files and folders are no examples."""
+    images, other = [], []
+
+    def fail(e):
+        raise DataError(f"Cannot list {e.filename}: {e.strerror}")
+
+    for root, dirs, files in os.walk(class_dir, onerror=fail):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in files:
+            if f.startswith("."):
+                continue
+            path = os.path.join(root, f)
+            (images if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS else other).append(path)
+    return sorted(images), sorted(other)
 
 
-def _decode(path: Path) -> np.ndarray:
-    from kerascnn.data.image_policy import decode
-
-    return decode(path)  # DataError names the file: a stray file never silently becomes an example
-
-
-def _scan(folder: Path, class_names: list | None):
+def _scan(folder: Path, class_names: list | None, part):
     dirs = _class_dirs(folder)
     names = [d.name for d in dirs]
     if class_names is not None and names != class_names:
         raise DataError(f"{folder} has classes {names} but the training part has {class_names}; they must match.")
-    items = []
+    items, skipped = [], []
     for label, d in enumerate(dirs):
-        files = _files(d)
+        files, other = _files(d)
+        skipped += other
         if not files:
-            raise DataError(f"Class folder {d} holds no images.")
-        items += [(f, label) for f in files]
-    loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+            raise DataError(f"Class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
+        items += [(f, label, part) for f in files]
+    loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+             and p.suffix.lower() in IMAGE_EXTENSIONS]
     if loose and dirs:
-        raise DataError(f"{loose[0]} is a file next to the class folders of {folder}; images belong in a class subfolder.")
-    return names, items
+        raise DataError(f"{loose[0]} is an image next to the class folders of {folder}; images belong in a class "
+                        "subfolder.")
+    return names, items, skipped
 
 
-def _to_array(images: list, size: tuple, channels: int) -> np.ndarray:
-    """One uint8 array ``[N, h, w, channels]`` from decoded images: gray -> RGB, resized to ``size`` (h, w)."""
-    from PIL import Image
-
-    out = []
-    for image in images:
-        if image.shape[2] != channels:  # only grayscale -> RGB: a set with color is RGB
-            image = np.repeat(image, channels, axis=2)
-        if image.shape[:2] != size:
-            h, w = size
-            image = np.stack([np.asarray(Image.fromarray(image[..., i]).resize((w, h), Image.BILINEAR))
-                              for i in range(channels)], axis=-1)
-        out.append(image)
-    return np.stack(out)
-
-
-def list_image_folder(folder) -> tuple[list, list, list | None]:
-    """``(class_names, train_items, test_items or None)`` of a folder of class subfolders; items are
-    ``(path, label)`` sorted by class then path. Hidden files and folders are skipped; every other file is
-    taken (a file that is not an image is met, and reported, when it is decoded). The one listing that the
-    in-memory loader below and the streaming pipeline share, so both see the same files in the same order."""
+def list_image_folder(folder) -> FolderListing:
+    """The :class:`FolderListing` of a folder of class subfolders (optionally inside ``train/`` and ``test/``)."""
     folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder of class subfolders of images"
+                        + ("" if folder.exists() else " (it does not exist)") + ".")
     parts = {p.name: p for p in _class_dirs(folder)}
     if set(parts) >= {"train", "test"} and len(parts) == 2:
-        names, train = _scan(parts["train"], None)
-        _, test = _scan(parts["test"], names)
+        names, train, skipped = _scan(parts["train"], None, "train")
+        _, test, skipped_test = _scan(parts["test"], names, "test")
+        items, skipped = train + test, skipped + skipped_test
     else:
-        (names, train), test = _scan(folder, None), None
+        names, items, skipped = _scan(folder, None, None)
     if len(names) < 2:
         found = f"only the class {names[0]!r}" if names else "no class subfolders"
         raise DataError(
             f"{folder} has {found}; a dataset folder needs one subfolder of images per class, at least two "
             "(or IDX files)."
         )
-    return names, train, test
+    return FolderListing(folder, names, items, skipped)
 
 
-def load_image_folder(folder, *, test_split: float = 0.2, seed: int = 0):
-    """A :class:`~kerascnn.data.raw.RawDataset` from class subfolders of images."""
-    from kerascnn.data.raw import RawDataset, split_train_test
+@dataclasses.dataclass
+class ScanResult:
+    headers: dict  # path -> ImageHeader of every usable file
+    problems: dict  # path -> one-line reason for every file that cannot be used
 
-    names, train_items, test_items = list_image_folder(folder)
-    test_items = test_items or []
-    decoded = [(_decode(f), y) for f, y in train_items + test_items]
-    size = collections.Counter(im.shape[:2] for im, _ in decoded).most_common(1)[0][0]
-    channels = max(im.shape[2] for im, _ in decoded)
-    x = _to_array([im for im, _ in decoded], size, channels)
-    y = np.array([label for _, label in decoded], dtype=np.int64)
-    n_train = len(train_items)
-    if test_items:
-        return RawDataset(str(folder), names, x[:n_train], y[:n_train], x[n_train:], y[n_train:])
-    return split_train_test(str(folder), names, x, y, test_split=test_split, seed=seed)
+    def common_size(self) -> tuple:
+        """(height, width) most images have (the default input when no model input is given)."""
+        counts = collections.Counter((h.height, h.width) for h in self.headers.values())
+        return counts.most_common(1)[0][0] if counts else (1, 1)
+
+    @property
+    def channels(self) -> int:
+        """3 when any image has color, else 1 (grayscale stays single-channel)."""
+        return 3 if any(h.channels == 3 for h in self.headers.values()) else 1
+
+
+def scan_files(paths, *, threads: int = 8) -> ScanResult:
+    """Check every file's header (kerascnn's image policy with the training conversions); no pixel decoded."""
+    from kerascnn.data.image_policy import inspect
+
+    def check(path):
+        try:
+            return path, inspect(Path(path), str(path), convertible=True), None
+        except DataError as e:
+            return path, None, str(e)
+
+    headers, problems = {}, {}
+    with ThreadPoolExecutor(max_workers=threads) as pool:  # file opens and Pillow's parsers release the GIL
+        for path, header, problem in pool.map(check, list(paths)):
+            if problem is None:
+                headers[path] = header
+            else:
+                problems[path] = problem
+    return ScanResult(headers, problems)
+
+
+def problems_message(problems: dict, where, *, skip_hint: bool = True) -> str:
+    """All the files that cannot be used, one per line with its reason (at most ``MAX_LISTED``); one file: one line."""
+    if len(problems) == 1:
+        reason = next(iter(problems.values()))
+        return reason + ("; remove it, or pass --skip-bad-images to leave such files out of every part." if skip_hint
+                         else ".")
+    lines = [f"{len(problems)} file(s) in {where} cannot be used"
+             + ("; remove them, or pass --skip-bad-images to leave them out of every part:" if skip_hint else ":")]
+    reasons = list(problems.values())
+    lines += [f"  {reason}" for reason in reasons[:MAX_LISTED]]
+    if len(reasons) > MAX_LISTED:
+        lines.append(f"  ... and {len(reasons) - MAX_LISTED} more")
+    return "\n".join(lines)
+
+
+def skipped_note(skipped: list, where) -> str | None:
+    """One line naming the files that were not taken because they are not images, or None."""
+    if not skipped:
+        return None
+    names = sorted({Path(p).name for p in skipped})
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    return (f"Skipped {len(skipped)} file(s) in {where} that are not images by their extension ({shown}); images "
+            f"are {', '.join(IMAGE_EXTENSIONS)}.")

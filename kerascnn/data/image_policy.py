@@ -7,7 +7,10 @@ why and what to do: an alpha channel (``LA``, ``RGBA``, a palette with transpare
 right way to drop it, a transparent background can be black or white), more than 8 bits per channel
 (16-bit PNG, 32-bit or float TIFF-like modes: scaling them down is a choice the user should make), CMYK
 and any other mode. The same rule holds for the server's ``serving_bytes`` input and for ``kerascnn
-predict`` and for class folders of training images, so an image either works everywhere or nowhere.
+predict``. Class folders of training images are as forgiving as Keras' ``image_dataset_from_directory``
+and torchvision's ``ImageFolder`` (``inspect(..., convertible=True)``): alpha is composited on
+``ALPHA_BACKGROUND`` (white) and 16-bit PNGs keep their high byte, as TensorFlow's decoder does; CMYK and
+the other modes are refused there too.
 
 Decompression bombs: the pixel count is read from the file's header (Pillow's ``Image.open`` parses
 only the header; pixels are decoded later, by ``load``) and an image over the limit is refused before
@@ -31,6 +34,7 @@ import numpy as np
 from kerascnn.errors import DataError
 
 DEFAULT_MAX_PIXELS = 40_000_000
+ALPHA_BACKGROUND = 255  # training folders composite transparent pixels on white (paper, web pages)
 ENV_MAX_PIXELS = "KERASCNN_MAX_IMAGE_PIXELS"
 FORMATS = ("PNG", "JPEG", "GIF", "BMP")
 _ACCEPTED_MODES = ("L", "RGB", "1", "P")  # 1 -> L, P (without transparency) -> RGB
@@ -115,7 +119,7 @@ def _too_many_pixels(what: str, width: int, height: int, limit: int) -> DataErro
                      f"{ENV_MAX_PIXELS}).")
 
 
-def _check(img, what: str, limit: int | None) -> ImageHeader:
+def _check(img, what: str, limit: int | None, convertible: bool = False) -> ImageHeader:
     width, height = img.size
     limit = limit or max_pixels()
     if width * height > limit:
@@ -125,6 +129,10 @@ def _check(img, what: str, limit: int | None) -> ImageHeader:
     mode = img.mode
     if mode == "P" and ("transparency" in img.info or img.palette is not None and img.palette.mode == "RGBA"):
         mode = "PA"
+    if convertible and (mode in _ALPHA_MODES or mode in _DEEP_MODES and img.format == "PNG"):
+        # training folders: alpha is composited on ALPHA_BACKGROUND, 16 bits become 8 (the high byte)
+        gray = mode in ("LA", "La") or mode.startswith("I") or mode == "PA" and _gray_palette(img)
+        return ImageHeader(img.format, width, height, 1 if gray else 3)
     if mode in _ALPHA_MODES:
         raise DataError(
             f"{what} has {_ALPHA_MODES[mode]} channels ({mode}); kerascnn takes grayscale (1) or "
@@ -154,15 +162,20 @@ def _unreadable(what: str, e: Exception) -> DataError:
 
     if isinstance(e, UnidentifiedImageError):
         reason = "unknown format"
+    elif isinstance(e, OSError) and e.errno is not None and e.strerror:  # not the image: the file itself
+        return DataError(f"{what} cannot be read: {e.strerror}")
     else:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
     return DataError(f"{what} is not an image kerascnn can read (PNG, JPEG, GIF or BMP): {reason}")
 
 
-def inspect(source, what: str | None = None, *, max_pixels: int | None = None) -> ImageHeader:
+def inspect(source, what: str | None = None, *, max_pixels: int | None = None, convertible: bool = False
+            ) -> ImageHeader:
     """Check an image (a path, or its bytes) against the rule from its header alone; pixels are not decoded.
 
-    ``max_pixels`` overrides the process's limit (a server passes its own).
+    ``max_pixels`` overrides the process's limit (a server passes its own). ``convertible`` also accepts what
+    a training folder converts, as Keras' ``image_dataset_from_directory`` and torchvision's ``ImageFolder``
+    do: an alpha channel (composited on :data:`ALPHA_BACKGROUND`) and 16-bit PNGs (their high byte).
 
     Raises:
         DataError: not an image, over the pixel limit, or a mode the rule refuses.
@@ -174,7 +187,7 @@ def inspect(source, what: str | None = None, *, max_pixels: int | None = None) -
         source = Path(source)
     try:
         with _open(source) as img:
-            return _check(img, what, max_pixels)
+            return _check(img, what, max_pixels, convertible)
     except DataError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:

@@ -15,9 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from kerascnn.data.augmentation import augment_batches, augmentation_layers
-from kerascnn.data.datasets import load_dataset
-from kerascnn.data.raw import RawDataset, split_validation
+from kerascnn.data.augmentation import augment_batches
+from kerascnn.data.raw import RawDataset
 from kerascnn.data.spec import LUMA_WEIGHTS, DataSpec, preprocess
 from kerascnn.errors import DataError
 
@@ -106,45 +105,3 @@ def build_dataset(x, y, spec: DataSpec, *, batch_size: int, training: bool, seed
     # Multi-worker: every worker holds the whole array, so shard the data, not (absent) files.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(autotune)
-
-
-def make_pipelines(
-    dataset="digits",
-    input_shape=None,
-    *,
-    batch_size: int = 128,
-    val_split: float = 0.1,
-    test_split: float = 0.2,
-    data_dir=None,
-    seed: int = 0,
-    augment=(),
-    cache_budget_bytes: int = DEFAULT_CACHE_BUDGET,
-) -> Pipelines:
-    """Build the train/validation/test pipelines of ``dataset`` for a model input ``input_shape``.
-
-    Args:
-        dataset: anything :func:`kerascnn.data.load_dataset` accepts, or a loaded ``RawDataset``.
-        input_shape: (H, W, C) of the model; default: the raw image shape.
-        batch_size: global batch size (split across replicas by tf.distribute).
-        val_split: fraction of the training part held out for validation (fixed seed); 0 disables
-            validation (``val`` is then None).
-        test_split: fraction held out as test when the source has no test part.
-        data_dir: TFDS data directory.
-        seed: shuffling and augmentation seed of the training pipeline.
-        augment: names from ``AUGMENTATIONS`` applied to training batches.
-        cache_budget_bytes: see the module docstring.
-
-    Returns:
-        ``Pipelines(train, val, test, spec)``; the spec's mean/std come from the training part only.
-    """
-    raw = load_dataset(dataset, data_dir=data_dir, test_split=test_split)
-    if int(batch_size) < 1:
-        raise DataError(f"batch_size must be a positive integer. Received: {batch_size}")
-    parts = split_validation(raw, val_split)
-    spec = make_spec(raw, input_shape or raw.image_shape, parts.x_train)
-    aug = augmentation_layers(augment, spec, seed=seed)
-    common = dict(batch_size=int(batch_size), seed=seed, cache_budget_bytes=cache_budget_bytes)
-    train = build_dataset(parts.x_train, parts.y_train, spec, training=True, augment=aug, **common)
-    val = build_dataset(parts.x_val, parts.y_val, spec, training=False, **common) if len(parts.x_val) else None
-    test = build_dataset(parts.x_test, parts.y_test, spec, training=False, **common)
-    return Pipelines(train, val, test, spec)

@@ -18,16 +18,17 @@ model input, so both ways give the same images, splits and class names.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from kerascnn.data.datasets import load_dataset
-from kerascnn.data.raw import VAL_SEED, RawDataset, split_indices
+from kerascnn.data.datasets import DEFAULT_DATASET, read_arrays
+from kerascnn.data.raw import TEST_SEED, VAL_SEED, RawDataset, split_by_identity, split_indices
 from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, build_dataset, channel_stats
 from kerascnn.data.spec import DataSpec
-from kerascnn.data.folders import list_image_folder
-from kerascnn.data.streaming import BadImages, FilePart, TFDSPart, sample_images
+from kerascnn.data.folders import list_image_folder, problems_message, scan_files, skipped_note
+from kerascnn.data.streaming import BadImageError, BadImages, FilePart, TFDSPart, sample_images
 from kerascnn.errors import DataError
 
 STATS_SAMPLE = 1000  # images decoded for mean/std of a streamed set: the statistics converge long before
@@ -74,6 +75,8 @@ class PreparedData:
     spec: DataSpec
     bad_images: BadImages
     raw: RawDataset | None = None  # in memory: the dataset itself (tune's trial processes start from it)
+    fingerprint: dict = dataclasses.field(default_factory=dict)  # files, files_digest, split_digest
+    notes: list = dataclasses.field(default_factory=list)  # lines worth telling the user (files skipped)
 
     @property
     def streaming(self) -> bool:
@@ -101,13 +104,37 @@ class PreparedData:
         test = self.test.dataset(self.spec, training=False, **common, **extra)
         return train, val, test
 
+    def with_test_rechecked(self) -> "PreparedData":
+        """A streamed folder's test files checked again before the evaluation (one deleted, looped or replaced
+        while training): all named at once (:class:`BadImageError`: the run is kept and resumes at its
+        evaluation), or with ``skip_bad_images`` left out and counted, so predictions and labels stay aligned."""
+        test = self.test
+        if not isinstance(test, FilePart):
+            return self
+        problems = scan_files(test.paths).problems
+        if not problems:
+            return self
+        if not self.bad_images.skip:
+            raise BadImageError(problems_message(problems, "the test part", skip_hint=False) + "\nRemove or fix "
+                                "them and rerun with --allow-data-change (training is done; the run resumes at its "
+                                "evaluation), or pass --skip-bad-images.")
+        for path in problems:
+            self.bad_images.record(path)
+        keep = np.flatnonzero([p not in problems for p in test.paths])
+        if not len(keep):
+            raise BadImageError(f"No test image of {self.name} can be read any more.")
+        return dataclasses.replace(self, test=test.subset(keep))
+
     def info(self) -> dict:
         """What data_spec.json / metrics.json say about how the data was fed."""
         return {"streaming": self.streaming, "train_images": len(self.train),
-                "val_images": len(self.val) if self.val is not None else 0, "test_images": len(self.test)}
+                "val_images": len(self.val) if self.val is not None else 0, "test_images": len(self.test),
+                "bad_images": self.bad_images.count, **self.fingerprint}
 
 
-def _validation_indices(n: int, val_split: float, fold=None, folds=None, labels=None, class_names=None):
+def _validation_indices(n: int, val_split: float, fold=None, folds=None, labels=None, class_names=None, names=None):
+    """(kept, validation) indices of the training part: a fold, a split by file identity (``names``: files keep
+    their side as others come and go), or a seeded split of the indices (arrays)."""
     if fold:
         from kerascnn.data.folds import check_folds, fold_indices
 
@@ -117,7 +144,24 @@ def _validation_indices(n: int, val_split: float, fold=None, folds=None, labels=
         return fold_indices(labels, folds)[int(fold) - 1]
     if val_split <= 0:
         return np.arange(n), None
+    if names is not None:
+        return split_by_identity(names, val_split, seed=VAL_SEED)
     return split_indices(n, val_split, seed=VAL_SEED)
+
+
+def _digest(rows) -> str:
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(("\t".join(str(v) for v in row) + "\n").encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:16]
+
+
+def _array_fingerprint(raw: RawDataset) -> dict:
+    h = hashlib.sha256()
+    for a in (raw.x_train, raw.y_train, raw.x_test, raw.y_test):
+        h.update(np.ascontiguousarray(a).data)
+    digest = h.hexdigest()[:16]
+    return {"files": int(len(raw.y_train) + len(raw.y_test)), "files_digest": digest, "split_digest": digest}
 
 
 def _spec(name, class_names, image_shape, input_shape, mean, std, statistics) -> DataSpec:
@@ -154,7 +198,7 @@ def prepare_data(dataset, input_shape=None, *, data_dir=None, val_split: float =
                                      cache_budget_bytes, bad, stats_sample, spec, on_disk=path.is_dir())
             if prepared is not None:
                 return prepared
-        source = load_dataset(source, data_dir=data_dir, test_split=test_split)
+        source = read_arrays(source, data_dir=data_dir, test_split=test_split)
     return _prepare_raw(source, input_shape, val_split, fold, folds, spec, bad)
 
 
@@ -173,7 +217,8 @@ def _shape_for(input_shape, channels: int, raw_shape=None) -> tuple:
 def _prepare_raw(raw: RawDataset, input_shape, val_split, fold, folds, spec, bad) -> PreparedData:
     from kerascnn.data.pipeline import make_spec
 
-    keep, held = _validation_indices(len(raw.y_train), val_split, fold, folds, raw.y_train, raw.class_names)
+    keep, held = _validation_indices(len(raw.y_train), val_split, fold, folds, raw.y_train, raw.class_names,
+                                     names=raw.train_ids)
     train = ArrayPart(raw.x_train[keep], raw.y_train[keep])
     val = ArrayPart(raw.x_train[held], raw.y_train[held]) if held is not None and len(held) else None
     test = ArrayPart(raw.x_test, raw.y_test)
@@ -184,7 +229,8 @@ def _prepare_raw(raw: RawDataset, input_shape, val_split, fold, folds, spec, bad
                                                "sample": len(train) > 20000})
     else:
         spec = dataclasses.replace(spec, image_shape=raw.image_shape, dataset=raw.name)
-    return PreparedData(raw.name, list(raw.class_names), train, val, test, spec, bad, raw=raw)
+    return PreparedData(raw.name, list(raw.class_names), train, val, test, spec, bad, raw=raw,
+                        fingerprint=_array_fingerprint(raw))
 
 
 # ---------------------------------------------------------------------------------------------- folders
@@ -199,75 +245,94 @@ def _is_image_folder(path: Path) -> bool:
 
 def _prepare_folder(folder, input_shape, val_split, test_split, fold, folds, budget, bad, stats_sample, spec,
                     seed) -> PreparedData:
-    names, train_items, test_items = list_image_folder(folder)
-    paths = np.array([p for p, _ in train_items], dtype=object)
-    labels = np.array([y for _, y in train_items], dtype=np.int64)
-    if test_items is None:  # the same split as load_dataset's split_train_test
-        keep, held = split_indices(len(paths), test_split, 0)
-        test_paths, test_labels = paths[held], labels[held]
-        paths, labels = paths[keep], labels[keep]
-    else:
-        test_paths = np.array([p for p, _ in test_items], dtype=object)
-        test_labels = np.array([y for _, y in test_items], dtype=np.int64)
-    keep, held = _validation_indices(len(paths), val_split, fold, folds, labels, names)
+    """A folder of class subfolders: listed, every header checked, split by file identity, decoded by TensorFlow
+    (in memory when it fits ``budget``, else streamed)."""
+    from kerascnn.data.streaming import file_problem
+
+    listing = list_image_folder(folder)
+    names = listing.class_names
+    paths = np.array([p for p, _, _ in listing.items], dtype=object)
+    labels = np.array([y for _, y, _ in listing.items], dtype=np.int64)
+    parts = np.array([part or "" for _, _, part in listing.items], dtype=object)
+    scan = scan_files(paths)  # every header, before anything trains: all problems are listed at once
+    problems = dict(scan.problems)
     if spec is not None:
-        size, channels = spec.input_shape[:2], spec.image_shape[2]
-        shape = tuple(spec.input_shape)
+        channels, shape = int(spec.image_shape[2]), tuple(spec.input_shape)
     else:
-        size = _shape_for(input_shape, 3)[:2]
-    whole = FilePart(paths, labels, size=size, channels=3, bad=bad)
-    statistics = None
+        channels = scan.channels
+        shape = _shape_for(input_shape, channels, (*scan.common_size(), channels))
+    size = tuple(shape[:2])
+    usable = np.array([p not in problems for p in paths], bool)
+    paths, labels, parts = paths[usable], labels[usable], parts[usable]
+    in_memory = len(paths) * int(np.prod(shape)) * 4 <= budget
+    x = None
+    if in_memory:  # decode once (TensorFlow, in parallel); every image that fails is named, all at once
+        failed = BadImages(skip=True)
+        x = FilePart(paths, labels, size=size, channels=channels, bad=failed).images(np.arange(len(paths)))
+        if failed.names:
+            problems.update({p: file_problem(p) for p in sorted(failed.names)})
+            decoded = np.array([p not in failed.names for p in paths], bool)
+            paths, labels, parts = paths[decoded], labels[decoded], parts[decoded]
+    if problems and not bad.skip:
+        raise DataError(problems_message(problems, folder))
+    for p in problems:
+        bad.record(p)
+    relative = np.array([listing.relative(p) for p in paths], dtype=object)
+    if listing.has_test:
+        train_idx, test_idx = np.flatnonzero(parts == "train"), np.flatnonzero(parts == "test")
+    else:  # each file's side is a function of its path: adding or removing files moves only those
+        train_idx, test_idx = (np.asarray(i) for i in split_by_identity(relative, test_split, TEST_SEED))
+    if not len(train_idx) or not len(test_idx):
+        raise DataError(f"{folder} has no usable {'training' if not len(train_idx) else 'test'} images left.")
+    keep, held = _validation_indices(len(train_idx), val_split, fold, folds, labels[train_idx], names,
+                                     names=relative[train_idx])
+    fit_idx = train_idx[keep]
+    val_idx = train_idx[held] if held is not None and len(held) else None
+    side = np.full(len(paths), "train", dtype=object)
+    side[test_idx] = "test"
+    if val_idx is not None:
+        side[val_idx] = "val"
+    order = np.argsort(relative, kind="stable")
+    fingerprint = {"files": int(len(paths)), "files_digest": _digest(zip(relative[order], labels[order])),
+                   "split_digest": _digest(zip(relative[order], side[order]))}
+    notes = [n for n in (skipped_note(listing.skipped, folder),) if n]
+    if problems:
+        notes.append(f"Left out {len(problems)} file(s) of {folder} that cannot be used (--skip-bad-images), e.g. "
+                     f"{next(iter(problems.values()))}")
+    image_shape = (*size, channels)
+    label = str(folder)
+    if in_memory:
+        raw = RawDataset(label, names, x[train_idx], labels[train_idx], x[test_idx], labels[test_idx],
+                         train_ids=relative[train_idx])
+        if spec is None:
+            mean, std = channel_stats(x[fit_idx], shape[2])
+            spec = DataSpec(label, names, image_shape, shape, mean, std, statistics={
+                "images": int(min(len(fit_idx), 20000)), "of": int(len(fit_idx)), "sample": len(fit_idx) > 20000})
+        else:
+            spec = dataclasses.replace(spec, image_shape=image_shape, dataset=label)
+        spec = dataclasses.replace(spec, streaming=False)
+        val = ArrayPart(x[val_idx], labels[val_idx]) if val_idx is not None else None
+        return PreparedData(label, names, ArrayPart(x[fit_idx], labels[fit_idx]), val,
+                            ArrayPart(x[test_idx], labels[test_idx]), spec, bad, raw=raw, fingerprint=fingerprint,
+                            notes=notes)
+
+    def part(idx):
+        return FilePart(paths[idx], labels[idx], size=size, channels=channels, bad=bad)
+
+    train = part(fit_idx)
     if spec is None:
-        # A seeded sample gives the channel count (color if any sampled image has color) and mean/std.
-        sample, native = sample_images(whole.subset(keep), stats_sample, seed)
-        channels = 3 if (native >= 3).any() else 1
-        shape = _shape_for(input_shape, channels)
-        if tuple(shape[:2]) != tuple(size):
-            size = shape[:2]
-            sample, native = sample_images(FilePart(paths[keep], labels[keep], size=size, channels=3, bad=bad),
-                                           stats_sample, seed)
+        sample, _ = sample_images(FilePart(paths[fit_idx], labels[fit_idx], size=size, channels=3, bad=bad),
+                                  stats_sample, seed)
         if channels == 1:
             sample = sample[..., :1]
         mean, std = channel_stats(sample, shape[2])
-        statistics = {"images": int(len(sample)), "of": int(len(keep)), "sample": len(sample) < len(keep),
-                      "seed": int(seed)}
-    image_shape = (*size, channels)
-    parts = [FilePart(p, y, size=size, channels=channels, bad=bad)
-             for p, y in ((paths[keep], labels[keep]),
-                          (paths[held], labels[held]) if held is not None and len(held) else (None, None),
-                          (test_paths, test_labels))]
-    if spec is None:
-        spec = _spec(str(folder), names, image_shape, shape, mean, std, statistics)
+        spec = _spec(label, names, image_shape, shape, mean, std,
+                     {"images": int(len(sample)), "of": int(len(fit_idx)), "sample": len(sample) < len(fit_idx),
+                      "seed": int(seed)})
     else:
-        spec = dataclasses.replace(spec, image_shape=image_shape, dataset=str(folder))
-    train, val, test = parts[0], (parts[1] if held is not None and len(held) else None), parts[2]
-    n_all = len(paths) + len(test_paths)
-    if n_all * int(np.prod(shape)) * 4 <= budget:
-        # Small enough: decode once (TensorFlow, in parallel) and keep the uint8 arrays.
-        x_train = FilePart(paths, labels, size=size, channels=channels, bad=bad).images(np.arange(len(paths)))
-        x_test = test.images(np.arange(len(test)))
-        kept = _kept(train, paths, x_train, labels, bad)
-        if kept is not None:
-            paths, x_train, labels = kept
-        raw = RawDataset(str(folder), names, x_train, labels, x_test, test_labels)
-        spec = dataclasses.replace(spec, streaming=False)
-        keep, held = _validation_indices(len(labels), val_split, fold, folds, labels, names)
-        if statistics is not None:  # all training images are decoded now: their statistics, not a sample's
-            mean, std = channel_stats(x_train[keep], shape[2])
-            spec = dataclasses.replace(spec, mean=mean, std=std, statistics={
-                "images": int(min(len(keep), 20000)), "of": int(len(keep)), "sample": len(keep) > 20000})
-        val = ArrayPart(x_train[held], labels[held]) if held is not None and len(held) else None
-        return PreparedData(str(folder), names, ArrayPart(x_train[keep], labels[keep]), val,
-                            ArrayPart(x_test, test_labels), spec, bad, raw=raw)
-    return PreparedData(str(folder), names, train, val, test, spec, bad)
-
-
-def _kept(part, paths, x, labels, bad):
-    """After skipping bad images while loading into memory: the paths and labels that were kept."""
-    if len(x) == len(paths):
-        return None
-    keep = np.array([str(p) not in bad.names for p in paths])
-    return paths[keep], x, labels[keep]
+        spec = dataclasses.replace(spec, image_shape=image_shape, dataset=label)
+    return PreparedData(label, names, train, part(val_idx) if val_idx is not None else None, part(test_idx), spec,
+                        bad, fingerprint=fingerprint, notes=notes)
 
 
 # ---------------------------------------------------------------------------------------------- TFDS
@@ -381,4 +446,48 @@ def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds
         train, val, test = (None if p is None else ArrayPart(p.images(np.arange(len(p))), p.labels)
                             for p in (train, val, test))
         spec = dataclasses.replace(spec, streaming=False)
-    return PreparedData(label, list(class_names), train, val, test, spec, bad)
+    splits = {k: {"examples": v.num_examples, "shards": list(getattr(v, "shard_lengths", []) or [])}
+              for k, v in (builder.info.splits or {}).items()}
+    fingerprint = {"files": int(n_all), "files_digest": _digest([(str(builder.info.full_name), splits)]),
+                   "split_digest": _digest([(train.split if hasattr(train, "split") else train_split,
+                                             val_split_name, test_split_name)])}
+    return PreparedData(label, list(class_names), train, val, test, spec, bad, fingerprint=fingerprint)
+
+
+def load_dataset(name_or_path=DEFAULT_DATASET, *, data_dir=None, test_split: float = 0.2, seed: int = 0,
+                 skip_bad_images: bool = False) -> RawDataset:
+    """A dataset as raw uint8 arrays with a fixed train/test split (the test part is the one every command uses).
+
+    Args:
+        name_or_path: ``"digits"``, a TFDS name, a folder of IDX files, a folder of class subfolders (decoded
+            as in training, each image resized once to the folder's most common size), or a RawDataset.
+        data_dir: TFDS data directory. test_split: fraction held out as the test part when the source has
+            none. seed: seed of that split for array sources (a folder's split follows its file names).
+    """
+    if isinstance(name_or_path, RawDataset):
+        return name_or_path
+    path = Path(str(name_or_path)).expanduser()
+    if path.is_dir() and _is_image_folder(path):
+        return prepare_data(path, None, val_split=0, test_split=test_split, cache_budget_bytes=2**62,
+                            skip_bad_images=skip_bad_images).raw
+    return read_arrays(name_or_path, data_dir=data_dir, test_split=test_split, seed=seed)
+
+
+def training_labels(dataset, *, data_dir=None, test_split: float = 0.2):
+    """``(class_names, training-part labels, RawDataset or None)`` without decoding a folder's images.
+
+    For cross-validation's early check: a folder is listed and split as :func:`prepare_data` splits it (its
+    RawDataset is None: each fold decodes it through prepare_data); array sources are read once and returned.
+    """
+    if not isinstance(dataset, RawDataset):
+        path = Path(str(dataset)).expanduser()
+        if path.is_dir() and _is_image_folder(path):
+            listing = list_image_folder(path)
+            labels = np.array([y for _, y, _ in listing.items], dtype=np.int64)
+            if listing.has_test:
+                return listing.class_names, labels[[part == "train" for _, _, part in listing.items]], None
+            relative = np.array([listing.relative(p) for p, _, _ in listing.items], dtype=object)
+            keep, _ = split_by_identity(relative, test_split, TEST_SEED)
+            return listing.class_names, labels[keep], None
+    raw = load_dataset(dataset, data_dir=data_dir, test_split=test_split)
+    return raw.class_names, raw.y_train, raw

@@ -2,7 +2,7 @@
 part) and the deterministic splits every command shares (test part, validation part, their seed).
 
 A leaf module: the loaders (:mod:`kerascnn.data.digits`, ``idx``, ``folders``, ``tfds_source``) build on
-it and :func:`kerascnn.data.datasets.load_dataset` dispatches to them.
+it and :func:`kerascnn.data.prepare.load_dataset` dispatches to them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 from kerascnn.errors import DataError
 
 VAL_SEED = 1  # the validation split (and the k folds) are fixed, independently of --seed
+TEST_SEED = 0  # the test split of a source without a test part: the same for every command
 
 
 @dataclasses.dataclass
@@ -28,6 +29,8 @@ class RawDataset:
         y_train: int64 ``[N]`` class indices.
         x_test: uint8 ``[M, h, w, c]``, never seen in training.
         y_test: int64 ``[M]``.
+        train_ids: for a folder, the training images' relative paths: the validation split follows them, so
+            a file keeps its side when others come or go (None: split by position).
     """
 
     name: str
@@ -36,6 +39,7 @@ class RawDataset:
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    train_ids: np.ndarray | None = None  # a folder's: each training image's path inside it (its identity)
 
     def __post_init__(self):
         self.class_names = [str(c) for c in self.class_names]
@@ -114,6 +118,63 @@ def split_indices(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, n
         raise DataError(f"Cannot hold out {fraction:.0%} of {n} images: each part needs at least one image.")
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[held:]), np.sort(order[:held])
+
+
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: every input bit changes about half the output bits."""
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def identity_scores(names, seed: int = 0) -> np.ndarray:
+    """A number in [0, 1) per name, a pure function of the name (its UTF-8 bytes) and ``seed``.
+
+    Vectorised over the array of names (FNV-1a over the byte columns, then a 64-bit mix), so a million
+    paths take about two seconds. A file keeps its score when other files come or go: splits made
+    by comparing scores with a fraction move only the files that were added or removed.
+    The hash: FNV-1a with a xor-shift after each byte, then splitmix64's finalizer.
+    """
+    names = np.asarray(names)
+    if names.dtype.kind != "S":
+        names = np.char.encode(names.astype(str), "utf-8")
+    n = len(names)
+    if n == 0:
+        return np.zeros(0, np.float64)
+    width = max(names.dtype.itemsize, 1)
+    columns = np.frombuffer(names.tobytes(), np.uint8).reshape(n, width)
+    h = np.full(n, _mix64(np.array([_FNV_OFFSET ^ np.uint64(int(seed) & (2**64 - 1))], np.uint64))[0], np.uint64)
+    with np.errstate(over="ignore"):
+        for column in columns.T:  # zero bytes are padding (no path holds NUL): the width does not matter
+            mixed = (h ^ column.astype(np.uint64)) * _FNV_PRIME
+            h = np.where(column != 0, mixed ^ (mixed >> np.uint64(29)), h)  # high bits fed back to low ones
+        h = _mix64(h)
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def split_by_identity(names, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(kept indices, held-out indices) of ``names``: held out when its :func:`identity_scores` < ``fraction``.
+
+    Each name's side depends on the name and the seed alone, so adding or removing files never moves another
+    file from one side to the other (a resumed run never tests on an image it trained on). The held-out
+    share is ``fraction`` on average, not exactly; a set so small that one side came out empty gives that
+    side the one name nearest the threshold.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"A split fraction must be between 0 and 1 (exclusive). Received: {fraction}")
+    n = len(names)
+    if n < 2:
+        raise DataError(f"Cannot hold out {fraction:.0%} of {n} images: each part needs at least one image.")
+    scores = identity_scores(names, seed)
+    held = scores < fraction
+    if not held.any():
+        held[np.argmin(scores)] = True
+    if held.all():
+        held[np.argmax(scores)] = False
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def split_train_test(name, class_names, x, y, *, test_split: float, seed: int = 0) -> RawDataset:

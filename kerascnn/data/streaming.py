@@ -10,8 +10,11 @@ Every image is resized once, from its own size to the model's (``tf.image.resize
 so a folder of mixed sizes is never squashed to one size first. The DataSpec of a streamed set has
 ``image_shape == (H, W, C)`` of the model input: the pipeline's own resize is the data's.
 
-Bad input met mid-stream (a corrupt JPEG, a stray text file) stops the run with one line naming the file
-(:class:`BadImageError`), or, with ``skip_bad_images``, is dropped and counted (:class:`BadImages`).
+Every file's header is checked before training (:mod:`kerascnn.data.folders`); what goes bad mid-stream (a
+file deleted, replaced or turned into a symlink loop while training, corrupt pixel data) stops the run
+with one line naming the file and why (:class:`BadImageError`, :func:`file_problem`), or, with
+``skip_bad_images``, is dropped and counted once (:class:`BadImages`). A file is read where it is decoded,
+inside the guard, so a read error takes its own position and blames its own name.
 tf.data cannot catch a decoding error inside a map, so the guard is built from its own parts: every
 element carries its position in the pass and the name of the element before it; ``ignore_errors``
 drops what failed to decode; a ``scan`` that sees a position jump knows the element before the one it
@@ -28,6 +31,7 @@ from kerascnn.errors import DataError
 
 BAD_IMAGE_MARK = "kerascnn-bad-image:"
 DECODE_PARALLELISM = None  # None: tf.data.AUTOTUNE
+STORED_SUFFIX = " (as stored in the prepared dataset)"  # names of a `data prepare` folder's records
 
 
 class BadImageError(DataError):
@@ -54,9 +58,31 @@ def bad_image_message(error_text: str) -> str | None:
     m = re.search(re.escape(BAD_IMAGE_MARK) + r"\]?\s*\[?b?['\"]?([^'\"\]\n]+)", error_text)
     if not m:
         return None
-    return (f"{m.group(1)} cannot be used: not an image TensorFlow can decode, or refused by kerascnn's image "
-            "policy (an alpha channel, or more pixels than KERASCNN_MAX_IMAGE_PIXELS); remove it from the dataset "
-            "(the run resumes from its last finished epoch) or pass --skip-bad-images to drop such files and count them.")
+    name = m.group(1)
+    return (f"{file_problem(name)}; remove or fix it and rerun (the run resumes from its last finished epoch; "
+            "--allow-data-change if files were removed), or pass --skip-bad-images to drop such files and count them.")
+
+
+def file_problem(name: str) -> str:
+    """Why the file (or record) ``name`` failed, found out again now: it is missing, unreadable, or no image."""
+    import os
+
+    from kerascnn.data.image_policy import inspect
+
+    if name.endswith(STORED_SUFFIX) or "tfrecord" in name:
+        return f"{name} cannot be decoded"
+    if not os.path.lexists(name):
+        return f"{name} cannot be used: it is no longer there (deleted or renamed while training)"
+    try:
+        with open(name, "rb") as f:
+            f.read(1)
+    except OSError as e:
+        return f"{name} cannot be read: {e.strerror or type(e).__name__}"
+    try:
+        inspect(name, convertible=True)
+    except DataError as e:
+        return str(e)
+    return f"{name} cannot be decoded: its image data is corrupt or truncated"
 
 
 def _header_pixels(contents):
@@ -77,6 +103,18 @@ def _header_pixels(contents):
                     (is_png, png)], default=lambda: tf.constant(0, tf.int64))
 
 
+def _composite(image):
+    """uint8 [h, w, 2|4] (gray or RGB, and alpha) -> [h, w, 1|3] flattened on the background."""
+    import tensorflow as tf
+
+    from kerascnn.data.image_policy import ALPHA_BACKGROUND
+
+    x = tf.cast(image, tf.float32)
+    alpha = x[..., -1:] / 255.0
+    flat = tf.round(x[..., :-1] * alpha + float(ALPHA_BACKGROUND) * (1.0 - alpha))
+    return tf.cast(flat, tf.uint8)
+
+
 def decode_resized(contents, size, channels: int, max_pixels: int | None = None):
     """Encoded image bytes -> float32 ``[H, W, channels]`` in 0..255 at ``size``, and the native channel count.
 
@@ -92,11 +130,12 @@ def decode_resized(contents, size, channels: int, max_pixels: int | None = None)
     with tf.control_dependencies(checks):
         image = tf.io.decode_image(contents, channels=0, expand_animations=False)  # uint8 [h, w, n]
     native = tf.shape(image)[-1]
-    # 1 = L, 3 = RGB; 2 (LA) and 4 (RGBA) carry transparency: there is no single right way to drop it
-    with tf.control_dependencies([tf.debugging.assert_equal(native % 2, 1),
-                                  tf.debugging.assert_less_equal(tf.cast(tf.reduce_prod(tf.shape(image)[:2]), tf.int64),
+    with tf.control_dependencies([tf.debugging.assert_less_equal(tf.cast(tf.reduce_prod(tf.shape(image)[:2]), tf.int64),
                                                                  tf.constant(limit, tf.int64))]):
         image = tf.identity(image)
+    # 1 = L, 3 = RGB; 2 (LA) and 4 (RGBA) carry transparency: composited on ALPHA_BACKGROUND, as a viewer shows it
+    image = tf.cond(native % 2 == 0, lambda: _composite(image), lambda: image)
+    native = native - 1 + native % 2
     gray = native == 1
     if channels == 1:
         image = tf.cond(gray, lambda: image[..., :1],
@@ -193,8 +232,12 @@ class StreamPart:
         n = len(self)
         return self.subset(np.sort(np.random.default_rng(seed).permutation(n)[:min(n, int(count))]))
 
+    def _load(self, payload):
+        """The encoded bytes of an element (a FilePart reads its file here, inside the guard)."""
+        return payload
+
     def _decode(self, payload):
-        return decode_resized(payload, self.size, self.channels)[0]
+        return decode_resized(self._load(payload), self.size, self.channels)[0]
 
     def elements(self, *, shuffle_seed=None, shard=None, repeat=False, skip=0):
         """``(float32 [H, W, C] image in 0..255, int64 label)`` elements, in order unless ``shuffle_seed``."""
@@ -260,8 +303,14 @@ class FilePart(StreamPart):
             ds = ds.repeat()
         if skip:
             ds = ds.skip(int(skip))  # resuming: the names already trained on, never decoded
-        return ds.map(lambda path, label: (path, tf.io.read_file(path), label),
-                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        # The file is read where it is decoded (_load), inside the guard: a file deleted, replaced or looped
+        # while training fails at its own position and is named, never its neighbour.
+        return ds.map(lambda path, label: (path, path, label))
+
+    def _load(self, payload):
+        import tensorflow as tf
+
+        return tf.io.read_file(payload)
 
 
 class TFDSPart(StreamPart):
@@ -319,7 +368,13 @@ class TFDSPart(StreamPart):
         if shard and "input_context" not in read:
             ds = ds.shard(*shard)  # fewer files than workers: every worker reads all, keeps its share
         key, label = self.image_key, self.label_key
-        return ds.map(lambda ex: (ex["tfds_id"], ex[key], tf.cast(ex[label], tf.int64)))
+        if "path" in self.builder.info.features:  # `data prepare` keeps each source file's path: name that
+            def name(ex):
+                return tf.strings.join([ex["path"], STORED_SUFFIX])
+        else:
+            def name(ex):
+                return ex["tfds_id"]
+        return ds.map(lambda ex: (name(ex), ex[key], tf.cast(ex[label], tf.int64)))
 
     def _num_files(self) -> int:
         split = self.split.split("[")[0]
@@ -367,7 +422,7 @@ def sample_images(part: StreamPart, count: int, seed: int = 0):
     size = part.size
 
     def decode_with_channels(payload):
-        image, native = decode_resized(payload, size, 3)
+        image, native = decode_resized(picked._load(payload), size, 3)
         return tf.concat([image, tf.fill([*size, 1], tf.cast(native, tf.float32))], -1)
 
     records = picked._records(shuffle_seed=None, shard=None, repeat=False, skip=0)

@@ -182,10 +182,19 @@ def _save_model(model, work: Path, name: str) -> None:
     final = work / name
     final.parent.mkdir(exist_ok=True)
     tmp = final.with_name(f".{final.stem}.tmp.keras")  # Keras wants the .keras suffix
-    model.save(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+    try:
+        model.save(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException as e:  # a full disk: no torn file left to take the space the next try needs
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(e, OSError) and e.filename is None:
+            from kerascnn.fsutil import naming
+
+            raise naming(e, final) from e
+        raise
 
 
 def mark_trained(work, state: TrainingState) -> TrainingState:

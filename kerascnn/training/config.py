@@ -24,7 +24,7 @@ TRAINING_SETTINGS_IN_HPARAMS = ("lr", "optimizer", "batch_size", "epochs", "sche
 # Other names of a setting that users' files and calls may use (Keras' optimizers say learning_rate).
 SETTING_ALIASES = {"learning_rate": "lr"}
 # Settings that may differ between a run and its resumption without invalidating the saved state.
-NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out", "core_split", "skip_bad_images")
+NOT_PART_OF_IDENTITY = ("overwrite", "verbose", "out", "core_split", "skip_bad_images", "allow_data_change")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -82,9 +82,12 @@ class TrainConfig:
     cache_budget_mb: float = setting(512, "folders and TFDS sets whose preprocessed training images fit this stay in "
                                           "memory; larger ones stream from disk through tf.data with flat memory; "
                                           "0 always streams", parse=float, metavar="MB")
-    skip_bad_images: bool = setting(False, "drop images that cannot be decoded and count them in metrics.json",
-                                    default_help="stop with one line naming the file; the run resumes once it is "
-                                                 "removed")
+    skip_bad_images: bool = setting(False, "leave files that cannot be used (not decodable, unreadable) out of every "
+                                           "part, the test part included, and count them in metrics.json",
+                                    default_help="list them all, each with its reason, and stop")
+    allow_data_change: bool = setting(False, "resume an unfinished run although its files changed since it started "
+                                             "(each file keeps its part: no test image was trained on)",
+                                      default_help="refuse with one line")
     fold: int | None = setting(None, "the fold (1..K) a run of a cross-validation validates on (set by fit)",
                                cli=False)
     test_split: float = setting(0.2, "fraction held out as test when the dataset has no test part", parse=float,

@@ -132,8 +132,11 @@ class _Trainer:
 
         strategy = get_strategy(cfg.strategy)  # first: multi-worker needs it before other TF ops
         self.chief = is_chief(strategy)
+        from kerascnn.data.datasets import check_source
         from kerascnn.runs.lifecycle import check_out_dir
 
+        if self.raw is None:
+            check_source(cfg.dataset)  # a missing folder is the answer, not "already holds a finished run"
         if self.chief:
             check_out_dir(cfg.out, overwrite=cfg.overwrite)
         import keras
@@ -142,6 +145,9 @@ class _Trainer:
         prepared = self.prepared = assembly.prepare(cfg, self.raw, strategy=strategy)
         self.data = data = prepared.data
         spec = prepared.spec
+        if self.chief and (cfg.verbose if cfg.verbose is not None else default_verbose()):
+            for note in data.notes:  # files that were skipped (not images) or left out (--skip-bad-images)
+                print(note, flush=True)
         replicas = strategy.num_replicas_in_sync
         with strategy.scope():
             self.assembly = assembly.assemble(cfg, prepared)
@@ -163,7 +169,8 @@ class _Trainer:
         from kerascnn.runs import lifecycle
 
         run = lifecycle.open_run_dir(cfg.out, cfg.identity(), overwrite=cfg.overwrite,
-                                  worker=None if self.chief else worker_index(strategy) or 1)
+                                     worker=None if self.chief else worker_index(strategy) or 1, data=data.info(),
+                                     allow_data_change=cfg.allow_data_change)
         try:
             return self._train(run, net, spec, data, train, val, test, strategy, replicas,
                                prepared.steps_per_execution, prepared.steps_per_epoch)
@@ -172,6 +179,8 @@ class _Trainer:
         except KerasCNNError:
             lifecycle.abandon(run)
             raise
+        finally:
+            run.release()  # the lock on the run directory (a failed write keeps the run, unlocked)
 
     def _configure(self, phase):
         """Freeze for ``phase`` and compile a fresh optimizer at its learning rate, over its epochs."""
@@ -314,6 +323,11 @@ class _Trainer:
                 # Evaluate the checkpoint users will export: the best epoch (the last one without a best).
                 checkpoints.load_model_weights(net, run.work / name)
                 break
+        checked = data.with_test_rechecked()  # test files that went bad while training: named, or left out
+        if checked is not data:
+            data = self.data = checked
+            self.prepared = dataclasses.replace(self.prepared, data=checked)
+            test = self._pipelines(net, start_epoch=0)[2]
         with reporting_bad_images():
             metrics = self._test_metrics(net, spec, data, test, checkpoints.history_of(state), timer, seconds, done,
                                          replicas, steps_per_epoch)

@@ -57,18 +57,34 @@ def fit_folds(cfg: TrainConfig, train_fold, raw=None) -> CrossValidationResult:
             (:func:`kerascnn.training.fit.fit` hands itself in, with the caller's callbacks).
         raw: the dataset as a ``RawDataset`` (else ``cfg.dataset`` is loaded once, for all folds).
     """
-    from kerascnn.data import load_dataset
+    from kerascnn.data.datasets import check_source
     from kerascnn.data.folds import check_folds
-    from kerascnn.runs.lifecycle import check_out_dir
+    from kerascnn.data.prepare import training_labels
+    from kerascnn.runs.lifecycle import check_out_dir, lock_run
     from kerascnn.training.strategy import tf_config_cluster
 
     if tf_config_cluster():
         raise KerasCNNError(f"{caller_name('folds')} trains on one host; unset TF_CONFIG (or train the folds one by one).")
+    if raw is None:
+        check_source(cfg.dataset)
     check_out_dir(cfg.out, overwrite=cfg.overwrite)
-    raw = raw if raw is not None else load_dataset(cfg.dataset, data_dir=cfg.data_dir, test_split=cfg.test_split)
-    check_folds(raw.y_train, cfg.folds, raw.class_names)  # before any file is written
+    # Each fold reads the data through prepare_data, as fit does (the same pixels); arrays are read once here.
+    class_names, y_train, raw = training_labels(raw if raw is not None else cfg.dataset, data_dir=cfg.data_dir,
+                                                test_split=cfg.test_split)
+    check_folds(y_train, cfg.folds, class_names)  # before any file is written
     verbose = cfg.verbose if cfg.verbose is not None else default_verbose()
     final = Path(cfg.out)
+    lock = lock_run(final)
+    try:
+        return _fit_locked(cfg, train_fold, raw, final, verbose)
+    finally:
+        lock.release()
+
+
+def _fit_locked(cfg, train_fold, raw, final, verbose) -> CrossValidationResult:
+    from kerascnn.data.streaming import BadImageError
+    from kerascnn.runs.lifecycle import DataChangedError
+
     work, resumed = _open(final, cfg)
     fold_paths = []
     try:
@@ -84,12 +100,14 @@ def fit_folds(cfg: TrainConfig, train_fold, raw=None) -> CrossValidationResult:
                 fold_cfg = dataclasses.replace(cfg, fold=fold, out=str(out), overwrite=False)
                 train_fold(fold_cfg, raw)
             fold_paths.append(out)
-        summary, histories = _summarize(cfg, raw, fold_paths)
+        summary, histories = _summarize(cfg, fold_paths)
         from kerascnn.fsutil import atomic_write_json
         from kerascnn.training.plots import plot_fold_curves
 
         plot_fold_curves(histories, work / runs.FOLD_CURVES, folds_summary=summary)
         atomic_write_json(work / runs.FOLDS_SUMMARY, summary)
+    except (BadImageError, DataChangedError):
+        raise  # the folds trained so far are kept: a rerun resumes once the file is fixed (or the change allowed)
     except KerasCNNError:
         # Bad input or a diverged fold: a rerun with the same settings would fail the same way.
         shutil.rmtree(work, ignore_errors=True)
@@ -149,13 +167,11 @@ def _mean_std(values) -> tuple[float, float]:
     return round(float(a.mean()), 6), round(float(a.std()), 6)
 
 
-def _summarize(cfg: TrainConfig, raw, fold_paths: list) -> tuple[dict, list]:
-    from kerascnn.data.folds import fold_indices
-
+def _summarize(cfg: TrainConfig, fold_paths: list) -> tuple[dict, list]:
     rows, histories = [], []
-    splits = fold_indices(raw.y_train, cfg.folds)
     for fold, path in enumerate(fold_paths, start=1):
         metrics = json.loads((path / runs.METRICS_FILE).read_text())
+        data = json.loads((path / runs.CONFIG_FILE).read_text()).get("data", {})
         history = _read_history(path)
         key = _main_val_accuracy_key(history, metrics.get("best_val_accuracy"))
         histories.append({"loss": history.get("loss", []), "val_loss": history.get("val_loss", []),
@@ -163,8 +179,8 @@ def _summarize(cfg: TrainConfig, raw, fold_paths: list) -> tuple[dict, list]:
         rows.append({
             "fold": fold,
             "run": path.name,
-            "train_images": int(len(splits[fold - 1][0])),
-            "val_images": int(len(splits[fold - 1][1])),
+            "train_images": int(data.get("train_images", 0)),
+            "val_images": int(data.get("val_images", 0)),
             "val_accuracy": round(history[key][-1], 6) if key else None,  # the last epoch's
             "best_val_accuracy": _round(metrics.get("best_val_accuracy")),
             "test_accuracy": _round(metrics["test_accuracy"]),  # of the best-validation checkpoint

@@ -81,7 +81,7 @@ def _one_class(folder):
 
 def _non_image(folder):
     data_files.write_image_folder(folder, per_class=4)
-    (folder / "left" / "readme.md").write_text("# not a picture")
+    (folder / "left" / "readme.png").write_text("# not a picture")  # (readme.md would be skipped: not an image name)
 
 
 @pytest.mark.parametrize("extra, expected", [
@@ -103,7 +103,7 @@ def test_hparam_pairs_combine_with_the_hparams_file(tmp_path, capsys, extra, exp
         (_corrupt_header, [], "magic number"),
         (_count_mismatch, [], "30 images but"),
         (_one_class, [], "only the class 'cats'"),
-        (_non_image, [], "readme.md cannot be used: not an image"),
+        (_non_image, [], "readme.png is not an image kerascnn can read"),
         (None, ["--input-shape", "3,3"], "too small for lenet"),
         (None, ["--lr", "1e9", "--optimizer", "sgd"], "loss became NaN"),
         (None, ["--dataset", "mnist", "--data-dir", "{tmp}/tfds"], "could not be downloaded"),

@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from kerascnn.data import RawDataset, load_dataset, split_indices
+from kerascnn.data import RawDataset, load_dataset, split_by_identity, split_indices
 from kerascnn.data.idx import read_idx_images, write_idx
 from kerascnn.errors import DataError
 from kerascnn_testing.data_files import digit_like_images, write_idx_folder, write_image_folder
@@ -87,7 +87,11 @@ def test_image_folder(tmp_path):
     write_image_folder(tmp_path, per_class=10)
     d = load_dataset(str(tmp_path), test_split=0.2)
     assert d.class_names == ["left", "right"] and d.image_shape == (12, 12, 1)
-    assert len(d.x_train) == 16 and len(d.x_test) == 4
+    # each file's side is a function of its path (split_by_identity): the test part is the files it holds out
+    relative = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.png"))
+    _, held = split_by_identity(relative, 0.2)
+    assert len(d.x_train) == 20 - len(held) and len(d.x_test) == len(held) >= 1
+    assert set(d.train_ids) == set(relative) - {relative[i] for i in held}
 
 
 def test_image_folder_train_test_rgb_and_mixed_sizes(tmp_path):
@@ -107,11 +111,23 @@ def test_image_folder_with_one_class(tmp_path):
         load_dataset(str(tmp_path))
 
 
-def test_image_folder_with_a_non_image_file(tmp_path):
+def test_image_folder_skips_files_that_are_not_images_by_their_extension(tmp_path):
     write_image_folder(tmp_path)
     (tmp_path / "left" / "notes.txt").write_text("not an image")
-    with pytest.raises(DataError, match="notes.txt is not an image"):
+    (tmp_path / "right" / "Thumbs.db").write_bytes(b"\0" * 64)
+    from kerascnn.data import prepare_data
+
+    data = prepare_data(tmp_path, (12, 12, 1))
+    assert data.info()["files"] == 24 and "Skipped 2 file(s)" in data.notes[0] and "notes.txt" in data.notes[0]
+
+
+def test_image_folder_lists_every_file_that_cannot_be_used_at_once(tmp_path):
+    write_image_folder(tmp_path)
+    (tmp_path / "left" / "fake.png").write_text("not an image")
+    (tmp_path / "right" / "empty.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match="2 file") as e:
         load_dataset(str(tmp_path))
+    assert "fake.png is not an image" in str(e.value) and "empty.jpg is not an image" in str(e.value)
 
 
 def test_unknown_dataset_and_missing_folder(tmp_path):

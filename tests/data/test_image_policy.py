@@ -56,6 +56,31 @@ REFUSED = {  # name -> (encoded image, part of the one-line reason)
 }
 
 
+CONVERTED_IN_FOLDERS = ("rgba.png", "la.png", "transparent-palette.png", "deep.png")
+
+
+def test_training_folders_composite_alpha_on_white_and_keep_the_high_byte_of_16_bits(tmp_path):
+    from PIL import Image
+
+    from kerascnn.data import prepare_data
+
+    folder = write_image_folder(tmp_path / "data")
+    rgba = np.zeros((12, 12, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 0  # fully transparent red: white on white
+    rgba[:6, :, 3] = 255  # the top half opaque red
+    Image.fromarray(rgba, mode="RGBA").save(folder / "left" / "zz-rgba.png")
+    deep = np.full((12, 12), 0x7F80, np.uint16)
+    Image.frombytes("I;16", (12, 12), deep.astype("<u2").tobytes()).save(folder / "right" / "zz-deep.png")
+    data = prepare_data(folder, (12, 12, 3), val_split=0)
+    raw = data.raw
+    every = dict(zip(raw.train_ids, raw.x_train))  # both parts keep the listing's order (sorted paths)
+    test_ids = [i for i in sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) if i not in every]
+    every.update(zip(test_ids, raw.x_test))
+    top, bottom = every["left/zz-rgba.png"][:6], every["left/zz-rgba.png"][6:]
+    assert (top == [200, 0, 0]).all() and (bottom == 255).all()
+    assert (every["right/zz-deep.png"] == 0x7F).all()
+
+
 @pytest.mark.parametrize("name", sorted(ACCEPTED))
 def test_accepted_images_decode_to_8_bit_gray_or_rgb(name):
     data, channels = ACCEPTED[name]
@@ -76,8 +101,11 @@ def test_predict_folders_and_the_server_refuse_the_same_images_with_the_same_lin
     (folder / "left" / name).write_bytes(data)
     from kerascnn.data import load_dataset
 
-    with pytest.raises(DataError, match=reason.replace("(", r"\(").replace(")", r"\)")):
-        load_dataset(str(folder))  # training data
+    if name in CONVERTED_IN_FOLDERS:  # training folders convert these, as Keras' and torchvision's loaders do
+        assert len(load_dataset(str(folder)).y_train) + len(load_dataset(str(folder)).y_test) == 25
+    else:
+        with pytest.raises(DataError, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            load_dataset(str(folder))  # training data
     if name != "text.png":  # the server leaves what is not an image at all to the model's decoder
         with pytest.raises(ServingError, match=reason.replace("(", r"\(").replace(")", r"\)")) as served:
             check_string_inputs({"image_bytes": np.array([ACCEPTED["gray.png"][0], data], dtype=object)}, 10**6)

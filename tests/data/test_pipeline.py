@@ -1,4 +1,4 @@
-"""make_pipelines / build_dataset: preprocessing, splits, statistics, augmentation, order."""
+"""prepare_data(...).pipelines / build_dataset: preprocessing, splits, statistics, augmentation, order."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from kerascnn.data import (
     build_dataset,
     channel_stats,
     load_dataset,
-    make_pipelines,
+    augmentation_layers,
+    prepare_data,
     make_spec,
     preprocess,
     split_validation,
@@ -19,7 +20,9 @@ from kerascnn.errors import DataError
 
 
 def test_pipelines_for_lenet_on_digits():
-    train, val, test, spec = make_pipelines("digits", (28, 28, 1), batch_size=32)
+    data = prepare_data("digits", (28, 28, 1))
+    train, val, test = data.pipelines(batch_size=32)
+    spec = data.spec
     x, y = next(iter(train))
     assert x.shape == (32, 28, 28, 1) and x.dtype.name == "float32" and y.dtype.name == "int64"
     assert spec.image_shape == (8, 8, 1) and spec.input_shape == (28, 28, 1)
@@ -69,7 +72,8 @@ def test_augmentation_changes_training_batches_only():
     x = np.zeros((16, 8, 8, 1), np.uint8)
     x[:, :, :4] = 255
     raw = RawDataset.from_arrays(x, np.arange(16) % 2, x, np.arange(16) % 2)
-    train, _, test, spec = make_pipelines(raw, (8, 8, 1), batch_size=16, val_split=0, augment=["flip"])
+    data = prepare_data(raw, (8, 8, 1), val_split=0)
+    train, _, test = data.pipelines(batch_size=16, augment=augmentation_layers(["flip"], data.spec))
     flipped = next(iter(train))[0].numpy()
     plain = next(iter(test))[0].numpy()
     assert np.allclose(plain, plain[0]) and not np.allclose(flipped, flipped[0])  # some got mirrored
@@ -77,6 +81,6 @@ def test_augmentation_changes_training_batches_only():
 
 def test_unknown_augmentation_and_bad_channels():
     with pytest.raises(DataError, match="Unknown augmentation 'blur'"):
-        make_pipelines("digits", (8, 8, 1), augment=["blur"])
+        augmentation_layers(["blur"], prepare_data("digits", (8, 8, 1)).spec)
     with pytest.raises(DataError, match="only 1 or 3 channels"):
-        make_pipelines("digits", (8, 8, 2))
+        prepare_data("digits", (8, 8, 2))

@@ -110,15 +110,15 @@ def folder_with_a_bad_file(tmp_path, digit_folder):
     return root, bad
 
 
-def test_a_bad_image_mid_stream_stops_with_one_line_naming_it(folder_with_a_bad_file, tmp_path, capsys):
+def test_a_bad_image_is_named_before_training_and_skipped_on_request(folder_with_a_bad_file, tmp_path, capsys):
     root, bad = folder_with_a_bad_file
     out = tmp_path / "run"
     args = ["fit", "lenet", "--dataset", str(root), "--input-shape", "16,16", "--epochs", "1", "--val-split", "0",
             "--cache-budget-mb", "0", "--out", str(out)]
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and str(bad) in err[0] and "Traceback" not in err[0] and "--skip-bad-images" in err[0]
-    assert not out.exists()
+    assert len(err) == 1 and f"error: {bad} is not an image" in err[0] and "--skip-bad-images" in err[0]
+    assert not out.exists() and not out.with_name("run.partial").exists()
     assert main(args + ["--skip-bad-images"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["bad_images_skipped"] == 1 and metrics["streaming"]

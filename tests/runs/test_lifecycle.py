@@ -30,6 +30,7 @@ def test_same_settings_resume(tmp_path):
 def test_a_run_killed_before_its_first_epoch_starts_over(tmp_path):
     run = lifecycle.open_run_dir(tmp_path / "run", {"lr": 0.1}, overwrite=False)
     (run.work / "config.json").write_text(json.dumps({"identity": {"lr": 0.1}}))
+    run.release()  # as the kernel does when a killed process's files close
     run = lifecycle.open_run_dir(tmp_path / "run", {"lr": 0.1}, overwrite=False)
     assert not run.resumed and list(run.work.iterdir()) == []
 

@@ -96,3 +96,24 @@ def test_an_unfinished_cross_validation_with_other_settings_is_refused(tmp_path)
     with pytest.raises(ArtifactError, match=r"other settings \(lr\)"):
         kerascnn.fit(**SETTINGS, out=str(out))
     assert (work / "config.json").is_file()  # left for the user to resume or --overwrite
+
+
+def test_folds_of_an_image_folder_see_the_pixels_fit_sees(tmp_path):
+    # Each fold reads the folder through prepare_data, as fit does: TensorFlow's decode and one resize from each
+    # image's own size, never a Pillow pass that first squashes every image to the folder's most common size.
+    from PIL import Image
+
+    from kerascnn.data import prepare_data
+    from kerascnn.data.spec import DataSpec
+    from kerascnn_testing.data_files import write_image_folder
+
+    folder = write_image_folder(tmp_path / "data", per_class=12)
+    Image.fromarray(np.tile(np.arange(30, dtype=np.uint8) * 8, (20, 1))).save(folder / "left" / "wide.png")
+    result = kerascnn.fit("lenet", dataset=str(folder), folds=2, epochs=1, batch_size=8, input_shape=[16, 16],
+                          hparams=RELU, verbose=0, out=str(tmp_path / "cv"))
+    for fold, path in enumerate(result.fold_paths, start=1):
+        expected = prepare_data(folder, (16, 16, 1), fold=fold, folds=2)
+        saved = DataSpec.load(path)
+        assert saved.mean == pytest.approx(expected.spec.mean) and saved.std == pytest.approx(expected.spec.std)
+        data = json.loads((path / "config.json").read_text())["data"]
+        assert data["train_images"] == len(expected.train) and data["files_digest"] == expected.info()["files_digest"]
