@@ -1,7 +1,7 @@
 """ONNX export: one ``.onnx`` file plus a ``.json`` beside it, for ONNX Runtime, OpenVINO, TensorRT, Windows ML.
 
     models/lenet.onnx     raw uint8 images [N, h, w, c] in, probabilities float32 [N, K] out
-    models/lenet.json     the marker: class names, input/output spec, DataSpec, sha256, parity
+    models/lenet.onnx.json  the marker: class names, input/output spec, DataSpec, sha256, parity
 
 The graph is the TFLite one (:func:`kerascnn.export.graph.tflite_preprocess`: preprocessing made of
 plain ops, then the model, then softmax), converted by ``tf2onnx`` (opset 17), the converter Keras' own

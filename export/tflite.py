@@ -54,9 +54,11 @@ QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 CALIBRATION_SAMPLES = 300  # the TFLite guide's 100-500 representative samples
 
 
-def sidecar_path(tflite_path) -> Path:
-    """``model.tflite`` -> ``model.json``: where a TFLite export keeps its class names and spec."""
-    return Path(tflite_path).with_suffix(".json")
+def sidecar_path(export_path) -> Path:
+    """Where a file export keeps its class names, spec and parity: ``model.tflite`` -> ``model.json``,
+    ``model.onnx`` -> ``model.onnx.json`` (so the TFLite and ONNX exports of one model never share a report)."""
+    path = Path(export_path)
+    return path.with_name(path.name + ".json") if path.suffix == ".onnx" else path.with_suffix(".json")
 
 
 def calibration_subset(images, samples: int = CALIBRATION_SAMPLES, seed: int = 0) -> np.ndarray:

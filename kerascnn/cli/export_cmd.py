@@ -85,7 +85,7 @@ def run(args) -> int:
     from kerascnn.errors import KerasCNNError
     from kerascnn.export import existing_versions, export, format_table
     from kerascnn.export.artifacts import folder_size, load_source
-    from kerascnn.export.tflite import check_target
+    from kerascnn.export.tflite import check_target, sidecar_path
 
     for flag, default in TFLITE_ONLY.items():
         if args.format != "tflite" and getattr(args, flag) != default:
@@ -145,7 +145,7 @@ def run(args) -> int:
               f"{len(spec.class_names)} class names, author {args.author!r}, license {args.license!r}")
     print(f"Parity with the Keras model on {result.parity['images']} test images of {data.name}:")
     print(format_table({result.kind: result.parity}))
-    report_at = result.path / "parity.json" if result.path.is_dir() else result.path.with_suffix(".json")
+    report_at = result.path / "parity.json" if result.path.is_dir() else sidecar_path(result.path)
     print(f"Report: {report_at}")
     return 0
 

@@ -76,7 +76,7 @@ def test_onnx_export_with_default_name_then_an_existing_target_is_refused(kerasc
     proc = kerascnn_main("export", run_dir, "--format", "onnx", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     path = tmp_path / "models" / "lenet.onnx"
-    info = json.loads(path.with_suffix(".json").read_text())
+    info = json.loads(path.with_name("lenet.onnx.json").read_text())
     assert info["format"] == "onnx" and info["parity"]["passed"] and info["parity"]["max_abs_prob_diff"] <= 1e-4
     assert "Exported lenet to models/lenet.onnx (ONNX" in proc.stdout and "onnx" in proc.stdout.splitlines()[-2]
     before = path.read_bytes()
@@ -87,6 +87,11 @@ def test_onnx_export_with_default_name_then_an_existing_target_is_refused(kerasc
         "kerascnn export: error: models/lenet.onnx exists: pass --overwrite to replace it, or choose another --out."
     ]
     assert path.read_bytes() == before
+    # the TFLite export of the same run, default names too, keeps its own report beside the ONNX one
+    proc = kerascnn_main("export", run_dir, "--format", "tflite", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "models" / "lenet.json").read_text())["format"] != "onnx"
+    assert json.loads(path.with_name("lenet.onnx.json").read_text()) == info
 
 
 def test_tflite_only_flags_and_a_missing_converter_fail_in_one_line(kerascnn_main, run_dir, tmp_path, monkeypatch):

@@ -150,4 +150,4 @@ def test_missing_converter_existing_target_and_parity_miss_write_nothing(trained
     with pytest.raises(KerasCNNError, match=r"ONNX export needs tf2onnx .*pip install 'kerascnn\[onnx\]'"):
         export(trained_run, tmp_path / "new.onnx", format="onnx", check_parity=False)
     assert existing.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.json", "lenet.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet.onnx", "lenet.onnx.json"]
