@@ -24,11 +24,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's start-up chatter
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.signal
 import tensorflow as tf
-import keras
 from keras import layers
 from sklearn.datasets import load_digits, load_sample_image
 

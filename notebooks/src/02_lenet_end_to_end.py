@@ -25,10 +25,10 @@ import re
 import time
 from pathlib import Path
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-import keras
 from IPython.display import Image, display
 
 import kerascnn

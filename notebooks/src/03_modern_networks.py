@@ -26,10 +26,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-import keras
 from keras import layers
 from sklearn.datasets import load_digits, load_sample_image
 
@@ -384,7 +384,7 @@ same_shape = keras.Model(inputs, basic_block(inputs, 64, name="res_a"))
 downsample = keras.Model(inputs, basic_block(inputs, 128, strides=2, name="res_b"))
 print("basic_block(64):            ", inputs.shape, "->", same_shape.output.shape, "(identity shortcut)")
 print("basic_block(128, strides=2):", inputs.shape, "->", downsample.output.shape,
-      "(shortcut:", [l.name for l in downsample.layers if l.name.startswith("res_b_0")], ")")
+      "(shortcut:", [layer.name for layer in downsample.layers if layer.name.startswith("res_b_0")], ")")
 
 # Zero the last BatchNorm of the branch (gamma = beta = 0): F(x) = 0 and the block is relu(x).
 bn_last = same_shape.get_layer("res_a_2_bn")

@@ -38,7 +38,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-from IPython import get_ipython
 from PIL import Image
 
 import kerascnn

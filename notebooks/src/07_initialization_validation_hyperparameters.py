@@ -24,10 +24,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import time
 from pathlib import Path
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-import keras
 from IPython.display import Image, display
 
 import kerascnn
