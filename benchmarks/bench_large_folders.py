@@ -28,11 +28,24 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from record import Result, find_data
 
 FIT = ["fit", "lenet", "--input-shape", "32,32,3", "--epochs", "1", "--steps-per-epoch", "20", "--eval-steps", "5"]
-TINY = ["fit", "lenet", "--input-shape", "32,32,3", "--epochs", "1", "--steps-per-epoch", "1",
-        "--test-split", "0.001", "--val-split", "0.001"]
+TINY = [
+    "fit",
+    "lenet",
+    "--input-shape",
+    "32,32,3",
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "1",
+    "--test-split",
+    "0.001",
+    "--val-split",
+    "0.001",
+]
 
 
 def mnist_jpegs(count: int) -> list[bytes]:
@@ -69,8 +82,13 @@ def write_folder(folder: Path, files: int, classes: int) -> None:
 def run(args: list, cwd: Path) -> tuple[float, float, str]:
     """``kerascnn ARGS`` in a fresh process: (wall seconds, peak RSS in MB, last output line)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "kerascnn.cli.main", *args], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kerascnn.cli.main", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     output = proc.stdout.read().decode(errors="replace")
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
@@ -99,9 +117,12 @@ def main(argv=None) -> int:
         result.figure("writing the large folder", round(time.perf_counter() - start, 1), "s")
         write_folder(small, args.small_files, args.small_classes)
         rows = []
-        for label, folder, extra in (("small folder, fit", small, FIT), ("large folder, fit", large, FIT),
-                                     ("IDX set, tiny run", find_data("mnist"), TINY),
-                                     ("large folder, tiny run", large, TINY)):
+        for label, folder, extra in (
+            ("small folder, fit", small, FIT),
+            ("large folder, fit", large, FIT),
+            ("IDX set, tiny run", find_data("mnist"), TINY),
+            ("large folder, tiny run", large, TINY),
+        ):
             out = work / "runs" / label.replace(" ", "-").replace(",", "")
             seconds, rss, last = run([*extra, "--dataset", str(folder), "--out", str(out)], work)
             shutil.rmtree(out, ignore_errors=True)
@@ -109,13 +130,19 @@ def main(argv=None) -> int:
             rows.append([label, round(seconds, 1), round(rss)])
         result.table("Peak memory and wall time", ["run", "seconds", "peak RSS (MB)"], rows)
         by = {r[0]: r for r in rows}
-        result.figure("peak RSS, large / small folder",
-                      round(by["large folder, fit"][2] / by["small folder, fit"][2], 3), "x")
-        result.figure("tiny run, large folder minus IDX set",
-                      round(by["large folder, tiny run"][1] - by["IDX set, tiny run"][1], 1), "s")
-        result.note(f"Large folder: {args.files:,} files in {args.classes:,} classes; small folder: "
-                    f"{args.small_files:,} files in {args.small_classes} classes; both 28x28 JPEG digits. Each run "
-                    "is a fresh process; peak RSS is the kernel's maximum resident set of that process.")
+        result.figure(
+            "peak RSS, large / small folder", round(by["large folder, fit"][2] / by["small folder, fit"][2], 3), "x"
+        )
+        result.figure(
+            "tiny run, large folder minus IDX set",
+            round(by["large folder, tiny run"][1] - by["IDX set, tiny run"][1], 1),
+            "s",
+        )
+        result.note(
+            f"Large folder: {args.files:,} files in {args.classes:,} classes; small folder: "
+            f"{args.small_files:,} files in {args.small_classes} classes; both 28x28 JPEG digits. Each run "
+            "is a fresh process; peak RSS is the kernel's maximum resident set of that process."
+        )
         result.save()
     finally:
         if not args.keep and args.work is None:

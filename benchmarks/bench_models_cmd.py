@@ -25,10 +25,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 COLUMNS = "80"
 CATALOG = [sys.executable, "-m", "kerascnn.cli.main", "models"]
-REFERENCE = [sys.executable, "-c",
-             "from kerascnn.cli.main import _quiet_tensorflow; _quiet_tensorflow(); "
-             "from kerascnn.quiet import import_tensorflow_quietly; import_tensorflow_quietly(); "
-             "from kerascnn.summary import zoo_table; zoo_table(num_classes=10)"]
+REFERENCE = [
+    sys.executable,
+    "-c",
+    "from kerascnn.cli.main import _quiet_tensorflow; _quiet_tensorflow(); "
+    "from kerascnn.quiet import import_tensorflow_quietly; import_tensorflow_quietly(); "
+    "from kerascnn.summary import zoo_table; zoo_table(num_classes=10)",
+]
 
 
 def timed(command) -> tuple[float, str]:
@@ -66,8 +69,11 @@ def main() -> None:
         reference.append(seconds["reference"])
         ratios.append(seconds["reference"] / seconds["catalog"])
         loads.append(os.getloadavg())
-        print(f"round {i + 1}: catalog {seconds['catalog']:.2f} s, building every model {seconds['reference']:.2f} s, "
-              f"ratio {ratios[-1]:.1f}, load {' '.join(f'{x:.1f}' for x in loads[-1])}", flush=True)
+        print(
+            f"round {i + 1}: catalog {seconds['catalog']:.2f} s, building every model {seconds['reference']:.2f} s, "
+            f"ratio {ratios[-1]:.1f}, load {' '.join(f'{x:.1f}' for x in loads[-1])}",
+            flush=True,
+        )
     from kerascnn.versions import library_versions
 
     result = {
@@ -88,8 +94,10 @@ def main() -> None:
     }
     path = HERE / "results" / "models_cmd.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"median: catalog {result['median_catalog_seconds']} s, reference {result['median_reference_seconds']} s, "
-          f"ratio {result['median_ratio']}; widest line {width} at {COLUMNS} columns; wrote {path}")
+    print(
+        f"median: catalog {result['median_catalog_seconds']} s, reference {result['median_reference_seconds']} s, "
+        f"ratio {result['median_ratio']}; widest line {width} at {COLUMNS} columns; wrote {path}"
+    )
 
 
 if __name__ == "__main__":

@@ -40,8 +40,11 @@ def mediapipe_top1(model_path, frames=None, files=None):
     options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(model_path)))
     top1, named = [], True
     with vision.ImageClassifier.create_from_options(options) as classifier:
-        images = ([mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(f)) for f in frames]
-                  if frames is not None else [mp.Image.create_from_file(str(p)) for p in files])
+        images = (
+            [mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(f)) for f in frames]
+            if frames is not None
+            else [mp.Image.create_from_file(str(p)) for p in files]
+        )
         for image in images:
             categories = classifier.classify(image).classifications[0].categories
             top1.append(categories[0].index)
@@ -58,7 +61,7 @@ def write_rgb_folder(root: Path, per_class: int, seed: int):
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             image = rng.integers(0, 70, (16, 16, 3), dtype=np.uint8)
-            image[3:-3, k * 5:k * 5 + 6] = rng.integers(110, 256, 3)
+            image[3:-3, k * 5 : k * 5 + 6] = rng.integers(110, 256, 3)
             paths.append(root / name / f"{i:03d}.png")
             labels.append(k)
             Image.fromarray(image).save(paths[-1])
@@ -77,18 +80,36 @@ def on_device(tmp: Path) -> dict:
     from kerascnn.runs import load_run_dataset
 
     results = {}
-    run = kerascnn.fit("lenet", "digits", hparams={"activation": "relu", "pooling": "max"}, epochs=4,
-                       batch_size=64, seed=0, out=str(tmp / "lenet"), verbose=0)
+    run = kerascnn.fit(
+        "lenet",
+        "digits",
+        hparams={"activation": "relu", "pooling": "max"},
+        epochs=4,
+        batch_size=64,
+        seed=0,
+        out=str(tmp / "lenet"),
+        verbose=0,
+    )
     raw = load_run_dataset(run.path)
     x_test = raw.x_test[:IMAGES]
     for quantize in ("none", "int8"):
         path = tmp / f"lenet_{quantize}.tflite"
-        export(run.path, path, format="tflite", quantize=quantize, calibration_images=raw.x_train,
-               test_images=raw.x_test, test_labels=raw.y_test)
+        export(
+            run.path,
+            path,
+            format="tflite",
+            quantize=quantize,
+            calibration_images=raw.x_train,
+            test_images=raw.x_test,
+            test_labels=raw.y_test,
+        )
         top1, named = mediapipe_top1(path, frames=np.repeat(x_test, 3, axis=-1))
         predicted = load_predictor(path).predict(x_test).argmax(1)
         results[f"lenet digits (gray, RGB-frame graph) tflite-{quantize}"] = {
-            "images": len(x_test), "agreement_with_predict": float((top1 == predicted).mean()), "class_names": named}
+            "images": len(x_test),
+            "agreement_with_predict": float((top1 == predicted).mean()),
+            "class_names": named,
+        }
 
     train_paths, y_train = write_rgb_folder(tmp / "rgb" / "train", 100, seed=1)
     test_paths, y_test = write_rgb_folder(tmp / "rgb" / "test", IMAGES // 3, seed=2)
@@ -102,13 +123,24 @@ def on_device(tmp: Path) -> dict:
     model.fit(preprocess(x_train, spec), y_train, epochs=12, batch_size=16, verbose=0)
     for quantize in ("none", "int8"):
         path = tmp / f"lenet_bn_{quantize}.tflite"
-        result = export(model, path, format="tflite", quantize=quantize, spec=spec, calibration_images=x_train,
-                        test_images=x_rgb, test_labels=y_test)
+        result = export(
+            model,
+            path,
+            format="tflite",
+            quantize=quantize,
+            spec=spec,
+            calibration_images=x_train,
+            test_images=x_rgb,
+            test_labels=y_test,
+        )
         top1, named = mediapipe_top1(path, files=test_paths)  # MediaPipe decodes the PNG files itself
         predicted = load_predictor(path).predict(x_rgb).argmax(1)
         results[f"lenet_bn RGB PNG folder tflite-{quantize}"] = {
-            "images": len(test_paths), "agreement_with_predict": float((top1 == predicted).mean()),
-            "class_names": named, "accuracy": result.parity["accuracy_export"]}
+            "images": len(test_paths),
+            "agreement_with_predict": float((top1 == predicted).mean()),
+            "class_names": named,
+            "accuracy": result.parity["accuracy_export"],
+        }
     results["_lenet_run"] = str(run.path)
     return results
 
@@ -125,8 +157,12 @@ def onnx_parity(tmp: Path, lenet_run: str) -> dict:
 
     raw = load_run_dataset(lenet_run)
     result = export(lenet_run, tmp / "lenet.onnx", format="onnx", test_images=raw.x_test, test_labels=raw.y_test)
-    out = {"trained lenet on the digits test split": {
-        k: result.parity[k] for k in ("images", "agreement", "max_abs_prob_diff", "accuracy_keras", "accuracy_export")}}
+    out = {
+        "trained lenet on the digits test split": {
+            k: result.parity[k]
+            for k in ("images", "agreement", "max_abs_prob_diff", "accuracy_keras", "accuracy_export")
+        }
+    }
     zoo, refused = {}, {}
     for name in kerascnn.models.list_models():
         facts = kerascnn.models.get_model_info(name).facts
@@ -134,8 +170,9 @@ def onnx_parity(tmp: Path, lenet_run: str) -> dict:
         channels = kerascnn.models.get_model_info(name).default_input_shape[2]
         model = inference_model(kerascnn.models.build(name, (size, size, channels), 3, **hp))
         image_shape = (max(size // 2, 8), max(size // 2, 8), channels)
-        spec = DataSpec("random", ["a", "b", "c"], image_shape, (size, size, channels), [0.5] * channels,
-                        [0.25] * channels)
+        spec = DataSpec(
+            "random", ["a", "b", "c"], image_shape, (size, size, channels), [0.5] * channels, [0.25] * channels
+        )
         images = np.random.default_rng(0).integers(0, 256, (64, *image_shape), dtype=np.uint8)
         start = time.perf_counter()
         try:
@@ -146,10 +183,13 @@ def onnx_parity(tmp: Path, lenet_run: str) -> dict:
             continue
         probabilities = onnx_export.onnx_probabilities(session, images)
         reference = reference_probabilities(model, spec, images)
-        zoo[name] = {"images": 64, "input": [size, size, channels],
-                     "agreement": float((probabilities.argmax(1) == reference.argmax(1)).mean()),
-                     "max_abs_prob_diff": float(np.abs(probabilities - reference).max()),
-                     "convert_seconds": round(time.perf_counter() - start, 1)}
+        zoo[name] = {
+            "images": 64,
+            "input": [size, size, channels],
+            "agreement": float((probabilities.argmax(1) == reference.argmax(1)).mean()),
+            "max_abs_prob_diff": float(np.abs(probabilities - reference).max()),
+            "convert_seconds": round(time.perf_counter() - start, 1),
+        }
         print(f"{name}: {zoo[name]}", flush=True)
     out["zoo (untrained test versions, random images)"] = zoo
     out["not converted"] = refused
@@ -169,15 +209,34 @@ def main(argv=None) -> int:
         for name, row in device.items():
             print(f"{name}: {row}", flush=True)
         onnx = onnx_parity(Path(tmp), lenet_run)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     report = {
         "command": "python " + " ".join([sys.argv[0], *(argv or sys.argv[1:])]),
         "mediapipe_vs_predict": device,
         "onnx_vs_keras": onnx,
-        "versions": {p: version(p) for p in ("tensorflow", "keras", "mediapipe", "tf2onnx", "onnxruntime", "numpy",
-                                             "protobuf", "ai-edge-litert")},
-        "cpu": cpu, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+        "versions": {
+            p: version(p)
+            for p in (
+                "tensorflow",
+                "keras",
+                "mediapipe",
+                "tf2onnx",
+                "onnxruntime",
+                "numpy",
+                "protobuf",
+                "ai-edge-litert",
+            )
+        },
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "load_average": os.getloadavg(),
         "seconds": round(time.time() - started),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

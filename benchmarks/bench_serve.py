@@ -96,9 +96,28 @@ class Server:
         self.log = open(log_dir / f"{name}.stderr", "w")
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kerascnn.cli.main", "serve", str(base_path), "--model-name", "lenet",
-             "--port", str(self.port), "--grpc-port", str(self.grpc_port), "--header-timeout", "3", "--access-log", str(log_dir / f"{name}.access.log"), *extra_args],
-            stdout=subprocess.DEVNULL, stderr=self.log, env=env, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "kerascnn.cli.main",
+                "serve",
+                str(base_path),
+                "--model-name",
+                "lenet",
+                "--port",
+                str(self.port),
+                "--grpc-port",
+                str(self.grpc_port),
+                "--header-timeout",
+                "3",
+                "--access-log",
+                str(log_dir / f"{name}.access.log"),
+                *extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+            env=env,
+            cwd=REPO,
         )
 
     def wait_ready(self, timeout=120.0):
@@ -134,8 +153,15 @@ def _load_summary(latencies: list, errors: int, elapsed: float) -> dict:
     def pct(p):
         return 1000 * latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] if latencies else float("nan")
 
-    return {"requests": len(latencies), "errors": errors, "seconds": elapsed,
-            "rps": len(latencies) / elapsed if elapsed else 0.0, "p50": pct(50), "p99": pct(99), "max": pct(100)}
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": elapsed,
+        "rps": len(latencies) / elapsed if elapsed else 0.0,
+        "p50": pct(50),
+        "p99": pct(99),
+        "max": pct(100),
+    }
 
 
 async def load(url: str, body: bytes, requests: int, clients: int, max_seconds: float) -> dict:
@@ -214,8 +240,10 @@ def max_size_request(limit_bytes: int = 32 * 1024 * 1024) -> bytes:
 async def one_call(target: str, request: bytes) -> bool:
     import grpc
 
-    options = [("grpc.max_send_message_length", 64 * 1024 * 1024),
-               ("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    options = [
+        ("grpc.max_send_message_length", 64 * 1024 * 1024),
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ]
     async with grpc.aio.insecure_channel(target, options=options) as channel:
         answer = await channel.unary_unary(PREDICT_METHOD)(request, timeout=300)
     return b"probabilities" in answer
@@ -311,16 +339,36 @@ def grpc_fuzz_cases(n: int, image, big_png: bytes, seed: int = 0) -> list:
     metadata = get_model_metadata_pb2.GetModelMetadataRequest()
     metadata.model_spec.name = "lenet"
     fixed = [
-        ("wrong dtype (float32)", *predict(inputs={"images": tf.make_tensor_proto(pixels.astype(np.float32))}), "INVALID_ARGUMENT"),
-        ("wrong dtype (int64)", *predict(inputs={"images": tf.make_tensor_proto(pixels.astype(np.int64))}), "INVALID_ARGUMENT"),
+        (
+            "wrong dtype (float32)",
+            *predict(inputs={"images": tf.make_tensor_proto(pixels.astype(np.float32))}),
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "wrong dtype (int64)",
+            *predict(inputs={"images": tf.make_tensor_proto(pixels.astype(np.int64))}),
+            "INVALID_ARGUMENT",
+        ),
         ("wrong shape", *predict(inputs={"images": tf.make_tensor_proto(pixels[:, :20])}), "INVALID_ARGUMENT"),
         ("wrong rank", *predict(inputs={"images": tf.make_tensor_proto(pixels[0])}), "INVALID_ARGUMENT"),
-        ("content shorter than shape", *predict(inputs={"images": raw([1, 28, 28, 1], u8, b"\0" * 10)}), "INVALID_ARGUMENT"),
+        (
+            "content shorter than shape",
+            *predict(inputs={"images": raw([1, 28, 28, 1], u8, b"\0" * 10)}),
+            "INVALID_ARGUMENT",
+        ),
         ("4 GB claimed", *predict(inputs={"images": raw([2**20, 64, 64, 1], u8)}), "INVALID_ARGUMENT"),
         ("negative dimension", *predict(inputs={"images": raw([-1, 28, 28, 1], u8)}), "INVALID_ARGUMENT"),
         ("unknown dtype number", *predict(inputs={"images": raw([1], 77)}), "INVALID_ARGUMENT"),
-        ("too many typed values", *predict(inputs={"images": raw([1, 1, 1, 1], u8, int_val=[1, 2])}), "INVALID_ARGUMENT"),
-        ("int_val out of uint8 range", *predict(inputs={"images": raw([1, 28, 28, 1], u8, int_val=[300])}), "INVALID_ARGUMENT"),
+        (
+            "too many typed values",
+            *predict(inputs={"images": raw([1, 1, 1, 1], u8, int_val=[1, 2])}),
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "int_val out of uint8 range",
+            *predict(inputs={"images": raw([1, 28, 28, 1], u8, int_val=[300])}),
+            "INVALID_ARGUMENT",
+        ),
         ("unknown model", *predict(model="nope"), "NOT_FOUND"),
         ("empty model name", *predict(model=""), "NOT_FOUND"),
         ("unknown version", *predict(version=99), "NOT_FOUND"),
@@ -330,17 +378,32 @@ def grpc_fuzz_cases(n: int, image, big_png: bytes, seed: int = 0) -> list:
         ("no inputs", *predict(inputs={}), "INVALID_ARGUMENT"),
         ("unknown output", *predict(output_filter=["logits"]), "INVALID_ARGUMENT"),
         ("duplicate output", *predict(output_filter=["classes", "classes"]), "INVALID_ARGUMENT"),
-        ("oversized message (40 MB)", *predict(inputs={"images": tf.make_tensor_proto(
-            np.zeros((52, 28, 28, 1000), np.uint8))}), "RESOURCE_EXHAUSTED"),
-        ("garbage PNG bytes", *predict(signature="serving_bytes", inputs={"image_bytes": tf.make_tensor_proto(
-            [b"\x89PNG\r\n\x1a\ngarbage"])}), "INVALID_ARGUMENT"),
-        ("20000x20000 PNG (predict)", *predict(signature="serving_bytes", inputs={"image_bytes": tf.make_tensor_proto(
-            [big_png])}), "INVALID_ARGUMENT"),
+        (
+            "oversized message (40 MB)",
+            *predict(inputs={"images": tf.make_tensor_proto(np.zeros((52, 28, 28, 1000), np.uint8))}),
+            "RESOURCE_EXHAUSTED",
+        ),
+        (
+            "garbage PNG bytes",
+            *predict(
+                signature="serving_bytes", inputs={"image_bytes": tf.make_tensor_proto([b"\x89PNG\r\n\x1a\ngarbage"])}
+            ),
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "20000x20000 PNG (predict)",
+            *predict(signature="serving_bytes", inputs={"image_bytes": tf.make_tensor_proto([big_png])}),
+            "INVALID_ARGUMENT",
+        ),
         ("20000x20000 PNG (classify)", *classify({"image/encoded": big_png}), "INVALID_ARGUMENT"),
         ("garbage image in a tf.Example", *classify({"image/encoded": b"\xff\xd8\xffgarbage"}), "INVALID_ARGUMENT"),
         ("tf.Example without an image", *classify({"label": b"7"}), "INVALID_ARGUMENT"),
-        ("metadata without field", "/tensorflow.serving.PredictionService/GetModelMetadata",
-         metadata.SerializeToString(), "INVALID_ARGUMENT"),
+        (
+            "metadata without field",
+            "/tensorflow.serving.PredictionService/GetModelMetadata",
+            metadata.SerializeToString(),
+            "INVALID_ARGUMENT",
+        ),
         ("not a protobuf", PREDICT_METHOD, b"\xff" * 64, "INTERNAL"),
     ]
     cases = []
@@ -352,7 +415,9 @@ def grpc_fuzz_cases(n: int, image, big_png: bytes, seed: int = 0) -> list:
         if rng.random() < 0.5:
             dtype = rng.choice([np.float32, np.float64, np.int32, np.int64, np.int8, np.uint16, np.bool_])
             proto = tf.make_tensor_proto(pixels.astype(dtype))
-            cases.append((f"random dtype {np.dtype(dtype).name}", *predict(inputs={"images": proto}), "INVALID_ARGUMENT"))
+            cases.append(
+                (f"random dtype {np.dtype(dtype).name}", *predict(inputs={"images": proto}), "INVALID_ARGUMENT")
+            )
         else:
             shape = [rng.randrange(1, 4), rng.randrange(1, 40), rng.randrange(1, 40), rng.randrange(1, 4)]
             if shape[1:] == [28, 28, 1]:
@@ -435,10 +500,18 @@ def fuzz_requests(n: int, image: list, seed: int = 0) -> list:
         ("POST", "/v1/models/lenet:predict", json.dumps({"instances": ["text"]}).encode()),
         ("POST", "/v1/models/lenet:predict", json.dumps({"signature_name": "nope", "instances": [image]}).encode()),
         ("POST", "/v1/models/lenet:predict", json.dumps({"signature_name": 5, "instances": [image]}).encode()),
-        ("POST", "/v1/models/lenet:predict", json.dumps({"signature_name": "serving_bytes",
-                                                          "instances": [{"b64": "!!!"}]}).encode()),
-        ("POST", "/v1/models/lenet:predict", json.dumps({"signature_name": "serving_bytes",
-                                                          "instances": [{"b64": base64.b64encode(b"junk").decode()}]}).encode()),
+        (
+            "POST",
+            "/v1/models/lenet:predict",
+            json.dumps({"signature_name": "serving_bytes", "instances": [{"b64": "!!!"}]}).encode(),
+        ),
+        (
+            "POST",
+            "/v1/models/lenet:predict",
+            json.dumps(
+                {"signature_name": "serving_bytes", "instances": [{"b64": base64.b64encode(b"junk").decode()}]}
+            ).encode(),
+        ),
         ("POST", "/v1/models/lenet:predict", b"[" * 100000),
         ("POST", "/v1/models/lenet:predict", b"\xff\xfe\x00garbage"),
         ("POST", "/v1/models/lenet:predict", b"x" * (40 * 1024 * 1024)),  # over --max-request-bytes
@@ -499,8 +572,9 @@ async def fuzz(url: str, cases: list, good_body: bytes) -> dict:
         compressed = {"gzip": gzip.compress(good_body), "deflate": zlib.compress(good_body)}
         counts["compressed_ok"] = 0
         for encoding, body in compressed.items():  # real compressed bodies, as TF Serving clients send them
-            async with session.post(url + "/v1/models/lenet:predict", data=body,
-                                    headers={"Content-Encoding": encoding}) as response:
+            async with session.post(
+                url + "/v1/models/lenet:predict", data=body, headers={"Content-Encoding": encoding}
+            ) as response:
                 counts["compressed_ok"] += response.status == 200 and b"predictions" in await response.read()
         async with session.post(url + "/v1/models/lenet:predict", data=good_body) as response:
             counts["still_up"] = response.status == 200
@@ -544,8 +618,9 @@ def main(argv=None) -> int:
 
     def run_phase(server, kind, requests):
         if kind == "rest":
-            return asyncio.run(load(f"{server.url}/v1/models/lenet:predict", body, requests, args.clients,
-                                    args.max_seconds))
+            return asyncio.run(
+                load(f"{server.url}/v1/models/lenet:predict", body, requests, args.clients, args.max_seconds)
+            )
         return asyncio.run(load_grpc(server.grpc_target, grpc_body, requests, args.clients, args.max_seconds))
 
     fuzz_counts, grpc_counts, loris, exits, rss, large = {}, {}, {}, {}, {}, {}
@@ -586,10 +661,14 @@ def main(argv=None) -> int:
         for label, server in servers.items():
             exits[label] = server.stop()
 
-    print(f"\nLeNet 28x28x1 single-image predict, {args.clients} concurrent clients, loopback, "
-          f"{os.cpu_count()} CPUs shared by server and client; best of {args.rounds} rounds of {args.requests}")
-    print("| configuration | req/s (best) | req/s (median) | p50 ms | p99 ms | max ms | errors (all rounds) "
-          "| server CPU ms/req | client CPU ms/req | CPU-bound req/s on 2 idle cores | mean batch | SIGTERM exit |")
+    print(
+        f"\nLeNet 28x28x1 single-image predict, {args.clients} concurrent clients, loopback, "
+        f"{os.cpu_count()} CPUs shared by server and client; best of {args.rounds} rounds of {args.requests}"
+    )
+    print(
+        "| configuration | req/s (best) | req/s (median) | p50 ms | p99 ms | max ms | errors (all rounds) "
+        "| server CPU ms/req | client CPU ms/req | CPU-bound req/s on 2 idle cores | mean batch | SIGTERM exit |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     best = {}
     for label, server_label, _ in phases:
@@ -597,69 +676,105 @@ def main(argv=None) -> int:
         best[label] = r = max(results, key=lambda x: x["rps"]) if results else {"rps": 0.0, "p99": float("inf")}
         server_ms, client_ms = (1000 * cpu[label][i] / max(1, cpu[label][2]) for i in (0, 1))
         capacity = 2000 / (server_ms + client_ms) if server_ms + client_ms else 0
-        batch_line = [line for line in Path(servers[server_label].log.name).read_text().splitlines()
-                      if "examples per batch" in line]
+        batch_line = [
+            line
+            for line in Path(servers[server_label].log.name).read_text().splitlines()
+            if "examples per batch" in line
+        ]
         mean_batch = batch_line[-1].split(", ")[-1].split()[0] if batch_line else "-"
         median = sorted(x["rps"] for x in results)[len(results) // 2] if results else 0.0
         r["errors_all"] = sum(x["errors"] for x in results)
-        print(f"| {label} | {r['rps']:.0f} | {median:.0f} | {r.get('p50', float('nan')):.1f} | {r['p99']:.1f} "
-              f"| {r.get('max', float('nan')):.1f} | {r['errors_all']} | {server_ms:.2f} | {client_ms:.2f} "
-              f"| {capacity:.0f} | {mean_batch} | {exits[server_label]} |")
+        print(
+            f"| {label} | {r['rps']:.0f} | {median:.0f} | {r.get('p50', float('nan')):.1f} | {r['p99']:.1f} "
+            f"| {r.get('max', float('nan')):.1f} | {r['errors_all']} | {server_ms:.2f} | {client_ms:.2f} "
+            f"| {capacity:.0f} | {mean_batch} | {exits[server_label]} |"
+        )
     rest, grpc_best = best["REST, batching on"], best["gRPC, batching on"]
     if "REST, batching off" in best:
-        print(f"batching on / off throughput (REST, best rounds): "
-              f"{rest['rps'] / max(best['REST, batching off']['rps'], 1e-9):.2f}x")
+        print(
+            f"batching on / off throughput (REST, best rounds): "
+            f"{rest['rps'] / max(best['REST, batching off']['rps'], 1e-9):.2f}x"
+        )
     rest_ok = rest["rps"] >= TARGET_RPS and rest["p99"] <= TARGET_P99_MS and rest["errors_all"] == 0
-    grpc_ok = (grpc_best["rps"] >= GRPC_TARGET_RPS and grpc_best["p99"] <= GRPC_TARGET_P99_MS
-               and grpc_best["errors_all"] == 0)
-    print(f"target REST (>= {TARGET_RPS} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors): {'met' if rest_ok else 'NOT met'}")
-    print(f"target gRPC (>= {GRPC_TARGET_RPS} req/s, p99 <= {GRPC_TARGET_P99_MS:.0f} ms, 0 errors): "
-          f"{'met' if grpc_ok else 'NOT met'}")
+    grpc_ok = (
+        grpc_best["rps"] >= GRPC_TARGET_RPS and grpc_best["p99"] <= GRPC_TARGET_P99_MS and grpc_best["errors_all"] == 0
+    )
+    print(
+        f"target REST (>= {TARGET_RPS} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors): {'met' if rest_ok else 'NOT met'}"
+    )
+    print(
+        f"target gRPC (>= {GRPC_TARGET_RPS} req/s, p99 <= {GRPC_TARGET_P99_MS:.0f} ms, 0 errors): "
+        f"{'met' if grpc_ok else 'NOT met'}"
+    )
     fz = fuzz_counts
     n_rest = len(fuzz_requests(args.fuzz, image))
     fuzz_ok = fz.get("4xx") == n_rest and fz.get("still_up") is True and fz.get("compressed_ok") == 2
-    print(f"fuzz REST: {n_rest} malformed requests -> 4xx with JSON error: {fz.get('4xx')}, 2xx: {fz.get('2xx')}, "
-          f"5xx: {fz.get('5xx')}, failed: {fz.get('failed')}; real gzip and deflate bodies answered: "
-          f"{fz.get('compressed_ok')}/2; server still up: {fz.get('still_up')} ({'ok' if fuzz_ok else 'FAILED'})")
+    print(
+        f"fuzz REST: {n_rest} malformed requests -> 4xx with JSON error: {fz.get('4xx')}, 2xx: {fz.get('2xx')}, "
+        f"5xx: {fz.get('5xx')}, failed: {fz.get('failed')}; real gzip and deflate bodies answered: "
+        f"{fz.get('compressed_ok')}/2; server still up: {fz.get('still_up')} ({'ok' if fuzz_ok else 'FAILED'})"
+    )
     gz = grpc_counts
     grpc_fuzz_ok = gz.get("wrong code") == 0 and gz.get("still_up") is True
     print(f"gRPC / REST (batching on, best rounds): {grpc_best['rps'] / max(rest['rps'], 1e-9):.2f}x req/s")
-    print(f"fuzz gRPC: {args.fuzz} malformed calls -> TF Serving's status code: {gz.get('right code')}, "
-          f"other code: {gz.get('wrong code')}; server still up: {gz.get('still_up')} "
-          f"({'ok' if grpc_fuzz_ok else 'FAILED'})")
+    print(
+        f"fuzz gRPC: {args.fuzz} malformed calls -> TF Serving's status code: {gz.get('right code')}, "
+        f"other code: {gz.get('wrong code')}; server still up: {gz.get('still_up')} "
+        f"({'ok' if grpc_fuzz_ok else 'FAILED'})"
+    )
     for line in gz.get("wrong", [])[:10]:
         print(f"  wrong code: {line}")
     loris_ok = loris.get("closed") == loris.get("connections") and loris.get("still_up")
-    print(f"slow loris: {loris.get('closed')}/{loris.get('connections')} connections closed by the server within 10 s "
-          f"(--header-timeout 3); server still answering: {loris.get('still_up')} ({'ok' if loris_ok else 'FAILED'})")
+    print(
+        f"slow loris: {loris.get('closed')}/{loris.get('connections')} connections closed by the server within 10 s "
+        f"(--header-timeout 3); server still answering: {loris.get('still_up')} ({'ok' if loris_ok else 'FAILED'})"
+    )
     growth = rss["after"] / rss["before"] - 1 if rss.get("before") else float("nan")
     rss_ok = growth <= 0.10
-    print("server RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items())
-          + f" ({growth:+.1%}; {'ok' if rss_ok else 'FAILED'}: within 10%)")
-    ok = rest_ok and grpc_ok and fuzz_ok and grpc_fuzz_ok and loris_ok and rss_ok and all(c == 0 for c in exits.values())
+    print(
+        "server RSS: "
+        + ", ".join(f"{k} {v:.0f} MB" for k, v in rss.items())
+        + f" ({growth:+.1%}; {'ok' if rss_ok else 'FAILED'}: within 10%)"
+    )
+    ok = (
+        rest_ok and grpc_ok and fuzz_ok and grpc_fuzz_ok and loris_ok and rss_ok and all(c == 0 for c in exits.values())
+    )
     if large:
         kept = large["RSS 3 s later MB"] - large["RSS before MB"]
-        print(f"maximum-size gRPC Predict ({large['request MB']:.1f} MB): answered {large['answered']} in "
-              f"{large['seconds']:.1f} s; server RSS {large['RSS before MB']:.0f} MB before, "
-              f"{large['RSS once answered MB']:.0f} MB once answered, {large['RSS 3 s later MB']:.0f} MB 3 s later "
-              f"({kept:+.0f} MB kept)")
+        print(
+            f"maximum-size gRPC Predict ({large['request MB']:.1f} MB): answered {large['answered']} in "
+            f"{large['seconds']:.1f} s; server RSS {large['RSS before MB']:.0f} MB before, "
+            f"{large['RSS once answered MB']:.0f} MB once answered, {large['RSS 3 s later MB']:.0f} MB 3 s later "
+            f"({kept:+.0f} MB kept)"
+        )
     print(f"load average at the end (other processes share these CPUs): {os.getloadavg()[0]:.1f}")
     print(f"logs: {workdir}")
     if args.out:
         report = {
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "machine": machine_facts(), "load_average_before": load_before, "load_average_after": os.getloadavg(),
+            "machine": machine_facts(),
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
             "settings": {k: v for k, v in vars(args).items() if k != "out"},
-            "phases": {label: {
-                "best": best[label], "rounds": rounds[label],
-                "server_cpu_ms_per_request": 1000 * cpu[label][0] / max(1, cpu[label][2]),
-                "client_cpu_ms_per_request": 1000 * cpu[label][1] / max(1, cpu[label][2]),
-            } for label, _, _ in phases},
+            "phases": {
+                label: {
+                    "best": best[label],
+                    "rounds": rounds[label],
+                    "server_cpu_ms_per_request": 1000 * cpu[label][0] / max(1, cpu[label][2]),
+                    "client_cpu_ms_per_request": 1000 * cpu[label][1] / max(1, cpu[label][2]),
+                }
+                for label, _, _ in phases
+            },
             "grpc_over_rest_rps": grpc_best["rps"] / max(rest["rps"], 1e-9),
             "grpc_over_rest_server_cpu": (cpu["gRPC, batching on"][0] / max(1, cpu["gRPC, batching on"][2]))
             / max(1e-12, cpu["REST, batching on"][0] / max(1, cpu["REST, batching on"][2])),
-            "fuzz_rest": fz, "fuzz_grpc": {k: v for k, v in gz.items() if k != "wrong"}, "slow_loris": loris,
-            "rss_mb": rss, "max_size_request": large, "sigterm_exit": exits, "all_ok": ok,
+            "fuzz_rest": fz,
+            "fuzz_grpc": {k: v for k, v in gz.items() if k != "wrong"},
+            "slow_loris": loris,
+            "rss_mb": rss,
+            "max_size_request": large,
+            "sigterm_exit": exits,
+            "all_ok": ok,
         }
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")

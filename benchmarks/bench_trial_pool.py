@@ -70,17 +70,24 @@ def make_jobs(n: int, epochs: int, callbacks=()):
     from kerascnn.tuning.trial_process import TrialJob
 
     config = TrainConfig(model="lenet", epochs=epochs).resolve()
-    space = resolve_space("lenet", LR_SPACE, training_defaults={k: getattr(config, k) for k in TRAINING_HYPERPARAMETERS})
+    space = resolve_space(
+        "lenet", LR_SPACE, training_defaults={k: getattr(config, k) for k in TRAINING_HYPERPARAMETERS}
+    )
     data = prepare(config).data
     jobs = []
     for i in range(n):
         hp = keras_tuner.HyperParameters()
         space.declare(hp)
         hp.values["lr"] = 1e-3 * (1 + i % 9)
-        jobs.append(TrialJob(
-            config=config, dataset=data.raw, space=space, hyperparameters=hp.get_config(),
-            fit_kwargs=dict(epochs=epochs, callbacks=list(callbacks), verbose=0, shuffle=False),
-        ))
+        jobs.append(
+            TrialJob(
+                config=config,
+                dataset=data.raw,
+                space=space,
+                hyperparameters=hp.get_config(),
+                fit_kwargs=dict(epochs=epochs, callbacks=list(callbacks), verbose=0, shuffle=False),
+            )
+        )
     return jobs
 
 

@@ -68,6 +68,7 @@ print("RESULT", json.dumps({"nodes": len(graph), "xnnpack_nodes": len(delegated)
                             "not_delegated_kinds": left, "seconds_per_100": time.perf_counter() - start}), flush=True)
 """
 
+
 def _load(path, mode):
     done = subprocess.run([sys.executable, "-c", _CHILD, str(path), mode], capture_output=True, text=True)
     m = re.search(r"^RESULT (.*)$", done.stdout, re.M)
@@ -84,6 +85,7 @@ def main() -> int:
     from kerascnn.export.artifacts import reference_probabilities
     from kerascnn.export.graph import inference_model
     from kerascnn.export.tflite import convert_saved_model, tflite_probabilities, write_convertible_saved_model
+
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
     from kerascnn_testing.tflite_graph import op_kinds
 
@@ -123,11 +125,19 @@ def main() -> int:
 
     result = {
         "command": "nice -n 10 .venv/bin/python benchmarks/bench_xnnpack_zoo.py",
-        "input": [SIZE, SIZE, 3], "classes": 10, "calibration_images": len(images), "weights": "random (seed 0)",
+        "input": [SIZE, SIZE, 3],
+        "classes": 10,
+        "calibration_images": len(images),
+        "weights": "random (seed 0)",
         "models": rows,
-        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                     "ai_edge_litert": _version("ai-edge-litert"), "python": platform.python_version()},
-        "cpu": _cpu_model(), "load_average": os.getloadavg(),
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "ai_edge_litert": _version("ai-edge-litert"),
+            "python": platform.python_version(),
+        },
+        "cpu": _cpu_model(),
+        "load_average": os.getloadavg(),
     }
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print("wrote", RESULT)

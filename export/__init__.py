@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from kerascnn.export.artifacts import MARKER_FILE, ExportResult, load_source  # noqa: F401
 from kerascnn.export.parity import BOUNDS, ParityError, format_table  # noqa: F401
-from kerascnn.export.saved_model import export_saved_model, existing_versions, latest_version  # noqa: F401
+from kerascnn.export.saved_model import existing_versions, export_saved_model, latest_version  # noqa: F401
 from kerascnn.export.tflite import QUANTIZE_MODES, export_tflite, sidecar_path  # noqa: F401
 from kerascnn.export.tflite_metadata import read_metadata  # noqa: F401
 
@@ -39,22 +39,28 @@ def export(source, out, format: str = "saved_model", quantize: str = "none", **k
 
     if format == "saved_model":
         if quantize not in (None, "none"):
-            raise KerasCNNError(f"A SavedModel is float32; quantize is for format='tflite'. Received: quantize={quantize!r}")
+            raise KerasCNNError(
+                f"A SavedModel is float32; quantize is for format='tflite'. Received: quantize={quantize!r}"
+            )
         if kwargs.pop("calibration_images", None) is not None:
             raise KerasCNNError("A SavedModel is float32: calibration_images is for format='tflite', quantize='int8'.")
         if kwargs.pop("overwrite", False):
-            raise KerasCNNError("A SavedModel export never replaces one: it adds the next version folder of out "
-                                "(overwrite is for format='tflite').")
+            raise KerasCNNError(
+                "A SavedModel export never replaces one: it adds the next version folder of out "
+                "(overwrite is for format='tflite')."
+            )
         return export_saved_model(source, out, **kwargs)
     if format == "tflite":
         return export_tflite(source, out, quantize or "none", **kwargs)
     if format == "onnx":
         if quantize not in (None, "none"):
-            raise KerasCNNError(f"An ONNX export is float32; quantize is for format='tflite'. "
-                                f"Received: quantize={quantize!r}")
+            raise KerasCNNError(
+                f"An ONNX export is float32; quantize is for format='tflite'. Received: quantize={quantize!r}"
+            )
         if kwargs.pop("calibration_images", None) is not None:
-            raise KerasCNNError("An ONNX export is float32: calibration_images is for format='tflite', "
-                                "quantize='int8'.")
+            raise KerasCNNError(
+                "An ONNX export is float32: calibration_images is for format='tflite', quantize='int8'."
+            )
         from kerascnn.export.onnx import export_onnx
 
         return export_onnx(source, out, **kwargs)

@@ -97,7 +97,7 @@ def reference_probabilities(model, spec, images, batch_size: int = 256) -> np.nd
 
     chunks = []
     for start in range(0, len(images), batch_size):
-        logits = model(preprocess(images[start:start + batch_size], spec), training=False)
+        logits = model(preprocess(images[start : start + batch_size], spec), training=False)
         chunks.append(tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1).numpy())
     return np.concatenate(chunks)
 

@@ -105,11 +105,14 @@ def examples_to_images_fn(spec):
                 values = pixels[i]
                 checks = [
                     tf.debugging.assert_equal(
-                        tf.size(values), h * w * c,
+                        tf.size(values),
+                        h * w * c,
                         message=f"Each tf.Example needs '{ENCODED_FEATURE}' (an image file) or '{PIXELS_FEATURE}' "
-                                f"({h * w * c} values for {h}x{w}x{c} pixels)"),
+                        f"({h * w * c} values for {h}x{w}x{c} pixels)",
+                    ),
                     tf.debugging.assert_less_equal(
-                        tf.reduce_max(values), tf.constant(255, tf.int64), message=f"'{PIXELS_FEATURE}' above 255"),
+                        tf.reduce_max(values), tf.constant(255, tf.int64), message=f"'{PIXELS_FEATURE}' above 255"
+                    ),
                     tf.debugging.assert_non_negative(values, message=f"'{PIXELS_FEATURE}' below 0"),
                 ]
                 # Padded/cut to size, so that only the checks above can fail, whatever order ops run in.
@@ -119,8 +122,7 @@ def examples_to_images_fn(spec):
 
             return tf.cond(tf.strings.length(encoded[i]) > 0, lambda: decode_one(encoded[i]), from_pixels)
 
-        return tf.map_fn(one, tf.range(tf.shape(serialized)[0]),
-                         fn_output_signature=tf.TensorSpec((h, w, c), tf.uint8))
+        return tf.map_fn(one, tf.range(tf.shape(serialized)[0]), fn_output_signature=tf.TensorSpec((h, w, c), tf.uint8))
 
     return fn
 

@@ -87,11 +87,18 @@ def convert(model, spec, what: str = "the model") -> bytes:
     import onnx
 
     # tf2onnx keeps the ops it cannot map as TensorFlow ops (logging an error): no ONNX runtime runs those.
-    unsupported = sorted({node.op_type for node in onnx_model.graph.node
-                          if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, "")})
+    unsupported = sorted(
+        {
+            node.op_type
+            for node in onnx_model.graph.node
+            if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type, "")
+        }
+    )
     if {"StatefulPartitionedCall", "PartitionedCall"} & set(unsupported):
-        raise ArtifactError(f"Cannot convert {what} to ONNX: it calls a TensorFlow function that could not be "
-                            "inlined, which tf2onnx does not convert.")
+        raise ArtifactError(
+            f"Cannot convert {what} to ONNX: it calls a TensorFlow function that could not be "
+            "inlined, which tf2onnx does not convert."
+        )
     if unsupported:
         raise ArtifactError(f"Cannot convert {what} to ONNX: no ONNX equivalent for {', '.join(unsupported)}.")
     onnx_model.doc_string = f"{what}: raw uint8 images in, class probabilities (softmax) out."
@@ -123,8 +130,9 @@ def _convert_function(tf2onnx, concrete):
             for key in ("_XlaMustCompile", "_noinline"):
                 if key in attr:
                     attr[key].b = False
-        onnx_model, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=input_names, output_names=output_names,
-                                                       opset=OPSET, tensors_to_rename=renames)
+        onnx_model, _ = tf2onnx.convert.from_graph_def(
+            graph_def, input_names=input_names, output_names=output_names, opset=OPSET, tensors_to_rename=renames
+        )
     return onnx_model
 
 
@@ -142,12 +150,14 @@ def session(model_content: bytes, what: str = "the ONNX model"):
 def onnx_probabilities(sess, images, batch_size: int = 256) -> np.ndarray:
     """float32 probabilities ``[N, K]`` of a kerascnn ONNX session on uint8 ``images``."""
     name = sess.get_inputs()[0].name
-    return np.concatenate([sess.run(None, {name: images[i:i + batch_size]})[0]
-                           for i in range(0, len(images), batch_size)])
+    return np.concatenate(
+        [sess.run(None, {name: images[i : i + batch_size]})[0] for i in range(0, len(images), batch_size)]
+    )
 
 
-def export_onnx(source, out, *, spec=None, test_images=None, test_labels=None, check_parity: bool = True,
-                overwrite: bool = False) -> ExportResult:
+def export_onnx(
+    source, out, *, spec=None, test_images=None, test_labels=None, check_parity: bool = True, overwrite: bool = False
+) -> ExportResult:
     """Export a trained model to ``out`` (a ``.onnx`` path) with ``out``'s ``.json`` beside it.
 
     Args:
@@ -181,18 +191,28 @@ def export_onnx(source, out, *, spec=None, test_images=None, test_labels=None, c
     sess = session(content, what=f"the ONNX export of {name}")
     report = None
     if check_parity:
-        report = parity.compare(reference_probabilities(model, spec, test_images),
-                                onnx_probabilities(sess, test_images), test_labels, size_bytes=len(content))
+        report = parity.compare(
+            reference_probabilities(model, spec, test_images),
+            onnx_probabilities(sess, test_images),
+            test_labels,
+            size_bytes=len(content),
+        )
         parity.check(report, FORMAT, what=f"ONNX export of {name}")
     h, w, c = spec.image_shape
     metadata = marker(
-        FORMAT, name, spec,
+        FORMAT,
+        name,
+        spec,
         file=out.name,
         size_bytes=len(content),
         sha256=hashlib.sha256(content).hexdigest(),
         opset=OPSET,
-        input={"name": sess.get_inputs()[0].name, "dtype": "uint8", "shape": [-1, h, w, c],
-               "note": "raw pixels 0..255; preprocessing is inside the model"},
+        input={
+            "name": sess.get_inputs()[0].name,
+            "dtype": "uint8",
+            "shape": [-1, h, w, c],
+            "note": "raw pixels 0..255; preprocessing is inside the model",
+        },
         output={"name": sess.get_outputs()[0].name, "dtype": "float32", "shape": [-1, spec.num_classes]},
         parity=report,
     )

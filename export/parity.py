@@ -46,8 +46,9 @@ BOUNDS = {
 }
 
 
-def compare(reference_probabilities, export_probabilities, labels=None, *, size_bytes=None,
-            float32_size_bytes=None) -> dict:
+def compare(
+    reference_probabilities, export_probabilities, labels=None, *, size_bytes=None, float32_size_bytes=None
+) -> dict:
     """The parity numbers of ``export_probabilities`` against ``reference_probabilities`` ([N, K] each).
 
     ``labels`` ([N] ints) adds the accuracies; ``float32_size_bytes`` adds ``size_ratio``.
@@ -118,17 +119,19 @@ def format_table(reports: dict) -> str:
     header = ("export", "images", "agree", "max|dp|", "acc keras", "acc export", "drop pts", "size", "passed")
     rows = [header]
     for name, r in reports.items():
-        rows.append((
-            name,
-            str(r.get("images", "")),
-            f"{r['agreement']:.2%}" if "agreement" in r else "",
-            f"{r['max_abs_prob_diff']:.2e}" if "max_abs_prob_diff" in r else "",
-            f"{r['accuracy_keras']:.2%}" if "accuracy_keras" in r else "",
-            f"{r['accuracy_export']:.2%}" if "accuracy_export" in r else "",
-            f"{r['accuracy_drop'] * 100:+.2f}" if "accuracy_drop" in r else "",
-            _size(r.get("size_bytes")) + (f" ({r['size_ratio']:.1%})" if "size_ratio" in r else ""),
-            {True: "yes", False: "NO"}.get(r.get("passed"), ""),
-        ))
+        rows.append(
+            (
+                name,
+                str(r.get("images", "")),
+                f"{r['agreement']:.2%}" if "agreement" in r else "",
+                f"{r['max_abs_prob_diff']:.2e}" if "max_abs_prob_diff" in r else "",
+                f"{r['accuracy_keras']:.2%}" if "accuracy_keras" in r else "",
+                f"{r['accuracy_export']:.2%}" if "accuracy_export" in r else "",
+                f"{r['accuracy_drop'] * 100:+.2f}" if "accuracy_drop" in r else "",
+                _size(r.get("size_bytes")) + (f" ({r['size_ratio']:.1%})" if "size_ratio" in r else ""),
+                {True: "yes", False: "NO"}.get(r.get("passed"), ""),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 

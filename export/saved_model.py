@@ -44,13 +44,19 @@ from kerascnn.export.artifacts import (
 
 FORMAT = "saved_model"
 SIGNATURES = {
-    "serving_default": {"inputs": {"images": "uint8 [N, h, w, c]"},
-                        "outputs": {"probabilities": "float32 [N, K]", "classes": "int64 [N]"}},
-    "serving_bytes": {"inputs": {"image_bytes": "string [N] (PNG/JPEG)"},
-                      "outputs": {"probabilities": "float32 [N, K]", "classes": "int64 [N]"}},
-    "classification": {"inputs": {"inputs": "string [N] (tf.Example: image/encoded or image/pixels)"},
-                       "outputs": {"classes": "string [N, K] (best first)", "scores": "float32 [N, K]"},
-                       "method_name": "tensorflow/serving/classify"},
+    "serving_default": {
+        "inputs": {"images": "uint8 [N, h, w, c]"},
+        "outputs": {"probabilities": "float32 [N, K]", "classes": "int64 [N]"},
+    },
+    "serving_bytes": {
+        "inputs": {"image_bytes": "string [N] (PNG/JPEG)"},
+        "outputs": {"probabilities": "float32 [N, K]", "classes": "int64 [N]"},
+    },
+    "classification": {
+        "inputs": {"inputs": "string [N] (tf.Example: image/encoded or image/pixels)"},
+        "outputs": {"classes": "string [N, K] (best first)", "scores": "float32 [N, K]"},
+        "method_name": "tensorflow/serving/classify",
+    },
 }
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 
@@ -78,8 +84,7 @@ def existing_versions(base, hint: str = ": choose another --out") -> list[int]:
         info = read_marker(entry / MARKER_FILE) if entry.is_dir() and entry.name.isdigit() else None
         if info is None or info.get("format") != FORMAT:
             raise ArtifactError(
-                f"{base} is not a kerascnn export folder ({entry.name!r} is not a kerascnn "
-                f"SavedModel version){hint}."
+                f"{base} is not a kerascnn export folder ({entry.name!r} is not a kerascnn SavedModel version){hint}."
             )
         versions.append(int(entry.name))
     return versions
@@ -154,14 +159,15 @@ def saved_model_probabilities(directory, images, batch_size: int = 256) -> np.nd
 
     serve = tf.saved_model.load(str(directory)).signatures["serving_default"]
     chunks = [
-        serve(images=tf.constant(images[i:i + batch_size]))["probabilities"].numpy()
+        serve(images=tf.constant(images[i : i + batch_size]))["probabilities"].numpy()
         for i in range(0, len(images), batch_size)
     ]
     return np.concatenate(chunks)
 
 
-def export_saved_model(source, out, *, spec=None, test_images=None, test_labels=None,
-                       check_parity: bool = True) -> ExportResult:
+def export_saved_model(
+    source, out, *, spec=None, test_images=None, test_labels=None, check_parity: bool = True
+) -> ExportResult:
     """Export a trained model as the next version of the SavedModel base folder ``out``.
 
     Args:
@@ -217,5 +223,3 @@ def read_export_info(version_dir) -> dict:
     if info is None or info.get("format") != FORMAT:
         raise ArtifactError(f"{version_dir} is not a kerascnn SavedModel export (no valid {MARKER_FILE}).")
     return info
-
-

@@ -73,8 +73,10 @@ def input_channels(spec, gray_input: bool = False) -> int:
     """Channels of the exported graph's input: 3 (RGB frames, as cameras and decoders give them) unless
     ``gray_input`` keeps a grayscale model's own single channel."""
     if gray_input and spec.image_shape[2] != 1:
-        raise KerasCNNError(f"gray_input is for models trained on grayscale images; this one takes "
-                            f"{spec.image_shape[2]}-channel images.")
+        raise KerasCNNError(
+            f"gray_input is for models trained on grayscale images; this one takes "
+            f"{spec.image_shape[2]}-channel images."
+        )
     return 1 if gray_input else 3
 
 
@@ -85,8 +87,9 @@ def as_input_images(images, channels: int) -> np.ndarray:
     return images
 
 
-def write_convertible_saved_model(model, spec, directory, channels: int | None = None,
-                                  rounded_gray: bool = True) -> None:
+def write_convertible_saved_model(
+    model, spec, directory, channels: int | None = None, rounded_gray: bool = True
+) -> None:
     """The SavedModel the converter starts from: uint8 images -> TFLite-builtin preprocessing -> softmax.
 
     ``channels`` (default: the data's) is what the graph takes; a grayscale model given 3 converts the
@@ -104,8 +107,9 @@ def write_convertible_saved_model(model, spec, directory, channels: int | None =
         if (c, channels) != (1, 3):
             raise KerasCNNError(f"A {c}-channel model cannot take {channels}-channel input.")
         c = channels
-        serve = probabilities_fn(model, lambda images: tflite_preprocess(rgb_frames_to_gray(images, rounded_gray),
-                                                                         spec))
+        serve = probabilities_fn(
+            model, lambda images: tflite_preprocess(rgb_frames_to_gray(images, rounded_gray), spec)
+        )
     else:
         serve = probabilities_fn(model, lambda images: tflite_preprocess(images, spec))
     archive = keras.export.ExportArchive()
@@ -138,7 +142,7 @@ def convert_saved_model(directory, quantize: str = "none", calibration_images=No
 
         def representative_dataset():
             for i in range(len(samples)):
-                yield [samples[i:i + 1]]
+                yield [samples[i : i + 1]]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_dataset
@@ -186,8 +190,11 @@ def interpreter(model_path=None, model_content=None, num_threads=None, what=None
             raise ArtifactError(f"Cannot load {what}: {str(e).splitlines()[0]}") from None
         # XNNPACK (LiteRT's default CPU delegate) refuses some quantized graphs; the builtin kernels run all.
         try:
-            result = Interpreter(model_content=model_content, num_threads=num_threads,
-                                 experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            result = Interpreter(
+                model_content=model_content,
+                num_threads=num_threads,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            )
             result.allocate_tensors()
         except (ValueError, RuntimeError) as e2:
             raise ArtifactError(f"Cannot load {what}: {str(e2).splitlines()[0]}") from None
@@ -199,7 +206,7 @@ def run_interpreter(interp, images, batch_size: int = 256) -> np.ndarray:
     inp = interp.get_input_details()[0]
     chunks = []
     for start in range(0, len(images), batch_size):
-        batch = np.ascontiguousarray(images[start:start + batch_size], dtype=inp["dtype"])
+        batch = np.ascontiguousarray(images[start : start + batch_size], dtype=inp["dtype"])
         if tuple(interp.get_input_details()[0]["shape"]) != batch.shape:
             interp.resize_tensor_input(inp["index"], batch.shape)
             interp.allocate_tensors()
@@ -252,10 +259,22 @@ def export_tflite(source, out, quantize: str = "none", **options) -> ExportResul
         return _export_tflite(source, out, quantize, **options)
 
 
-def _export_tflite(source, out, quantize: str = "none", *, spec=None, calibration_images=None,
-                   test_images=None, test_labels=None, check_parity: bool = True,
-                   overwrite: bool = False, gray_input: bool = False, author: str = "unspecified",
-                   license: str = "unspecified", version: str | None = None) -> ExportResult:
+def _export_tflite(
+    source,
+    out,
+    quantize: str = "none",
+    *,
+    spec=None,
+    calibration_images=None,
+    test_images=None,
+    test_labels=None,
+    check_parity: bool = True,
+    overwrite: bool = False,
+    gray_input: bool = False,
+    author: str = "unspecified",
+    license: str = "unspecified",
+    version: str | None = None,
+) -> ExportResult:
     """Export a trained model to ``out`` (a ``.tflite`` path) with ``out``'s ``.json`` beside it.
 
     The ``.tflite`` carries TFLite model metadata (see :mod:`kerascnn.export.tflite_metadata`): MediaPipe
@@ -328,8 +347,10 @@ def _export_tflite(source, out, quantize: str = "none", *, spec=None, calibratio
     created = marker(FORMAT, name, spec)["created"]
     info = ModelInfo(
         name=name,
-        description=(f"{name} image classifier trained on {spec.dataset}: {h}x{w} {color} uint8 images in, "
-                     f"probabilities of {spec.num_classes} classes out ({quantize_description(quantize)})."),
+        description=(
+            f"{name} image classifier trained on {spec.dataset}: {h}x{w} {color} uint8 images in, "
+            f"probabilities of {spec.num_classes} classes out ({quantize_description(quantize)})."
+        ),
         version=version or created,
         author=author,
         license=license,
@@ -339,17 +360,28 @@ def _export_tflite(source, out, quantize: str = "none", *, spec=None, calibratio
     out_details = interp.get_output_details()[0]
     scale, zero_point = out_details["quantization"]
     metadata = marker(
-        FORMAT, name, spec,
+        FORMAT,
+        name,
+        spec,
         quantize=quantize,
         file=out.name,
         size_bytes=len(content),
         metadata_bytes=len(content) - graph_size,
         sha256=hashlib.sha256(content).hexdigest(),
-        input={"name": "images", "dtype": "uint8", "shape": [-1, h, w, channels], "color": color,
-               "note": "raw pixels 0..255; preprocessing is inside the model"
-                       + ("; RGB is converted to gray inside" if channels != c else "")},
-        output={"name": "probabilities", "dtype": np.dtype(out_details["dtype"]).name, "shape": [-1, spec.num_classes],
-                "quantization": {"scale": float(scale), "zero_point": int(zero_point)} if scale else None},
+        input={
+            "name": "images",
+            "dtype": "uint8",
+            "shape": [-1, h, w, channels],
+            "color": color,
+            "note": "raw pixels 0..255; preprocessing is inside the model"
+            + ("; RGB is converted to gray inside" if channels != c else ""),
+        },
+        output={
+            "name": "probabilities",
+            "dtype": np.dtype(out_details["dtype"]).name,
+            "shape": [-1, spec.num_classes],
+            "quantization": {"scale": float(scale), "zero_point": int(zero_point)} if scale else None,
+        },
         tflite_metadata=dataclasses.asdict(info),
         parity=report,
     )
@@ -361,8 +393,12 @@ def _export_tflite(source, out, quantize: str = "none", *, spec=None, calibratio
 
 
 def quantize_description(quantize: str) -> str:
-    return {"none": "float32", "float16": "float16 weights", "dynamic": "int8 weights, dynamic range",
-            "int8": "full int8, uint8 output scaled by 1/256"}[quantize]
+    return {
+        "none": "float32",
+        "float16": "float16 weights",
+        "dynamic": "int8 weights, dynamic range",
+        "int8": "full int8, uint8 output scaled by 1/256",
+    }[quantize]
 
 
 def read_export_info(tflite_path) -> dict:

@@ -50,8 +50,7 @@ class ModelInfo:
     license: str
 
 
-def metadata_buffer(info: ModelInfo, class_names, color_space: str, input_dtype=np.uint8,
-                    mean=None, std=None) -> bytes:
+def metadata_buffer(info: ModelInfo, class_names, color_space: str, input_dtype=np.uint8, mean=None, std=None) -> bytes:
     """The ``ModelMetadata`` flatbuffer of an image classifier with ``class_names``.
 
     Args:
@@ -85,8 +84,10 @@ def metadata_buffer(info: ModelInfo, class_names, color_space: str, input_dtype=
         input_md.description = f"{color_space} image, normalized as (pixel - mean) / std."
     else:
         input_md.stats.min, input_md.stats.max = [0.0], [255.0]
-        input_md.description = (f"{color_space} image, uint8 pixels 0..255 at the model's input size; scaling, "
-                                "color conversion and normalization are inside the model.")
+        input_md.description = (
+            f"{color_space} image, uint8 pixels 0..255 at the model's input size; scaling, "
+            "color conversion and normalization are inside the model."
+        )
 
     labels = fb.AssociatedFileT()
     labels.name = LABELS_FILE
@@ -159,8 +160,14 @@ def read_metadata(model_content: bytes) -> dict | None:
 
     try:
         model = schema.Model.GetRootAs(model_content, 0)
-        index = next((model.Metadata(i).Buffer() for i in range(model.MetadataLength())
-                      if _text(model.Metadata(i).Name()) == METADATA_NAME), None)
+        index = next(
+            (
+                model.Metadata(i).Buffer()
+                for i in range(model.MetadataLength())
+                if _text(model.Metadata(i).Name()) == METADATA_NAME
+            ),
+            None,
+        )
         if index is None:
             return None
         data = model.Buffers(index).DataAsNumpy()
@@ -179,12 +186,25 @@ def read_metadata(model_content: bytes) -> dict | None:
     if subgraph is None:
         return result
     inputs, outputs = subgraph.inputTensorMetadata or [], subgraph.outputTensorMetadata or []
-    if inputs and inputs[0].content is not None and isinstance(inputs[0].content.contentProperties,
-                                                                fb.ImagePropertiesT):
+    if (
+        inputs
+        and inputs[0].content is not None
+        and isinstance(inputs[0].content.contentProperties, fb.ImagePropertiesT)
+    ):
         space = inputs[0].content.contentProperties.colorSpace
         result["color_space"] = {fb.ColorSpaceType.RGB: "RGB", fb.ColorSpaceType.GRAYSCALE: "GRAYSCALE"}.get(space)
-    labels = next((_text(f.name) for f in (outputs[0].associatedFiles or []) if outputs
-                   and f.type == fb.AssociatedFileType.TENSOR_AXIS_LABELS), None) if outputs else None
+    labels = (
+        next(
+            (
+                _text(f.name)
+                for f in (outputs[0].associatedFiles or [])
+                if outputs and f.type == fb.AssociatedFileType.TENSOR_AXIS_LABELS
+            ),
+            None,
+        )
+        if outputs
+        else None
+    )
     if labels:
         result["class_names"] = associated_file(model_content, labels).decode().splitlines()
     return result

@@ -97,8 +97,9 @@ def patch_keras_for_multi_worker() -> None:
         for _, _, it in iterator:
             batch = next(it)
             data_batch = tree.map_structure(
-                lambda v: strategy.experimental_local_results(v)[0]
-                if isinstance(v, tf.distribute.DistributedValues) else v,
+                lambda v: (
+                    strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
+                ),
                 batch,
             )
             break

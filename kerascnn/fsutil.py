@@ -19,7 +19,6 @@ from pathlib import Path
 
 from kerascnn.errors import ArtifactError
 
-
 TEMPORARY_NAME = re.compile(r"^\..+\.tmp-[A-Za-z0-9_]+$")  # what mkdtemp/mkstemp make from our prefixes
 
 
@@ -199,6 +198,7 @@ def atomic_write_json(path: str | os.PathLike, obj, *, durable: bool = False) ->
 
 # ---------------------------------------------------------------------------------------------- locks
 
+
 class InUseError(ArtifactError):
     """Another process holds the lock on a path (its pid and command are in the message)."""
 
@@ -230,7 +230,7 @@ class PathLock:
         self.advice = advice
         self._fd: int | None = None
 
-    def acquire(self) -> "PathLock":
+    def acquire(self) -> PathLock:
         self.lock_file.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
@@ -241,8 +241,9 @@ class PathLock:
                 os.close(fd)
                 pid, _, command = holder.partition(" ")
                 who = f"process {pid} ({command})" if pid else "another process"
-                raise InUseError(f"{self.path} is in use by {who}" + (f"; {self.advice}" if self.advice else "")
-                                 ) from None
+                raise InUseError(
+                    f"{self.path} is in use by {who}" + (f"; {self.advice}" if self.advice else "")
+                ) from None
             except OSError:
                 os.close(fd)  # a filesystem without locks: nothing to hold
                 return self
@@ -290,10 +291,20 @@ def lock_path(path, *, advice: str = "") -> PathLock:
 # ---------------------------------------------------------------------------------------------- OS errors
 
 # What an OS error's text says, also inside TensorFlow's errors (its file system layer reports errno's text).
-OS_ERROR_TEXTS = ("No space left on device", "Disk quota exceeded", "Read-only file system", "File name too long",
-                  "Too many levels of symbolic links", "Permission denied", "Input/output error",
-                  "Operation not permitted", "Is a directory", "Not a directory", "No such file or directory",
-                  "Stale file handle")
+OS_ERROR_TEXTS = (
+    "No space left on device",
+    "Disk quota exceeded",
+    "Read-only file system",
+    "File name too long",
+    "Too many levels of symbolic links",
+    "Permission denied",
+    "Input/output error",
+    "Operation not permitted",
+    "Is a directory",
+    "Not a directory",
+    "No such file or directory",
+    "Stale file handle",
+)
 
 
 def os_error_line(error: BaseException) -> str | None:
@@ -321,7 +332,9 @@ def os_error_line(error: BaseException) -> str | None:
 def _advice(code: int) -> str:
     import errno
 
-    return {errno.ENOSPC: " (free some space and rerun: a run resumes from its last finished epoch)",
-            errno.EDQUOT: " (free some space and rerun: a run resumes from its last finished epoch)",
-            errno.EROFS: " (write to another folder)",
-            errno.ENAMETOOLONG: " (choose a shorter name)"}.get(code, "")
+    return {
+        errno.ENOSPC: " (free some space and rerun: a run resumes from its last finished epoch)",
+        errno.EDQUOT: " (free some space and rerun: a run resumes from its last finished epoch)",
+        errno.EROFS: " (write to another folder)",
+        errno.ENAMETOOLONG: " (choose a shorter name)",
+    }.get(code, "")

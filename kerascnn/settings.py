@@ -21,8 +21,17 @@ _ON_COMMAND_LINE = contextvars.ContextVar("kerascnn_on_command_line", default=Fa
 _NO_VALUE = object()
 
 
-def setting(default=None, help: str = "", *, factory=None, parse=None, metavar=None, choices=None,
-            default_help=None, cli: bool = True):
+def setting(
+    default=None,
+    help: str = "",
+    *,
+    factory=None,
+    parse=None,
+    metavar=None,
+    choices=None,
+    default_help=None,
+    cli: bool = True,
+):
     """A dataclass field declaring one setting.
 
     Args:
@@ -34,8 +43,14 @@ def setting(default=None, help: str = "", *, factory=None, parse=None, metavar=N
         default_help: how ``--help`` states the default ("the model's default"); else the default itself.
         cli: False for settings that have no flag of their own (set by the program, or by ``--hparams``).
     """
-    metadata = {"help": help, "parse": parse, "metavar": metavar, "choices": choices,
-                "default_help": default_help, "cli": cli}
+    metadata = {
+        "help": help,
+        "parse": parse,
+        "metavar": metavar,
+        "choices": choices,
+        "default_help": default_help,
+        "cli": cli,
+    }
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def format_name(path) -> str:
-    """"YAML" for .yaml/.yml files, else "JSON"."""
+    """ "YAML" for .yaml/.yml files, else "JSON"."""
     return "YAML" if Path(path).suffix.lower() in (".yaml", ".yml") else "JSON"
 
 

@@ -135,7 +135,8 @@ class ModelSummary:
                 format_count(r.macs) if r.macs else "0",
                 _format_pair(r.receptive_field),
                 _format_pair(r.jump),
-            ) + ((str(r.groups) if r.groups > 1 else "",) if grouped else ())
+            )
+            + ((str(r.groups) if r.groups > 1 else "",) if grouped else ())
             for r in self.layers
         ]
         widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
@@ -160,16 +161,27 @@ class ModelSummary:
                 f"Total params: {self.total_params:,} (trainable {self.trainable_params:,}, "
                 f"non-trainable {non_trainable:,})",
                 f"Multiply-adds per image: {self.total_macs:,} ({format_count(self.total_macs)})",
-                "Initializers: " + ("; ".join(
-                    f"{weight} " + ", ".join(f"{name} ({n} layer{'s' if n > 1 else ''})" for name, n in names.items())
-                    for weight, names in self.initializer_counts().items()) or "none"),
+                "Initializers: "
+                + (
+                    "; ".join(
+                        f"{weight} "
+                        + ", ".join(f"{name} ({n} layer{'s' if n > 1 else ''})" for name, n in names.items())
+                        for weight, names in self.initializer_counts().items()
+                    )
+                    or "none"
+                ),
                 "RF: receptive field in input pixels (HxW when they differ); Jump: input pixels between "
                 "neighbouring outputs.",
-            ] + ([
-                "Groups: a grouped convolution splits its channels into that many groups, each output seeing only "
-                "its group's c_in/groups inputs: 1/groups of the parameters and MACs of the full convolution "
-                "(depthwise: groups = input channels, k*k MACs per output value)."
-            ] if grouped else [])
+            ]
+            + (
+                [
+                    "Groups: a grouped convolution splits its channels into that many groups, each output seeing only "
+                    "its group's c_in/groups inputs: 1/groups of the parameters and MACs of the full convolution "
+                    "(depthwise: groups = input channels, k*k MACs per output value)."
+                ]
+                if grouped
+                else []
+            )
         )
 
 
@@ -364,5 +376,3 @@ def _format_pair(pair) -> str:
     if pair is None:
         return "-"
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
-
-

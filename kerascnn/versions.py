@@ -13,8 +13,13 @@ def library_versions() -> dict:
     import numpy as np
     import tensorflow as tf
 
-    versions = {"kerascnn": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
-                "keras": keras.__version__, "numpy": np.__version__}
+    versions = {
+        "kerascnn": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
     for name in ("tensorflow_datasets", "sklearn"):
         try:
             versions[name] = __import__(name).__version__

@@ -128,6 +128,7 @@ def executed_from(nb) -> str | None:
 
 def same_cells(built, committed) -> bool:
     """Whether two notebooks have the same cells (type, source, tags), whatever their outputs."""
+
     def cells(nb):
         return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
 
@@ -156,8 +157,10 @@ def problems(source: Path) -> list[str]:
 # Machine noise on a kernel's stderr, not part of the lesson: TensorFlow's C++ start-up log (absl's
 # "I0000 00:00:... port.cc:153] oneDNN ...", "failed call to cuInit"), its Python INFO log ("Assets written
 # to: <a temporary folder>") and the TFLite converter's settings line ("fully_quantize: 0, ...").
-_NOISE_LINE = re.compile(r"^([IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log messages before absl"
-                         r"|INFO:(tensorflow|absl):|fully_quantize: \d)")
+_NOISE_LINE = re.compile(
+    r"^([IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\]|WARNING: All log messages before absl"
+    r"|INFO:(tensorflow|absl):|fully_quantize: \d)"
+)
 # A warning raised in a cell names the cell's temporary file: <tmp>/ipykernel_<pid>/<hash>.py.
 _CELL_FILE = re.compile(r"\S*ipykernel_\d+[/\\]\d+\.py")
 
@@ -168,9 +171,14 @@ def _machine_prefixes(workdir: Path | None) -> list[str]:
     names ``keras/src/...``), this checkout, the interpreter's prefix and the temporary folder."""
     import sysconfig
 
-    folders = [*(() if workdir is None else (workdir, workdir.resolve())),
-               *(Path(sysconfig.get_paths()[k]) for k in ("purelib", "platlib", "stdlib", "platstdlib")),
-               NOTEBOOKS_DIR.parent, Path(sys.prefix), Path(sys.base_prefix), Path(tempfile.gettempdir())]
+    folders = [
+        *(() if workdir is None else (workdir, workdir.resolve())),
+        *(Path(sysconfig.get_paths()[k]) for k in ("purelib", "platlib", "stdlib", "platstdlib")),
+        NOTEBOOKS_DIR.parent,
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(tempfile.gettempdir()),
+    ]
     variants = {str(f) for f in folders} | {str(f.resolve()) for f in folders}
     return sorted({v + os.sep for v in variants} | variants, key=len, reverse=True)
 
@@ -191,8 +199,9 @@ def scrub(nb, workdir: Path | None = None) -> None:
             continue
         for out in cell.outputs:
             if out.get("name") == "stderr":
-                out["text"] = "".join(line for line in out["text"].splitlines(keepends=True)
-                                      if not _NOISE_LINE.match(line))
+                out["text"] = "".join(
+                    line for line in out["text"].splitlines(keepends=True) if not _NOISE_LINE.match(line)
+                )
         cell.outputs = [out for out in cell.outputs if not (out.get("name") == "stderr" and not out["text"].strip())]
         for out in cell.outputs:
             if "text" in out:
@@ -210,9 +219,15 @@ def _kernel_spec(folder: Path) -> str:
     name = "kerascnn-lesson"
     spec = folder / "kernels" / name
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "kerascnn lesson", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "kerascnn lesson",
+                "language": "python",
+            }
+        )
+    )
     return name
 
 
@@ -225,16 +240,22 @@ def execute(source: Path, *, env: dict | None = None):
     import nbclient
 
     nb = build_notebook(source)
-    with tempfile.TemporaryDirectory(prefix="kerascnn-jupyter-") as jupyter, \
-            tempfile.TemporaryDirectory(prefix="kerascnn-lesson-") as work:
+    with (
+        tempfile.TemporaryDirectory(prefix="kerascnn-jupyter-") as jupyter,
+        tempfile.TemporaryDirectory(prefix="kerascnn-lesson-") as work,
+    ):
         kernel = _kernel_spec(Path(jupyter))
-        environment = {**EXECUTION_ENV, **(env or {}),
-                       "JUPYTER_PATH": jupyter + os.pathsep + os.environ.get("JUPYTER_PATH", "")}
+        environment = {
+            **EXECUTION_ENV,
+            **(env or {}),
+            "JUPYTER_PATH": jupyter + os.pathsep + os.environ.get("JUPYTER_PATH", ""),
+        }
         saved = {k: os.environ.get(k) for k in environment}
         os.environ.update(environment)  # the kernel inherits this process's environment
         try:
-            client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name=kernel,
-                                             resources={"metadata": {"path": work}})
+            client = nbclient.NotebookClient(
+                nb, timeout=CELL_TIMEOUT_S, kernel_name=kernel, resources={"metadata": {"path": work}}
+            )
             start = time.perf_counter()
             client.execute()
             seconds = time.perf_counter() - start
@@ -246,8 +267,7 @@ def execute(source: Path, *, env: dict | None = None):
                 else:
                     os.environ[k] = v
     nb.metadata["kernelspec"] = dict(_KERNELSPEC)  # the reader's default kernel, not the one it ran in
-    nb.metadata["kerascnn"] = {"source_sha256": source_digest(source), "mode": "full",
-                               "seconds": round(seconds, 1)}
+    nb.metadata["kerascnn"] = {"source_sha256": source_digest(source), "mode": "full", "seconds": round(seconds, 1)}
     nbformat.validate(nb)
     return nb, seconds
 
@@ -258,19 +278,22 @@ def _select(names: list[str]) -> list[Path]:
     chosen = [s for s in sources() if any(s.stem == n or s.stem.startswith(n.rstrip("_") + "_") for n in names)]
     unknown = [n for n in names if not any(s.stem == n or s.stem.startswith(n.rstrip("_") + "_") for s in sources())]
     if unknown:
-        raise SystemExit(f"no notebook source matches {', '.join(unknown)} (sources: "
-                         f"{', '.join(s.stem for s in sources())})")
+        raise SystemExit(
+            f"no notebook source matches {', '.join(unknown)} (sources: {', '.join(s.stem for s in sources())})"
+        )
     return chosen
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="numbers or names (01, 06_transfer_learning); default: all")
-    parser.add_argument("--execute", action="store_true",
-                        help="execute in full mode and write the notebooks with their outputs")
+    parser.add_argument(
+        "--execute", action="store_true", help="execute in full mode and write the notebooks with their outputs"
+    )
     parser.add_argument("--all", action="store_true", help="with --execute: also the notebooks already up to date")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 unless every notebook is its current source, executed")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 unless every notebook is its current source, executed"
+    )
     args = parser.parse_args(argv)
     chosen = _select(args.notebooks)
     if args.check:

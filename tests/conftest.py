@@ -14,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import pytest  # noqa: E402
+
 from kerascnn_testing import artifacts  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +27,11 @@ def run_kerascnn(*args, cwd=None, env=None, timeout=600, check=False) -> subproc
     full_env.update(env or {})
     proc = subprocess.run(
         [sys.executable, "-m", "kerascnn.cli.main", *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"kerascnn {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -38,7 +43,9 @@ NOTEBOOK_TEST = "test_notebook_runs_top_to_bottom"  # tests/notebooks/test_noteb
 
 def pytest_collection_finish(session):
     """Start the selected notebooks now, beside the other tests (kerascnn_testing.notebooks says why)."""
-    paths = {item.callspec.params["path"] for item in session.items if getattr(item, "originalname", None) == NOTEBOOK_TEST}
+    paths = {
+        item.callspec.params["path"] for item in session.items if getattr(item, "originalname", None) == NOTEBOOK_TEST
+    }
     if paths and not session.config.option.collectonly:
         from kerascnn_testing.notebooks import RUNNER, NotebookRunner
 

@@ -73,8 +73,17 @@ def _private_names_of_keras_and_keras_tuner(tmp_path) -> tuple[set, set]:
 
     model = build(None)
     tuner = keras_tuner.RandomSearch(build, objective="loss", max_trials=1, directory=str(tmp_path), seed=1)
-    objects = [model, model.layers[0], model.optimizer, keras.callbacks.History(), keras.metrics.Mean(),
-               keras.Variable(1.0), tuner, tuner.oracle, keras_tuner.HyperParameters()]
+    objects = [
+        model,
+        model.layers[0],
+        model.optimizer,
+        keras.callbacks.History(),
+        keras.metrics.Mean(),
+        keras.Variable(1.0),
+        tuner,
+        tuner.oracle,
+        keras_tuner.HyperParameters(),
+    ]
     names, methods = set(), set()
     for obj in objects:
         for name in set(dir(obj)) | set(getattr(obj, "__dict__", ())):
@@ -91,13 +100,16 @@ def _private_uses(path: Path, names: set, methods: set) -> list:
     tree = ast.parse(path.read_text())
     uses = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in names and not (
-            isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in names
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
         ):
             uses.append((node.lineno, f".{node.attr}"))
         if isinstance(node, ast.ClassDef):
-            uses += [(f.lineno, f"def {f.name}") for f in node.body
-                     if isinstance(f, ast.FunctionDef) and f.name in methods]
+            uses += [
+                (f.lineno, f"def {f.name}") for f in node.body if isinstance(f, ast.FunctionDef) and f.name in methods
+            ]
     return [f"{path.relative_to(ROOT)}:{line}: {what}" for line, what in sorted(uses)]
 
 
@@ -105,7 +117,8 @@ def test_no_module_but_compat_touches_private_attributes_of_keras_objects(tmp_pa
     names, methods = _private_names_of_keras_and_keras_tuner(tmp_path)
     found = [use for path in _sources() for use in _private_uses(path, names, methods)]
     assert not found, (
-        "private Keras/keras-tuner attributes used outside kerascnn/compat.py (add an entry there):\n" + "\n".join(found)
+        "private Keras/keras-tuner attributes used outside kerascnn/compat.py (add an entry there):\n"
+        + "\n".join(found)
     )
 
 

@@ -33,13 +33,16 @@ def test_an_unfinished_run_is_named_as_such(partial_run, trained_run):
         load_trained(partial_run / "best.keras")
 
 
-@pytest.mark.parametrize("command", [
-    ["evaluate", "{run}"],
-    ["export", "{run}", "--out", "{tmp}/models/lenet"],
-    ["export", "{run}/best.keras", "--format", "tflite", "--out", "{tmp}/lenet.tflite"],
-    ["predict", "{run}", "{tmp}/digit.npy"],
-    ["serve", "{run}", "--port", "0"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["evaluate", "{run}"],
+        ["export", "{run}", "--out", "{tmp}/models/lenet"],
+        ["export", "{run}/best.keras", "--format", "tflite", "--out", "{tmp}/lenet.tflite"],
+        ["predict", "{run}", "{tmp}/digit.npy"],
+        ["serve", "{run}", "--port", "0"],
+    ],
+)
 def test_commands_refuse_an_unfinished_run_in_one_line(command, partial_run, tmp_path, capsys):
     np.save(tmp_path / "digit.npy", np.zeros((8, 8), np.uint8))
     argv = [a.format(run=partial_run, tmp=tmp_path) for a in command]

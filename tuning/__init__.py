@@ -28,15 +28,6 @@ Modules, one job each (none imports ``search``, which imports them):
 Private keras-tuner internals are reached only through ``kerascnn.compat``.
 """
 
-from kerascnn.tuning.spaces import (  # noqa: F401
-    FAMILY_SPACES,
-    TRAINING_SPACE,
-    SearchSpace,
-    SearchSpaceError,
-    default_space,
-    load_space_file,
-    resolve_space,
-)
 from kerascnn.tuning.config import TRIAL_SETTINGS, TuneConfig  # noqa: F401
 from kerascnn.tuning.search import (  # noqa: F401
     BEST_FILE,
@@ -46,6 +37,15 @@ from kerascnn.tuning.search import (  # noqa: F401
     TuneResult,
     distributed_role,
     tune,
+)
+from kerascnn.tuning.spaces import (  # noqa: F401
+    FAMILY_SPACES,
+    TRAINING_SPACE,
+    SearchSpace,
+    SearchSpaceError,
+    default_space,
+    load_space_file,
+    resolve_space,
 )
 
 

@@ -17,10 +17,15 @@ from kerascnn.training.config import TrainConfig, canonical_settings
 NOT_FOR_TRIALS = (
     "model",  # the command's NAME
     "hparams",  # builder values: the space fixes or searches them (--space)
-    "folds", "fold",  # a trial validates on one split
-    "freeze", "fine_tune_epochs", "fine_tune_lr",  # trials from --init-from train every layer, in one phase
+    "folds",
+    "fold",  # a trial validates on one split
+    "freeze",
+    "fine_tune_epochs",
+    "fine_tune_lr",  # trials from --init-from train every layer, in one phase
     "strategy",  # the search's own (keras-tuner's distribution strategy, auto)
-    "out", "overwrite", "verbose",  # the search's: TuneConfig, --quiet
+    "out",
+    "overwrite",
+    "verbose",  # the search's: TuneConfig, --quiet
     "allow_data_change",  # resuming a fit run onto changed files: a search's trials are no such runs
 )
 TRIAL_SETTINGS = tuple(name for name in setting_names(TrainConfig) if name not in NOT_FOR_TRIALS)
@@ -33,11 +38,13 @@ class TuneConfig:
     tuner: str = setting("random", "hyperband, bayesian, random or grid", metavar="KIND")
     max_trials: int = setting(10, "at most N trials, for every tuner", parse=int, metavar="N")
     objective: str = setting("val_accuracy", "val_accuracy, val_loss, accuracy or loss", metavar="NAME")
-    space: str | None = setting(None, "JSON or YAML changes to the default space", metavar="FILE",
-                                default_help="the model family's ranges")
+    space: str | None = setting(
+        None, "JSON or YAML changes to the default space", metavar="FILE", default_help="the model family's ranges"
+    )
     out: str | None = setting(None, "output directory", metavar="DIR", default_help="runs/tune-NAME")
-    overwrite: bool = setting(False, "delete the search in --out and start afresh",
-                              default_help="resume the search in --out")
+    overwrite: bool = setting(
+        False, "delete the search in --out and start afresh", default_help="resume the search in --out"
+    )
 
 
 def split_settings(settings: dict) -> tuple[dict, dict]:
@@ -57,8 +64,13 @@ def changed_trial_settings(cfg: TrainConfig) -> dict:
     changed = {}
     for field in dataclasses.fields(TrainConfig):
         name = field.name
-        if (name not in TRIAL_SETTINGS or name in SEARCH_IDENTITY or name in TRAINING_HYPERPARAMETERS
-                or name in NOT_PART_OF_IDENTITY or name == "init_from"):
+        if (
+            name not in TRIAL_SETTINGS
+            or name in SEARCH_IDENTITY
+            or name in TRAINING_HYPERPARAMETERS
+            or name in NOT_PART_OF_IDENTITY
+            or name == "init_from"
+        ):
             continue
         default = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
         if getattr(cfg, name) != default:

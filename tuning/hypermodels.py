@@ -57,7 +57,8 @@ class ZooHyperModel(keras_tuner.HyperModel):
             return assembly.assemble(cfg, self.prepared).model
         except WeightsError as e:  # architecture values other than the weights' cannot start from them
             raise keras_tuner.errors.FailedTrialError(
-                f"{caller_name('init_from')} does not fit these values: {one_line(e)}") from e
+                f"{caller_name('init_from')} does not fit these values: {one_line(e)}"
+            ) from e
         except Exception as e:  # any builder complaint is this trial's failure, not the search's
             raise keras_tuner.errors.FailedTrialError(
                 f"{self.space.model} cannot be built with these values: {one_line(e)}"
@@ -77,12 +78,19 @@ class ZooHyperModel(keras_tuner.HyperModel):
         callbacks = list(callbacks or [])
         if cfg.early_stopping:
             monitor = ("val_" if validation_data is not None else "") + key
-            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max",
-                                                           patience=int(cfg.early_stopping)))
+            callbacks.append(
+                keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=int(cfg.early_stopping))
+            )
         if self.prepared is not None and self.prepared.repeat_train:
             kwargs.setdefault("steps_per_epoch", self.prepared.steps_per_epoch)
-        history = model.fit(labels_for(x, model), *args, validation_data=labels_for(validation_data, model),
-                            validation_steps=cfg.eval_steps, callbacks=callbacks, **kwargs)
+        history = model.fit(
+            labels_for(x, model),
+            *args,
+            validation_data=labels_for(validation_data, model),
+            validation_steps=cfg.eval_steps,
+            callbacks=callbacks,
+            **kwargs,
+        )
         if key != "accuracy":
             for prefix in ("", "val_"):
                 if prefix + key in history.history:

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from kerascnn.errors import KerasCNNError
-from kerascnn.settings import caller_name
 from kerascnn.fsutil import atomic_write_json, atomic_write_text
+from kerascnn.settings import caller_name
 
 CONFIG_FILE = "tune_config.json"
 SPACE_FILE = "space.json"
@@ -41,7 +41,7 @@ def check_setting(check, name: str, value, *args):
 
 
 def distributed_role() -> str:
-    """"single", or "chief"/"worker" of a distributed search (keras-tuner's environment variables)."""
+    """ "single", or "chief"/"worker" of a distributed search (keras-tuner's environment variables)."""
     if "KERASTUNER_ORACLE_IP" not in os.environ:
         return "single"
     missing = [v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(v)]
@@ -89,11 +89,15 @@ def await_chief(out: Path, config: dict, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while not config_path.is_file():
         if time.monotonic() > deadline:
-            raise TuneError(f"No chief set up {out} within {timeout:.0f} s: start the chief (KERASTUNER_TUNER_ID=chief) with the same {caller_name('out')}.")
+            raise TuneError(
+                f"No chief set up {out} within {timeout:.0f} s: start the chief (KERASTUNER_TUNER_ID=chief) with the same {caller_name('out')}."
+            )
         time.sleep(0.5)
     changed = _changed_settings(config, _current_names(json.loads(config_path.read_text())))
     if changed:
-        raise TuneError(f"This worker's settings differ from the chief's in {out} ({', '.join(changed)}): run the same command.")
+        raise TuneError(
+            f"This worker's settings differ from the chief's in {out} ({', '.join(changed)}): run the same command."
+        )
 
 
 def _changed_settings(config: dict, previous: dict) -> list:
@@ -170,7 +174,7 @@ def repair_project(project_dir) -> list[str]:
     renamed = rename_legacy_hyperparameters(oracle.get("hyperparameters", {}))
     renamed_trials = []  # written after oracle.json, whose hashes say they are renamed
     for trial_json in sorted(project_dir.glob("trial_*/trial.json")):
-        trial_id = trial_json.parent.name[len("trial_"):]
+        trial_id = trial_json.parent.name[len("trial_") :]
         try:
             trial = json.loads(trial_json.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):

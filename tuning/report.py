@@ -84,18 +84,20 @@ def trial_rows(oracle, space) -> list[TrialRow]:
         epochs = _metric(metrics, EPOCHS_METRIC)
         memory = _metric(metrics, MEMORY_METRIC)
         score = trial.score if trial.status == "COMPLETED" else None
-        rows.append(TrialRow(
-            trial_id=trial_id,
-            status=str(trial.status),
-            score=None if score is None else float(score),
-            epochs=None if epochs is None else int(epochs),
-            best_epoch=None if trial.best_step is None or score is None else int(trial.best_step) + 1,
-            seconds=seconds,
-            model_hyperparameters=model_hp,
-            training_hyperparameters=training_hp,
-            message=failure_reason(trial.message) if trial.status != "COMPLETED" else "",
-            peak_rss_mb=memory,
-        ))
+        rows.append(
+            TrialRow(
+                trial_id=trial_id,
+                status=str(trial.status),
+                score=None if score is None else float(score),
+                epochs=None if epochs is None else int(epochs),
+                best_epoch=None if trial.best_step is None or score is None else int(trial.best_step) + 1,
+                seconds=seconds,
+                model_hyperparameters=model_hp,
+                training_hyperparameters=training_hp,
+                message=failure_reason(trial.message) if trial.status != "COMPLETED" else "",
+                peak_rss_mb=memory,
+            )
+        )
     return rows
 
 
@@ -150,16 +152,25 @@ def _write_csv(path: Path, rows: list, objective: str) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     # trial: the number the console and the table give; folder: keras-tuner's trial folder under search/
-    writer.writerow(["trial", "status", objective, "epochs", "best_epoch", "seconds", "peak_rss_mb", *names, "reason",
-                     "folder"])
+    writer.writerow(
+        ["trial", "status", objective, "epochs", "best_epoch", "seconds", "peak_rss_mb", *names, "reason", "folder"]
+    )
     for r in rows:
         flat = best_hyperparameters_document(r)
-        writer.writerow([
-            r.number, r.status, "" if r.score is None else f"{r.score:.6g}", r.epochs or "",
-            r.best_epoch or "", "" if r.seconds is None else f"{r.seconds:.2f}",
-            "" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f}",
-            *[_cell(flat.get(n, "")) for n in names], r.message, f"trial_{r.trial_id}",
-        ])
+        writer.writerow(
+            [
+                r.number,
+                r.status,
+                "" if r.score is None else f"{r.score:.6g}",
+                r.epochs or "",
+                r.best_epoch or "",
+                "" if r.seconds is None else f"{r.seconds:.2f}",
+                "" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f}",
+                *[_cell(flat.get(n, "")) for n in names],
+                r.message,
+                f"trial_{r.trial_id}",
+            ]
+        )
     atomic_write_text(path, buffer.getvalue())
 
 
@@ -178,9 +189,14 @@ def format_table(best: list, rows: list, objective: str) -> str:
         varying = _varying_names(rows)
         header = ["rank", "trial", objective, "epochs", "seconds", *varying]
         body = [
-            [str(i), str(r.number), f"{r.score:.4f}", f"{r.best_epoch}/{r.epochs}" if r.epochs else "",
-             "" if r.seconds is None else f"{r.seconds:.1f}",
-             *[_cell(best_hyperparameters_document(r).get(n, "")) for n in varying]]
+            [
+                str(i),
+                str(r.number),
+                f"{r.score:.4f}",
+                f"{r.best_epoch}/{r.epochs}" if r.epochs else "",
+                "" if r.seconds is None else f"{r.seconds:.1f}",
+                *[_cell(best_hyperparameters_document(r).get(n, "")) for n in varying],
+            ]
             for i, r in enumerate(best, start=1)
         ]
         widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]

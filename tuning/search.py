@@ -61,8 +61,9 @@ from kerascnn.tuning.tuners import TUNERS, make_tuner
 __all__ = ["BEST_FILE", "OBJECTIVES", "TUNERS", "TuneError", "TuneResult", "distributed_role", "tune"]
 
 
-def tune(model: str, *, dataset="digits", verbose: int = 1, callbacks=(), trial_processes: bool = True,
-         **settings) -> TuneResult:
+def tune(
+    model: str, *, dataset="digits", verbose: int = 1, callbacks=(), trial_processes: bool = True, **settings
+) -> TuneResult:
     """Search hyperparameters of zoo model ``model``; see the module docstring for the outputs.
 
     Args:
@@ -101,16 +102,18 @@ def tune(model: str, *, dataset="digits", verbose: int = 1, callbacks=(), trial_
     max_trials = check_setting(check_positive_int, "max_trials", search.max_trials)
     val_split = trial_settings.get("val_split", TrainConfig.val_split)
     if search.objective.startswith("val_") and not val_split > 0:
-        raise TuneError(f"objective {search.objective} needs validation data: val_split must be > 0. "
-                        f"Received: {val_split}")
+        raise TuneError(
+            f"objective {search.objective} needs validation data: val_split must be > 0. Received: {val_split}"
+        )
     for name in ("epochs", "batch_size"):
         if trial_settings.get(name) is not None:
             trial_settings[name] = check_setting(check_positive_int, name, trial_settings[name])
     raw = dataset if isinstance(dataset, RawDataset) else None
     init_from = trial_settings.get("init_from")
     # Trials from --init-from train every layer, in one phase.
-    base = TrainConfig.from_settings(trial_settings, model=model, dataset=raw.name if raw else str(dataset),
-                                     freeze="none" if init_from else None).resolve()
+    base = TrainConfig.from_settings(
+        trial_settings, model=model, dataset=raw.name if raw else str(dataset), freeze="none" if init_from else None
+    ).resolve()
     epochs, batch_size = base.epochs, base.batch_size
 
     overrides = dict(load_space_file(search.space) if isinstance(search.space, (str, Path)) else (search.space or {}))
@@ -119,13 +122,22 @@ def tune(model: str, *, dataset="digits", verbose: int = 1, callbacks=(), trial_
     for name in TRAINING_HYPERPARAMETERS:  # a training value given as a setting is fixed, not searched
         if trial_settings.get(name) is not None:
             overrides.setdefault(name, trial_settings[name])
-    resolved = resolve_space(model, overrides, training_defaults={k: getattr(base, k) for k in TRAINING_HYPERPARAMETERS})
+    resolved = resolve_space(
+        model, overrides, training_defaults={k: getattr(base, k) for k in TRAINING_HYPERPARAMETERS}
+    )
 
     out = Path(search.out) if search.out is not None else Path("runs") / f"tune-{model}"
     config = {
-        "model": model, "dataset": base.dataset, "tuner": search.tuner, "objective": search.objective,
-        "epochs": epochs, "batch_size": batch_size, "val_split": base.val_split, "test_split": base.test_split,
-        "seed": base.seed, "data_dir": None if base.data_dir is None else str(base.data_dir),
+        "model": model,
+        "dataset": base.dataset,
+        "tuner": search.tuner,
+        "objective": search.objective,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "val_split": base.val_split,
+        "test_split": base.test_split,
+        "seed": base.seed,
+        "data_dir": None if base.data_dir is None else str(base.data_dir),
         "space": resolved.to_dict(),
     }
     training_settings = changed_trial_settings(base)
@@ -170,20 +182,30 @@ def tune(model: str, *, dataset="digits", verbose: int = 1, callbacks=(), trial_
         if not search.overwrite and role != "worker":
             repair_project(out / PROJECT_NAME)
         keras_tuner_obj = make_tuner(
-            search.tuner, hypermodel, objective=search.objective, max_trials=max_trials, epochs=epochs,
-            directory=out, overwrite=search.overwrite and role == "single", seed=base.seed, strategy=strategy,
+            search.tuner,
+            hypermodel,
+            objective=search.objective,
+            max_trials=max_trials,
+            epochs=epochs,
+            directory=out,
+            overwrite=search.overwrite and role == "single",
+            seed=base.seed,
+            strategy=strategy,
         )
         fit_callbacks = list(training.callbacks()) + list(callbacks)
         fit_kwargs = dict(
-            epochs=epochs, callbacks=fit_callbacks, verbose=verbose,
+            epochs=epochs,
+            callbacks=fit_callbacks,
+            verbose=verbose,
             shuffle=False,  # the tf.data pipeline shuffles; Keras warns about shuffle=True on datasets
         )
         if trial_processes:
             # Trial processes assemble their own training from this recipe (see TrialJob), starting
             # from the arrays loaded here: files are read and decoded once per search.
             handle = prepared.data.raw if prepared.data.raw is not None else (raw if raw is not None else dataset)
-            keras_tuner_obj.trial_job = dict(config=base, dataset=handle, space=resolved,
-                                             command_line=on_command_line())
+            keras_tuner_obj.trial_job = dict(
+                config=base, dataset=handle, space=resolved, command_line=on_command_line()
+            )
             fit_args = ()
         elif role != "chief":
             train, val, _ = assembly.pipelines(base, prepared)

@@ -27,8 +27,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from kerascnn.errors import KerasCNNError
@@ -110,10 +110,12 @@ class Param:
             encoded = [_encode(v) for v in self.values]
             return self._cast(hp.Choice(self.name, encoded, default=_encode(self.default)))
         if self.kind == "int":
-            return hp.Int(self.name, int(self.min), int(self.max), step=self.step, sampling=self.sampling,
-                          default=self.default)
-        return hp.Float(self.name, float(self.min), float(self.max), step=self.step, sampling=self.sampling,
-                        default=self.default)
+            return hp.Int(
+                self.name, int(self.min), int(self.max), step=self.step, sampling=self.sampling, default=self.default
+            )
+        return hp.Float(
+            self.name, float(self.min), float(self.max), step=self.step, sampling=self.sampling, default=self.default
+        )
 
     def value_of(self, values: dict):
         """This parameter's value in a trial's ``hp.values`` (its default if the trial lacks it)."""
@@ -260,7 +262,9 @@ def load_space_file(path) -> dict:
     return data
 
 
-def resolve_space(model: str, overrides: dict | str | Path | None = None, training_defaults: dict | None = None) -> SearchSpace:
+def resolve_space(
+    model: str, overrides: dict | str | Path | None = None, training_defaults: dict | None = None
+) -> SearchSpace:
     """Validate and resolve the space of ``model``: the defaults with ``overrides`` applied.
 
     Args:
@@ -322,7 +326,7 @@ def resolve_space(model: str, overrides: dict | str | Path | None = None, traini
     if not params:
         raise SearchSpaceError(
             f"The search space of {model} has nothing to search: every entry is a fixed value. "
-            "Give at least one entry a \"values\" list or a \"min\"/\"max\" range."
+            'Give at least one entry a "values" list or a "min"/"max" range.'
         )
     # Element params must be assembled on top of the fixed elements, not the published default.
     space_defaults = {k: (list(v) if isinstance(v, tuple) else v) for k, v in defaults.items()}
@@ -356,14 +360,14 @@ def _param(name: str, arg: str, index, spec: dict, published_default) -> Param:
         )
     if "values" in spec:
         if {"min", "max", "step", "sampling"} & set(spec):
-            raise SearchSpaceError(f"{name}: give either \"values\" or \"min\"/\"max\", not both.")
+            raise SearchSpaceError(f'{name}: give either "values" or "min"/"max", not both.')
         values = spec["values"]
         if not isinstance(values, list) or not values:
-            raise SearchSpaceError(f"{name}: \"values\" must be a non-empty list. Received: {values!r}")
+            raise SearchSpaceError(f'{name}: "values" must be a non-empty list. Received: {values!r}')
         values = [_normalize(v) for v in values]
         encoded = [_encode(v) for v in values]
         if len(set(encoded)) != len(encoded):
-            raise SearchSpaceError(f"{name}: \"values\" lists a value twice: {values}")
+            raise SearchSpaceError(f'{name}: "values" lists a value twice: {values}')
         default = _normalize(spec.get("default", published_default))
         if "default" in spec and default not in values:
             raise SearchSpaceError(f"{name}: default {default!r} is not one of the values {values}.")
@@ -373,7 +377,7 @@ def _param(name: str, arg: str, index, spec: dict, published_default) -> Param:
 
     if "min" not in spec or "max" not in spec:
         raise SearchSpaceError(
-            f"{name}: a spec needs \"values\" or both \"min\" and \"max\". Received: {json.dumps(spec, default=str)}"
+            f'{name}: a spec needs "values" or both "min" and "max". Received: {json.dumps(spec, default=str)}'
         )
     lo, hi, step = spec["min"], spec["max"], spec.get("step")
     for key, v in (("min", lo), ("max", hi), ("step", step)):
@@ -426,7 +430,7 @@ def _encode(value):
 
 def _decode(value):
     if isinstance(value, str) and value.startswith(_LIST_PREFIX):
-        return json.loads(value[len(_LIST_PREFIX):])
+        return json.loads(value[len(_LIST_PREFIX) :])
     return value
 
 

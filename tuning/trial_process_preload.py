@@ -17,5 +17,5 @@ with captured_stderr():
     import kerascnn.training.assembly  # noqa: F401
     import kerascnn.training.compile  # noqa: F401
     import kerascnn.tuning.hypermodels  # noqa: F401
-    import kerascnn.tuning.trial_process  # noqa: F401
     import kerascnn.tuning.training_bridge  # noqa: F401
+    import kerascnn.tuning.trial_process  # noqa: F401

@@ -55,9 +55,14 @@ class KerasCNNTuner(compat.TrialHook):
             initial_weights = self.checkpoint_path(hp.values["tuner/trial_id"])
         if self.trial_worker is None:
             self.trial_worker = TrialWorker()
-        outcome = self.trial_worker.run(TrialJob(
-            **self.trial_job, hyperparameters=hp.get_config(), fit_kwargs=kwargs, initial_weights=initial_weights,
-        ))
+        outcome = self.trial_worker.run(
+            TrialJob(
+                **self.trial_job,
+                hyperparameters=hp.get_config(),
+                fit_kwargs=kwargs,
+                initial_weights=initial_weights,
+            )
+        )
         self.save_build_config(trial.trial_id, outcome.build_config)
         history = keras.callbacks.History()
         history.history = dict(outcome.history)
@@ -74,8 +79,7 @@ class KerasCNNTuner(compat.TrialHook):
             release_trial_memory()
 
 
-def make_tuner(kind, hypermodel, *, objective, max_trials, epochs, directory, overwrite=False, seed=0,
-               strategy=None):
+def make_tuner(kind, hypermodel, *, objective, max_trials, epochs, directory, overwrite=False, seed=0, strategy=None):
     """A keras-tuner tuner of ``kind`` (one of ``TUNERS``) writing to ``directory/search``."""
     import keras_tuner
 
@@ -94,8 +98,13 @@ def make_tuner(kind, hypermodel, *, objective, max_trials, epochs, directory, ov
     cls = type(f"KerasCNN{base.__name__}", (KerasCNNTuner, base), {})
     kwargs = dict(
         # keras-tuner takes seed 0 for "no seed": shift by one so that every --seed is reproducible.
-        hypermodel=hypermodel, objective=objective, seed=int(seed) + 1, directory=str(directory),
-        project_name=PROJECT_NAME, overwrite=overwrite, distribution_strategy=strategy,
+        hypermodel=hypermodel,
+        objective=objective,
+        seed=int(seed) + 1,
+        directory=str(directory),
+        project_name=PROJECT_NAME,
+        overwrite=overwrite,
+        distribution_strategy=strategy,
         # A trial that cannot be built fails with its reason and the search goes on; `tune` reports
         # a search in which no trial completed.
         max_consecutive_failed_trials=max_trials + 1,
@@ -111,7 +120,9 @@ def make_tuner(kind, hypermodel, *, objective, max_trials, epochs, directory, ov
         raise TuneError(f"The search space's default values give an invalid model: {e}") from None
     except RuntimeError as e:
         if "reloading" in str(e).lower():
-            raise TuneError(f"Cannot resume the search in {directory}: {str(e).splitlines()[0]} Use {caller_name('overwrite', True)} to start afresh.") from None
+            raise TuneError(
+                f"Cannot resume the search in {directory}: {str(e).splitlines()[0]} Use {caller_name('overwrite', True)} to start afresh."
+            ) from None
         raise
     if kind == "hyperband":
         tuner.oracle.max_trials = max_trials  # Hyperband has no max_trials of its own: cap it here

@@ -40,32 +40,59 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("source", metavar="RUN_DIR|MODEL.keras", help="a run directory from `kerascnn fit`, or a .keras file in one")
-    parser.add_argument("--format", choices=("saved_model", "tflite", "onnx"), default="saved_model",
-                        help="saved_model: a version folder for TF Serving; tflite: one file for LiteRT and "
-                        "MediaPipe; onnx: one file for ONNX Runtime and friends (default: %(default)s)")
-    parser.add_argument("--quantize", choices=("none", "float16", "dynamic", "int8"), default="none",
-                        help="TFLite only: none (float32), float16 weights, dynamic-range int8 weights, or full int8 "
-                        "with uint8 input (default: %(default)s)")
-    parser.add_argument("--out", metavar="PATH",
-                        help="saved_model: the model folder that holds the versions (default models/MODEL); "
-                        "tflite: the .tflite file (default models/MODEL.tflite, models/MODEL_QUANTIZE.tflite); "
-                        "onnx: the .onnx file (default models/MODEL.onnx)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="TFLite and ONNX: replace an existing kerascnn export at --out "
-                        "(a SavedModel export always adds a new version)")
-    parser.add_argument("--gray-input", action="store_true",
-                        help="TFLite, for a model trained on grayscale images: take 1-channel images instead of "
-                        "RGB frames (MediaPipe Tasks need RGB)")
+    parser.add_argument(
+        "source", metavar="RUN_DIR|MODEL.keras", help="a run directory from `kerascnn fit`, or a .keras file in one"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("saved_model", "tflite", "onnx"),
+        default="saved_model",
+        help="saved_model: a version folder for TF Serving; tflite: one file for LiteRT and "
+        "MediaPipe; onnx: one file for ONNX Runtime and friends (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=("none", "float16", "dynamic", "int8"),
+        default="none",
+        help="TFLite only: none (float32), float16 weights, dynamic-range int8 weights, or full int8 "
+        "with uint8 input (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="PATH",
+        help="saved_model: the model folder that holds the versions (default models/MODEL); "
+        "tflite: the .tflite file (default models/MODEL.tflite, models/MODEL_QUANTIZE.tflite); "
+        "onnx: the .onnx file (default models/MODEL.onnx)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="TFLite and ONNX: replace an existing kerascnn export at --out "
+        "(a SavedModel export always adds a new version)",
+    )
+    parser.add_argument(
+        "--gray-input",
+        action="store_true",
+        help="TFLite, for a model trained on grayscale images: take 1-channel images instead of "
+        "RGB frames (MediaPipe Tasks need RGB)",
+    )
     parser.add_argument("--author", default="unspecified", help="TFLite metadata: who made the model")
     parser.add_argument("--license", default="unspecified", help="TFLite metadata: the model's license")
-    parser.add_argument("--model-version", metavar="TEXT",
-                        help="TFLite metadata: the model's version (default: the export's date and time)")
-    parser.add_argument("--dataset", metavar="NAME",
-                        help="take calibration and test images from this dataset instead of the run's")
+    parser.add_argument(
+        "--model-version",
+        metavar="TEXT",
+        help="TFLite metadata: the model's version (default: the export's date and time)",
+    )
+    parser.add_argument(
+        "--dataset", metavar="NAME", help="take calibration and test images from this dataset instead of the run's"
+    )
     parser.add_argument("--data-dir", metavar="DIR", help="TFDS data directory (default: the run's)")
-    parser.add_argument("--parity-samples", type=int, metavar="N",
-                        help="measure parity on the first N test images (default: all of them)")
+    parser.add_argument(
+        "--parity-samples",
+        type=int,
+        metavar="N",
+        help="measure parity on the first N test images (default: all of them)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -77,8 +104,13 @@ def default_out(model_name: str, fmt: str, quantize: str) -> str:
     return f"models/{model_name}.tflite" if quantize == "none" else f"models/{model_name}_{quantize}.tflite"
 
 
-TFLITE_ONLY = {"quantize": "none", "gray_input": False, "author": "unspecified", "license": "unspecified",
-               "model_version": None}  # flag -> its default
+TFLITE_ONLY = {
+    "quantize": "none",
+    "gray_input": False,
+    "author": "unspecified",
+    "license": "unspecified",
+    "model_version": None,
+}  # flag -> its default
 
 
 def run(args) -> int:
@@ -93,8 +125,10 @@ def run(args) -> int:
             reason = what if flag == "quantize" else "it sets what a .tflite file carries"
             raise KerasCNNError(f"--{flag.replace('_', '-')} is for --format tflite; {reason}.")
     if args.format == "saved_model" and args.overwrite:
-        raise KerasCNNError("--overwrite is for --format tflite or onnx; a SavedModel export never replaces one, "
-                            "it adds the next version folder.")
+        raise KerasCNNError(
+            "--overwrite is for --format tflite or onnx; a SavedModel export never replaces one, "
+            "it adds the next version folder."
+        )
     if args.parity_samples is not None and args.parity_samples < 1:
         raise KerasCNNError(f"--parity-samples must be at least 1. Received: {args.parity_samples}")
 
@@ -116,33 +150,48 @@ def run(args) -> int:
     out = args.out or default_out(name, args.format, args.quantize)
     check(out)
     if args.gray_input and spec.image_shape[2] != 1:
-        raise KerasCNNError(f"--gray-input is for models trained on grayscale images; {name} takes "
-                            f"{spec.image_shape[2]}-channel images.")
+        raise KerasCNNError(
+            f"--gray-input is for models trained on grayscale images; {name} takes "
+            f"{spec.image_shape[2]}-channel images."
+        )
     from kerascnn.models.pretrained.imagenet import is_published_weights_spec, parity_images
 
     data = parity_images(spec) if is_published_weights_spec(spec) and not args.dataset else load_export_data(args)
     test_images, test_labels = data.x_test, data.y_test
     if args.parity_samples:
-        test_images = test_images[:args.parity_samples]
-        test_labels = None if test_labels is None else test_labels[:args.parity_samples]
+        test_images = test_images[: args.parity_samples]
+        test_labels = None if test_labels is None else test_labels[: args.parity_samples]
     options = {}
     if args.format == "tflite":
-        options = dict(overwrite=args.overwrite, gray_input=args.gray_input, author=args.author,
-                       license=args.license, version=args.model_version)
+        options = dict(
+            overwrite=args.overwrite,
+            gray_input=args.gray_input,
+            author=args.author,
+            license=args.license,
+            version=args.model_version,
+        )
     elif args.format == "onnx":
         options = dict(overwrite=args.overwrite)
     result = export(
-        model, out, format=args.format, quantize=args.quantize, spec=spec,
+        model,
+        out,
+        format=args.format,
+        quantize=args.quantize,
+        spec=spec,
         calibration_images=data.x_train if args.quantize == "int8" else None,
-        test_images=test_images, test_labels=test_labels, **options,
+        test_images=test_images,
+        test_labels=test_labels,
+        **options,
     )
     size = folder_size(result.path) if result.path.is_dir() else result.path.stat().st_size
     what = {"saved_model": "SavedModel", "onnx": "ONNX"}.get(args.format, f"TFLite ({args.quantize})")
     print(f"Exported {name} to {result.path} ({what}, {size / 1024:.1f} KB)")
     if args.format == "tflite":
         shape = result.metadata["input"]["shape"]
-        print(f"Input: uint8 {result.metadata['input']['color']} images {shape[1]}x{shape[2]}; metadata: "
-              f"{len(spec.class_names)} class names, author {args.author!r}, license {args.license!r}")
+        print(
+            f"Input: uint8 {result.metadata['input']['color']} images {shape[1]}x{shape[2]}; metadata: "
+            f"{len(spec.class_names)} class names, author {args.author!r}, license {args.license!r}"
+        )
     print(f"Parity with the Keras model on {result.parity['images']} test images of {data.name}:")
     print(format_table({result.kind: result.parity}))
     report_at = result.path / "parity.json" if result.path.is_dir() else sidecar_path(result.path)

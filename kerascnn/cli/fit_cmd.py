@@ -59,10 +59,12 @@ multi-worker: set TF_CONFIG on every host and run the same command (batch size i
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "fit", help="train a model on a dataset and write a run directory",
+        "fit",
+        help="train a model on a dataset and write a run directory",
         description="Train a model from the zoo on real data under a tf.distribute strategy, with "
-                    "checkpoints, logs, plots and test metrics in a resumable run directory.",
-        epilog=FIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "checkpoints, logs, plots and test metrics in a resumable run directory.",
+        epilog=FIT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="model name (see: kerascnn models)")
     fields = setting_names(TrainConfig)
@@ -74,9 +76,10 @@ def register(subparsers):
     p.set_defaults(func=run_fit)
 
     e = subparsers.add_parser(
-        "evaluate", help="test accuracy of a trained run",
+        "evaluate",
+        help="test accuracy of a trained run",
         description="Evaluate a run directory (or a .keras file in one) on the test part of its dataset, "
-                    "split exactly as in training, or on the test part of --dataset.",
+        "split exactly as in training, or on the test part of --dataset.",
         epilog="examples:\n  kerascnn evaluate runs/lenet\n  kerascnn evaluate runs/lenet/last.keras --dataset path/to/mnist-idx/\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -104,16 +107,24 @@ def run_fit(args) -> int:
 
 def run_evaluate(args) -> int:
     import kerascnn
-
     from kerascnn.training.config import default_verbose
 
     if args.test_steps is not None and args.test_steps < 1:
         raise SystemExit(f"kerascnn evaluate: --test-steps must be at least 1. Received: {args.test_steps}")
-    m = kerascnn.evaluate(args.run, args.dataset, data_dir=args.data_dir, batch_size=args.batch_size,
-                          strategy=args.strategy, test_steps=args.test_steps, verbose=default_verbose())
+    m = kerascnn.evaluate(
+        args.run,
+        args.dataset,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        strategy=args.strategy,
+        test_steps=args.test_steps,
+        verbose=default_verbose(),
+    )
     top = f"  top-5 {m['test_top5_accuracy']:.4f}" if "test_top5_accuracy" in m else ""
-    print(f"test accuracy {m['test_accuracy']:.4f}{top}  loss {m['test_loss']:.4f}  on {m['test_images']} test images "
-          f"of {m['dataset']}")
+    print(
+        f"test accuracy {m['test_accuracy']:.4f}{top}  loss {m['test_loss']:.4f}  on {m['test_images']} test images "
+        f"of {m['dataset']}"
+    )
     worst = sorted(((v, k) for k, v in m["per_class_accuracy"].items() if v is not None))[:3]
     print("lowest per-class accuracy: " + ", ".join(f"{k} {v:.3f}" for v, k in worst))
     return 0

@@ -10,12 +10,18 @@ from __future__ import annotations
 def add_hparams_arguments(parser, *, training: bool) -> None:
     """Add ``--hparams FILE`` and the repeatable ``--hparam KEY=VALUE`` to ``parser``."""
     also = " and optionally training settings (lr, optimizer, batch_size, ...)" if training else ""
-    parser.add_argument("--hparams", metavar="FILE",
-                        help=f"JSON/YAML mapping of builder hyperparameters{also}, e.g. a tuning's "
-                             "best_hyperparameters.json")
-    parser.add_argument("--hparam", action="append", default=[], metavar="KEY=VALUE",
-                        help="one hyperparameter, VALUE in YAML (4, 0.3, relu, true, [64, 128]); repeatable; "
-                             "wins over --hparams")
+    parser.add_argument(
+        "--hparams",
+        metavar="FILE",
+        help=f"JSON/YAML mapping of builder hyperparameters{also}, e.g. a tuning's best_hyperparameters.json",
+    )
+    parser.add_argument(
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one hyperparameter, VALUE in YAML (4, 0.3, relu, true, [64, 128]); repeatable; wins over --hparams",
+    )
 
 
 def parse_hparam_pairs(items) -> dict:

@@ -52,16 +52,33 @@ def register(subparsers) -> None:
         epilog=MODELS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--num-classes", type=int, default=10, metavar="N",
-                   help="classes of the last layer when counting parameters (default: %(default)s)")
+    p.add_argument(
+        "--num-classes",
+        type=int,
+        default=10,
+        metavar="N",
+        help="classes of the last layer when counting parameters (default: %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--pretrained", nargs="?", const="", metavar="MODEL",
-                   help="list the published weights (of MODEL) that build(..., weights=TAG) and "
-                        "`fit --init-from TAG` download by name; cached in $KERASCNN_HOME (default ~/.kerascnn)")
-    p.add_argument("--weights", default="imagenet", metavar="TAG",
-                   help="with --pretrained MODEL --save: which weights (default: %(default)s, the model's default)")
-    p.add_argument("--save", metavar="DIR",
-                   help="with --pretrained MODEL: download the weights and write MODEL with them as a run directory")
+    p.add_argument(
+        "--pretrained",
+        nargs="?",
+        const="",
+        metavar="MODEL",
+        help="list the published weights (of MODEL) that build(..., weights=TAG) and "
+        "`fit --init-from TAG` download by name; cached in $KERASCNN_HOME (default ~/.kerascnn)",
+    )
+    p.add_argument(
+        "--weights",
+        default="imagenet",
+        metavar="TAG",
+        help="with --pretrained MODEL --save: which weights (default: %(default)s, the model's default)",
+    )
+    p.add_argument(
+        "--save",
+        metavar="DIR",
+        help="with --pretrained MODEL: download the weights and write MODEL with them as a run directory",
+    )
     # The zoo table is read from the catalog (no model is built); --pretrained imports TensorFlow itself.
     p.set_defaults(func=run_models, needs_tensorflow=False)
 
@@ -74,10 +91,14 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("name", help="a model name from `kerascnn models`")
-    s.add_argument("--input-shape", metavar="H,W,C",
-                   help="input height, width and channels, e.g. 224,224,1 (default: the model's own)")
-    s.add_argument("--num-classes", type=int, default=10, metavar="N",
-                   help="units of the last layer (default: %(default)s)")
+    s.add_argument(
+        "--input-shape",
+        metavar="H,W,C",
+        help="input height, width and channels, e.g. 224,224,1 (default: the model's own)",
+    )
+    s.add_argument(
+        "--num-classes", type=int, default=10, metavar="N", help="units of the last layer (default: %(default)s)"
+    )
     add_hparams_arguments(s, training=False)
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(func=run_summary)
@@ -115,8 +136,10 @@ def run_models(args) -> int:
     columns = fit_columns([header, *rows], shutil.get_terminal_size().columns, right_aligned=(2, 3, 4))
     for i, line in enumerate(columns):
         print(line)
-    print(f"\nParams and MACs (multiply-adds per image) at the default input with {args.num_classes} classes.\n"
-          "Details: kerascnn summary NAME; every column in full: kerascnn models --json")
+    print(
+        f"\nParams and MACs (multiply-adds per image) at the default input with {args.num_classes} classes.\n"
+        "Details: kerascnn summary NAME; every column in full: kerascnn models --json"
+    )
     return 0
 
 
@@ -169,8 +192,10 @@ def run_pretrained(args) -> int:
 
         model = build(args.pretrained, num_classes=1000, weights=args.weights)
         save_pretrained_run(model, args.save)
-        print(f"{model.load_report.summary()}\nSaved {args.pretrained} with 1000 ImageNet classes to {args.save}: "
-              f"kerascnn predict {args.save} IMAGE")
+        print(
+            f"{model.load_report.summary()}\nSaved {args.pretrained} with 1000 ImageNet classes to {args.save}: "
+            f"kerascnn predict {args.save} IMAGE"
+        )
         return 0
     rows = weights_table(args.pretrained or None)
     if not rows and not args.json:
@@ -180,17 +205,29 @@ def run_pretrained(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     header = ("Model", "Weights", "Top-1", "Top-5", "Input", "Preprocessing", "Cached", "File")
-    table = [(r["model"], r["tag"] + (" *" if r["default"] else ""), f"{r['top1']:.3f}" if r["top1"] else "-",
-              f"{r['top5']:.3f}" if r["top5"] else "-", str(r["input_size"]), r["preprocessing"]["name"],
-              "yes" if r["cached"] else "no", r["file_name"]) for r in rows]
+    table = [
+        (
+            r["model"],
+            r["tag"] + (" *" if r["default"] else ""),
+            f"{r['top1']:.3f}" if r["top1"] else "-",
+            f"{r['top5']:.3f}" if r["top5"] else "-",
+            str(r["input_size"]),
+            r["preprocessing"]["name"],
+            "yes" if r["cached"] else "no",
+            r["file_name"],
+        )
+        for r in rows
+    ]
     widths = [max(len(c) for c in column) for column in zip(header, *table)]
     for i, cells in enumerate([header, *table]):
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
         if i == 0:
             print("  ".join("-" * w for w in widths))
-    print("\n* weights=\"imagenet\" (the model's default). ImageNet-1k top-1/top-5 (%) as each publisher states "
-          f"them; files are downloaded once into {rows[0]['cache_dir']}.\n"
-          "Licences and URLs: --json. Use: build(NAME, weights=TAG), kerascnn fit NAME --init-from TAG")
+    print(
+        '\n* weights="imagenet" (the model\'s default). ImageNet-1k top-1/top-5 (%) as each publisher states '
+        f"them; files are downloaded once into {rows[0]['cache_dir']}.\n"
+        "Licences and URLs: --json. Use: build(NAME, weights=TAG), kerascnn fit NAME --init-from TAG"
+    )
     return 0
 
 
@@ -205,13 +242,22 @@ def run_summary(args) -> int:
     hyperparameters, _ = split_training_settings(hparams_from_args(args))
     summary = summarize_model(args.name, parse_input_shape(args.input_shape), args.num_classes, **hyperparameters)
     if args.json:
-        print(json.dumps({**summary.to_dict(), "hyperparameters": _jsonable(
-            {**default_hyperparameters(args.name), **hyperparameters})}, indent=2))
+        print(
+            json.dumps(
+                {
+                    **summary.to_dict(),
+                    "hyperparameters": _jsonable({**default_hyperparameters(args.name), **hyperparameters}),
+                },
+                indent=2,
+            )
+        )
         return 0
     print(summary.format_table())
     if hyperparameters:
         print("Hyperparameters set: " + ", ".join(f"{k}={v!r}" for k, v in hyperparameters.items()))
-    print(f"Tunable hyperparameters (--hparam KEY=VALUE or --hparams FILE): {', '.join(sorted(default_hyperparameters(args.name)))}")
+    print(
+        f"Tunable hyperparameters (--hparam KEY=VALUE or --hparams FILE): {', '.join(sorted(default_hyperparameters(args.name)))}"
+    )
     return 0
 
 
@@ -227,7 +273,9 @@ def parse_input_shape(text):
     except ValueError:
         shape = ()
     if len(shape) not in (2, 3) or any(d <= 0 for d in shape):
-        raise KerasCNNError(f"--input-shape takes H,W,C (or H,W) as positive integers, e.g. 224,224,3. Received: {text!r}")
+        raise KerasCNNError(
+            f"--input-shape takes H,W,C (or H,W) as positive integers, e.g. 224,224,3. Received: {text!r}"
+        )
     return shape
 
 

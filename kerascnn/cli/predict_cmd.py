@@ -31,15 +31,33 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", metavar="MODEL",
-                        help="a .tflite file, a SavedModel export folder (version or model folder), a .keras file or a run directory")
-    parser.add_argument("images", metavar="IMAGE", nargs="+",
-                        help="PNG/JPEG/BMP/GIF files, .npy arrays, or folders of them (searched with their subfolders)")
-    parser.add_argument("--top-k", type=int, default=3, metavar="K", help="classes to show per image (default: %(default)s)")
-    parser.add_argument("--benchmark", type=int, metavar="N",
-                        help="also time N single-image predictions on the first image: p50/p99 latency, images/s")
-    parser.add_argument("--threads", type=int, default=1, metavar="T",
-                        help="LiteRT threads for .tflite (default: %(default)s, fastest for one small image)")
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a .tflite file, a SavedModel export folder (version or model folder), a .keras file or a run directory",
+    )
+    parser.add_argument(
+        "images",
+        metavar="IMAGE",
+        nargs="+",
+        help="PNG/JPEG/BMP/GIF files, .npy arrays, or folders of them (searched with their subfolders)",
+    )
+    parser.add_argument(
+        "--top-k", type=int, default=3, metavar="K", help="classes to show per image (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--benchmark",
+        type=int,
+        metavar="N",
+        help="also time N single-image predictions on the first image: p50/p99 latency, images/s",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        metavar="T",
+        help="LiteRT threads for .tflite (default: %(default)s, fastest for one small image)",
+    )
     parser.add_argument("--max-image-pixels", type=int, metavar="N", help=image_policy.MAX_PIXELS_HELP)
     # TensorFlow is imported by run() only when the model is not a .tflite file.
     parser.set_defaults(func=run, needs_tensorflow=False)

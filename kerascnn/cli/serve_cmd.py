@@ -44,56 +44,119 @@ the config file (also accepted by tensorflow_model_server --model_config_file):
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "serve", help="TF Serving-compatible REST server for exported SavedModels",
-        description=DESCRIPTION, epilog=EPILOG, formatter_class=_Formatter,
+        "serve",
+        help="TF Serving-compatible REST server for exported SavedModels",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=_Formatter,
     )
-    p.add_argument("model_base_path", nargs="?", metavar="MODEL_BASE_PATH",
-                   help="folder of numbered SavedModel versions (omit with --model-config-file)")
+    p.add_argument(
+        "model_base_path",
+        nargs="?",
+        metavar="MODEL_BASE_PATH",
+        help="folder of numbered SavedModel versions (omit with --model-config-file)",
+    )
     p.add_argument("--model-name", help="name in the URLs (default: the base path's folder name)")
-    p.add_argument("--model-config-file", metavar="FILE",
-                   help="serve several models: TF Serving's model_config_list text format")
-    p.add_argument("--model-config-file-poll-seconds", type=float, default=0.0, metavar="SECONDS",
-                   help="re-read --model-config-file this often and serve what it says then (0: read once); "
-                        "a file that does not parse is reported and the models served stay as they were")
-    p.add_argument("--model-version-policy", default="latest", metavar="POLICY",
-                   help="versions kept loaded: latest, latest:N, all, or specific:1,2")
+    p.add_argument(
+        "--model-config-file", metavar="FILE", help="serve several models: TF Serving's model_config_list text format"
+    )
+    p.add_argument(
+        "--model-config-file-poll-seconds",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="re-read --model-config-file this often and serve what it says then (0: read once); "
+        "a file that does not parse is reported and the models served stay as they were",
+    )
+    p.add_argument(
+        "--model-version-policy",
+        default="latest",
+        metavar="POLICY",
+        help="versions kept loaded: latest, latest:N, all, or specific:1,2",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to accept other machines)")
     p.add_argument("--port", type=int, default=8501, help="REST port (0 picks a free one)")
     p.add_argument("--grpc-port", type=int, default=8500, help="gRPC port (0 picks a free one)")
     p.add_argument("--no-grpc", action="store_true", help="serve REST only")
-    p.add_argument("--enable-metrics", action="store_true",
-                   help="serve Prometheus metrics at /monitoring/prometheus/metrics (TF Serving's names)")
-    p.add_argument("--poll-seconds", type=float, default=1.0,
-                   help="how often to look for new or removed versions; 0 only at start-up")
+    p.add_argument(
+        "--enable-metrics",
+        action="store_true",
+        help="serve Prometheus metrics at /monitoring/prometheus/metrics (TF Serving's names)",
+    )
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=1.0,
+        help="how often to look for new or removed versions; 0 only at start-up",
+    )
     batching = p.add_argument_group("dynamic batching (TF Serving's --enable_batching parameters)")
-    batching.add_argument("--batching", action=argparse.BooleanOptionalAction, default=True,
-                          help="group concurrent requests into one model call")
+    batching.add_argument(
+        "--batching",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="group concurrent requests into one model call",
+    )
     batching.add_argument("--max-batch-size", type=int, default=32, help="examples per model call")
-    batching.add_argument("--batch-timeout-micros", type=int, default=0,
-                          help="how long a request may wait for others to fill its batch")
-    batching.add_argument("--max-enqueued-batches", type=int, default=64,
-                          help="queue bound in batches; requests beyond it get 503")
-    batching.add_argument("--num-batch-threads", type=int, default=None,
-                          help="model calls run at once (also the thread count without batching); default: one "
-                               "per core but one, which is left to the event loop (1 on 2 cores)")
-    p.add_argument("--tensorflow-intra-op-parallelism", type=int, default=1, metavar="N",
-                   help="threads per TensorFlow op (0: one per core). 1 suits small models under batching; "
-                        "raise it for large models served to few clients")
-    p.add_argument("--tensorflow-inter-op-parallelism", type=int, default=0, metavar="N",
-                   help="TensorFlow ops run at once (0: one per batch thread)")
-    p.add_argument("--max-request-bytes", type=int, default=32 * 1024 * 1024,
-                   help="larger request bodies (decompressed) get 413; larger gRPC messages RESOURCE_EXHAUSTED")
-    p.add_argument("--max-image-pixels", type=int, metavar="N",
-                   help="refuse encoded images (PNG/JPEG/GIF/BMP inputs, tf.Example bytes) of more pixels, "
-                        "judged from their header before anything is decoded (default: $KERASCNN_MAX_IMAGE_PIXELS "
-                        "or 40,000,000, as for predict and training folders)")
-    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="close a connection that sends no complete request head within this time of connecting "
-                        "or of its previous answer (slow or idle clients)")
-    p.add_argument("--body-timeout", type=float, default=60.0, metavar="SECONDS",
-                   help="answer 408 to a request whose body takes longer than this to arrive")
-    p.add_argument("--access-log", default="-", metavar="PATH",
-                   help="one line per request: '-' for stderr, a file path, or 'off'")
+    batching.add_argument(
+        "--batch-timeout-micros", type=int, default=0, help="how long a request may wait for others to fill its batch"
+    )
+    batching.add_argument(
+        "--max-enqueued-batches", type=int, default=64, help="queue bound in batches; requests beyond it get 503"
+    )
+    batching.add_argument(
+        "--num-batch-threads",
+        type=int,
+        default=None,
+        help="model calls run at once (also the thread count without batching); default: one "
+        "per core but one, which is left to the event loop (1 on 2 cores)",
+    )
+    p.add_argument(
+        "--tensorflow-intra-op-parallelism",
+        type=int,
+        default=1,
+        metavar="N",
+        help="threads per TensorFlow op (0: one per core). 1 suits small models under batching; "
+        "raise it for large models served to few clients",
+    )
+    p.add_argument(
+        "--tensorflow-inter-op-parallelism",
+        type=int,
+        default=0,
+        metavar="N",
+        help="TensorFlow ops run at once (0: one per batch thread)",
+    )
+    p.add_argument(
+        "--max-request-bytes",
+        type=int,
+        default=32 * 1024 * 1024,
+        help="larger request bodies (decompressed) get 413; larger gRPC messages RESOURCE_EXHAUSTED",
+    )
+    p.add_argument(
+        "--max-image-pixels",
+        type=int,
+        metavar="N",
+        help="refuse encoded images (PNG/JPEG/GIF/BMP inputs, tf.Example bytes) of more pixels, "
+        "judged from their header before anything is decoded (default: $KERASCNN_MAX_IMAGE_PIXELS "
+        "or 40,000,000, as for predict and training folders)",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection that sends no complete request head within this time of connecting "
+        "or of its previous answer (slow or idle clients)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="answer 408 to a request whose body takes longer than this to arrive",
+    )
+    p.add_argument(
+        "--access-log", default="-", metavar="PATH", help="one line per request: '-' for stderr, a file path, or 'off'"
+    )
     p.set_defaults(func=run)
 
 
@@ -121,8 +184,10 @@ def _refuse_training_run(base) -> None:
 
     check_finished(base)
     if os.path.isfile(os.path.join(base, CONFIG_FILE)) and os.path.isfile(os.path.join(base, SPEC_FILENAME)):
-        raise KerasCNNError(f"{base} is a training run, not an export; serve its SavedModel: `kerascnn export {base} "
-                            "--out models/NAME`, then `kerascnn serve models/NAME`.")
+        raise KerasCNNError(
+            f"{base} is a training run, not an export; serve its SavedModel: `kerascnn export {base} "
+            "--out models/NAME`, then `kerascnn serve models/NAME`."
+        )
 
 
 def run(args) -> int:
@@ -152,18 +217,30 @@ def run(args) -> int:
     if args.batching:
         try:
             batching = BatchingOptions(
-                max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
-                max_enqueued_batches=args.max_enqueued_batches, num_batch_threads=args.num_batch_threads,
+                max_batch_size=args.max_batch_size,
+                batch_timeout_micros=args.batch_timeout_micros,
+                max_enqueued_batches=args.max_enqueued_batches,
+                num_batch_threads=args.num_batch_threads,
             )
         except ValueError as e:
             raise KerasCNNError(str(e)) from None
     options = ServerOptions(
-        models=models, host=args.host, port=args.port, poll_seconds=args.poll_seconds, batching=batching,
-        model_config_file=args.model_config_file, config_poll_seconds=args.model_config_file_poll_seconds,
-        num_threads=args.num_batch_threads, max_request_bytes=args.max_request_bytes,
+        models=models,
+        host=args.host,
+        port=args.port,
+        poll_seconds=args.poll_seconds,
+        batching=batching,
+        model_config_file=args.model_config_file,
+        config_poll_seconds=args.model_config_file_poll_seconds,
+        num_threads=args.num_batch_threads,
+        max_request_bytes=args.max_request_bytes,
         access_log=None if args.access_log == "off" else args.access_log,
-        grpc_port=None if args.no_grpc else args.grpc_port, enable_metrics=args.enable_metrics,
-        header_timeout=args.header_timeout, body_timeout=args.body_timeout, max_image_pixels=limit,
-        intra_op_threads=args.tensorflow_intra_op_parallelism, inter_op_threads=args.tensorflow_inter_op_parallelism,
+        grpc_port=None if args.no_grpc else args.grpc_port,
+        enable_metrics=args.enable_metrics,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        max_image_pixels=limit,
+        intra_op_threads=args.tensorflow_intra_op_parallelism,
+        inter_op_threads=args.tensorflow_inter_op_parallelism,
     )
     return serve(options)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 
 
-
 def _default_text(field, meta) -> str | None:
     if meta["default_help"] is not None:
         return meta["default_help"]

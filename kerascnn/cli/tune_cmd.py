@@ -61,9 +61,12 @@ def register(subparsers) -> None:
     search = p.add_argument_group("the search")
     own = add_setting_arguments(search, TuneConfig)
     search.add_argument("--quiet", action="store_true", help="only print the results table")
-    search.add_argument("--in-process", action="store_true",
-                        help="train every trial in this process instead of worker processes (for "
-                             "debugging; TensorFlow then keeps 5-9 MB per trial that it never frees)")
+    search.add_argument(
+        "--in-process",
+        action="store_true",
+        help="train every trial in this process instead of worker processes (for "
+        "debugging; TensorFlow then keeps 5-9 MB per trial that it never frees)",
+    )
     trials = p.add_argument_group("each trial (as kerascnn fit)")
     # Not given: fit's default for the model, filled in by tune (as fit fills in its own).
     trial = add_setting_arguments(trials, TrainConfig, only=TRIAL_SETTINGS, unset_is_none=True)
@@ -78,8 +81,9 @@ def run(args) -> int:
     trial_settings = settings_from_args(args, args.trial_setting_names, given_only=True)
     settings = {**settings_from_args(args, args.setting_names), **trial_settings}
     # off a terminal one line per epoch, as fit prints
-    result = tune(args.model, verbose=0 if args.quiet else default_verbose(), trial_processes=not args.in_process,
-                  **settings)
+    result = tune(
+        args.model, verbose=0 if args.quiet else default_verbose(), trial_processes=not args.in_process, **settings
+    )
     if result.role == "worker":
         print(f"Worker finished; the chief writes the results to {result.out_dir}.")
         return 0
@@ -96,8 +100,11 @@ def run(args) -> int:
         # epochs are fit's (a search's trials are short).
         from kerascnn.tuning.training_bridge import TRAINING_HYPERPARAMETERS
 
-        as_trained = as_flags({k: v for k, v in trial_settings.items()
-                               if k not in TRAINING_HYPERPARAMETERS and k != "epochs"})
-        print(f"Train the winner:     kerascnn fit {args.model} --hparams {result.best_hyperparameters}"
-              + (f" {as_trained}" if as_trained else ""))
+        as_trained = as_flags(
+            {k: v for k, v in trial_settings.items() if k not in TRAINING_HYPERPARAMETERS and k != "epochs"}
+        )
+        print(
+            f"Train the winner:     kerascnn fit {args.model} --hparams {result.best_hyperparameters}"
+            + (f" {as_trained}" if as_trained else "")
+        )
     return 0

@@ -13,7 +13,10 @@ Public API:
     DataSpec, preprocess                      the one preprocessing (train, evaluate, export, predict)
 """
 
-from kerascnn.data.spec import DataSpec, preprocess  # noqa: F401
+from kerascnn.data.augmentation import AUGMENTATIONS, augmentation_layers  # noqa: F401
+from kerascnn.data.datasets import DEFAULT_DATASET  # noqa: F401
+from kerascnn.data.pipeline import Pipelines, build_dataset, channel_stats, make_spec  # noqa: F401
+from kerascnn.data.prepare import PreparedData, load_dataset, prepare_data  # noqa: F401
 from kerascnn.data.raw import (  # noqa: F401
     RawDataset,
     Splits,
@@ -23,7 +26,4 @@ from kerascnn.data.raw import (  # noqa: F401
     split_train_test,
     split_validation,
 )
-from kerascnn.data.datasets import DEFAULT_DATASET  # noqa: F401
-from kerascnn.data.augmentation import AUGMENTATIONS, augmentation_layers  # noqa: F401
-from kerascnn.data.pipeline import Pipelines, build_dataset, channel_stats, make_spec  # noqa: F401
-from kerascnn.data.prepare import PreparedData, load_dataset, prepare_data  # noqa: F401
+from kerascnn.data.spec import DataSpec, preprocess  # noqa: F401

@@ -44,8 +44,9 @@ def augmentation_layers(names, spec: DataSpec, seed: int | None = None):
     if "flip" in names:
         stack.append(L.RandomFlip("horizontal", seed=next(seeds), name="aug_flip"))
     if "translate" in names:
-        stack.append(L.RandomTranslation(0.1, 0.1, fill_mode="constant", fill_value=lo, seed=next(seeds),
-                                         name="aug_translate"))
+        stack.append(
+            L.RandomTranslation(0.1, 0.1, fill_mode="constant", fill_value=lo, seed=next(seeds), name="aug_translate")
+        )
     if "crop" in names:
         h, w = spec.input_shape[:2]
         pad = max(1, h // 8)

@@ -61,8 +61,10 @@ def read_arrays(name_or_path=DEFAULT_DATASET, *, data_dir=None, test_split: floa
 
         if find_idx_files(path):
             return load_idx_folder(path, test_split=test_split, seed=seed)
-        raise DataError(f"{path} is a folder of images: read it with kerascnn.data.load_dataset or prepare_data "
-                        "(TensorFlow decodes it, as in training).")
+        raise DataError(
+            f"{path} is a folder of images: read it with kerascnn.data.load_dataset or prepare_data "
+            "(TensorFlow decodes it, as in training)."
+        )
     from kerascnn.data.tfds_source import load_tfds
 
     return load_tfds(name, data_dir=data_dir, test_split=test_split, seed=seed)
@@ -79,5 +81,8 @@ def check_source(name_or_path) -> None:
     name = str(name_or_path)
     path = Path(name).expanduser()
     if (path.exists() or "/" in name or name.startswith(".")) and not path.is_dir():
-        raise DataError(f"Dataset path {name} is not a folder" + ("" if path.exists() else " (it does not exist)")
-                        + ": pass a folder of IDX files or of class subfolders of images.")
+        raise DataError(
+            f"Dataset path {name} is not a folder"
+            + ("" if path.exists() else " (it does not exist)")
+            + ": pass a folder of IDX files or of class subfolders of images."
+        )

@@ -82,11 +82,15 @@ def _scan(folder: Path, class_names: list | None, part):
         if not files:
             raise DataError(f"Class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
         items += [(f, label, part) for f in files]
-    loose = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-             and p.suffix.lower() in IMAGE_EXTENSIONS]
+    loose = [
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
+    ]
     if loose and dirs:
-        raise DataError(f"{loose[0]} is an image next to the class folders of {folder}; images belong in a class "
-                        "subfolder.")
+        raise DataError(
+            f"{loose[0]} is an image next to the class folders of {folder}; images belong in a class subfolder."
+        )
     return names, items, skipped
 
 
@@ -94,8 +98,11 @@ def list_image_folder(folder) -> FolderListing:
     """The :class:`FolderListing` of a folder of class subfolders (optionally inside ``train/`` and ``test/``)."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DataError(f"{folder} is not a folder of class subfolders of images"
-                        + ("" if folder.exists() else " (it does not exist)") + ".")
+        raise DataError(
+            f"{folder} is not a folder of class subfolders of images"
+            + ("" if folder.exists() else " (it does not exist)")
+            + "."
+        )
     parts = {p.name: p for p in _class_dirs(folder)}
     if set(parts) >= {"train", "test"} and len(parts) == 2:
         names, train, skipped = _scan(parts["train"], None, "train")
@@ -149,7 +156,7 @@ def scan_files(paths, *, threads: int = 8) -> ScanResult:
     with ThreadPoolExecutor(max_workers=threads) as pool:  # file opens and Pillow's parsers release the GIL
         # In chunks: Executor.map makes a future per item up front, a kilobyte each.
         for start in range(0, len(paths), _SCAN_CHUNK):
-            for path, header, problem in pool.map(check, paths[start:start + _SCAN_CHUNK]):
+            for path, header, problem in pool.map(check, paths[start : start + _SCAN_CHUNK]):
                 if problem is None:
                     sizes[(header.height, header.width)] += 1
                     color = color or header.channels == 3
@@ -162,10 +169,13 @@ def problems_message(problems: dict, where, *, skip_hint: bool = True) -> str:
     """All the files that cannot be used, one per line with its reason (at most ``MAX_LISTED``); one file: one line."""
     if len(problems) == 1:
         reason = next(iter(problems.values()))
-        return reason + ("; remove it, or pass --skip-bad-images to leave such files out of every part." if skip_hint
-                         else ".")
-    lines = [f"{len(problems)} file(s) in {where} cannot be used"
-             + ("; remove them, or pass --skip-bad-images to leave them out of every part:" if skip_hint else ":")]
+        return reason + (
+            "; remove it, or pass --skip-bad-images to leave such files out of every part." if skip_hint else "."
+        )
+    lines = [
+        f"{len(problems)} file(s) in {where} cannot be used"
+        + ("; remove them, or pass --skip-bad-images to leave them out of every part:" if skip_hint else ":")
+    ]
     reasons = list(problems.values())
     lines += [f"  {reason}" for reason in reasons[:MAX_LISTED]]
     if len(reasons) > MAX_LISTED:
@@ -179,5 +189,7 @@ def skipped_note(skipped: list, where) -> str | None:
         return None
     names = sorted({Path(p).name for p in skipped})
     shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-    return (f"Skipped {len(skipped)} file(s) in {where} that are not images by their extension ({shown}); images "
-            f"are {', '.join(IMAGE_EXTENSIONS)}.")
+    return (
+        f"Skipped {len(skipped)} file(s) in {where} that are not images by their extension ({shown}); images "
+        f"are {', '.join(IMAGE_EXTENSIONS)}."
+    )

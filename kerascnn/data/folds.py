@@ -47,4 +47,3 @@ def fold_indices(y_train, folds: int, *, seed: int = FOLD_SEED) -> list[tuple[np
     check_folds(y, folds)
     splitter = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
     return [(np.sort(train), np.sort(val)) for train, val in splitter.split(np.zeros(len(y)), y)]
-

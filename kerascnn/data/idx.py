@@ -50,9 +50,7 @@ def read_idx_images(path) -> np.ndarray:
         raise DataError(f"{path} is not an IDX images file: only {len(data)} bytes, the header alone has 16.")
     magic, count, rows, cols = np.frombuffer(data[:16], dtype=">u4")
     if magic != IMAGES_MAGIC:
-        raise DataError(
-            f"{path} is not an IDX images file: header magic number is {magic}, expected {IMAGES_MAGIC}."
-        )
+        raise DataError(f"{path} is not an IDX images file: header magic number is {magic}, expected {IMAGES_MAGIC}.")
     expected = int(count) * int(rows) * int(cols)
     if rows == 0 or cols == 0 or len(data) - 16 != expected:
         raise DataError(
@@ -70,9 +68,7 @@ def read_idx_labels(path) -> np.ndarray:
         raise DataError(f"{path} is not an IDX labels file: only {len(data)} bytes, the header alone has 8.")
     magic, count = np.frombuffer(data[:8], dtype=">u4")
     if magic != LABELS_MAGIC:
-        raise DataError(
-            f"{path} is not an IDX labels file: header magic number is {magic}, expected {LABELS_MAGIC}."
-        )
+        raise DataError(f"{path} is not an IDX labels file: header magic number is {magic}, expected {LABELS_MAGIC}.")
     if len(data) - 8 != count:
         raise DataError(
             f"{path}: header says {count} labels but the file holds {len(data) - 8}; it is truncated or corrupt."
@@ -83,7 +79,9 @@ def read_idx_labels(path) -> np.ndarray:
 def _read_set(prefix: str, files: dict, folder: Path):
     missing = {"images", "labels"} - set(files)
     if missing:
-        raise DataError(f"{folder}: the {prefix or 'unnamed'} set has no {missing.pop()} file (need both images and labels).")
+        raise DataError(
+            f"{folder}: the {prefix or 'unnamed'} set has no {missing.pop()} file (need both images and labels)."
+        )
     images, labels = read_idx_images(files["images"]), read_idx_labels(files["labels"])
     if len(images) != len(labels):
         raise DataError(
@@ -111,7 +109,7 @@ def load_idx_folder(folder, *, test_split: float = 0.2, seed: int = 0):
         names = _class_names(np.concatenate([y_train, y_test]))
         return RawDataset(name, names, x_train, y_train, x_test, y_test)
     if len(sets) == 1:
-        (prefix, files), = sets.items()
+        ((prefix, files),) = sets.items()
         x, y = _read_set(prefix, files, folder)
         return split_train_test(name, _class_names(y), x, y, test_split=test_split, seed=seed)
     raise DataError(

@@ -39,11 +39,19 @@ ENV_MAX_PIXELS = "KERASCNN_MAX_IMAGE_PIXELS"
 FORMATS = ("PNG", "JPEG", "GIF", "BMP")
 _ACCEPTED_MODES = ("L", "RGB", "1", "P")  # 1 -> L, P (without transparency) -> RGB
 _ALPHA_MODES = {"LA": 2, "La": 2, "PA": 2, "RGBA": 4, "RGBa": 4}
-_DEEP_MODES = {"I;16": "16-bit", "I;16B": "16-bit", "I;16L": "16-bit", "I;16N": "16-bit", "I": "32-bit",
-               "F": "32-bit float"}
+_DEEP_MODES = {
+    "I;16": "16-bit",
+    "I;16B": "16-bit",
+    "I;16L": "16-bit",
+    "I;16N": "16-bit",
+    "I": "32-bit",
+    "F": "32-bit float",
+}
 
-MAX_PIXELS_HELP = (f"refuse images with more pixels (width x height) than this, read from their header before "
-                   f"decoding (default: ${ENV_MAX_PIXELS} or {DEFAULT_MAX_PIXELS:,})")
+MAX_PIXELS_HELP = (
+    f"refuse images with more pixels (width x height) than this, read from their header before "
+    f"decoding (default: ${ENV_MAX_PIXELS} or {DEFAULT_MAX_PIXELS:,})"
+)
 
 _max_pixels: int | None = None  # set_max_pixels; None: the environment variable or the default
 
@@ -114,9 +122,11 @@ def _open(source):
 
 
 def _too_many_pixels(what: str, width: int, height: int, limit: int) -> DataError:
-    return DataError(f"{what} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,}; "
-                     f"refused without decoding it. Resize it first, or raise the limit (--max-image-pixels, "
-                     f"{ENV_MAX_PIXELS}).")
+    return DataError(
+        f"{what} is {width}x{height} = {width * height:,} pixels, over the limit of {limit:,}; "
+        f"refused without decoding it. Resize it first, or raise the limit (--max-image-pixels, "
+        f"{ENV_MAX_PIXELS})."
+    )
 
 
 def _check(img, what: str, limit: int | None, convertible: bool = False) -> ImageHeader:
@@ -140,8 +150,10 @@ def _check(img, what: str, limit: int | None, convertible: bool = False) -> Imag
             "images had)."
         )
     if mode in _DEEP_MODES:
-        raise DataError(f"{what} is a {_DEEP_MODES[mode]} image ({mode}); kerascnn takes 8-bit grayscale or RGB. "
-                        "Convert it to 8 bits first.")
+        raise DataError(
+            f"{what} is a {_DEEP_MODES[mode]} image ({mode}); kerascnn takes 8-bit grayscale or RGB. "
+            "Convert it to 8 bits first."
+        )
     if mode not in _ACCEPTED_MODES:
         raise DataError(f"{what} is a {mode} image; kerascnn takes 8-bit grayscale or RGB. Convert it first.")
     gray = mode in ("L", "1") or mode == "P" and _gray_palette(img)
@@ -169,8 +181,9 @@ def _unreadable(what: str, e: Exception) -> DataError:
     return DataError(f"{what} is not an image kerascnn can read (PNG, JPEG, GIF or BMP): {reason}")
 
 
-def inspect(source, what: str | None = None, *, max_pixels: int | None = None, convertible: bool = False
-            ) -> ImageHeader:
+def inspect(
+    source, what: str | None = None, *, max_pixels: int | None = None, convertible: bool = False
+) -> ImageHeader:
     """Check an image (a path, or its bytes) against the rule from its header alone; pixels are not decoded.
 
     ``max_pixels`` overrides the process's limit (a server passes its own). ``convertible`` also accepts what

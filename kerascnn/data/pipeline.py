@@ -62,11 +62,20 @@ def make_spec(raw: RawDataset, input_shape, x_train: np.ndarray | None = None) -
 def _preprocess_in_chunks(x, spec: DataSpec, chunk: int = 4096):
     import tensorflow as tf
 
-    return tf.concat([preprocess(x[i:i + chunk], spec) for i in range(0, len(x), chunk)], axis=0)
+    return tf.concat([preprocess(x[i : i + chunk], spec) for i in range(0, len(x), chunk)], axis=0)
 
 
-def build_dataset(x, y, spec: DataSpec, *, batch_size: int, training: bool, seed: int = 0, augment=None,
-                  cache_budget_bytes: int = DEFAULT_CACHE_BUDGET):
+def build_dataset(
+    x,
+    y,
+    spec: DataSpec,
+    *,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    augment=None,
+    cache_budget_bytes: int = DEFAULT_CACHE_BUDGET,
+):
     """One ``tf.data.Dataset`` of ``(images, labels)`` batches from raw uint8 ``x`` and labels ``y``.
 
     Args:
@@ -91,8 +100,9 @@ def build_dataset(x, y, spec: DataSpec, *, batch_size: int, training: bool, seed
         ds = tf.data.Dataset.range(n)
         if training:
             ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size).map(lambda i: (tf.gather(cache, i), tf.gather(labels, i)),
-                                      num_parallel_calls=autotune)
+        ds = ds.batch(batch_size).map(
+            lambda i: (tf.gather(cache, i), tf.gather(labels, i)), num_parallel_calls=autotune
+        )
     else:
         # Too large to keep preprocessed (e.g. 224x224 inputs): cache raw uint8, preprocess per batch.
         ds = tf.data.Dataset.from_tensor_slices((x, labels)).cache()

@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from kerascnn.data.datasets import DEFAULT_DATASET, read_arrays
-from kerascnn.data.raw import TEST_SEED, VAL_SEED, RawDataset, split_by_identity, split_indices
-from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, build_dataset, channel_stats
-from kerascnn.data.spec import DataSpec
 from kerascnn.data.folders import list_image_folder, problems_message, scan_files, skipped_note
+from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, build_dataset, channel_stats
+from kerascnn.data.raw import TEST_SEED, VAL_SEED, RawDataset, split_by_identity, split_indices
+from kerascnn.data.spec import DataSpec
 from kerascnn.data.streaming import BadImageError, BadImages, FilePart, TFDSPart, sample_images
 from kerascnn.errors import DataError
 
@@ -45,10 +45,29 @@ class ArrayPart:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def dataset(self, spec, *, batch_size, training=False, seed=0, augment=None, shard=None, repeat=False, skip=0,
-                cache_budget_bytes=DEFAULT_CACHE_BUDGET):
-        ds = build_dataset(self.x, self.labels, spec, batch_size=batch_size, training=training, seed=seed,
-                           augment=augment, cache_budget_bytes=cache_budget_bytes)
+    def dataset(
+        self,
+        spec,
+        *,
+        batch_size,
+        training=False,
+        seed=0,
+        augment=None,
+        shard=None,
+        repeat=False,
+        skip=0,
+        cache_budget_bytes=DEFAULT_CACHE_BUDGET,
+    ):
+        ds = build_dataset(
+            self.x,
+            self.labels,
+            spec,
+            batch_size=batch_size,
+            training=training,
+            seed=seed,
+            augment=augment,
+            cache_budget_bytes=cache_budget_bytes,
+        )
         if repeat:
             ds = ds.repeat()
         if skip:  # batches already trained on (resuming with --steps-per-epoch)
@@ -58,7 +77,7 @@ class ArrayPart:
     def images(self, indices) -> np.ndarray:
         return self.x[np.asarray(indices, dtype=np.int64)]
 
-    def subset(self, indices) -> "ArrayPart":
+    def subset(self, indices) -> ArrayPart:
         indices = np.asarray(indices, dtype=np.int64)
         return ArrayPart(self.x[indices], self.labels[indices])
 
@@ -86,8 +105,17 @@ class PreparedData:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def pipelines(self, *, batch_size, seed=0, augment=None, shard=None, repeat_train=False, skip_train=0,
-                  cache_budget_bytes=DEFAULT_CACHE_BUDGET):
+    def pipelines(
+        self,
+        *,
+        batch_size,
+        seed=0,
+        augment=None,
+        shard=None,
+        repeat_train=False,
+        skip_train=0,
+        cache_budget_bytes=DEFAULT_CACHE_BUDGET,
+    ):
         """``(train, val, test)`` tf.data pipelines of ``(images, labels)`` batches (val None without validation).
 
         Args:
@@ -98,13 +126,21 @@ class PreparedData:
         """
         common = dict(batch_size=int(batch_size), seed=seed)
         extra = {} if self.streaming else {"cache_budget_bytes": cache_budget_bytes}
-        train = self.train.dataset(self.spec, training=True, augment=augment, shard=shard, repeat=repeat_train,
-                                   skip=skip_train, **common, **extra)
+        train = self.train.dataset(
+            self.spec,
+            training=True,
+            augment=augment,
+            shard=shard,
+            repeat=repeat_train,
+            skip=skip_train,
+            **common,
+            **extra,
+        )
         val = self.val.dataset(self.spec, training=False, **common, **extra) if self.val is not None else None
         test = self.test.dataset(self.spec, training=False, **common, **extra)
         return train, val, test
 
-    def with_test_rechecked(self) -> "PreparedData":
+    def with_test_rechecked(self) -> PreparedData:
         """A streamed folder's test files checked again before the evaluation (one deleted, looped or replaced
         while training): all named at once (:class:`BadImageError`: the run is kept and resumes at its
         evaluation), or with ``skip_bad_images`` left out and counted, so predictions and labels stay aligned."""
@@ -115,9 +151,11 @@ class PreparedData:
         if not problems:
             return self
         if not self.bad_images.skip:
-            raise BadImageError(problems_message(problems, "the test part", skip_hint=False) + "\nRemove or fix "
-                                "them and rerun with --allow-data-change (training is done; the run resumes at its "
-                                "evaluation), or pass --skip-bad-images.")
+            raise BadImageError(
+                problems_message(problems, "the test part", skip_hint=False) + "\nRemove or fix "
+                "them and rerun with --allow-data-change (training is done; the run resumes at its "
+                "evaluation), or pass --skip-bad-images."
+            )
         for path in problems:
             self.bad_images.record(path)
         keep = np.flatnonzero([p not in problems for p in test.paths])
@@ -127,9 +165,14 @@ class PreparedData:
 
     def info(self) -> dict:
         """What data_spec.json / metrics.json say about how the data was fed."""
-        return {"streaming": self.streaming, "train_images": len(self.train),
-                "val_images": len(self.val) if self.val is not None else 0, "test_images": len(self.test),
-                "bad_images": self.bad_images.count, **self.fingerprint}
+        return {
+            "streaming": self.streaming,
+            "train_images": len(self.train),
+            "val_images": len(self.val) if self.val is not None else 0,
+            "test_images": len(self.test),
+            "bad_images": self.bad_images.count,
+            **self.fingerprint,
+        }
 
 
 def _validation_indices(n: int, val_split: float, fold=None, folds=None, labels=None, class_names=None, names=None):
@@ -168,9 +211,21 @@ def _spec(name, class_names, image_shape, input_shape, mean, std, statistics) ->
     return DataSpec(name, class_names, image_shape, input_shape, mean, std, statistics=statistics, streaming=True)
 
 
-def prepare_data(dataset, input_shape=None, *, data_dir=None, val_split: float = 0.1, test_split: float = 0.2,
-                 fold=None, folds=None, cache_budget_bytes: int = DEFAULT_CACHE_BUDGET, skip_bad_images: bool = False,
-                 stats_sample: int = STATS_SAMPLE, spec: DataSpec | None = None, seed: int = 0) -> PreparedData:
+def prepare_data(
+    dataset,
+    input_shape=None,
+    *,
+    data_dir=None,
+    val_split: float = 0.1,
+    test_split: float = 0.2,
+    fold=None,
+    folds=None,
+    cache_budget_bytes: int = DEFAULT_CACHE_BUDGET,
+    skip_bad_images: bool = False,
+    stats_sample: int = STATS_SAMPLE,
+    spec: DataSpec | None = None,
+    seed: int = 0,
+) -> PreparedData:
     """Open, split and describe ``dataset`` for a model input; see the module docstring.
 
     Args:
@@ -190,12 +245,25 @@ def prepare_data(dataset, input_shape=None, *, data_dir=None, val_split: float =
     if isinstance(source, str):
         path = Path(source).expanduser()
         if path.is_dir() and _is_image_folder(path):
-            return _prepare_folder(path, input_shape, val_split, test_split, fold, folds, cache_budget_bytes, bad,
-                                   stats_sample, spec, seed)
+            return _prepare_folder(
+                path, input_shape, val_split, test_split, fold, folds, cache_budget_bytes, bad, stats_sample, spec, seed
+            )
         tfds_builder = _tfds_builder(source, path, data_dir)
         if tfds_builder is not None:
-            prepared = _prepare_tfds(tfds_builder, source, input_shape, val_split, test_split, fold, folds,
-                                     cache_budget_bytes, bad, stats_sample, spec, on_disk=path.is_dir())
+            prepared = _prepare_tfds(
+                tfds_builder,
+                source,
+                input_shape,
+                val_split,
+                test_split,
+                fold,
+                folds,
+                cache_budget_bytes,
+                bad,
+                stats_sample,
+                spec,
+                on_disk=path.is_dir(),
+            )
             if prepared is not None:
                 return prepared
         source = read_arrays(source, data_dir=data_dir, test_split=test_split)
@@ -209,31 +277,37 @@ def _shape_for(input_shape, channels: int, raw_shape=None) -> tuple:
         input_shape = raw_shape
     shape = tuple(int(d) for d in input_shape)
     if len(shape) != 3 or shape[2] not in (1, 3) or min(shape) < 1:
-        raise DataError(f"Cannot feed {channels}-channel images to a model with input shape {shape}: only 1 or 3 "
-                        "channels (grayscale/RGB) are supported.")
+        raise DataError(
+            f"Cannot feed {channels}-channel images to a model with input shape {shape}: only 1 or 3 "
+            "channels (grayscale/RGB) are supported."
+        )
     return shape
 
 
 def _prepare_raw(raw: RawDataset, input_shape, val_split, fold, folds, spec, bad) -> PreparedData:
     from kerascnn.data.pipeline import make_spec
 
-    keep, held = _validation_indices(len(raw.y_train), val_split, fold, folds, raw.y_train, raw.class_names,
-                                     names=raw.train_ids)
+    keep, held = _validation_indices(
+        len(raw.y_train), val_split, fold, folds, raw.y_train, raw.class_names, names=raw.train_ids
+    )
     train = ArrayPart(raw.x_train[keep], raw.y_train[keep])
     val = ArrayPart(raw.x_train[held], raw.y_train[held]) if held is not None and len(held) else None
     test = ArrayPart(raw.x_test, raw.y_test)
     if spec is None:
         shape = _shape_for(input_shape, raw.image_shape[2], raw.image_shape)
-        spec = dataclasses.replace(make_spec(raw, shape, train.x),
-                                   statistics={"images": int(min(len(train), 20000)), "of": int(len(train)),
-                                               "sample": len(train) > 20000})
+        spec = dataclasses.replace(
+            make_spec(raw, shape, train.x),
+            statistics={"images": int(min(len(train), 20000)), "of": int(len(train)), "sample": len(train) > 20000},
+        )
     else:
         spec = dataclasses.replace(spec, image_shape=raw.image_shape, dataset=raw.name)
-    return PreparedData(raw.name, list(raw.class_names), train, val, test, spec, bad, raw=raw,
-                        fingerprint=_array_fingerprint(raw))
+    return PreparedData(
+        raw.name, list(raw.class_names), train, val, test, spec, bad, raw=raw, fingerprint=_array_fingerprint(raw)
+    )
 
 
 # ---------------------------------------------------------------------------------------------- folders
+
 
 def _is_image_folder(path: Path) -> bool:
     from kerascnn.data.idx import find_idx_files
@@ -243,8 +317,9 @@ def _is_image_folder(path: Path) -> bool:
     return True
 
 
-def _prepare_folder(folder, input_shape, val_split, test_split, fold, folds, budget, bad, stats_sample, spec,
-                    seed) -> PreparedData:
+def _prepare_folder(
+    folder, input_shape, val_split, test_split, fold, folds, budget, bad, stats_sample, spec, seed
+) -> PreparedData:
     """A folder of class subfolders: listed, every header checked, split by file identity, decoded by TensorFlow
     (in memory when it fits ``budget``, else streamed)."""
     from kerascnn.data.streaming import file_problem
@@ -284,8 +359,9 @@ def _prepare_folder(folder, input_shape, val_split, test_split, fold, folds, bud
         train_idx, test_idx = (np.asarray(i) for i in split_by_identity(relative, test_split, TEST_SEED))
     if not len(train_idx) or not len(test_idx):
         raise DataError(f"{folder} has no usable {'training' if not len(train_idx) else 'test'} images left.")
-    keep, held = _validation_indices(len(train_idx), val_split, fold, folds, labels[train_idx], names,
-                                     names=relative[train_idx])
+    keep, held = _validation_indices(
+        len(train_idx), val_split, fold, folds, labels[train_idx], names, names=relative[train_idx]
+    )
     fit_idx = train_idx[keep]
     val_idx = train_idx[held] if held is not None and len(held) else None
     side = np.full(len(paths), "train", dtype=object)
@@ -293,49 +369,97 @@ def _prepare_folder(folder, input_shape, val_split, test_split, fold, folds, bud
     if val_idx is not None:
         side[val_idx] = "val"
     order = np.argsort(relative, kind="stable")
-    fingerprint = {"files": int(len(paths)), "files_digest": _digest(zip(relative[order], labels[order])),
-                   "split_digest": _digest(zip(relative[order], side[order]))}
+    fingerprint = {
+        "files": int(len(paths)),
+        "files_digest": _digest(zip(relative[order], labels[order])),
+        "split_digest": _digest(zip(relative[order], side[order])),
+    }
     notes = [n for n in (skipped_note(listing.skipped, folder),) if n]
     if problems:
-        notes.append(f"Left out {len(problems)} file(s) of {folder} that cannot be used (--skip-bad-images), e.g. "
-                     f"{next(iter(problems.values()))}")
+        notes.append(
+            f"Left out {len(problems)} file(s) of {folder} that cannot be used (--skip-bad-images), e.g. "
+            f"{next(iter(problems.values()))}"
+        )
     image_shape = (*size, channels)
     label = str(folder)
     if in_memory:
-        raw = RawDataset(label, names, x[train_idx], labels[train_idx], x[test_idx], labels[test_idx],
-                         train_ids=relative[train_idx])
+        raw = RawDataset(
+            label, names, x[train_idx], labels[train_idx], x[test_idx], labels[test_idx], train_ids=relative[train_idx]
+        )
         if spec is None:
             mean, std = channel_stats(x[fit_idx], shape[2])
-            spec = DataSpec(label, names, image_shape, shape, mean, std, statistics={
-                "images": int(min(len(fit_idx), 20000)), "of": int(len(fit_idx)), "sample": len(fit_idx) > 20000})
+            spec = DataSpec(
+                label,
+                names,
+                image_shape,
+                shape,
+                mean,
+                std,
+                statistics={
+                    "images": int(min(len(fit_idx), 20000)),
+                    "of": int(len(fit_idx)),
+                    "sample": len(fit_idx) > 20000,
+                },
+            )
         else:
             spec = dataclasses.replace(spec, image_shape=image_shape, dataset=label)
         spec = dataclasses.replace(spec, streaming=False)
         val = ArrayPart(x[val_idx], labels[val_idx]) if val_idx is not None else None
-        return PreparedData(label, names, ArrayPart(x[fit_idx], labels[fit_idx]), val,
-                            ArrayPart(x[test_idx], labels[test_idx]), spec, bad, raw=raw, fingerprint=fingerprint,
-                            notes=notes)
+        return PreparedData(
+            label,
+            names,
+            ArrayPart(x[fit_idx], labels[fit_idx]),
+            val,
+            ArrayPart(x[test_idx], labels[test_idx]),
+            spec,
+            bad,
+            raw=raw,
+            fingerprint=fingerprint,
+            notes=notes,
+        )
 
     def part(idx):
         return FilePart(paths[idx], labels[idx], size=size, channels=channels, bad=bad)
 
     train = part(fit_idx)
     if spec is None:
-        sample, _ = sample_images(FilePart(paths[fit_idx], labels[fit_idx], size=size, channels=3, bad=bad),
-                                  stats_sample, seed)
+        sample, _ = sample_images(
+            FilePart(paths[fit_idx], labels[fit_idx], size=size, channels=3, bad=bad), stats_sample, seed
+        )
         if channels == 1:
             sample = sample[..., :1]
         mean, std = channel_stats(sample, shape[2])
-        spec = _spec(label, names, image_shape, shape, mean, std,
-                     {"images": int(len(sample)), "of": int(len(fit_idx)), "sample": len(sample) < len(fit_idx),
-                      "seed": int(seed)})
+        spec = _spec(
+            label,
+            names,
+            image_shape,
+            shape,
+            mean,
+            std,
+            {
+                "images": int(len(sample)),
+                "of": int(len(fit_idx)),
+                "sample": len(sample) < len(fit_idx),
+                "seed": int(seed),
+            },
+        )
     else:
         spec = dataclasses.replace(spec, image_shape=image_shape, dataset=label)
-    return PreparedData(label, names, train, part(val_idx) if val_idx is not None else None, part(test_idx), spec,
-                        bad, fingerprint=fingerprint, notes=notes)
+    return PreparedData(
+        label,
+        names,
+        train,
+        part(val_idx) if val_idx is not None else None,
+        part(test_idx),
+        spec,
+        bad,
+        fingerprint=fingerprint,
+        notes=notes,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- TFDS
+
 
 def _tfds_version_dir(path: Path):
     """A prepared TFDS dataset folder: ``path`` itself, or its single ``<config>/<version>`` below."""
@@ -358,8 +482,9 @@ def _tfds_builder(name: str, path: Path, data_dir):
         try:
             return tfds.builder_from_directory(str(version_dir))
         except Exception as e:
-            raise DataError(f"{path} looks like a prepared TFDS dataset but cannot be read: "
-                            f"{str(e).splitlines()[0][:200]}") from None
+            raise DataError(
+                f"{path} looks like a prepared TFDS dataset but cannot be read: {str(e).splitlines()[0][:200]}"
+            ) from None
     if "/" in name or name.startswith("."):
         return None
     try:
@@ -384,8 +509,14 @@ def _split_sizes(builder) -> dict:
     sizes = {}
     for split in ("train", "test"):
         try:
-            ds = builder.as_dataset(split=split, decoders={k: tfds.decode.SkipDecoding() for k, f in
-                                                           builder.info.features.items() if type(f).__name__ == "Image"})
+            ds = builder.as_dataset(
+                split=split,
+                decoders={
+                    k: tfds.decode.SkipDecoding()
+                    for k, f in builder.info.features.items()
+                    if type(f).__name__ == "Image"
+                },
+            )
             sizes[split] = int(ds.reduce(0, lambda n, _: n + 1))
         except Exception:
             if split == "train":
@@ -393,8 +524,9 @@ def _split_sizes(builder) -> dict:
     return sizes
 
 
-def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds, budget, bad, stats_sample, spec,
-                  on_disk=False):
+def _prepare_tfds(
+    builder, name, input_shape, val_split, test_split, fold, folds, budget, bad, stats_sample, spec, on_disk=False
+):
     from kerascnn.data.tfds_source import _supervised_keys
 
     image_key, label_key = _supervised_keys(builder)
@@ -404,15 +536,20 @@ def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds
     sizes = _split_sizes(builder)
     n_train = sizes["train"]
     has_test = "test" in sizes
-    shape = tuple(spec.input_shape) if spec is not None else _shape_for(input_shape, channels, native_shape
-                                                                          if None not in native_shape else None)
+    shape = (
+        tuple(spec.input_shape)
+        if spec is not None
+        else _shape_for(input_shape, channels, native_shape if None not in native_shape else None)
+    )
     n_all = n_train + sizes.get("test", 0)
     in_memory = bool(fold) or n_all * int(np.prod(shape)) * 4 <= budget
     if in_memory and not on_disk:
         return None  # in memory, through load_dataset (folds need the labels of every image anyway)
     if fold:
-        raise DataError("--folds needs the dataset in memory; a prepared TFRecord folder streams. Train on the image "
-                        "folder it was made from instead.")
+        raise DataError(
+            "--folds needs the dataset in memory; a prepared TFRecord folder streams. Train on the image "
+            "folder it was made from instead."
+        )
     fixed = None not in native_shape[:2]
     size = tuple(native_shape[:2]) if fixed else tuple(shape[:2])
     class_names = builder.info.features[label_key].names
@@ -438,24 +575,44 @@ def _prepare_tfds(builder, name, input_shape, val_split, test_split, fold, folds
         sample, _ = sample_images(train, stats_sample)
         sample = sample[..., :channels]
         mean, std = channel_stats(sample, shape[2])
-        spec = _spec(label, class_names, image_shape, shape, mean, std,
-                     {"images": int(len(sample)), "of": int(fit_n), "sample": len(sample) < fit_n, "seed": 0})
+        spec = _spec(
+            label,
+            class_names,
+            image_shape,
+            shape,
+            mean,
+            std,
+            {"images": int(len(sample)), "of": int(fit_n), "sample": len(sample) < fit_n, "seed": 0},
+        )
     else:
         spec = dataclasses.replace(spec, image_shape=image_shape, dataset=label)
     if in_memory:  # a small prepared folder: decode it once, like a small image folder
-        train, val, test = (None if p is None else ArrayPart(p.images(np.arange(len(p))), p.labels)
-                            for p in (train, val, test))
+        train, val, test = (
+            None if p is None else ArrayPart(p.images(np.arange(len(p))), p.labels) for p in (train, val, test)
+        )
         spec = dataclasses.replace(spec, streaming=False)
-    splits = {k: {"examples": v.num_examples, "shards": list(getattr(v, "shard_lengths", []) or [])}
-              for k, v in (builder.info.splits or {}).items()}
-    fingerprint = {"files": int(n_all), "files_digest": _digest([(str(builder.info.full_name), splits)]),
-                   "split_digest": _digest([(train.split if hasattr(train, "split") else train_split,
-                                             val_split_name, test_split_name)])}
+    splits = {
+        k: {"examples": v.num_examples, "shards": list(getattr(v, "shard_lengths", []) or [])}
+        for k, v in (builder.info.splits or {}).items()
+    }
+    fingerprint = {
+        "files": int(n_all),
+        "files_digest": _digest([(str(builder.info.full_name), splits)]),
+        "split_digest": _digest(
+            [(train.split if hasattr(train, "split") else train_split, val_split_name, test_split_name)]
+        ),
+    }
     return PreparedData(label, list(class_names), train, val, test, spec, bad, fingerprint=fingerprint)
 
 
-def load_dataset(name_or_path=DEFAULT_DATASET, *, data_dir=None, test_split: float = 0.2, seed: int = 0,
-                 skip_bad_images: bool = False) -> RawDataset:
+def load_dataset(
+    name_or_path=DEFAULT_DATASET,
+    *,
+    data_dir=None,
+    test_split: float = 0.2,
+    seed: int = 0,
+    skip_bad_images: bool = False,
+) -> RawDataset:
     """A dataset as raw uint8 arrays with a fixed train/test split (the test part is the one every command uses).
 
     Args:
@@ -468,8 +625,9 @@ def load_dataset(name_or_path=DEFAULT_DATASET, *, data_dir=None, test_split: flo
         return name_or_path
     path = Path(str(name_or_path)).expanduser()
     if path.is_dir() and _is_image_folder(path):
-        return prepare_data(path, None, val_split=0, test_split=test_split, cache_budget_bytes=2**62,
-                            skip_bad_images=skip_bad_images).raw
+        return prepare_data(
+            path, None, val_split=0, test_split=test_split, cache_budget_bytes=2**62, skip_bad_images=skip_bad_images
+        ).raw
     return read_arrays(name_or_path, data_dir=data_dir, test_split=test_split, seed=seed)
 
 

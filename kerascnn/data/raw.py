@@ -72,7 +72,7 @@ class RawDataset:
         return len(self.class_names)
 
     @classmethod
-    def from_arrays(cls, x_train, y_train, x_test, y_test, *, class_names=None, name="arrays") -> "RawDataset":
+    def from_arrays(cls, x_train, y_train, x_test, y_test, *, class_names=None, name="arrays") -> RawDataset:
         """Wrap your own arrays (uint8 ``[N, h, w]`` or ``[N, h, w, c]``, integer labels)."""
         y_train, y_test = np.asarray(y_train), np.asarray(y_test)
         if class_names is None:
@@ -97,8 +97,7 @@ def check_arrays(x, y, part, name):
         x = x.astype(np.uint8)
     if y.ndim != 1 or len(y) != len(x):
         raise DataError(
-            f"Dataset {name}: {len(x)} {part} images but labels of shape {y.shape}; "
-            "there must be one label per image."
+            f"Dataset {name}: {len(x)} {part} images but labels of shape {y.shape}; there must be one label per image."
         )
     if len(x) == 0:
         raise DataError(f"Dataset {name} has no {part} images.")

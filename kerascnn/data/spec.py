@@ -54,7 +54,7 @@ class DataSpec:
                     f"{self.input_shape[2]} channels (only grayscale<->RGB is supported)."
                 )
 
-    def with_pretrained_preprocessing(self, preprocessing: dict | None) -> "DataSpec":
+    def with_pretrained_preprocessing(self, preprocessing: dict | None) -> DataSpec:
         """A copy normalizing as ``preprocessing`` (a :class:`kerascnn.models.pretrained.LoadReport`'s) says."""
         if not preprocessing:
             return self
@@ -62,8 +62,13 @@ class DataSpec:
         mean, std = list(preprocessing["mean"]), list(preprocessing["std"])
         if len(mean) != channels:  # e.g. a 3-channel convention on a 1-channel model: average it
             mean, std = [sum(mean) / len(mean)] * channels, [sum(std) / len(std)] * channels
-        return dataclasses.replace(self, mean=mean, std=std, channel_order=preprocessing.get("channel_order", "RGB"),
-                                   normalization=preprocessing["name"])
+        return dataclasses.replace(
+            self,
+            mean=mean,
+            std=std,
+            channel_order=preprocessing.get("channel_order", "RGB"),
+            normalization=preprocessing["name"],
+        )
 
     @property
     def num_classes(self) -> int:
@@ -76,7 +81,7 @@ class DataSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DataSpec":
+    def from_dict(cls, d: dict) -> DataSpec:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -88,7 +93,7 @@ class DataSpec:
         return path
 
     @classmethod
-    def load(cls, path) -> "DataSpec":
+    def load(cls, path) -> DataSpec:
         """Load from a ``data_spec.json`` file or a directory holding one."""
         path = Path(path)
         if path.is_dir():

@@ -59,8 +59,10 @@ def bad_image_message(error_text: str) -> str | None:
     if not m:
         return None
     name = m.group(1)
-    return (f"{file_problem(name)}; remove or fix it and rerun (the run resumes from its last finished epoch; "
-            "--allow-data-change if files were removed), or pass --skip-bad-images to drop such files and count them.")
+    return (
+        f"{file_problem(name)}; remove or fix it and rerun (the run resumes from its last finished epoch; "
+        "--allow-data-change if files were removed), or pass --skip-bad-images to drop such files and count them."
+    )
 
 
 def file_problem(name: str) -> str:
@@ -96,11 +98,19 @@ def _header_pixels(contents):
         height = ihdr[4] * 2**24 + ihdr[5] * 2**16 + ihdr[6] * 2**8 + ihdr[7]
         return width * height
 
-    is_png = tf.logical_and(tf.strings.length(contents) >= 24,
-                            tf.equal(tf.strings.substr(contents, 0, 8), b"\x89PNG\r\n\x1a\n"))
-    return tf.case([(tf.io.is_jpeg(contents),
-                     lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(contents)[:2], tf.int64))),
-                    (is_png, png)], default=lambda: tf.constant(0, tf.int64))
+    is_png = tf.logical_and(
+        tf.strings.length(contents) >= 24, tf.equal(tf.strings.substr(contents, 0, 8), b"\x89PNG\r\n\x1a\n")
+    )
+    return tf.case(
+        [
+            (
+                tf.io.is_jpeg(contents),
+                lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(contents)[:2], tf.int64)),
+            ),
+            (is_png, png),
+        ],
+        default=lambda: tf.constant(0, tf.int64),
+    )
 
 
 def _composite(image):
@@ -130,23 +140,34 @@ def decode_resized(contents, size, channels: int, max_pixels: int | None = None)
     with tf.control_dependencies(checks):
         image = tf.io.decode_image(contents, channels=0, expand_animations=False)  # uint8 [h, w, n]
     native = tf.shape(image)[-1]
-    with tf.control_dependencies([tf.debugging.assert_less_equal(tf.cast(tf.reduce_prod(tf.shape(image)[:2]), tf.int64),
-                                                                 tf.constant(limit, tf.int64))]):
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_less_equal(
+                tf.cast(tf.reduce_prod(tf.shape(image)[:2]), tf.int64), tf.constant(limit, tf.int64)
+            )
+        ]
+    ):
         image = tf.identity(image)
     # 1 = L, 3 = RGB; 2 (LA) and 4 (RGBA) carry transparency: composited on ALPHA_BACKGROUND, as a viewer shows it
     image = tf.cond(native % 2 == 0, lambda: _composite(image), lambda: image)
     native = native - 1 + native % 2
     gray = native == 1
     if channels == 1:
-        image = tf.cond(gray, lambda: image[..., :1],
-                        lambda: tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image[..., :3], tf.float32))), tf.uint8))
+        image = tf.cond(
+            gray,
+            lambda: image[..., :1],
+            lambda: tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image[..., :3], tf.float32))), tf.uint8),
+        )
     else:
         image = tf.cond(gray, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3])
     image.set_shape([None, None, channels])
     same = tf.reduce_all(tf.equal(tf.shape(image)[:2], tf.constant(size, tf.int32)))
     # an image already at the model's size is only cast (the antialiased resize costs as much as the decode)
-    resized = tf.cond(same, lambda: tf.cast(image, tf.float32),
-                      lambda: tf.image.resize(image, size, method="bilinear", antialias=True))
+    resized = tf.cond(
+        same,
+        lambda: tf.cast(image, tf.float32),
+        lambda: tf.image.resize(image, size, method="bilinear", antialias=True),
+    )
     resized.set_shape([*size, channels])
     return resized, native
 
@@ -161,8 +182,11 @@ def _guard(ds, decode, shape, bad: BadImages, *, finite: bool):
     autotune = tf.data.AUTOTUNE
     ds = ds.enumerate()
     if finite:  # a sentinel after the last element, so that a bad last image is noticed too
-        ds = ds.concatenate(tf.data.Dataset.from_tensors(
-            (tf.constant(-1, tf.int64), (tf.constant(""), tf.constant(""), tf.constant(-1, tf.int64)))))
+        ds = ds.concatenate(
+            tf.data.Dataset.from_tensors(
+                (tf.constant(-1, tf.int64), (tf.constant(""), tf.constant(""), tf.constant(-1, tf.int64)))
+            )
+        )
 
     def carry_names(window, element):  # window: the names of the WINDOW elements before this one
         position, (name, payload, label) = element
@@ -189,10 +213,12 @@ def _guard(ds, decode, shape, bad: BadImages, *, finite: bool):
         is_sentinel = position < 0
         # dropped before this element: positions expected..position-1 (for the sentinel: the pass's last
         # element, which is window[-1], unless it came through as last_name)
-        gap = tf.where(is_sentinel,
-                       tf.cast(tf.logical_and(window[-1] != "", window[-1] != last_name), tf.int64),
-                       position - expected)
-        missing = window[WINDOW - tf.cast(tf.minimum(gap, WINDOW), tf.int32):]
+        gap = tf.where(
+            is_sentinel,
+            tf.cast(tf.logical_and(window[-1] != "", window[-1] != last_name), tf.int64),
+            position - expected,
+        )
+        missing = window[WINDOW - tf.cast(tf.minimum(gap, WINDOW), tf.int32) :]
         if bad.skip:
             tf.cond(gap > 0, lambda: tf.py_function(record, [missing], tf.int64), lambda: tf.constant(0, tf.int64))
         else:
@@ -227,10 +253,10 @@ class StreamPart:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def sample_part(self, count: int, seed: int = 0) -> "StreamPart":
+    def sample_part(self, count: int, seed: int = 0) -> StreamPart:
         """A seeded choice of ``count`` elements (all when there are fewer)."""
         n = len(self)
-        return self.subset(np.sort(np.random.default_rng(seed).permutation(n)[:min(n, int(count))]))
+        return self.subset(np.sort(np.random.default_rng(seed).permutation(n)[: min(n, int(count))]))
 
     def _load(self, payload):
         """The encoded bytes of an element (a FilePart reads its file here, inside the guard)."""
@@ -245,8 +271,7 @@ class StreamPart:
         shape = (*self.size, self.channels)
         return _guard(records, self._decode, shape, self.bad, finite=not repeat)
 
-    def dataset(self, spec, *, batch_size, training=False, seed=0, augment=None, shard=None, repeat=False,
-                skip=0):
+    def dataset(self, spec, *, batch_size, training=False, seed=0, augment=None, shard=None, repeat=False, skip=0):
         """Batches of ``(preprocessed images, labels)``: the pipeline fit and evaluate consume."""
         import tensorflow as tf
 
@@ -275,7 +300,9 @@ class StreamPart:
             return np.zeros((0, *self.size, self.channels), np.uint8)
         picked = self.subset(indices)
         with reporting_bad_images():  # uint8 batch by batch: float32 copies of a whole set would be 4x its size
-            out = [np.round(x).clip(0, 255).astype(np.uint8) for x, _ in picked.elements().batch(256).as_numpy_iterator()]
+            out = [
+                np.round(x).clip(0, 255).astype(np.uint8) for x, _ in picked.elements().batch(256).as_numpy_iterator()
+            ]
         if not out:
             return np.zeros((0, *self.size, self.channels), np.uint8)
         return np.concatenate(out)
@@ -288,7 +315,7 @@ class FilePart(StreamPart):
         super().__init__(labels, size=size, channels=channels, bad=bad)
         self.paths = np.asarray(paths, dtype=object)
 
-    def subset(self, indices) -> "FilePart":
+    def subset(self, indices) -> FilePart:
         return FilePart(self.paths[indices], self.labels[indices], size=self.size, channels=self.channels, bad=self.bad)
 
     def _records(self, *, shuffle_seed, shard, repeat, skip):
@@ -316,8 +343,9 @@ class FilePart(StreamPart):
 class TFDSPart(StreamPart):
     """A (sub)split of a prepared TFDS dataset, read from its TFRecord shards."""
 
-    def __init__(self, builder, split: str, *, image_key, label_key, num_examples, size, channels, bad: BadImages,
-                 labels=None):
+    def __init__(
+        self, builder, split: str, *, image_key, label_key, num_examples, size, channels, bad: BadImages, labels=None
+    ):
         super().__init__(labels, size=size, channels=channels, bad=bad)
         self.builder, self.split = builder, split
         self.image_key, self.label_key = image_key, label_key
@@ -333,7 +361,7 @@ class TFDSPart(StreamPart):
             self._labels = np.fromiter((int(y) for _, _, y in ds.as_numpy_iterator()), np.int64)
         return self._labels
 
-    def subset(self, indices) -> "StreamPart":
+    def subset(self, indices) -> StreamPart:
         # Small subsets (plots, parity): read the wanted records once, keep them encoded in memory.
         wanted = set(int(i) for i in indices)
         names, payloads, labels = [], [], []
@@ -342,18 +370,30 @@ class TFDSPart(StreamPart):
                 names.append(n), payloads.append(p), labels.append(y)
         order = {i: k for k, i in enumerate(sorted(wanted))}
         picked = [order[int(i)] for i in indices]
-        return _EncodedPart(np.array(names, object)[picked], [payloads[k] for k in picked],
-                            np.array(labels, np.int64)[picked], size=self.size, channels=self.channels, bad=self.bad)
+        return _EncodedPart(
+            np.array(names, object)[picked],
+            [payloads[k] for k in picked],
+            np.array(labels, np.int64)[picked],
+            size=self.size,
+            channels=self.channels,
+            bad=self.bad,
+        )
 
-    def sample_part(self, count: int, seed: int = 0) -> "StreamPart":
+    def sample_part(self, count: int, seed: int = 0) -> StreamPart:
         # Reading a seeded choice would read every record; the first records of a seeded file order
         # (shuffled within a buffer) are as good a sample and read a few files only.
         ds = self._tfds_dataset(shuffle_seed=seed, shard=None).shuffle(4096, seed=seed).take(int(count))
         names, payloads, labels = [], [], []
         for n, p, y in ds.as_numpy_iterator():
             names.append(n), payloads.append(p), labels.append(y)
-        return _EncodedPart(np.array(names, object), payloads, np.array(labels, np.int64), size=self.size,
-                            channels=self.channels, bad=self.bad)
+        return _EncodedPart(
+            np.array(names, object),
+            payloads,
+            np.array(labels, np.int64),
+            size=self.size,
+            channels=self.channels,
+            bad=self.bad,
+        )
 
     def _tfds_dataset(self, *, shuffle_seed, shard):
         import tensorflow as tf
@@ -362,18 +402,24 @@ class TFDSPart(StreamPart):
         read = dict(add_tfds_id=True, shuffle_seed=shuffle_seed)
         if shard and self._num_files() >= shard[0]:
             read["input_context"] = tf.distribute.InputContext(num_input_pipelines=shard[0], input_pipeline_id=shard[1])
-        ds = self.builder.as_dataset(split=self.split, shuffle_files=shuffle_seed is not None,
-                                     read_config=tfds.ReadConfig(**read),
-                                     decoders={self.image_key: tfds.decode.SkipDecoding()})
+        ds = self.builder.as_dataset(
+            split=self.split,
+            shuffle_files=shuffle_seed is not None,
+            read_config=tfds.ReadConfig(**read),
+            decoders={self.image_key: tfds.decode.SkipDecoding()},
+        )
         if shard and "input_context" not in read:
             ds = ds.shard(*shard)  # fewer files than workers: every worker reads all, keeps its share
         key, label = self.image_key, self.label_key
         if "path" in self.builder.info.features:  # `data prepare` keeps each source file's path: name that
+
             def name(ex):
                 return tf.strings.join([ex["path"], STORED_SUFFIX])
         else:
+
             def name(ex):
                 return ex["tfds_id"]
+
         return ds.map(lambda ex: (name(ex), ex[key], tf.cast(ex[label], tf.int64)))
 
     def _num_files(self) -> int:
@@ -402,17 +448,25 @@ class _EncodedPart(StreamPart):
         self.names, self.payloads = names, payloads
 
     def subset(self, indices):
-        return _EncodedPart(self.names[indices], [self.payloads[i] for i in indices], self.labels[indices],
-                            size=self.size, channels=self.channels, bad=self.bad)
+        return _EncodedPart(
+            self.names[indices],
+            [self.payloads[i] for i in indices],
+            self.labels[indices],
+            size=self.size,
+            channels=self.channels,
+            bad=self.bad,
+        )
 
     def _records(self, *, shuffle_seed, shard, repeat, skip):
         import tensorflow as tf
 
-        return tf.data.Dataset.from_tensor_slices((self.names.astype(str), np.array(self.payloads, dtype=object),
-                                                   self.labels))
+        return tf.data.Dataset.from_tensor_slices(
+            (self.names.astype(str), np.array(self.payloads, dtype=object), self.labels)
+        )
 
 
 # ---------------------------------------------------------------------------------------------- folders
+
 
 def sample_images(part: StreamPart, count: int, seed: int = 0):
     """A seeded sample of ``part``: (uint8 ``[n, H, W, 3]`` images, native channel counts ``[n]``)."""

@@ -28,8 +28,15 @@ def _cause(cause: BaseException) -> str:
         module = getattr(cause, "name", None) or str(cause)
         return f"a package TensorFlow Datasets needs is missing: {module} (pip install {module})"
     text = str(cause).splitlines()[0][:160] if str(cause) else ""
-    if type(cause).__name__ in ("ConnectionError", "NameResolutionError", "MaxRetryError", "gaierror", "Timeout",
-                                "ConnectTimeout", "NoNetwork") or isinstance(cause, (ConnectionError, TimeoutError)):
+    if type(cause).__name__ in (
+        "ConnectionError",
+        "NameResolutionError",
+        "MaxRetryError",
+        "gaierror",
+        "Timeout",
+        "ConnectTimeout",
+        "NoNetwork",
+    ) or isinstance(cause, (ConnectionError, TimeoutError)):
         return f"no network connection ({text})" if text else "no network connection"
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 
@@ -70,7 +77,7 @@ def _offline_message(name: str, data_dir, cause: BaseException) -> str:
     where = data_dir or "~/tensorflow_datasets"
     return (
         f"TFDS dataset {name!r} is not prepared in {where} and could not be downloaded: {_cause(cause)}. "
-        f"Prepare it on a machine with internet access (python -c \"import tensorflow_datasets as tfds; "
+        f'Prepare it on a machine with internet access (python -c "import tensorflow_datasets as tfds; '
         f"tfds.load('{name}', data_dir='DIR')\") and pass --data-dir DIR, or prepare it from the original "
         f"files with TFDS's manual_dir (tfds build {name} --manual_dir FILES --data_dir DIR), or point "
         f"--dataset at a folder of IDX files or class subfolders of images."
@@ -84,7 +91,9 @@ def _builder(name: str, data_dir):
         with _absl_errors_only():
             return tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # DatasetNotFoundError and friends: the name is not a TFDS dataset
-        if type(e).__name__ in ("DatasetNotFoundError", "DatasetVariantBlockedError") or isinstance(e, (KeyError, ValueError)):
+        if type(e).__name__ in ("DatasetNotFoundError", "DatasetVariantBlockedError") or isinstance(
+            e, (KeyError, ValueError)
+        ):
             raise DataError(
                 f"Unknown dataset {name!r}: not 'digits', not an existing folder, and not a TFDS dataset. "
                 "Use digits, a TFDS name (mnist, fashion_mnist, cifar10, ...), or a folder of IDX files or "

@@ -22,8 +22,16 @@ from kerascnn.errors import DataError
 DEFAULT_SHARD_IMAGES = 10_000
 
 
-def prepare_folder(folder, out, *, shard_images: int = DEFAULT_SHARD_IMAGES, name: str | None = None,
-                   test_split: float = 0.2, skip_bad_images: bool = False, verbose: bool = False) -> Path:
+def prepare_folder(
+    folder,
+    out,
+    *,
+    shard_images: int = DEFAULT_SHARD_IMAGES,
+    name: str | None = None,
+    test_split: float = 0.2,
+    skip_bad_images: bool = False,
+    verbose: bool = False,
+) -> Path:
     """Write ``folder`` (class subfolders, optionally inside ``train/`` and ``test/``) as a TFDS dataset in ``out``.
 
     Every image is checked first (header and a full decode): what cannot be used is listed at once, each file
@@ -52,8 +60,10 @@ def prepare_folder(folder, out, *, shard_images: int = DEFAULT_SHARD_IMAGES, nam
             raise DataError(problems_message(problems, folder))
         items = [(p, y, part) for p, y, part in listing.items if p not in problems]
         if verbose:
-            for note in (skipped_note(listing.skipped, folder),
-                         f"Left out {len(problems)} file(s) that cannot be used." if problems else None):
+            for note in (
+                skipped_note(listing.skipped, folder),
+                f"Left out {len(problems)} file(s) that cannot be used." if problems else None,
+            ):
                 if note:
                     print(note, flush=True)
         return _write(folder, out, listing, items, shard_images, name, test_split)
@@ -95,11 +105,13 @@ def _write(folder, out, listing, items, shard_images, name, test_split) -> Path:
         for i, (path, label) in enumerate(pairs):
             yield i, {"image": Path(path).read_bytes(), "label": int(label), "path": listing.relative(path)}
 
-    features = tfds.features.FeaturesDict({
-        "image": tfds.features.Image(shape=(None, None, 3)),
-        "label": tfds.features.ClassLabel(names=listing.class_names),
-        "path": tfds.features.Text(),
-    })
+    features = tfds.features.FeaturesDict(
+        {
+            "image": tfds.features.Image(shape=(None, None, 3)),
+            "label": tfds.features.ClassLabel(names=listing.class_names),
+            "path": tfds.features.Text(),
+        }
+    )
     n = max(len(pairs) for pairs in splits.values())
     config = tfds.download.DownloadConfig(num_shards=max(1, -(-n // int(shard_images))))
     from tensorflow_datasets.core.dataset_builders import adhoc_builder
@@ -111,9 +123,14 @@ def _write(folder, out, listing, items, shard_images, name, test_split) -> Path:
         adhoc_builder.AdhocBuilder.url_infos = None
     try:
         builder = tfds.dataset_builders.store_as_tfds_dataset(
-            name=name, version="1.0.0", features=features, data_dir=str(work), download_config=config,
+            name=name,
+            version="1.0.0",
+            features=features,
+            data_dir=str(work),
+            download_config=config,
             split_datasets={split: examples(pairs) for split, pairs in splits.items()},
-            description=f"kerascnn data prepare {folder}")
+            description=f"kerascnn data prepare {folder}",
+        )
         version_dir = Path(builder.data_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)  # nothing half-written stays (a full disk gets its space back)

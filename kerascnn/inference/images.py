@@ -31,12 +31,16 @@ def expand_image_paths(paths) -> list[Path]:
             out.append(path)
             continue
         found = sorted(
-            f for f in path.rglob("*")
-            if f.suffix.lower() in IMAGE_SUFFIXES + ARRAY_SUFFIXES and f.is_file()
+            f
+            for f in path.rglob("*")
+            if f.suffix.lower() in IMAGE_SUFFIXES + ARRAY_SUFFIXES
+            and f.is_file()
             and not any(part.startswith(".") for part in f.relative_to(path).parts)
         )
         if not found:
-            raise DataError(f"No images in folder {path} (looked for PNG, JPEG, BMP, GIF and .npy files, subfolders too).")
+            raise DataError(
+                f"No images in folder {path} (looked for PNG, JPEG, BMP, GIF and .npy files, subfolders too)."
+            )
         out += found
     return out
 
@@ -104,15 +108,18 @@ def fit_to_shape(image: np.ndarray, image_shape, source="image") -> np.ndarray:
             "Convert it first (e.g. flatten transparency onto the background your training images had)."
         )
     if have == 3 and c == 1:
-        image = np.round(image.astype(np.float32) @ np.array(LUMA_WEIGHTS, np.float32)).clip(0, 255).astype(np.uint8)[..., None]
+        image = (
+            np.round(image.astype(np.float32) @ np.array(LUMA_WEIGHTS, np.float32))
+            .clip(0, 255)
+            .astype(np.uint8)[..., None]
+        )
     elif have == 1 and c == 3:
         image = np.repeat(image, 3, axis=2)
     if image.shape[:2] != (h, w):
         from PIL import Image
 
         resized = [
-            np.asarray(Image.fromarray(image[..., i]).resize((w, h), Image.Resampling.BILINEAR))
-            for i in range(c)
+            np.asarray(Image.fromarray(image[..., i]).resize((w, h), Image.Resampling.BILINEAR)) for i in range(c)
         ]
         image = np.stack(resized, axis=-1)
     return np.ascontiguousarray(image, dtype=np.uint8)
@@ -128,5 +135,7 @@ def _read_npy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"{path} is not a readable .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        raise DataError(
+            f"{path} is not a readable .npy array: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        ) from None
     return as_uint8_batch(array, str(path))

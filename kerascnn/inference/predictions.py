@@ -45,8 +45,10 @@ class Predictions:
         return len(self.probabilities)
 
     def __repr__(self) -> str:
-        shown = [f"{source}: {label} {p:.2%}" for source, label, p in
-                 zip(self.sources[:5], self.labels[:5], self.probabilities.max(axis=1)[:5])]
+        shown = [
+            f"{source}: {label} {p:.2%}"
+            for source, label, p in zip(self.sources[:5], self.labels[:5], self.probabilities.max(axis=1)[:5])
+        ]
         more = f", ... ({len(self)} images)" if len(self) > 5 else ""
         return f"Predictions({'; '.join(shown)}{more})"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.errors import ArtifactError, DataError
+from kerascnn.errors import ArtifactError
 
 
 class Predictor:
@@ -79,8 +79,10 @@ class TFLitePredictor(Predictor):
         details = self._interpreter.get_input_details()[0]
         self.image_shape = tuple(int(d) for d in details["shape"][1:])  # what the graph takes (RGB frames too)
         if details["dtype"] != np.uint8:
-            raise ArtifactError(f"{self.path} takes {np.dtype(details['dtype']).name} input; kerascnn predicts with "
-                                "models that take raw uint8 pixels (kerascnn exports).")
+            raise ArtifactError(
+                f"{self.path} takes {np.dtype(details['dtype']).name} input; kerascnn predicts with "
+                "models that take raw uint8 pixels (kerascnn exports)."
+            )
         self.quantize = info.get("quantize")  # None: not a kerascnn export, or its .json is not beside it
         quantized = f", quantize={self.quantize}" if self.quantize else ""
         self.description = f"{info.get('model') or metadata.get('name') or '?'} (TFLite{quantized})"
@@ -158,7 +160,7 @@ class KerasPredictor(Predictor):
         self._probabilities = probabilities
 
     def _predict(self, images) -> np.ndarray:
-        return np.concatenate([self._probabilities(images[i:i + 256]).numpy() for i in range(0, len(images), 256)])
+        return np.concatenate([self._probabilities(images[i : i + 256]).numpy() for i in range(0, len(images), 256)])
 
 
 def load_predictor(path, num_threads: int | None = 1) -> Predictor:
@@ -175,7 +177,9 @@ def load_predictor(path, num_threads: int | None = 1) -> Predictor:
             return TFLitePredictor(path, num_threads=num_threads)
         if path.suffix == ".keras":
             return KerasPredictor(path)
-        raise ArtifactError(f"Expected a .tflite or .keras file, a SavedModel export folder or a run directory. Received: {path}")
+        raise ArtifactError(
+            f"Expected a .tflite or .keras file, a SavedModel export folder or a run directory. Received: {path}"
+        )
     if (path / MARKER_FILE).is_file() or (path / "saved_model.pb").is_file():
         return SavedModelPredictor(path)
     if (path / "best.keras").is_file() or (path / "last.keras").is_file():

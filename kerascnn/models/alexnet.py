@@ -77,8 +77,12 @@ def build_alexnet(
     for i, (f, k) in enumerate(zip(filters, kernel_sizes), start=1):
         first = i == 1
         x = layers.Conv2D(
-            f, k, strides=first_stride if first else 1, padding="valid" if first else "same",
-            activation="relu", name=f"conv{i}",
+            f,
+            k,
+            strides=first_stride if first else 1,
+            padding="valid" if first else "same",
+            activation="relu",
+            name=f"conv{i}",
         )(x)
         if local_response_norm and i <= 2:
             x = LocalResponseNormalization(name=f"conv{i}_lrn")(x)
@@ -97,8 +101,14 @@ def build_alexnet(
 def torchvision_names(model) -> dict:
     """Keras layer -> torchvision ``alexnet`` state-dict prefix."""
     return {
-        "conv1": "features.0", "conv2": "features.3", "conv3": "features.6", "conv4": "features.8",
-        "conv5": "features.10", "fc1": "classifier.1", "fc2": "classifier.4", "logits": "classifier.6",
+        "conv1": "features.0",
+        "conv2": "features.3",
+        "conv3": "features.6",
+        "conv4": "features.8",
+        "conv5": "features.10",
+        "fc1": "classifier.1",
+        "fc2": "classifier.4",
+        "logits": "classifier.6",
     }
 
 
@@ -138,6 +148,13 @@ alexnet_tv = register_model(
 
 
 # Published ImageNet weights of alexnet_tv: torchvision.models.AlexNet_Weights (hash: the 8 hex digits in the name).
-register_weights("alexnet_tv", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", sha256="7be5be79",
-                 top1=56.522, top5=79.066, default=True)
+register_weights(
+    "alexnet_tv",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    sha256="7be5be79",
+    top1=56.522,
+    top5=79.066,
+    default=True,
+)

@@ -21,14 +21,19 @@ def resolve_input_shape(name: str, input_shape=None, channels: int | None = None
         if len(shape) == 2:
             shape.append(int(channels) if channels is not None else info.default_input_shape[2])
     if len(shape) != 3 or any(d <= 0 for d in shape):
-        raise KerasCNNError(
-            f"Input shape must be three positive integers H,W,C. Received: input_shape={input_shape}"
-        )
+        raise KerasCNNError(f"Input shape must be three positive integers H,W,C. Received: input_shape={input_shape}")
     return tuple(shape)
 
 
-def build(name: str, input_shape=None, num_classes: int | None = None, *, weights=None, include_top: bool = True,
-          **hyperparameters):
+def build(
+    name: str,
+    input_shape=None,
+    num_classes: int | None = None,
+    *,
+    weights=None,
+    include_top: bool = True,
+    **hyperparameters,
+):
     """Build the registered model ``name`` for ``input_shape`` (H, W, C) and ``num_classes`` (default 10, or
     the class count of the published weights named by ``weights``: 1000 for ImageNet, as keras.applications).
 

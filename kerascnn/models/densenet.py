@@ -111,8 +111,13 @@ def build_densenet(
     x = layers.MaxPooling2D(3, strides=2, padding=padding, name="pool1")(x)
     for b, num_layers in enumerate(blocks):
         for i in range(num_layers):
-            x = dense_layer(x, growth_rate, bottleneck_width=bottleneck_width, bn_momentum=bn_momentum,
-                            name=f"conv{b + 2}_block{i + 1}")
+            x = dense_layer(
+                x,
+                growth_rate,
+                bottleneck_width=bottleneck_width,
+                bn_momentum=bn_momentum,
+                name=f"conv{b + 2}_block{i + 1}",
+            )
         if b < len(blocks) - 1:
             x = transition(x, compression, bn_momentum=bn_momentum, name=f"pool{b + 2}")
     x = layers.BatchNormalization(momentum=bn_momentum, epsilon=_BN_EPSILON, name="bn")(x)
@@ -126,8 +131,12 @@ def build_densenet(
 
 def torchvision_names(model) -> dict:
     """Keras layer -> torchvision ``densenet*`` state-dict prefix (``features.denseblock1.denselayer1.conv1``...)."""
-    fixed = {"conv1_conv": "features.conv0", "conv1_bn": "features.norm0", "bn": "features.norm5",
-             "logits": "classifier"}
+    fixed = {
+        "conv1_conv": "features.conv0",
+        "conv1_bn": "features.norm0",
+        "bn": "features.norm5",
+        "logits": "classifier",
+    }
     names = {}
     for layer in model.layers:
         if not layer.weights:
@@ -163,32 +172,54 @@ FACTS = ModelFacts(
 )
 
 
-def _register_densenet(name: str, description: str, reference: str, default_input_shape=(224, 224, 3),
-                       reference_counts=(), **defaults):
+def _register_densenet(
+    name: str, description: str, reference: str, default_input_shape=(224, 224, 3), reference_counts=(), **defaults
+):
     return register_model(
-        default_input_shape=default_input_shape, description=description, reference=reference, facts=FACTS,
+        default_input_shape=default_input_shape,
+        description=description,
+        reference=reference,
+        facts=FACTS,
         reference_counts=reference_counts,
     )(variant(build_densenet, name, **defaults))
 
 
 def _published(trainable: int, total: int, name: str) -> tuple:
     # torchvision counts the trainable weights; keras.applications' total adds BatchNorm's statistics.
-    return (ReferenceCount(trainable, f"torchvision.models.{name}", trainable_only=True),
-            ReferenceCount(total, f"keras.applications.{name.replace('densenet', 'DenseNet')}(weights=None)"))
+    return (
+        ReferenceCount(trainable, f"torchvision.models.{name}", trainable_only=True),
+        ReferenceCount(total, f"keras.applications.{name.replace('densenet', 'DenseNet')}(weights=None)"),
+    )
 
 
-densenet121 = _register_densenet("densenet121", "DenseNet-121: dense blocks (6, 12, 24, 16), growth 32, BN-ReLU-conv",
-                                 "Huang et al. 2017; d2l.ai 8.7",
-                                 reference_counts=_published(7_978_856, 8_062_504, "densenet121"))
-densenet169 = _register_densenet("densenet169", "DenseNet-169: dense blocks (6, 12, 32, 32), growth 32",
-                                 "Huang et al. 2017", blocks=(6, 12, 32, 32),
-                                 reference_counts=_published(14_149_480, 14_307_880, "densenet169"))
-densenet201 = _register_densenet("densenet201", "DenseNet-201: dense blocks (6, 12, 48, 32), growth 32",
-                                 "Huang et al. 2017", blocks=(6, 12, 48, 32),
-                                 reference_counts=_published(20_013_928, 20_242_984, "densenet201"))
+densenet121 = _register_densenet(
+    "densenet121",
+    "DenseNet-121: dense blocks (6, 12, 24, 16), growth 32, BN-ReLU-conv",
+    "Huang et al. 2017; d2l.ai 8.7",
+    reference_counts=_published(7_978_856, 8_062_504, "densenet121"),
+)
+densenet169 = _register_densenet(
+    "densenet169",
+    "DenseNet-169: dense blocks (6, 12, 32, 32), growth 32",
+    "Huang et al. 2017",
+    blocks=(6, 12, 32, 32),
+    reference_counts=_published(14_149_480, 14_307_880, "densenet169"),
+)
+densenet201 = _register_densenet(
+    "densenet201",
+    "DenseNet-201: dense blocks (6, 12, 48, 32), growth 32",
+    "Huang et al. 2017",
+    blocks=(6, 12, 48, 32),
+    reference_counts=_published(20_013_928, 20_242_984, "densenet201"),
+)
 densenet_d2l = _register_densenet(
-    "densenet_d2l", "d2l's small DenseNet: four blocks of four BN-ReLU-3x3 layers, growth 32, no bottleneck",
-    "d2l.ai 8.7", default_input_shape=(96, 96, 3), blocks=(4, 4, 4, 4), bottleneck_width=0)
+    "densenet_d2l",
+    "d2l's small DenseNet: four blocks of four BN-ReLU-3x3 layers, growth 32, no bottleneck",
+    "d2l.ai 8.7",
+    default_input_shape=(96, 96, 3),
+    blocks=(4, 4, 4, 4),
+    bottleneck_width=0,
+)
 
 
 # Published ImageNet weights: torchvision.models.DenseNet*_Weights (hash: the 8 hex digits in the name; ported
@@ -196,27 +227,75 @@ densenet_d2l = _register_densenet(
 # epsilon 1.001e-5 there, 1e-5 here); accuracy from torchvision's meta and keras-applications' table.
 _TV = "https://download.pytorch.org/models/"
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
-register_weights("densenet121", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "densenet121-a639ec97.pth",
-                 sha256="a639ec97", top1=74.434, top5=91.972, default=True)
-register_weights("densenet121", "keras:imagenet", source="keras", hash_algorithm="md5",
-                 url=_KERAS + "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
-                 sha256="9d60b8095a5708f2dcce2bca79d332c7",
-                 notop_url=_KERAS + "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                 notop_sha256="30ee3e1110167f948a6b9946edeeb738",
-                 top1=74.972, top5=92.258, resize_size=None, preprocessing=KERAS_APPLICATIONS_TORCH)
-register_weights("densenet169", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "densenet169-b2777c0a.pth",
-                 sha256="b2777c0a", top1=75.600, top5=92.806, default=True)
-register_weights("densenet169", "keras:imagenet", source="keras", hash_algorithm="md5",
-                 url=_KERAS + "densenet169_weights_tf_dim_ordering_tf_kernels.h5",
-                 sha256="d699b8f76981ab1b30698df4c175e90b",
-                 notop_url=_KERAS + "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                 notop_sha256="b8c4d4c20dd625c148057b9ff1c1176b",
-                 top1=76.176, top5=93.176, resize_size=None, preprocessing=KERAS_APPLICATIONS_TORCH)
-register_weights("densenet201", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "densenet201-c1103571.pth",
-                 sha256="c1103571", top1=76.896, top5=93.370, default=True)
-register_weights("densenet201", "keras:imagenet", source="keras", hash_algorithm="md5",
-                 url=_KERAS + "densenet201_weights_tf_dim_ordering_tf_kernels.h5",
-                 sha256="1ceb130c1ea1b78c3bf6114dbdfd8807",
-                 notop_url=_KERAS + "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                 notop_sha256="c13680b51ded0fb44dff2d8f86ac8bb1",
-                 top1=77.320, top5=93.620, resize_size=None, preprocessing=KERAS_APPLICATIONS_TORCH)
+register_weights(
+    "densenet121",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "densenet121-a639ec97.pth",
+    sha256="a639ec97",
+    top1=74.434,
+    top5=91.972,
+    default=True,
+)
+register_weights(
+    "densenet121",
+    "keras:imagenet",
+    source="keras",
+    hash_algorithm="md5",
+    url=_KERAS + "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
+    sha256="9d60b8095a5708f2dcce2bca79d332c7",
+    notop_url=_KERAS + "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    notop_sha256="30ee3e1110167f948a6b9946edeeb738",
+    top1=74.972,
+    top5=92.258,
+    resize_size=None,
+    preprocessing=KERAS_APPLICATIONS_TORCH,
+)
+register_weights(
+    "densenet169",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "densenet169-b2777c0a.pth",
+    sha256="b2777c0a",
+    top1=75.600,
+    top5=92.806,
+    default=True,
+)
+register_weights(
+    "densenet169",
+    "keras:imagenet",
+    source="keras",
+    hash_algorithm="md5",
+    url=_KERAS + "densenet169_weights_tf_dim_ordering_tf_kernels.h5",
+    sha256="d699b8f76981ab1b30698df4c175e90b",
+    notop_url=_KERAS + "densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    notop_sha256="b8c4d4c20dd625c148057b9ff1c1176b",
+    top1=76.176,
+    top5=93.176,
+    resize_size=None,
+    preprocessing=KERAS_APPLICATIONS_TORCH,
+)
+register_weights(
+    "densenet201",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "densenet201-c1103571.pth",
+    sha256="c1103571",
+    top1=76.896,
+    top5=93.370,
+    default=True,
+)
+register_weights(
+    "densenet201",
+    "keras:imagenet",
+    source="keras",
+    hash_algorithm="md5",
+    url=_KERAS + "densenet201_weights_tf_dim_ordering_tf_kernels.h5",
+    sha256="1ceb130c1ea1b78c3bf6114dbdfd8807",
+    notop_url=_KERAS + "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    notop_sha256="c13680b51ded0fb44dff2d8f86ac8bb1",
+    top1=77.320,
+    top5=93.620,
+    resize_size=None,
+    preprocessing=KERAS_APPLICATIONS_TORCH,
+)

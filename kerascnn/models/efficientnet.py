@@ -97,8 +97,9 @@ def _strided(x, kernel_size, strides, padding_rule, name):
     return symmetric_padding(x, kernel_size, strides, name=name)
 
 
-def mbconv_block(x, filters, *, expansion, kernel_size, strides, se_ratio, drop_rate, padding, bn_momentum,
-                 bn_epsilon, name):
+def mbconv_block(
+    x, filters, *, expansion, kernel_size, strides, se_ratio, drop_rate, padding, bn_momentum, bn_epsilon, name
+):
     """[1x1 expand + BN + swish] -> depthwise kxk/s + BN + swish -> SE -> 1x1 project + BN [-> drop -> + input]."""
     inputs = x
     in_channels = x.shape[-1]
@@ -192,10 +193,19 @@ def build_efficientnet(
     index = 0
     for s, (expansion, kernel, stride, _, out_channels, blocks) in enumerate(stages):
         for b in range(repeats(blocks)):
-            x = mbconv_block(x, width(out_channels), expansion=expansion, kernel_size=kernel,
-                             strides=stride if b == 0 else 1, se_ratio=se_ratio,
-                             drop_rate=drop_connect_rate * index / total, padding=padding,
-                             bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, name=f"block{s + 1}{_letters(b)}_")
+            x = mbconv_block(
+                x,
+                width(out_channels),
+                expansion=expansion,
+                kernel_size=kernel,
+                strides=stride if b == 0 else 1,
+                se_ratio=se_ratio,
+                drop_rate=drop_connect_rate * index / total,
+                padding=padding,
+                bn_momentum=bn_momentum,
+                bn_epsilon=bn_epsilon,
+                name=f"block{s + 1}{_letters(b)}_",
+            )
             index += 1
     x = layers.Conv2D(width(last_filters), 1, use_bias=False, name="top_conv")(x)
     x = _bn(x, bn_momentum, bn_epsilon, "top_bn")
@@ -226,20 +236,35 @@ def torchvision_names(model) -> dict:
     layer_names = {layer.name for layer in model.layers}
     stages = sorted({int(m[1]) for n in layer_names if (m := re.fullmatch(r"block(\d+)[a-z]+_dwconv", n))})
     last = len(stages) + 1
-    names = {"stem_conv": "features.0.0", "stem_bn": "features.0.1", "top_conv": f"features.{last}.0",
-             "top_bn": f"features.{last}.1", "logits": "classifier.1"}
+    names = {
+        "stem_conv": "features.0.0",
+        "stem_bn": "features.0.1",
+        "top_conv": f"features.{last}.0",
+        "top_bn": f"features.{last}.1",
+        "logits": "classifier.1",
+    }
     for layer in model.layers:
-        m = re.fullmatch(r"block(\d+)([a-z]+)_(expand_conv|expand_bn|dwconv|bn|se_reduce|se_expand|project_conv|"
-                         r"project_bn)", layer.name)
+        m = re.fullmatch(
+            r"block(\d+)([a-z]+)_(expand_conv|expand_bn|dwconv|bn|se_reduce|se_expand|project_conv|"
+            r"project_bn)",
+            layer.name,
+        )
         if not m:
             continue
         stage, letters, part = int(m[1]), m[2], m[3]
         block = sum((ord(c) - 96) * 26**i for i, c in enumerate(reversed(letters))) - 1
         # torchvision: block = [expand ConvBNAct]? + depthwise ConvBNAct + SqueezeExcitation + project ConvBN
         offset = 1 if f"block{stage}{letters}_expand_conv" in layer_names else 0
-        inner = {"expand_conv": "0.0", "expand_bn": "0.1", "dwconv": f"{offset}.0", "bn": f"{offset}.1",
-                 "se_reduce": f"{offset + 1}.fc1", "se_expand": f"{offset + 1}.fc2",
-                 "project_conv": f"{offset + 2}.0", "project_bn": f"{offset + 2}.1"}[part]
+        inner = {
+            "expand_conv": "0.0",
+            "expand_bn": "0.1",
+            "dwconv": f"{offset}.0",
+            "bn": f"{offset}.1",
+            "se_reduce": f"{offset + 1}.fc1",
+            "se_expand": f"{offset + 1}.fc2",
+            "project_conv": f"{offset + 2}.0",
+            "project_bn": f"{offset + 2}.1",
+        }[part]
         names[layer.name] = f"features.{stage}.{block}.block.{inner}"
     return names
 
@@ -257,8 +282,13 @@ FACTS = ModelFacts(
     # Two stages keep every layer kind: an unexpanded block, an expanded one with a strided depthwise
     # conv, a residual block with stochastic depth. The coefficients and dropout are set so that B1-B3
     # test as B0.
-    test_hyperparameters={"width_coefficient": 0.5, "depth_coefficient": 1.0, "dropout": 0.2,
-                          "stages": ((1, 3, 1, 32, 16, 1), (6, 5, 2, 16, 24, 2)), "last_filters": 64},
+    test_hyperparameters={
+        "width_coefficient": 0.5,
+        "depth_coefficient": 1.0,
+        "dropout": 0.2,
+        "stages": ((1, 3, 1, 32, 16, 1), (6, 5, 2, 16, 24, 2)),
+        "last_filters": 64,
+    },
     test_input=8,
     torchvision=TorchvisionWeights(names=torchvision_names),
     keras_applications_preprocessing=KERAS_APPLICATIONS_EFFICIENTNET,
@@ -276,27 +306,36 @@ def _register(name, description, reference_counts=()):
         reference="Tan & Le 2019",
         facts=FACTS,
         reference_counts=reference_counts,
-    )(variant(build_efficientnet, name, **{key: value for key, value in scaling.items() if value != defaults[key].default}))
+    )(
+        variant(
+            build_efficientnet, name, **{key: value for key, value in scaling.items() if value != defaults[key].default}
+        )
+    )
 
 
 efficientnet_b0 = _register(
-    "efficientnet_b0", "EfficientNet-B0: MBConv blocks with squeeze-and-excitation and stochastic depth, 224x224",
-    (ReferenceCount(5_288_548, "torchvision.models.efficientnet_b0", trainable_only=True),
-     # keras.applications.EfficientNetB0's 5,330,571 less its Normalization layer's mean, variance and count.
-     ReferenceCount(5_330_571 - 7, "keras.applications.EfficientNetB0(weights=None) without its Normalization")),
+    "efficientnet_b0",
+    "EfficientNet-B0: MBConv blocks with squeeze-and-excitation and stochastic depth, 224x224",
+    (
+        ReferenceCount(5_288_548, "torchvision.models.efficientnet_b0", trainable_only=True),
+        # keras.applications.EfficientNetB0's 5,330,571 less its Normalization layer's mean, variance and count.
+        ReferenceCount(5_330_571 - 7, "keras.applications.EfficientNetB0(weights=None) without its Normalization"),
+    ),
 )
 efficientnet_b1 = _register(
-    "efficientnet_b1", "EfficientNet-B1: B0 with 1.1x the blocks, 240x240",
+    "efficientnet_b1",
+    "EfficientNet-B1: B0 with 1.1x the blocks, 240x240",
     (ReferenceCount(7_794_184, "torchvision.models.efficientnet_b1", trainable_only=True, input_shape=(240, 240, 3)),),
 )
 efficientnet_b2 = _register(
-    "efficientnet_b2", "EfficientNet-B2: B0 with 1.1x the widths, 1.2x the blocks, 260x260, dropout 0.3",
+    "efficientnet_b2",
+    "EfficientNet-B2: B0 with 1.1x the widths, 1.2x the blocks, 260x260, dropout 0.3",
     (ReferenceCount(9_109_994, "torchvision.models.efficientnet_b2", trainable_only=True, input_shape=(260, 260, 3)),),
 )
 efficientnet_b3 = _register(
-    "efficientnet_b3", "EfficientNet-B3: B0 with 1.2x the widths, 1.4x the blocks, 300x300, dropout 0.3",
-    (ReferenceCount(12_233_232, "torchvision.models.efficientnet_b3", trainable_only=True,
-                    input_shape=(300, 300, 3)),),
+    "efficientnet_b3",
+    "EfficientNet-B3: B0 with 1.2x the widths, 1.4x the blocks, 300x300, dropout 0.3",
+    (ReferenceCount(12_233_232, "torchvision.models.efficientnet_b3", trainable_only=True, input_shape=(300, 300, 3)),),
 )
 
 
@@ -304,18 +343,66 @@ efficientnet_b3 = _register(
 # accuracy, and the bicubic resize and crop the accuracy was measured at).
 _TV = "https://download.pytorch.org/models/"
 _BICUBIC = "torchvision resizes with bicubic interpolation for these weights"
-register_weights("efficientnet_b0", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url=_TV + "efficientnet_b0_rwightman-7f5810bc.pth", sha256="7f5810bc", top1=77.692, top5=93.532,
-                 input_size=224, resize_size=256, note=_BICUBIC, default=True)
-register_weights("efficientnet_b1", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url=_TV + "efficientnet_b1_rwightman-bac287d4.pth", sha256="bac287d4", top1=78.642, top5=94.186,
-                 input_size=240, resize_size=256, note=_BICUBIC)
-register_weights("efficientnet_b1", "torchvision:IMAGENET1K_V2", source="torchvision",
-                 url=_TV + "efficientnet_b1-c27df63c.pth", sha256="c27df63c", top1=79.838, top5=94.934,
-                 input_size=240, resize_size=255, default=True)
-register_weights("efficientnet_b2", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url=_TV + "efficientnet_b2_rwightman-c35c1473.pth", sha256="c35c1473", top1=80.608, top5=95.310,
-                 input_size=288, resize_size=288, note=_BICUBIC, default=True)
-register_weights("efficientnet_b3", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url=_TV + "efficientnet_b3_rwightman-b3899882.pth", sha256="b3899882", top1=82.008, top5=96.054,
-                 input_size=300, resize_size=320, note=_BICUBIC, default=True)
+register_weights(
+    "efficientnet_b0",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "efficientnet_b0_rwightman-7f5810bc.pth",
+    sha256="7f5810bc",
+    top1=77.692,
+    top5=93.532,
+    input_size=224,
+    resize_size=256,
+    note=_BICUBIC,
+    default=True,
+)
+register_weights(
+    "efficientnet_b1",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "efficientnet_b1_rwightman-bac287d4.pth",
+    sha256="bac287d4",
+    top1=78.642,
+    top5=94.186,
+    input_size=240,
+    resize_size=256,
+    note=_BICUBIC,
+)
+register_weights(
+    "efficientnet_b1",
+    "torchvision:IMAGENET1K_V2",
+    source="torchvision",
+    url=_TV + "efficientnet_b1-c27df63c.pth",
+    sha256="c27df63c",
+    top1=79.838,
+    top5=94.934,
+    input_size=240,
+    resize_size=255,
+    default=True,
+)
+register_weights(
+    "efficientnet_b2",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "efficientnet_b2_rwightman-c35c1473.pth",
+    sha256="c35c1473",
+    top1=80.608,
+    top5=95.310,
+    input_size=288,
+    resize_size=288,
+    note=_BICUBIC,
+    default=True,
+)
+register_weights(
+    "efficientnet_b3",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "efficientnet_b3_rwightman-b3899882.pth",
+    sha256="b3899882",
+    top1=82.008,
+    top5=96.054,
+    input_size=300,
+    resize_size=320,
+    note=_BICUBIC,
+    default=True,
+)

@@ -17,7 +17,8 @@ registry-driven tests (``test_input``, ``smallest_input``, ``test_hyperparameter
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,8 +41,12 @@ GENERIC_TRAINING = TrainingDefaults(epochs=10, batch_size=128, optimizer="adam",
 # What published weights expect of the input (kerascnn.data.spec applies it): RGB or BGR, and the mean
 # and standard deviation of pixels scaled to [0, 1].
 # torchvision's ``transforms``: RGB in [0, 1] normalized with ImageNet's statistics.
-TORCHVISION_IMAGENET = {"name": "imagenet (torchvision)", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                        "channel_order": "RGB"}
+TORCHVISION_IMAGENET = {
+    "name": "imagenet (torchvision)",
+    "mean": [0.485, 0.456, 0.406],
+    "std": [0.229, 0.224, 0.225],
+    "channel_order": "RGB",
+}
 # keras.applications' "caffe" mode: BGR, minus ImageNet's mean in 0..255.
 KERAS_APPLICATIONS_CAFFE = {
     "name": "caffe (keras.applications)",

@@ -45,6 +45,7 @@ INCEPTION_BLOCKS = (
 _POOL_AFTER = ("3b", "4e")  # MaxPool 3/2 between the stages
 _AUX_AFTER = ("4a", "4d")
 
+
 def _conv(x, filters, kernel_size, *, strides=1, batch_norm=False, bn_momentum=0.9, name):
     """Conv + ReLU, or with ``batch_norm`` torchvision's BasicConv2d: conv (no bias) + BN (eps 1e-3) + ReLU."""
     x, padding = symmetric_padding(x, kernel_size, strides, name=f"{name}_pad")
@@ -68,14 +69,17 @@ def inception_block(x, c1, c2, c3, c4, *, branch3_kernel_size=5, batch_norm=Fals
     bn = {"batch_norm": batch_norm, "bn_momentum": bn_momentum}
     p1 = _conv(x, c1, 1, name=f"{name}_1x1", **bn)
     p2 = _conv(_conv(x, c2[0], 1, name=f"{name}_3x3_reduce", **bn), c2[1], 3, name=f"{name}_3x3", **bn)
-    p3 = _conv(_conv(x, c3[0], 1, name=f"{name}_5x5_reduce", **bn), c3[1], branch3_kernel_size, name=f"{name}_5x5", **bn)
+    p3 = _conv(
+        _conv(x, c3[0], 1, name=f"{name}_5x5_reduce", **bn), c3[1], branch3_kernel_size, name=f"{name}_5x5", **bn
+    )
     p4 = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
     p4 = _conv(p4, c4, 1, name=f"{name}_pool_proj", **bn)
     return layers.Concatenate(name=f"{name}_concat")([p1, p2, p3, p4])
 
 
-def auxiliary_classifier(x, num_classes, *, filters=128, units=1024, dropout=0.7, torchvision=False, bn_momentum=0.9,
-                         name):
+def auxiliary_classifier(
+    x, num_classes, *, filters=128, units=1024, dropout=0.7, torchvision=False, bn_momentum=0.9, name
+):
     """The paper's side head: AvgPool 5x5/3 -> Conv 128@1x1 -> Dense 1024 -> Dropout 0.7 -> Dense classes.
 
     ``torchvision=True``: adaptive average pooling to 4x4 (any input size) and conv + BN, as torchvision.
@@ -158,14 +162,26 @@ def build_googlenet(
     aux_outputs = []
     for block_name, c1, c2, c3, c4 in INCEPTION_BLOCKS:
         x = inception_block(
-            x, width(c1), tuple(map(width, c2)), tuple(map(width, c3)), width(c4),
-            branch3_kernel_size=branch3_kernel_size, name=f"inception{block_name}", **bn,
+            x,
+            width(c1),
+            tuple(map(width, c2)),
+            tuple(map(width, c3)),
+            width(c4),
+            branch3_kernel_size=branch3_kernel_size,
+            name=f"inception{block_name}",
+            **bn,
         )
         if aux_classifiers and block_name in _AUX_AFTER:
             aux_name = f"aux{len(aux_outputs) + 1}"
             aux_outputs.append(
-                auxiliary_classifier(x, num_classes, dropout=aux_dropout, torchvision=bool(batch_norm),
-                                     bn_momentum=bn_momentum, name=aux_name)
+                auxiliary_classifier(
+                    x,
+                    num_classes,
+                    dropout=aux_dropout,
+                    torchvision=bool(batch_norm),
+                    bn_momentum=bn_momentum,
+                    name=aux_name,
+                )
             )
         if block_name in _POOL_AFTER:
             pool_size = pool_sizes[2 + _POOL_AFTER.index(block_name)]
@@ -179,8 +195,14 @@ def build_googlenet(
     return keras.Model(inputs, outputs, name=name)
 
 
-_TORCHVISION_BRANCHES = {"1x1": "branch1", "3x3_reduce": "branch2.0", "3x3": "branch2.1", "5x5_reduce": "branch3.0",
-                    "5x5": "branch3.1", "pool_proj": "branch4.1"}
+_TORCHVISION_BRANCHES = {
+    "1x1": "branch1",
+    "3x3_reduce": "branch2.0",
+    "3x3": "branch2.1",
+    "5x5_reduce": "branch3.0",
+    "5x5": "branch3.1",
+    "pool_proj": "branch4.1",
+}
 _TORCHVISION_STEM = {"conv1_7x7": "conv1", "conv2_reduce": "conv2", "conv2_3x3": "conv3"}
 
 
@@ -212,16 +234,24 @@ FACTS = ModelFacts(
         "dropout": {"min": 0.0, "max": 0.5, "step": 0.1},
     },
     # Auxiliary heads and LRN on: the tests cover them (and the heads must not reach an export).
-    test_hyperparameters={"width_divisor": 16, "stem_filters": (8, 8, 8), "aux_classifiers": True,
-                          "local_response_norm": True},
+    test_hyperparameters={
+        "width_divisor": 16,
+        "stem_filters": (8, 8, 8),
+        "aux_classifiers": True,
+        "local_response_norm": True,
+    },
     test_input=65,  # the auxiliary heads' 5x5/3 "valid" average pool
     smallest_input=65,
     # googlenet_tv's. Its weights were converted from TensorFlow and set ``transform_input=True``, which
     # maps ImageNet-normalized input to (x - 0.5) / 0.5: the same as this preprocessing.
     torchvision=TorchvisionWeights(
         names=torchvision_names,
-        preprocessing={"name": "[-1, 1] (torchvision GoogLeNet, transform_input)", "mean": [0.5] * 3,
-                       "std": [0.5] * 3, "channel_order": "RGB"},
+        preprocessing={
+            "name": "[-1, 1] (torchvision GoogLeNet, transform_input)",
+            "mean": [0.5] * 3,
+            "std": [0.5] * 3,
+            "channel_order": "RGB",
+        },
         bn_epsilon=1e-3,
         optional_prefixes=("aux1.", "aux2."),  # the auxiliary heads, when built without them
     ),
@@ -242,13 +272,22 @@ googlenet_tv = register_model(
     facts=dataclasses.replace(FACTS, smallest_input=31),  # its auxiliary heads pool adaptively
     reference_counts=(
         ReferenceCount(6_624_904, "torchvision.models.googlenet(aux_logits=False)", trainable_only=True),
-        ReferenceCount(13_004_888, "torchvision.models.googlenet(aux_logits=True)", trainable_only=True,
-                       hyperparameters={"aux_classifiers": True}),
+        ReferenceCount(
+            13_004_888,
+            "torchvision.models.googlenet(aux_logits=True)",
+            trainable_only=True,
+            hyperparameters={"aux_classifiers": True},
+        ),
     ),
 )(
     variant(
-        build_googlenet, "googlenet_tv", batch_norm=True, branch3_kernel_size=3, ceil_mode=True,
-        pool_sizes=(3, 3, 3, 2), dropout=0.2,
+        build_googlenet,
+        "googlenet_tv",
+        batch_norm=True,
+        branch3_kernel_size=3,
+        ceil_mode=True,
+        pool_sizes=(3, 3, 3, 2),
+        dropout=0.2,
     )
 )
 
@@ -256,8 +295,19 @@ googlenet_tv = register_model(
 # Published ImageNet weights of googlenet_tv: torchvision.models.GoogLeNet_Weights (hash: the 8 hex digits in the
 # name). Ported from the original Inception v1, they expect pixels in [-1, 1]: torchvision's googlenet turns its
 # ImageNet-normalized input into that ("transform_input") whenever it loads them.
-register_weights("googlenet_tv", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url="https://download.pytorch.org/models/googlenet-1378be20.pth", sha256="1378be20",
-                 top1=69.778, top5=89.530, default=True,
-                 preprocessing={"name": "inception (torchvision's transform_input)", "mean": [0.5, 0.5, 0.5],
-                                "std": [0.5, 0.5, 0.5], "channel_order": "RGB"})
+register_weights(
+    "googlenet_tv",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url="https://download.pytorch.org/models/googlenet-1378be20.pth",
+    sha256="1378be20",
+    top1=69.778,
+    top5=89.530,
+    default=True,
+    preprocessing={
+        "name": "inception (torchvision's transform_input)",
+        "mean": [0.5, 0.5, 0.5],
+        "std": [0.5, 0.5, 0.5],
+        "channel_order": "RGB",
+    },
+)

@@ -27,8 +27,12 @@ INITIALIZER_DEFAULTS = {"kernel_initializer": "glorot_uniform", "bias_initialize
 # hyperparameter -> (layer attribute holding the initializer, layer attribute holding the weight)
 _TARGETS = {
     # Conv2D/Dense; DepthwiseConv2D (its kernel is drawn by depthwise_initializer); SeparableConv2D.
-    "kernel_initializer": (("kernel_initializer", "kernel"), ("depthwise_initializer", "kernel"),
-                           ("depthwise_initializer", "depthwise_kernel"), ("pointwise_initializer", "pointwise_kernel")),
+    "kernel_initializer": (
+        ("kernel_initializer", "kernel"),
+        ("depthwise_initializer", "kernel"),
+        ("depthwise_initializer", "depthwise_kernel"),
+        ("pointwise_initializer", "pointwise_kernel"),
+    ),
     "bias_initializer": (("bias_initializer", "bias"),),
 }
 

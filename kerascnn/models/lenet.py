@@ -90,8 +90,15 @@ def build_lenet(
     x = inputs
     for i, (f, k, padding) in enumerate(zip(filters, kernel_sizes, ("same", "valid")), start=1):
         x = lenet_conv_block(
-            x, int(f), int(k), padding=padding, activation=activation, pooling=pooling,
-            batch_norm=batch_norm, bn_momentum=bn_momentum, name=f"block{i}",
+            x,
+            int(f),
+            int(k),
+            padding=padding,
+            activation=activation,
+            pooling=pooling,
+            batch_norm=batch_norm,
+            bn_momentum=bn_momentum,
+            name=f"block{i}",
         )
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(dense_units, start=1):

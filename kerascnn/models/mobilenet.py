@@ -54,8 +54,19 @@ _BN_EPSILON = 1e-3  # keras.applications.MobileNet's (Keras' BatchNormalization 
 
 # (pointwise channels, stride) per depthwise-separable block: the paper's table 1.
 SEPARABLE_BLOCKS = (
-    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1),
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
 )
 
 
@@ -74,8 +85,14 @@ def _pad_after(x, strides, name):
 def depthwise_separable_block(x, filters, *, strides=1, depth_multiplier=1, bn_momentum=0.9, block_id):
     """3x3 depthwise conv (+BN+ReLU6), then 1x1 pointwise conv to ``filters`` channels (+BN+ReLU6)."""
     x, padding = _pad_after(x, strides, f"conv_pad_{block_id}")
-    x = layers.DepthwiseConv2D(3, strides=strides, padding=padding, depth_multiplier=depth_multiplier,
-                               use_bias=False, name=f"conv_dw_{block_id}")(x)
+    x = layers.DepthwiseConv2D(
+        3,
+        strides=strides,
+        padding=padding,
+        depth_multiplier=depth_multiplier,
+        use_bias=False,
+        name=f"conv_dw_{block_id}",
+    )(x)
     x = _bn_relu6(x, bn_momentum, f"conv_dw_{block_id}")
     x = layers.Conv2D(filters, 1, use_bias=False, name=f"conv_pw_{block_id}")(x)
     return _bn_relu6(x, bn_momentum, f"conv_pw_{block_id}")
@@ -121,12 +138,19 @@ def build_mobilenet(
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     # keras.applications' stem is a "same" conv (no conv1_pad), which pads (1, 1) on odd sizes where its
     # blocks' conv_pad layers pad (0, 1): both as the reference, or odd inputs give other maps and sizes.
-    x = layers.Conv2D(max(1, int(stem_filters * alpha)), 3, strides=2, padding="same", use_bias=False,
-                      name="conv1")(inputs)
+    x = layers.Conv2D(max(1, int(stem_filters * alpha)), 3, strides=2, padding="same", use_bias=False, name="conv1")(
+        inputs
+    )
     x = _bn_relu6(x, bn_momentum, "conv1")
     for block_id, (filters, strides) in enumerate(blocks, start=1):
-        x = depthwise_separable_block(x, max(1, int(filters * alpha)), strides=strides,
-                                      depth_multiplier=depth_multiplier, bn_momentum=bn_momentum, block_id=block_id)
+        x = depthwise_separable_block(
+            x,
+            max(1, int(filters * alpha)),
+            strides=strides,
+            depth_multiplier=depth_multiplier,
+            bn_momentum=bn_momentum,
+            block_id=block_id,
+        )
     x = layers.GlobalAveragePooling2D(name="global_average_pooling2d")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
@@ -141,16 +165,25 @@ mobilenet = register_model(
     facts=FACTS,
     reference_counts=(
         ReferenceCount(4_253_864, "keras.applications.MobileNet(weights=None)"),
-        ReferenceCount(475_544, "keras.applications.MobileNet(alpha=0.25, weights=None)",
-                       hyperparameters={"alpha": 0.25}),
+        ReferenceCount(
+            475_544, "keras.applications.MobileNet(alpha=0.25, weights=None)", hyperparameters={"alpha": 0.25}
+        ),
     ),
 )(variant(build_mobilenet, "mobilenet"))
 
 
 # Published ImageNet weights: keras.applications.MobileNet's files (alpha 1.0 at 224; keras.applications states
 # no hash for them, so none is checked) and its "notop" backbone file; accuracy from keras-applications' table.
-register_weights("mobilenet", "keras:imagenet", source="keras", sha256=None,
-                 url="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_1_0_224_tf.h5",
-                 notop_url="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
-                           "mobilenet_1_0_224_tf_no_top.h5",
-                 top1=70.424, top5=89.504, resize_size=None, preprocessing=KERAS_APPLICATIONS_TF, default=True)
+register_weights(
+    "mobilenet",
+    "keras:imagenet",
+    source="keras",
+    sha256=None,
+    url="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_1_0_224_tf.h5",
+    notop_url="https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/mobilenet_1_0_224_tf_no_top.h5",
+    top1=70.424,
+    top5=89.504,
+    resize_size=None,
+    preprocessing=KERAS_APPLICATIONS_TF,
+    default=True,
+)

@@ -110,8 +110,9 @@ def build_mobilenet_v2(
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x, padding = symmetric_padding(inputs, 3, 2, name="Conv1_pad")
-    x = layers.Conv2D(make_divisible(stem_filters * alpha), 3, strides=2, padding=padding, use_bias=False,
-                      name="Conv1")(x)
+    x = layers.Conv2D(
+        make_divisible(stem_filters * alpha), 3, strides=2, padding=padding, use_bias=False, name="Conv1"
+    )(x)
     x = _bn(x, bn_momentum, "bn_Conv1")
     x = layers.ReLU(6.0, name="Conv1_relu")(x)
     index = 0
@@ -119,8 +120,14 @@ def build_mobilenet_v2(
         for b in range(blocks):
             # keras.applications calls the first block "expanded_conv", then block_1, block_2, ...
             block_name = "expanded_conv" if index == 0 else f"block_{index}"
-            x = inverted_residual_block(x, make_divisible(channels * alpha), expansion=expansion,
-                                        strides=stride if b == 0 else 1, bn_momentum=bn_momentum, name=block_name)
+            x = inverted_residual_block(
+                x,
+                make_divisible(channels * alpha),
+                expansion=expansion,
+                strides=stride if b == 0 else 1,
+                bn_momentum=bn_momentum,
+                name=block_name,
+            )
             index += 1
     x = layers.Conv2D(make_divisible(last_filters * max(1.0, alpha)), 1, use_bias=False, name="Conv_1")(x)
     x = _bn(x, bn_momentum, "Conv_1_bn")
@@ -145,16 +152,20 @@ def _check_stages(stages) -> tuple:
 def torchvision_names(model) -> dict:
     """Keras layer -> torchvision ``mobilenet_v2`` state-dict prefix (``features.N...``, ``classifier.1``)."""
     names = {}
-    blocks = [layer.name[: -len("_depthwise")] for layer in model.layers
-              if isinstance(layer, layers.DepthwiseConv2D)]
+    blocks = [layer.name[: -len("_depthwise")] for layer in model.layers if isinstance(layer, layers.DepthwiseConv2D)]
     position = {block: i + 1 for i, block in enumerate(blocks)}  # features.0 is the stem
     last = len(blocks) + 1
     for layer in model.layers:
         if not layer.weights:
             continue
         n = layer.name
-        fixed = {"Conv1": "features.0.0", "bn_Conv1": "features.0.1", "Conv_1": f"features.{last}.0",
-                 "Conv_1_bn": f"features.{last}.1", "logits": "classifier.1"}
+        fixed = {
+            "Conv1": "features.0.0",
+            "bn_Conv1": "features.0.1",
+            "Conv_1": f"features.{last}.0",
+            "Conv_1_bn": f"features.{last}.1",
+            "logits": "classifier.1",
+        }
         if n in fixed:
             names[n] = fixed[n]
             continue
@@ -197,17 +208,32 @@ mobilenet_v2 = register_model(
     reference_counts=(
         ReferenceCount(3_504_872, "torchvision.models.mobilenet_v2()", trainable_only=True),
         ReferenceCount(3_538_984, "keras.applications.MobileNetV2(weights=None)"),  # BN statistics included
-        ReferenceCount(1_987_224, "keras.applications.MobileNetV2(alpha=0.5, weights=None)",
-                       hyperparameters={"alpha": 0.5}),
+        ReferenceCount(
+            1_987_224, "keras.applications.MobileNetV2(alpha=0.5, weights=None)", hyperparameters={"alpha": 0.5}
+        ),
     ),
 )(variant(build_mobilenet_v2, "mobilenet_v2"))
 
 
 # Published ImageNet weights: torchvision.models.MobileNet_V2_Weights (hash: the 8 hex digits in the name).
 # keras.applications' MobileNetV2 files are not listed: its strided layers pad differently on even inputs.
-register_weights("mobilenet_v2", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", sha256="b0353104",
-                 top1=71.878, top5=90.286)
-register_weights("mobilenet_v2", "torchvision:IMAGENET1K_V2", source="torchvision",
-                 url="https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth", sha256="7ebf99e0",
-                 top1=72.154, top5=90.822, resize_size=232, default=True)
+register_weights(
+    "mobilenet_v2",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
+    sha256="b0353104",
+    top1=71.878,
+    top5=90.286,
+)
+register_weights(
+    "mobilenet_v2",
+    "torchvision:IMAGENET1K_V2",
+    source="torchvision",
+    url="https://download.pytorch.org/models/mobilenet_v2-7ebf99e0.pth",
+    sha256="7ebf99e0",
+    top1=72.154,
+    top5=90.822,
+    resize_size=232,
+    default=True,
+)

@@ -12,7 +12,7 @@ the softmax, so a model's numbers mean the same thing everywhere.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 from kerascnn.errors import UnknownModelError
 from kerascnn.models.facts import ModelFacts, ReferenceCount
@@ -81,9 +81,7 @@ def get_model_info(name: str) -> ModelInfo:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModelError(
-            f"Unknown model {name!r}. Known models: {', '.join(list_models())}."
-        ) from None
+        raise UnknownModelError(f"Unknown model {name!r}. Known models: {', '.join(list_models())}.") from None
 
 
 def get_builder(name: str) -> Callable:

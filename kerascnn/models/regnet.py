@@ -100,9 +100,7 @@ def published_design(name: str) -> dict:
     try:
         depth, w_0, w_a, w_m, group_width, se_ratio = PUBLISHED_DESIGNS[name]
     except KeyError:
-        raise HyperparameterError(
-            f"Unknown RegNet design {name!r}. Known: {', '.join(PUBLISHED_DESIGNS)}."
-        ) from None
+        raise HyperparameterError(f"Unknown RegNet design {name!r}. Known: {', '.join(PUBLISHED_DESIGNS)}.") from None
     depths, widths = regnet_stages(depth, w_0, w_a, w_m)
     widths, group_width = _compatible_widths(widths, group_width, 1.0)
     return {"depths": depths, "widths": widths, "group_width": group_width, "se_ratio": se_ratio}
@@ -120,8 +118,9 @@ def _compatible_widths(widths, group_width, bottleneck_ratio):
 
 def _conv_bn(x, filters, kernel_size, *, strides=1, groups=1, relu=True, bn_momentum, name):
     x, padding = symmetric_padding(x, kernel_size, strides, name=f"{name}_pad")
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups, use_bias=False,
-                      name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, groups=groups, use_bias=False, name=f"{name}_conv"
+    )(x)
     x = layers.BatchNormalization(momentum=bn_momentum, epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
@@ -143,8 +142,9 @@ def regnet_block(x, width, *, strides, group_width, bottleneck_ratio, se_ratio, 
     if strides != 1 or width_in != width:
         shortcut = _conv_bn(x, width, 1, strides=strides, relu=False, bn_momentum=bn_momentum, name=f"{name}_proj")
     y = _conv_bn(x, bottleneck, 1, bn_momentum=bn_momentum, name=f"{name}_a")
-    y = _conv_bn(y, bottleneck, 3, strides=strides, groups=bottleneck // group_width, bn_momentum=bn_momentum,
-                 name=f"{name}_b")
+    y = _conv_bn(
+        y, bottleneck, 3, strides=strides, groups=bottleneck // group_width, bn_momentum=bn_momentum, name=f"{name}_b"
+    )
     if se_ratio:
         y = squeeze_excitation(y, int(round(se_ratio * width_in)), name=f"{name}_se")
     y = _conv_bn(y, width, 1, relu=False, bn_momentum=bn_momentum, name=f"{name}_c")
@@ -211,9 +211,16 @@ def build_regnet(
     x = _conv_bn(inputs, stem_filters, 3, strides=2, bn_momentum=bn_momentum, name="stem")
     for s, (depth, width) in enumerate(zip(depths, widths)):
         for b in range(depth):
-            x = regnet_block(x, width, strides=2 if b == 0 else 1, group_width=group_width,
-                             bottleneck_ratio=bottleneck_ratio, se_ratio=se_ratio, bn_momentum=bn_momentum,
-                             name=f"s{s + 1}_b{b + 1}")
+            x = regnet_block(
+                x,
+                width,
+                strides=2 if b == 0 else 1,
+                group_width=group_width,
+                bottleneck_ratio=bottleneck_ratio,
+                se_ratio=se_ratio,
+                bn_momentum=bn_momentum,
+                name=f"s{s + 1}_b{b + 1}",
+            )
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
@@ -252,8 +259,7 @@ FACTS = ModelFacts(
     # Two stages, the second two blocks deep (projection and identity shortcuts), 2 groups of 8 channels,
     # and RegNetY's squeeze-and-excitation: one test version has every layer kind of RegNetX and RegNetY,
     # so the registry-driven tests build one RegNet, not three.
-    test_hyperparameters={"depths": (1, 2), "widths": (16, 32), "group_width": 8, "stem_filters": 8,
-                          "se_ratio": 0.25},
+    test_hyperparameters={"depths": (1, 2), "widths": (16, 32), "group_width": 8, "stem_filters": 8, "se_ratio": 0.25},
     test_input=8,  # any size builds (symmetric explicit padding)
     torchvision=TorchvisionWeights(names=torchvision_names),
 )
@@ -285,13 +291,43 @@ regnet_y_400mf = register_model(
 
 # Published ImageNet weights (torchvision's RegNet_*_Weights: URL, the hash prefix in the file name, accuracy).
 _TV = "https://download.pytorch.org/models/"
-register_weights("regnet_x_400mf", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url=_TV + "regnet_x_400mf-adf1edd5.pth", sha256="adf1edd5", top1=72.834, top5=90.950)
-register_weights("regnet_x_400mf", "torchvision:IMAGENET1K_V2", source="torchvision",
-                 url=_TV + "regnet_x_400mf-62229a5f.pth", sha256="62229a5f", top1=74.864, top5=92.322,
-                 resize_size=232, default=True)
-register_weights("regnet_y_400mf", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url=_TV + "regnet_y_400mf-c65dace8.pth", sha256="c65dace8", top1=74.046, top5=91.716)
-register_weights("regnet_y_400mf", "torchvision:IMAGENET1K_V2", source="torchvision",
-                 url=_TV + "regnet_y_400mf-e6988f5f.pth", sha256="e6988f5f", top1=75.804, top5=92.742,
-                 resize_size=232, default=True)
+register_weights(
+    "regnet_x_400mf",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "regnet_x_400mf-adf1edd5.pth",
+    sha256="adf1edd5",
+    top1=72.834,
+    top5=90.950,
+)
+register_weights(
+    "regnet_x_400mf",
+    "torchvision:IMAGENET1K_V2",
+    source="torchvision",
+    url=_TV + "regnet_x_400mf-62229a5f.pth",
+    sha256="62229a5f",
+    top1=74.864,
+    top5=92.322,
+    resize_size=232,
+    default=True,
+)
+register_weights(
+    "regnet_y_400mf",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "regnet_y_400mf-c65dace8.pth",
+    sha256="c65dace8",
+    top1=74.046,
+    top5=91.716,
+)
+register_weights(
+    "regnet_y_400mf",
+    "torchvision:IMAGENET1K_V2",
+    source="torchvision",
+    url=_TV + "regnet_y_400mf-e6988f5f.pth",
+    sha256="e6988f5f",
+    top1=75.804,
+    top5=92.742,
+    resize_size=232,
+    default=True,
+)

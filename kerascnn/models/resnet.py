@@ -41,8 +41,9 @@ _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses
 
 def _conv_bn(x, filters, kernel_size, *, strides=1, groups=1, relu=True, bn_momentum=0.9, name):
     x, padding = symmetric_padding(x, kernel_size, strides, name=f"{name}_pad")
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, groups=groups, use_bias=False,
-                      name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, groups=groups, use_bias=False, name=f"{name}_conv"
+    )(x)
     x = layers.BatchNormalization(momentum=bn_momentum, epsilon=_BN_EPSILON, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x) if relu else x
 
@@ -67,8 +68,9 @@ def bottleneck_block(x, filters, *, strides=1, expansion=4, groups=1, width_per_
     width = int(filters * width_per_group / 64) * groups
     shortcut = x
     if strides != 1 or x.shape[-1] != expansion * filters:
-        shortcut = _conv_bn(x, expansion * filters, 1, strides=strides, relu=False, bn_momentum=bn_momentum,
-                            name=f"{name}_0")
+        shortcut = _conv_bn(
+            x, expansion * filters, 1, strides=strides, relu=False, bn_momentum=bn_momentum, name=f"{name}_0"
+        )
     x = _conv_bn(x, width, 1, bn_momentum=bn_momentum, name=f"{name}_1")
     x = _conv_bn(x, width, 3, strides=strides, groups=groups, bn_momentum=bn_momentum, name=f"{name}_2")
     x = _conv_bn(x, expansion * filters, 1, relu=False, bn_momentum=bn_momentum, name=f"{name}_3")
@@ -145,8 +147,7 @@ def build_resnet(
     bn_momentum = check_rate("bn_momentum", bn_momentum)
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    x = _conv_bn(inputs, stem_filters, stem_kernel_size, strides=stem_stride, bn_momentum=bn_momentum,
-                 name="conv1")
+    x = _conv_bn(inputs, stem_filters, stem_kernel_size, strides=stem_stride, bn_momentum=bn_momentum, name="conv1")
     if stem_pool:
         x, padding = symmetric_padding(x, 3, 2, name="pool1_pad")  # after a ReLU: zeros act as PyTorch's -inf
         x = layers.MaxPooling2D(3, strides=2, padding=padding, name="pool1_pool")(x)
@@ -157,8 +158,16 @@ def build_resnet(
             if block == "basic":
                 x = basic_block(x, f, strides=strides, groups=groups, bn_momentum=bn_momentum, name=block_name)
             else:
-                x = bottleneck_block(x, f, strides=strides, expansion=bottleneck_expansion, groups=groups,
-                                     width_per_group=width_per_group, bn_momentum=bn_momentum, name=block_name)
+                x = bottleneck_block(
+                    x,
+                    f,
+                    strides=strides,
+                    expansion=bottleneck_expansion,
+                    groups=groups,
+                    width_per_group=width_per_group,
+                    bn_momentum=bn_momentum,
+                    name=block_name,
+                )
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if dropout:
         x = layers.Dropout(dropout, name="dropout")(x)
@@ -238,31 +247,76 @@ resnext50_32x4d = register_model(
     description="ResNeXt-50 32x4d: ResNet-50's bottlenecks with a 32-group 3x3 conv, 4 channels per group",
     reference="Xie et al. 2017; d2l.ai 8.6.5",
     # 32 groups of 4 need wider stages than the family's test setting: 2 groups of 2 here.
-    facts=dataclasses.replace(FACTS, test_hyperparameters={**FACTS.test_hyperparameters, "groups": 2,
-                                                            "width_per_group": 32}),
+    facts=dataclasses.replace(
+        FACTS, test_hyperparameters={**FACTS.test_hyperparameters, "groups": 2, "width_per_group": 32}
+    ),
     reference_counts=(ReferenceCount(25_028_904, "torchvision.models.resnext50_32x4d", trainable_only=True),),
-)(variant(build_resnet, "resnext50_32x4d", blocks_per_stage=(3, 4, 6, 3), block="bottleneck", groups=32,
-          width_per_group=4))
-
+)(
+    variant(
+        build_resnet, "resnext50_32x4d", blocks_per_stage=(3, 4, 6, 3), block="bottleneck", groups=32, width_per_group=4
+    )
+)
 
 
 # Published ImageNet weights, as torchvision.models.ResNet*_Weights / ResNeXt50_32X4D_Weights state them: the URL,
 # the hash (the 8 hex digits of the file's SHA-256 in its name), acc@1/acc@5. weights="imagenet" is the default.
-register_weights("resnet18", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url="https://download.pytorch.org/models/resnet18-f37072fd.pth", sha256="f37072fd",
-                 top1=69.758, top5=89.078, default=True)
-register_weights("resnet34", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url="https://download.pytorch.org/models/resnet34-b627a593.pth", sha256="b627a593",
-                 top1=73.314, top5=91.420, default=True)
-register_weights("resnet50", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url="https://download.pytorch.org/models/resnet50-0676ba61.pth", sha256="0676ba61",
-                 top1=76.130, top5=92.862)
-register_weights("resnet50", "torchvision:IMAGENET1K_V2", source="torchvision",
-                 url="https://download.pytorch.org/models/resnet50-11ad3fa6.pth", sha256="11ad3fa6",
-                 top1=80.858, top5=95.434, resize_size=232, default=True)
-register_weights("resnext50_32x4d", "torchvision:IMAGENET1K_V1", source="torchvision",
-                 url="https://download.pytorch.org/models/resnext50_32x4d-7cdf4587.pth", sha256="7cdf4587",
-                 top1=77.618, top5=93.698)
-register_weights("resnext50_32x4d", "torchvision:IMAGENET1K_V2", source="torchvision",
-                 url="https://download.pytorch.org/models/resnext50_32x4d-1a0047aa.pth", sha256="1a0047aa",
-                 top1=81.198, top5=95.340, resize_size=232, default=True)
+register_weights(
+    "resnet18",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url="https://download.pytorch.org/models/resnet18-f37072fd.pth",
+    sha256="f37072fd",
+    top1=69.758,
+    top5=89.078,
+    default=True,
+)
+register_weights(
+    "resnet34",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url="https://download.pytorch.org/models/resnet34-b627a593.pth",
+    sha256="b627a593",
+    top1=73.314,
+    top5=91.420,
+    default=True,
+)
+register_weights(
+    "resnet50",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url="https://download.pytorch.org/models/resnet50-0676ba61.pth",
+    sha256="0676ba61",
+    top1=76.130,
+    top5=92.862,
+)
+register_weights(
+    "resnet50",
+    "torchvision:IMAGENET1K_V2",
+    source="torchvision",
+    url="https://download.pytorch.org/models/resnet50-11ad3fa6.pth",
+    sha256="11ad3fa6",
+    top1=80.858,
+    top5=95.434,
+    resize_size=232,
+    default=True,
+)
+register_weights(
+    "resnext50_32x4d",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url="https://download.pytorch.org/models/resnext50_32x4d-7cdf4587.pth",
+    sha256="7cdf4587",
+    top1=77.618,
+    top5=93.698,
+)
+register_weights(
+    "resnext50_32x4d",
+    "torchvision:IMAGENET1K_V2",
+    source="torchvision",
+    url="https://download.pytorch.org/models/resnext50_32x4d-1a0047aa.pth",
+    sha256="1a0047aa",
+    top1=81.198,
+    top5=95.340,
+    resize_size=232,
+    default=True,
+)

@@ -41,7 +41,11 @@ def describe_too_small(name: str, shape, num_classes: int, hyperparameters: dict
     if reference is None:
         return f"{received} (with these hyperparameters no input up to {_LARGEST_SIZE}x{_LARGEST_SIZE} works)."
     culprit = replay_shapes(reference, (h, w, c))
-    where = "" if culprit is None else f": layer {culprit[0].name!r} ({type(culprit[0]).__name__}) would output {culprit[1]}"
+    where = (
+        ""
+        if culprit is None
+        else f": layer {culprit[0].name!r} ({type(culprit[0]).__name__}) would output {culprit[1]}"
+    )
     smallest = smallest_square_input(reference, c)
     return (
         f"{received}{where}. The smallest input that works is {smallest}x{smallest}x{c} "
@@ -90,8 +94,8 @@ def smallest_square_input(model: keras.Model, channels: int, largest: int | None
 
 def _reference_model(name, shape, num_classes, hyperparameters):
     """The model built (without initializing weights) at the first size that works, or None."""
-    from kerascnn.models.registry import get_model_info
     from kerascnn.compat import uninitialized_variables
+    from kerascnn.models.registry import get_model_info
 
     h, w, c = shape
     default = get_model_info(name).default_input_shape

@@ -80,9 +80,7 @@ def build_vgg(
     recognition", ICLR 2015 (arXiv:1409.1556).
     """
     if isinstance(blocks, (str, int)) or not blocks or not all(hasattr(b, "__len__") and len(b) == 2 for b in blocks):
-        raise HyperparameterError(
-            f"blocks must be a list of (num_convs, filters) pairs. Received: blocks={blocks!r}"
-        )
+        raise HyperparameterError(f"blocks must be a list of (num_convs, filters) pairs. Received: blocks={blocks!r}")
     blocks = [check_int_sequence(f"blocks[{i}]", b, 2) for i, b in enumerate(blocks)]
     width_divisor = check_positive_int("width_divisor", width_divisor)
     dense_units = check_int_sequence("dense_units", dense_units)
@@ -92,8 +90,14 @@ def build_vgg(
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
     for b, (num_convs, filters) in enumerate(blocks, start=1):
-        x = vgg_block(x, num_convs, max(1, filters // width_divisor), batch_norm=batch_norm,
-                      bn_momentum=bn_momentum, name=f"block{b}")
+        x = vgg_block(
+            x,
+            num_convs,
+            max(1, filters // width_divisor),
+            batch_norm=batch_norm,
+            bn_momentum=bn_momentum,
+            name=f"block{b}",
+        )
     x = layers.Flatten(name="flatten")(x)
     for i, units in enumerate(dense_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
@@ -159,31 +163,111 @@ vgg19 = _register_vgg("vgg19", 19, (ReferenceCount(143_667_240, "torchvision.mod
 # so they are what weights="imagenet" means where both exist.
 _TV = "https://download.pytorch.org/models/"
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"
-register_weights("vgg11", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "vgg11-8a719046.pth",
-                 sha256="8a719046", top1=69.020, top5=88.628, default=True)
-register_weights("vgg11", "torchvision:BN_IMAGENET1K_V1", source="torchvision", url=_TV + "vgg11_bn-6002323d.pth",
-                 sha256="6002323d", top1=70.370, top5=89.810, hyperparameters={"batch_norm": True})
-register_weights("vgg13", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "vgg13-19584684.pth",
-                 sha256="19584684", top1=69.928, top5=89.246, default=True)
-register_weights("vgg13", "torchvision:BN_IMAGENET1K_V1", source="torchvision", url=_TV + "vgg13_bn-abd245e5.pth",
-                 sha256="abd245e5", top1=71.586, top5=90.374, hyperparameters={"batch_norm": True})
-register_weights("vgg16", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "vgg16-397923af.pth",
-                 sha256="397923af", top1=71.592, top5=90.382)
-register_weights("vgg16", "torchvision:BN_IMAGENET1K_V1", source="torchvision", url=_TV + "vgg16_bn-6c64b313.pth",
-                 sha256="6c64b313", top1=73.360, top5=91.516, hyperparameters={"batch_norm": True})
-register_weights("vgg16", "keras:imagenet", source="keras", hash_algorithm="md5",
-                 url=_KERAS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-                 sha256="64373286793e3c8b2b4e3219cbf3544b",
-                 notop_url=_KERAS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                 notop_sha256="6d6bbae143d832006294945121d1f1fc",
-                 top1=71.268, top5=90.050, resize_size=None, preprocessing=KERAS_APPLICATIONS_CAFFE, default=True)
-register_weights("vgg19", "torchvision:IMAGENET1K_V1", source="torchvision", url=_TV + "vgg19-dcbb9e9d.pth",
-                 sha256="dcbb9e9d", top1=72.376, top5=90.876)
-register_weights("vgg19", "torchvision:BN_IMAGENET1K_V1", source="torchvision", url=_TV + "vgg19_bn-c79401a0.pth",
-                 sha256="c79401a0", top1=74.218, top5=91.842, hyperparameters={"batch_norm": True})
-register_weights("vgg19", "keras:imagenet", source="keras", hash_algorithm="md5",
-                 url=_KERAS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
-                 sha256="cbe5617147190e668d6c5d5026f83318",
-                 notop_url=_KERAS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                 notop_sha256="253f8cb515780f3b799900260a226db6",
-                 top1=71.256, top5=89.988, resize_size=None, preprocessing=KERAS_APPLICATIONS_CAFFE, default=True)
+register_weights(
+    "vgg11",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "vgg11-8a719046.pth",
+    sha256="8a719046",
+    top1=69.020,
+    top5=88.628,
+    default=True,
+)
+register_weights(
+    "vgg11",
+    "torchvision:BN_IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "vgg11_bn-6002323d.pth",
+    sha256="6002323d",
+    top1=70.370,
+    top5=89.810,
+    hyperparameters={"batch_norm": True},
+)
+register_weights(
+    "vgg13",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "vgg13-19584684.pth",
+    sha256="19584684",
+    top1=69.928,
+    top5=89.246,
+    default=True,
+)
+register_weights(
+    "vgg13",
+    "torchvision:BN_IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "vgg13_bn-abd245e5.pth",
+    sha256="abd245e5",
+    top1=71.586,
+    top5=90.374,
+    hyperparameters={"batch_norm": True},
+)
+register_weights(
+    "vgg16",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "vgg16-397923af.pth",
+    sha256="397923af",
+    top1=71.592,
+    top5=90.382,
+)
+register_weights(
+    "vgg16",
+    "torchvision:BN_IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "vgg16_bn-6c64b313.pth",
+    sha256="6c64b313",
+    top1=73.360,
+    top5=91.516,
+    hyperparameters={"batch_norm": True},
+)
+register_weights(
+    "vgg16",
+    "keras:imagenet",
+    source="keras",
+    hash_algorithm="md5",
+    url=_KERAS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+    sha256="64373286793e3c8b2b4e3219cbf3544b",
+    notop_url=_KERAS + "vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    notop_sha256="6d6bbae143d832006294945121d1f1fc",
+    top1=71.268,
+    top5=90.050,
+    resize_size=None,
+    preprocessing=KERAS_APPLICATIONS_CAFFE,
+    default=True,
+)
+register_weights(
+    "vgg19",
+    "torchvision:IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "vgg19-dcbb9e9d.pth",
+    sha256="dcbb9e9d",
+    top1=72.376,
+    top5=90.876,
+)
+register_weights(
+    "vgg19",
+    "torchvision:BN_IMAGENET1K_V1",
+    source="torchvision",
+    url=_TV + "vgg19_bn-c79401a0.pth",
+    sha256="c79401a0",
+    top1=74.218,
+    top5=91.842,
+    hyperparameters={"batch_norm": True},
+)
+register_weights(
+    "vgg19",
+    "keras:imagenet",
+    source="keras",
+    hash_algorithm="md5",
+    url=_KERAS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+    sha256="cbe5617147190e668d6c5d5026f83318",
+    notop_url=_KERAS + "vgg19/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+    notop_sha256="253f8cb515780f3b799900260a226db6",
+    top1=71.256,
+    top5=89.988,
+    resize_size=None,
+    preprocessing=KERAS_APPLICATIONS_CAFFE,
+    default=True,
+)

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from kerascnn.errors import WeightsError
 from kerascnn.models.facts import KERAS_APPLICATIONS_CAFFE, TORCHVISION_IMAGENET
@@ -34,12 +35,24 @@ LICENCES = {
     "kerascnn": "as stated by whoever registered them",
 }
 # keras.applications' "tf" mode (MobileNet): pixels scaled to [-1, 1].
-KERAS_APPLICATIONS_TF = {"name": "tf (keras.applications)", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-                         "channel_order": "RGB"}
+KERAS_APPLICATIONS_TF = {
+    "name": "tf (keras.applications)",
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+    "channel_order": "RGB",
+}
 # keras.applications' "torch" mode (DenseNet) is torchvision's normalization.
 KERAS_APPLICATIONS_TORCH = {**TORCHVISION_IMAGENET, "name": "torch (keras.applications)"}
-__all__ = ["KERAS_APPLICATIONS_CAFFE", "KERAS_APPLICATIONS_TF", "KERAS_APPLICATIONS_TORCH", "TORCHVISION_IMAGENET",
-           "PretrainedWeights", "register_weights", "list_weights", "get_weights"]
+__all__ = [
+    "KERAS_APPLICATIONS_CAFFE",
+    "KERAS_APPLICATIONS_TF",
+    "KERAS_APPLICATIONS_TORCH",
+    "TORCHVISION_IMAGENET",
+    "PretrainedWeights",
+    "register_weights",
+    "list_weights",
+    "get_weights",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,8 +91,11 @@ class PretrainedWeights:
         return self.url, self.sha256
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "preprocessing": dict(self.preprocessing),
-                "hyperparameters": dict(self.hyperparameters)}
+        return {
+            **dataclasses.asdict(self),
+            "preprocessing": dict(self.preprocessing),
+            "hyperparameters": dict(self.hyperparameters),
+        }
 
 
 _WEIGHTS: dict[str, dict[str, PretrainedWeights]] = {}
@@ -89,8 +105,9 @@ def url_file_name(url: str) -> str:
     return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
-def register_weights(model_name: str, tag: str, *, url: str, sha256: str | None, source: str,
-                     **meta) -> PretrainedWeights:
+def register_weights(
+    model_name: str, tag: str, *, url: str, sha256: str | None, source: str, **meta
+) -> PretrainedWeights:
     """Register the weights file at ``url`` as ``tag`` of zoo model ``model_name``; returns the entry.
 
     After it, ``build(model_name, ..., weights=tag)`` and ``kerascnn fit MODEL --init-from TAG`` download the

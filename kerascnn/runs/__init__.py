@@ -24,6 +24,7 @@ command resumes ``<run>.partial`` from its last finished epoch (or at evaluation
 Models output logits; a model with auxiliary heads (GoogLeNet) has the main logits as its first output.
 """
 
+from kerascnn.runs.dataset import load_run_dataset, prepare_run_data  # noqa: F401
 from kerascnn.runs.layout import (  # noqa: F401
     BEST_CHECKPOINT,
     CHECKPOINTS_DIR,
@@ -46,4 +47,3 @@ from kerascnn.runs.layout import (  # noqa: F401
     unfinished_run_message,
 )
 from kerascnn.runs.trained import load_trained  # noqa: F401
-from kerascnn.runs.dataset import load_run_dataset, prepare_run_data  # noqa: F401

@@ -41,9 +41,13 @@ def prepare_run_data(run_dir, *, dataset=None, data_dir=None, spec=None):
     if dataset is None:
         dataset = config.get("dataset") or spec.dataset
     return prepare_data(
-        dataset, spec.input_shape, data_dir=data_dir if data_dir is not None else config.get("data_dir"),
-        val_split=float(config.get("val_split", 0.1)), test_split=float(config.get("test_split", 0.2)),
-        cache_budget_bytes=int(float(config.get("cache_budget_mb", 512)) * 1024**2), spec=spec,
+        dataset,
+        spec.input_shape,
+        data_dir=data_dir if data_dir is not None else config.get("data_dir"),
+        val_split=float(config.get("val_split", 0.1)),
+        test_split=float(config.get("test_split", 0.2)),
+        cache_budget_bytes=int(float(config.get("cache_budget_mb", 512)) * 1024**2),
+        spec=spec,
         skip_bad_images=bool(config.get("skip_bad_images", False)),
     )
 
@@ -69,5 +73,11 @@ def load_run_dataset(run_dir, *, dataset=None, data_dir=None) -> RawDataset:
     x_train = train.images(np.arange(len(train)))
     n_test = min(len(data.test), MAX_TEST_IMAGES)
     x_test = data.test.images(np.arange(n_test))
-    return RawDataset(data.name, data.class_names, x_train, train.labels[:len(x_train)], x_test,
-                      data.test.labels[:n_test][:len(x_test)])
+    return RawDataset(
+        data.name,
+        data.class_names,
+        x_train,
+        train.labels[: len(x_train)],
+        x_test,
+        data.test.labels[:n_test][: len(x_test)],
+    )

@@ -35,7 +35,9 @@ def is_finished_run(path) -> bool:
     path = Path(path)
     if (path / FOLDS_SUMMARY).is_file():
         return True
-    return (path / METRICS_FILE).is_file() and ((path / BEST_CHECKPOINT).is_file() or (path / LAST_CHECKPOINT).is_file())
+    return (path / METRICS_FILE).is_file() and (
+        (path / BEST_CHECKPOINT).is_file() or (path / LAST_CHECKPOINT).is_file()
+    )
 
 
 def unfinished_run_message(path) -> str | None:
@@ -64,8 +66,10 @@ def unfinished_run_message(path) -> str | None:
     except (OSError, ValueError, AttributeError):
         pass
     final = path.with_name(path.name[: -len(PARTIAL_SUFFIX)]) if path.name.endswith(PARTIAL_SUFFIX) else path
-    return (f"{path} is an unfinished training run ({detail}); rerun the same `kerascnn fit` command to finish "
-            f"it, then use {final}.")
+    return (
+        f"{path} is an unfinished training run ({detail}); rerun the same `kerascnn fit` command to finish "
+        f"it, then use {final}."
+    )
 
 
 def check_finished(path) -> None:
@@ -87,7 +91,9 @@ def resolve_checkpoint(path) -> tuple[Path, Path]:
         check_finished(path.parent.parent)
     if path.is_dir():
         if (path / FOLDS_SUMMARY).is_file():
-            raise ArtifactError(f"{path} is a cross-validation run (one run per fold); use one of its folds, e.g. {path / 'fold1'}.")
+            raise ArtifactError(
+                f"{path} is a cross-validation run (one run per fold); use one of its folds, e.g. {path / 'fold1'}."
+            )
         for name in (BEST_CHECKPOINT, LAST_CHECKPOINT):
             if (path / name).is_file():
                 return path / name, path

@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 from kerascnn.errors import ArtifactError
-from kerascnn.settings import caller_name as _named  # --overwrite on the command line, overwrite=True in Python
 from kerascnn.runs.layout import CHECKPOINTS_DIR, CONFIG_FILE, STATE_FILE, is_finished_run, partial_path
+from kerascnn.settings import caller_name as _named  # --overwrite on the command line, overwrite=True in Python
 
 
 @dataclasses.dataclass
@@ -55,11 +55,16 @@ def data_change_message(saved: dict | None, now: dict | None) -> str | None:
         return None
     if saved["files_digest"] == now["files_digest"] and saved.get("split_digest") == now.get("split_digest"):
         return None
-    what = (f"{saved.get('files')} usable files then, {now.get('files')} now"
-            if saved.get("files") != now.get("files") else "the same number of files, but other files or labels")
-    return (f"The dataset changed since this run started ({what}); pass {_named('allow_data_change', True)} to resume "
-            f"on the new files (each file keeps its part: no test image was trained on), or "
-            f"{_named('overwrite', True)} to start over.")
+    what = (
+        f"{saved.get('files')} usable files then, {now.get('files')} now"
+        if saved.get("files") != now.get("files")
+        else "the same number of files, but other files or labels"
+    )
+    return (
+        f"The dataset changed since this run started ({what}); pass {_named('allow_data_change', True)} to resume "
+        f"on the new files (each file keeps its part: no test image was trained on), or "
+        f"{_named('overwrite', True)} to start over."
+    )
 
 
 def check_out_dir(out, *, overwrite: bool) -> None:
@@ -70,7 +75,9 @@ def check_out_dir(out, *, overwrite: bool) -> None:
             raise ArtifactError(
                 f"{final} already holds a finished run; pass {_named('overwrite', True)} to replace it or {_named('out')} to choose another directory."
             )
-        raise ArtifactError(f"{final} exists and is not a finished kerascnn run; choose another {_named('out')} (or {_named('overwrite', True)}).")
+        raise ArtifactError(
+            f"{final} exists and is not a finished kerascnn run; choose another {_named('out')} (or {_named('overwrite', True)})."
+        )
 
 
 def _changed_settings(saved: dict, wanted: dict) -> list[str]:
@@ -102,8 +109,15 @@ def keep_if_same_settings(work: Path, identity: dict, *, overwrite: bool, what: 
     return True
 
 
-def open_run_dir(out, identity: dict, *, overwrite: bool, worker: int | None = None, data: dict | None = None,
-                 allow_data_change: bool = False) -> RunDir:
+def open_run_dir(
+    out,
+    identity: dict,
+    *,
+    overwrite: bool,
+    worker: int | None = None,
+    data: dict | None = None,
+    allow_data_change: bool = False,
+) -> RunDir:
     """Lock the run directory, then create ``<out>.partial`` or reopen it for resuming.
 
     Args:

@@ -21,7 +21,9 @@ def load_trained(path, *, inference_only: bool = True):
     try:
         model = keras.saving.load_model(checkpoint, compile=False)
     except Exception as e:  # zip, h5 and deserialization errors all mean the same to a user
-        raise ArtifactError(f"Cannot load {checkpoint}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        raise ArtifactError(
+            f"Cannot load {checkpoint}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from None
     if inference_only and len(model.outputs) > 1:
         model = keras.Model(model.inputs, model.outputs[0], name=model.name)
     return model, spec

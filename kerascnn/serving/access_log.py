@@ -56,8 +56,11 @@ def access_logger_class(writer: AccessLogWriter):
         def log(self, request, response, time: float) -> None:
             version = request.version
             writer.write(
-                request.remote, f"{request.method} {request.path_qs} HTTP/{version.major}.{version.minor}",
-                response.status, response.content_length or 0, time,
+                request.remote,
+                f"{request.method} {request.path_qs} HTTP/{version.major}.{version.minor}",
+                response.status,
+                response.content_length or 0,
+                time,
             )
 
     return AccessLogger

@@ -49,8 +49,15 @@ CONTEXT = web.AppKey("context", object)
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
 
 
-def create_app(registry, *, executor, batcher=None, max_request_bytes: int = 32 * 1024 * 1024, context=None,
-               body_timeout: float = 60.0) -> web.Application:
+def create_app(
+    registry,
+    *,
+    executor,
+    batcher=None,
+    max_request_bytes: int = 32 * 1024 * 1024,
+    context=None,
+    body_timeout: float = 60.0,
+) -> web.Application:
     """The aiohttp application serving ``registry``'s models.
 
     Args:
@@ -67,8 +74,9 @@ def create_app(registry, *, executor, batcher=None, max_request_bytes: int = 32 
     app[BATCHER] = batcher
     app[EXECUTOR] = executor
     app[MAX_BYTES] = max_request_bytes
-    app[CONTEXT] = context or ServingContext(registry, executor=executor, batcher=batcher,
-                                             max_message_bytes=max_request_bytes)
+    app[CONTEXT] = context or ServingContext(
+        registry, executor=executor, batcher=batcher, max_message_bytes=max_request_bytes
+    )
     app[BODY_TIMEOUT] = body_timeout
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
@@ -122,8 +130,10 @@ async def handle(request: web.Request) -> web.Response:
         return error_response(e)
     except web.HTTPRequestEntityTooLarge:
         return json_response(
-            {"error": f"Request body is larger than the server's limit of {request.app[MAX_BYTES]} bytes "
-                      "(kerascnn serve --max-request-bytes sets it)"},
+            {
+                "error": f"Request body is larger than the server's limit of {request.app[MAX_BYTES]} bytes "
+                "(kerascnn serve --max-request-bytes sets it)"
+            },
             status=413,
         )
     except BodyTimeout as e:

@@ -65,8 +65,10 @@ def call_model(servable, signature_name: str, arrays: dict) -> tuple:
     try:
         rows = batch_rows(arrays)
         if rows > MAX_ROWS_PER_CALL and batch_major(servable.signature(signature_name)):
-            parts = [servable.run(signature_name, {k: v[i:i + MAX_ROWS_PER_CALL] for k, v in arrays.items()})
-                     for i in range(0, rows, MAX_ROWS_PER_CALL)]
+            parts = [
+                servable.run(signature_name, {k: v[i : i + MAX_ROWS_PER_CALL] for k, v in arrays.items()})
+                for i in range(0, rows, MAX_ROWS_PER_CALL)
+            ]
             outputs = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
         else:
             outputs = servable.run(signature_name, arrays)
@@ -78,8 +80,9 @@ def call_model(servable, signature_name: str, arrays: dict) -> tuple:
     return outputs, time.perf_counter() - started
 
 
-def run_servable(servable, signature_name: str, arrays: dict, api: str = "Predict",
-                 metrics: Metrics = DISABLED) -> dict:
+def run_servable(
+    servable, signature_name: str, arrays: dict, api: str = "Predict", metrics: Metrics = DISABLED
+) -> dict:
     """Run one request on its own, recording the call in ``runtime_latency`` under ``api`` when it succeeds."""
     outputs, seconds = call_model(servable, signature_name, arrays)
     metrics.model_call(servable.model_name, api, seconds)
@@ -110,7 +113,7 @@ class _Task:
 class _Queue:
     """The requests waiting for one (servable, signature), and the workers that batch them."""
 
-    def __init__(self, batcher: "Batcher", servable, signature_name: str):
+    def __init__(self, batcher: Batcher, servable, signature_name: str):
         self.batcher = batcher
         self.servable = servable
         self.signature_name = signature_name
@@ -211,7 +214,7 @@ class _Queue:
             self.batcher.metrics.model_call(self.servable.model_name, task.api, seconds)
         results, start = [], 0
         for task in tasks:
-            results.append({k: v[start:start + task.rows] for k, v in outputs.items()})
+            results.append({k: v[start : start + task.rows] for k, v in outputs.items()})
             start += task.rows
         return results
 
@@ -254,8 +257,9 @@ class Batcher:
         loop = asyncio.get_running_loop()
         if rows < 1 or rows > self.options.max_batch_size:
             # Scalars, mismatched or empty batches, and requests larger than a batch run on their own.
-            return await loop.run_in_executor(self.executor, run_servable, servable, signature_name, arrays, api,
-                                              self.metrics)
+            return await loop.run_in_executor(
+                self.executor, run_servable, servable, signature_name, arrays, api, self.metrics
+            )
         key = (id(servable), signature_name)
         queue = self._queues.get(key)
         if queue is None or queue.servable is not servable:
@@ -276,8 +280,9 @@ class Batcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def run_request(batcher, executor, servable, signature_name: str, arrays: dict, api: str,
-                      metrics: Metrics = DISABLED) -> dict:
+async def run_request(
+    batcher, executor, servable, signature_name: str, arrays: dict, api: str, metrics: Metrics = DISABLED
+) -> dict:
     """Run one ``api`` request through ``batcher`` (or alone in ``executor`` with ``metrics`` when batching is off)."""
     if batcher is not None:
         return await batcher.run(servable, signature_name, arrays, api)

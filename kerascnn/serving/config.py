@@ -75,7 +75,7 @@ def model_configs(config, base_dir=".") -> list:
             raise KerasCNNError(f"Model config entry {i + 1} needs both name and base_path.")
         if c.model_platform not in ("", "tensorflow"):
             raise KerasCNNError(
-                f"Model {c.name!r}: model_platform {c.model_platform!r} is not supported (only \"tensorflow\")."
+                f'Model {c.name!r}: model_platform {c.model_platform!r} is not supported (only "tensorflow").'
             )
         choice = c.model_version_policy.WhichOneof("policy_choice")
         if choice == "all":

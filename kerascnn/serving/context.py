@@ -23,9 +23,19 @@ class ServingContext:
         metrics_path: where the REST server answers with the metrics page (when metrics are enabled).
     """
 
-    def __init__(self, registry, *, executor, batcher=None, max_message_bytes: int = 32 * 1024 * 1024,
-                 metrics=None, reload_config=None, max_image_pixels: int = DEFAULT_MAX_PIXELS,
-                 method_name_check: bool = True, metrics_path: str = METRICS_PATH):
+    def __init__(
+        self,
+        registry,
+        *,
+        executor,
+        batcher=None,
+        max_message_bytes: int = 32 * 1024 * 1024,
+        metrics=None,
+        reload_config=None,
+        max_image_pixels: int = DEFAULT_MAX_PIXELS,
+        method_name_check: bool = True,
+        metrics_path: str = METRICS_PATH,
+    ):
         self.registry = registry
         self.max_image_pixels = max_image_pixels
         self.executor = executor

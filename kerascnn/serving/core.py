@@ -54,8 +54,15 @@ async def run_examples(ctx, found, signature_name: str, method: str, serialized:
     signature = example_signature(ctx, found, signature_name, method)
     check_examples(serialized, ctx.max_image_pixels)
     ctx.metrics.examples(found.model_name, len(serialized))
-    outputs = await run_request(ctx.batcher, ctx.executor, found, signature.name,
-                                example_api.examples_tensor(serialized), API_NAMES[method], ctx.metrics)
+    outputs = await run_request(
+        ctx.batcher,
+        ctx.executor,
+        found,
+        signature.name,
+        example_api.examples_tensor(serialized),
+        API_NAMES[method],
+        ctx.metrics,
+    )
     if method == CLASSIFY_METHOD:
         return example_api.classifications(outputs, len(serialized))
     return example_api.regressions(outputs, len(serialized))
@@ -88,5 +95,6 @@ async def multi_inference(ctx, found, tasks, serialized: list) -> list:
     """Each task's results on the same examples (in the order of ``tasks``, see :func:`multi_inference_tasks`)."""
     for _, _, _, signature_name, method in tasks:  # every signature checked before any runs
         example_signature(ctx, found, signature_name, method)
-    return [await run_examples(ctx, found, signature_name, method, serialized)
-            for _, _, _, signature_name, method in tasks]
+    return [
+        await run_examples(ctx, found, signature_name, method, serialized) for _, _, _, signature_name, method in tasks
+    ]

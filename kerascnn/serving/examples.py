@@ -111,7 +111,8 @@ def regressions(outputs: dict, num_examples: int) -> list:
         raise invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {values.dtype}")
     if values.shape[0] != num_examples:
         raise invalid_argument(
-            f"Input batch size did not match output batch size: {num_examples} vs. {values.shape[0]}")
+            f"Input batch size did not match output batch size: {num_examples} vs. {values.shape[0]}"
+        )
     return values.reshape(-1).tolist()
 
 
@@ -183,7 +184,8 @@ def _bytes_value(value, what: str, name: str) -> bytes:
         except (binascii.Error, ValueError):
             raise invalid_argument(f"{what}: feature '{name}': Unable to base64 decode") from None
     raise invalid_argument(
-        f"{what}: feature '{name}': JSON Value: {short_text(value)} not formatted correctly for base64 data")
+        f"{what}: feature '{name}': JSON Value: {short_text(value)} not formatted correctly for base64 data"
+    )
 
 
 def classify_json(results: list) -> dict:

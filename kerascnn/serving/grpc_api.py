@@ -97,8 +97,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 name, version, label = model_spec_args(request.model_spec)
                 servable = core.servable(self.ctx, name, version, label)
                 signature_name = request.model_spec.signature_name
-                results = await core.run_examples(self.ctx, servable, signature_name, method,
-                                                  serialized_examples(request.input))
+                results = await core.run_examples(
+                    self.ctx, servable, signature_name, method, serialized_examples(request.input)
+                )
         except ServingError as e:
             await _fail(context, e)
         if method == CLASSIFY_METHOD:
@@ -113,8 +114,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def MultiInference(self, request, context):
         """Several Classify/Regress signatures of one model on the same examples (TF Serving's MultiInference)."""
-        tasks = [(*model_spec_args(task.model_spec), task.model_spec.signature_name, task.method_name)
-                 for task in request.tasks]
+        tasks = [
+            (*model_spec_args(task.model_spec), task.model_spec.signature_name, task.method_name)
+            for task in request.tasks
+        ]
         model_name = request.tasks[0].model_spec.name if request.tasks else ""
         response = inference_pb2.MultiInferenceResponse()
         try:
@@ -187,7 +190,8 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
                 raise ServingError("UNIMPLEMENTED", "This server does not accept configuration reloads")
             if request.config.WhichOneof("config") != "model_config_list":
                 raise invalid_argument(
-                    "ServerCore is configured with model_config_list, cannot reload with other config types")
+                    "ServerCore is configured with model_config_list, cannot reload with other config types"
+                )
             # The same checks as --model-config-file (paths relative to the server's working directory,
             # as in TF Serving).
             configs = model_configs(request.config, base_dir=os.getcwd())
@@ -324,8 +328,9 @@ def _message_class(descriptor):
     return message_factory.GetMessageClass(descriptor)
 
 
-def create_server(ctx: ServingContext, host: str, port: int | None, *, socket_path: str | None = None,
-                  channel_arguments: tuple = ()):
+def create_server(
+    ctx: ServingContext, host: str, port: int | None, *, socket_path: str | None = None, channel_arguments: tuple = ()
+):
     """A ``grpc.aio`` server with both services; returns ``(server, bound TCP port or None)``.
 
     Args:
@@ -337,16 +342,20 @@ def create_server(ctx: ServingContext, host: str, port: int | None, *, socket_pa
     from tensorflow_serving.apis import model_service_pb2, prediction_service_pb2
 
     limit = ctx.max_message_bytes
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", limit),
-        ("grpc.max_send_message_length", limit),
-        ("grpc.so_reuseport", 0),
-        *channel_arguments,
-    ])
-    server.add_generic_rpc_handlers([
-        _service_handler(prediction_service_pb2, "PredictionService", PredictionServicer(ctx)),
-        _service_handler(model_service_pb2, "ModelService", ModelServicer(ctx)),
-    ])
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", 0),
+            *channel_arguments,
+        ]
+    )
+    server.add_generic_rpc_handlers(
+        [
+            _service_handler(prediction_service_pb2, "PredictionService", PredictionServicer(ctx)),
+            _service_handler(model_service_pb2, "ModelService", ModelServicer(ctx)),
+        ]
+    )
     bound = None
     if port is not None:
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -22,9 +22,27 @@ from kerascnn.serving.tensor_info import DEFAULT_SIGNATURE, NUMPY_DTYPES
 _WS = rb"[ \t\r\n]*"  # JSON's whitespace (re's \s would also allow \f and \v)
 _SIGNATURE = rb'"signature_name"' + _WS + rb":" + _WS + rb'"([A-Za-z0-9_.\-/]*)"'
 _SIMPLE_BODY = re.compile(
-    _WS + rb"\{" + _WS + rb"(?:" + _SIGNATURE + _WS + rb"," + _WS + rb")?"
-    + rb'"(instances|inputs)"' + _WS + rb":" + _WS + rb"(\[[0-9\-\[\], \t\r\n]*\])"
-    + _WS + rb"(?:," + _WS + _SIGNATURE + _WS + rb")?\}" + _WS
+    _WS
+    + rb"\{"
+    + _WS
+    + rb"(?:"
+    + _SIGNATURE
+    + _WS
+    + rb","
+    + _WS
+    + rb")?"
+    + rb'"(instances|inputs)"'
+    + _WS
+    + rb":"
+    + _WS
+    + rb"(\[[0-9\-\[\], \t\r\n]*\])"
+    + _WS
+    + rb"(?:,"
+    + _WS
+    + _SIGNATURE
+    + _WS
+    + rb")?\}"
+    + _WS
 )
 _SEPARATORS_TO_SPACE = bytes.maketrans(b"[],\t\r\n", b"      ")
 _DIGITS = b"0123456789"
@@ -52,7 +70,7 @@ def decode_simple_inputs(key: str, array_text: bytes, inputs: dict):
     """
     if len(inputs) != 1:
         return None
-    (name, info), = inputs.items()
+    ((name, info),) = inputs.items()
     if info.dtype not in NUMPY_DTYPES or NUMPY_DTYPES[info.dtype].kind not in "iu" or not info.shape:
         return None
     inner = info.shape[1:]

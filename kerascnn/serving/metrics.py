@@ -82,20 +82,32 @@ class Metrics:
         self._counters = _Counters()
         self.registry.register(self._counters)
         self._request_latency = Histogram(
-            PREFIX + "request_latency", "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
-            ["model_name", "API", "entrypoint"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            PREFIX + "request_latency",
+            "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+            ["model_name", "API", "entrypoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self._runtime_latency = Histogram(
-            PREFIX + "runtime_latency", "Distribution of wall time (in microseconds) for Tensorflow runtime.",
-            ["model_name", "API", "runtime"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            PREFIX + "runtime_latency",
+            "Distribution of wall time (in microseconds) for Tensorflow runtime.",
+            ["model_name", "API", "runtime"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self._queuing_latency = Histogram(
-            PREFIX + "batching_session:queuing_latency", "Distribution of wall time spent (in microseconds) in queuing",
-            ["thread_pool_name"], buckets=QUEUING_BUCKETS, registry=self.registry,
+            PREFIX + "batching_session:queuing_latency",
+            "Distribution of wall time spent (in microseconds) in queuing",
+            ["thread_pool_name"],
+            buckets=QUEUING_BUCKETS,
+            registry=self.registry,
         )
         self._batch_size = Histogram(
-            PREFIX + "batching_session:processed_batch_size", "Distribution of processed batch size",
-            ["thread_pool_name"], buckets=BATCH_SIZE_BUCKETS, registry=self.registry,
+            PREFIX + "batching_session:processed_batch_size",
+            "Distribution of processed batch size",
+            ["thread_pool_name"],
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=self.registry,
         )
 
     def request(self, model_name: str, api: str, entrypoint: str, code: str, seconds: float) -> None:
@@ -103,8 +115,9 @@ class Metrics:
         if not self.enabled:
             return
         model_name = self.label(model_name)
-        self._counters.inc(PREFIX + "request_count", "The total number of requests.",
-                           {"model_name": model_name, "status": code})
+        self._counters.inc(
+            PREFIX + "request_count", "The total number of requests.", {"model_name": model_name, "status": code}
+        )
         self._request_latency.labels(model_name, api, entrypoint).observe(seconds * 1e6)
 
     def label(self, model_name: str) -> str:
@@ -115,8 +128,12 @@ class Metrics:
 
     def examples(self, model_name: str, count: int) -> None:
         if self.enabled:
-            self._counters.inc(PREFIX + "request_example_count_total", "The total number of tensorflow.Examples.",
-                               {"model": self.label(model_name)}, count)
+            self._counters.inc(
+                PREFIX + "request_example_count_total",
+                "The total number of tensorflow.Examples.",
+                {"model": self.label(model_name)},
+                count,
+            )
 
     def model_call(self, model_name: str, api: str, seconds: float) -> None:
         """A request was answered by a model call of ``seconds`` (shared with the others of its batch)."""
@@ -129,8 +146,9 @@ class Metrics:
         """The batcher ran one model call for ``size`` examples; ``queued_seconds`` per request."""
         if not self.enabled:
             return
-        self._counters.inc(PREFIX + "batching_session:wrapped_run_count",
-                           "Total count of run calls on the wrapped session", {})
+        self._counters.inc(
+            PREFIX + "batching_session:wrapped_run_count", "Total count of run calls on the wrapped session", {}
+        )
         self._batch_size.labels(THREAD_POOL).observe(size)
         for seconds in queued_seconds:
             self._queuing_latency.labels(THREAD_POOL).observe(seconds * 1e6)

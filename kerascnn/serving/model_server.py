@@ -46,10 +46,15 @@ monitoring config (TF Serving's MonitoringConfig):
 
 # How TF Serving spells the ServerOptions fields, for their error messages.
 FLAG_NAMES = {
-    "port": "--rest_api_port", "grpc_port": "--port", "poll_seconds": "--file_system_poll_wait_seconds",
-    "num_threads": "--rest_api_num_threads", "max_request_bytes": "--grpc_channel_arguments",
-    "header_timeout": "--rest_api_timeout_in_ms", "body_timeout": "--rest_api_timeout_in_ms",
-    "max_image_pixels": "KERASCNN_MAX_IMAGE_PIXELS", "intra_op_threads": "--tensorflow_intra_op_parallelism",
+    "port": "--rest_api_port",
+    "grpc_port": "--port",
+    "poll_seconds": "--file_system_poll_wait_seconds",
+    "num_threads": "--rest_api_num_threads",
+    "max_request_bytes": "--grpc_channel_arguments",
+    "header_timeout": "--rest_api_timeout_in_ms",
+    "body_timeout": "--rest_api_timeout_in_ms",
+    "max_image_pixels": "KERASCNN_MAX_IMAGE_PIXELS",
+    "intra_op_threads": "--tensorflow_intra_op_parallelism",
     "inter_op_threads": "--tensorflow_inter_op_parallelism",
     "config_poll_seconds": "--model_config_file_poll_wait_seconds",
 }
@@ -73,65 +78,121 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, allow_abbrev=False,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _OneLineParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
     def flag(name, kind=str, default=None, help="", group=p):
         if kind is bool:
-            group.add_argument(f"--{name}", type=parse_bool, nargs="?", const=True, default=default,
-                               metavar="BOOL", help=help)
+            group.add_argument(
+                f"--{name}", type=parse_bool, nargs="?", const=True, default=default, metavar="BOOL", help=help
+            )
         else:
             group.add_argument(f"--{name}", type=kind, default=default, help=help)
 
     models = p.add_argument_group("models")
     flag("model_name", default="default", group=models, help="name of the model (ignored with --model_config_file)")
-    flag("model_base_path", default="", group=models,
-         help="folder of numbered SavedModel versions (ignored with --model_config_file)")
+    flag(
+        "model_base_path",
+        default="",
+        group=models,
+        help="folder of numbered SavedModel versions (ignored with --model_config_file)",
+    )
     flag("model_config_file", default="", group=models, help="ModelServerConfig text file: several models")
-    flag("model_config_file_poll_wait_seconds", int, 0, group=models,
-         help="re-read --model_config_file every N seconds (0: read once)")
-    flag("file_system_poll_wait_seconds", int, 1, group=models,
-         help="look for new or removed versions every N seconds (0: once, at start-up)")
+    flag(
+        "model_config_file_poll_wait_seconds",
+        int,
+        0,
+        group=models,
+        help="re-read --model_config_file every N seconds (0: read once)",
+    )
+    flag(
+        "file_system_poll_wait_seconds",
+        int,
+        1,
+        group=models,
+        help="look for new or removed versions every N seconds (0: once, at start-up)",
+    )
     flag("saved_model_tags", default="serve", group=models, help="MetaGraph tags to load (only 'serve')")
     flag("enable_model_warmup", bool, True, group=models, help="call each model once before serving it")
-    flag("enable_signature_method_name_check", bool, False, group=models,
-         help="Classify/Regress only on signatures whose method name is classify/regress")
-    flag("allow_version_labels_for_unavailable_models", bool, False, group=models,
-         help="accepted; labels here may always name any version")
+    flag(
+        "enable_signature_method_name_check",
+        bool,
+        False,
+        group=models,
+        help="Classify/Regress only on signatures whose method name is classify/regress",
+    )
+    flag(
+        "allow_version_labels_for_unavailable_models",
+        bool,
+        False,
+        group=models,
+        help="accepted; labels here may always name any version",
+    )
     listen = p.add_argument_group("listening")
     flag("port", int, 8500, group=listen, help="gRPC port (0: no gRPC on TCP)")
     flag("grpc_socket_path", default="", group=listen, help="also serve gRPC on this Unix domain socket")
-    flag("grpc_channel_arguments", default="", group=listen,
-         help="gRPC server arguments: name=value,name=value (e.g. grpc.max_receive_message_length=...)")
+    flag(
+        "grpc_channel_arguments",
+        default="",
+        group=listen,
+        help="gRPC server arguments: name=value,name=value (e.g. grpc.max_receive_message_length=...)",
+    )
     flag("rest_api_port", int, 0, group=listen, help="REST port (0: no REST API)")
     flag("rest_api_timeout_in_ms", int, 30000, group=listen, help="time a client has to send a REST request body")
-    flag("monitoring_config_file", default="", group=listen,
-         help="MonitoringConfig text file: Prometheus metrics on the REST port")
+    flag(
+        "monitoring_config_file",
+        default="",
+        group=listen,
+        help="MonitoringConfig text file: Prometheus metrics on the REST port",
+    )
     batching = p.add_argument_group("batching")
     flag("enable_batching", bool, False, group=batching, help="group concurrent requests into one model call")
     flag("batching_parameters_file", default="", group=batching, help="BatchingParameters text file")
     threads = p.add_argument_group("TensorFlow")
     flag("tensorflow_intra_op_parallelism", int, 0, group=threads, help="threads per op (0: TensorFlow decides)")
     flag("tensorflow_inter_op_parallelism", int, 0, group=threads, help="ops run at once (0: TensorFlow decides)")
-    flag("tensorflow_session_parallelism", int, 0, group=threads,
-         help="both of the above when they are 0 (0: TensorFlow decides)")
+    flag(
+        "tensorflow_session_parallelism",
+        int,
+        0,
+        group=threads,
+        help="both of the above when they are 0 (0: TensorFlow decides)",
+    )
     accepted = p.add_argument_group("accepted for compatibility (they tune TF Serving's C++ internals)")
     for name, kind, default in [
-        ("rest_api_num_threads", int, 0), ("num_load_threads", int, 0), ("num_unload_threads", int, 0),
-        ("max_num_load_retries", int, 5), ("load_retry_interval_micros", int, 60_000_000),
-        ("flush_filesystem_caches", bool, True), ("grpc_max_threads", int, 0),
-        ("num_request_iterations_for_warmup", int, 1), ("remove_unused_fields_from_bundle_metagraph", bool, True),
-        ("enable_serialization_as_tensor_content", bool, False), ("skip_initialize_tpu", bool, False),
-        ("num_tflite_pools", int, 1), ("num_tflite_interpreters_per_pool", int, 1),
-        ("per_process_gpu_memory_fraction", float, 0.0), ("enable_per_model_batching_parameters", bool, False),
+        ("rest_api_num_threads", int, 0),
+        ("num_load_threads", int, 0),
+        ("num_unload_threads", int, 0),
+        ("max_num_load_retries", int, 5),
+        ("load_retry_interval_micros", int, 60_000_000),
+        ("flush_filesystem_caches", bool, True),
+        ("grpc_max_threads", int, 0),
+        ("num_request_iterations_for_warmup", int, 1),
+        ("remove_unused_fields_from_bundle_metagraph", bool, True),
+        ("enable_serialization_as_tensor_content", bool, False),
+        ("skip_initialize_tpu", bool, False),
+        ("num_tflite_pools", int, 1),
+        ("num_tflite_interpreters_per_pool", int, 1),
+        ("per_process_gpu_memory_fraction", float, 0.0),
+        ("enable_per_model_batching_parameters", bool, False),
     ]:
         flag(name, kind, default, group=accepted)
     refused = p.add_argument_group("refused when set (this server does not do it)")
     for name, kind, default in [
-        ("rest_api_enable_cors_support", bool, False), ("use_alts_credentials", bool, False),
-        ("ssl_config_file", str, ""), ("platform_config_file", str, ""), ("prefer_tflite_model", bool, False),
-        ("enable_profiler", bool, False), ("tensorflow_session_config_file", str, ""),
-        ("thread_pool_factory_config_file", str, ""), ("mixed_precision", str, ""),
+        ("rest_api_enable_cors_support", bool, False),
+        ("use_alts_credentials", bool, False),
+        ("ssl_config_file", str, ""),
+        ("platform_config_file", str, ""),
+        ("prefer_tflite_model", bool, False),
+        ("enable_profiler", bool, False),
+        ("tensorflow_session_config_file", str, ""),
+        ("thread_pool_factory_config_file", str, ""),
+        ("mixed_precision", str, ""),
         ("enable_grpc_healthcheck_service", bool, False),
     ]:
         flag(name, kind, default, group=refused)
@@ -139,9 +200,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-REFUSED = ("rest_api_enable_cors_support", "use_alts_credentials", "ssl_config_file", "platform_config_file",
-           "prefer_tflite_model", "enable_profiler", "tensorflow_session_config_file",
-           "thread_pool_factory_config_file", "mixed_precision", "enable_grpc_healthcheck_service")
+REFUSED = (
+    "rest_api_enable_cors_support",
+    "use_alts_credentials",
+    "ssl_config_file",
+    "platform_config_file",
+    "prefer_tflite_model",
+    "enable_profiler",
+    "tensorflow_session_config_file",
+    "thread_pool_factory_config_file",
+    "mixed_precision",
+    "enable_grpc_healthcheck_service",
+)
 
 
 def channel_arguments(text: str) -> tuple:
@@ -191,16 +261,27 @@ def options_from_args(args):
     inter = args.tensorflow_inter_op_parallelism or args.tensorflow_session_parallelism
     extra = {"metrics_path": metrics_path} if metrics_path else {}
     return ServerOptions(
-        models=models, host="0.0.0.0", port=args.rest_api_port or None, grpc_port=args.port or None,
+        models=models,
+        host="0.0.0.0",
+        port=args.rest_api_port or None,
+        grpc_port=args.port or None,
         grpc_socket_path=args.grpc_socket_path or None,
         grpc_channel_arguments=channel_arguments(args.grpc_channel_arguments),
         poll_seconds=max(0, args.file_system_poll_wait_seconds),
         model_config_file=args.model_config_file or None,
-        config_poll_seconds=max(0, args.model_config_file_poll_wait_seconds), config_base_dir=os.getcwd(),
-        batching=batching, num_threads=default_threads(), access_log=None, warm_up=args.enable_model_warmup,
-        enable_metrics=metrics_enabled, body_timeout=args.rest_api_timeout_in_ms / 1000,
-        intra_op_threads=intra, inter_op_threads=inter,
-        method_name_check=args.enable_signature_method_name_check, flag_names=FLAG_NAMES, **extra,
+        config_poll_seconds=max(0, args.model_config_file_poll_wait_seconds),
+        config_base_dir=os.getcwd(),
+        batching=batching,
+        num_threads=default_threads(),
+        access_log=None,
+        warm_up=args.enable_model_warmup,
+        enable_metrics=metrics_enabled,
+        body_timeout=args.rest_api_timeout_in_ms / 1000,
+        intra_op_threads=intra,
+        inter_op_threads=inter,
+        method_name_check=args.enable_signature_method_name_check,
+        flag_names=FLAG_NAMES,
+        **extra,
     )
 
 

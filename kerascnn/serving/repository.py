@@ -39,7 +39,7 @@ class VersionPolicy:
     versions: tuple = ()
 
     @classmethod
-    def parse(cls, text: str) -> "VersionPolicy":
+    def parse(cls, text: str) -> VersionPolicy:
         """From ``latest``, ``latest:N``, ``all`` or ``specific:1,2``."""
         kind, _, arg = str(text).strip().partition(":")
         try:
@@ -155,8 +155,11 @@ class ModelRepository:
         # policy): a version that replaces another is never preceded by a moment with neither. A version
         # whose folder was removed is still in memory and answers until then.
         for version in [v for v in self._loaded if v not in wanted]:
-            reason = "its folder was removed" if version not in present else \
-                f"the version policy ({policy}) no longer selects it"
+            reason = (
+                "its folder was removed"
+                if version not in present
+                else f"the version policy ({policy}) no longer selects it"
+            )
             self._unload(version, reason=reason)
         with self._lock:
             for version in [v for v, s in self._status.items() if v not in present and s.state != "END"]:
@@ -228,9 +231,7 @@ class ModelRepository:
                 return {"model_version_status": [self._status[version].to_json(version)]}
             if not self._status:
                 raise not_found(f"Could not find any versions of model {self.name}")
-            return {
-                "model_version_status": [self._status[v].to_json(v) for v in sorted(self._status, reverse=True)]
-            }
+            return {"model_version_status": [self._status[v].to_json(v) for v in sorted(self._status, reverse=True)]}
 
     def loaded_versions(self) -> list:
         with self._lock:
@@ -239,8 +240,10 @@ class ModelRepository:
     def describe(self) -> str:
         """One line for the start-up banner."""
         with self._lock:
-            parts = [f"{v} {s.state}" + (f" ({s.error_message})" if s.error_code != "OK" else "")
-                     for v, s in sorted(self._status.items(), reverse=True)]
+            parts = [
+                f"{v} {s.state}" + (f" ({s.error_message})" if s.error_code != "OK" else "")
+                for v, s in sorted(self._status.items(), reverse=True)
+            ]
         versions = ", ".join(parts) or "no versions yet"
         return f"{self.name}: {versions} [{self.config.version_policy}] <- {self.config.base_path}"
 
@@ -302,5 +305,10 @@ class ModelRegistry:
 
 
 __all__ = [
-    "ModelConfig", "ModelRegistry", "ModelRepository", "ServingError", "VersionPolicy", "scan_versions",
+    "ModelConfig",
+    "ModelRegistry",
+    "ModelRepository",
+    "ServingError",
+    "VersionPolicy",
+    "scan_versions",
 ]

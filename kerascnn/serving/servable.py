@@ -141,8 +141,9 @@ def _function_signatures(path: Path) -> dict:
         outputs = function.structured_outputs
         if not isinstance(outputs, dict):  # a signature always returns a dict, but be defensive
             outputs = {"output_0": outputs}
-        signatures[name] = Signature(name, inputs, {key: _tensor_info(spec) for key, spec in outputs.items()},
-                                     _function_call(function, loaded))
+        signatures[name] = Signature(
+            name, inputs, {key: _tensor_info(spec) for key, spec in outputs.items()}, _function_call(function, loaded)
+        )
     return signatures
 
 

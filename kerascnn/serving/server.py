@@ -28,15 +28,20 @@ from kerascnn.serving.servable import is_saved_model_dir
 log = logging.getLogger("kerascnn.serve")
 
 
-
 # How `kerascnn serve` spells each option on its command line (for error messages); `kerascnn-model-server`
 # passes TF Serving's spellings instead.
 SERVE_FLAGS = {
-    "port": "--port", "grpc_port": "--grpc-port", "poll_seconds": "--poll-seconds",
+    "port": "--port",
+    "grpc_port": "--grpc-port",
+    "poll_seconds": "--poll-seconds",
     "num_threads": "--num-batch-threads",
-    "max_request_bytes": "--max-request-bytes", "header_timeout": "--header-timeout", "body_timeout": "--body-timeout",
-    "max_image_pixels": "--max-image-pixels", "intra_op_threads": "--tensorflow-intra-op-parallelism",
-    "inter_op_threads": "--tensorflow-inter-op-parallelism", "config_poll_seconds": "--model-config-file-poll-seconds",
+    "max_request_bytes": "--max-request-bytes",
+    "header_timeout": "--header-timeout",
+    "body_timeout": "--body-timeout",
+    "max_image_pixels": "--max-image-pixels",
+    "intra_op_threads": "--tensorflow-intra-op-parallelism",
+    "inter_op_threads": "--tensorflow-inter-op-parallelism",
+    "config_poll_seconds": "--model-config-file-poll-seconds",
 }
 
 
@@ -161,9 +166,7 @@ def check_port_free(host: str, port: int, flag: str = "--port") -> None:
         try:
             probe.bind(address)
         except OSError as e:
-            raise KerasCNNError(
-                f"Cannot listen on {host}:{port}: {e.strerror or e}. Choose another {flag}."
-            ) from None
+            raise KerasCNNError(f"Cannot listen on {host}:{port}: {e.strerror or e}. Choose another {flag}.") from None
 
 
 def configure_tensorflow_threads(options: ServerOptions) -> None:
@@ -244,20 +247,39 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
     async def reload_config(configs):
         await loop.run_in_executor(loader, reconfigure_and_freeze, registry, configs)
 
-    ctx = ServingContext(registry, executor=executor, batcher=batcher, max_message_bytes=options.max_request_bytes,
-                         metrics=metrics, reload_config=reload_config, max_image_pixels=options.max_image_pixels,
-                         method_name_check=options.method_name_check, metrics_path=options.metrics_path)
+    ctx = ServingContext(
+        registry,
+        executor=executor,
+        batcher=batcher,
+        max_message_bytes=options.max_request_bytes,
+        metrics=metrics,
+        reload_config=reload_config,
+        max_image_pixels=options.max_image_pixels,
+        method_name_check=options.method_name_check,
+        metrics_path=options.metrics_path,
+    )
     app_runner = None
     if options.port is not None:
-        app = create_app(registry, executor=executor, batcher=batcher, max_request_bytes=options.max_request_bytes,
-                         context=ctx, body_timeout=options.body_timeout)
+        app = create_app(
+            registry,
+            executor=executor,
+            batcher=batcher,
+            max_request_bytes=options.max_request_bytes,
+            context=ctx,
+            body_timeout=options.body_timeout,
+        )
         logger_options = {"access_log": None}
         if access_log is not None:
             logger_options = {"access_log": log, "access_log_class": access_logger_class(access_log)}
         # aiohttp's keep-alive timer runs from the moment a connection opens and from each answer, and closes
         # the connection if no complete request head arrived by then: that is the header timeout.
-        app_runner = JSONErrorRunner(app, handle_signals=False, shutdown_timeout=options.shutdown_timeout,
-                                     keepalive_timeout=options.header_timeout, **logger_options)
+        app_runner = JSONErrorRunner(
+            app,
+            handle_signals=False,
+            shutdown_timeout=options.shutdown_timeout,
+            keepalive_timeout=options.header_timeout,
+            **logger_options,
+        )
         await app_runner.setup()
         site = web.TCPSite(app_runner, options.host, options.port, backlog=1024)
         try:
@@ -273,29 +295,37 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
         from kerascnn.serving.grpc_api import create_server
 
         try:
-            grpc_server, grpc_port = create_server(ctx, options.host, options.grpc_port,
-                                                   socket_path=options.grpc_socket_path,
-                                                   channel_arguments=options.grpc_channel_arguments)
+            grpc_server, grpc_port = create_server(
+                ctx,
+                options.host,
+                options.grpc_port,
+                socket_path=options.grpc_socket_path,
+                channel_arguments=options.grpc_channel_arguments,
+            )
         except RuntimeError as e:  # grpc raises RuntimeError when it cannot bind
             if app_runner is not None:
                 await app_runner.cleanup()
             where = f"{options.host}:{options.grpc_port}" + (
-                f" or {options.grpc_socket_path}" if options.grpc_socket_path else "")
+                f" or {options.grpc_socket_path}" if options.grpc_socket_path else ""
+            )
             raise KerasCNNError(f"Cannot listen on {where}: {e}. Choose another {flags['grpc_port']}.") from None
         await grpc_server.start()
     names = ", ".join(registry.models)
     batching = (
         f"batching on (max_batch_size={options.batching.max_batch_size}, "
-        f"batch_timeout_micros={options.batching.batch_timeout_micros})" if options.batching else "batching off"
+        f"batch_timeout_micros={options.batching.batch_timeout_micros})"
+        if options.batching
+        else "batching off"
     )
     if app_runner is not None:
-        print(f"kerascnn serve: REST API at http://{options.host}:{port}/v1/models/ ({names}; {batching})",
-              flush=True)
+        print(f"kerascnn serve: REST API at http://{options.host}:{port}/v1/models/ ({names}; {batching})", flush=True)
     if grpc_server is not None:
         where = [f"{options.host}:{grpc_port}"] if grpc_port is not None else []
         where += [f"unix:{options.grpc_socket_path}"] if options.grpc_socket_path else []
-        print(f"kerascnn serve: gRPC API at {' and '.join(where)} "
-              "(tensorflow.serving.PredictionService, ModelService)", flush=True)
+        print(
+            f"kerascnn serve: gRPC API at {' and '.join(where)} (tensorflow.serving.PredictionService, ModelService)",
+            flush=True,
+        )
     if options.enable_metrics and app_runner is not None:
         print(f"kerascnn serve: metrics at http://{options.host}:{port}{options.metrics_path}", flush=True)
 
@@ -324,8 +354,9 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
             except KerasCNNError as e:  # a half-written or broken file: keep serving what was served
                 log.error("%s; still serving the previous model config", e)
                 continue
-            log.info("model config %s changed: now serving %s", options.model_config_file,
-                     ", ".join(c.name for c in configs))
+            log.info(
+                "model config %s changed: now serving %s", options.model_config_file, ", ".join(c.name for c in configs)
+            )
             try:
                 await reload_config(configs)
             except KerasCNNError as e:
@@ -336,8 +367,11 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
             await asyncio.sleep(0.5)
             access_log.flush()
 
-    background = [loop.create_task(poll_forever()), loop.create_task(flush_forever()),
-                  loop.create_task(reread_config_forever())]
+    background = [
+        loop.create_task(poll_forever()),
+        loop.create_task(flush_forever()),
+        loop.create_task(reread_config_forever()),
+    ]
     await stop.wait()
     log.info("stopping: no new connections; waiting for requests in flight")
     for task in background:
@@ -351,8 +385,11 @@ async def _serve(options: ServerOptions, registry: ModelRegistry, access_log) ->
     if batcher is not None:
         await batcher.close()
         if batcher.batches:
-            log.info("batching: %d batches, %.1f examples per batch on average",
-                     batcher.batches, batcher.examples / batcher.batches)
+            log.info(
+                "batching: %d batches, %.1f examples per batch on average",
+                batcher.batches,
+                batcher.examples / batcher.batches,
+            )
     executor.shutdown(wait=True)
     loader.shutdown(wait=False, cancel_futures=True)
     print("kerascnn serve: stopped", flush=True)

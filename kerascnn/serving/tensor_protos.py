@@ -102,13 +102,15 @@ def to_array(proto: tensor_pb2.TensorProto, alias: str, max_bytes: int) -> np.nd
             flat = np.array(values, dtype=dtype) if n else np.zeros(0, dtype)
         except OverflowError:
             raise invalid_argument(
-                f"tensor parsing error: {alias} (a value is out of range for {short_dtype(name)})") from None
+                f"tensor parsing error: {alias} (a value is out of range for {short_dtype(name)})"
+            ) from None
         if n and dtype.kind in "iu":  # int_val is int32 on the wire for every narrow type: check the range
             wide = np.asarray(values, dtype=np.int64)
             info = np.iinfo(dtype)
             if wide.min() < info.min or wide.max() > info.max:
                 raise invalid_argument(
-                    f"tensor parsing error: {alias} (a value is out of range for {short_dtype(name)})")
+                    f"tensor parsing error: {alias} (a value is out of range for {short_dtype(name)})"
+                )
     return _fill(flat, count, dtype).reshape(shape)
 
 

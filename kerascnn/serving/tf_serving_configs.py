@@ -16,9 +16,12 @@ from kerascnn.errors import KerasCNNError
 
 # BatchingParameters: (field, number, wrapper type); allowed_batch_sizes and pad_variable_length_inputs below.
 _BATCHING_FIELDS = [
-    ("max_batch_size", 1, "Int64Value"), ("batch_timeout_micros", 2, "Int64Value"),
-    ("max_enqueued_batches", 3, "Int64Value"), ("num_batch_threads", 4, "Int64Value"),
-    ("thread_pool_name", 5, "StringValue"), ("enable_large_batch_splitting", 8, "BoolValue"),
+    ("max_batch_size", 1, "Int64Value"),
+    ("batch_timeout_micros", 2, "Int64Value"),
+    ("max_enqueued_batches", 3, "Int64Value"),
+    ("num_batch_threads", 4, "Int64Value"),
+    ("thread_pool_name", 5, "StringValue"),
+    ("enable_large_batch_splitting", 8, "BoolValue"),
     ("max_execution_batch_size", 9, "Int64Value"),
 ]
 
@@ -31,24 +34,38 @@ def _message_classes() -> dict:
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(wrappers_pb2.DESCRIPTOR.serialized_pb)
     schema = descriptor_pb2.FileDescriptorProto(
-        name="kerascnn/tf_serving_configs.proto", package="tensorflow.serving", syntax="proto3",
+        name="kerascnn/tf_serving_configs.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
         dependency=["google/protobuf/wrappers.proto"],
     )
     batching = schema.message_type.add(name="BatchingParameters")
     for name, number, wrapper in _BATCHING_FIELDS:
-        batching.field.add(name=name, number=number, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL,
-                           type_name=f".google.protobuf.{wrapper}")
+        batching.field.add(
+            name=name,
+            number=number,
+            type=F.TYPE_MESSAGE,
+            label=F.LABEL_OPTIONAL,
+            type_name=f".google.protobuf.{wrapper}",
+        )
     batching.field.add(name="allowed_batch_sizes", number=6, type=F.TYPE_INT64, label=F.LABEL_REPEATED)
     batching.field.add(name="pad_variable_length_inputs", number=7, type=F.TYPE_BOOL, label=F.LABEL_OPTIONAL)
     prometheus = schema.message_type.add(name="PrometheusConfig")
     prometheus.field.add(name="enable", number=1, type=F.TYPE_BOOL, label=F.LABEL_OPTIONAL)
     prometheus.field.add(name="path", number=2, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     monitoring = schema.message_type.add(name="MonitoringConfig")
-    monitoring.field.add(name="prometheus_config", number=1, type=F.TYPE_MESSAGE, label=F.LABEL_OPTIONAL,
-                         type_name=".tensorflow.serving.PrometheusConfig")
+    monitoring.field.add(
+        name="prometheus_config",
+        number=1,
+        type=F.TYPE_MESSAGE,
+        label=F.LABEL_OPTIONAL,
+        type_name=".tensorflow.serving.PrometheusConfig",
+    )
     pool.Add(schema)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
-            for name in ("BatchingParameters", "MonitoringConfig")}
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
+        for name in ("BatchingParameters", "MonitoringConfig")
+    }
 
 
 def read(path, message: str):

@@ -22,10 +22,10 @@ Public API:
 """
 
 from kerascnn.training.config import OPTIMIZERS, SCHEDULES, TrainConfig, load_hparams  # noqa: F401
-from kerascnn.training.strategy import get_strategy  # noqa: F401
-from kerascnn.training.predict import predict_images, predict_logits  # noqa: F401
-from kerascnn.training.fit import TrainResult, TrainingError, fit  # noqa: F401
 from kerascnn.training.evaluate import evaluate  # noqa: F401
+from kerascnn.training.fit import TrainingError, TrainResult, fit  # noqa: F401
+from kerascnn.training.predict import predict_images, predict_logits  # noqa: F401
+from kerascnn.training.strategy import get_strategy  # noqa: F401
 
 # Keras is imported on first use of these, so that reading the settings (``kerascnn fit --help``) stays instant.
 _LAZY = {

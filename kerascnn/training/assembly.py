@@ -71,8 +71,15 @@ def prepare(cfg: TrainConfig, raw=None, *, strategy=None) -> Prepared:
     data = prepare_data(
         raw if raw is not None else cfg.dataset,
         lambda channels: transfer.source_input(source, cfg.model, cfg.input_shape, channels),
-        data_dir=cfg.data_dir, val_split=cfg.val_split, test_split=cfg.test_split, fold=cfg.fold, folds=cfg.folds,
-        cache_budget_bytes=cache_budget_bytes(cfg), skip_bad_images=cfg.skip_bad_images, seed=cfg.seed)
+        data_dir=cfg.data_dir,
+        val_split=cfg.val_split,
+        test_split=cfg.test_split,
+        fold=cfg.fold,
+        folds=cfg.folds,
+        cache_budget_bytes=cache_budget_bytes(cfg),
+        skip_bad_images=cfg.skip_bad_images,
+        seed=cfg.seed,
+    )
     check_resizable(data.spec)
     new_head = False
     if source is not None:
@@ -80,12 +87,12 @@ def prepare(cfg: TrainConfig, raw=None, *, strategy=None) -> Prepared:
 
         new_head = needs_new_head(transfer.source_class_names(source), data.class_names)
         # The pipelines normalize with the data's spec: make it the weights' convention.
-        data = dataclasses.replace(data, spec=data.spec.with_pretrained_preprocessing(
-            source_preprocessing(cfg.model, source)))
+        data = dataclasses.replace(
+            data, spec=data.spec.with_pretrained_preprocessing(source_preprocessing(cfg.model, source))
+        )
     steps = int(cfg.steps_per_epoch or math.ceil(len(data.train) / cfg.batch_size))
     spe = steps_per_execution(cfg.steps_per_execution, steps, strategy)
-    return Prepared(data, source, entry, new_head, steps, spe,
-                    repeat_train=data.streaming or bool(cfg.steps_per_epoch))
+    return Prepared(data, source, entry, new_head, steps, spe, repeat_train=data.streaming or bool(cfg.steps_per_epoch))
 
 
 def check_resizable(spec) -> None:
@@ -125,8 +132,9 @@ def load_initial_weights(model, cfg: TrainConfig, prepared: Prepared):
         return None
     from kerascnn.models.pretrained import load_weights
 
-    return load_weights(model, cfg.init_from, source=prepared.source, new_head=prepared.new_head,
-                        entry=prepared.weights_entry)
+    return load_weights(
+        model, cfg.init_from, source=prepared.source, new_head=prepared.new_head, entry=prepared.weights_entry
+    )
 
 
 def assemble(cfg: TrainConfig, prepared: Prepared) -> Assembly:
@@ -149,11 +157,19 @@ def configure(assembly: Assembly, cfg: TrainConfig, prepared: Prepared, phase) -
     net = assembly.model
     assembly.frozen = apply_freeze(net, phase.freeze) if cfg.init_from else []
     with net.distribute_strategy.scope():
-        compile_model(net, optimizer=cfg.optimizer, lr=phase.lr, schedule=cfg.schedule,
-                      epochs=phase.end_epoch - phase.first_epoch, steps_per_epoch=prepared.steps_per_epoch,
-                      label_smoothing=cfg.label_smoothing, weight_decay=cfg.weight_decay,
-                      aux_loss_weight=cfg.aux_loss_weight, steps_per_execution=prepared.steps_per_execution,
-                      jit_compile=cfg.jit_compile)
+        compile_model(
+            net,
+            optimizer=cfg.optimizer,
+            lr=phase.lr,
+            schedule=cfg.schedule,
+            epochs=phase.end_epoch - phase.first_epoch,
+            steps_per_epoch=prepared.steps_per_epoch,
+            label_smoothing=cfg.label_smoothing,
+            weight_decay=cfg.weight_decay,
+            aux_loss_weight=cfg.aux_loss_weight,
+            steps_per_execution=prepared.steps_per_execution,
+            jit_compile=cfg.jit_compile,
+        )
     assembly.configured_phase = phase
 
 
@@ -169,10 +185,17 @@ def pipelines(cfg: TrainConfig, prepared: Prepared, *, n_outputs: int = 1, start
     data, spec = prepared.data, prepared.spec
     per_worker_batch = cfg.batch_size // (shard[0] if shard else 1)
     skip = start_epoch * prepared.steps_per_epoch * per_worker_batch if prepared.repeat_train else 0
-    train, val, test = data.pipelines(batch_size=cfg.batch_size, seed=cfg.seed,
-                                      augment=augmentation_layers(cfg.augment, spec, cfg.seed), shard=shard,
-                                      repeat_train=prepared.repeat_train, skip_train=skip,
-                                      cache_budget_bytes=cache_budget_bytes(cfg))
-    return (with_multi_output_labels(train, n_outputs),
-            with_multi_output_labels(val, n_outputs) if val is not None else None,
-            with_multi_output_labels(test, n_outputs))
+    train, val, test = data.pipelines(
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        augment=augmentation_layers(cfg.augment, spec, cfg.seed),
+        shard=shard,
+        repeat_train=prepared.repeat_train,
+        skip_train=skip,
+        cache_budget_bytes=cache_budget_bytes(cfg),
+    )
+    return (
+        with_multi_output_labels(train, n_outputs),
+        with_multi_output_labels(val, n_outputs) if val is not None else None,
+        with_multi_output_labels(test, n_outputs),
+    )

@@ -262,8 +262,14 @@ def epoch_callback(work, state: TrainingState, monitor: str):
             value = logs.get(monitor)
             improved = value is not None and (s.best_value is None or value > s.best_value)
             self.state = dataclasses.replace(
-                s, epochs=epochs, rows=[*s.rows[:epoch], logs], last=name, previous=s.last,
-                best=name if improved else s.best, best_value=value if improved else s.best_value)
+                s,
+                epochs=epochs,
+                rows=[*s.rows[:epoch], logs],
+                last=name,
+                previous=s.last,
+                best=name if improved else s.best,
+                best_value=value if improved else s.best_value,
+            )
             _commit(work, self.state)
 
     return EpochCheckpoint()

@@ -119,14 +119,18 @@ def compile_model(
         steps_per_execution: training steps per ``tf.function`` call (fewer Python round trips).
         jit_compile: XLA; off by default because it is slower on CPU for these models.
     """
-    opt = make_optimizer(optimizer, make_schedule(schedule, lr, epochs=epochs, steps_per_epoch=steps_per_epoch),
-                         weight_decay=weight_decay)
+    opt = make_optimizer(
+        optimizer,
+        make_schedule(schedule, lr, epochs=epochs, steps_per_epoch=steps_per_epoch),
+        weight_decay=weight_decay,
+    )
     loss = SparseCrossentropy(label_smoothing)
     n_out = len(model.outputs)
     accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
     if n_out == 1:
-        model.compile(opt, loss, metrics=[accuracy], jit_compile=jit_compile,
-                      steps_per_execution=int(steps_per_execution))
+        model.compile(
+            opt, loss, metrics=[accuracy], jit_compile=jit_compile, steps_per_execution=int(steps_per_execution)
+        )
     else:
         model.compile(
             opt,

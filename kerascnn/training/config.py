@@ -20,7 +20,15 @@ from kerascnn.training.core_split import MODES as CORE_SPLIT_MODES
 from kerascnn.training.strategy import STRATEGIES
 
 # Training settings an --hparams file may hold beside the builder's hyperparameters (a tuning winner's).
-TRAINING_SETTINGS_IN_HPARAMS = ("lr", "optimizer", "batch_size", "epochs", "schedule", "weight_decay", "label_smoothing")
+TRAINING_SETTINGS_IN_HPARAMS = (
+    "lr",
+    "optimizer",
+    "batch_size",
+    "epochs",
+    "schedule",
+    "weight_decay",
+    "label_smoothing",
+)
 # Other names of a setting that users' files and calls may use (Keras' optimizers say learning_rate).
 SETTING_ALIASES = {"learning_rate": "lr"}
 # Settings that may differ between a run and its resumption without invalidating the saved state.
@@ -50,83 +58,159 @@ def parse_list(text: str) -> list:
 @dataclasses.dataclass
 class TrainConfig:
     model: str = setting("lenet", "a registered model name (kerascnn models)", cli=False)
-    dataset: str = setting("digits", "digits (bundled, offline), a TFDS name (mnist, cifar10, ...), or a folder of "
-                                     "IDX files or of class subfolders of images")
+    dataset: str = setting(
+        "digits",
+        "digits (bundled, offline), a TFDS name (mnist, cifar10, ...), or a folder of "
+        "IDX files or of class subfolders of images",
+    )
     data_dir: str | None = setting(None, "TFDS data directory", default_help="TFDS's, ~/tensorflow_datasets")
     epochs: int | None = setting(None, "epochs", parse=int, metavar="N", default_help=MODEL_DEFAULT)
-    batch_size: int | None = setting(None, "global batch size (split across replicas)", parse=int, metavar="N",
-                                     default_help=MODEL_DEFAULT)
+    batch_size: int | None = setting(
+        None, "global batch size (split across replicas)", parse=int, metavar="N", default_help=MODEL_DEFAULT
+    )
     optimizer: str | None = setting(None, "optimizer", choices=OPTIMIZERS, default_help=MODEL_DEFAULT)
     lr: float | None = setting(None, "peak learning rate", parse=float, metavar="LR", default_help=MODEL_DEFAULT)
     schedule: str | None = setting(None, "learning-rate schedule", choices=SCHEDULES, default_help=MODEL_DEFAULT)
-    label_smoothing: float | None = setting(None, "e.g. 0.1", parse=float, metavar="F",
-                                            default_help="the model's default, 0")
-    weight_decay: float | None = setting(None, "decoupled weight decay", parse=float, metavar="F",
-                                         default_help="the model's default, 0")
-    augment: list = setting(help="comma-separated: flip, translate, crop, color", factory=list, parse=parse_list,
-                            metavar="LIST", default_help="none")
-    seed: int = setting(0, "weights initialization, shuffling and augmentation seed (tune: the tuner's too)",
-                        parse=int, metavar="N")
-    val_split: float = setting(0.1, "fraction of the training part held out for validation (a fixed split)",
-                               parse=float, metavar="F")
-    folds: int = setting(0, "stratified K-fold cross-validation instead of one validation split: K runs in "
-                            "OUT/fold1..K, each validating on 1/K of the training part; prints per-fold and mean ± "
-                            "std validation accuracy (folds.json, fold_curves.png); default OUT runs/MODEL-Kfold",
-                         parse=int, metavar="K", default_help="off")
-    steps_per_epoch: int | None = setting(None, "training steps per epoch, for sets where one pass takes hours",
-                                          parse=int, metavar="N", default_help="one pass over the training part")
-    eval_steps: int | None = setting(None, "validation batches per epoch (Keras' validation_steps)", parse=int,
-                                     metavar="N", default_help="all")
-    test_steps: int | None = setting(None, "batches of the final test pass, for a quick look at a large test set",
-                                     parse=int, metavar="N", default_help="all")
-    cache_budget_mb: float = setting(512, "folders and TFDS sets whose preprocessed training images fit this stay in "
-                                          "memory; larger ones stream from disk through tf.data with flat memory; "
-                                          "0 always streams", parse=float, metavar="MB")
-    skip_bad_images: bool = setting(False, "leave files that cannot be used (not decodable, unreadable) out of every "
-                                           "part, the test part included, and count them in metrics.json",
-                                    default_help="list them all, each with its reason, and stop")
-    allow_data_change: bool = setting(False, "resume an unfinished run although its files changed since it started "
-                                             "(each file keeps its part: no test image was trained on)",
-                                      default_help="refuse with one line")
-    fold: int | None = setting(None, "the fold (1..K) a run of a cross-validation validates on (set by fit)",
-                               cli=False)
-    test_split: float = setting(0.2, "fraction held out as test when the dataset has no test part", parse=float,
-                                metavar="F")
-    input_shape: list | None = setting(None, "model input", parse=parse_shape, metavar="H,W[,C]",
-                                       default_help="the model's published size, the data's channels")
-    hparams: dict = setting(help="builder hyperparameters (--hparams FILE, --hparam KEY=VALUE)", factory=dict,
-                            cli=False)
-    init_from: str | None = setting(None, "start from these weights: torchvision .safetensors/.pth, "
-                                          "keras.applications .h5, .keras, a run directory, or published weights "
-                                          "by name, downloaded once: imagenet, torchvision:IMAGENET1K_V2, ... "
-                                          "(kerascnn models --pretrained)",
-                                    metavar="PATH|RUN|TAG", default_help="random initialization")
-    freeze: str | None = setting(None, "what phase 1 keeps fixed: backbone (all but the head), none, or every layer "
-                                       "up to and including LAYER", metavar="backbone|none|LAYER",
-                                 default_help="backbone with --init-from")
-    fine_tune_epochs: int = setting(0, "phase 2: after --epochs, unfreeze everything and train N more epochs",
-                                    parse=int, metavar="N", default_help="0, no phase 2")
-    fine_tune_lr: float | None = setting(None, "phase 2's learning rate", parse=float, metavar="LR",
-                                         default_help="--lr / 10")
-    early_stopping: int = setting(0, "stop after PATIENCE epochs without a better validation accuracy", parse=int,
-                                  metavar="PATIENCE", default_help="off")
+    label_smoothing: float | None = setting(
+        None, "e.g. 0.1", parse=float, metavar="F", default_help="the model's default, 0"
+    )
+    weight_decay: float | None = setting(
+        None, "decoupled weight decay", parse=float, metavar="F", default_help="the model's default, 0"
+    )
+    augment: list = setting(
+        help="comma-separated: flip, translate, crop, color",
+        factory=list,
+        parse=parse_list,
+        metavar="LIST",
+        default_help="none",
+    )
+    seed: int = setting(
+        0, "weights initialization, shuffling and augmentation seed (tune: the tuner's too)", parse=int, metavar="N"
+    )
+    val_split: float = setting(
+        0.1, "fraction of the training part held out for validation (a fixed split)", parse=float, metavar="F"
+    )
+    folds: int = setting(
+        0,
+        "stratified K-fold cross-validation instead of one validation split: K runs in "
+        "OUT/fold1..K, each validating on 1/K of the training part; prints per-fold and mean ± "
+        "std validation accuracy (folds.json, fold_curves.png); default OUT runs/MODEL-Kfold",
+        parse=int,
+        metavar="K",
+        default_help="off",
+    )
+    steps_per_epoch: int | None = setting(
+        None,
+        "training steps per epoch, for sets where one pass takes hours",
+        parse=int,
+        metavar="N",
+        default_help="one pass over the training part",
+    )
+    eval_steps: int | None = setting(
+        None, "validation batches per epoch (Keras' validation_steps)", parse=int, metavar="N", default_help="all"
+    )
+    test_steps: int | None = setting(
+        None,
+        "batches of the final test pass, for a quick look at a large test set",
+        parse=int,
+        metavar="N",
+        default_help="all",
+    )
+    cache_budget_mb: float = setting(
+        512,
+        "folders and TFDS sets whose preprocessed training images fit this stay in "
+        "memory; larger ones stream from disk through tf.data with flat memory; "
+        "0 always streams",
+        parse=float,
+        metavar="MB",
+    )
+    skip_bad_images: bool = setting(
+        False,
+        "leave files that cannot be used (not decodable, unreadable) out of every "
+        "part, the test part included, and count them in metrics.json",
+        default_help="list them all, each with its reason, and stop",
+    )
+    allow_data_change: bool = setting(
+        False,
+        "resume an unfinished run although its files changed since it started "
+        "(each file keeps its part: no test image was trained on)",
+        default_help="refuse with one line",
+    )
+    fold: int | None = setting(None, "the fold (1..K) a run of a cross-validation validates on (set by fit)", cli=False)
+    test_split: float = setting(
+        0.2, "fraction held out as test when the dataset has no test part", parse=float, metavar="F"
+    )
+    input_shape: list | None = setting(
+        None,
+        "model input",
+        parse=parse_shape,
+        metavar="H,W[,C]",
+        default_help="the model's published size, the data's channels",
+    )
+    hparams: dict = setting(
+        help="builder hyperparameters (--hparams FILE, --hparam KEY=VALUE)", factory=dict, cli=False
+    )
+    init_from: str | None = setting(
+        None,
+        "start from these weights: torchvision .safetensors/.pth, "
+        "keras.applications .h5, .keras, a run directory, or published weights "
+        "by name, downloaded once: imagenet, torchvision:IMAGENET1K_V2, ... "
+        "(kerascnn models --pretrained)",
+        metavar="PATH|RUN|TAG",
+        default_help="random initialization",
+    )
+    freeze: str | None = setting(
+        None,
+        "what phase 1 keeps fixed: backbone (all but the head), none, or every layer up to and including LAYER",
+        metavar="backbone|none|LAYER",
+        default_help="backbone with --init-from",
+    )
+    fine_tune_epochs: int = setting(
+        0,
+        "phase 2: after --epochs, unfreeze everything and train N more epochs",
+        parse=int,
+        metavar="N",
+        default_help="0, no phase 2",
+    )
+    fine_tune_lr: float | None = setting(
+        None, "phase 2's learning rate", parse=float, metavar="LR", default_help="--lr / 10"
+    )
+    early_stopping: int = setting(
+        0,
+        "stop after PATIENCE epochs without a better validation accuracy",
+        parse=int,
+        metavar="PATIENCE",
+        default_help="off",
+    )
     aux_loss_weight: float = setting(0.3, "loss weight of each auxiliary head (GoogLeNet)", parse=float, metavar="W")
-    strategy: str = setting("auto", "tf.distribute strategy; auto = multi_worker if TF_CONFIG lists several "
-                                    "workers, else mirrored", choices=STRATEGIES)
-    steps_per_execution: int | None = setting(None, "training steps per graph call", parse=int, metavar="N",
-                                              default_help="a whole epoch, at most 32")
+    strategy: str = setting(
+        "auto",
+        "tf.distribute strategy; auto = multi_worker if TF_CONFIG lists several workers, else mirrored",
+        choices=STRATEGIES,
+    )
+    steps_per_execution: int | None = setting(
+        None, "training steps per graph call", parse=int, metavar="N", default_help="a whole epoch, at most 32"
+    )
     jit_compile: bool = setting(False, "compile with XLA (slower on CPU for these models)", default_help="off")
-    precision: str = setting("float32", "mixed_bfloat16 trains faster on CPUs with AVX512-BF16/AMX and TPUs, "
-                                        "mixed_float16 on GPUs", choices=PRECISIONS)
-    core_split: str = setting("auto", "auto: on a multi-core CPU without GPUs, each core trains on a slice of every "
-                                      "batch, one thread per op (not for BatchNorm models or several replicas); "
-                                      "off: TensorFlow's default threads", choices=CORE_SPLIT_MODES)
+    precision: str = setting(
+        "float32",
+        "mixed_bfloat16 trains faster on CPUs with AVX512-BF16/AMX and TPUs, mixed_float16 on GPUs",
+        choices=PRECISIONS,
+    )
+    core_split: str = setting(
+        "auto",
+        "auto: on a multi-core CPU without GPUs, each core trains on a slice of every "
+        "batch, one thread per op (not for BatchNorm models or several replicas); "
+        "off: TensorFlow's default threads",
+        choices=CORE_SPLIT_MODES,
+    )
     out: str | None = setting(None, "run directory", default_help="runs/MODEL")
     overwrite: bool = setting(False, "replace a finished run in --out", default_help="never")
-    verbose: int | None = setting(None, "Keras verbosity", cli=False,
-                                  default_help="a progress bar on a terminal, a line per epoch otherwise")
+    verbose: int | None = setting(
+        None, "Keras verbosity", cli=False, default_help="a progress bar on a terminal, a line per epoch otherwise"
+    )
 
-    def resolve(self) -> "TrainConfig":
+    def resolve(self) -> TrainConfig:
         """A copy with every ``None`` replaced by the model's default and ``hparams`` split out."""
         from kerascnn.training.defaults import get_training_defaults
 
@@ -147,7 +231,9 @@ class TrainConfig:
             if cfg.fine_tune_epochs and cfg.fine_tune_lr is None:
                 cfg.fine_tune_lr = float(cfg.lr) / 10
         if cfg.out is None:
-            cfg.out = str(Path("runs") / (f"{cfg.model}-{cfg.folds}fold" if cfg.folds and cfg.fold is None else cfg.model))
+            cfg.out = str(
+                Path("runs") / (f"{cfg.model}-{cfg.folds}fold" if cfg.folds and cfg.fold is None else cfg.model)
+            )
         cfg.validate()
         return cfg
 
@@ -186,8 +272,10 @@ class TrainConfig:
         if self.fold is not None and not (self.folds and 1 <= int(self.fold) <= int(self.folds)):
             raise KerasCNNError(f"fold must be in 1..folds. Received: fold={self.fold}, folds={self.folds}")
         if self.init_from is None and (self.freeze is not None or self.fine_tune_epochs):
-            raise KerasCNNError(f"{caller_name('freeze')} and {caller_name('fine_tune_epochs')} need "
-                                f"{caller_name('init_from')} (pretrained weights to start from).")
+            raise KerasCNNError(
+                f"{caller_name('freeze')} and {caller_name('fine_tune_epochs')} need "
+                f"{caller_name('init_from')} (pretrained weights to start from)."
+            )
         if int(self.fine_tune_epochs or 0) < 0:
             bad("fine_tune_epochs", "must not be negative")
         if self.fine_tune_lr is not None and not float(self.fine_tune_lr) > 0:
@@ -207,13 +295,13 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         """The config stored in a run's config.json (extra keys, written beside the settings, are ignored)."""
         names = set(setting_names(cls))
         return cls(**{k: v for k, v in canonical_settings(d).items() if k in names})
 
     @classmethod
-    def from_settings(cls, settings: dict, **fixed) -> "TrainConfig":
+    def from_settings(cls, settings: dict, **fixed) -> TrainConfig:
         """A config from a caller's keyword arguments: aliases renamed, unknown names refused with the closest
         known one ("did you mean 'epochs'?")."""
         settings = canonical_settings(settings)  # learning_rate= is lr=

@@ -85,8 +85,13 @@ def core_split_applies(model, *, replicas: int = 1) -> int:
     import tensorflow as tf
 
     cores = cpu_cores()
-    if (cores < 2 or replicas != 1 or tf.config.list_logical_devices("GPU")
-            or tf.config.threading.get_intra_op_parallelism_threads() != 1 or has_batch_norm(model)):
+    if (
+        cores < 2
+        or replicas != 1
+        or tf.config.list_logical_devices("GPU")
+        or tf.config.threading.get_intra_op_parallelism_threads() != 1
+        or has_batch_norm(model)
+    ):
         return 0
     return cores
 
@@ -150,8 +155,11 @@ def _split_train_step(model, data, parts: int):
             lk = model.compute_loss(xk, yk, pk, swk, training=True) * share
             scaled = model.optimizer.scale_loss(lk) if model.optimizer is not None else lk
         gk = tape.gradient(scaled, weights)
-        gradients = gk if gradients is None else [a if b is None else (b if a is None else a + b)
-                                                  for a, b in zip(gradients, gk)]
+        gradients = (
+            gk
+            if gradients is None
+            else [a if b is None else (b if a is None else a + b) for a, b in zip(gradients, gk)]
+        )
         predictions.append(pk)
         rows.append(rows_k)
         losses.append(lk)
@@ -198,8 +206,11 @@ def enable_core_split(model, parts: int):
     import types
 
     parts = int(parts)
-    for name, step in (("train_step", _split_train_step), ("test_step", _split_test_step),
-                       ("predict_step", _split_predict_step)):
+    for name, step in (
+        ("train_step", _split_train_step),
+        ("test_step", _split_test_step),
+        ("predict_step", _split_predict_step),
+    ):
         setattr(model, name, types.MethodType(functools.partial(step, parts=parts), model))
     model._kerascnn_core_split = parts
     return model

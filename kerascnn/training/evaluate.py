@@ -32,8 +32,9 @@ def per_class_accuracy(y_true, y_pred, class_names) -> dict:
 def per_class_from_confusion(cm: np.ndarray, class_names) -> dict:
     """``{class name: accuracy}`` from a confusion matrix ``cm[true, predicted]``."""
     totals = cm.sum(axis=1)
-    return {str(name): (round(float(cm[i, i] / totals[i]), 6) if totals[i] else None)
-            for i, name in enumerate(class_names)}
+    return {
+        str(name): (round(float(cm[i, i] / totals[i]), 6) if totals[i] else None) for i, name in enumerate(class_names)
+    }
 
 
 @dataclasses.dataclass
@@ -87,7 +88,8 @@ class PartEvaluation:
         predicted = logits.argmax(axis=1)
         classes = self.confusion.shape[0]
         self.confusion += np.bincount(labels * classes + predicted, minlength=classes * classes).reshape(
-            classes, classes)
+            classes, classes
+        )
         # Keras losses average over the batch: times its size gives the sum
         self.loss_sum += float(loss_fn(labels, logits)) * len(labels)
         if self.top_k:
@@ -110,8 +112,9 @@ def main_output_loss(model):
     return loss
 
 
-def evaluate_part(model, part, spec, *, batch_size: int = 256, max_steps: int | None = None, verbose: int = 0,
-              keep_wrong: int = 36) -> PartEvaluation:
+def evaluate_part(
+    model, part, spec, *, batch_size: int = 256, max_steps: int | None = None, verbose: int = 0, keep_wrong: int = 36
+) -> PartEvaluation:
     """One streamed pass of ``model`` over a data part (its test split), keeping only running counts.
 
     Args:
@@ -128,8 +131,11 @@ def evaluate_part(model, part, spec, *, batch_size: int = 256, max_steps: int | 
     from kerascnn.training.predict import predict_logits
 
     classes = int(spec.num_classes)
-    result = PartEvaluation(np.zeros((classes, classes), np.int64), top_k=TOP_K if classes >= TOP_K_MIN_CLASSES else 0,
-                      total_images=len(part))
+    result = PartEvaluation(
+        np.zeros((classes, classes), np.int64),
+        top_k=TOP_K if classes >= TOP_K_MIN_CLASSES else 0,
+        total_images=len(part),
+    )
     steps = math.ceil(len(part) / int(batch_size))
     ds = part.dataset(spec, batch_size=batch_size, training=False)
     if max_steps is not None and max_steps < steps:
@@ -160,8 +166,16 @@ def evaluate_part(model, part, spec, *, batch_size: int = 256, max_steps: int | 
     return result
 
 
-def evaluate(run, dataset=None, *, data_dir=None, batch_size: int = 256, strategy: str = "auto",
-             test_steps: int | None = None, verbose: int = 0) -> dict:
+def evaluate(
+    run,
+    dataset=None,
+    *,
+    data_dir=None,
+    batch_size: int = 256,
+    strategy: str = "auto",
+    test_steps: int | None = None,
+    verbose: int = 0,
+) -> dict:
     """Evaluate a trained model on the test part of its dataset (or of ``dataset``).
 
     Args:
@@ -197,8 +211,11 @@ def evaluate(run, dataset=None, *, data_dir=None, batch_size: int = 256, strateg
             "evaluate on a dataset with the same classes."
         )
     if data.spec.image_shape[2] not in (1, 3):
-        raise DataError(f"Dataset {data.name} has {data.spec.image_shape[2]}-channel images; only 1 or 3 are supported.")
+        raise DataError(
+            f"Dataset {data.name} has {data.spec.image_shape[2]}-channel images; only 1 or 3 are supported."
+        )
     with reporting_bad_images():
-        result = evaluate_part(model, data.test, data.spec, batch_size=batch_size, max_steps=test_steps,
-                           verbose=verbose)
+        result = evaluate_part(
+            model, data.test, data.spec, batch_size=batch_size, max_steps=test_steps, verbose=verbose
+        )
     return {**result.metrics(spec.class_names), "dataset": data.name, "checkpoint": str(checkpoint)}

@@ -83,8 +83,15 @@ def _hide_retracing_warning() -> None:
         logger.addFilter(_NotRetracing())
 
 
-def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainConfig | None = None, callbacks=None,
-        **settings) -> TrainResult:
+def fit(
+    model: str = "lenet",
+    dataset="digits",
+    *,
+    hparams=None,
+    config: TrainConfig | None = None,
+    callbacks=None,
+    **settings,
+) -> TrainResult:
     """Train ``model`` on ``dataset`` and write a run directory; returns a :class:`TrainResult`.
 
     Args:
@@ -105,8 +112,7 @@ def fit(model: str = "lenet", dataset="digits", *, hparams=None, config: TrainCo
 
     raw_given = dataset if isinstance(dataset, RawDataset) else None
     if config is None:
-        config = TrainConfig.from_settings(settings, model=model,
-                                           dataset=raw_given.name if raw_given else str(dataset))
+        config = TrainConfig.from_settings(settings, model=model, dataset=raw_given.name if raw_given else str(dataset))
     if hparams is not None:
         config = dataclasses.replace(config, hparams=load_hparams(hparams))
     else:
@@ -168,12 +174,28 @@ class _Trainer:
 
         from kerascnn.runs import lifecycle
 
-        run = lifecycle.open_run_dir(cfg.out, cfg.identity(), overwrite=cfg.overwrite,
-                                     worker=None if self.chief else worker_index(strategy) or 1, data=data.info(),
-                                     allow_data_change=cfg.allow_data_change)
+        run = lifecycle.open_run_dir(
+            cfg.out,
+            cfg.identity(),
+            overwrite=cfg.overwrite,
+            worker=None if self.chief else worker_index(strategy) or 1,
+            data=data.info(),
+            allow_data_change=cfg.allow_data_change,
+        )
         try:
-            return self._train(run, net, spec, data, train, val, test, strategy, replicas,
-                               prepared.steps_per_execution, prepared.steps_per_epoch)
+            return self._train(
+                run,
+                net,
+                spec,
+                data,
+                train,
+                val,
+                test,
+                strategy,
+                replicas,
+                prepared.steps_per_execution,
+                prepared.steps_per_epoch,
+            )
         except BadImageError:
             raise  # the run resumes from its last finished epoch once the file is removed
         except KerasCNNError:
@@ -188,8 +210,9 @@ class _Trainer:
 
     def _pipelines(self, net, *, start_epoch: int):
         """train/val/test pipelines; the training one starts after ``start_epoch`` epochs' data (resuming)."""
-        return assembly.pipelines(self.cfg, self.prepared, n_outputs=len(net.outputs), start_epoch=start_epoch,
-                                  shard=self.shard)
+        return assembly.pipelines(
+            self.cfg, self.prepared, n_outputs=len(net.outputs), start_epoch=start_epoch, shard=self.shard
+        )
 
     def _callbacks(self, run, state, timer, monitor):
         import keras
@@ -208,31 +231,54 @@ class _Trainer:
             keras.callbacks.TensorBoard(str(run.work / runs.LOGS_DIR), write_graph=False),
         ]
         if cfg.early_stopping:
-            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=int(cfg.early_stopping),
-                                                           restore_best_weights=False))
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=monitor, mode="max", patience=int(cfg.early_stopping), restore_best_weights=False
+                )
+            )
         return callbacks + self.extra_callbacks
 
     def _write_config(self, run, spec, replicas, spe, strategy):
         from kerascnn import runs
         from kerascnn.fsutil import atomic_write_json
-
         from kerascnn.models import default_hyperparameters
 
         cfg = self.cfg
         # Every builder hyperparameter in force, defaults included (kernel_initializer, ...); hparams holds the chosen.
-        model_hyperparameters = json.loads(json.dumps({**default_hyperparameters(cfg.model), **cfg.hparams}, default=str))
-        doc = {**cfg.to_dict(), "model_hyperparameters": model_hyperparameters, "resolved_input_shape": list(spec.input_shape), "num_classes": spec.num_classes,
-               "strategy_class": type(strategy).__name__, "num_replicas": replicas,
-               "resolved_steps_per_execution": spe, "core_split_parts": self.core_split_parts, "versions": library_versions(), "identity": cfg.identity()}
+        model_hyperparameters = json.loads(
+            json.dumps({**default_hyperparameters(cfg.model), **cfg.hparams}, default=str)
+        )
+        doc = {
+            **cfg.to_dict(),
+            "model_hyperparameters": model_hyperparameters,
+            "resolved_input_shape": list(spec.input_shape),
+            "num_classes": spec.num_classes,
+            "strategy_class": type(strategy).__name__,
+            "num_replicas": replicas,
+            "resolved_steps_per_execution": spe,
+            "core_split_parts": self.core_split_parts,
+            "versions": library_versions(),
+            "identity": cfg.identity(),
+        }
         # how the data was fed: in memory or streamed, and which share of the files this worker reads
-        doc["data"] = {**self.data.info(), "shard": list(self.shard) if self.shard else None,
-                       "statistics": spec.statistics}
+        doc["data"] = {
+            **self.data.info(),
+            "shard": list(self.shard) if self.shard else None,
+            "statistics": spec.statistics,
+        }
         if self.load_report is not None:
             report = self.load_report
-            doc["init_from"] = {"path": report.source, "tag": report.tag, "sha256": report.sha256, "kind": report.kind,
-                                "loaded_layers": len(report.loaded), "loaded_params": report.loaded_params,
-                                "reinitialized": report.reinitialized, "skipped": report.skipped,
-                                "preprocessing": report.preprocessing}
+            doc["init_from"] = {
+                "path": report.source,
+                "tag": report.tag,
+                "sha256": report.sha256,
+                "kind": report.kind,
+                "loaded_layers": len(report.loaded),
+                "loaded_params": report.loaded_params,
+                "reinitialized": report.reinitialized,
+                "skipped": report.skipped,
+                "preprocessing": report.preprocessing,
+            }
             doc["phases"] = [dataclasses.asdict(p) for p in self.phases]
         atomic_write_json(run.work / runs.CONFIG_FILE, doc)
         spec.save(run.work)
@@ -247,12 +293,17 @@ class _Trainer:
         state, note = checkpoints.recover(run.work)
         if state is None:
             if verbose:
-                print(f"Cannot resume {run.work} ({note or 'no saved epoch'}); training from the first epoch.", flush=True)
+                print(
+                    f"Cannot resume {run.work} ({note or 'no saved epoch'}); training from the first epoch.", flush=True
+                )
             run = lifecycle.start_over(run)
             return run, checkpoints.TrainingState()
         if verbose:
-            where = ("training was finished; evaluating" if state.trained
-                     else f"from epoch {state.epochs + 1}/{self.cfg.epochs + int(self.cfg.fine_tune_epochs or 0)}")
+            where = (
+                "training was finished; evaluating"
+                if state.trained
+                else f"from epoch {state.epochs + 1}/{self.cfg.epochs + int(self.cfg.fine_tune_epochs or 0)}"
+            )
             print(f"Resuming {run.work} {where}" + (f" ({note})" if note else ""), flush=True)
         return run, state
 
@@ -269,8 +320,14 @@ class _Trainer:
         self._write_config(run, spec, replicas, spe, strategy)
         from kerascnn.training.report import FitReport
 
-        report = FitReport(cfg, data, steps_per_epoch, verbose=verbose, chief=self.chief,
-                           dataset=cfg.dataset if self.raw is None else self.raw)
+        report = FitReport(
+            cfg,
+            data,
+            steps_per_epoch,
+            verbose=verbose,
+            chief=self.chief,
+            dataset=cfg.dataset if self.raw is None else self.raw,
+        )
         if not state.trained:
             report.start(first_epoch=state.epochs)
         done = state.epochs
@@ -294,21 +351,36 @@ class _Trainer:
                 if phase != self.assembly.configured_phase:
                     self._configure(phase)
                 if verbose and len(self.phases) > 1 and self.chief:
-                    print(f"Phase {phase.number}: epochs {max(state.epochs, phase.first_epoch) + 1}-{phase.end_epoch}, "
-                          f"lr {phase.lr:g}, {len(self.assembly.frozen)} layers frozen", flush=True)
+                    print(
+                        f"Phase {phase.number}: epochs {max(state.epochs, phase.first_epoch) + 1}-{phase.end_epoch}, "
+                        f"lr {phase.lr:g}, {len(self.assembly.frozen)} layers frozen",
+                        flush=True,
+                    )
                 callbacks = self._callbacks(run, state, timer, monitor) + report.callbacks()
                 start_epoch = max(state.epochs, phase.first_epoch)
                 if start_epoch and self.repeat_train:  # continue the data where the saved epoch left it
                     train = self._pipelines(net, start_epoch=start_epoch)[0]
                 with reporting_bad_images():
-                    history = net.fit(train, validation_data=val, epochs=phase.end_epoch, initial_epoch=start_epoch,
-                                      steps_per_epoch=steps_per_epoch if self.repeat_train else None,
-                                      validation_steps=cfg.eval_steps, callbacks=callbacks, verbose=verbose,
-                                      shuffle=False)  # the pipeline shuffles
+                    history = net.fit(
+                        train,
+                        validation_data=val,
+                        epochs=phase.end_epoch,
+                        initial_epoch=start_epoch,
+                        steps_per_epoch=steps_per_epoch if self.repeat_train else None,
+                        validation_steps=cfg.eval_steps,
+                        callbacks=callbacks,
+                        verbose=verbose,
+                        shuffle=False,
+                    )  # the pipeline shuffles
                 for key, values in history.history.items():
                     this_call.setdefault(key, []).extend(values)
                 losses = history.history.get("loss", [])
-                if losses and not np.isfinite(losses[-1]) or net.stop_training and any(not np.isfinite(v) for v in losses):
+                if (
+                    losses
+                    and not np.isfinite(losses[-1])
+                    or net.stop_training
+                    and any(not np.isfinite(v) for v in losses)
+                ):
                     epoch = len(losses) + start_epoch
                     raise TrainingError(
                         f"The loss became NaN in epoch {epoch} (lr={phase.lr}, optimizer={cfg.optimizer}); training "
@@ -329,8 +401,9 @@ class _Trainer:
             self.prepared = dataclasses.replace(self.prepared, data=checked)
             test = self._pipelines(net, start_epoch=0)[2]
         with reporting_bad_images():
-            metrics = self._test_metrics(net, spec, data, test, checkpoints.history_of(state), timer, seconds, done,
-                                         replicas, steps_per_epoch)
+            metrics = self._test_metrics(
+                net, spec, data, test, checkpoints.history_of(state), timer, seconds, done, replicas, steps_per_epoch
+            )
             metrics.update(report.check_results(net, metrics, state, tested=name))  # best_epoch, warnings
         if self.chief:
             self._plots(run, net, spec, data, metrics, state)
@@ -347,8 +420,14 @@ class _Trainer:
         from kerascnn.training.evaluate import evaluate_part
 
         verbose = self.cfg.verbose if self.cfg.verbose is not None else default_verbose()
-        counts = evaluate_part(net, data.test, spec, batch_size=self.cfg.batch_size, max_steps=self.cfg.test_steps,
-                               verbose=1 if verbose == 1 and self.chief else 0)  # a bar on a terminal only
+        counts = evaluate_part(
+            net,
+            data.test,
+            spec,
+            batch_size=self.cfg.batch_size,
+            max_steps=self.cfg.test_steps,
+            verbose=1 if verbose == 1 and self.chief else 0,
+        )  # a bar on a terminal only
         epochs = len(history.get("loss", []))
         train_seconds = float(sum(timer.seconds))
         images_per_epoch = steps_per_epoch * self.cfg.batch_size if self.repeat_train else len(data.train)
@@ -360,7 +439,9 @@ class _Trainer:
             "resumed_from_epoch": int(done),
             "seconds": round(seconds, 3),
             "train_seconds": round(train_seconds, 3),
-            "images_per_second": round(images_per_epoch * len(timer.seconds) / train_seconds, 1) if train_seconds else None,
+            "images_per_second": round(images_per_epoch * len(timer.seconds) / train_seconds, 1)
+            if train_seconds
+            else None,
             "train_seconds_per_epoch": [round(t, 4) for t in timer.seconds],
             "best_val_accuracy": max(history.get("val_" + accuracy_key(net), [float("nan")])) if self.has_val else None,
             "num_replicas": int(replicas),
@@ -379,6 +460,10 @@ class _Trainer:
         counts = metrics["_counts"]
         plots.plot_confusion_matrix(counts.confusion, spec.class_names, run.work / runs.CONFUSION_MATRIX)
         wrong = np.array([w[0] for w in counts.wrong], np.int64)  # decode only the images the plot shows
-        plots.plot_misclassified(data.test.images(wrong), np.array([w[1] for w in counts.wrong], np.int64),
-                                 np.array([w[2] for w in counts.wrong], np.int64), spec.class_names,
-                                 run.work / runs.MISCLASSIFIED)
+        plots.plot_misclassified(
+            data.test.images(wrong),
+            np.array([w[1] for w in counts.wrong], np.int64),
+            np.array([w[2] for w in counts.wrong], np.int64),
+            spec.class_names,
+            run.work / runs.MISCLASSIFIED,
+        )

@@ -40,8 +40,10 @@ class CrossValidationResult:
 
     def __repr__(self):
         m = self.metrics
-        return (f"CrossValidationResult(path={str(self.path)!r}, folds={m['folds']}, "
-                f"val_accuracy={m['val_accuracy_mean']:.4f} ± {m['val_accuracy_std']:.4f})")
+        return (
+            f"CrossValidationResult(path={str(self.path)!r}, folds={m['folds']}, "
+            f"val_accuracy={m['val_accuracy_mean']:.4f} ± {m['val_accuracy_std']:.4f})"
+        )
 
 
 def fold_dir(work: Path, fold: int) -> Path:
@@ -64,13 +66,16 @@ def fit_folds(cfg: TrainConfig, train_fold, raw=None) -> CrossValidationResult:
     from kerascnn.training.strategy import tf_config_cluster
 
     if tf_config_cluster():
-        raise KerasCNNError(f"{caller_name('folds')} trains on one host; unset TF_CONFIG (or train the folds one by one).")
+        raise KerasCNNError(
+            f"{caller_name('folds')} trains on one host; unset TF_CONFIG (or train the folds one by one)."
+        )
     if raw is None:
         check_source(cfg.dataset)
     check_out_dir(cfg.out, overwrite=cfg.overwrite)
     # Each fold reads the data through prepare_data, as fit does (the same pixels); arrays are read once here.
-    class_names, y_train, raw = training_labels(raw if raw is not None else cfg.dataset, data_dir=cfg.data_dir,
-                                                test_split=cfg.test_split)
+    class_names, y_train, raw = training_labels(
+        raw if raw is not None else cfg.dataset, data_dir=cfg.data_dir, test_split=cfg.test_split
+    )
     check_folds(y_train, cfg.folds, class_names)  # before any file is written
     verbose = cfg.verbose if cfg.verbose is not None else default_verbose()
     final = Path(cfg.out)
@@ -95,8 +100,10 @@ def _fit_locked(cfg, train_fold, raw, final, verbose) -> CrossValidationResult:
                     print(f"Fold {fold}/{cfg.folds}: already trained ({out})", flush=True)
             else:
                 if verbose:
-                    print(f"Fold {fold}/{cfg.folds}: validating on slice {fold} of {cfg.folds} of the training part",
-                          flush=True)
+                    print(
+                        f"Fold {fold}/{cfg.folds}: validating on slice {fold} of {cfg.folds} of the training part",
+                        flush=True,
+                    )
                 fold_cfg = dataclasses.replace(cfg, fold=fold, out=str(out), overwrite=False)
                 train_fold(fold_cfg, raw)
             fold_paths.append(out)
@@ -117,22 +124,25 @@ def _fit_locked(cfg, train_fold, raw, final, verbose) -> CrossValidationResult:
     path = finish(RunDir(final=final, work=work, resumed=resumed), overwrite=cfg.overwrite)
     if verbose:
         print(format_summary(summary) + f"\nrun saved to {path}", flush=True)
-    return CrossValidationResult(path=path, metrics=summary, fold_paths=[fold_dir(path, i) for i in range(1, cfg.folds + 1)],
-                                 config=cfg)
+    return CrossValidationResult(
+        path=path, metrics=summary, fold_paths=[fold_dir(path, i) for i in range(1, cfg.folds + 1)], config=cfg
+    )
 
 
 def _open(final: Path, cfg: TrainConfig) -> tuple[Path, bool]:
     """Create ``<out>.partial`` (with config.json) or reopen it when it holds the same settings' folds."""
     from kerascnn.fsutil import atomic_write_json
-    from kerascnn.versions import library_versions
     from kerascnn.runs.lifecycle import keep_if_same_settings
+    from kerascnn.versions import library_versions
 
     work = runs.partial_path(final)
     identity = cfg.identity()
     resumed = keep_if_same_settings(work, identity, overwrite=cfg.overwrite, what="cross-validation")
     work.mkdir(parents=True, exist_ok=True)
     if not resumed:
-        atomic_write_json(work / runs.CONFIG_FILE, {**cfg.to_dict(), "versions": library_versions(), "identity": identity})
+        atomic_write_json(
+            work / runs.CONFIG_FILE, {**cfg.to_dict(), "versions": library_versions(), "identity": identity}
+        )
     return work, resumed
 
 
@@ -174,18 +184,25 @@ def _summarize(cfg: TrainConfig, fold_paths: list) -> tuple[dict, list]:
         data = json.loads((path / runs.CONFIG_FILE).read_text()).get("data", {})
         history = _read_history(path)
         key = _main_val_accuracy_key(history, metrics.get("best_val_accuracy"))
-        histories.append({"loss": history.get("loss", []), "val_loss": history.get("val_loss", []),
-                          "val_accuracy": history.get(key, []) if key else []})
-        rows.append({
-            "fold": fold,
-            "run": path.name,
-            "train_images": int(data.get("train_images", 0)),
-            "val_images": int(data.get("val_images", 0)),
-            "val_accuracy": round(history[key][-1], 6) if key else None,  # the last epoch's
-            "best_val_accuracy": _round(metrics.get("best_val_accuracy")),
-            "test_accuracy": _round(metrics["test_accuracy"]),  # of the best-validation checkpoint
-            "epochs": metrics["epochs"],
-        })
+        histories.append(
+            {
+                "loss": history.get("loss", []),
+                "val_loss": history.get("val_loss", []),
+                "val_accuracy": history.get(key, []) if key else [],
+            }
+        )
+        rows.append(
+            {
+                "fold": fold,
+                "run": path.name,
+                "train_images": int(data.get("train_images", 0)),
+                "val_images": int(data.get("val_images", 0)),
+                "val_accuracy": round(history[key][-1], 6) if key else None,  # the last epoch's
+                "best_val_accuracy": _round(metrics.get("best_val_accuracy")),
+                "test_accuracy": _round(metrics["test_accuracy"]),  # of the best-validation checkpoint
+                "epochs": metrics["epochs"],
+            }
+        )
     summary = {"model": cfg.model, "dataset": cfg.dataset, "folds": cfg.folds, "per_fold": rows}
     for key in ("val_accuracy", "best_val_accuracy", "test_accuracy"):
         values = [r[key] for r in rows if r[key] is not None]
@@ -198,10 +215,16 @@ def format_summary(summary: dict) -> str:
     """The table ``kerascnn fit --folds`` prints at the end."""
     lines = [f"{'fold':>4}  {'val acc (last epoch)':>20}  {'best val acc':>12}  {'test acc':>8}  {'epochs':>6}"]
     for r in summary["per_fold"]:
-        lines.append(f"{r['fold']:>4}  {r['val_accuracy']:>20.4f}  {r['best_val_accuracy']:>12.4f}  "
-                     f"{r['test_accuracy']:>8.4f}  {r['epochs']:>6}")
-    lines.append(f"{'mean':>4}  {summary['val_accuracy_mean']:>13.4f} ± {summary['val_accuracy_std']:.4f}  "
-                 f"{summary['best_val_accuracy_mean']:>12.4f}  {summary['test_accuracy_mean']:>8.4f}")
-    lines.append(f"{summary['folds']}-fold validation accuracy: {summary['val_accuracy_mean']:.4f} ± "
-                 f"{summary['val_accuracy_std']:.4f} (mean ± std over folds)")
+        lines.append(
+            f"{r['fold']:>4}  {r['val_accuracy']:>20.4f}  {r['best_val_accuracy']:>12.4f}  "
+            f"{r['test_accuracy']:>8.4f}  {r['epochs']:>6}"
+        )
+    lines.append(
+        f"{'mean':>4}  {summary['val_accuracy_mean']:>13.4f} ± {summary['val_accuracy_std']:.4f}  "
+        f"{summary['best_val_accuracy_mean']:>12.4f}  {summary['test_accuracy_mean']:>8.4f}"
+    )
+    lines.append(
+        f"{summary['folds']}-fold validation accuracy: {summary['val_accuracy_mean']:.4f} ± "
+        f"{summary['val_accuracy_std']:.4f} (mean ± std over folds)"
+    )
     return "\n".join(lines)

@@ -35,8 +35,14 @@ def plot_learning_curves(history: dict, path, *, accuracy_key: str = "accuracy")
         for prefix, style in (("", "-"), ("val_", "--")):
             values = history.get(prefix + key)
             if values:
-                ax.plot(epochs[: len(values)], values, style, marker="o", ms=3,
-                        label=("validation " if prefix else "training ") + title)
+                ax.plot(
+                    epochs[: len(values)],
+                    values,
+                    style,
+                    marker="o",
+                    ms=3,
+                    label=("validation " if prefix else "training ") + title,
+                )
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
@@ -73,8 +79,15 @@ def plot_confusion_matrix(cm: np.ndarray, class_names, path) -> None:
         threshold = cm.max() / 2 if cm.size else 0
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if cm[i, j] > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    int(cm[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if cm[i, j] > threshold else "black",
+                )
     _save(fig, path)
 
 
@@ -93,15 +106,22 @@ def plot_misclassified(images, y_true, y_pred, class_names, path, *, max_images:
     for k, i in enumerate(wrong):
         r, q = divmod(k, cols)
         img = images[i] if c == 3 else np.repeat(images[i], 3, axis=-1)
-        mosaic[r * cell_h + pad_top: r * cell_h + pad_top + h, q * cell_w + pad: q * cell_w + pad + w] = img
+        mosaic[r * cell_h + pad_top : r * cell_h + pad_top + h, q * cell_w + pad : q * cell_w + pad + w] = img
     fig = _figure((cols * 1.5, rows * 1.6 + 0.4))
     ax = fig.subplots()
     ax.imshow(mosaic, interpolation="nearest")
     ax.axis("off")
     for k, i in enumerate(wrong):
         r, q = divmod(k, cols)
-        ax.text(q * cell_w + cell_w / 2, r * cell_h + pad_top / 2, f"{class_names[y_true[i]]} -> {class_names[y_pred[i]]}",
-                ha="center", va="center", fontsize=7, color="crimson")
+        ax.text(
+            q * cell_w + cell_w / 2,
+            r * cell_h + pad_top / 2,
+            f"{class_names[y_true[i]]} -> {class_names[y_pred[i]]}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="crimson",
+        )
     ax.set_title("misclassified test images (true -> predicted)" if len(wrong) else "no misclassified test images")
     _save(fig, path)
 

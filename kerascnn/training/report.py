@@ -79,19 +79,25 @@ class FitReport:
         """Print the summary (and the warnings known before training)."""
         cfg, data, spec = self.cfg, self.data, self.data.spec
         val = f" / {len(data.val):,} val" if data.val is not None else ""
-        self._print(f"Data:  {describe_source(self.dataset, data)}: {len(data.train):,} train{val} / "
-                    f"{len(data.test):,} test images, {data.num_classes} classes, images {_shape(spec.image_shape)}")
+        self._print(
+            f"Data:  {describe_source(self.dataset, data)}: {len(data.train):,} train{val} / "
+            f"{len(data.test):,} test images, {data.num_classes} classes, images {_shape(spec.image_shape)}"
+        )
         resized = "" if tuple(spec.image_shape) == tuple(spec.input_shape) else " (resized)"
         remaining = self.total_epochs - first_epoch
-        self._print(f"Model: {cfg.model} at {_shape(spec.input_shape)}{resized}, batch {cfg.batch_size}, "
-                    f"{self.steps_per_epoch:,} steps per epoch, {remaining} epoch{'s' * (remaining != 1)}")
+        self._print(
+            f"Model: {cfg.model} at {_shape(spec.input_shape)}{resized}, batch {cfg.batch_size}, "
+            f"{self.steps_per_epoch:,} steps per epoch, {remaining} epoch{'s' * (remaining != 1)}"
+        )
         if self.steps_per_epoch == 1 and not cfg.steps_per_epoch:
             n = len(data.train)
             smaller = 32 if n > 64 else max(1, n // 4)
-            self.warn(f"one training step per epoch ({n:,} training images, batch {cfg.batch_size}): every epoch is "
-                      f"a single weight update, so {self.total_epochs} epochs are {self.total_epochs} updates. "
-                      f"A smaller batch trains far more per epoch (--batch-size {smaller}: "
-                      f"{-(-n // smaller)} steps per epoch).")
+            self.warn(
+                f"one training step per epoch ({n:,} training images, batch {cfg.batch_size}): every epoch is "
+                f"a single weight update, so {self.total_epochs} epochs are {self.total_epochs} updates. "
+                f"A smaller batch trains far more per epoch (--batch-size {smaller}: "
+                f"{-(-n // smaller)} steps per epoch)."
+            )
         self._remaining_epochs = remaining
 
     def warn(self, message: str) -> None:
@@ -120,11 +126,15 @@ class FitReport:
 
     def final_line(self, metrics: dict, path) -> None:
         epochs = int(metrics["epochs"])
-        which = (f"the weights of epoch {self.tested_epoch} of {epochs}"
-                 + (f" (the best {self._monitor_words()})" if metrics.get("tested_checkpoint") == "best.keras"
-                    and self.tested_epoch != epochs else ""))
-        self._print(f"Test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) on "
-                    f"{metrics['test_images']} images with {which}; run saved to {path}")
+        which = f"the weights of epoch {self.tested_epoch} of {epochs}" + (
+            f" (the best {self._monitor_words()})"
+            if metrics.get("tested_checkpoint") == "best.keras" and self.tested_epoch != epochs
+            else ""
+        )
+        self._print(
+            f"Test accuracy {metrics['test_accuracy']:.4f} (loss {metrics['test_loss']:.4f}) on "
+            f"{metrics['test_images']} images with {which}; run saved to {path}"
+        )
 
     def _monitor_words(self) -> str:
         return "validation accuracy" if self.data.val is not None else "training accuracy"
@@ -138,9 +148,11 @@ class FitReport:
         one_class = len(y_pred) and len(np.unique(y_pred)) == 1
         if accuracy <= chance + CHANCE_MARGIN:
             also = f" (every test image is predicted as {names[int(y_pred[0])]!r})" if one_class else ""
-            self.warn(f"test accuracy {accuracy:.4f} is chance level: always answering the most frequent class "
-                      f"scores {chance:.4f}{also}. The model has learned nothing it can use on new images: train "
-                      "longer, check the learning rate (--lr), or check that the labels match the images.")
+            self.warn(
+                f"test accuracy {accuracy:.4f} is chance level: always answering the most frequent class "
+                f"scores {chance:.4f}{also}. The model has learned nothing it can use on new images: train "
+                "longer, check the learning rate (--lr), or check that the labels match the images."
+            )
 
     def _check_batch_norm(self, net, accuracy, y_pred) -> None:
         from kerascnn.training.strategy import tf_config_cluster
@@ -160,19 +172,25 @@ class FitReport:
         momentum = {**default_hyperparameters(self.cfg.model), **self.cfg.hparams}.get("bn_momentum")
         lower = ""
         if isinstance(momentum, (int, float)) and momentum > 0.5:
-            lower = f"a lower --hparam bn_momentum={max(0.5, round(1 - (1 - float(momentum)) * 10, 2))} (now {momentum}), "
-        self.warn(f"BatchNorm's moving statistics have not settled: with them (inference mode, as exports and "
-                  f"`kerascnn predict` run the model) the test images score {accuracy:.4f}{also}; with each batch's "
-                  f"own statistics (training mode) the same weights score {training_mode:.4f}. The moving averages "
-                  f"lag behind the weights: train more epochs, or use {lower}a larger --batch-size, or a lower --lr.")
+            lower = (
+                f"a lower --hparam bn_momentum={max(0.5, round(1 - (1 - float(momentum)) * 10, 2))} (now {momentum}), "
+            )
+        self.warn(
+            f"BatchNorm's moving statistics have not settled: with them (inference mode, as exports and "
+            f"`kerascnn predict` run the model) the test images score {accuracy:.4f}{also}; with each batch's "
+            f"own statistics (training mode) the same weights score {training_mode:.4f}. The moving averages "
+            f"lag behind the weights: train more epochs, or use {lower}a larger --batch-size, or a lower --lr."
+        )
         self.batch_norm_lags = True
 
 
 def _has_batch_norm(model) -> bool:
     import keras
 
-    return any(isinstance(layer, keras.layers.BatchNormalization)
-               or isinstance(layer, keras.Model) and _has_batch_norm(layer) for layer in model.layers)
+    return any(
+        isinstance(layer, keras.layers.BatchNormalization) or isinstance(layer, keras.Model) and _has_batch_norm(layer)
+        for layer in model.layers
+    )
 
 
 def batch_statistics_accuracy(net, data, *, limit: int = BN_CHECK_IMAGES, batch_size: int = 256):
@@ -242,8 +260,10 @@ def _time_estimate(report: FitReport):
             self.done = True
             total = per_epoch * report._remaining_epochs
             prefix = "\n" if report.verbose == 1 else ""  # after the progress bar's unfinished line
-            report._print(f"{prefix}Time:  about {_seconds(per_epoch)} per epoch of training steps, "
-                          f"{_seconds(total)} for {report._remaining_epochs} epochs (validation not included)")
+            report._print(
+                f"{prefix}Time:  about {_seconds(per_epoch)} per epoch of training steps, "
+                f"{_seconds(total)} for {report._remaining_epochs} epochs (validation not included)"
+            )
 
     return TimeEstimate()
 

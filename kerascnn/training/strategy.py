@@ -30,7 +30,9 @@ def tf_config_cluster() -> tuple[int, int] | None:
         task = cfg.get("task", {})
         index = int(task.get("index", 0)) + (1 if task.get("type") == "worker" and cfg["cluster"].get("chief") else 0)
     except (ValueError, AttributeError, TypeError) as e:
-        raise KerasCNNError(f"TF_CONFIG is not valid JSON of the form {{'cluster': {{'worker': [...]}}, 'task': {{...}}}}: {e}") from None
+        raise KerasCNNError(
+            f"TF_CONFIG is not valid JSON of the form {{'cluster': {{'worker': [...]}}, 'task': {{...}}}}: {e}"
+        ) from None
     return (workers, index) if workers > 1 else None
 
 
@@ -83,7 +85,9 @@ def is_chief(strategy) -> bool:
     if resolver is None or not tf_config_cluster():
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
-    return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict())
+    return task_type == "chief" or (
+        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    )
 
 
 def worker_index(strategy) -> int:

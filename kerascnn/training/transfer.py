@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 
-
 from kerascnn.errors import KerasCNNError
 from kerascnn.models.heads import is_head
 from kerascnn.settings import caller_name
@@ -36,8 +35,10 @@ def phases(cfg) -> list[Phase]:
     first = Phase(1, 0, int(cfg.epochs), float(cfg.lr), cfg.freeze or "none")
     if not cfg.fine_tune_epochs:
         return [first]
-    return [first, Phase(2, first.end_epoch, first.end_epoch + int(cfg.fine_tune_epochs), float(cfg.fine_tune_lr),
-                         "none")]
+    return [
+        first,
+        Phase(2, first.end_epoch, first.end_epoch + int(cfg.fine_tune_epochs), float(cfg.fine_tune_lr), "none"),
+    ]
 
 
 def phase_of_checkpoint(all_phases: list[Phase], epochs_done: int) -> Phase:
@@ -61,7 +62,9 @@ def check_freeze(model, freeze: str | None) -> None:
             f"(kerascnn summary {model.name}), e.g. {shown}."
         )
     if names.index(freeze) >= len(names) - 1:
-        raise KerasCNNError(f"{caller_name('freeze', freeze)} would freeze every layer of {model.name}: nothing would train.")
+        raise KerasCNNError(
+            f"{caller_name('freeze', freeze)} would freeze every layer of {model.name}: nothing would train."
+        )
 
 
 def apply_freeze(model, freeze: str) -> list[str]:

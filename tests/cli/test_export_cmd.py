@@ -16,8 +16,20 @@ def run_dir(trained_run):
 def test_help_teaches_formats_and_bounds(kerascnn_main):
     proc = kerascnn_main("export", "--help")
     assert proc.returncode == 0
-    for text in ("--format", "--quantize", "int8", "models/lenet/1/", "99.9%", "examples:", "onnx", "MediaPipe",
-                 "--gray-input", "RGB frames", "--author", "--license"):
+    for text in (
+        "--format",
+        "--quantize",
+        "int8",
+        "models/lenet/1/",
+        "99.9%",
+        "examples:",
+        "onnx",
+        "MediaPipe",
+        "--gray-input",
+        "RGB frames",
+        "--author",
+        "--license",
+    ):
         assert text in proc.stdout
 
 
@@ -35,7 +47,9 @@ def test_saved_model_export_prints_parity_and_writes_version_1(kerascnn_main, ru
 
 @pytest.mark.slow
 def test_int8_tflite_export_with_default_name(kerascnn_main, run_dir, tmp_path):
-    proc = kerascnn_main("export", run_dir, "--format", "tflite", "--quantize", "int8", "--parity-samples", "300", cwd=tmp_path)
+    proc = kerascnn_main(
+        "export", run_dir, "--format", "tflite", "--quantize", "int8", "--parity-samples", "300", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     path = tmp_path / "models" / "lenet_int8.tflite"
     info = json.loads(path.with_suffix(".json").read_text())
@@ -115,8 +129,23 @@ def test_tflite_export_with_metadata_flags_and_gray_input(kerascnn_main, run_dir
     from kerascnn.export import read_metadata
 
     out = tmp_path / "gray.tflite"
-    proc = kerascnn_main("export", run_dir, "--format", "tflite", "--gray-input", "--author", "Ada Lovelace",
-                         "--license", "CC-BY-4.0", "--model-version", "3", "--out", out, "--parity-samples", "100")
+    proc = kerascnn_main(
+        "export",
+        run_dir,
+        "--format",
+        "tflite",
+        "--gray-input",
+        "--author",
+        "Ada Lovelace",
+        "--license",
+        "CC-BY-4.0",
+        "--model-version",
+        "3",
+        "--out",
+        out,
+        "--parity-samples",
+        "100",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Input: uint8 GRAYSCALE images 8x8; metadata: 10 class names, author 'Ada Lovelace'" in proc.stdout
     metadata = read_metadata(out.read_bytes())

@@ -26,8 +26,24 @@ def test_fit_and_evaluate_on_idx_files_in_mixed_precision(tmp_path, kerascnn_mai
 
     data = data_files.write_idx_folder(tmp_path / "idx", n_train=200, n_test=60, gz=True)
     out = tmp_path / "run"
-    proc = kerascnn_main("fit", "lenet", "--dataset", data, "--epochs", "2", "--batch-size", "32", "--hparams", relu,
-                         "--input-shape", "12,12", "--precision", "mixed_bfloat16", "--out", out)
+    proc = kerascnn_main(
+        "fit",
+        "lenet",
+        "--dataset",
+        data,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--hparams",
+        relu,
+        "--input-shape",
+        "12,12",
+        "--precision",
+        "mixed_bfloat16",
+        "--out",
+        out,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((out / "config.json").read_text())["precision"] == "mixed_bfloat16"
     assert keras.saving.load_model(out / "best.keras").get_layer("block1_conv").dtype_policy.name == "mixed_bfloat16"
@@ -45,8 +61,29 @@ def test_fit_and_evaluate_on_idx_files_in_mixed_precision(tmp_path, kerascnn_mai
 def test_fit_folds_on_an_rgb_image_folder_prints_the_fold_table(tmp_path, relu, capsys):
     data = data_files.write_image_folder(tmp_path / "images", per_class=12, rgb=True)
     out = tmp_path / "cv"
-    assert main(["fit", "lenet", "--dataset", str(data), "--folds", "2", "--epochs", "1", "--batch-size", "8",
-                 "--hparams", relu, "--input-shape", "12,12", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                "lenet",
+                "--dataset",
+                str(data),
+                "--folds",
+                "2",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--hparams",
+                relu,
+                "--input-shape",
+                "12,12",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-2].startswith("2-fold validation accuracy: ") and "±" in lines[-2]
     assert lines[-1] == f"run saved to {out}"
@@ -84,10 +121,13 @@ def _non_image(folder):
     (folder / "left" / "readme.png").write_text("# not a picture")  # (readme.md would be skipped: not an image name)
 
 
-@pytest.mark.parametrize("extra, expected", [
-    (["--hparam", "relu"], "--hparam takes KEY=VALUE"),
-    (["--hparam", "lr=-1"], "lr must be positive. Received: lr=-1"),  # --hparam wins over the --hparams file
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--hparam", "relu"], "--hparam takes KEY=VALUE"),
+        (["--hparam", "lr=-1"], "lr must be positive. Received: lr=-1"),  # --hparam wins over the --hparams file
+    ],
+)
 def test_hparam_pairs_combine_with_the_hparams_file(tmp_path, capsys, extra, expected):
     best = tmp_path / "best.json"
     best.write_text(json.dumps({"activation": "relu", "learning_rate": 0.01}))
@@ -108,7 +148,16 @@ def test_hparam_pairs_combine_with_the_hparams_file(tmp_path, capsys, extra, exp
         (None, ["--lr", "1e9", "--optimizer", "sgd"], "loss became NaN"),
         (None, ["--dataset", "mnist", "--data-dir", "{tmp}/tfds"], "could not be downloaded"),
     ],
-    ids=["unknown-dataset", "corrupt-idx-header", "count-mismatch", "one-class", "non-image", "unresizable", "nan", "tfds-offline"],
+    ids=[
+        "unknown-dataset",
+        "corrupt-idx-header",
+        "count-mismatch",
+        "one-class",
+        "non-image",
+        "unresizable",
+        "nan",
+        "tfds-offline",
+    ],
 )
 def test_bad_input_is_one_line_exit_1_and_no_run_dir(tmp_path, capsys, relu, make, extra, expected):
     args = ["fit", "lenet", "--epochs", "1", "--hparams", relu, "--out", str(tmp_path / "run")]
@@ -158,15 +207,18 @@ def _help(capsys, *command) -> str:
 
 
 def test_help_teaches(capsys):
-    for command, example in (("fit", "kerascnn fit lenet --dataset mnist"),
-                             ("evaluate", "kerascnn evaluate runs/lenet")):
+    for command, example in (
+        ("fit", "kerascnn fit lenet --dataset mnist"),
+        ("evaluate", "kerascnn evaluate runs/lenet"),
+    ):
         out = _help(capsys, command)
         assert "examples:" in out and example in out
     # Each example is one line of its own (a line-continuation backslash once glued two together).
     fit_help = _help(capsys, "fit").splitlines()
     transfer = [line for line in fit_help if "--init-from resnet18.safetensors" in line]
-    assert transfer == ["  kerascnn fit resnet18 --init-from resnet18.safetensors --input-shape 64,64 --epochs 3 "
-                        "--fine-tune-epochs 5"]
+    assert transfer == [
+        "  kerascnn fit resnet18 --init-from resnet18.safetensors --input-shape 64,64 --epochs 3 --fine-tune-epochs 5"
+    ]
 
 
 def test_no_help_shows_a_path_of_the_machine_it_was_made_on(capsys):
@@ -192,17 +244,45 @@ def test_every_setting_is_a_flag_that_reaches_fit_unchanged(tmp_path):
     undeclared = [f.name for f in dataclasses.fields(TrainConfig) if not f.metadata.get("help")]
     assert not undeclared, f"declare these TrainConfig fields with setting(default, help, ...): {undeclared}"
     parser = build_parser()
-    args = parser.parse_args(["fit", "lenet", "--input-shape", "32x32", "--augment", "flip,crop", "--precision",
-                              "mixed_bfloat16", "--cache-budget-mb", "0", "--skip-bad-images", "--jit-compile",
-                              "--aux-loss-weight", "0.5", "--init-from", "runs/x", "--out", str(tmp_path)])
+    args = parser.parse_args(
+        [
+            "fit",
+            "lenet",
+            "--input-shape",
+            "32x32",
+            "--augment",
+            "flip,crop",
+            "--precision",
+            "mixed_bfloat16",
+            "--cache-budget-mb",
+            "0",
+            "--skip-bad-images",
+            "--jit-compile",
+            "--aux-loss-weight",
+            "0.5",
+            "--init-from",
+            "runs/x",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     flags = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata["cli"]}
     assert set(args.setting_names) == flags
     settings = {name: getattr(args, name) for name in args.setting_names}
     assert settings["input_shape"] == [32, 32] and settings["augment"] == ["flip", "crop"]
     assert settings["cache_budget_mb"] == 0 and settings["skip_bad_images"] is True and settings["jit_compile"]
     assert TrainConfig(model="lenet", **settings) == TrainConfig(
-        model="lenet", input_shape=[32, 32], augment=["flip", "crop"], precision="mixed_bfloat16", cache_budget_mb=0,
-        skip_bad_images=True, jit_compile=True, aux_loss_weight=0.5, init_from="runs/x", out=str(tmp_path))
+        model="lenet",
+        input_shape=[32, 32],
+        augment=["flip", "crop"],
+        precision="mixed_bfloat16",
+        cache_budget_mb=0,
+        skip_bad_images=True,
+        jit_compile=True,
+        aux_loss_weight=0.5,
+        init_from="runs/x",
+        out=str(tmp_path),
+    )
     defaults = parser.parse_args(["fit", "lenet"])
     assert TrainConfig(model="lenet", **{n: getattr(defaults, n) for n in defaults.setting_names}) == TrainConfig()
 
@@ -210,7 +290,8 @@ def test_every_setting_is_a_flag_that_reaches_fit_unchanged(tmp_path):
 def test_a_flag_error_on_the_command_line_names_the_flag(tmp_path, capsys):
     assert main(["fit", "lenet", "--freeze", "backbone", "--out", str(tmp_path / "run")]) == 1
     assert capsys.readouterr().err.strip() == (
-        "kerascnn fit: error: --freeze and --fine-tune-epochs need --init-from (pretrained weights to start from).")
+        "kerascnn fit: error: --freeze and --fine-tune-epochs need --init-from (pretrained weights to start from)."
+    )
 
 
 def test_evaluate_errors(tmp_path, capsys):

@@ -64,8 +64,21 @@ def test_summary_json_for_alexnet_at_224x224x1(capsys):
 
 
 def test_summary_table_with_hparams(capsys):
-    assert main(["summary", "vgg11", "--input-shape", "64x64", "--hparam", "width_divisor=4",
-                 "--hparam", "dense_units=[32, 32]"]) == 0
+    assert (
+        main(
+            [
+                "summary",
+                "vgg11",
+                "--input-shape",
+                "64x64",
+                "--hparam",
+                "width_divisor=4",
+                "--hparam",
+                "dense_units=[32, 32]",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "block1_conv1" in out and "64x64x16" in out and "width_divisor=4" in out
     assert "Tunable hyperparameters" in out
@@ -74,8 +87,12 @@ def test_summary_table_with_hparams(capsys):
 def test_summary_takes_an_hparams_file_like_fit(tmp_path, capsys):
     # A tuning's best_hyperparameters.json: builder hyperparameters plus training settings summary ignores.
     best = tmp_path / "best_hyperparameters.json"
-    best.write_text(json.dumps({"width_divisor": 2, "dense_units": [64, 64], "learning_rate": 0.01, "optimizer": "adam"}))
-    assert main(["summary", "vgg11", "--input-shape", "64x64", "--hparams", str(best), "--hparam", "width_divisor=4"]) == 0
+    best.write_text(
+        json.dumps({"width_divisor": 2, "dense_units": [64, 64], "learning_rate": 0.01, "optimizer": "adam"})
+    )
+    assert (
+        main(["summary", "vgg11", "--input-shape", "64x64", "--hparams", str(best), "--hparam", "width_divisor=4"]) == 0
+    )
     out = capsys.readouterr().out
     assert "64x64x16" in out  # --hparam wins over the file: 64 / 4 filters in the first block
     assert "width_divisor=4" in out and "dense_units=[64, 64]" in out and "learning_rate" not in out

@@ -35,7 +35,7 @@ def _top1(stdout: str, paths) -> list:
     result = []
     for path in paths:
         line = next(line for line in stdout.splitlines() if line.startswith(str(path)))
-        result.append(line[len(str(path)):].split()[0])
+        result.append(line[len(str(path)) :].split()[0])
     return result
 
 
@@ -50,7 +50,10 @@ def test_predict_with_tflite_prints_top_k_and_benchmark(kerascnn_cli, exported, 
     assert _top1(proc.stdout, paths) == expected_top1
     line = next(line for line in proc.stdout.splitlines() if line.startswith(str(paths[0])))
     assert len(re.findall(r"\d+\.\d\d%", line)) == 2  # top-2
-    assert re.search(r"benchmark \(tflite, 50 single-image runs\): p50 [\d.]+ (us|ms), p99 [\d.]+ (us|ms), [\d,]+ images/s", proc.stdout)
+    assert re.search(
+        r"benchmark \(tflite, 50 single-image runs\): p50 [\d.]+ (us|ms), p99 [\d.]+ (us|ms), [\d,]+ images/s",
+        proc.stdout,
+    )
 
 
 def test_predict_reads_class_names_from_the_tflite_file_alone(kerascnn_main, exported, pngs, expected_top1, tmp_path):
@@ -74,7 +77,10 @@ def test_predict_with_saved_model_folder_and_npy(kerascnn_main, exported, pngs, 
     proc = kerascnn_main("predict", model, paths[0], tmp_path / "batch.npy", "--top-k", "1")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "(SavedModel version 1)" in proc.stdout
-    assert _top1(proc.stdout, [paths[0], f"{tmp_path / 'batch.npy'}[0]", f"{tmp_path / 'batch.npy'}[1]"]) == expected_top1[:1] + expected_top1[:2]
+    assert (
+        _top1(proc.stdout, [paths[0], f"{tmp_path / 'batch.npy'}[0]", f"{tmp_path / 'batch.npy'}[1]"])
+        == expected_top1[:1] + expected_top1[:2]
+    )
 
 
 def test_bad_inputs_fail_with_one_line(kerascnn_main, exported, pngs, tmp_path):

@@ -16,8 +16,17 @@ from kerascnn.errors import KerasCNNError
 def test_help_explains_the_command(kerascnn_main):
     result = kerascnn_main("serve", "--help")
     assert result.returncode == 0
-    for text in ("TF Serving", "MODEL_BASE_PATH", "--model-config-file", "--no-batching", "--max-batch-size",
-                 "--batch-timeout-micros", "127.0.0.1", "model_config_list", "curl"):
+    for text in (
+        "TF Serving",
+        "MODEL_BASE_PATH",
+        "--model-config-file",
+        "--no-batching",
+        "--max-batch-size",
+        "--batch-timeout-micros",
+        "127.0.0.1",
+        "model_config_list",
+        "curl",
+    ):
         assert text in result.stdout
 
 
@@ -38,24 +47,29 @@ def folders(tmp_path):
     return tmp_path
 
 
-@pytest.mark.parametrize("make_args, message", [
-    (lambda d: [], "Give the folder to serve"),
-    (lambda d: [d / "missing"], "does not exist"),
-    (lambda d: [d / "version"], "is a SavedModel, not a model base path"),
-    (lambda d: [d / "base", "--model-config-file", d / "models.config"], "not both"),
-    (lambda d: ["--model-config-file", d / "bad.config"], "1:30"),
-    (lambda d: ["--model-config-file", d / "missing.config"], "Cannot read model config file"),
-    (lambda d: [d / "base", "--model-version-policy", "newest"], "version policy"),
-    (lambda d: [d / "base", "--max-batch-size", "0"], "max_batch_size must be at least 1"),
-    (lambda d: [d / "base", "--port", "70000"], "--port must be"),
-    (lambda d: [d / "base", "--grpc-port", "-1"], "--grpc-port must be"),
-    (lambda d: [d / "base", "--port", "9123", "--grpc-port", "9123"], "--grpc-port and --port must differ"),
-    (lambda d: [d / "base", "--header-timeout", "0"], "--header-timeout must be > 0 seconds"),
-    (lambda d: [d / "base", "--max-image-pixels", "0"], "--max-image-pixels must be at least 1"),
-    (lambda d: [d / "base", "--poll-seconds", "-1"], "--poll-seconds"),
-    (lambda d: [d / "base", "--port", "0", "--grpc-port", "0", "--access-log", d / "no" / "such" / "dir.log"],
-     "Cannot open the access log"),
-])
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda d: [], "Give the folder to serve"),
+        (lambda d: [d / "missing"], "does not exist"),
+        (lambda d: [d / "version"], "is a SavedModel, not a model base path"),
+        (lambda d: [d / "base", "--model-config-file", d / "models.config"], "not both"),
+        (lambda d: ["--model-config-file", d / "bad.config"], "1:30"),
+        (lambda d: ["--model-config-file", d / "missing.config"], "Cannot read model config file"),
+        (lambda d: [d / "base", "--model-version-policy", "newest"], "version policy"),
+        (lambda d: [d / "base", "--max-batch-size", "0"], "max_batch_size must be at least 1"),
+        (lambda d: [d / "base", "--port", "70000"], "--port must be"),
+        (lambda d: [d / "base", "--grpc-port", "-1"], "--grpc-port must be"),
+        (lambda d: [d / "base", "--port", "9123", "--grpc-port", "9123"], "--grpc-port and --port must differ"),
+        (lambda d: [d / "base", "--header-timeout", "0"], "--header-timeout must be > 0 seconds"),
+        (lambda d: [d / "base", "--max-image-pixels", "0"], "--max-image-pixels must be at least 1"),
+        (lambda d: [d / "base", "--poll-seconds", "-1"], "--poll-seconds"),
+        (
+            lambda d: [d / "base", "--port", "0", "--grpc-port", "0", "--access-log", d / "no" / "such" / "dir.log"],
+            "Cannot open the access log",
+        ),
+    ],
+)
 def test_user_errors_say_what_to_do(folders, make_args, message):
     args = build_parser().parse_args(["serve", *map(str, make_args(folders))])
     with pytest.raises(KerasCNNError, match=message.replace("(", r"\(")):

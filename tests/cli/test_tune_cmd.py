@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from kerascnn_testing.children import finished, program, start_child
 
 FAST = ["--max-trials", "3", "--epochs", "1", "--seed", "1"]
@@ -92,8 +93,9 @@ def test_search_then_fit_the_winner(resumed_search, tmp_path, kerascnn_main):
     assert (out / "scores_by_trial.png").stat().st_size > 1000
     # fit trains the winner with exactly those hyperparameters.
     run_dir = tmp_path / "fit"
-    fitted = kerascnn_main("fit", "lenet", "--hparams", out / "best_hyperparameters.json", "--epochs", "1",
-                           "--out", run_dir)
+    fitted = kerascnn_main(
+        "fit", "lenet", "--hparams", out / "best_hyperparameters.json", "--epochs", "1", "--out", run_dir
+    )
     assert fitted.returncode == 0, fitted.stderr[-3000:]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["lr"] == pytest.approx(best["lr"]) and config["optimizer"] == best["optimizer"]
@@ -145,11 +147,28 @@ def test_tune_offers_every_fit_setting_a_trial_trains_with(capsys):
     with pytest.raises(SystemExit):
         main(["tune", "--help"])
     out = capsys.readouterr().out
-    flags = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(TrainConfig)
-             if f.metadata["cli"] and f.name not in NOT_FOR_TRIALS}
+    flags = {
+        "--" + f.name.replace("_", "-")
+        for f in dataclasses.fields(TrainConfig)
+        if f.metadata["cli"] and f.name not in NOT_FOR_TRIALS
+    }
     assert flags and all(flag in out for flag in flags), sorted(f for f in flags if f not in out)
-    args = build_parser().parse_args(["tune", "resnet18", "--input-shape", "32,32,1", "--augment", "flip",
-                                      "--precision", "mixed_bfloat16", "--lr", "0.01", "--max-trials", "2"])
+    args = build_parser().parse_args(
+        [
+            "tune",
+            "resnet18",
+            "--input-shape",
+            "32,32,1",
+            "--augment",
+            "flip",
+            "--precision",
+            "mixed_bfloat16",
+            "--lr",
+            "0.01",
+            "--max-trials",
+            "2",
+        ]
+    )
     assert set(args.trial_setting_names) == set(TRIAL_SETTINGS)
     given = {n: getattr(args, n) for n in args.trial_setting_names if getattr(args, n) is not None}
     assert given == {"input_shape": [32, 32, 1], "augment": ["flip"], "precision": "mixed_bfloat16", "lr": 0.01}
@@ -187,8 +206,9 @@ def test_errors_name_flags_on_the_command_line_and_keywords_in_python(tmp_path, 
 def test_console_off_a_terminal_is_plain_lines_with_one_trial_numbering(tmp_path, kerascnn_cli):
     # A fresh process writing to a pipe, as a log file or CI sees it.
     out = tmp_path / "tune"
-    proc = kerascnn_cli("tune", "lenet", "--tuner", "random", "--max-trials", "2", "--epochs", "1", "--seed", "1",
-                        "--out", out)
+    proc = kerascnn_cli(
+        "tune", "lenet", "--tuner", "random", "--max-trials", "2", "--epochs", "1", "--seed", "1", "--out", out
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     console = proc.stdout + proc.stderr
     assert "\x1b" not in console and "\r" not in console  # no progress bars, no "clearing" escape codes
@@ -199,5 +219,8 @@ def test_console_off_a_terminal_is_plain_lines_with_one_trial_numbering(tmp_path
     scores = {int(r["trial"]): float(r["val_accuracy"]) for r in _trials(out)}
     assert sorted(scores) == [1, 2] and int(best.split()[1]) == max(scores, key=scores.get)
     for number, score in scores.items():  # the console's "Trial N Complete" is trials.csv's trial N
-        block = console[console.index(f"Trial {number} Complete"):]
-        assert block.splitlines()[1] == f"val_accuracy: {score}" or abs(float(block.splitlines()[1].split()[1]) - score) < 1e-6
+        block = console[console.index(f"Trial {number} Complete") :]
+        assert (
+            block.splitlines()[1] == f"val_accuracy: {score}"
+            or abs(float(block.splitlines()[1].split()[1]) - score) < 1e-6
+        )

@@ -27,8 +27,9 @@ def test_the_same_seed_gives_the_same_augmented_batches():
 
 def test_fit_with_augmentation_is_reproducible(tmp_path):
     def weights(seed, name):
-        run = kerascnn.fit("lenet", epochs=1, batch_size=16, augment=["translate"], seed=seed, out=str(tmp_path / name),
-                           verbose=0)
+        run = kerascnn.fit(
+            "lenet", epochs=1, batch_size=16, augment=["translate"], seed=seed, out=str(tmp_path / name), verbose=0
+        )
         return [w.numpy() for w in run.model.weights]
 
     first, again, other = weights(0, "a"), weights(0, "b"), weights(1, "c")

@@ -13,8 +13,8 @@ from kerascnn.data import image_policy
 from kerascnn.data.image_policy import decode, inspect
 from kerascnn.errors import DataError
 from kerascnn.inference.images import load_image
-from kerascnn.serving.status import ServingError
 from kerascnn.serving.image_limits import check_string_inputs
+from kerascnn.serving.status import ServingError
 from kerascnn_testing.data_files import png_bomb, write_image_folder
 
 RNG = np.random.default_rng(0)

@@ -7,12 +7,12 @@ import pytest
 
 from kerascnn.data import (
     RawDataset,
+    augmentation_layers,
     build_dataset,
     channel_stats,
     load_dataset,
-    augmentation_layers,
-    prepare_data,
     make_spec,
+    prepare_data,
     preprocess,
     split_validation,
 )

@@ -48,8 +48,14 @@ def test_streaming_gives_the_in_memory_splits_classes_and_images(digit_folder):
 def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
     import kerascnn
 
-    common = dict(dataset=str(digit_folder), input_shape=[16, 16], epochs=3, verbose=0, batch_size=64,
-                  hparams={"activation": "relu", "pooling": "max"})  # learns the digits in 2-3 epochs
+    common = dict(
+        dataset=str(digit_folder),
+        input_shape=[16, 16],
+        epochs=3,
+        verbose=0,
+        batch_size=64,
+        hparams={"activation": "relu", "pooling": "max"},
+    )  # learns the digits in 2-3 epochs
     memory = kerascnn.fit("lenet", out=str(tmp_path / "memory"), **common)
     stream = kerascnn.fit("lenet", out=str(tmp_path / "stream"), cache_budget_mb=0, **common)
     assert not memory.metrics["streaming"] and stream.metrics["streaming"]
@@ -57,8 +63,9 @@ def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
     assert stream.metrics["test_accuracy"] > 0.7
     assert stream.metrics["test_accuracy"] > memory.metrics["test_accuracy"] - 0.1
     spec = json.loads((stream.path / "data_spec.json").read_text())
-    assert spec["streaming"] and spec["statistics"]["of"] == len(prepare_data(
-        str(digit_folder), (16, 16, 1), cache_budget_bytes=0).train)
+    assert spec["streaming"] and spec["statistics"]["of"] == len(
+        prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0).train
+    )
     # evaluate reads the same streamed test part and gets the same answer
     assert kerascnn.evaluate(stream.path)["test_accuracy"] == pytest.approx(stream.metrics["test_accuracy"], abs=1e-6)
     # export's calibration and parity images: bounded reads of the streamed parts, at the spec's image shape
@@ -68,8 +75,14 @@ def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
     assert exported.x_test.shape == (stream.metrics["test_images"], 16, 16, 1)
     assert len(exported.x_train) == 1000 and exported.image_shape == tuple(spec["image_shape"])
     # bounded epochs: Keras' steps_per_epoch / validation_steps
-    bounded = kerascnn.fit("lenet", out=str(tmp_path / "bounded"), cache_budget_mb=0, steps_per_epoch=3,
-                           eval_steps=1, **{**common, "epochs": 2})
+    bounded = kerascnn.fit(
+        "lenet",
+        out=str(tmp_path / "bounded"),
+        cache_budget_mb=0,
+        steps_per_epoch=3,
+        eval_steps=1,
+        **{**common, "epochs": 2},
+    )
     assert bounded.metrics["epochs"] == 2
     rows = (bounded.path / "history.csv").read_text().strip().splitlines()
     assert len(rows) == 3
@@ -78,8 +91,15 @@ def test_fit_streamed_trains_as_well_as_in_memory(digit_folder, tmp_path):
 def test_workers_read_disjoint_shares_of_the_files(digit_folder):
     stream = prepare_data(str(digit_folder), (16, 16, 1), cache_budget_bytes=0)
     part = stream.train
-    read = [sorted(p.decode() for p, _ in part._records(shuffle_seed=3, shard=(2, i), repeat=False, skip=0)
-                   .map(lambda path, contents, label: (path, label)).as_numpy_iterator()) for i in range(2)]
+    read = [
+        sorted(
+            p.decode()
+            for p, _ in part._records(shuffle_seed=3, shard=(2, i), repeat=False, skip=0)
+            .map(lambda path, contents, label: (path, label))
+            .as_numpy_iterator()
+        )
+        for i in range(2)
+    ]
     assert not set(read[0]) & set(read[1])
     assert sorted(read[0] + read[1]) == sorted(str(p) for p in part.paths)
     batches = list(part.dataset(stream.spec, batch_size=32, training=True, shard=(2, 1)).take(2))
@@ -94,8 +114,8 @@ def test_resuming_continues_the_data_where_the_saved_epoch_left_it(digit_folder)
         return [p.decode() for p, _, _ in ds.as_numpy_iterator()]
 
     whole = names(0, len(part) + 100)  # into the second pass, reshuffled
-    assert names(len(part) - 50, 150) == whole[len(part) - 50:]
-    assert sorted(whole[:len(part)]) == sorted(map(str, part.paths)) and whole[len(part):] != whole[:100]
+    assert names(len(part) - 50, 150) == whole[len(part) - 50 :]
+    assert sorted(whole[: len(part)]) == sorted(map(str, part.paths)) and whole[len(part) :] != whole[:100]
 
 
 @pytest.fixture()
@@ -113,8 +133,22 @@ def folder_with_a_bad_file(tmp_path, digit_folder):
 def test_a_bad_image_is_named_before_training_and_skipped_on_request(folder_with_a_bad_file, tmp_path, capsys):
     root, bad = folder_with_a_bad_file
     out = tmp_path / "run"
-    args = ["fit", "lenet", "--dataset", str(root), "--input-shape", "16,16", "--epochs", "1", "--val-split", "0",
-            "--cache-budget-mb", "0", "--out", str(out)]
+    args = [
+        "fit",
+        "lenet",
+        "--dataset",
+        str(root),
+        "--input-shape",
+        "16,16",
+        "--epochs",
+        "1",
+        "--val-split",
+        "0",
+        "--cache-budget-mb",
+        "0",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"error: {bad} is not an image" in err[0] and "--skip-bad-images" in err[0]
@@ -142,6 +176,8 @@ def test_tfds_streams_from_mock_data(tmp_path):
         assert x.shape == (32, 28, 28, 1) and y.dtype.name == "int64"
         assert sum(len(b) for _, b in test) == 120
         assert len(stream.test.labels) == 120
+
+
 def test_data_prepare_writes_tfrecords_that_stream(digit_folder, tmp_path, capsys):
     out = tmp_path / "prepared"
     assert main(["data", "prepare", str(digit_folder), "--out", str(out), "--shard-images", "400"]) == 0

@@ -28,8 +28,9 @@ from kerascnn.export.graph import decode_images_fn, inference_model, resize_matr
 )
 def test_tflite_preprocess_equals_training_preprocess(image_shape, input_shape, channel_order):
     c = input_shape[2]
-    spec = DataSpec("t", ["a", "b"], image_shape, input_shape, [0.2, 0.3, 0.4][:c], [0.5, 0.6, 0.7][:c],
-                    channel_order=channel_order)
+    spec = DataSpec(
+        "t", ["a", "b"], image_shape, input_shape, [0.2, 0.3, 0.4][:c], [0.5, 0.6, 0.7][:c], channel_order=channel_order
+    )
     images = np.random.default_rng(0).integers(0, 256, (3, *image_shape), dtype=np.uint8)
     expected = preprocess(images, spec).numpy()
     got = tflite_preprocess(tf.constant(images), spec).numpy()

@@ -85,8 +85,9 @@ def test_rgb_frames_are_converted_to_gray_as_training_converts_them(trained_run,
     from kerascnn.data.spec import LUMA_WEIGHTS
 
     as_trained = np.round(frames.astype(np.float32) @ np.array(LUMA_WEIGHTS, np.float32))[..., None].astype(np.uint8)
-    result = export_tflite(trained_run, tmp_path / "frames.tflite", check_parity=False, author="Ada",
-                           license="CC-BY-4.0", version="2.1")
+    result = export_tflite(
+        trained_run, tmp_path / "frames.tflite", check_parity=False, author="Ada", license="CC-BY-4.0", version="2.1"
+    )
     probabilities = load_predictor(result.path).predict(frames)
     np.testing.assert_allclose(probabilities, reference_probabilities(model, spec, as_trained), atol=1e-5)
     metadata = read_metadata(result.path.read_bytes())
@@ -110,7 +111,7 @@ def write_rgb_folder(root, per_class: int, seed: int):
         (root / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             image = rng.integers(0, 70, (16, 16, 3), dtype=np.uint8)
-            image[3:-3, k * 5:k * 5 + 6] = rng.integers(110, 256, 3)
+            image[3:-3, k * 5 : k * 5 + 6] = rng.integers(110, 256, 3)
             paths.append(root / name / f"{i:03d}.png")
             labels.append(k)
             Image.fromarray(image).save(paths[-1])
@@ -134,8 +135,7 @@ def rgb_model(tmp_path_factory):
     spec = DataSpec("rgb_images", list(RGB_CLASSES), (16, 16, 3), (28, 28, 3), mean, std)
     keras.utils.set_random_seed(0)
     model = kerascnn.models.build("lenet_bn", spec.input_shape, len(RGB_CLASSES))
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     # Enough steps (240) for BatchNormalization's moving statistics (momentum 0.99) to reach the data's.
     model.fit(preprocess(x_train, spec), y_train, epochs=12, batch_size=16, verbose=0)
     return model, spec, x_train, test_paths, y_test
@@ -145,14 +145,22 @@ def rgb_model(tmp_path_factory):
 def test_mediapipe_loads_an_rgb_models_export_and_agrees_with_predict(quantize, rgb_model, tmp_path):
     model, spec, x_train, test_paths, y_test = rgb_model
     x_test = load_images(test_paths, spec.image_shape)
-    result = export_tflite(model, tmp_path / "colors.tflite", quantize, spec=spec, calibration_images=x_train,
-                           test_images=x_test, test_labels=y_test)
+    result = export_tflite(
+        model,
+        tmp_path / "colors.tflite",
+        quantize,
+        spec=spec,
+        calibration_images=x_train,
+        test_images=x_test,
+        test_labels=y_test,
+    )
     assert result.parity["passed"] and result.parity["accuracy_keras"] >= 0.9  # a model that learned the task
     # MediaPipe decodes the PNG files itself, as an app would.
     options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(result.path)), max_results=1)
     with vision.ImageClassifier.create_from_options(options) as classifier:
-        top1 = [classifier.classify(mp.Image.create_from_file(str(p))).classifications[0].categories[0]
-                for p in test_paths]
+        top1 = [
+            classifier.classify(mp.Image.create_from_file(str(p))).classifications[0].categories[0] for p in test_paths
+        ]
     predictor = load_predictor(result.path)
     predicted = predictor.predict(x_test)
     names = [predictor.class_names[i] for i in predicted.argmax(1)]

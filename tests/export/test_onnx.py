@@ -19,7 +19,6 @@ import tensorflow as tf
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
 
-from kerascnn_testing.zoo import distinct_models  # noqa: E402
 from test_zoo_exports import tiny_model  # noqa: E402
 
 from kerascnn.data.spec import DataSpec  # noqa: E402
@@ -29,6 +28,7 @@ from kerascnn.export import onnx as onnx_export  # noqa: E402
 from kerascnn.export.artifacts import reference_probabilities  # noqa: E402
 from kerascnn.export.tflite import export_tflite  # noqa: E402
 from kerascnn.runs import load_trained  # noqa: E402
+from kerascnn_testing.zoo import distinct_models  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,9 @@ def test_mobilenet_v2_converts_and_agrees():
 def test_grouped_convolutions_become_onnx_grouped_convs():
     # Keras runs them on the CPU inside an XLA-compiled function, which the export inlines for tf2onnx.
     inputs = keras.Input((8, 8, 8))
-    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(
-        keras.layers.Conv2D(8, 3, groups=4, padding="same")(inputs)))
+    outputs = keras.layers.Dense(3)(
+        keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, groups=4, padding="same")(inputs))
+    )
     model = keras.Model(inputs, outputs, name="grouped")
     spec = DataSpec("x", ["a", "b", "c"], (8, 8, 8), (8, 8, 8), [0.5] * 8, [0.25] * 8)
     content = onnx_export.convert(model, spec, what="grouped")
@@ -117,18 +118,22 @@ def test_an_op_without_equivalent_fails_in_one_line_and_writes_nothing(tmp_path)
     outputs = keras.layers.Dense(2)(keras.layers.Flatten()(Shrink()(inputs)))
     model = keras.Model(inputs, outputs, name="lanczos")
     spec = DataSpec("x", ["a", "b"], (8, 8, 1), (8, 8, 1), [0.5], [0.25])
-    with pytest.raises(ArtifactError,
-                       match=r"^Cannot convert lanczos to ONNX: no ONNX equivalent for ScaleAndTranslate\.$"):
+    with pytest.raises(
+        ArtifactError, match=r"^Cannot convert lanczos to ONNX: no ONNX equivalent for ScaleAndTranslate\.$"
+    ):
         export(model, tmp_path / "m.onnx", format="onnx", spec=spec, check_parity=False)
-    with pytest.raises(ArtifactError,
-                       match=r"^Cannot convert lanczos to TFLite \(quantize=none\): "
-                             r"no TFLite builtin op for ScaleAndTranslate"):
+    with pytest.raises(
+        ArtifactError,
+        match=r"^Cannot convert lanczos to TFLite \(quantize=none\): "
+        r"no TFLite builtin op for ScaleAndTranslate",
+    ):
         export_tflite(model, tmp_path / "m.tflite", spec=spec, check_parity=False)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_converter_existing_target_and_parity_miss_write_nothing(trained_run, digits, lenet_onnx, tmp_path,
-                                                                          monkeypatch):
+def test_missing_converter_existing_target_and_parity_miss_write_nothing(
+    trained_run, digits, lenet_onnx, tmp_path, monkeypatch
+):
     existing = tmp_path / "lenet.onnx"
     existing.write_bytes(lenet_onnx.path.read_bytes())
     sidecar_path(existing).write_text(sidecar_path(lenet_onnx.path).read_text())

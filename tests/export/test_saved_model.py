@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from kerascnn.errors import ArtifactError
-from kerascnn.export import ParityError, export_saved_model, existing_versions
+from kerascnn.export import ParityError, existing_versions, export_saved_model
 from kerascnn.export import saved_model as saved_model_module
 from kerascnn.export.artifacts import reference_probabilities
 from kerascnn.runs import load_trained
@@ -80,7 +80,10 @@ def test_loads_and_runs_in_a_process_without_kerascnn(exported, trained_run, dig
     (tmp_path / "load.py").write_text(SUBPROCESS_SCRIPT)
     proc = subprocess.run(
         [sys.executable, str(tmp_path / "load.py"), str(version), str(tmp_path / "images.npy")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -162,11 +165,14 @@ def test_refuses_a_target_that_is_not_a_kerascnn_export(trained_run, tmp_path):
     assert sorted(p.name for p in foreign.rglob("*")) == ["1", "saved_model.pb"]
 
 
-@pytest.mark.parametrize("setting, message", [
-    ({"quantize": "int8"}, "quantize is for format='tflite'"),
-    ({"calibration_images": np.zeros((1, 8, 8, 1), np.uint8)}, "calibration_images is for format='tflite'"),
-    ({"overwrite": True}, "never replaces one: it adds the next version"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ({"quantize": "int8"}, "quantize is for format='tflite'"),
+        ({"calibration_images": np.zeros((1, 8, 8, 1), np.uint8)}, "calibration_images is for format='tflite'"),
+        ({"overwrite": True}, "never replaces one: it adds the next version"),
+    ],
+)
 def test_export_refuses_what_a_saved_model_has_no_use_for(trained_run, tmp_path, setting, message):
     from kerascnn.errors import KerasCNNError
     from kerascnn.export import export
@@ -181,7 +187,9 @@ def test_serving_bytes_resizes_and_converts_other_images(exported, trained_run, 
 
     loaded = tf.saved_model.load(str(exported("saved_model") / "1"))
     image = digits["x_test"][0]
-    big_rgb = np.repeat(np.asarray(Image.fromarray(image[..., 0]).resize((32, 32), Image.Resampling.NEAREST))[..., None], 3, -1)
+    big_rgb = np.repeat(
+        np.asarray(Image.fromarray(image[..., 0]).resize((32, 32), Image.Resampling.NEAREST))[..., None], 3, -1
+    )
     buffer = io.BytesIO()
     Image.fromarray(big_rgb).save(buffer, format="JPEG", quality=95)
     out = loaded.signatures["serving_bytes"](image_bytes=tf.constant([buffer.getvalue()]))
@@ -209,10 +217,16 @@ def test_classification_signature_is_tf_servings_classify(exported, digits):
     def example(feature):
         return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
-    encoded = [example({"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(
-        value=[tf.io.encode_png(image).numpy()]))}) for image in images]
-    pixels = [example({"image/pixels": tf.train.Feature(int64_list=tf.train.Int64List(
-        value=image.reshape(-1).tolist()))}) for image in images]
+    encoded = [
+        example(
+            {"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[tf.io.encode_png(image).numpy()]))}
+        )
+        for image in images
+    ]
+    pixels = [
+        example({"image/pixels": tf.train.Feature(int64_list=tf.train.Int64List(value=image.reshape(-1).tolist()))})
+        for image in images
+    ]
     expected = loaded.signatures["serving_default"](images=tf.constant(images))["probabilities"].numpy()
     for inputs in (encoded, pixels):
         out = loaded.signatures["classification"](inputs=tf.constant(inputs))

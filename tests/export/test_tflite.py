@@ -104,8 +104,13 @@ def test_int8_needs_calibration_images_and_raw_uint8(trained_run, digits, tmp_pa
     with pytest.raises(KerasCNNError, match="int8 quantization needs calibration_images"):
         export_tflite(trained_run, tmp_path / "m.tflite", quantize="int8", check_parity=False)
     with pytest.raises(KerasCNNError, match="raw uint8 pixels. Received dtype float32"):
-        export_tflite(trained_run, tmp_path / "m.tflite", quantize="int8",
-                      calibration_images=digits["x_train"].astype(np.float32), check_parity=False)
+        export_tflite(
+            trained_run,
+            tmp_path / "m.tflite",
+            quantize="int8",
+            calibration_images=digits["x_train"].astype(np.float32),
+            check_parity=False,
+        )
     with pytest.raises(KerasCNNError, match=r"must have shape \[N, 8, 8, 1\]"):
         export_tflite(trained_run, tmp_path / "m.tflite", test_images=digits["x_train"][:, :4])
     with pytest.raises(KerasCNNError, match="quantize must be one of"):
@@ -122,7 +127,9 @@ def test_export_missing_its_bound_writes_nothing(trained_run, digits, tmp_path, 
         return probabilities
 
     monkeypatch.setattr(tflite_module, "run_interpreter", one_in_three_wrong)
-    with pytest.raises(ParityError, match=r"TFLite export of lenet \(tflite-none\) misses its parity bound.*agreement 66\."):
+    with pytest.raises(
+        ParityError, match=r"TFLite export of lenet \(tflite-none\) misses its parity bound.*agreement 66\."
+    ):
         export_tflite(trained_run, tmp_path / "m.tflite", test_images=digits["x_test"], test_labels=digits["y_test"])
     assert list(tmp_path.iterdir()) == []
 

@@ -48,8 +48,20 @@ EXPORTED = distinct_models()
 # Quantized to full int8, with the op kinds (of the float32 TFLite graph) each
 # adds to the ones before it.
 COVERING = {
-    "googlenet_tv": {"CAST", "CONCATENATION", "CONV_2D", "FULLY_CONNECTED", "LOCAL_RESPONSE_NORMALIZATION",
-                     "MAX_POOL_2D", "MEAN", "MUL", "PAD", "RESIZE_BILINEAR", "SOFTMAX", "SUB"},
+    "googlenet_tv": {
+        "CAST",
+        "CONCATENATION",
+        "CONV_2D",
+        "FULLY_CONNECTED",
+        "LOCAL_RESPONSE_NORMALIZATION",
+        "MAX_POOL_2D",
+        "MEAN",
+        "MUL",
+        "PAD",
+        "RESIZE_BILINEAR",
+        "SOFTMAX",
+        "SUB",
+    },
     "resnext50_32x4d": {"ADD", "CONV_2D/grouped"},
     "lenet": {"AVERAGE_POOL_2D", "LOGISTIC", "PACK", "RESHAPE", "SHAPE", "STRIDED_SLICE"},
     "mobilenet_v2": {"DEPTHWISE_CONV_2D"},

@@ -49,7 +49,9 @@ def test_other_sizes_are_resized_to_the_native_size(tmp_path):
 def test_other_channel_counts_are_refused(tmp_path, mode, channels):
     array = RNG.integers(0, 256, (8, 8, channels), dtype=np.uint8)
     path = _save(tmp_path / "x.png", array, mode=mode)
-    with pytest.raises(DataError, match=rf"x.png has {channels} channels \({mode}\); kerascnn takes grayscale \(1\) or RGB \(3\)"):
+    with pytest.raises(
+        DataError, match=rf"x.png has {channels} channels \({mode}\); kerascnn takes grayscale \(1\) or RGB \(3\)"
+    ):
         load_image(path, (8, 8, 1))
 
 

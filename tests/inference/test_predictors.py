@@ -84,7 +84,9 @@ def test_one_image_or_images_of_other_sizes_are_converted_as_the_cli_does(export
     big = [np.kron(image, np.ones((4, 4, 1), np.uint8)) for image in batch]  # 32x32
     rgb = np.repeat(big[0], 3, axis=2)
     got = predictor.predict([big[0], big[1], rgb])
-    converted = np.stack([fit_to_shape(big[0], (8, 8, 1)), fit_to_shape(big[1], (8, 8, 1)), fit_to_shape(rgb, (8, 8, 1))])
+    converted = np.stack(
+        [fit_to_shape(big[0], (8, 8, 1)), fit_to_shape(big[1], (8, 8, 1)), fit_to_shape(rgb, (8, 8, 1))]
+    )
     assert got.shape == (3, 10) and np.allclose(got, predictor.predict(converted))
     assert np.allclose(got[0], got[2], atol=1e-6)  # gray and its RGB copy are one image
 
@@ -102,8 +104,8 @@ def test_corrupt_or_foreign_tflite_files_are_refused(exported, tmp_path):
     assert predictor.description == "lenet (TFLite)"
 
     # A model with neither metadata nor a .json has no class names to show.
-    from ai_edge_litert import schema_py_generated as schema
     import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
 
     bare_model = schema.ModelT.InitFromPackedBuf(bytearray(content), 0)
     bare_model.metadata = [m for m in bare_model.metadata if m.name != b"TFLITE_METADATA"]
@@ -111,8 +113,11 @@ def test_corrupt_or_foreign_tflite_files_are_refused(exported, tmp_path):
     builder.Finish(bare_model.Pack(builder), b"TFL3")
     bare = tmp_path / "bare.tflite"
     bare.write_bytes(bytes(builder.Output()))
-    with pytest.raises(ArtifactError, match="bare.tflite has no class names: no label file in its TFLite metadata "
-                                            "and no kerascnn bare.json beside it"):
+    with pytest.raises(
+        ArtifactError,
+        match="bare.tflite has no class names: no label file in its TFLite metadata "
+        "and no kerascnn bare.json beside it",
+    ):
         load_predictor(bare)
 
     truncated = tmp_path / "cut.tflite"

@@ -12,8 +12,10 @@ from kerascnn.inference import fit_to_shape, load_images, load_predictor
 
 
 def test_dir_lists_the_public_names_without_importing_tensorflow():
-    code = ("import sys, kerascnn; names = dir(kerascnn); "
-            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TensorFlow'; print(names)")
+    code = (
+        "import sys, kerascnn; names = dir(kerascnn); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'imported TensorFlow'; print(names)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     names = eval(out.stdout)
@@ -54,7 +56,9 @@ def test_predict_arrays_and_pil_images_of_other_sizes(predictor, digits):
     big = np.kron(image, np.ones((5, 5, 1), np.uint8))  # 40x40x1
     rgb = np.repeat(big, 3, axis=2)
     got = kerascnn.predict(predictor, [image, big[..., 0], rgb, Image.fromarray(rgb)])
-    converted = np.stack([image, fit_to_shape(big, (8, 8, 1)), fit_to_shape(rgb, (8, 8, 1)), fit_to_shape(rgb, (8, 8, 1))])
+    converted = np.stack(
+        [image, fit_to_shape(big, (8, 8, 1)), fit_to_shape(rgb, (8, 8, 1)), fit_to_shape(rgb, (8, 8, 1))]
+    )
     assert np.allclose(got.probabilities, predictor.predict(converted))
     assert got.sources == ["images[0]", "images[1]", "images[2]", "images[3]"]
     batch = kerascnn.predict(predictor, digits["x_test"][:4])

@@ -65,8 +65,15 @@ def exported(base: Path, kind: str) -> Path:
         else:
             quantize = kind.split("-", 1)[1]
             path.mkdir()
-            export(run_dir, path / "model.tflite", format="tflite", quantize=quantize,
-                   calibration_images=data["x_train"], test_images=data["x_test"], test_labels=data["y_test"])
+            export(
+                run_dir,
+                path / "model.tflite",
+                format="tflite",
+                quantize=quantize,
+                calibration_images=data["x_train"],
+                test_images=data["x_test"],
+                test_labels=data["y_test"],
+            )
 
     path = _locked(base, f"export_{kind}", make)
     return path if kind == "saved_model" else path / "model.tflite"

@@ -104,6 +104,13 @@ class RecordModelSettings(keras.callbacks.Callback):
         import json
 
         with open(self.path, "a") as f:
-            f.write(json.dumps({"input": list(self.model.inputs[0].shape[1:]),
-                                "policy": self.model.layers[-1].dtype_policy.name,
-                                "lr": float(self.model.optimizer.learning_rate)}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "input": list(self.model.inputs[0].shape[1:]),
+                        "policy": self.model.layers[-1].dtype_policy.name,
+                        "lr": float(self.model.optimizer.learning_rate),
+                    }
+                )
+                + "\n"
+            )

@@ -52,8 +52,7 @@ def start_child(target, *args, daemon=True, env=None, **kwargs) -> Child:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(trial_process.PRELOAD)  # the same server as tune's trials
     folder = tempfile.TemporaryDirectory(prefix="kerascnn-child-")
-    process = context.Process(target=_child_main, args=(folder.name, env or {}, target, args, kwargs),
-                              daemon=daemon)
+    process = context.Process(target=_child_main, args=(folder.name, env or {}, target, args, kwargs), daemon=daemon)
     with compat.main_module_not_rerun():
         process.start()
     return Child(process, (target.__name__, *args), folder)

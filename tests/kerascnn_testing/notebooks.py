@@ -46,12 +46,16 @@ class NotebookRunner:
         root = Path(self._workdir.name)
         spec_dir = root / "jupyter" / "kernels" / KERNEL_NAME
         spec_dir.mkdir(parents=True)
-        (spec_dir / "kernel.json").write_text(json.dumps({
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-            "display_name": "kerascnn notebook tests",
-            "language": "python",
-            "env": KERNEL_ENV,
-        }))
+        (spec_dir / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": "kerascnn notebook tests",
+                    "language": "python",
+                    "env": KERNEL_ENV,
+                }
+            )
+        )
         # JUPYTER_PATH comes first in jupyter's search path: this spec wins over any installed kernel.
         os.environ["JUPYTER_PATH"] = str(root / "jupyter") + os.pathsep + os.environ.get("JUPYTER_PATH", "")
         self._thread.start()
@@ -100,8 +104,9 @@ class NotebookRunner:
             cwd = Path(self._workdir.name) / path.stem
             cwd.mkdir()
             nb = nbformat.read(path, as_version=4)
-            client = nbclient.NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=CELL_TIMEOUT_S,
-                                             resources={"metadata": {"path": str(cwd)}})
+            client = nbclient.NotebookClient(
+                nb, kernel_name=KERNEL_NAME, timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(cwd)}}
+            )
             start = time.perf_counter()
             # The kernel's own output (TensorFlow's C++ lines) goes to a file, not to pytest's capture.
             with open(cwd / "kernel.log", "wb") as log:

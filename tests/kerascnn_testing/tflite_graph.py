@@ -7,8 +7,9 @@ def op_kinds(content: bytes) -> set[str]:
     """The op kinds of a .tflite graph; a convolution whose kernel sees part of its input is "CONV_2D/grouped"."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    graph = Interpreter(model_content=content,
-                        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    graph = Interpreter(
+        model_content=content, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
     kinds = set()
     for op in graph._get_ops_details():  # LiteRT has no public op listing
         kind = op["op_name"]

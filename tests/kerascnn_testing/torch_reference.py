@@ -294,11 +294,13 @@ class InvertedResidual(nn.Module):
         layers = []
         if expand_ratio != 1:
             layers.append(Conv2dNormActivation(inp, hidden_dim, kernel_size=1))
-        layers.extend([
-            Conv2dNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
-            nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(oup),
-        ])
+        layers.extend(
+            [
+                Conv2dNormActivation(hidden_dim, hidden_dim, stride=stride, groups=hidden_dim),
+                nn.Conv2d(hidden_dim, oup, 1, 1, 0, bias=False),
+                nn.BatchNorm2d(oup),
+            ]
+        )
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -308,8 +310,15 @@ class InvertedResidual(nn.Module):
 class MobileNetV2(nn.Module):
     def __init__(self, num_classes=1000, width_mult=1.0, dropout=0.2):
         super().__init__()
-        setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
-                   [6, 320, 1, 1]]
+        setting = [
+            [1, 16, 1, 1],
+            [6, 24, 2, 2],
+            [6, 32, 3, 2],
+            [6, 64, 4, 2],
+            [6, 96, 3, 1],
+            [6, 160, 3, 2],
+            [6, 320, 1, 1],
+        ]
         input_channel = _make_divisible(32 * width_mult)
         self.last_channel = _make_divisible(1280 * max(1.0, width_mult))
         features = [Conv2dNormActivation(3, input_channel, stride=2)]
@@ -349,7 +358,9 @@ class _DenseBlock(nn.ModuleDict):
     def __init__(self, num_layers, num_input_features, bn_size, growth_rate):
         super().__init__()
         for i in range(num_layers):
-            self.add_module(f"denselayer{i + 1}", _DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size))
+            self.add_module(
+                f"denselayer{i + 1}", _DenseLayer(num_input_features + i * growth_rate, growth_rate, bn_size)
+            )
 
     def forward(self, init_features):
         features = [init_features]
@@ -368,17 +379,20 @@ class _Transition(nn.Sequential):
 
 
 class DenseNet(nn.Module):
-    def __init__(self, growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64, bn_size=4,
-                 num_classes=1000):
+    def __init__(self, growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64, bn_size=4, num_classes=1000):
         super().__init__()
         from collections import OrderedDict
 
-        self.features = nn.Sequential(OrderedDict([
-            ("conv0", nn.Conv2d(3, num_init_features, kernel_size=7, stride=2, padding=3, bias=False)),
-            ("norm0", nn.BatchNorm2d(num_init_features)),
-            ("relu0", nn.ReLU(inplace=True)),
-            ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
-        ]))
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv0", nn.Conv2d(3, num_init_features, kernel_size=7, stride=2, padding=3, bias=False)),
+                    ("norm0", nn.BatchNorm2d(num_init_features)),
+                    ("relu0", nn.ReLU(inplace=True)),
+                    ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
+                ]
+            )
+        )
         num_features = num_init_features
         for i, num_layers in enumerate(block_config):
             self.features.add_module(f"denseblock{i + 1}", _DenseBlock(num_layers, num_features, bn_size, growth_rate))
@@ -402,8 +416,10 @@ class ConvNormAct(nn.Sequential):
     """torchvision.ops.misc.Conv2dNormActivation: conv (no bias), BatchNorm, optional activation."""
 
     def __init__(self, in_planes, out_planes, kernel_size=3, stride=1, groups=1, activation=nn.ReLU):
-        layers = [nn.Conv2d(in_planes, out_planes, kernel_size, stride, (kernel_size - 1) // 2, groups=groups,
-                            bias=False), nn.BatchNorm2d(out_planes)]
+        layers = [
+            nn.Conv2d(in_planes, out_planes, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(out_planes),
+        ]
         if activation is not None:
             layers.append(activation(inplace=True))
         super().__init__(*layers)
@@ -456,8 +472,17 @@ class ResBottleneckBlock(nn.Module):
 class RegNet(nn.Module):
     """torchvision's RegNet from its per-stage parameters (torchvision computes them with BlockParams)."""
 
-    def __init__(self, depths, widths, group_width, se_ratio=None, bottleneck_multiplier=1.0, stem_width=32,
-                 num_classes=1000, in_channels=3):
+    def __init__(
+        self,
+        depths,
+        widths,
+        group_width,
+        se_ratio=None,
+        bottleneck_multiplier=1.0,
+        stem_width=32,
+        num_classes=1000,
+        in_channels=3,
+    ):
         from collections import OrderedDict
 
         super().__init__()
@@ -466,9 +491,17 @@ class RegNet(nn.Module):
         for i, (depth, width) in enumerate(zip(depths, widths)):
             stage = nn.Sequential()
             for j in range(depth):
-                stage.add_module(f"block{i + 1}-{j}", ResBottleneckBlock(
-                    current if j == 0 else width, width, 2 if j == 0 else 1, group_width, bottleneck_multiplier,
-                    se_ratio))
+                stage.add_module(
+                    f"block{i + 1}-{j}",
+                    ResBottleneckBlock(
+                        current if j == 0 else width,
+                        width,
+                        2 if j == 0 else 1,
+                        group_width,
+                        bottleneck_multiplier,
+                        se_ratio,
+                    ),
+                )
             blocks.append((f"block{i + 1}", stage))
             current = width
         self.trunk_output = nn.Sequential(OrderedDict(blocks))
@@ -495,8 +528,9 @@ class MBConv(nn.Module):
         layers = []
         if expanded != input_channels:
             layers.append(ConvNormAct(input_channels, expanded, kernel_size=1, activation=nn.SiLU))
-        layers.append(ConvNormAct(expanded, expanded, kernel_size=kernel, stride=stride, groups=expanded,
-                                  activation=nn.SiLU))
+        layers.append(
+            ConvNormAct(expanded, expanded, kernel_size=kernel, stride=stride, groups=expanded, activation=nn.SiLU)
+        )
         layers.append(SqueezeExcitation(expanded, max(1, input_channels // 4), activation=nn.SiLU))
         layers.append(ConvNormAct(expanded, out_channels, kernel_size=1, activation=None))
         self.block = nn.Sequential(*layers)
@@ -506,10 +540,21 @@ class MBConv(nn.Module):
         return result + x if self.use_res_connect else result
 
 
-EFFICIENTNET_B0 = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
-                   (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
-EFFICIENTNETS = {"efficientnet_b0": (1.0, 1.0, 0.2), "efficientnet_b1": (1.0, 1.1, 0.2),
-                 "efficientnet_b2": (1.1, 1.2, 0.3), "efficientnet_b3": (1.2, 1.4, 0.3)}
+EFFICIENTNET_B0 = [
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+]
+EFFICIENTNETS = {
+    "efficientnet_b0": (1.0, 1.0, 0.2),
+    "efficientnet_b1": (1.0, 1.1, 0.2),
+    "efficientnet_b2": (1.1, 1.2, 0.3),
+    "efficientnet_b3": (1.2, 1.4, 0.3),
+}
 
 
 class EfficientNet(nn.Module):
@@ -527,8 +572,15 @@ class EfficientNet(nn.Module):
         for expand_ratio, kernel, stride, c_in, c_out, n in EFFICIENTNET_B0:
             stage = []
             for i in range(int(math.ceil(n * depth_mult))):
-                stage.append(MBConv(width(c_in) if i == 0 else width(c_out), width(c_out), expand_ratio, kernel,
-                                    stride if i == 0 else 1))
+                stage.append(
+                    MBConv(
+                        width(c_in) if i == 0 else width(c_out),
+                        width(c_out),
+                        expand_ratio,
+                        kernel,
+                        stride if i == 0 else 1,
+                    )
+                )
             layers.append(nn.Sequential(*stage))
         last_in = width(320)
         layers.append(ConvNormAct(last_in, 4 * last_in, kernel_size=1, activation=nn.SiLU))
@@ -576,8 +628,13 @@ def _build(name, num_classes):
     elif name.removesuffix("_bn") in VGG_CFGS:  # torchvision's vgg11 ... vgg19 and their _bn versions
         model = VGG(VGG_CFGS[name.removesuffix("_bn")], num_classes, batch_norm=name.endswith("_bn"))
     elif name in ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
-        blocks = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3], "resnet50": [3, 4, 6, 3],
-                  "resnet101": [3, 4, 23, 3], "resnet152": [3, 8, 36, 3]}[name]
+        blocks = {
+            "resnet18": [2, 2, 2, 2],
+            "resnet34": [3, 4, 6, 3],
+            "resnet50": [3, 4, 6, 3],
+            "resnet101": [3, 4, 23, 3],
+            "resnet152": [3, 8, 36, 3],
+        }[name]
         model = ResNet(BasicBlock if name in ("resnet18", "resnet34") else Bottleneck, blocks, num_classes)
     elif name == "resnext50_32x4d":
         model = ResNet(Bottleneck, [3, 4, 6, 3], num_classes, groups=32, width_per_group=4)

@@ -1,7 +1,6 @@
+import keras
 import numpy as np
 import tensorflow as tf
-
-import keras
 
 from kerascnn.models.custom_layers import LocalResponseNormalization
 from kerascnn_testing.tflite_graph import op_kinds

@@ -20,11 +20,14 @@ def test_d2l_densenet_has_no_bottleneck():
     assert model.get_layer("conv5_block4_concat").output.shape[-1] == 248  # d2l: 248 channels at the end
 
 
-@pytest.mark.parametrize("hp, fragment", [
-    ({"compression": 0}, "compression must be a number in (0, 1]"),
-    ({"growth_rate": 0}, "growth_rate must be a positive integer"),
-    ({"blocks": []}, "blocks must not be empty"),
-])
+@pytest.mark.parametrize(
+    "hp, fragment",
+    [
+        ({"compression": 0}, "compression must be a number in (0, 1]"),
+        ({"growth_rate": 0}, "growth_rate must be a positive integer"),
+        ({"blocks": []}, "blocks must not be empty"),
+    ],
+)
 def test_bad_hyperparameters_are_one_line(hp, fragment):
     with pytest.raises(HyperparameterError) as info:
         build("densenet121", (64, 64, 3), **hp)

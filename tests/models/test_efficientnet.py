@@ -19,15 +19,41 @@ from kerascnn.summary import build_uninitialized, summarize
 # 5x5 depthwise convs, a stride-1 residual block), and the same table in the zoo's (expansion, kernel,
 # stride, in, out, blocks) form.
 KERAS_BLOCKS = [
-    {"kernel_size": 3, "repeats": 1, "filters_in": 32, "filters_out": 16, "expand_ratio": 1, "id_skip": True,
-     "strides": 1, "se_ratio": 0.25},
-    {"kernel_size": 3, "repeats": 2, "filters_in": 16, "filters_out": 24, "expand_ratio": 6, "id_skip": True,
-     "strides": 2, "se_ratio": 0.25},
-    {"kernel_size": 5, "repeats": 2, "filters_in": 24, "filters_out": 40, "expand_ratio": 6, "id_skip": True,
-     "strides": 2, "se_ratio": 0.25},
+    {
+        "kernel_size": 3,
+        "repeats": 1,
+        "filters_in": 32,
+        "filters_out": 16,
+        "expand_ratio": 1,
+        "id_skip": True,
+        "strides": 1,
+        "se_ratio": 0.25,
+    },
+    {
+        "kernel_size": 3,
+        "repeats": 2,
+        "filters_in": 16,
+        "filters_out": 24,
+        "expand_ratio": 6,
+        "id_skip": True,
+        "strides": 2,
+        "se_ratio": 0.25,
+    },
+    {
+        "kernel_size": 5,
+        "repeats": 2,
+        "filters_in": 24,
+        "filters_out": 40,
+        "expand_ratio": 6,
+        "id_skip": True,
+        "strides": 2,
+        "se_ratio": 0.25,
+    },
 ]
-ZOO_STAGES = [(b["expand_ratio"], b["kernel_size"], b["strides"], b["filters_in"], b["filters_out"], b["repeats"])
-              for b in KERAS_BLOCKS]
+ZOO_STAGES = [
+    (b["expand_ratio"], b["kernel_size"], b["strides"], b["filters_in"], b["filters_out"], b["repeats"])
+    for b in KERAS_BLOCKS
+]
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
 
 
@@ -42,12 +68,27 @@ def _randomize(model, seed=0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             shapes = [w.shape for w in layer.get_weights()]
-            layer.set_weights([rng.uniform(0.5, 1.5, shapes[0]), rng.normal(0, 0.1, shapes[1]),
-                               rng.normal(0, 0.1, shapes[2]), rng.uniform(0.5, 1.5, shapes[3])])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, shapes[0]),
+                    rng.normal(0, 0.1, shapes[1]),
+                    rng.normal(0, 0.1, shapes[2]),
+                    rng.uniform(0.5, 1.5, shapes[3]),
+                ]
+            )
         elif layer.weights and not isinstance(layer, keras.layers.Normalization):
             depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
-            layer.set_weights([rng.normal(0, (np.prod(w.shape[:2] if depthwise else w.shape[:-1]) or 1) ** -0.5 *
-                                          (1.4 if w.ndim > 1 else 0.1), w.shape) for w in layer.get_weights()])
+            layer.set_weights(
+                [
+                    rng.normal(
+                        0,
+                        (np.prod(w.shape[:2] if depthwise else w.shape[:-1]) or 1) ** -0.5
+                        * (1.4 if w.ndim > 1 else 0.1),
+                        w.shape,
+                    )
+                    for w in layer.get_weights()
+                ]
+            )
 
 
 def test_padding_same_and_keras_epsilon_compute_keras_applications_efficientnet():
@@ -59,12 +100,20 @@ def test_padding_same_and_keras_epsilon_compute_keras_applications_efficientnet(
 
     size = 32
 
-    reference = EfficientNet(0.5, 1.0, size, blocks_args=KERAS_BLOCKS, weights=None, input_shape=(size, size, 3),
-                             classes=7, classifier_activation=None)
-    ours = build("efficientnet_b0", (size, size, 3), 7, width_coefficient=0.5, stages=ZOO_STAGES,
-                 padding="same", bn_epsilon=1e-3)
-    symmetric = build("efficientnet_b0", (size, size, 3), 7, width_coefficient=0.5, stages=ZOO_STAGES,
-                      bn_epsilon=1e-3)
+    reference = EfficientNet(
+        0.5,
+        1.0,
+        size,
+        blocks_args=KERAS_BLOCKS,
+        weights=None,
+        input_shape=(size, size, 3),
+        classes=7,
+        classifier_activation=None,
+    )
+    ours = build(
+        "efficientnet_b0", (size, size, 3), 7, width_coefficient=0.5, stages=ZOO_STAGES, padding="same", bn_epsilon=1e-3
+    )
+    symmetric = build("efficientnet_b0", (size, size, 3), 7, width_coefficient=0.5, stages=ZOO_STAGES, bn_epsilon=1e-3)
     _randomize(reference)
     normalization = next(layer for layer in reference.layers if isinstance(layer, keras.layers.Normalization))
     normalization.set_weights([MEAN, STD**2, np.array(0)])
@@ -130,12 +179,15 @@ def test_macs_at_224_are_the_published_ones():
     assert dw.output_shape == (28, 28, 144) and dw.macs == 28 * 28 * 144 * 25 and dw.groups == 144
 
 
-@pytest.mark.parametrize("hp, message", [
-    ({"padding": "valid"}, "padding must be one of ('symmetric', 'same')"),
-    ({"width_coefficient": 0}, "width_coefficient must be a number greater than 0"),
-    ({"drop_connect_rate": 1.5}, "drop_connect_rate must be a number in [0, 1)"),
-    ({"stages": [(6, 3, 2, 16, 24)]}, "stages must be a list of (expansion, kernel, stride"),
-])
+@pytest.mark.parametrize(
+    "hp, message",
+    [
+        ({"padding": "valid"}, "padding must be one of ('symmetric', 'same')"),
+        ({"width_coefficient": 0}, "width_coefficient must be a number greater than 0"),
+        ({"drop_connect_rate": 1.5}, "drop_connect_rate must be a number in [0, 1)"),
+        ({"stages": [(6, 3, 2, 16, 24)]}, "stages must be a list of (expansion, kernel, stride"),
+    ],
+)
 def test_bad_hyperparameters_are_one_line_errors(hp, message):
     with pytest.raises(HyperparameterError) as info:
         build("efficientnet_b0", (32, 32, 1), **hp)

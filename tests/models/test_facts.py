@@ -112,7 +112,6 @@ OLD_FAMILY_SPACES = {
 }
 
 
-
 def test_every_model_keeps_its_training_defaults():
     assert GENERIC == OLD_GENERIC
     for name in OLD_MODELS:
@@ -176,8 +175,12 @@ IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
 OLD_TORCHVISION_PREPROCESSING = {
     "default": {"name": "imagenet (torchvision)", "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "channel_order": "RGB"},
-    "googlenet": {"name": "[-1, 1] (torchvision GoogLeNet, transform_input)", "mean": [0.5] * 3, "std": [0.5] * 3,
-                  "channel_order": "RGB"},
+    "googlenet": {
+        "name": "[-1, 1] (torchvision GoogLeNet, transform_input)",
+        "mean": [0.5] * 3,
+        "std": [0.5] * 3,
+        "channel_order": "RGB",
+    },
 }
 
 # Tensors a torchvision file may hold that a model legitimately leaves out (GoogLeNet's auxiliary heads
@@ -227,13 +230,25 @@ def vgg_names(model) -> dict:
 
 def alexnet_names(model) -> dict:
     return {
-        "conv1": "features.0", "conv2": "features.3", "conv3": "features.6", "conv4": "features.8",
-        "conv5": "features.10", "fc1": "classifier.1", "fc2": "classifier.4", "logits": "classifier.6",
+        "conv1": "features.0",
+        "conv2": "features.3",
+        "conv3": "features.6",
+        "conv4": "features.8",
+        "conv5": "features.10",
+        "fc1": "classifier.1",
+        "fc2": "classifier.4",
+        "logits": "classifier.6",
     }
 
 
-_GOOGLENET_PATHS = {"1x1": "branch1", "3x3_reduce": "branch2.0", "3x3": "branch2.1", "5x5_reduce": "branch3.0",
-                    "5x5": "branch3.1", "pool_proj": "branch4.1"}
+_GOOGLENET_PATHS = {
+    "1x1": "branch1",
+    "3x3_reduce": "branch2.0",
+    "3x3": "branch2.1",
+    "5x5_reduce": "branch3.0",
+    "5x5": "branch3.1",
+    "pool_proj": "branch4.1",
+}
 _GOOGLENET_STEM = {"conv1_7x7": "conv1", "conv2_reduce": "conv2", "conv2_3x3": "conv3"}
 
 
@@ -254,7 +269,12 @@ def googlenet_names(model) -> dict:
     return names
 
 
-OLD_TORCHVISION_NAMES = {"resnet": resnet_names, "vgg": vgg_names, "alexnet": alexnet_names, "googlenet": googlenet_names}
+OLD_TORCHVISION_NAMES = {
+    "resnet": resnet_names,
+    "vgg": vgg_names,
+    "alexnet": alexnet_names,
+    "googlenet": googlenet_names,
+}
 
 
 # load.py
@@ -302,4 +322,3 @@ def test_every_model_keeps_its_pretrained_weights_facts(name):
         else:
             assert names == OLD_TORCHVISION_NAMES[family](model), (name, hyperparameters)
         assert set(names) == {layer.name for layer in model.layers if layer.weights}, name
-

@@ -6,18 +6,21 @@ covered the day it is registered.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from kerascnn.models import HyperparameterError, build, default_hyperparameters, get_model_info, list_models
 from kerascnn.models.initializers import get_initializer
 from kerascnn_testing.zoo import small_setup
 
 ONE_PER_FAMILY = sorted({get_model_info(n).family: n for n in reversed(list_models())}.values())
-KERNELS = (("kernel_initializer", "kernel"), ("depthwise_initializer", "kernel"),
-           ("depthwise_initializer", "depthwise_kernel"), ("pointwise_initializer", "pointwise_kernel"))
+KERNELS = (
+    ("kernel_initializer", "kernel"),
+    ("depthwise_initializer", "kernel"),
+    ("depthwise_initializer", "depthwise_kernel"),
+    ("pointwise_initializer", "pointwise_kernel"),
+)
 
 
 def _kernels(model):
@@ -32,8 +35,9 @@ def _kernels(model):
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
 def test_he_kernels_have_the_he_standard_deviation(name):
     size, hp = small_setup(name)
-    model = build(name, input_shape=(size, size, 1), num_classes=10, kernel_initializer="he_normal",
-                  bias_initializer="ones", **hp)
+    model = build(
+        name, input_shape=(size, size, 1), num_classes=10, kernel_initializer="he_normal", bias_initializer="ones", **hp
+    )
     normalized = []  # every Conv2D/Dense kernel divided by its expected He std
     for layer, init_attribute, init, weight in _kernels(model):
         assert type(init).__name__ == "HeNormal", layer.name
@@ -48,8 +52,11 @@ def test_he_kernels_have_the_he_standard_deviation(name):
     pooled = np.concatenate(normalized)
     assert pooled.size >= 2000, f"{name}: too few kernel weights to check"
     assert abs(pooled.std() - 1) < 0.10 and abs(pooled.mean()) < 0.1
-    biases = [keras.ops.convert_to_numpy(layer.bias) for layer in model.layers
-              if isinstance(getattr(layer, "bias", None), keras.Variable)]
+    biases = [
+        keras.ops.convert_to_numpy(layer.bias)
+        for layer in model.layers
+        if isinstance(getattr(layer, "bias", None), keras.Variable)
+    ]
     assert biases and all(np.all(b == 1.0) for b in biases)
 
 
@@ -62,8 +69,14 @@ def test_the_default_is_what_the_family_builds_with(name):
     plain = build(name, input_shape=(size, size, 1), num_classes=10, **hp)
     assert all(isinstance(init, native) for _, _, init, _ in _kernels(plain))
     keras.utils.set_random_seed(0)
-    explicit = build(name, input_shape=(size, size, 1), num_classes=10, **hp,
-                     kernel_initializer=defaults["kernel_initializer"], bias_initializer=defaults["bias_initializer"])
+    explicit = build(
+        name,
+        input_shape=(size, size, 1),
+        num_classes=10,
+        **hp,
+        kernel_initializer=defaults["kernel_initializer"],
+        bias_initializer=defaults["bias_initializer"],
+    )
     # Naming the default changes nothing, not even the random draws.
     for a, b in zip(plain.weights, explicit.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
@@ -125,8 +138,15 @@ def test_a_family_can_declare_its_own_default_beside_its_builder():
 
 def test_grouped_kernels_use_the_fan_in_of_one_group():
     # ResNeXt's grouped 3x3 conv: each output sees k * k * (c_in / groups) inputs, as PyTorch counts it.
-    model = build("resnext50_32x4d", input_shape=(32, 32, 3), filters=(16, 16, 16, 16), stem_filters=8,
-                  blocks_per_stage=(1, 1, 1, 1), width_per_group=64, kernel_initializer="he_normal")
+    model = build(
+        "resnext50_32x4d",
+        input_shape=(32, 32, 3),
+        filters=(16, 16, 16, 16),
+        stem_filters=8,
+        blocks_per_stage=(1, 1, 1, 1),
+        width_per_group=64,
+        kernel_initializer="he_normal",
+    )
     grouped = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D) and layer.groups > 1]
     assert grouped
     for layer in grouped:

@@ -25,14 +25,29 @@ def _randomize(model, seed=0):
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, variance = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, variance.shape)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape),
+                    rng.normal(0, 0.1, beta.shape),
+                    rng.normal(0, 0.1, mean.shape),
+                    rng.uniform(0.5, 1.5, variance.shape),
+                ]
+            )
         elif layer.weights:
             # He-like scale, fan-in k*k for a depthwise kernel (one input channel per output), so the signal
             # neither dies nor saturates ReLU6 through 17 blocks: the logits must depend on the image.
             depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
-            layer.set_weights([rng.normal(0, (np.prod(w.shape[:2] if depthwise else w.shape[:-1]) or 1) ** -0.5 *
-                                          (1.4 if w.ndim > 1 else 0.1), w.shape) for w in layer.get_weights()])
+            layer.set_weights(
+                [
+                    rng.normal(
+                        0,
+                        (np.prod(w.shape[:2] if depthwise else w.shape[:-1]) or 1) ** -0.5
+                        * (1.4 if w.ndim > 1 else 0.1),
+                        w.shape,
+                    )
+                    for w in layer.get_weights()
+                ]
+            )
 
 
 def _copy_into(ours, reference):
@@ -63,8 +78,9 @@ def _relative_error(ours, reference, size, layer):
 
 @pytest.mark.parametrize("size", [33, 32])
 def test_mobilenet_v1_is_keras_applications_mobilenet(size):
-    reference = keras.applications.MobileNet(input_shape=(size, size, 3), alpha=0.25, weights=None, classes=7,
-                                             classifier_activation=None)
+    reference = keras.applications.MobileNet(
+        input_shape=(size, size, 3), alpha=0.25, weights=None, classes=7, classifier_activation=None
+    )
     ours = build("mobilenet", (size, size, 3), 7, alpha=0.25)
     _randomize(reference)
     _copy_into(ours, reference)
@@ -74,8 +90,9 @@ def test_mobilenet_v1_is_keras_applications_mobilenet(size):
 def test_densenet_is_keras_applications_densenet():
     from keras.src.applications import densenet  # the public module has only the 121/169/201 constructors
 
-    reference = densenet.DenseNet([1, 2, 1, 1], input_shape=(33, 33, 3), weights=None, classes=7,
-                                  classifier_activation=None)
+    reference = densenet.DenseNet(
+        [1, 2, 1, 1], input_shape=(33, 33, 3), weights=None, classes=7, classifier_activation=None
+    )
     ours = build("densenet121", (33, 33, 3), 7, blocks=(1, 2, 1, 1))
     _randomize(reference)
     _copy_into(ours, reference)
@@ -86,8 +103,9 @@ def test_densenet_is_keras_applications_densenet():
 def test_mobilenet_v2_agrees_with_keras_applications_on_odd_sizes_only():
     errors = {}
     for size in (33, 32):
-        reference = keras.applications.MobileNetV2(input_shape=(size, size, 3), alpha=0.35, weights=None, classes=7,
-                                                   classifier_activation=None)
+        reference = keras.applications.MobileNetV2(
+            input_shape=(size, size, 3), alpha=0.35, weights=None, classes=7, classifier_activation=None
+        )
         ours = build("mobilenet_v2", (size, size, 3), 7, alpha=0.35)
         # Same names but for the head; Keras' BN epsilon is 1e-3 where torchvision's is 1e-5.
         for layer in ours.layers:
@@ -106,8 +124,9 @@ def test_keras_applications_mobilenet_h5_loads_with_its_conv_head(tmp_path):
     import h5py
     from keras.src.legacy.saving import legacy_h5_format  # how keras.applications' files were written
 
-    reference = keras.applications.MobileNet(input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=7,
-                                             classifier_activation=None)
+    reference = keras.applications.MobileNet(
+        input_shape=(32, 32, 3), alpha=0.25, weights=None, classes=7, classifier_activation=None
+    )
     _randomize(reference)
     path = tmp_path / "mobilenet_2_5_224_tf.h5"
     with h5py.File(path, "w") as f:

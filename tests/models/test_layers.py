@@ -1,8 +1,7 @@
+import keras
 import numpy as np
 import pytest
 import torch
-
-import keras
 
 from kerascnn.models.layers import ceil_mode_padding, symmetric_padding
 
@@ -34,7 +33,9 @@ def _check_ceil_mode(size, pool, stride):
     x = ceil_mode_padding(inputs, pool, stride, name="pad")
     model = keras.Model(inputs, keras.layers.MaxPooling2D(pool, strides=stride)(x))
     images = np.random.default_rng(1).uniform(0, 1, (1, size, size, 1)).astype("float32")  # >= 0, as after a ReLU
-    expected = torch.nn.functional.max_pool2d(
-        torch.from_numpy(images.transpose(0, 3, 1, 2)), pool, stride, ceil_mode=True
-    ).numpy().transpose(0, 2, 3, 1)
+    expected = (
+        torch.nn.functional.max_pool2d(torch.from_numpy(images.transpose(0, 3, 1, 2)), pool, stride, ceil_mode=True)
+        .numpy()
+        .transpose(0, 2, 3, 1)
+    )
     np.testing.assert_array_equal(model(images), expected)

@@ -48,4 +48,6 @@ def test_receptive_fields_through_depthwise_layers():
     # 3x3/2 stem (RF 3, jump 2), then the first block's 3x3 depthwise: 3 + 2 * 2.
     assert summary.layer("expanded_conv_depthwise").receptive_field == (7, 7)
     # The 1x1 convs and the residual add keep it; block 2's depthwise (jump 4 after block 1's stride) adds 8.
-    assert summary.layer("block_2_add").receptive_field == summary.layer("block_2_depthwise").receptive_field == (19, 19)
+    assert (
+        summary.layer("block_2_add").receptive_field == summary.layer("block_2_depthwise").receptive_field == (19, 19)
+    )

@@ -12,8 +12,12 @@ from kerascnn.summary import build_uninitialized, summarize
 def test_quantized_linear_widths_give_torchvisions_stages():
     # RegNetX-400MF: the paper's (d, w_0, w_a, w_m) = (22, 24, 24.48, 2.54) before and after the group rounding.
     assert regnet_stages(22, 24, 24.48, 2.54) == ((1, 2, 7, 12), (24, 64, 152, 392))
-    assert published_design("regnet_x_400mf") == {"depths": (1, 2, 7, 12), "widths": (32, 64, 160, 400),
-                                                  "group_width": 16, "se_ratio": 0.0}
+    assert published_design("regnet_x_400mf") == {
+        "depths": (1, 2, 7, 12),
+        "widths": (32, 64, 160, 400),
+        "group_width": 16,
+        "se_ratio": 0.0,
+    }
     with pytest.raises(HyperparameterError, match="Unknown RegNet design 'regnet_z'"):
         published_design("regnet_z")
     with pytest.raises(HyperparameterError, match="w_m > 1"):
@@ -48,14 +52,19 @@ def test_regnet_y_gates_channels_with_squeeze_excitation():
 def test_d2l_regnetx32_is_the_books_network():
     """d2l.ai 8.8's RegNetX-32, written out in torch as the book builds it (its convs have biases): the same
     layers, so the zoo's count is the book's minus the conv biases plus BatchNorm's moving statistics."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from torch import nn
 
     def resnext_block(c_in, channels, groups, bot_mul, use_1x1conv, strides):
         bot = int(round(channels * bot_mul))
-        block = [nn.Conv2d(c_in, bot, 1), nn.BatchNorm2d(bot),
-                 nn.Conv2d(bot, bot, 3, strides, 1, groups=bot // groups), nn.BatchNorm2d(bot),
-                 nn.Conv2d(bot, channels, 1), nn.BatchNorm2d(channels)]
+        block = [
+            nn.Conv2d(c_in, bot, 1),
+            nn.BatchNorm2d(bot),
+            nn.Conv2d(bot, bot, 3, strides, 1, groups=bot // groups),
+            nn.BatchNorm2d(bot),
+            nn.Conv2d(bot, channels, 1),
+            nn.BatchNorm2d(channels),
+        ]
         if use_1x1conv:
             block += [nn.Conv2d(c_in, channels, 1, strides), nn.BatchNorm2d(channels)]
         return block

@@ -21,8 +21,9 @@ def test_residual_receptive_field_is_the_longer_path():
 
 
 def test_cifar_style_stem():
-    model = build("resnet18", input_shape=(8, 8, 3), stem_kernel_size=3, stem_stride=1, stem_pool=False,
-                  filters=(4, 4, 4, 4))
+    model = build(
+        "resnet18", input_shape=(8, 8, 3), stem_kernel_size=3, stem_stride=1, stem_pool=False, filters=(4, 4, 4, 4)
+    )
     assert model.get_layer("conv5_block2_out").output.shape[1:] == (1, 1, 4)
 
 
@@ -52,15 +53,20 @@ def test_grouped_convolutions_in_summary():
     assert "Groups" in summary.format_table().splitlines()[2]
     # Grouping does not change what a layer sees: same receptive fields as ResNet-50.
     plain = summarize(build_uninitialized("resnet50", (224, 224, 3), num_classes=1000))
-    assert row.receptive_field == plain.layer("conv2_block1_2_conv").receptive_field == (19, 19)  # 7x7/2, 3x3/2 pool, 3x3
+    assert (
+        row.receptive_field == plain.layer("conv2_block1_2_conv").receptive_field == (19, 19)
+    )  # 7x7/2, 3x3/2 pool, 3x3
     assert "Groups" not in plain.format_table()
 
 
-@pytest.mark.parametrize("name, hp, fragment", [
-    ("resnet18", {"groups": 3}, "groups=3 does not divide the 64 channels of stage 1"),
-    ("resnet18", {"width_per_group": 4}, "width_per_group applies to bottleneck blocks only"),
-    ("resnext50_32x4d", {"filters": (8, 16, 32, 64)}, "width_per_group=4 leaves a stage of filters 8"),
-])
+@pytest.mark.parametrize(
+    "name, hp, fragment",
+    [
+        ("resnet18", {"groups": 3}, "groups=3 does not divide the 64 channels of stage 1"),
+        ("resnet18", {"width_per_group": 4}, "width_per_group applies to bottleneck blocks only"),
+        ("resnext50_32x4d", {"filters": (8, 16, 32, 64)}, "width_per_group=4 leaves a stage of filters 8"),
+    ],
+)
 def test_bad_groups_are_one_line_errors(name, hp, fragment):
     with pytest.raises(HyperparameterError) as info:
         build(name, (32, 32, 3), **hp)

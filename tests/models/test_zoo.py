@@ -13,10 +13,9 @@ from __future__ import annotations
 import functools
 import math
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from kerascnn.models import build, default_hyperparameters, get_model_info, list_models
 from kerascnn.summary import build_uninitialized
@@ -50,9 +49,15 @@ def test_published_parameter_counts(name):
         key = (count.input_shape, count.num_classes, tuple(sorted(count.hyperparameters.items())))
         if key not in models:
             default = (count.input_shape, count.num_classes, count.hyperparameters) == (
-                get_model_info(name).default_input_shape, CLASSES, {})
-            models[key] = default_build(name) if default else build_uninitialized(
-                name, count.input_shape, count.num_classes, **count.hyperparameters)
+                get_model_info(name).default_input_shape,
+                CLASSES,
+                {},
+            )
+            models[key] = (
+                default_build(name)
+                if default
+                else build_uninitialized(name, count.input_shape, count.num_classes, **count.hyperparameters)
+            )
         model = models[key]
         if count.trainable_only:
             assert sum(math.prod(w.shape) for w in model.trainable_weights) == count.params, count.source
@@ -120,7 +125,9 @@ def test_channels_come_from_the_data():
 
 def test_uninitialized_build_counts_like_a_real_build():
     real = build("resnet18", input_shape=(32, 32, 3), num_classes=10)
-    assert build_uninitialized("resnet18", input_shape=(32, 32, 3), num_classes=10).count_params() == real.count_params()
+    assert (
+        build_uninitialized("resnet18", input_shape=(32, 32, 3), num_classes=10).count_params() == real.count_params()
+    )
     assert all(v.value is not None for v in real.weights)
 
 
@@ -169,8 +176,9 @@ def test_training_steps_fit_a_fixed_batch(name):
     keras.utils.set_random_seed(0)
     model = build(name, input_shape=(size, size, 1), num_classes=3, **hp)
     # Plain SGD: tracing Adam's update for every variable took 3 times as long (7 s against 2 s for the three).
-    model.compile(optimizer=keras.optimizers.SGD(0.01),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (8, size, size, 1)).astype("float32")
     labels = rng.integers(0, 3, 8)

@@ -60,8 +60,9 @@ def test_notebook_is_its_source_executed_in_full(path):
     nb = nbformat.read(path, as_version=4)
     assert nb.metadata["kerascnn"]["mode"] == "full"
     plots = [c for c in nb.cells if "plot" in c.metadata.get("tags", [])]
-    assert all(any("image/png" in out.get("data", {}) for out in c.outputs) for c in plots), \
+    assert all(any("image/png" in out.get("data", {}) for out in c.outputs) for c in plots), (
         f"{path.name}: a cell tagged 'plot' shows no figure in the committed notebook"
+    )
     text = json.dumps([c.get("outputs", []) for c in nb.cells])
     for machine_path in ("/tmp/", "/work/", "/home/", "/root/", ".venv", "../shared"):
         assert machine_path not in text, f"{path.name}: an output shows a path of the machine that ran it"
@@ -72,8 +73,11 @@ def test_lessons_name_no_issue_and_no_machine_path():
     machine or of the project's shared folder."""
     sources = sorted((NOTEBOOKS_DIR / "src").glob("*.py"))
     texts = {p.name: p.read_text() for p in [*sources, NOTEBOOKS_DIR / "README.md"]}
-    found = [(name, m.group(0)) for name, text in texts.items()
-             for m in re.finditer(r"(?i)\bissues? \d+|(?<![\w&])#\d+\b|\.\./shared|/work/|\.venv\b", text)]
+    found = [
+        (name, m.group(0))
+        for name, text in texts.items()
+        for m in re.finditer(r"(?i)\bissues? \d+|(?<![\w&])#\d+\b|\.\./shared|/work/|\.venv\b", text)
+    ]
     assert not found, found
 
 
@@ -94,5 +98,7 @@ def test_notebook_runs_top_to_bottom(path, request):
         and not any("image/png" in out.get("data", {}) for out in cell.outputs)
     ]
     assert not missing_plots, f"{path.name}: cells {missing_plots} are tagged 'plot' but displayed no PNG"
-    errors = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"]
+    errors = [
+        out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"
+    ]
     assert not errors

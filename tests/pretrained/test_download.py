@@ -99,8 +99,9 @@ def test_wrong_hash_truncated_file_and_server_down(kerascnn_home, weights_server
     _assert_one_line_error(f"Could not download .* from {weights_server.url}", kerascnn_home, weights="kerascnn:TEST")
 
 
-def test_a_pth_without_torch_is_refused_before_downloading(kerascnn_home, weights_server, mobilenet_v2_file,
-                                                           monkeypatch):
+def test_a_pth_without_torch_is_refused_before_downloading(
+    kerascnn_home, weights_server, mobilenet_v2_file, monkeypatch
+):
     _, path, digest = mobilenet_v2_file
     _serve(weights_server, path)
     _register(path, digest[:8])
@@ -146,8 +147,8 @@ def test_feature_extractor_is_torchvisions_features(kerascnn_home, weights_serve
 def test_keras_applications_notop_files(kerascnn_home, weights_server, tmp_path, monkeypatch):
     # keras.applications' own MobileNet (alpha 0.25), with and without its classifier, saved as it publishes
     # them (a legacy HDF5 file by layer name); random weights.
-    from keras.src.legacy.saving import legacy_h5_format
     import h5py
+    from keras.src.legacy.saving import legacy_h5_format
 
     keras.utils.set_random_seed(0)
     kwargs = dict(input_shape=(32, 32, 3), alpha=0.25, weights=None)
@@ -159,10 +160,17 @@ def test_keras_applications_notop_files(kerascnn_home, weights_server, tmp_path,
             legacy_h5_format.save_weights_to_hdf5_group(f, model)
         files[name] = hashlib.sha256((weights_server.folder / name).read_bytes()).hexdigest()
     base = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
-    register_weights("mobilenet", "keras:alpha_0.25", source="keras", url=base + "mobilenet_2_5_224_tf.h5",
-                     sha256=files["mobilenet_2_5_224_tf.h5"], notop_url=base + "mobilenet_2_5_224_tf_no_top.h5",
-                     notop_sha256=files["mobilenet_2_5_224_tf_no_top.h5"], hyperparameters={"alpha": 0.25},
-                     preprocessing={"name": "tf", "mean": [0.5] * 3, "std": [0.5] * 3, "channel_order": "RGB"})
+    register_weights(
+        "mobilenet",
+        "keras:alpha_0.25",
+        source="keras",
+        url=base + "mobilenet_2_5_224_tf.h5",
+        sha256=files["mobilenet_2_5_224_tf.h5"],
+        notop_url=base + "mobilenet_2_5_224_tf_no_top.h5",
+        notop_sha256=files["mobilenet_2_5_224_tf_no_top.h5"],
+        hyperparameters={"alpha": 0.25},
+        preprocessing={"name": "tf", "mean": [0.5] * 3, "std": [0.5] * 3, "channel_order": "RGB"},
+    )
     monkeypatch.setenv("KERASCNN_WEIGHTS_MIRROR", weights_server.url)
     images = np.random.default_rng(2).normal(size=(2, 32, 32, 3)).astype("float32")
     # The feature extractor downloads the notop file only.
@@ -171,8 +179,9 @@ def test_keras_applications_notop_files(kerascnn_home, weights_server, tmp_path,
     assert features.output.shape == (None, 1, 1, 256)  # no pooling: the last feature map
     np.testing.assert_allclose(features(images), reference(images), atol=1e-4, rtol=1e-3)
     # A notop file into a whole model: the backbone loads, the classifier starts fresh and is reported.
-    model = build("mobilenet", (32, 32, 3), 5, alpha=0.25, weights=kerascnn_home / "weights" /
-                  "mobilenet_2_5_224_tf_no_top.h5")
+    model = build(
+        "mobilenet", (32, 32, 3), 5, alpha=0.25, weights=kerascnn_home / "weights" / "mobilenet_2_5_224_tf_no_top.h5"
+    )
     assert model.load_report.reinitialized == ["logits (not in the file: a backbone-only file)"]
     # The whole file: the same logits as keras.applications'.
     model = build("mobilenet", (32, 32, 3), 1000, weights="keras:alpha_0.25")

@@ -24,8 +24,9 @@ def served_default(kerascnn_home, weights_server, mobilenet_v2_file, monkeypatch
     """mobilenet_v2's weights="imagenet" is the served random-weights file."""
     reference, path, digest = mobilenet_v2_file
     (weights_server.folder / path.name).write_bytes(path.read_bytes())
-    register_weights("mobilenet_v2", "kerascnn:TEST", url=PUBLISHER + path.name, sha256=digest[:8],
-                     source="kerascnn", default=True)
+    register_weights(
+        "mobilenet_v2", "kerascnn:TEST", url=PUBLISHER + path.name, sha256=digest[:8], source="kerascnn", default=True
+    )
     monkeypatch.setenv("KERASCNN_WEIGHTS_MIRROR", weights_server.url)
     return reference
 
@@ -62,8 +63,24 @@ def test_saved_imagenet_model_predicts_class_names(served_default, kerascnn_main
 @pytest.mark.heavy  # a whole fit (build, two training steps, evaluation, plots): too long for the default run
 def test_fit_init_from_imagenet(served_default, kerascnn_main, tmp_path):
     out = tmp_path / "run"
-    result = kerascnn_main("fit", "mobilenet_v2", "--init-from", "imagenet", "--input-shape", "32,32", "--epochs", "1",
-                           "--steps-per-epoch", "2", "--eval-steps", "1", "--batch-size", "16", "--out", out)
+    result = kerascnn_main(
+        "fit",
+        "mobilenet_v2",
+        "--init-from",
+        "imagenet",
+        "--input-shape",
+        "32,32",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--eval-steps",
+        "1",
+        "--batch-size",
+        "16",
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((out / "config.json").read_text())
     assert config["init_from"]["path"].endswith(".pth") and config["init_from"]["loaded_layers"] > 100

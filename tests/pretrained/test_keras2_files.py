@@ -33,8 +33,9 @@ def test_keras_applications_densenet_h5_with_keras2_names(tmp_path):
     from keras.src.applications import densenet  # the public module has only the 121/169/201 constructors
 
     keras.utils.set_random_seed(0)
-    reference = densenet.DenseNet([1, 2, 1, 1], input_shape=(33, 33, 3), weights=None, classes=1000,
-                                  classifier_activation=None)
+    reference = densenet.DenseNet(
+        [1, 2, 1, 1], input_shape=(33, 33, 3), weights=None, classes=1000, classifier_activation=None
+    )
     path = tmp_path / "densenet_weights_tf_dim_ordering_tf_kernels.h5"
     _write_keras2_h5(reference, path)
     model = build("densenet121", (33, 33, 3), 1000, blocks=(1, 2, 1, 1), weights=path)

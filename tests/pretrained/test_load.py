@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 
 import h5py
+import keras
 import numpy as np
 import pytest
-
-import keras
 from keras.src.legacy.saving import legacy_h5_format
 from safetensors.numpy import save_file
 
@@ -73,11 +72,17 @@ def test_bad_files_are_one_line_and_load_nothing(tmp_path, keras_vgg16, monkeypa
     from kerascnn_testing.torch_reference import torchvision_model
 
     state = {k: v.numpy() for k, v in torchvision_model("resnet18").state_dict().items()}
-    save_file({k: v for k, v in state.items() if k != "layer2.0.bn1.running_var"}, str(tmp_path / "missing.safetensors"))
+    save_file(
+        {k: v for k, v in state.items() if k != "layer2.0.bn1.running_var"}, str(tmp_path / "missing.safetensors")
+    )
     _assert_untouched_after("no tensor 'layer2.0.bn1.running_var'", model, tmp_path / "missing.safetensors")
-    save_file({**state, "layer5.0.conv1.weight": np.zeros((1, 1, 1, 1), "float32")}, str(tmp_path / "extra.safetensors"))
+    save_file(
+        {**state, "layer5.0.conv1.weight": np.zeros((1, 1, 1, 1), "float32")}, str(tmp_path / "extra.safetensors")
+    )
     _assert_untouched_after("'layer5.0.conv1.weight'", model, tmp_path / "extra.safetensors")
-    save_file({**state, "layer1.0.conv2.weight": np.zeros((64, 64, 5, 5), "float32")}, str(tmp_path / "shape.safetensors"))
+    save_file(
+        {**state, "layer1.0.conv2.weight": np.zeros((64, 64, 5, 5), "float32")}, str(tmp_path / "shape.safetensors")
+    )
     _assert_untouched_after("layer1.0.conv2.weight has shape 5x5x64x64", model, tmp_path / "shape.safetensors")
     # A truncated file.
     data = (tmp_path / "missing.safetensors").read_bytes()

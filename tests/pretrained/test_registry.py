@@ -72,8 +72,9 @@ def test_each_entry_follows_its_publishers_scheme(entry):
     assert set(entry.hyperparameters) <= set(default_hyperparameters(entry.model))
     assert {"name", "mean", "std", "channel_order"} <= set(entry.preprocessing)
     if entry.source == "torchvision":
-        match = re.fullmatch(r"https://download\.pytorch\.org/models/([a-z0-9_]+(?:-owt)?)-([0-9a-f]{8})\.pth",
-                             entry.url)
+        match = re.fullmatch(
+            r"https://download\.pytorch\.org/models/([a-z0-9_]+(?:-owt)?)-([0-9a-f]{8})\.pth", entry.url
+        )
         assert match, entry.url
         assert entry.sha256 == match[2] and entry.hash_algorithm == "sha256" and entry.file_format == "pth"
         assert match[1].startswith(entry.model.removesuffix("_tv"))  # "alexnet-owt", "vgg11_bn", "..._rwightman"
@@ -113,8 +114,9 @@ def test_register_weights_checks_what_it_is_given(monkeypatch):
         register_weights("resnet18", "ours", url="https://x/resnet18.pth", sha256="0" * 64, source="timm")
     with pytest.raises(WeightsError, match="sha256 must be hex digits"):
         register_weights("resnet18", "ours", url="https://x/resnet18.pth", sha256="xyz", source="kerascnn")
-    entry = register_weights("resnet18", "ours", url="https://x/r18.safetensors?v=2", sha256="ab" * 32,
-                             source="kerascnn", default=True)
+    entry = register_weights(
+        "resnet18", "ours", url="https://x/r18.safetensors?v=2", sha256="ab" * 32, source="kerascnn", default=True
+    )
     assert entry.tag == "kerascnn:ours" and entry.file_format == "safetensors" and entry.file_name == "r18.safetensors"
     assert get_weights("resnet18") is entry
 

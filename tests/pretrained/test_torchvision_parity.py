@@ -21,27 +21,40 @@ from kerascnn_testing.torch_reference import torchvision_model  # noqa: E402
 # zoo name -> (torchvision name, zoo hyperparameters that make it so)
 COUNTERPARTS = {
     "alexnet_tv": ("alexnet", {}),
-    "vgg11": ("vgg11", {}), "vgg19": ("vgg19", {}),  # one conv per block in the first blocks / four per block
-    "resnet18": ("resnet18", {}), "resnet50": ("resnet50", {}),  # basic blocks / bottlenecks
+    "vgg11": ("vgg11", {}),
+    "vgg19": ("vgg19", {}),  # one conv per block in the first blocks / four per block
+    "resnet18": ("resnet18", {}),
+    "resnet50": ("resnet50", {}),  # basic blocks / bottlenecks
     "googlenet_tv": ("googlenet", {}),
     "resnext50_32x4d": ("resnext50_32x4d", {}),  # grouped convolutions
     "mobilenet_v2": ("mobilenet_v2", {}),
     "densenet121": ("densenet121", {}),
-    "regnet_x_400mf": ("regnet_x_400mf", {}), "regnet_y_400mf": ("regnet_y_400mf", {}),  # grouped / + SE
+    "regnet_x_400mf": ("regnet_x_400mf", {}),
+    "regnet_y_400mf": ("regnet_y_400mf", {}),  # grouped / + SE
     "efficientnet_b0": ("efficientnet_b0", {}),  # MBConv with SE and swish
 }
 # Other depths of a covered model: the same name mapping and blocks, another count of them (each VGG costs
 # ~8 s of 130M-parameter weights written and read; densenet201 17 s): they add no line or case.
-DEEPER_VARIANTS = {"densenet169": "densenet121", "densenet201": "densenet121", "vgg13": "vgg19", "vgg16": "vgg19",
-                   "resnet34": "resnet18"}
+DEEPER_VARIANTS = {
+    "densenet169": "densenet121",
+    "densenet201": "densenet121",
+    "vgg13": "vgg19",
+    "vgg16": "vgg19",
+    "resnet34": "resnet18",
+}
 # Wider and deeper EfficientNets: B0's blocks and names, more of them (their widths, rounded as torchvision
 # rounds them, are checked by torchvision's parameter counts in tests/models/test_zoo.py).
-DEEPER_VARIANTS.update({"efficientnet_b1": "efficientnet_b0", "efficientnet_b2": "efficientnet_b0",
-                        "efficientnet_b3": "efficientnet_b0"})
+DEEPER_VARIANTS.update(
+    {"efficientnet_b1": "efficientnet_b0", "efficientnet_b2": "efficientnet_b0", "efficientnet_b3": "efficientnet_b0"}
+)
 VARIANT_COUNTERPARTS = {"vgg11_bn": ("vgg11", {"batch_norm": True})}  # torchvision's vgg*_bn: a hyperparameter here
 # Zoo models whose family maps to torchvision but which are other networks (d2l's versions).
-NOT_TORCHVISION = {"alexnet": "d2l's AlexNet (96-256-384-384-256)", "googlenet": "d2l's GoogLeNet (no BatchNorm)",
-                   "densenet_d2l": "d2l's DenseNet (no bottleneck)", "regnet_d2l": "d2l's RegNetX-32"}
+NOT_TORCHVISION = {
+    "alexnet": "d2l's AlexNet (96-256-384-384-256)",
+    "googlenet": "d2l's GoogLeNet (no BatchNorm)",
+    "densenet_d2l": "d2l's DenseNet (no bottleneck)",
+    "regnet_d2l": "d2l's RegNetX-32",
+}
 SMALL_INPUT = {"alexnet_tv": 63, "googlenet_tv": 40}  # the rest: 33 (odd: symmetric padding matters)
 AT_224 = {"resnet18", "googlenet_tv"}
 
@@ -91,6 +104,7 @@ def test_pth_files_through_torch_and_a_new_head(tmp_path):
     assert report.preprocessing["mean"] == [0.485, 0.456, 0.406]
     features = model.get_layer("avg_pool").output
     import keras
+
     backbone = keras.Model(model.inputs, features)
     images = np.random.default_rng(1).normal(size=(1, 33, 33, 3)).astype("float32")
     with torch.no_grad():
@@ -109,8 +123,15 @@ def test_googlenet_auxiliary_heads_load_or_are_reported_skipped(tmp_path):
     images = np.random.default_rng(0).normal(size=(2, 40, 40, 3)).astype("float32")
     with torch.no_grad():
         x = torch.from_numpy(images.transpose(0, 3, 1, 2))
-        trunk = reference.inception4a(reference.maxpool3(reference.inception3b(reference.inception3a(
-            reference.maxpool2(reference.conv3(reference.conv2(reference.maxpool1(reference.conv1(x)))))))))
+        trunk = reference.inception4a(
+            reference.maxpool3(
+                reference.inception3b(
+                    reference.inception3a(
+                        reference.maxpool2(reference.conv3(reference.conv2(reference.maxpool1(reference.conv1(x)))))
+                    )
+                )
+            )
+        )
         expected = [reference(x)[0].numpy(), reference.aux1(trunk).numpy()]
     outputs = model(images, training=False)
     for got, want in zip(outputs[:2], expected):

@@ -53,8 +53,10 @@ def test_a_resume_onto_changed_files_is_refused_then_allowed_without_testing_on_
 
 
 def _holder(path: Path) -> subprocess.Popen:
-    code = ("import sys, time\nfrom kerascnn.fsutil import lock_path\nlock = lock_path(sys.argv[1])\n"
-            "print('held', flush=True)\ntime.sleep(120)\n")
+    code = (
+        "import sys, time\nfrom kerascnn.fsutil import lock_path\nlock = lock_path(sys.argv[1])\n"
+        "print('held', flush=True)\ntime.sleep(120)\n"
+    )
     process = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "held"
     return process
@@ -205,8 +207,16 @@ def test_a_file_changed_under_a_running_streamed_fit_is_named_exactly(tmp_path, 
     folder = write_image_folder(tmp_path / "data", per_class=40)
     victim = folder / sorted(prepare_data(folder, (16, 16, 1), val_split=0).raw.train_ids)[7]
     # tf.data reads a few batches ahead: the later epochs read the file after the change
-    settings = dict(dataset=str(folder), input_shape=[16, 16], batch_size=4, val_split=0, cache_budget_mb=0,
-                    epochs=4, verbose=0, out=str(tmp_path / "run"))
+    settings = dict(
+        dataset=str(folder),
+        input_shape=[16, 16],
+        batch_size=4,
+        val_split=0,
+        cache_budget_mb=0,
+        epochs=4,
+        verbose=0,
+        out=str(tmp_path / "run"),
+    )
     with pytest.raises(BadImageError) as e:
         kerascnn.fit("lenet", callbacks=[_ChangeAFile(victim, how)], **settings)
     message = str(e.value)
@@ -224,9 +234,19 @@ def test_skip_bad_images_counts_a_file_deleted_mid_stream_once(tmp_path):
     folder = write_image_folder(tmp_path / "data", per_class=40)
     victim = folder / sorted(prepare_data(folder, (16, 16, 1), val_split=0).raw.train_ids)[3]
     (folder / "left" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")  # refused up front, counted too
-    result = kerascnn.fit("lenet", dataset=str(folder), input_shape=[16, 16], batch_size=4, val_split=0,
-                          cache_budget_mb=0, epochs=4, verbose=0, out=str(tmp_path / "run"), skip_bad_images=True,
-                          callbacks=[_ChangeAFile(victim, "delete")])
+    result = kerascnn.fit(
+        "lenet",
+        dataset=str(folder),
+        input_shape=[16, 16],
+        batch_size=4,
+        val_split=0,
+        cache_budget_mb=0,
+        epochs=4,
+        verbose=0,
+        out=str(tmp_path / "run"),
+        skip_bad_images=True,
+        callbacks=[_ChangeAFile(victim, "delete")],
+    )
     assert result.metrics["bad_images_skipped"] == 2
 
 
@@ -236,14 +256,14 @@ def test_a_bad_file_last_in_a_pass_is_named(tmp_path):
     folder = write_image_folder(tmp_path / "data", per_class=3)
     paths = sorted(str(p) for p in folder.rglob("*.png"))
     os.unlink(paths[-1])
-    part = FilePart(np.array(paths, dtype=object), np.zeros(len(paths), np.int64), size=(8, 8), channels=1,
-                    bad=BadImages())
+    part = FilePart(
+        np.array(paths, dtype=object), np.zeros(len(paths), np.int64), size=(8, 8), channels=1, bad=BadImages()
+    )
     with pytest.raises(BadImageError, match=f"^{paths[-1]} cannot be used: it is no longer there"):
         with reporting_bad_images():
             list(part.elements().as_numpy_iterator())
     counted = BadImages(skip=True)
-    part = FilePart(np.array(paths, dtype=object), np.zeros(len(paths), np.int64), size=(8, 8), channels=1,
-                    bad=counted)
+    part = FilePart(np.array(paths, dtype=object), np.zeros(len(paths), np.int64), size=(8, 8), channels=1, bad=counted)
     assert len(list(part.elements().as_numpy_iterator())) == len(paths) - 1 and counted.names == {paths[-1]}
 
 
@@ -255,9 +275,18 @@ def test_a_test_file_deleted_mid_run_is_left_out_of_the_evaluation_with_skip_bad
     folder = write_image_folder(tmp_path / "data", per_class=20)
     everything = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png"))
     test_files = sorted(set(everything) - set(prepare_data(folder, (16, 16, 1)).raw.train_ids))
-    result = kerascnn.fit("lenet", dataset=str(folder), input_shape=[16, 16], batch_size=8, cache_budget_mb=0,
-                          epochs=2, verbose=0, out=str(tmp_path / "run"), skip_bad_images=True,
-                          callbacks=[_ChangeAFile(folder / test_files[0], "delete")])
+    result = kerascnn.fit(
+        "lenet",
+        dataset=str(folder),
+        input_shape=[16, 16],
+        batch_size=8,
+        cache_budget_mb=0,
+        epochs=2,
+        verbose=0,
+        out=str(tmp_path / "run"),
+        skip_bad_images=True,
+        callbacks=[_ChangeAFile(folder / test_files[0], "delete")],
+    )
     assert result.metrics["test_images"] == len(test_files) - 1 and result.metrics["bad_images_skipped"] == 1
 
 

@@ -128,9 +128,21 @@ class ServerProcess:
         self.answered = []  # (method, path, HTTP status) of every request answered through request()
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kerascnn.cli.main", "serve", *map(str, args), "--port", str(self.port),
-             "--grpc-port", str(self.grpc_port)],
-            stdout=open(self.stdout_path, "w"), stderr=open(self.stderr_path, "w"), env=env, cwd=REPO_ROOT,
+            [
+                sys.executable,
+                "-m",
+                "kerascnn.cli.main",
+                "serve",
+                *map(str, args),
+                "--port",
+                str(self.port),
+                "--grpc-port",
+                str(self.grpc_port),
+            ],
+            stdout=open(self.stdout_path, "w"),
+            stderr=open(self.stderr_path, "w"),
+            env=env,
+            cwd=REPO_ROOT,
         )
 
     def wait_ready(self, model: str, timeout: float = 120.0) -> None:
@@ -211,8 +223,20 @@ def server_processes(exports, tmp_path_factory) -> dict:
     # the single-model server first: it needs only the exports, and imports TF while the rest is written
     single_folder = tmp_path_factory.mktemp("single_model_server")
     access_log = single_folder / "access.log"
-    single = ServerProcess([exports["base"], "--model-name", "digits", "--no-batching", "--access-log", access_log,
-                            "--model-version-policy", "all", "--enable-metrics"], single_folder)
+    single = ServerProcess(
+        [
+            exports["base"],
+            "--model-name",
+            "digits",
+            "--no-batching",
+            "--access-log",
+            access_log,
+            "--model-version-policy",
+            "all",
+            "--enable-metrics",
+        ],
+        single_folder,
+    )
     single.access_log = access_log
     try:
         folder = tmp_path_factory.mktemp("server")
@@ -223,14 +247,36 @@ def server_processes(exports, tmp_path_factory) -> dict:
         config = folder / "models.config"
         config.write_text(CONFIG % {"lenet": exports["base"]})
         config_server = ServerProcess(
-            ["--model-config-file", config, "--model-config-file-poll-seconds", "0.3", "--poll-seconds", "0.3",
-             "--max-batch-size", "8",
-             "--batch-timeout-micros", "2000", "--num-batch-threads", "1", "--max-request-bytes", "1000000",
-             "--max-image-pixels", "10000", "--enable-metrics", "--header-timeout", "2", "--body-timeout", "2"],
+            [
+                "--model-config-file",
+                config,
+                "--model-config-file-poll-seconds",
+                "0.3",
+                "--poll-seconds",
+                "0.3",
+                "--max-batch-size",
+                "8",
+                "--batch-timeout-micros",
+                "2000",
+                "--num-batch-threads",
+                "1",
+                "--max-request-bytes",
+                "1000000",
+                "--max-image-pixels",
+                "10000",
+                "--enable-metrics",
+                "--header-timeout",
+                "2",
+                "--body-timeout",
+                "2",
+            ],
             folder,
         )
         config_server.config_path, config_server.hot_base, config_server.grpc_hot_base = (
-            config, folder / "hot", folder / "grpc_hot")
+            config,
+            folder / "hot",
+            folder / "grpc_hot",
+        )
         config_server.swap_base = folder / "swap"
     except BaseException:  # no server left behind by a failed set-up
         single.proc.kill()
@@ -285,8 +331,11 @@ def single_model_server(server_processes):
     assert server.stop() == 0, server.stderr()[-2000:]
     assert "kerascnn serve: stopped" in server.stdout()
     log = server.access_log.read_text()
-    missing = [f'"{method} {path} HTTP/1.1" {status}' for method, path, status in server.answered
-               if f'"{method} {path} HTTP/1.1" {status}' not in log]
+    missing = [
+        f'"{method} {path} HTTP/1.1" {status}'
+        for method, path, status in server.answered
+        if f'"{method} {path} HTTP/1.1" {status}' not in log
+    ]
     assert server.answered and not missing, f"requests missing from the access log: {missing[:5]}"
 
 

@@ -18,6 +18,7 @@ from .conftest import copy_version, png
 
 pytestmark = pytest.mark.slow  # the session's server process
 
+
 def instances(images) -> dict:
     return {"instances": np.asarray(images).tolist()}
 
@@ -32,15 +33,23 @@ def probabilities(predictions) -> np.ndarray:
 def test_status_lists_every_version_newest_first(server):
     status, body = server.request("GET", "/v1/models/lenet")
     assert status == 200
-    assert body == {"model_version_status": [
-        {"version": v, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}} for v in ("2", "1")
-    ]}
+    assert body == {
+        "model_version_status": [
+            {"version": v, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            for v in ("2", "1")
+        ]
+    }
 
 
-@pytest.mark.parametrize("path, version", [
-    ("/v1/models/lenet/versions/1", "1"), ("/v1/models/lenet/labels/stable", "1"),
-    ("/v1/models/lenet/labels/canary", "2"), ("/V1/MODELS/lenet/VERSIONS/2", "2"),
-])
+@pytest.mark.parametrize(
+    "path, version",
+    [
+        ("/v1/models/lenet/versions/1", "1"),
+        ("/v1/models/lenet/labels/stable", "1"),
+        ("/v1/models/lenet/labels/canary", "2"),
+        ("/V1/MODELS/lenet/VERSIONS/2", "2"),
+    ],
+)
 def test_status_of_one_version(server, path, version):
     status, body = server.request("GET", path)
     assert status == 200
@@ -112,11 +121,16 @@ def test_predict_b64_png(server, images, reference):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)  # PNG is lossless
 
 
-@pytest.mark.parametrize("path, version", [
-    ("/v1/models/lenet:predict", 2), ("/v1/models/lenet/versions/1:predict", 1),
-    ("/v1/models/lenet/versions/2:predict", 2), ("/v1/models/lenet/labels/stable:predict", 1),
-    ("/v1/models/lenet/labels/canary:predict", 2),
-])
+@pytest.mark.parametrize(
+    "path, version",
+    [
+        ("/v1/models/lenet:predict", 2),
+        ("/v1/models/lenet/versions/1:predict", 1),
+        ("/v1/models/lenet/versions/2:predict", 2),
+        ("/v1/models/lenet/labels/stable:predict", 1),
+        ("/v1/models/lenet/labels/canary:predict", 2),
+    ],
+)
 def test_predict_versions_and_labels(server, images, reference, path, version):
     status, body = server.request("POST", path, instances(images[:2]))
     assert status == 200
@@ -135,7 +149,7 @@ def test_concurrent_clients_each_get_their_own_answer(server, images, reference)
             encoded = {"b64": base64.b64encode(png(images[i])).decode()}
             request = {"signature_name": "serving_bytes", "instances": [encoded]}
         else:
-            request = instances(images[i:i + 1])
+            request = instances(images[i : i + 1])
         return i, server.request("POST", "/v1/models/lenet:predict", request)
 
     with concurrent.futures.ThreadPoolExecutor(32) as pool:
@@ -145,8 +159,9 @@ def test_concurrent_clients_each_get_their_own_answer(server, images, reference)
             assert status == 400 and "error" in body, body
         else:
             assert status == 200, body
-            np.testing.assert_allclose(probabilities(body["predictions"]), reference(2, images[i:i + 1]),
-                                       rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(
+                probabilities(body["predictions"]), reference(2, images[i : i + 1]), rtol=1e-4, atol=1e-5
+            )
 
 
 # ------------------------------------------------------------------------------------------------- errors
@@ -170,8 +185,13 @@ ERRORS = [
     ("POST", "/v1/models/lenet:predict", {"instances": ["text"]}, 400, "DT_UINT8"),
     ("POST", "/v1/models/lenet:predict", {"signature_name": "nope", **GOOD}, 400, 'signature name: "nope" not found'),
     ("POST", "/v1/models/lenet:predict", {"signature_name": 5, **GOOD}, 400, "must be a string"),
-    ("POST", "/v1/models/lenet:predict", {"signature_name": "serving_bytes", "instances": [{"b64": "%%%"}]}, 400,
-     "base64"),
+    (
+        "POST",
+        "/v1/models/lenet:predict",
+        {"signature_name": "serving_bytes", "instances": [{"b64": "%%%"}]},
+        400,
+        "base64",
+    ),
     ("POST", "/v1/models/lenet:predict", {"signature_name": "serving_bytes", "instances": [5]}, 400, "DT_STRING"),
     ("POST", "/v1/models/lenet:predict", b"[" * 50000, 400, "JSON Parse error"),
     ("POST", "/v1/models/lenet:predict", b"\xff\xfe\x00x", 400, "JSON Parse error"),
@@ -179,10 +199,20 @@ ERRORS = [
     ("POST", "/v1/models/nope:predict", GOOD, 404, "Servable not found for request: Latest(nope)"),
     ("POST", "/v1/models/lenet/versions/7:predict", GOOD, 404, "Specific(lenet, 7)"),
     ("POST", "/v1/models/lenet/labels/nope:predict", GOOD, 400, "Unrecognized servable version label: nope"),
-    ("POST", "/v1/models/lenet:classify", {"examples": [{}]}, 400,
-     "Expected classification signature method_name to be tensorflow/serving/classify"),
-    ("POST", "/v1/models/lenet:regress", {"examples": [{}]}, 400,
-     "Expected regression signature method_name to be tensorflow/serving/regress"),
+    (
+        "POST",
+        "/v1/models/lenet:classify",
+        {"examples": [{}]},
+        400,
+        "Expected classification signature method_name to be tensorflow/serving/classify",
+    ),
+    (
+        "POST",
+        "/v1/models/lenet:regress",
+        {"examples": [{}]},
+        400,
+        "Expected regression signature method_name to be tensorflow/serving/regress",
+    ),
     ("POST", "/v1/models/lenet:explode", GOOD, 400, "Malformed request"),
     ("GET", "/v1/models/lenet:predict", None, 400, "Malformed request"),
     ("PUT", "/v1/models/lenet", b"", 400, "Malformed request"),
@@ -204,7 +234,9 @@ def test_bad_requests_get_json_errors(server, method, path, body, status, messag
 def test_server_survives_bad_requests_and_logs_every_request(server, images):
     status, _ = server.request("POST", "/v1/models/lenet:predict", instances(images[:1]))
     assert status == 200
-    log = wait_for(lambda: (lambda text: text if '" 400 ' in text else None)(server.stderr()), timeout=10)  # flushed twice a second
+    log = wait_for(
+        lambda: (lambda text: text if '" 400 ' in text else None)(server.stderr()), timeout=10
+    )  # flushed twice a second
     assert '"POST /v1/models/lenet:predict HTTP/1.1" 200' in log
     assert '"POST /v1/models/lenet:predict HTTP/1.1" 400' in log
     assert "Traceback" not in log
@@ -264,10 +296,14 @@ def test_new_broken_and_removed_versions_are_handled_without_restart(server, exp
 
 def test_classify_over_rest(server, images, reference):
     encoded = base64.b64encode(png(images[0])).decode()
-    status, body = server.request("POST", "/v1/models/lenet/versions/1:classify", {
-        "signature_name": "classification",
-        "examples": [{"image/encoded": {"b64": encoded}}, {"image/pixels": images[1].reshape(-1).tolist()}],
-    })
+    status, body = server.request(
+        "POST",
+        "/v1/models/lenet/versions/1:classify",
+        {
+            "signature_name": "classification",
+            "examples": [{"image/encoded": {"b64": encoded}}, {"image/pixels": images[1].reshape(-1).tolist()}],
+        },
+    )
     assert status == 200, body
     expected = reference(1, images[:2])
     for row, probabilities in zip(body["results"], expected, strict=True):
@@ -277,10 +313,15 @@ def test_classify_over_rest(server, images, reference):
 
 
 def test_classify_over_rest_with_context_and_errors(server, images, reference):
-    status, body = server.request("POST", "/v1/models/lenet/versions/1:classify", {
-        "signature_name": "classification", "context": {"image/pixels": images[5].reshape(-1).tolist()},
-        "examples": [{}, {"label": "ignored"}],
-    })
+    status, body = server.request(
+        "POST",
+        "/v1/models/lenet/versions/1:classify",
+        {
+            "signature_name": "classification",
+            "context": {"image/pixels": images[5].reshape(-1).tolist()},
+            "examples": [{}, {"label": "ignored"}],
+        },
+    )
     assert status == 200, body
     assert [row[0][0] for row in body["results"]] == [str(reference(1, images[5:6]).argmax())] * 2
     for doc, message in [
@@ -307,7 +348,7 @@ def raw_exchange(server, data: bytes, timeout: float = 10.0) -> bytes:
         while True:
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 break
             if not chunk:
                 break
@@ -321,8 +362,13 @@ def raw_exchange(server, data: bytes, timeout: float = 10.0) -> bytes:
 
 
 def http_post(path: str, body: bytes, headers: dict) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}", "Connection: close",
-             *(f"{k}: {v}" for k, v in headers.items())]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: x",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+        *(f"{k}: {v}" for k, v in headers.items()),
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -338,17 +384,25 @@ def test_compressed_bodies_are_decoded_and_broken_ones_are_400(server, images, r
 
     body = json.dumps(instances(images[:2])).encode()
     compressed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
-    status, answer = status_and_json(raw_exchange(server, http_post(
-        "/v1/models/lenet/versions/1:predict", compressed, {"Content-Encoding": encoding})))
+    status, answer = status_and_json(
+        raw_exchange(
+            server, http_post("/v1/models/lenet/versions/1:predict", compressed, {"Content-Encoding": encoding})
+        )
+    )
     assert status == 200
     np.testing.assert_allclose(probabilities(answer["predictions"]), reference(1, images[:2]), rtol=1e-5, atol=1e-6)
     for broken in (body, b"\x1f\x8b\x08garbage"):
-        status, answer = status_and_json(raw_exchange(server, http_post(
-            "/v1/models/lenet:predict", broken, {"Content-Encoding": encoding})))
+        status, answer = status_and_json(
+            raw_exchange(server, http_post("/v1/models/lenet:predict", broken, {"Content-Encoding": encoding}))
+        )
         assert status == 400 and "Malformed request body" in answer["error"], answer
     # A truncated stream decodes to truncated JSON (aiohttp does not check the end of the stream): still 400.
-    status, answer = status_and_json(raw_exchange(server, http_post(
-        "/v1/models/lenet:predict", compressed[: len(compressed) // 2], {"Content-Encoding": encoding})))
+    status, answer = status_and_json(
+        raw_exchange(
+            server,
+            http_post("/v1/models/lenet:predict", compressed[: len(compressed) // 2], {"Content-Encoding": encoding}),
+        )
+    )
     assert status == 400 and answer["error"]
 
 
@@ -356,17 +410,21 @@ def test_a_compressed_body_is_limited_after_decompression(server):
     import gzip
 
     bomb = gzip.compress(b" " * 5_000_000)  # 5 KB on the wire, 5 MB decoded, over --max-request-bytes 1 MB
-    status, answer = status_and_json(raw_exchange(server, http_post(
-        "/v1/models/lenet:predict", bomb, {"Content-Encoding": "gzip"})))
+    status, answer = status_and_json(
+        raw_exchange(server, http_post("/v1/models/lenet:predict", bomb, {"Content-Encoding": "gzip"}))
+    )
     assert status == 413 and "larger than the server's limit" in answer["error"]
 
 
-@pytest.mark.parametrize("request_bytes", [
-    b"FOO /v1/models/lenet HTTP/1.1\r\nHost: x\r\n\r\n",
-    b"GET /v1/models/lenet HTTP/9.9\r\nHost: x\r\n\r\n",
-    b"GET /v1/models/lenet HTTP/1.1\r\nBad Header Line\r\n\r\n",
-    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello on the plain-HTTP port
-])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"FOO /v1/models/lenet HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /v1/models/lenet HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"GET /v1/models/lenet HTTP/1.1\r\nBad Header Line\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello on the plain-HTTP port
+    ],
+)
 def test_every_error_is_json_even_those_aiohttp_writes(server, request_bytes):
     answer = raw_exchange(server, request_bytes)
     status, body = status_and_json(answer)
@@ -389,7 +447,7 @@ def test_slow_loris_connections_are_closed(server):
         try:
             sock.sendall(b"X-Slow: 1")  # still sending, never finishing
             closed += sock.recv(1024) == b""  # blocks until the server closes the connection
-        except (ConnectionError, socket.timeout):
+        except (TimeoutError, ConnectionError):
             closed += 1
         finally:
             sock.close()

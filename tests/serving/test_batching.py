@@ -42,19 +42,23 @@ def runtime_latency(metrics: Metrics, api: str) -> tuple:
     """(count, sum) of the ``runtime_latency`` histogram of model "lenet" and ``api``."""
     labels = {"model_name": "lenet", "API": api, "runtime": "TF1"}
     value = metrics.registry.get_sample_value
-    return (value(":tensorflow:serving:runtime_latency_count", labels) or 0,
-            value(":tensorflow:serving:runtime_latency_sum", labels) or 0)
+    return (
+        value(":tensorflow:serving:runtime_latency_count", labels) or 0,
+        value(":tensorflow:serving:runtime_latency_sum", labels) or 0,
+    )
 
 
 def test_concurrent_requests_share_batches_and_get_their_own_rows(servable, images):
-    requests = [("serving_default", {"images": images[i:i + 1 + i % 2]}) for i in range(24)]
+    requests = [("serving_default", {"images": images[i : i + 1 + i % 2]}) for i in range(24)]
     options = BatchingOptions(max_batch_size=8, batch_timeout_micros=20000, num_batch_threads=1)
     metrics = Metrics(enabled=True)
     apis = ["Classify" if i % 3 == 0 else "Predict" for i in range(24)]  # both share the signature's queue
     results, batcher = run_concurrently(options, servable, requests, metrics, apis)
     assert batcher.batches < len(requests) and batcher.examples == sum(1 + i % 2 for i in range(24))
     # one runtime_latency observation per request, under its own API, though requests shared calls
-    (predicts, predict_us), (classifies, classify_us) = (runtime_latency(metrics, api) for api in ("Predict", "Classify"))
+    (predicts, predict_us), (classifies, classify_us) = (
+        runtime_latency(metrics, api) for api in ("Predict", "Classify")
+    )
     assert (predicts, classifies) == (16, 8) and predict_us > 0 and classify_us > 0
     for (_, arrays), result in zip(requests, results):
         expected = servable.run("serving_default", arrays)
@@ -86,7 +90,9 @@ def test_requests_larger_than_a_batch_run_alone(servable, images):
 
 def test_full_queue_answers_unavailable(servable, images):
     options = BatchingOptions(max_batch_size=1, max_enqueued_batches=2, num_batch_threads=1)
-    results, _ = run_concurrently(options, servable, [("serving_default", {"images": images[i:i + 1]}) for i in range(12)])
+    results, _ = run_concurrently(
+        options, servable, [("serving_default", {"images": images[i : i + 1]}) for i in range(12)]
+    )
     refused = [r for r in results if isinstance(r, ServingError)]
     assert refused and all(r.http_status == 503 and "queue" in r.message for r in refused)
     assert any(isinstance(r, dict) for r in results)

@@ -37,20 +37,27 @@ def test_parses_tf_serving_model_config(tmp_path):
     assert load_model_config(tmp_path / "models.config")[1].base_path == str(tmp_path / "rel" / "b")
 
 
-@pytest.mark.parametrize("text, message", [
-    ('model_config_list { config { name: "x" bogus: 1 } }', '1:40'),
-    ("model_config_list { config { name: ", "Error parsing text-format tensorflow.serving.ModelServerConfig: 1:36"),
-    ('model_config_list { config { name: "x" } }', "needs both name and base_path"),
-    ('model_config_list { config { name: "x" base_path: "/x" model_platform: "pytorch" } }', "not supported"),
-    ('model_config_list { config { name: "x" base_path: "/x" model_version_policy { specific {} } } }',
-     "at least one version"),
-    ("model_config_list { }", "lists no models"),
-    # TF Serving's fields that kerascnn serve would ignore: refused where they are
-    ('model_config_list { config { name: "x" base_path: "/x"\n  logging_config { } } }',
-     "2:3 : logging_config is not supported"),
-    ('model_config_list { config { name: "x" base_path: "/x" model_type: TENSORFLOW } }', "1:56 : model_type"),
-    ("custom_model_config { }", "1:1 : custom_model_config is not supported"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('model_config_list { config { name: "x" bogus: 1 } }', "1:40"),
+        ("model_config_list { config { name: ", "Error parsing text-format tensorflow.serving.ModelServerConfig: 1:36"),
+        ('model_config_list { config { name: "x" } }', "needs both name and base_path"),
+        ('model_config_list { config { name: "x" base_path: "/x" model_platform: "pytorch" } }', "not supported"),
+        (
+            'model_config_list { config { name: "x" base_path: "/x" model_version_policy { specific {} } } }',
+            "at least one version",
+        ),
+        ("model_config_list { }", "lists no models"),
+        # TF Serving's fields that kerascnn serve would ignore: refused where they are
+        (
+            'model_config_list { config { name: "x" base_path: "/x"\n  logging_config { } } }',
+            "2:3 : logging_config is not supported",
+        ),
+        ('model_config_list { config { name: "x" base_path: "/x" model_type: TENSORFLOW } }', "1:56 : model_type"),
+        ("custom_model_config { }", "1:1 : custom_model_config is not supported"),
+    ],
+)
 def test_config_errors_say_what_is_wrong(text, message):
     with pytest.raises(KerasCNNError, match=message):
         parse_model_config(text)
@@ -80,10 +87,15 @@ def test_missing_config_file(tmp_path):
         load_model_config(tmp_path / "nope.config")
 
 
-@pytest.mark.parametrize("text, policy", [
-    ("latest", VersionPolicy("latest", 1)), ("latest:3", VersionPolicy("latest", 3)), ("all", VersionPolicy("all")),
-    ("specific:2,1", VersionPolicy("specific", versions=(1, 2))),
-])
+@pytest.mark.parametrize(
+    "text, policy",
+    [
+        ("latest", VersionPolicy("latest", 1)),
+        ("latest:3", VersionPolicy("latest", 3)),
+        ("all", VersionPolicy("all")),
+        ("specific:2,1", VersionPolicy("specific", versions=(1, 2))),
+    ],
+)
 def test_version_policy_flag(text, policy):
     assert VersionPolicy.parse(text) == policy
     assert VersionPolicy.parse(str(policy)) == policy

@@ -66,18 +66,21 @@ def test_predict_as_tf_servings_clients_do(stub, images, reference):
 def test_predict_versions_and_labels(stub, images, reference, version, label, expected):
     response = stub.Predict(predict_request(images[:2], version=version, label=label), 10.0)
     assert response.model_spec.version.value == expected
-    np.testing.assert_allclose(tf.make_ndarray(response.outputs["probabilities"]), reference(expected, images[:2]),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tf.make_ndarray(response.outputs["probabilities"]), reference(expected, images[:2]), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_predict_png_bytes_and_output_filter(stub, images, reference):
-    request = predict_request(np.array([png(images[0]), png(images[1])], dtype=object), signature="serving_bytes",
-                              key="image_bytes")
+    request = predict_request(
+        np.array([png(images[0]), png(images[1])], dtype=object), signature="serving_bytes", key="image_bytes"
+    )
     request.output_filter.append("probabilities")
     response = stub.Predict(request, 10.0)
     assert list(response.outputs) == ["probabilities"]
-    np.testing.assert_allclose(tf.make_ndarray(response.outputs["probabilities"]), reference(2, images[:2]),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tf.make_ndarray(response.outputs["probabilities"]), reference(2, images[:2]), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_tensor_content_and_typed_values_give_the_same_answer(stub, images):
@@ -90,7 +93,7 @@ def test_tensor_content_and_typed_values_give_the_same_answer(stub, images):
 
 def test_concurrent_calls_each_get_their_own_answer(channel, images, reference):
     stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-    futures = [stub.Predict.future(predict_request(images[i:i + 1]), 30.0) for i in range(24)]
+    futures = [stub.Predict.future(predict_request(images[i : i + 1]), 30.0) for i in range(24)]
     got = np.concatenate([tf.make_ndarray(f.result().outputs["probabilities"]) for f in futures])
     np.testing.assert_allclose(got, reference(2, images[:24]), rtol=1e-5, atol=1e-6)
 
@@ -117,7 +120,8 @@ def test_model_status(channel):
     request.model_spec.name = "lenet"
     response = models.GetModelStatus(request, 10.0)
     assert [(s.version, s.state, s.status.error_code) for s in response.model_version_status] == [
-        (2, get_model_status_pb2.ModelVersionStatus.AVAILABLE, 0), (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE, 0)
+        (2, get_model_status_pb2.ModelVersionStatus.AVAILABLE, 0),
+        (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE, 0),
     ]
     request.model_spec.version.value = 7
     with pytest.raises(grpc.RpcError) as caught:
@@ -172,8 +176,9 @@ def _too_large(images):
 
 
 def _broken_png(images):
-    return predict_request(np.array([b"\x89PNG\r\n\x1a\n not really"], dtype=object), signature="serving_bytes",
-                           key="image_bytes")
+    return predict_request(
+        np.array([b"\x89PNG\r\n\x1a\n not really"], dtype=object), signature="serving_bytes", key="image_bytes"
+    )
 
 
 def _too_many_pixels(images):
@@ -181,23 +186,34 @@ def _too_many_pixels(images):
     return predict_request(np.array([png(big)], dtype=object), signature="serving_bytes", key="image_bytes")
 
 
-@pytest.mark.parametrize("make, code, message", [
-    (lambda im: predict_request(im[:1], model="nope"), "NOT_FOUND", "Servable not found for request: Latest(nope)"),
-    (lambda im: predict_request(im[:1], version=99), "NOT_FOUND", "Specific(lenet, 99)"),
-    (lambda im: predict_request(im[:1], label="nope"), "INVALID_ARGUMENT", "Unrecognized servable version label"),
-    (lambda im: predict_request(im[:1], signature="nope"), "FAILED_PRECONDITION", 'Serving signature key "nope" not found.'),
-    (_bad_dtype, "INVALID_ARGUMENT", "to be uint8 but float is provided"),
-    (_bad_shape, "INVALID_ARGUMENT", "has shape [1,27,28,1]"),
-    (_extra_input, "INVALID_ARGUMENT", "input size does not match signature: 2!=1"),
-    (lambda im: predict_request(im[:1], key="pixels"), "INVALID_ARGUMENT", "input tensor alias not found in signature: pixels"),
-    (_short_content, "INVALID_ARGUMENT", "tensor parsing error: images"),
-    (_huge_claim, "INVALID_ARGUMENT", "tensor parsing error: images"),
-    (_unknown_output, "INVALID_ARGUMENT", "output tensor alias not found in signature: logits"),
-    (_repeated_output, "INVALID_ARGUMENT", "duplicate output tensor alias: classes"),
-    (_too_large, "RESOURCE_EXHAUSTED", "larger than max"),
-    (_broken_png, "INVALID_ARGUMENT", ""),
-    (_too_many_pixels, "INVALID_ARGUMENT", "is 100x101 = 10,100 pixels, over the limit of 10,000"),
-])
+@pytest.mark.parametrize(
+    "make, code, message",
+    [
+        (lambda im: predict_request(im[:1], model="nope"), "NOT_FOUND", "Servable not found for request: Latest(nope)"),
+        (lambda im: predict_request(im[:1], version=99), "NOT_FOUND", "Specific(lenet, 99)"),
+        (lambda im: predict_request(im[:1], label="nope"), "INVALID_ARGUMENT", "Unrecognized servable version label"),
+        (
+            lambda im: predict_request(im[:1], signature="nope"),
+            "FAILED_PRECONDITION",
+            'Serving signature key "nope" not found.',
+        ),
+        (_bad_dtype, "INVALID_ARGUMENT", "to be uint8 but float is provided"),
+        (_bad_shape, "INVALID_ARGUMENT", "has shape [1,27,28,1]"),
+        (_extra_input, "INVALID_ARGUMENT", "input size does not match signature: 2!=1"),
+        (
+            lambda im: predict_request(im[:1], key="pixels"),
+            "INVALID_ARGUMENT",
+            "input tensor alias not found in signature: pixels",
+        ),
+        (_short_content, "INVALID_ARGUMENT", "tensor parsing error: images"),
+        (_huge_claim, "INVALID_ARGUMENT", "tensor parsing error: images"),
+        (_unknown_output, "INVALID_ARGUMENT", "output tensor alias not found in signature: logits"),
+        (_repeated_output, "INVALID_ARGUMENT", "duplicate output tensor alias: classes"),
+        (_too_large, "RESOURCE_EXHAUSTED", "larger than max"),
+        (_broken_png, "INVALID_ARGUMENT", ""),
+        (_too_many_pixels, "INVALID_ARGUMENT", "is 100x101 = 10,100 pixels, over the limit of 10,000"),
+    ],
+)
 def test_predict_errors_have_tf_servings_status_codes(stub, images, make, code, message):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Predict(make(images), 10.0)
@@ -234,8 +250,10 @@ def test_metadata_and_example_api_errors(stub):
     request.metadata_field.append("warmup")
     no_input = classification_pb2.ClassificationRequest()  # neither example_list nor example_list_with_context
     no_input.model_spec.name, no_input.model_spec.signature_name = "lenet", "classification"
-    for call, message in [(lambda: stub.GetModelMetadata(request, 10.0), "Metadata field warmup is not supported"),
-                          (lambda: stub.Classify(no_input, 10.0), "Input is empty.")]:
+    for call, message in [
+        (lambda: stub.GetModelMetadata(request, 10.0), "Metadata field warmup is not supported"),
+        (lambda: stub.Classify(no_input, 10.0), "Input is empty."),
+    ]:
         with pytest.raises(grpc.RpcError) as caught:
             call()
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and message in caught.value.details()
@@ -284,12 +302,15 @@ def test_classify_with_context_features(stub, images, reference):
     assert labels == [[label for label, _ in row] for row in expected_classes(reference(2, images[3:5]))]
 
 
-@pytest.mark.parametrize("examples, message", [
-    ([], "Input is empty."),
-    ([image_example()], "Each tf.Example needs 'image/encoded'"),
-    ([image_example(encoded=b"\xff\xd8\xff not a jpeg")], ""),
-    ([image_example(encoded=png(np.zeros((101, 100, 1), np.uint8)))], "over the limit of 10,000"),
-])
+@pytest.mark.parametrize(
+    "examples, message",
+    [
+        ([], "Input is empty."),
+        ([image_example()], "Each tf.Example needs 'image/encoded'"),
+        ([image_example(encoded=b"\xff\xd8\xff not a jpeg")], ""),
+        ([image_example(encoded=png(np.zeros((101, 100, 1), np.uint8)))], "over the limit of 10,000"),
+    ],
+)
 def test_classify_errors(stub, examples, message):
     with pytest.raises(grpc.RpcError) as caught:
         stub.Classify(classify_request(examples), 10.0)
@@ -326,8 +347,9 @@ def test_a_new_version_is_seen_over_grpc(server, channel, stub, exports, images,
     wait_for(lambda: states().get(2) == available and states().get(1) == get_model_status_pb2.ModelVersionStatus.END)
     response = stub.Predict(predict_request(images[:3], model="grpc_hot"), 10.0)
     assert response.model_spec.version.value == 2
-    np.testing.assert_allclose(tf.make_ndarray(response.outputs["probabilities"]), reference(2, images[:3]),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        tf.make_ndarray(response.outputs["probabilities"]), reference(2, images[:3]), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_reload_config_over_grpc(server, channel, exports):
@@ -493,7 +515,9 @@ def test_the_config_file_is_reread_while_serving(server, channel):
             time.sleep(0.1)
 
     try:
-        server.config_path.write_text(original.rstrip().rstrip("}") + '  config { name: "added" base_path: "hot" }\n}\n')
+        server.config_path.write_text(
+            original.rstrip().rstrip("}") + '  config { name: "added" base_path: "hot" }\n}\n'
+        )
         wait_until(lambda: served("added"))
         assert served("lenet") and served("swap")
         server.config_path.write_text("model_config_list { config { name: ")  # half-written

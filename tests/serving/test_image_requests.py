@@ -42,8 +42,9 @@ def server(single_model_server):
 
 
 def _predict_bytes(server, *images):
-    return server.request("POST", "/v1/models/digits:predict",
-                          {"signature_name": "serving_bytes", "instances": [_b64(i) for i in images]})
+    return server.request(
+        "POST", "/v1/models/digits:predict", {"signature_name": "serving_bytes", "instances": [_b64(i) for i in images]}
+    )
 
 
 def test_a_decompression_bomb_is_refused_from_its_header_and_memory_stays_flat(server, images):
@@ -53,29 +54,40 @@ def test_a_decompression_bomb_is_refused_from_its_header_and_memory_stays_flat(s
     for _ in range(3):
         status, body = _predict_bytes(server, png(images[0]), bomb)
         assert status == 400, body
-        assert "'image_bytes' element 1 is 20000x20000 = 400,000,000 pixels, over the limit of 40,000,000" in body["error"]
+        assert (
+            "'image_bytes' element 1 is 20000x20000 = 400,000,000 pixels, over the limit of 40,000,000" in body["error"]
+        )
     grown_mb = _rss_mb(server.proc.pid) - before
     print(f"server RSS before {before:.0f} MB, after 3 bombs +{grown_mb:.0f} MB")
     assert grown_mb < 100  # decoding even one would add 400 MB
     assert _predict_bytes(server, png(images[1]))[0] == 200  # and it still serves
 
 
-@pytest.mark.parametrize("mode, channels, reason", [
-    ("RGBA", 4, "has 4 channels (RGBA)"),
-    ("I;16", None, "is a 16-bit image"),
-])
+@pytest.mark.parametrize(
+    "mode, channels, reason",
+    [
+        ("RGBA", 4, "has 4 channels (RGBA)"),
+        ("I;16", None, "is a 16-bit image"),
+    ],
+)
 def test_images_predict_refuses_are_refused_with_the_same_reason(server, mode, channels, reason):
     rng = np.random.default_rng(0)
-    array = (rng.integers(0, 256, (28, 28, channels), dtype=np.uint8) if channels
-             else rng.integers(0, 65536, (28, 28), dtype=np.uint16))
+    array = (
+        rng.integers(0, 256, (28, 28, channels), dtype=np.uint8)
+        if channels
+        else rng.integers(0, 65536, (28, 28), dtype=np.uint16)
+    )
     status, body = _predict_bytes(server, _encoded(array, mode))
     assert status == 400 and reason in body["error"], body
 
 
-@pytest.mark.parametrize("pixels", [
-    [[[[True]] * 28] * 28],                        # all booleans
-    [[[[0]] * 28] * 27 + [[[False]] + [[0]] * 27]],  # one false among integers (NumPy would read it as 0)
-])
+@pytest.mark.parametrize(
+    "pixels",
+    [
+        [[[[True]] * 28] * 28],  # all booleans
+        [[[[0]] * 28] * 27 + [[[False]] + [[0]] * 27]],  # one false among integers (NumPy would read it as 0)
+    ],
+)
 def test_booleans_are_not_pixels(server, pixels):
     status, body = server.request("POST", "/v1/models/digits:predict", {"instances": pixels})
     assert status == 400 and "not of expected type: DT_UINT8" in body["error"], body

@@ -26,8 +26,11 @@ def scrape(server) -> dict:
     """``{(sample name, sorted label items): value}`` of the server's metrics page."""
     with urllib.request.urlopen(server.url + "/monitoring/prometheus/metrics", timeout=10) as response:
         text = response.read().decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def runtime(samples: dict, model: str, api: str, field: str) -> float:
@@ -54,8 +57,10 @@ def test_prometheus_metrics_have_tf_servings_names(server, images):
     assert samples[(":tensorflow:serving:request_count", (("model_name", "lenet"), ("status", "OK")))] >= 1
     assert samples[(":tensorflow:serving:request_count", (("model_name", "<unknown>"), ("status", "NOT_FOUND")))] >= 1
     assert not any(dict(labels).get("model_name") == "nope" for _, labels in samples)
-    count = (":tensorflow:serving:request_latency_count",
-             (("API", "Predict"), ("entrypoint", "REST"), ("model_name", "lenet")))
+    count = (
+        ":tensorflow:serving:request_latency_count",
+        (("API", "Predict"), ("entrypoint", "REST"), ("model_name", "lenet")),
+    )
     assert samples[count] >= 1
     assert any(name == ":tensorflow:serving:batching_session:processed_batch_size_bucket" for name, _ in samples)
 
@@ -67,20 +72,27 @@ def test_runtime_latency_counts_each_answered_request_through_the_batcher(server
     assert server.request("POST", "/v1/models/lenet/versions/1:predict", instances(images[:3]))[0] == 200
     bad = {"signature_name": "serving_bytes", "instances": [{"b64": base64.b64encode(b"not an image").decode()}]}
     assert server.request("POST", "/v1/models/lenet:predict", bad)[0] == 400
-    assert server.request("POST", "/v1/models/lenet:classify", {
-        "signature_name": "classification", "examples": [{"image/pixels": images[0].reshape(-1).tolist()}]})[0] == 200
+    assert (
+        server.request(
+            "POST",
+            "/v1/models/lenet:classify",
+            {"signature_name": "classification", "examples": [{"image/pixels": images[0].reshape(-1).tolist()}]},
+        )[0]
+        == 200
+    )
     assert server.request("POST", "/v1/models/regressor:regress", {"examples": [{"x": 0.5}]})[0] == 200
     # gRPC: six predicts at once (they share the batch queue), one classify, one regress
     classify = classification_pb2.ClassificationRequest()
     classify.model_spec.name, classify.model_spec.signature_name = "lenet", "classification"
     classify.input.example_list.examples.add().features.feature["image/pixels"].int64_list.value.extend(
-        images[1].reshape(-1).tolist())
+        images[1].reshape(-1).tolist()
+    )
     regress = regression_pb2.RegressionRequest()
     regress.model_spec.name = "regressor"
     regress.input.example_list.examples.add().features.feature["x"].float_list.value.append(2.0)
     with grpc.insecure_channel(server.grpc_target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        calls = [stub.Predict.future(predict_request("lenet", images[i:i + 1]), 10.0) for i in range(6)]
+        calls = [stub.Predict.future(predict_request("lenet", images[i : i + 1]), 10.0) for i in range(6)]
         assert all(call.result().outputs["classes"].int64_val for call in calls)
         assert len(stub.Classify(classify, 10.0).result.classifications) == 1
         assert [r.value for r in stub.Regress(regress, 10.0).result.regressions] == [5.0]
@@ -150,8 +162,9 @@ def test_a_scrape_does_not_hold_up_requests():
         metrics = Metrics(True, model_names=lambda: registry.models)
         metrics.registry.register(SlowCollector())
         executor = concurrent.futures.ThreadPoolExecutor(1)
-        app = create_app(registry, executor=executor, context=ServingContext(registry, executor=executor,
-                                                                              metrics=metrics))
+        app = create_app(
+            registry, executor=executor, context=ServingContext(registry, executor=executor, metrics=metrics)
+        )
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -160,6 +173,7 @@ def test_a_scrape_does_not_hold_up_requests():
         finished = []
         try:
             async with aiohttp.ClientSession() as session:
+
                 async def scrape_page():
                     async with session.get(url + "/monitoring/prometheus/metrics") as response:
                         assert response.status == 200 and b"queuing_latency" in await response.read()

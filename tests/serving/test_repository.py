@@ -52,7 +52,9 @@ def test_all_and_specific_policies_and_labels(base):
     with pytest.raises(ServingError, match="Unrecognized servable version label: x") as e:
         repository.servable(label="x")
     assert e.value.http_status == 400
-    specific = ModelRepository(ModelConfig("lenet", str(base), VersionPolicy("specific", versions=(1, 5))), warm_up=False)
+    specific = ModelRepository(
+        ModelConfig("lenet", str(base), VersionPolicy("specific", versions=(1, 5))), warm_up=False
+    )
     specific.poll()
     assert specific.loaded_versions() == [1]
 

@@ -7,12 +7,27 @@ import pytest
 from kerascnn.serving.status import HTTP_STATUS, ServingError, from_tensorflow, tensorflow_message, unimplemented
 
 
-@pytest.mark.parametrize("code, http", [
-    ("INVALID_ARGUMENT", 400), ("FAILED_PRECONDITION", 400), ("OUT_OF_RANGE", 400), ("NOT_FOUND", 404),
-    ("ALREADY_EXISTS", 409), ("ABORTED", 409), ("PERMISSION_DENIED", 403), ("UNAUTHENTICATED", 401),
-    ("RESOURCE_EXHAUSTED", 429), ("CANCELLED", 499), ("UNIMPLEMENTED", 501), ("UNAVAILABLE", 503),
-    ("DEADLINE_EXCEEDED", 504), ("UNKNOWN", 500), ("INTERNAL", 500), ("DATA_LOSS", 500),
-])
+@pytest.mark.parametrize(
+    "code, http",
+    [
+        ("INVALID_ARGUMENT", 400),
+        ("FAILED_PRECONDITION", 400),
+        ("OUT_OF_RANGE", 400),
+        ("NOT_FOUND", 404),
+        ("ALREADY_EXISTS", 409),
+        ("ABORTED", 409),
+        ("PERMISSION_DENIED", 403),
+        ("UNAUTHENTICATED", 401),
+        ("RESOURCE_EXHAUSTED", 429),
+        ("CANCELLED", 499),
+        ("UNIMPLEMENTED", 501),
+        ("UNAVAILABLE", 503),
+        ("DEADLINE_EXCEEDED", 504),
+        ("UNKNOWN", 500),
+        ("INTERNAL", 500),
+        ("DATA_LOSS", 500),
+    ],
+)
 def test_tf_serving_http_mapping(code, http):
     assert ServingError(code, "m").http_status == http == HTTP_STATUS[code]
 
@@ -31,9 +46,11 @@ def test_unknown_code_is_a_bug():
 
 
 def test_tensorflow_message_keeps_the_reason():
-    graph_error = ("Graph execution error:\n\nDetected at node DecodePng defined at (most recent call last):\n"
-                   "<stack traces unavailable>\nassertion failed: [image too large] [Condition x <= y did not hold]\n"
-                   "\t [[{{node DecodePng}}]]")
+    graph_error = (
+        "Graph execution error:\n\nDetected at node DecodePng defined at (most recent call last):\n"
+        "<stack traces unavailable>\nassertion failed: [image too large] [Condition x <= y did not hold]\n"
+        "\t [[{{node DecodePng}}]]"
+    )
     assert tensorflow_message(graph_error) == "image too large"
     assert tensorflow_message("{{function_node __inference_f_12}} Input is not a PNG\n") == "Input is not a PNG"
     assert tensorflow_message("Graph execution error:") == "Graph execution error:"  # nothing better: the first line

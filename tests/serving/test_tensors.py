@@ -62,25 +62,31 @@ def test_b64_and_text_strings():
     assert arrays["image_bytes"].tolist() == [b"\x00\x01"]
     assert "base64" in error(T.decode_inputs, {"instances": [{"b64": "%%"}]}, BYTES).message
     assert "DT_STRING" in error(T.decode_inputs, {"instances": [1]}, BYTES).message
-    assert "not a tensor" in error(T.decode_inputs, {"inputs": [["a"], ["b", "c"]]}, {"s": T.TensorInfo("DT_STRING", None)}).message
+    assert (
+        "not a tensor"
+        in error(T.decode_inputs, {"inputs": [["a"], ["b", "c"]]}, {"s": T.TensorInfo("DT_STRING", None)}).message
+    )
 
 
-@pytest.mark.parametrize("doc, message", [
-    ({"instances": [1], "inputs": [1]}, "only one of 'inputs' or 'instances'"),
-    ({}, "Missing 'inputs' or 'instances' key"),
-    ({"instances": {}}, "to be an list/array"),
-    ({"instances": []}, "No values in 'instances' array"),
-    ({"instances": [[[[256]] * 2] * 2]}, "out of range for DT_UINT8"),
-    ({"instances": [[[[-1]] * 2] * 2]}, "out of range for DT_UINT8"),
-    ({"instances": [[[[1.5]] * 2] * 2]}, "JSON value 1.5 is not of expected type: DT_UINT8"),
-    ({"instances": [[[[float("nan")]] * 2] * 2]}, "JSON value NaN is not of expected type: DT_UINT8"),
-    ({"instances": [[[[True]] * 2] * 2]}, "not of expected type: DT_UINT8"),
-    ({"instances": [[[[None]] * 2] * 2]}, "not of expected type: DT_UINT8"),
-    ({"instances": [[[[2**70]] * 2] * 2]}, "not of expected type: DT_UINT8"),
-    ({"instances": [[[1, 2], [3, 4]]]}, "has shape [1,2,2] but the signature expects [-1,2,2,1]"),
-    ({"instances": [[[[1]], [[2]]], [[[3]]]]}, "not a tensor"),
-    ({"instances": [[[]]]}, "has shape [1,1,0]"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ({"instances": [1], "inputs": [1]}, "only one of 'inputs' or 'instances'"),
+        ({}, "Missing 'inputs' or 'instances' key"),
+        ({"instances": {}}, "to be an list/array"),
+        ({"instances": []}, "No values in 'instances' array"),
+        ({"instances": [[[[256]] * 2] * 2]}, "out of range for DT_UINT8"),
+        ({"instances": [[[[-1]] * 2] * 2]}, "out of range for DT_UINT8"),
+        ({"instances": [[[[1.5]] * 2] * 2]}, "JSON value 1.5 is not of expected type: DT_UINT8"),
+        ({"instances": [[[[float("nan")]] * 2] * 2]}, "JSON value NaN is not of expected type: DT_UINT8"),
+        ({"instances": [[[[True]] * 2] * 2]}, "not of expected type: DT_UINT8"),
+        ({"instances": [[[[None]] * 2] * 2]}, "not of expected type: DT_UINT8"),
+        ({"instances": [[[[2**70]] * 2] * 2]}, "not of expected type: DT_UINT8"),
+        ({"instances": [[[1, 2], [3, 4]]]}, "has shape [1,2,2] but the signature expects [-1,2,2,1]"),
+        ({"instances": [[[[1]], [[2]]], [[[3]]]]}, "not a tensor"),
+        ({"instances": [[[]]]}, "has shape [1,1,0]"),
+    ],
+)
 def test_invalid_requests(doc, message):
     e = error(T.decode_inputs, doc, IMAGES)
     assert e.code == "INVALID_ARGUMENT" and e.http_status == 400
@@ -96,8 +102,13 @@ def test_float_overflow_and_unknown_dims():
 
 def test_parse_json_accepts_nan_and_rejects_garbage():
     assert np.isnan(T.parse_json(b'{"x": NaN}')["x"])
-    for body, message in [(b"", "empty"), (b"{", "JSON Parse error"), (b"[1]", "Is not object"),
-                          (b"[" * 100000, "JSON Parse error"), (b"\xff\xfe", "JSON Parse error")]:
+    for body, message in [
+        (b"", "empty"),
+        (b"{", "JSON Parse error"),
+        (b"[1]", "Is not object"),
+        (b"[" * 100000, "JSON Parse error"),
+        (b"\xff\xfe", "JSON Parse error"),
+    ]:
         assert message in error(T.parse_json, body).message
     assert T.signature_name({}) == "serving_default" and T.signature_name({"signature_name": "x"}) == "x"
     assert "must be a string" in error(T.signature_name, {"signature_name": 1}).message
@@ -109,13 +120,16 @@ def test_encode_outputs_follows_tf_servings_single_and_multiple_output_rules():
     assert T.encode_outputs({"p": probs}, T.ROW) == {"predictions": [[0.25, 0.75], [1.0, 0.0]]}
     assert T.encode_outputs({"p": probs}, T.COLUMNAR) == {"outputs": [[0.25, 0.75], [1.0, 0.0]]}
     assert T.encode_outputs({"p": probs, "c": classes}, T.ROW) == {
-        "predictions": [{"c": 1, "p": [0.25, 0.75]}, {"c": 0, "p": [1.0, 0.0]}]}
+        "predictions": [{"c": 1, "p": [0.25, 0.75]}, {"c": 0, "p": [1.0, 0.0]}]
+    }
     assert T.encode_outputs({"p": probs, "c": classes}, T.COLUMNAR) == {
-        "outputs": {"c": [1, 0], "p": [[0.25, 0.75], [1.0, 0.0]]}}
+        "outputs": {"c": [1, 0], "p": [[0.25, 0.75], [1.0, 0.0]]}
+    }
     text = np.array([b"seven", b"\xff"], dtype=object)
     assert T.encode_outputs({"label": text}, T.ROW) == {"predictions": ["seven", "\ufffd"]}
     assert T.encode_outputs({"png_bytes": text}, T.ROW) == {
-        "predictions": [{"b64": base64.b64encode(b"seven").decode()}, {"b64": "/w=="}]}
+        "predictions": [{"b64": base64.b64encode(b"seven").decode()}, {"b64": "/w=="}]
+    }
     assert "inconsistent batch size" in error(T.encode_outputs, {"a": probs, "b": classes[:1]}, T.ROW).message
     assert "no shape information" in error(T.encode_outputs, {"a": np.float32(1)}, T.ROW).message
     assert T.dumps({"x": [float("nan"), float("inf")]}) == b'{"x":[NaN,Infinity]}'
@@ -152,14 +166,21 @@ def fast(body: bytes, inputs):
 def same(a, b) -> bool:
     if isinstance(a, str) or isinstance(b, str):
         return a == b
-    return a[0] == b[0] and a[1].keys() == b[1].keys() and all(
-        a[1][k].dtype == b[1][k].dtype and np.array_equal(a[1][k], b[1][k]) for k in a[1])
+    return (
+        a[0] == b[0]
+        and a[1].keys() == b[1].keys()
+        and all(a[1][k].dtype == b[1][k].dtype and np.array_equal(a[1][k], b[1][k]) for k in a[1])
+    )
 
 
 def test_fast_path_takes_plain_requests():
     image = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1)).tolist()
-    for doc in ({"instances": image}, {"inputs": image}, {"signature_name": "x", "instances": image},
-                {"instances": image, "signature_name": "x"}):
+    for doc in (
+        {"instances": image},
+        {"inputs": image},
+        {"signature_name": "x", "instances": image},
+        {"instances": image, "signature_name": "x"},
+    ):
         body = json.dumps(doc).encode()
         got = fast(body, MNIST)
         assert got is not None and same(got, general(body, MNIST))
@@ -169,11 +190,29 @@ def test_fast_path_takes_plain_requests():
     assert same(fast(compact, MNIST), general(compact, MNIST))
 
 
-@pytest.mark.parametrize("text", [
-    "[[[[01]]]]", "[[[[-0]]]]", "[[[[- 1]]]]", "[[[[1 2]]]]", "[[[[1-2]]]]", "[[[[99999999999999999999]]]]",
-    "[[[[1]],[[2]]]]", "[[[1]]]", "[[[[1]]],]", "[[[[1],]]]", "[]", "[[]]", "[[[[1.0]]]]", "[[[[1e2]]]]",
-    "[[[[--1]]]]", "[[[[1]]]", "[[[[256]]]]", "[[[[-5]]]]",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[[[[01]]]]",
+        "[[[[-0]]]]",
+        "[[[[- 1]]]]",
+        "[[[[1 2]]]]",
+        "[[[[1-2]]]]",
+        "[[[[99999999999999999999]]]]",
+        "[[[[1]],[[2]]]]",
+        "[[[1]]]",
+        "[[[[1]]],]",
+        "[[[[1],]]]",
+        "[]",
+        "[[]]",
+        "[[[[1.0]]]]",
+        "[[[[1e2]]]]",
+        "[[[[--1]]]]",
+        "[[[[1]]]",
+        "[[[[256]]]]",
+        "[[[[-5]]]]",
+    ],
+)
 def test_fast_path_never_disagrees_with_the_general_path(text):
     info = {"images": T.TensorInfo("DT_UINT8", (None, 1, 1, 1))}
     body = b'{"instances": ' + text.encode() + b"}"

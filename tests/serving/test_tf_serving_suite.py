@@ -24,13 +24,32 @@ HERE = Path(__file__).parent / "tf_serving_integration"
 TESTDATA = HERE / "tensorflow_serving" / "servables" / "tensorflow" / "testdata"
 
 APPLICABLE = [
-    "testBadModelConfig", "testClassify", "testClassifyREST", "testClassifyTf2", "testGetModelMetadata",
-    "testGetModelMetadataREST", "testGetModelStatus", "testGetStatusREST", "testGoodGrpcChannelArgs",
-    "testGoodModelConfig", "testModelConfigReload", "testModelConfigReloadWithZeroPollPeriod", "testMultiInference",
-    "testMultiInferenceTf2", "testPredictColumnarREST", "testPredictREST", "testPredictSavedModel", "testPredictUDS",
-    "testPrometheusEndpoint", "testRegress", "testRegressREST", "testRegressTf2",
-    "test_distrat_sequential_keras_saved_model_save", "test_sequential_keras_saved_model_save",
-    "test_tf_saved_model_save", "test_tf_saved_model_save_multiple_signatures",
+    "testBadModelConfig",
+    "testClassify",
+    "testClassifyREST",
+    "testClassifyTf2",
+    "testGetModelMetadata",
+    "testGetModelMetadataREST",
+    "testGetModelStatus",
+    "testGetStatusREST",
+    "testGoodGrpcChannelArgs",
+    "testGoodModelConfig",
+    "testModelConfigReload",
+    "testModelConfigReloadWithZeroPollPeriod",
+    "testMultiInference",
+    "testMultiInferenceTf2",
+    "testPredictColumnarREST",
+    "testPredictREST",
+    "testPredictSavedModel",
+    "testPredictUDS",
+    "testPrometheusEndpoint",
+    "testRegress",
+    "testRegressREST",
+    "testRegressTf2",
+    "test_distrat_sequential_keras_saved_model_save",
+    "test_sequential_keras_saved_model_save",
+    "test_tf_saved_model_save",
+    "test_tf_saved_model_save_multiple_signatures",
 ]
 NOT_APPLICABLE = {
     "testPredictOnTfLite": "TFLite models inside the server (--prefer_tflite_model): refused by kerascnn-model-server",
@@ -60,12 +79,27 @@ def test_tf_servings_own_integration_test_passes(tmp_path):
     test_tmpdir = tmp_path / "test_tmpdir"
     test_tmpdir.mkdir()
     report = tmp_path / "report.xml"
-    env = dict(os.environ, TEST_SRCDIR=str(tmp_path / "srcdir"), TEST_TMPDIR=str(test_tmpdir),
-               TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        TEST_SRCDIR=str(tmp_path / "srcdir"),
+        TEST_TMPDIR=str(test_tmpdir),
+        TF_USE_LEGACY_KERAS="1",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONUNBUFFERED="1",
+    )
     result = subprocess.run(
-        [sys.executable, str(HERE / "run_suite.py"), f"--test_tmpdir={test_tmpdir}", f"--xml_output_file={report}",
-         *(f"TensorflowModelServerTest.{name}" for name in APPLICABLE)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            str(HERE / "run_suite.py"),
+            f"--test_tmpdir={test_tmpdir}",
+            f"--xml_output_file={report}",
+            *(f"TensorflowModelServerTest.{name}" for name in APPLICABLE),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     log = result.stdout[-6000:] + result.stderr[-6000:]
     assert report.exists(), log

@@ -19,8 +19,8 @@ import kerascnn
 from kerascnn.cli.main import main
 from kerascnn.runs import partial_path
 from kerascnn.training import checkpoints
-from kerascnn_testing.kill import finished, start_killed_at
 from kerascnn_testing.callbacks import InterruptAtEpochEnd
+from kerascnn_testing.kill import finished, start_killed_at
 
 RELU = '{"activation": "relu", "pooling": "max"}'
 EPOCHS = 3
@@ -28,8 +28,20 @@ EPOCHS = 3
 
 def _command(tmp_path):
     (tmp_path / "relu.json").write_text(RELU)
-    return ["fit", "lenet", "--epochs", str(EPOCHS), "--batch-size", "64", "--hparams", str(tmp_path / "relu.json"),
-            "--out", str(tmp_path / "run"), "--seed", "1"]
+    return [
+        "fit",
+        "lenet",
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        "64",
+        "--hparams",
+        str(tmp_path / "relu.json"),
+        "--out",
+        str(tmp_path / "run"),
+        "--seed",
+        "1",
+    ]
 
 
 # test -> where its child is killed: (kind, name, nth) of kerascnn_testing.kill
@@ -123,7 +135,6 @@ def test_kill_while_a_checkpoint_is_written_resumes_from_the_last_whole_one(kill
     out = _rerun(command, capsys)
     assert f"from epoch 2/{EPOCHS}" in out
     _assert_complete(folder / "run")
-
 
 
 def test_a_damaged_checkpoint_is_detected_and_the_previous_epoch_resumed(tmp_path, capsys):

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from kerascnn_testing.children import program, python_c, run_child
 
 from kerascnn.models import build, default_hyperparameters, list_models
 from kerascnn.summary import build_uninitialized
@@ -17,6 +16,7 @@ from kerascnn.training.core_split import (
     has_batch_norm,
     model_has_batch_norm_config,
 )
+from kerascnn_testing.children import program, python_c, run_child
 
 RELU = {"activation": "relu", "pooling": "max"}
 
@@ -57,8 +57,9 @@ def test_evaluate_and_predict_are_the_whole_batchs():
     plain, split = _twins(**RELU)
     enable_core_split(split, 2)
     x, y = _batch(13, seed=1)
-    np.testing.assert_allclose(split.predict(x, batch_size=5, verbose=0), plain.predict(x, batch_size=5, verbose=0),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        split.predict(x, batch_size=5, verbose=0), plain.predict(x, batch_size=5, verbose=0), rtol=1e-5, atol=1e-5
+    )
     got = split.evaluate(x, y, batch_size=5, verbose=0, return_dict=True)
     expected = plain.evaluate(x, y, batch_size=5, verbose=0, return_dict=True)
     assert got["loss"] == pytest.approx(expected["loss"], rel=1e-5)
@@ -68,7 +69,9 @@ def test_evaluate_and_predict_are_the_whole_batchs():
 @pytest.mark.slow
 def test_a_model_with_auxiliary_heads_splits_too():
     # GoogLeNet (no BatchNorm) with its two auxiliary classifiers: three outputs, weighted losses.
-    plain, split = _twins("googlenet", (65, 65, 3), width_divisor=16, aux_classifiers=True, dropout=0.0, aux_dropout=0.0)
+    plain, split = _twins(
+        "googlenet", (65, 65, 3), width_divisor=16, aux_classifiers=True, dropout=0.0, aux_dropout=0.0
+    )
     enable_core_split(split, 2)
     x, y = _batch(7, (65, 65, 3))
     labels = (y, y, y)
@@ -85,7 +88,9 @@ def test_a_model_with_auxiliary_heads_splits_too():
 def test_batch_norm_is_predicted_without_building(name):
     # prepare() must know before TensorFlow starts whether a model has BatchNorm (never split).
     # The models are built for real layer by layer, without drawing their weights (3-30x faster).
-    variants = [{}] + ([{"batch_norm": True}, {"batch_norm": False}] if "batch_norm" in default_hyperparameters(name) else [])
+    variants = [{}] + (
+        [{"batch_norm": True}, {"batch_norm": False}] if "batch_norm" in default_hyperparameters(name) else []
+    )
     for hp in variants:
         model = build_uninitialized(name, (67, 67, 1), 10, **hp)
         assert model_has_batch_norm_config(name, hp) == has_batch_norm(model), (name, hp)
@@ -124,8 +129,10 @@ def test_prepare_sets_one_thread_per_op_only_where_split_applies():
 @pytest.mark.skipif(cpu_cores() < 2, reason="core split needs two cores")
 def test_kerascnn_fit_trains_with_core_split(tmp_path):
     out = tmp_path / "run"  # `kerascnn fit` as the program runs it, in a process of its own
-    proc = run_child(program, ["fit", "lenet", "--epochs", "2", "--batch-size", "64", "--hparams",
-                               _relu_file(tmp_path), "--out", out])
+    proc = run_child(
+        program,
+        ["fit", "lenet", "--epochs", "2", "--batch-size", "64", "--hparams", _relu_file(tmp_path), "--out", out],
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())

@@ -8,8 +8,8 @@ import socket
 import textwrap
 
 import pytest
-from kerascnn_testing.children import finished, python_c, run_child, start_child
 
+from kerascnn_testing.children import finished, python_c, run_child, start_child
 
 RELU = '{"activation": "relu", "pooling": "max"}'
 
@@ -93,8 +93,22 @@ def two_worker_runs(tmp_path_factory):
     (root / "relu.json").write_text(RELU)
     # each worker reads only its half of the files (sharded by file, not by element)
     streamed = ["--dataset", str(_digit_folder(root / "digits")), "--input-shape", "16,16", "--cache-budget-mb", "0"]
-    commands = [["fit", "lenet", "--epochs", "1", "--batch-size", "64", "--hparams", str(root / "relu.json"),
-                 "--out", str(root / f"mw-{name}"), *data] for name, data in zip(INPUTS, ([], streamed))]
+    commands = [
+        [
+            "fit",
+            "lenet",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--hparams",
+            str(root / "relu.json"),
+            "--out",
+            str(root / f"mw-{name}"),
+            *data,
+        ]
+        for name, data in zip(INPUTS, ([], streamed))
+    ]
     workers = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
     procs = []
     for index in range(2):
@@ -123,6 +137,9 @@ def test_two_worker_processes_on_localhost(two_worker_runs, streamed):
     assert config["strategy_class"] == "CollectiveAllReduceStrategy" and config["num_replicas"] == 2
     assert json.loads((out / "metrics.json").read_text())["test_accuracy"] > (0.15 if streamed else 0.5)
     assert sorted(p.name for p in root.iterdir() if p.name != "digits") == [  # no worker scratch
-        "mw-arrays", "mw-streamed-folder", "relu.json"]
+        "mw-arrays",
+        "mw-streamed-folder",
+        "relu.json",
+    ]
     assert config["data"]["streaming"] is streamed
     assert config["data"]["shard"] == ([2, 0] if streamed else None)  # the chief's share: files 0, 2, 4, ...

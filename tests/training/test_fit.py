@@ -25,8 +25,17 @@ def digits_run(tmp_path_factory):
 
 def test_run_directory_is_complete(digits_run):
     path = digits_run.path
-    for name in ("config.json", "data_spec.json", "best.keras", "last.keras", "history.csv", "metrics.json",
-                 "learning_curves.png", "confusion_matrix.png", "misclassified.png"):
+    for name in (
+        "config.json",
+        "data_spec.json",
+        "best.keras",
+        "last.keras",
+        "history.csv",
+        "metrics.json",
+        "learning_curves.png",
+        "confusion_matrix.png",
+        "misclassified.png",
+    ):
         assert (path / name).is_file(), name
     assert (path / "logs").is_dir() and not (path / "checkpoints").exists()
     assert not (path / "training_state.json").exists()
@@ -35,7 +44,10 @@ def test_run_directory_is_complete(digits_run):
     assert config["model"] == "lenet" and config["dataset"] == "digits" and config["hparams"] == RELU
     assert config["lr"] == 1e-2 and config["optimizer"] == "adam"  # the model's defaults, resolved
     assert config["model_hyperparameters"]["kernel_initializer"] == "glorot_uniform"  # defaults shown too
-    assert config["model_hyperparameters"]["activation"] == "relu" and config["model_hyperparameters"]["filters"] == [6, 16]
+    assert config["model_hyperparameters"]["activation"] == "relu" and config["model_hyperparameters"]["filters"] == [
+        6,
+        16,
+    ]
     assert {"tensorflow", "keras", "kerascnn", "numpy"} <= set(config["versions"])
     metrics = json.loads((path / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and metrics["test_images"] == 359 and metrics["images_per_second"] > 0
@@ -84,8 +96,7 @@ def test_finished_run_is_never_overwritten(digits_run):
 def test_overwrite_replaces_a_finished_run(digits_run, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(digits_run.path, out)  # a finished run
-    second = kerascnn.fit("lenet", epochs=1, hparams=RELU, out=str(out), verbose=0, overwrite=True, seed=1,
-                          val_split=0)
+    second = kerascnn.fit("lenet", epochs=1, hparams=RELU, out=str(out), verbose=0, overwrite=True, seed=1, val_split=0)
     assert second.path == out and json.loads((out / "config.json").read_text())["seed"] == 1
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 1  # the new run's, not the copied one's
     assert not list(tmp_path.glob(".*old*")) and not partial_path(out).exists()
@@ -152,8 +163,16 @@ def test_multi_output_model_trains_with_loss_weights():
     inputs = keras.Input((8, 8, 1))
     flat = keras.layers.Flatten()(inputs)
     model = keras.Model(inputs, [keras.layers.Dense(3, name="main")(flat), keras.layers.Dense(3, name="aux")(flat)])
-    compile_model(model, optimizer="momentum", lr=0.1, schedule="cosine", epochs=3, steps_per_epoch=2,
-                  label_smoothing=0.1, aux_loss_weight=0.3)
+    compile_model(
+        model,
+        optimizer="momentum",
+        lr=0.1,
+        schedule="cosine",
+        epochs=3,
+        steps_per_epoch=2,
+        label_smoothing=0.1,
+        aux_loss_weight=0.3,
+    )
     x = np.random.default_rng(0).random((32, 8, 8, 1), dtype=np.float32)
     y = (x[:, 0, 0, 0] * 3).astype(np.int64)
     ds = with_multi_output_labels(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), 2)

@@ -10,8 +10,12 @@ from kerascnn.training import report
 
 # MobileNetV2's layer types with few channels and blocks (its test_hyperparameters), with Keras' default
 # BatchNorm momentum: after one short epoch the moving statistics are still near their initial values.
-NARROW_MOBILENET_V2 = {"alpha": 0.5, "stages": ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 1, 2)), "last_filters": 64,
-                       "bn_momentum": 0.99}
+NARROW_MOBILENET_V2 = {
+    "alpha": 0.5,
+    "stages": ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 1, 2)),
+    "last_filters": 64,
+    "bn_momentum": 0.99,
+}
 
 
 def _color_folder(root, per_class=24, size=32):
@@ -30,15 +34,25 @@ def _color_folder(root, per_class=24, size=32):
 
 def test_unsettled_batch_norm_statistics_warn_and_say_what_to_do(tmp_path, capsys):
     data = _color_folder(tmp_path / "colors")
-    result = kerascnn.fit("mobilenet_v2", str(data), epochs=2, batch_size=8, val_split=0, input_shape=(32, 32, 3),
-                          hparams=NARROW_MOBILENET_V2,
-                          out=str(tmp_path / "run"), verbose=2)
+    result = kerascnn.fit(
+        "mobilenet_v2",
+        str(data),
+        epochs=2,
+        batch_size=8,
+        val_split=0,
+        input_shape=(32, 32, 3),
+        hparams=NARROW_MOBILENET_V2,
+        out=str(tmp_path / "run"),
+        verbose=2,
+    )
     out = capsys.readouterr().out
     prepared = _prepared(data, result)  # the split is the data's own (by file identity): count it, as fit did
     n_train, n_test = len(prepared.train), len(prepared.test)
     assert n_train + n_test == 72 and n_test > 0
-    assert (f"Data:  folder {data} (class subfolders of images, in memory): {n_train} train / {n_test} test images, "
-            "3 classes") in out
+    assert (
+        f"Data:  folder {data} (class subfolders of images, in memory): {n_train} train / {n_test} test images, "
+        "3 classes"
+    ) in out
     assert f"Model: mobilenet_v2 at 32x32x3, batch 8, {-(-n_train // 8)} steps per epoch, 2 epochs" in out
     warning = next(w for w in result.metrics["warnings"] if w.startswith("BatchNorm's moving statistics"))
     assert "bn_momentum=0.9 (now 0.99)" in warning and "more epochs" in warning and "--batch-size" in warning
@@ -86,11 +100,14 @@ def _history(run):
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-@pytest.mark.parametrize("accuracy, labels, predictions, warns", [
-    (0.25, [0, 1, 2, 3] * 5, [3] * 20, True),
-    (0.60, [0] * 12 + [1] * 8, [0] * 20, True),  # always the majority class: 0.6 is chance here
-    (0.80, [0, 1, 2, 3] * 5, [0, 1, 2, 3] * 5, False),
-])
+@pytest.mark.parametrize(
+    "accuracy, labels, predictions, warns",
+    [
+        (0.25, [0, 1, 2, 3] * 5, [3] * 20, True),
+        (0.60, [0] * 12 + [1] * 8, [0] * 20, True),  # always the majority class: 0.6 is chance here
+        (0.80, [0, 1, 2, 3] * 5, [0, 1, 2, 3] * 5, False),
+    ],
+)
 def test_chance_level(accuracy, labels, predictions, warns):
     class Part:
         pass

@@ -109,8 +109,17 @@ def test_folds_of_an_image_folder_see_the_pixels_fit_sees(tmp_path):
 
     folder = write_image_folder(tmp_path / "data", per_class=12)
     Image.fromarray(np.tile(np.arange(30, dtype=np.uint8) * 8, (20, 1))).save(folder / "left" / "wide.png")
-    result = kerascnn.fit("lenet", dataset=str(folder), folds=2, epochs=1, batch_size=8, input_shape=[16, 16],
-                          hparams=RELU, verbose=0, out=str(tmp_path / "cv"))
+    result = kerascnn.fit(
+        "lenet",
+        dataset=str(folder),
+        folds=2,
+        epochs=1,
+        batch_size=8,
+        input_shape=[16, 16],
+        hparams=RELU,
+        verbose=0,
+        out=str(tmp_path / "cv"),
+    )
     for fold, path in enumerate(result.fold_paths, start=1):
         expected = prepare_data(folder, (16, 16, 1), fold=fold, folds=2)
         saved = DataSpec.load(path)

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import kerascnn
 from kerascnn.cli.main import main
 from kerascnn.models.pretrained.files import sha256_of
-from kerascnn.training import checkpoints
 from kerascnn.runs import partial_path
+from kerascnn.training import checkpoints
 from kerascnn_testing.callbacks import InterruptAtEpochEnd
 
 SMALL = dict(batch_size=64, verbose=0, dataset="digits", input_shape=[12, 12])
-
 
 
 @pytest.fixture(scope="module")
@@ -76,23 +74,46 @@ def test_bad_transfer_input_is_one_line_exit_1_and_writes_nothing(source_run, tm
         assert message in err and len(err.splitlines()) == 1, err
         assert not out.exists() and not partial_path(out).exists()
     capsys.readouterr()
-    assert main(["fit", "mnist_cnn", "--epochs", "1", "--input-shape", "28,28", "--init-from", str(source_run),
-                 "--out", str(out)]) == 1
+    assert (
+        main(
+            [
+                "fit",
+                "mnist_cnn",
+                "--epochs",
+                "1",
+                "--input-shape",
+                "28,28",
+                "--init-from",
+                str(source_run),
+                "--out",
+                str(out),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err.strip()
     assert "does not fit mnist_cnn" in err and len(err.splitlines()) == 1, err
     assert not out.exists() and not partial_path(out).exists()
 
 
 def test_tune_init_from_starts_every_trial_from_the_weights(source_run, tmp_path):
+    import hashlib
+
     from kerascnn.tuning import tune
     from kerascnn_testing.callbacks import RecordWeightDigests
 
-    import hashlib
-
     digests = tmp_path / "digests.txt"
-    result = tune("lenet_bn", dataset="digits", max_trials=1, epochs=1, out=tmp_path / "tune", verbose=0,
-                  init_from=source_run, trial_processes=False,
-                  callbacks=[RecordWeightDigests(digests)])
+    result = tune(
+        "lenet_bn",
+        dataset="digits",
+        max_trials=1,
+        epochs=1,
+        out=tmp_path / "tune",
+        verbose=0,
+        init_from=source_run,
+        trial_processes=False,
+        callbacks=[RecordWeightDigests(digests)],
+    )
     assert result.best is not None  # the architecture was fixed to the source's: only training values searched
     source = keras.saving.load_model(source_run / "best.keras", compile=False)
     expected = hashlib.sha256(b"".join(w.tobytes() for w in source.get_weights())).hexdigest()[:16]
@@ -110,14 +131,28 @@ def test_training_feeds_the_source_runs_normalization_and_a_new_head(tmp_path):
 
     digits = load_dataset("digits")
     low = digits.y_train < 5  # a source on 0-4, drawn inverted: other classes and other pixel statistics
-    source_data = RawDataset("inverted-0-4", [str(c) for c in range(5)], 255 - digits.x_train[low],
-                             digits.y_train[low], 255 - digits.x_test[digits.y_test < 5], digits.y_test[digits.y_test < 5])
+    source_data = RawDataset(
+        "inverted-0-4",
+        [str(c) for c in range(5)],
+        255 - digits.x_train[low],
+        digits.y_train[low],
+        255 - digits.x_test[digits.y_test < 5],
+        digits.y_test[digits.y_test < 5],
+    )
     from kerascnn.data.pipeline import channel_stats
 
-    source = kerascnn.fit("mnist_cnn", source_data, epochs=1, batch_size=64, verbose=0, input_shape=[16, 16],
-                          out=str(tmp_path / "source"))
-    run = kerascnn.fit("mnist_cnn", "digits", init_from=str(source.path), epochs=1, batch_size=64, verbose=0,
-                       out=str(tmp_path / "target"))
+    source = kerascnn.fit(
+        "mnist_cnn", source_data, epochs=1, batch_size=64, verbose=0, input_shape=[16, 16], out=str(tmp_path / "source")
+    )
+    run = kerascnn.fit(
+        "mnist_cnn",
+        "digits",
+        init_from=str(source.path),
+        epochs=1,
+        batch_size=64,
+        verbose=0,
+        out=str(tmp_path / "target"),
+    )
     config = json.loads((run.path / "config.json").read_text())
     assert config["init_from"]["reinitialized"] == ["logits (file: 5 classes, model: 10)"]
     assert run.spec.mean == source.spec.mean  # the source's statistics...

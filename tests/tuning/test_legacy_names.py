@@ -19,9 +19,17 @@ from kerascnn.tuning.project import CONFIG_FILE, PROJECT_NAME
 
 LEGACY = Path(__file__).parent / "search_before_lr_rename"
 # The command that wrote it (its --space file said learning_rate, which a --space file still may).
-SPACE = {"kernel_sizes": [5, 3], "learning_rate": {"values": [0.01, 0.003, 0.001]}, "optimizer": "adam",
-         "activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
-         "filters": [4, 8], "dense_units": [16, 8]}
+SPACE = {
+    "kernel_sizes": [5, 3],
+    "learning_rate": {"values": [0.01, 0.003, 0.001]},
+    "optimizer": "adam",
+    "activation": "relu",
+    "pooling": "max",
+    "batch_norm": False,
+    "dropout": 0.0,
+    "filters": [4, 8],
+    "dense_units": [16, 8],
+}
 SETTINGS = dict(tuner="random", epochs=1, batch_size=256, trial_processes=False, verbose=0, space=SPACE)
 
 
@@ -58,7 +66,10 @@ def test_a_search_from_before_the_rename_resumes_under_the_new_name(tmp_path):
     for trial_id, row in rows.items():
         assert oracle["id_to_hash"][trial_id] == compat.hyperparameters_hash({"lr": row.training_hyperparameters["lr"]})
     assert sorted(oracle["tried_so_far"]) == sorted(oracle["id_to_hash"].values())
-    assert json.loads((out / "best_hyperparameters.json").read_text())["lr"] == result.best[0].training_hyperparameters["lr"]
+    assert (
+        json.loads((out / "best_hyperparameters.json").read_text())["lr"]
+        == result.best[0].training_hyperparameters["lr"]
+    )
 
     # Resumed again (the search is finished): nothing trains, nothing changes.
     before = {path: path.read_text() for path in _json_files(out)}

@@ -7,9 +7,17 @@ from kerascnn.tuning.report import TrialRow, _write_csv, format_table, scores_fi
 
 def _rows():
     def row(trial_id, score, status="COMPLETED", message=""):
-        return TrialRow(trial_id=trial_id, status=status, score=score, epochs=2 if score else None,
-                        best_epoch=2 if score else None, seconds=1.0, model_hyperparameters={"dropout": 0.1 * int(trial_id)},
-                        training_hyperparameters={"lr": 0.01}, message=message)
+        return TrialRow(
+            trial_id=trial_id,
+            status=status,
+            score=score,
+            epochs=2 if score else None,
+            best_epoch=2 if score else None,
+            seconds=1.0,
+            model_hyperparameters={"dropout": 0.1 * int(trial_id)},
+            training_hyperparameters={"lr": 0.01},
+            message=message,
+        )
 
     return [row("0", 0.5), row("1", 0.9), row("2", None, "FAILED", "too small")]
 

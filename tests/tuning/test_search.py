@@ -9,15 +9,20 @@ import math
 import pytest
 
 from kerascnn.tuning import TuneError, tune
-from kerascnn_testing.callbacks import RecordModelSettings
 from kerascnn.tuning.project import CONFIG_FILE, PROJECT_NAME, prepare_out_dir, repair_project
+from kerascnn_testing.callbacks import RecordModelSettings
 
 # Everything fixed but the second kernel and the learning rate: a 2x2 grid, one kernel impossible.
 GRID_SPACE = {
     "kernel_sizes": [5, {"values": [3, 15]}],
     "lr": {"values": [0.01, 0.003]},
-    "optimizer": "adam", "activation": "relu", "pooling": "max", "batch_norm": False, "dropout": 0.0,
-    "filters": [6, 16], "dense_units": [120, 84],
+    "optimizer": "adam",
+    "activation": "relu",
+    "pooling": "max",
+    "batch_norm": False,
+    "dropout": 0.0,
+    "filters": [6, 16],
+    "dense_units": [120, 84],
 }
 
 
@@ -25,8 +30,16 @@ GRID_SPACE = {
 @pytest.mark.parametrize("trial_processes", [True, False], ids=["trial-processes", "in-process"])
 def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, capsys, trial_processes):
     out = tmp_path / "tune"
-    result = tune("lenet", tuner="grid", max_trials=4, epochs=1, space=GRID_SPACE, out=out, verbose=0,
-                  trial_processes=trial_processes)
+    result = tune(
+        "lenet",
+        tuner="grid",
+        max_trials=4,
+        epochs=1,
+        space=GRID_SPACE,
+        out=out,
+        verbose=0,
+        trial_processes=trial_processes,
+    )
     by_kernel = {}
     for row in result.trials:
         by_kernel.setdefault(row.model_hyperparameters["kernel_sizes"][1], []).append(row)
@@ -54,8 +67,16 @@ def test_grid_search_marks_the_impossible_trials_failed_and_goes_on(tmp_path, ca
     assert lines[5:] == ["2 completed, 2 failed of 4 trials."]
     assert (out / "scores_by_trial.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Rerunning the finished search trains nothing and reports the same best trial.
-    again = tune("lenet", tuner="grid", max_trials=4, epochs=1, space=GRID_SPACE, out=out, verbose=0,
-                 trial_processes=trial_processes)
+    again = tune(
+        "lenet",
+        tuner="grid",
+        max_trials=4,
+        epochs=1,
+        space=GRID_SPACE,
+        out=out,
+        verbose=0,
+        trial_processes=trial_processes,
+    )
     assert [(r.trial_id, r.score) for r in again.best] == [(r.trial_id, r.score) for r in result.best]
 
 
@@ -70,13 +91,22 @@ def test_an_impossible_default_model_is_an_error_before_any_trial(tmp_path):
     assert json.loads((tmp_path / "t" / CONFIG_FILE).read_text())["space"] == {"dropout": 0.1}
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(tuner="annealing"), "tuner must be one of ('hyperband', 'bayesian', 'random', 'grid'). Received: tuner='annealing'"),
-    (dict(objective="val_f1"), "objective must be one of ('val_accuracy', 'val_loss', 'accuracy', 'loss'). Received: objective='val_f1'"),
-    (dict(max_trials=0), "max_trials must be a positive integer"),
-    (dict(epochs=-1), "epochs must be a positive integer"),
-    (dict(val_split=0.0), "needs validation data"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(tuner="annealing"),
+            "tuner must be one of ('hyperband', 'bayesian', 'random', 'grid'). Received: tuner='annealing'",
+        ),
+        (
+            dict(objective="val_f1"),
+            "objective must be one of ('val_accuracy', 'val_loss', 'accuracy', 'loss'). Received: objective='val_f1'",
+        ),
+        (dict(max_trials=0), "max_trials must be a positive integer"),
+        (dict(epochs=-1), "epochs must be a positive integer"),
+        (dict(val_split=0.0), "needs validation data"),
+    ],
+)
 def test_bad_settings_are_one_line_errors(tmp_path, kwargs, message):
     with pytest.raises(TuneError) as e:
         tune("lenet", out=tmp_path / "t", **kwargs)
@@ -102,14 +132,26 @@ def test_out_dir_is_never_clobbered(tmp_path):
 
 def test_repair_drops_a_half_written_trial_and_every_reference_to_it(tmp_path):
     project = tmp_path / PROJECT_NAME
-    for trial_id, text in (("0", json.dumps({"trial_id": "0", "status": "COMPLETED"})), ("1", '{"trial_id": "1", "hyperpa')):
+    for trial_id, text in (
+        ("0", json.dumps({"trial_id": "0", "status": "COMPLETED"})),
+        ("1", '{"trial_id": "1", "hyperpa'),
+    ):
         (project / f"trial_{trial_id}").mkdir(parents=True)
         (project / f"trial_{trial_id}" / "trial.json").write_text(text)
     # Trial 0 ended but is still listed as ongoing (keras-tuner saves oracle.json before popping it).
-    (project / "oracle.json").write_text(json.dumps({
-        "ongoing_trials": {"tuner0": "1", "tuner1": "0"}, "start_order": ["0", "1"], "end_order": ["0"],
-        "run_times": {"0": 1}, "retry_queue": [], "tried_so_far": ["h0", "h1"], "id_to_hash": {"0": "h0", "1": "h1"},
-    }))
+    (project / "oracle.json").write_text(
+        json.dumps(
+            {
+                "ongoing_trials": {"tuner0": "1", "tuner1": "0"},
+                "start_order": ["0", "1"],
+                "end_order": ["0"],
+                "run_times": {"0": 1},
+                "retry_queue": [],
+                "tried_so_far": ["h0", "h1"],
+                "id_to_hash": {"0": "h0", "1": "h1"},
+            }
+        )
+    )
     assert repair_project(project) == ["1"]
     state = json.loads((project / "oracle.json").read_text())
     assert state["ongoing_trials"] == {} and state["start_order"] == ["0"] and state["tried_so_far"] == ["h0"]
@@ -132,9 +174,20 @@ def test_trials_train_with_fits_settings_and_a_given_training_value_is_fixed(tmp
     # Every trial assembles its training as kerascnn fit would: the input shape, precision and
     # augmentation given reach the trial's model and data; an lr given is fixed rather than searched.
     out, record = tmp_path / "tune", tmp_path / "models.jsonl"
-    result = tune("lenet", max_trials=1, epochs=1, batch_size=64, out=out, verbose=0, trial_processes=False,
-                  input_shape=[12, 12], precision="mixed_bfloat16", augment=["translate"], lr=0.004,
-                  callbacks=[RecordModelSettings(record)])
+    result = tune(
+        "lenet",
+        max_trials=1,
+        epochs=1,
+        batch_size=64,
+        out=out,
+        verbose=0,
+        trial_processes=False,
+        input_shape=[12, 12],
+        precision="mixed_bfloat16",
+        augment=["translate"],
+        lr=0.004,
+        callbacks=[RecordModelSettings(record)],
+    )
     models = [json.loads(line) for line in record.read_text().splitlines()]
     assert len(models) == 1 and all(m["input"] == [12, 12, 1] and m["policy"] == "mixed_bfloat16" for m in models)
     assert all(m["lr"] == pytest.approx(0.004) for m in models)
@@ -145,5 +198,16 @@ def test_trials_train_with_fits_settings_and_a_given_training_value_is_fixed(tmp
     assert json.loads((out / "data_spec.json").read_text())["input_shape"] == [12, 12, 1]
     # Other trial settings make another search: refused, not mixed into this one.
     with pytest.raises(TuneError, match=r"\(training differ\)"):
-        tune("lenet", max_trials=2, epochs=1, batch_size=64, out=out, verbose=0, trial_processes=False,
-             input_shape=[16, 16], precision="mixed_bfloat16", augment=["translate"], lr=0.004)
+        tune(
+            "lenet",
+            max_trials=2,
+            epochs=1,
+            batch_size=64,
+            out=out,
+            verbose=0,
+            trial_processes=False,
+            input_shape=[16, 16],
+            precision="mixed_bfloat16",
+            augment=["translate"],
+            lr=0.004,
+        )

@@ -62,12 +62,15 @@ def test_a_space_file_may_name_the_learning_rate_as_keras_does():
 
 
 def test_overrides_narrow_fix_and_search_single_elements():
-    space = resolve_space("lenet", {
-        "kernel_sizes": [{"values": [3, 7]}, 5],
-        "activation": "relu",
-        "dense_units": {"values": [[120, 84], [256, 128]]},
-        "dropout": {"min": 0.0, "max": 0.5, "step": 0.25, "default": 0.25},
-    })
+    space = resolve_space(
+        "lenet",
+        {
+            "kernel_sizes": [{"values": [3, 7]}, 5],
+            "activation": "relu",
+            "dense_units": {"values": [[120, 84], [256, 128]]},
+            "dropout": {"min": 0.0, "max": 0.5, "step": 0.25, "default": 0.25},
+        },
+    )
     names = {p.name for p in space.params}
     assert "kernel_sizes[0]" in names and "kernel_sizes[1]" not in names and "activation" not in names
     hp = keras_tuner.HyperParameters()
@@ -85,20 +88,38 @@ def test_overrides_narrow_fix_and_search_single_elements():
     assert [p.name for p in again.params] == [p.name for p in space.params]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"kernel_size": {"values": [3]}}, "Unknown hyperparameter 'kernel_size' for model lenet"),
-    ({"dropout": {"min": 0.5, "max": 0.1}}, "dropout: min 0.5 is greater than max 0.1"),
-    ({"kernel_sizes": [{"min": 7, "max": 3}, 5]}, "kernel_sizes[0]: min 7 is greater than max 3"),
-    ({"activation": {"values": []}}, "activation: \"values\" must be a non-empty list"),
-    ({"activation": {"values": ["relu", "relu"]}}, "lists a value twice"),
-    ({"activation": {"values": ["relu", 3]}}, "activation: A `Choice` can contain only one type"),
-    ({"lr": {"min": 0, "max": 1, "sampling": "log"}}, "log sampling needs min > 0"),
-    ({"kernel_sizes": [{"values": [3, 5]}]}, "1 element specs given but lenet takes 2 values"),
-    ({"dropout": {"min": 0.0, "max": 0.5, "default": 0.9}}, "default 0.9 is outside"),
-    ({"dropout": {"low": 0.0}}, "unknown key 'low'"),
-    ({k: 1 for k in ["filters", "kernel_sizes", "dense_units", "activation", "pooling", "batch_norm",
-                     "dropout", "lr", "optimizer"]}, "has nothing to search"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"kernel_size": {"values": [3]}}, "Unknown hyperparameter 'kernel_size' for model lenet"),
+        ({"dropout": {"min": 0.5, "max": 0.1}}, "dropout: min 0.5 is greater than max 0.1"),
+        ({"kernel_sizes": [{"min": 7, "max": 3}, 5]}, "kernel_sizes[0]: min 7 is greater than max 3"),
+        ({"activation": {"values": []}}, 'activation: "values" must be a non-empty list'),
+        ({"activation": {"values": ["relu", "relu"]}}, "lists a value twice"),
+        ({"activation": {"values": ["relu", 3]}}, "activation: A `Choice` can contain only one type"),
+        ({"lr": {"min": 0, "max": 1, "sampling": "log"}}, "log sampling needs min > 0"),
+        ({"kernel_sizes": [{"values": [3, 5]}]}, "1 element specs given but lenet takes 2 values"),
+        ({"dropout": {"min": 0.0, "max": 0.5, "default": 0.9}}, "default 0.9 is outside"),
+        ({"dropout": {"low": 0.0}}, "unknown key 'low'"),
+        (
+            {
+                k: 1
+                for k in [
+                    "filters",
+                    "kernel_sizes",
+                    "dense_units",
+                    "activation",
+                    "pooling",
+                    "batch_norm",
+                    "dropout",
+                    "lr",
+                    "optimizer",
+                ]
+            },
+            "has nothing to search",
+        ),
+    ],
+)
 def test_bad_spaces_are_one_line_errors(overrides, message):
     with pytest.raises(SearchSpaceError) as e:
         resolve_space("lenet", overrides)
@@ -117,7 +138,7 @@ def test_space_files_json_and_yaml(tmp_path):
         ("empty.yaml", "", "is empty"),
         ("empty.json", "{}", "is empty"),
         ("list.json", "[1, 2]", "must hold a mapping"),
-        ("broken.json", "{\"a\": ", "is not valid JSON"),
+        ("broken.json", '{"a": ', "is not valid JSON"),
         ("broken.yaml", "a: [1, 2", "is not valid YAML"),
     ]:
         (tmp_path / name).write_text(text)
@@ -137,6 +158,8 @@ def test_a_space_file_can_search_the_initializer():
     hp.Fixed("kernel_initializer", "he_normal")
     config = TrainConfig(model="lenet", epochs=1).resolve()
     model = ZooHyperModel(space, config, prepare(config)).build(hp)
-    assert {type(layer.kernel_initializer).__name__ for layer in model.layers if hasattr(layer, "kernel")} == {"HeNormal"}
+    assert {type(layer.kernel_initializer).__name__ for layer in model.layers if hasattr(layer, "kernel")} == {
+        "HeNormal"
+    }
     param = next(p for p in space.params if p.arg == "kernel_initializer")
     assert list(param.values) == ["glorot_uniform", "he_normal", "lecun_normal"]

@@ -13,8 +13,14 @@ from kerascnn_testing.callbacks import KillFirstTrainingProcess, RecordProcess, 
 
 # The architecture fixed, only the learning rate searched: every trial is the same small LeNet.
 LR_SPACE = {
-    "kernel_sizes": [5, 5], "filters": [6, 16], "dense_units": [120, 84], "activation": "relu",
-    "pooling": "max", "batch_norm": False, "dropout": 0.0, "optimizer": "adam",
+    "kernel_sizes": [5, 5],
+    "filters": [6, 16],
+    "dense_units": [120, 84],
+    "activation": "relu",
+    "pooling": "max",
+    "batch_norm": False,
+    "dropout": 0.0,
+    "optimizer": "adam",
     "lr": {"min": 1e-3, "max": 1e-2, "sampling": "log"},
 }
 
@@ -26,8 +32,9 @@ def test_trials_share_a_worker_until_it_is_replaced_and_a_dying_one_fails_alone(
     pids = tmp_path / "pids.txt"
     callbacks = [RecordProcess(pids), KillFirstTrainingProcess(tmp_path / "killed-once")]
     out = tmp_path / "tune"
-    result = tune("lenet", tuner="random", max_trials=4, epochs=1, space=LR_SPACE, out=out, verbose=0,
-                  callbacks=callbacks)
+    result = tune(
+        "lenet", tuner="random", max_trials=4, epochs=1, space=LR_SPACE, out=out, verbose=0, callbacks=callbacks
+    )
     records = [line.split() for line in pids.read_text().splitlines()]
     trained_in = [pid for pid, _ in records]
     assert str(os.getpid()) not in trained_in
@@ -47,8 +54,16 @@ def test_trials_share_a_worker_until_it_is_replaced_and_a_dying_one_fails_alone(
 def test_hyperband_continues_a_trial_from_its_checkpoint_in_a_new_process(tmp_path):
     digests = tmp_path / "digests.txt"
     # max_epochs 3, factor 3: three 1-epoch trials, then the best one goes on for epochs 2..3.
-    result = tune("lenet", tuner="hyperband", max_trials=4, epochs=3, space=LR_SPACE, out=tmp_path / "hb",
-                  verbose=0, callbacks=[RecordWeightDigests(digests)])
+    result = tune(
+        "lenet",
+        tuner="hyperband",
+        max_trials=4,
+        epochs=3,
+        space=LR_SPACE,
+        out=tmp_path / "hb",
+        verbose=0,
+        callbacks=[RecordWeightDigests(digests)],
+    )
     assert [r.status for r in result.trials] == ["COMPLETED"] * 4
     assert [r.epochs for r in result.trials] == [1, 1, 1, 2]
     lines = [line.split() for line in digests.read_text().splitlines()]
@@ -66,8 +81,16 @@ def test_hyperband_continues_a_trial_from_its_checkpoint_in_a_new_process(tmp_pa
 def test_bayesian_search_completes_distinct_trials(tmp_path):
     # In this process: the Bayesian oracle is what is tested here, trial processes are above.
     # One searched value: keras-tuner tries 3 random points, then the Gaussian process proposes the 4th.
-    result = tune("lenet", tuner="bayesian", max_trials=4, epochs=1, space=LR_SPACE, out=tmp_path / "bo", verbose=0,
-                  trial_processes=False)
+    result = tune(
+        "lenet",
+        tuner="bayesian",
+        max_trials=4,
+        epochs=1,
+        space=LR_SPACE,
+        out=tmp_path / "bo",
+        verbose=0,
+        trial_processes=False,
+    )
     assert [r.status for r in result.trials] == ["COMPLETED"] * 4
     rates = {r.training_hyperparameters["lr"] for r in result.trials}
     assert len(rates) == 4 and all(1e-3 <= lr <= 1e-2 for lr in rates)

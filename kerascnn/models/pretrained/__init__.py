@@ -14,8 +14,8 @@ is each family's ``torchvision_names`` in ``kerascnn/models/<family>.py``, part 
 (``facts.torchvision``, with torchvision's BatchNorm epsilon and input preprocessing).
 """
 
+from kerascnn.models.pretrained.features import feature_extractor  # noqa: F401
 from kerascnn.models.pretrained.files import WeightsError, WeightSource, read_weights  # noqa: F401
+from kerascnn.models.pretrained.imagenet import imagenet_class_names, save_pretrained_run  # noqa: F401
 from kerascnn.models.pretrained.load import LoadReport, load_weights  # noqa: F401
 from kerascnn.models.pretrained.resolve import ResolvedWeights, resolve_weights  # noqa: F401
-from kerascnn.models.pretrained.imagenet import imagenet_class_names, save_pretrained_run  # noqa: F401
-from kerascnn.models.pretrained.features import feature_extractor  # noqa: F401

@@ -14,6 +14,12 @@ def weights_table(model_name: str | None = None) -> list[dict]:
         get_model_info(model_name)  # an unknown name is the registry's one-line error
     rows = []
     for entry in list_weights(model_name):
-        rows.append({**entry.to_dict(), "file_name": entry.file_name, "cached": cached_path(entry.url).is_file(),
-                     "cache_dir": str(weights_dir())})
+        rows.append(
+            {
+                **entry.to_dict(),
+                "file_name": entry.file_name,
+                "cached": cached_path(entry.url).is_file(),
+                "cache_dir": str(weights_dir()),
+            }
+        )
     return rows

@@ -83,7 +83,7 @@ def fetch(url: str, expected_hash: str | None, *, hash_algorithm: str = "sha256"
             actual = file_digest(downloaded, hash_algorithm)
             if not actual.startswith(expected_hash.lower()):
                 raise WeightsError(
-                    f"The {what} downloaded from {source} have {hash_algorithm} {actual[:len(expected_hash)]}..., "
+                    f"The {what} downloaded from {source} have {hash_algorithm} {actual[: len(expected_hash)]}..., "
                     f"not the published {expected_hash}: a damaged or different file, nothing was kept. "
                     f"{_advice(url)}"
                 )
@@ -109,5 +109,7 @@ def _get_file(source: str, name: str, staging: Path, what: str) -> None:
 
 def _advice(url: str) -> str:
     name = url_file_name(url)
-    return (f"Check the network and try again, or put {name} in a folder and set {MIRROR_VARIABLE} to that "
-            f"folder (or to a server that has it).")
+    return (
+        f"Check the network and try again, or put {name} in a folder and set {MIRROR_VARIABLE} to that "
+        f"folder (or to a server that has it)."
+    )

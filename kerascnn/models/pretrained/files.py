@@ -1,8 +1,8 @@
 """Reading weight files into NumPy, whatever wrote them; every failure is one line naming the file.
 
-    kind "torchvision"   .safetensors (safetensors, no torch), .pth/.pt/.bin (torch.load, weights only)
-    kind "keras_h5"      .weights.h5 written by Keras 3's save_weights, legacy .h5 (keras.applications)
-    kind "kerascnn"      a .keras file or a run directory (its best.keras, and its data_spec.json)
+kind "torchvision"   .safetensors (safetensors, no torch), .pth/.pt/.bin (torch.load, weights only)
+kind "keras_h5"      .weights.h5 written by Keras 3's save_weights, legacy .h5 (keras.applications)
+kind "kerascnn"      a .keras file or a run directory (its best.keras, and its data_spec.json)
 """
 
 from __future__ import annotations

@@ -94,5 +94,6 @@ def parity_images(spec, count: int = 64, seed: int = 0) -> ParityImages:
     if c == 1:
         images = images.mean(axis=-1, keepdims=True).astype(np.uint8)
     half = count // 2
-    return ParityImages("synthetic images (a model saved from published weights has no test set)", images[:half],
-                        images[half:])
+    return ParityImages(
+        "synthetic images (a model saved from published weights has no test set)", images[:half], images[half:]
+    )

@@ -22,9 +22,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-import numpy as np
-
 import keras
+import numpy as np
 
 from kerascnn.models.facts import TORCHVISION_IMAGENET, ModelFacts
 from kerascnn.models.heads import is_head as _is_head
@@ -63,8 +62,9 @@ class LoadReport:
         return dataclasses.asdict(self)
 
 
-def load_weights(model: keras.Model, path, *, source: WeightSource | None = None, new_head: bool = False,
-                 entry=None) -> LoadReport:
+def load_weights(
+    model: keras.Model, path, *, source: WeightSource | None = None, new_head: bool = False, entry=None
+) -> LoadReport:
     """Load the weights at ``path`` into the zoo ``model``; returns a :class:`LoadReport`.
 
     ``path``: a torchvision state dict (``.safetensors``, or ``.pth`` when torch is installed), a Keras
@@ -97,8 +97,8 @@ def load_weights(model: keras.Model, path, *, source: WeightSource | None = None
 
 
 def _facts(model) -> ModelFacts:
-    from kerascnn.models.registry import get_model_info
     from kerascnn.errors import UnknownModelError
+    from kerascnn.models.registry import get_model_info
 
     try:
         return get_model_info(model.name).facts
@@ -111,9 +111,7 @@ def _facts(model) -> ModelFacts:
 def _head_or_mismatch(model, layer, wanted_shapes, got_shapes, label, report) -> bool:
     """True if ``layer`` is a head with another class count (then reported); else a one-line error."""
     if _is_head(layer) and len(wanted_shapes) == len(got_shapes) and wanted_shapes[0][:-1] == got_shapes[0][:-1]:
-        report.reinitialized.append(
-            f"{layer.name} (file: {got_shapes[0][-1]} classes, model: {wanted_shapes[0][-1]})"
-        )
+        report.reinitialized.append(f"{layer.name} (file: {got_shapes[0][-1]} classes, model: {wanted_shapes[0][-1]})")
         return True
     raise WeightsError(
         f"{report.source} does not fit {model.name}: {label} has shape "
@@ -206,8 +204,11 @@ def _plan_torchvision(model, source: WeightSource):
         if isinstance(layer, keras.layers.DepthwiseConv2D):
             weight = take(f"{prefix}.weight", layer)  # [C*m, 1, kh, kw]
             c, m = wanted[0][2], wanted[0][3]
-            converted = [weight.reshape(c, m, *weight.shape[2:]).transpose(2, 3, 0, 1)] if weight.ndim == 4 and \
-                weight.shape[0] == c * m else [weight]
+            converted = (
+                [weight.reshape(c, m, *weight.shape[2:]).transpose(2, 3, 0, 1)]
+                if weight.ndim == 4 and weight.shape[0] == c * m
+                else [weight]
+            )
             if layer.use_bias:
                 converted.append(take(f"{prefix}.bias", layer))
         elif isinstance(layer, keras.layers.Conv2D):
@@ -258,8 +259,11 @@ def _plan_torchvision(model, source: WeightSource):
     report.skipped = [f"{group}.* (not built in this model)" for group in skipped]
 
     epsilon = torchvision.bn_epsilon
-    changed = [layer for layer, _ in assignments
-               if isinstance(layer, keras.layers.BatchNormalization) and layer.epsilon != epsilon]
+    changed = [
+        layer
+        for layer, _ in assignments
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.epsilon != epsilon
+    ]
     for layer in changed:
         report.adjusted.append(f"{layer.name}: BatchNorm epsilon {layer.epsilon:g} -> {epsilon:g}")
         layer.epsilon = epsilon  # read at call time and saved by get_config
@@ -313,33 +317,42 @@ def _plan_keras(model, source: WeightSource):
     missing = sorted(set(wanted_layers) - set(source.tensors))
     extra = sorted(set(source.tensors) - set(wanted_layers))
     label = source.path.name
-    report = LoadReport(str(source.path), source.kind, source.sha256, [], [], [], [],
-                        _keras_preprocessing(_facts(model), source))
+    report = LoadReport(
+        str(source.path), source.kind, source.sha256, [], [], [], [], _keras_preprocessing(_facts(model), source)
+    )
     if missing and not source.by_position and not extra:
         # keras.applications' "notop" files hold the backbone only: the classifier starts fresh, reported.
         from kerascnn.models.pretrained.features import top_layer_names
 
         top = set(top_layer_names(model))
         if all(wanted_layers[key].name in top for key in missing):
-            report.reinitialized += [f"{wanted_layers[key].name} (not in the file: a backbone-only file)"
-                                     for key in missing]
+            report.reinitialized += [
+                f"{wanted_layers[key].name} (not in the file: a backbone-only file)" for key in missing
+            ]
             for key in missing:
                 del wanted_layers[key]
             missing = []
     if missing:
         raise WeightsError(
             f"{label} does not fit {model.name}: it has no weights for layer {wanted_layers[missing[0]].name!r}"
-            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "") + "."
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + "."
         )
     if extra:
         raise WeightsError(
             f"{label} does not fit {model.name}: it has weights for layer {extra[0]!r}"
-            + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else "") + " that the model does not have."
+            + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else "")
+            + " that the model does not have."
         )
     assignments = []
     for key, layer in wanted_layers.items():
         arrays = source.tensors[key]
-        if isinstance(layer, keras.layers.Dense) and arrays and np.ndim(arrays[0]) == 4 and np.shape(arrays[0])[:2] == (1, 1):
+        if (
+            isinstance(layer, keras.layers.Dense)
+            and arrays
+            and np.ndim(arrays[0]) == 4
+            and np.shape(arrays[0])[:2] == (1, 1)
+        ):
             arrays = [np.reshape(arrays[0], np.shape(arrays[0])[2:]), *arrays[1:]]  # a 1x1 conv head is a Dense
         wanted = [tuple(w.shape) for w in layer.get_weights()]
         got = [tuple(np.shape(a)) for a in arrays]
@@ -369,5 +382,9 @@ def _keras_preprocessing(facts: ModelFacts, source: WeightSource):
     if not (spec_dir / SPEC_FILENAME).is_file():
         return None
     spec = DataSpec.load(spec_dir)
-    return {"name": f"as the source run ({spec.dataset})", "mean": spec.mean, "std": spec.std,
-            "channel_order": getattr(spec, "channel_order", "RGB")}
+    return {
+        "name": f"as the source run ({spec.dataset})",
+        "mean": spec.mean,
+        "std": spec.std,
+        "channel_order": getattr(spec, "channel_order", "RGB"),
+    }

@@ -24,12 +24,17 @@ class ResolvedWeights:
 
 def looks_like_path(spec) -> bool:
     text = str(spec)
-    return Path(text).expanduser().exists() or "/" in text or "\\" in text or text.endswith(
-        (".pth", ".pt", ".bin", ".safetensors", ".h5", ".keras"))
+    return (
+        Path(text).expanduser().exists()
+        or "/" in text
+        or "\\" in text
+        or text.endswith((".pth", ".pt", ".bin", ".safetensors", ".h5", ".keras"))
+    )
 
 
-def resolve_weights(name: str, spec, *, include_top: bool = True, hyperparameters=None,
-                    complete: bool = False) -> ResolvedWeights:
+def resolve_weights(
+    name: str, spec, *, include_top: bool = True, hyperparameters=None, complete: bool = False
+) -> ResolvedWeights:
     """The local file ``spec`` means for zoo model ``name``: an existing path, or a registered tag downloaded
     once (a one-line :class:`WeightsError` if it cannot be). ``include_top=False`` prefers the notop file;
     ``hyperparameters`` that contradict the weights' architecture are refused before any download, and with
