@@ -146,7 +146,7 @@ def test_the_pixel_limit_is_read_from_the_header_before_decoding(bomb, monkeypat
 
 
 def test_predict_refuses_a_decompression_bomb_in_one_line(bomb, trained_run, capsys):
-    # Issue #14 case 6: a 26-line PIL.Image.DecompressionBombError traceback before.
+    # Before: a 26-line PIL.Image.DecompressionBombError traceback before.
     assert main(["predict", str(trained_run), str(bomb)]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "over the limit of 40,000,000" in err, err

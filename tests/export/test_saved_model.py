@@ -122,7 +122,7 @@ def test_interrupted_export_leaves_no_version_folder(trained_run, digits, tmp_pa
 
 
 def test_a_killed_exports_temporary_folder_is_removed_by_the_next_export(trained_run, tmp_path):
-    # Issue #14 case 5: `kerascnn export` SIGKILLed just before renaming its finished version folder.
+    # `kerascnn export` SIGKILLed just before renaming its finished version folder.
     from kerascnn_testing.kill import run_killed_at
 
     base = tmp_path / "lenet"

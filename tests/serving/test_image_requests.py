@@ -1,4 +1,4 @@
-"""Encoded images and pixel values through ``kerascnn serve``: the rule of ``kerascnn predict`` (issue #14).
+"""Encoded images and pixel values through ``kerascnn serve``: the rule of ``kerascnn predict``.
 
 A server process, real HTTP requests: a decompression bomb through ``serving_bytes`` gets 400 without its
 pixels being decoded (the server's memory stays flat), images ``predict`` refuses (transparency, 16-bit)

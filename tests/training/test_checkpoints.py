@@ -99,7 +99,7 @@ def _assert_complete(run):
 
 
 def test_kill_between_an_epochs_checkpoint_and_its_history_row_loses_nothing(killed_children, capsys):
-    # Issue #14 case 1: killed after epoch 2 was saved but before its history.csv row was written
+    # Killed after epoch 2 was saved but before its history.csv row was written
     # (the 2nd rename onto history.csv). Epoch 2 is committed, so the run resumes at epoch 3.
     folder, command = _killed(killed_children, "history_row")
     state = checkpoints.load_state(partial_path(folder / "run"))
