@@ -151,8 +151,9 @@ def repair_project(project_dir) -> list[str]:
     from ``end_order`` (killed between the two writes) is recorded as ended.
 
     A search saved by a kerascnn from before a setting's rename (``learning_rate``, now ``lr``) has its
-    hyperparameters renamed in every ``trial.json`` and in ``oracle.json``, with keras-tuner's record of the values tried (``tried_so_far``, ``id_to_hash``: hashes of names and
-    values) re-hashed, so the search goes on as if started today and never repeats a tried trial. Each
+    hyperparameters renamed in every ``trial.json`` and in ``oracle.json``, with keras-tuner's record of the
+    values tried (``tried_so_far``, ``id_to_hash``: hashes of names and values) re-hashed, so the search goes
+    on as if started today and never repeats a tried trial. Each
     file is written whole then renamed, ``oracle.json`` first: a kill in between leaves ``trial.json``
     files that the next run renames (re-hashing them again changes nothing).
     """
