@@ -16,7 +16,7 @@ from kerascnn.training.strategy import STRATEGIES
 
 FIT_EPILOG = """\
 examples:
-  kerascnn fit lenet                                  bundled digits, offline, ~20 s on 2 cores
+  kerascnn fit lenet                                  bundled digits, offline, seconds on a laptop
   kerascnn fit lenet --dataset mnist                  MNIST from TensorFlow Datasets (downloaded once)
   kerascnn fit lenet --dataset path/to/mnist-idx/     a folder of MNIST IDX files
   kerascnn fit lenet --dataset fashion_mnist --data-dir ~/tensorflow_datasets

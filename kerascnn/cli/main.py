@@ -28,7 +28,7 @@ EPILOG = """\
 Start here:
   kerascnn models                      list the model zoo
   kerascnn summary lenet               per-layer shapes, parameters, multiply-adds, receptive fields
-  kerascnn fit lenet                   train LeNet on the bundled digits (offline, ~20 s on 2 cores)
+  kerascnn fit lenet                   train LeNet on the bundled digits (offline, seconds on a laptop)
   kerascnn export runs/lenet --format saved_model --out models/lenet
   kerascnn serve models/lenet          TF Serving's REST API on 127.0.0.1:8501
 

@@ -154,8 +154,8 @@ def torchvision_names(model) -> dict:
 
 
 FACTS = ModelFacts(
-    # d2l.ai 8.7: DenseNet lr 0.1 b256, plain SGD. `kerascnn fit densenet_d2l --input-shape 32,32`: 93.6% test
-    # accuracy on digits after the 10 epochs (load 5 on 2 cores, 35 s).
+    # d2l.ai 8.7: DenseNet lr 0.1 b256, plain SGD; 10 epochs train `kerascnn fit densenet_d2l --input-shape 32,32`
+    # well on the digits.
     training=TrainingDefaults(epochs=10, batch_size=256, optimizer="sgd", lr=0.1),
     tuning_space={
         "growth_rate": {"values": [12, 24, 32, 48]},

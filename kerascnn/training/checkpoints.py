@@ -14,8 +14,8 @@ then the record is replaced in one rename (the commit); only then are ``last.ker
 relinked, ``history.csv`` rewritten and checkpoints the record no longer names deleted. A kill before
 the commit loses only that epoch, a kill after it loses nothing, and everything after the commit is
 redone from the record when the run resumes, so the history, the checkpoints and the resume point
-can never disagree. Writing is the only cost: one file per epoch (ResNet-18 with momentum, 85 MB,
-~0.3 s); best and last share its bytes.
+can never disagree. Writing is the only cost: one file per epoch (for ResNet-18 with momentum,
+tens of megabytes); best and last share its bytes.
 
 The record keeps the previous epoch's checkpoint too: a checkpoint that does not read back (a torn
 file after a power cut, a full disk) is detected by its zip checksums on resume, and the run resumes
