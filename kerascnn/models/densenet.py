@@ -33,7 +33,7 @@ from kerascnn.models.hyperparameters import (
 )
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
-from kerascnn.models.weights import KERAS_APPLICATIONS_TORCH, register_weights
+from kerascnn.models.weights import KERAS_APPLICATIONS_TORCH, TORCHVISION_MODELS_URL, register_weights
 
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default (keras.applications uses 1.001e-5)
 
@@ -225,7 +225,7 @@ densenet_d2l = _register_densenet(
 # Published ImageNet weights: torchvision.models.DenseNet*_Weights (hash: the 8 hex digits in the name; ported
 # from LuaTorch) and keras.applications.DenseNet*'s files (MD5 as keras.applications passes it to get_file; BatchNorm
 # epsilon 1.001e-5 there, 1e-5 here); accuracy from torchvision's meta and keras-applications' table.
-_TV = "https://download.pytorch.org/models/"
+_TV = TORCHVISION_MODELS_URL
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/densenet/"
 register_weights(
     "densenet121",

@@ -50,7 +50,7 @@ from kerascnn.models.hyperparameters import (
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.mobilenet_v2 import make_divisible
 from kerascnn.models.registry import register_model
-from kerascnn.models.weights import register_weights
+from kerascnn.models.weights import TORCHVISION_MODELS_URL, register_weights
 
 # B0 per stage: (expansion, kernel, stride, input channels, output channels, blocks): the paper's table 1.
 MBCONV_SETTING = (
@@ -341,7 +341,7 @@ efficientnet_b3 = _register(
 
 # Published ImageNet weights (torchvision's EfficientNet_B*_Weights: URL, the hash prefix in the file name,
 # accuracy, and the bicubic resize and crop the accuracy was measured at).
-_TV = "https://download.pytorch.org/models/"
+_TV = TORCHVISION_MODELS_URL
 _BICUBIC = "torchvision resizes with bicubic interpolation for these weights"
 register_weights(
     "efficientnet_b0",

@@ -40,7 +40,7 @@ from kerascnn.models.hyperparameters import (
 )
 from kerascnn.models.layers import symmetric_padding
 from kerascnn.models.registry import register_model
-from kerascnn.models.weights import register_weights
+from kerascnn.models.weights import TORCHVISION_MODELS_URL, register_weights
 
 _BN_EPSILON = 1e-5  # torchvision's BatchNorm2d default
 
@@ -290,7 +290,7 @@ regnet_y_400mf = register_model(
 
 
 # Published ImageNet weights (torchvision's RegNet_*_Weights: URL, the hash prefix in the file name, accuracy).
-_TV = "https://download.pytorch.org/models/"
+_TV = TORCHVISION_MODELS_URL
 register_weights(
     "regnet_x_400mf",
     "torchvision:IMAGENET1K_V1",

@@ -26,7 +26,7 @@ from kerascnn.models.hyperparameters import (
     variant,
 )
 from kerascnn.models.registry import register_model
-from kerascnn.models.weights import register_weights
+from kerascnn.models.weights import TORCHVISION_MODELS_URL, register_weights
 
 # (convolutions in the block, output channels) per block: the columns A, B, D, E of the paper's table 1.
 VGG_BLOCKS = {
@@ -161,7 +161,7 @@ vgg19 = _register_vgg("vgg19", 19, (ReferenceCount(143_667_240, "torchvision.mod
 # VGG*_BN_Weights (the same model with batch_norm=True), and keras.applications.VGG16/VGG19's files (MD5 as
 # keras.applications passes it to get_file; "notop": the convolutional blocks only). The .h5 files need no PyTorch,
 # so they are what weights="imagenet" means where both exist.
-_TV = "https://download.pytorch.org/models/"
+_TV = TORCHVISION_MODELS_URL
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/"
 register_weights(
     "vgg11",

@@ -26,6 +26,8 @@ from kerascnn.errors import WeightsError
 from kerascnn.models.facts import KERAS_APPLICATIONS_CAFFE, TORCHVISION_IMAGENET
 
 SOURCES = ("torchvision", "keras", "kerascnn")
+# Where torchvision publishes its weights files; the families' entries name files under it.
+TORCHVISION_MODELS_URL = "https://download.pytorch.org/models/"
 # What the weights were trained on decides what a user may do with them: the code licence of the publisher,
 # and ImageNet's terms of access (non-commercial research and education) for the data behind them.
 IMAGENET_TERMS = "trained on ImageNet-1k, whose terms of access apply"
