@@ -20,6 +20,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 from kerascnn.errors import DataError
 
 # Keras' image_dataset_from_directory's ALLOWLIST_FORMATS (what TensorFlow's decode_image reads)
@@ -27,23 +29,57 @@ IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 MAX_LISTED = 20  # problems named one per line before "... and N more"
 
 
+NO_PART, TRAIN_PART, TEST_PART = 0, 1, 2  # a file's part: the split decides, or the folder's train/ or test/
+
+
 @dataclasses.dataclass
 class FolderListing:
-    """The files of an image folder: ``items`` are ``(path, label, part)`` with part "train", "test" or None
-    (None: the folder has no test part of its own; the split decides), sorted by part, class, path."""
+    """The files of an image folder as compact arrays, sorted by part, class and path: a million files cost
+    tens of megabytes, not a Python object per file.
+
+    ``names`` are the files' paths relative to ``root`` with ``/`` separators, as bytes (the file system's
+    own, :func:`os.fsencode`): a file's identity inside the dataset, whatever folder the dataset sits in.
+    ``parts`` say which part of the folder a file is in: :data:`NO_PART` (the folder has no test part of
+    its own; the split decides), :data:`TRAIN_PART` or :data:`TEST_PART`.
+    """
 
     root: Path
     class_names: list
-    items: list
+    names: np.ndarray  # bytes ("S"), relative to root
+    labels: np.ndarray  # int64 class index
+    parts: np.ndarray  # int8: NO_PART, TRAIN_PART, TEST_PART
     skipped: list  # files whose extension is not an image's (not examples, not errors)
+
+    def __len__(self) -> int:
+        return len(self.names)
 
     @property
     def has_test(self) -> bool:
-        return any(part == "test" for _, _, part in self.items)
+        return bool((self.parts == TEST_PART).any())
+
+    @property
+    def prefix(self) -> bytes:
+        """What makes a name a path: the root and a separator."""
+        return os.fsencode(os.path.join(self.root, ""))
 
     def relative(self, path) -> str:
         """A file's identity inside the dataset: its path relative to the root, with ``/`` separators."""
         return Path(os.path.relpath(path, self.root)).as_posix()
+
+    def items(self) -> list:
+        """``(path, label, part)`` per file, part "train", "test" or None: Python objects, for commands that visit
+        every file anyway."""
+        part_names = {NO_PART: None, TRAIN_PART: "train", TEST_PART: "test"}
+        return [
+            (path, label, part_names[part])
+            for path, label, part in zip(self.paths(), self.labels.tolist(), self.parts.tolist())
+        ]
+
+    def paths(self, indices=None) -> list:
+        """The paths (``str``) of the files at ``indices`` (all files when None)."""
+        names = self.names if indices is None else self.names[np.asarray(indices, dtype=np.int64)]
+        prefix = self.prefix
+        return [os.fsdecode(prefix + name) for name in names.tolist()]
 
 
 def _class_dirs(folder: Path) -> list[Path]:
@@ -53,35 +89,41 @@ def _class_dirs(folder: Path) -> list[Path]:
         raise DataError(f"Cannot list {folder}: {e.strerror}") from None
 
 
-def _files(class_dir: Path) -> tuple[list, list]:
-    """(image files, other files) under ``class_dir``; hidden files and folders are no examples."""
+def _files(class_dir: Path, root: Path) -> tuple[np.ndarray, list]:
+    """(image files under ``class_dir`` as sorted names relative to ``root``, other files' paths); hidden
+    files and folders are no examples."""
     images, other = [], []
 
     def fail(e):
         raise DataError(f"Cannot list {e.filename}: {e.strerror}")
 
-    for root, dirs, files in os.walk(class_dir, onerror=fail):
+    for folder, dirs, files in os.walk(class_dir, onerror=fail):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        prefix = os.fsencode(Path(os.path.relpath(folder, root)).as_posix() + "/")
         for f in files:
             if f.startswith("."):
                 continue
-            path = os.path.join(root, f)
-            (images if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS else other).append(path)
-    return sorted(images), sorted(other)
+            if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS:
+                images.append(prefix + os.fsencode(f))
+            else:
+                other.append(os.path.join(folder, f))
+    # One array per class: a million names never sit in Python objects all at once.
+    return np.sort(np.array(images, dtype="S")) if images else np.zeros(0, "S1"), sorted(other)
 
 
-def _scan(folder: Path, class_names: list | None, part):
+def _scan(folder: Path, root: Path, class_names: list | None, part: int):
     dirs = _class_dirs(folder)
     names = [d.name for d in dirs]
     if class_names is not None and names != class_names:
         raise DataError(f"{folder} has classes {names} but the training part has {class_names}; they must match.")
-    items, skipped = [], []
+    files, labels, skipped = [], [], []
     for label, d in enumerate(dirs):
-        files, other = _files(d)
+        images, other = _files(d, root)
         skipped += other
-        if not files:
+        if not len(images):
             raise DataError(f"Class folder {d} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
-        items += [(f, label, part) for f in files]
+        files.append(images)
+        labels.append(np.full(len(images), label, np.int64))
     loose = [
         p
         for p in folder.iterdir()
@@ -91,7 +133,7 @@ def _scan(folder: Path, class_names: list | None, part):
         raise DataError(
             f"{loose[0]} is an image next to the class folders of {folder}; images belong in a class subfolder."
         )
-    return names, items, skipped
+    return names, files, labels, skipped
 
 
 def list_image_folder(folder) -> FolderListing:
@@ -105,18 +147,21 @@ def list_image_folder(folder) -> FolderListing:
         )
     parts = {p.name: p for p in _class_dirs(folder)}
     if set(parts) >= {"train", "test"} and len(parts) == 2:
-        names, train, skipped = _scan(parts["train"], None, "train")
-        _, test, skipped_test = _scan(parts["test"], names, "test")
-        items, skipped = train + test, skipped + skipped_test
+        names, files, labels, skipped = _scan(parts["train"], folder, None, TRAIN_PART)
+        _, test_files, test_labels, skipped_test = _scan(parts["test"], folder, names, TEST_PART)
+        counts = (sum(map(len, files)), sum(map(len, test_files)))
+        files, labels, skipped = files + test_files, labels + test_labels, skipped + skipped_test
+        part = np.repeat(np.array([TRAIN_PART, TEST_PART], np.int8), counts)
     else:
-        names, items, skipped = _scan(folder, None, None)
+        names, files, labels, skipped = _scan(folder, folder, None, NO_PART)
+        part = np.full(sum(map(len, files)), NO_PART, np.int8)
     if len(names) < 2:
         found = f"only the class {names[0]!r}" if names else "no class subfolders"
         raise DataError(
             f"{folder} has {found}; a dataset folder needs one subfolder of images per class, at least two "
             "(or IDX files)."
         )
-    return FolderListing(folder, names, items, skipped)
+    return FolderListing(folder, names, np.concatenate(files), np.concatenate(labels), part, skipped)
 
 
 @dataclasses.dataclass
@@ -135,33 +180,41 @@ class ScanResult:
         return 3 if self.color else 1
 
 
-_SCAN_CHUNK = 4096
+_SCAN_CHUNK = 256  # files per task: a task per file would cost more in the pool than the header does
 
 
-def scan_files(paths, *, threads: int = 8) -> ScanResult:
+def scan_files(paths, *, threads: int = 4, progress=None) -> ScanResult:
     """Check every file's header (kerascnn's image policy with the training conversions); no pixel decoded.
 
     Only what the data needs is kept (a count per image size, whether any has color, the problems), never a
-    header per file: a million files cost no more memory than a thousand."""
+    header per file: a million files cost no more memory than a thousand. ``progress(done)`` is called as
+    chunks of files finish."""
     from kerascnn.data.image_policy import inspect
 
-    def check(path):
-        try:
-            return path, inspect(Path(path), str(path), convertible=True), None
-        except DataError as e:
-            return path, None, str(e)
+    def check(chunk):
+        out = []
+        for path in chunk:
+            try:
+                header = inspect(Path(path), str(path), convertible=True)
+                out.append((path, (header.height, header.width), header.channels == 3, None))
+            except DataError as e:
+                out.append((path, None, False, str(e)))
+        return out
 
-    sizes, color, problems = collections.Counter(), False, {}
+    sizes, color, problems, done = collections.Counter(), False, {}, 0
     paths = list(paths)
-    with ThreadPoolExecutor(max_workers=threads) as pool:  # file opens and Pillow's parsers release the GIL
-        # In chunks: Executor.map makes a future per item up front, a kilobyte each.
-        for start in range(0, len(paths), _SCAN_CHUNK):
-            for path, header, problem in pool.map(check, paths[start : start + _SCAN_CHUNK]):
+    chunks = [paths[start : start + _SCAN_CHUNK] for start in range(0, len(paths), _SCAN_CHUNK)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:  # file opens and reads release the GIL
+        for results in pool.map(check, chunks):
+            for path, size, has_color, problem in results:
                 if problem is None:
-                    sizes[(header.height, header.width)] += 1
-                    color = color or header.channels == 3
+                    sizes[size] += 1
+                    color = color or has_color
                 else:
                     problems[path] = problem
+            done += len(results)
+            if progress is not None:
+                progress(done)
     return ScanResult(sizes, color, problems)
 
 

@@ -19,12 +19,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 
 from kerascnn.data.datasets import DEFAULT_DATASET, read_arrays
-from kerascnn.data.folders import list_image_folder, problems_message, scan_files, skipped_note
+from kerascnn.data.folders import (
+    TEST_PART,
+    TRAIN_PART,
+    list_image_folder,
+    problems_message,
+    scan_files,
+    skipped_note,
+)
 from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, build_dataset, channel_stats
 from kerascnn.data.raw import TEST_SEED, VAL_SEED, RawDataset, split_by_identity, split_indices
 from kerascnn.data.spec import DataSpec
@@ -32,6 +40,11 @@ from kerascnn.data.streaming import BadImageError, BadImages, FilePart, TFDSPart
 from kerascnn.errors import DataError
 
 STATS_SAMPLE = 1000  # images decoded for mean/std of a streamed set: the statistics converge long before
+# Every header of a folder is checked before training up to this many files (seconds); a larger folder has a
+# seeded sample checked (its common size and color), the rest as they stream, as ImageNet loaders do.
+FULL_HEADER_CHECK = 50_000
+HEADER_SAMPLE = 10_000
+SIDES = ("train", "val", "test")  # a file's side of the split, as the split digest spells it
 
 
 class ArrayPart:
@@ -145,8 +158,8 @@ class PreparedData:
         while training): all named at once (:class:`BadImageError`: the run is kept and resumes at its
         evaluation), or with ``skip_bad_images`` left out and counted, so predictions and labels stay aligned."""
         test = self.test
-        if not isinstance(test, FilePart):
-            return self
+        if not isinstance(test, FilePart) or len(test) > FULL_HEADER_CHECK:
+            return self  # a large test part is checked as it streams, as its training part was
         problems = scan_files(test.paths).problems
         if not problems:
             return self
@@ -196,6 +209,21 @@ def _digest(rows) -> str:
     h = hashlib.sha256()
     for row in rows:
         h.update(("\t".join(str(v) for v in row) + "\n").encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:16]
+
+
+def _as_text(names) -> np.ndarray:
+    """Bytes names (a folder listing's) as ``str`` (the file system's decoding)."""
+    return np.array([os.fsdecode(n) for n in names.tolist()], dtype=object)
+
+
+def _names_digest(names, values) -> str:
+    """:func:`_digest` of the rows ``(name, value)`` with the names as bytes (a folder listing's), in blocks."""
+    h = hashlib.sha256()
+    values = values if values.dtype.kind == "S" else values.astype("S")  # integers: their decimal digits
+    for start in range(0, len(names), 65536):
+        block = zip(names[start : start + 65536].tolist(), values[start : start + 65536].tolist())
+        h.update(b"".join(b"%s\t%s\n" % row for row in block))
     return h.hexdigest()[:16]
 
 
@@ -317,19 +345,27 @@ def _is_image_folder(path: Path) -> bool:
     return True
 
 
+def _header_check(listing, seed):
+    """The indices of the files whose headers are checked before training: all of them up to
+    ``FULL_HEADER_CHECK`` files, else a seeded ``HEADER_SAMPLE`` (the rest are checked as they stream)."""
+    n = len(listing)
+    if n <= FULL_HEADER_CHECK:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, HEADER_SAMPLE, replace=False))
+
+
 def _prepare_folder(
     folder, input_shape, val_split, test_split, fold, folds, budget, bad, stats_sample, spec, seed
 ) -> PreparedData:
-    """A folder of class subfolders: listed, every header checked, split by file identity, decoded by TensorFlow
+    """A folder of class subfolders: listed, headers checked, split by file identity, decoded by TensorFlow
     (in memory when it fits ``budget``, else streamed)."""
     from kerascnn.data.streaming import file_problem
 
     listing = list_image_folder(folder)
-    names = listing.class_names
-    paths = np.array([p for p, _, _ in listing.items], dtype=object)
-    labels = np.array([y for _, y, _ in listing.items], dtype=np.int64)
-    parts = np.array([part or "" for _, _, part in listing.items], dtype=object)
-    scan = scan_files(paths)  # every header, before anything trains: all problems are listed at once
+    files, labels, parts = listing.names, listing.labels, listing.parts
+    checked = _header_check(listing, seed)
+    checked_paths = listing.paths(checked)
+    scan = scan_files(checked_paths)  # before anything trains: all problems are listed at once
     problems = dict(scan.problems)
     if spec is not None:
         channels, shape = int(spec.image_shape[2]), tuple(spec.input_shape)
@@ -337,54 +373,66 @@ def _prepare_folder(
         channels = scan.channels
         shape = _shape_for(input_shape, channels, (*scan.common_size(), channels))
     size = tuple(shape[:2])
-    usable = np.array([p not in problems for p in paths], bool)
-    paths, labels, parts = paths[usable], labels[usable], parts[usable]
-    in_memory = len(paths) * int(np.prod(shape)) * 4 <= budget
+    if problems:
+        usable = np.ones(len(files), bool)
+        usable[[i for i, p in zip(checked, checked_paths) if p in problems]] = False
+        files, labels, parts = files[usable], labels[usable], parts[usable]
+    del checked_paths
+    prefix = listing.prefix
+    in_memory = len(files) * int(np.prod(shape)) * 4 <= budget
     x = None
     if in_memory:  # decode once (TensorFlow, in parallel); every image that fails is named, all at once
         failed = BadImages(skip=True)
-        x = FilePart(paths, labels, size=size, channels=channels, bad=failed).images(np.arange(len(paths)))
+        whole = FilePart(files, labels, size=size, channels=channels, bad=failed, prefix=prefix)
+        x = whole.images(np.arange(len(files)))
         if failed.names:
             problems.update({p: file_problem(p) for p in sorted(failed.names)})
-            decoded = np.array([p not in failed.names for p in paths], bool)
-            paths, labels, parts = paths[decoded], labels[decoded], parts[decoded]
+            decoded = np.array([p not in failed.names for p in whole.paths], bool)
+            files, labels, parts = files[decoded], labels[decoded], parts[decoded]
     if problems and not bad.skip:
         raise DataError(problems_message(problems, folder))
     for p in problems:
         bad.record(p)
-    relative = np.array([listing.relative(p) for p in paths], dtype=object)
     if listing.has_test:
-        train_idx, test_idx = np.flatnonzero(parts == "train"), np.flatnonzero(parts == "test")
+        train_idx, test_idx = np.flatnonzero(parts == TRAIN_PART), np.flatnonzero(parts == TEST_PART)
     else:  # each file's side is a function of its path: adding or removing files moves only those
-        train_idx, test_idx = (np.asarray(i) for i in split_by_identity(relative, test_split, TEST_SEED))
+        train_idx, test_idx = (np.asarray(i) for i in split_by_identity(files, test_split, TEST_SEED))
     if not len(train_idx) or not len(test_idx):
         raise DataError(f"{folder} has no usable {'training' if not len(train_idx) else 'test'} images left.")
     keep, held = _validation_indices(
-        len(train_idx), val_split, fold, folds, labels[train_idx], names, names=relative[train_idx]
+        len(train_idx), val_split, fold, folds, labels[train_idx], listing.class_names, names=files[train_idx]
     )
     fit_idx = train_idx[keep]
     val_idx = train_idx[held] if held is not None and len(held) else None
-    side = np.full(len(paths), "train", dtype=object)
-    side[test_idx] = "test"
+    side = np.full(len(files), SIDES.index("train"), np.int8)
+    side[test_idx] = SIDES.index("test")
     if val_idx is not None:
-        side[val_idx] = "val"
-    order = np.argsort(relative, kind="stable")
+        side[val_idx] = SIDES.index("val")
+    order = np.argsort(files, kind="stable")
     fingerprint = {
-        "files": int(len(paths)),
-        "files_digest": _digest(zip(relative[order], labels[order])),
-        "split_digest": _digest(zip(relative[order], side[order])),
+        "files": int(len(files)),
+        "files_digest": _names_digest(files[order], labels[order]),
+        "split_digest": _names_digest(files[order], np.array(SIDES, dtype="S")[side[order]]),
     }
+    del order, side
     notes = [n for n in (skipped_note(listing.skipped, folder),) if n]
     if problems:
         notes.append(
             f"Left out {len(problems)} file(s) of {folder} that cannot be used (--skip-bad-images), e.g. "
             f"{next(iter(problems.values()))}"
         )
+    if len(checked) < len(listing) and not in_memory:
+        notes.append(
+            f"Checked the headers of {len(checked):,} of the {len(listing):,} files before training (a seeded "
+            "sample); the rest are checked as they stream: a file that cannot be used stops the run naming it, or "
+            "is left out and counted with --skip-bad-images. `kerascnn data check FOLDER` checks every file first."
+        )
+    names = listing.class_names
     image_shape = (*size, channels)
     label = str(folder)
     if in_memory:
         raw = RawDataset(
-            label, names, x[train_idx], labels[train_idx], x[test_idx], labels[test_idx], train_ids=relative[train_idx]
+            label, names, x[train_idx], labels[train_idx], x[test_idx], labels[test_idx], train_ids=_as_text(files[train_idx])
         )
         if spec is None:
             mean, std = channel_stats(x[fit_idx], shape[2])
@@ -419,12 +467,12 @@ def _prepare_folder(
         )
 
     def part(idx):
-        return FilePart(paths[idx], labels[idx], size=size, channels=channels, bad=bad)
+        return FilePart(files[idx], labels[idx], size=size, channels=channels, bad=bad, prefix=prefix)
 
     train = part(fit_idx)
     if spec is None:
         sample, _ = sample_images(
-            FilePart(paths[fit_idx], labels[fit_idx], size=size, channels=3, bad=bad), stats_sample, seed
+            FilePart(files[fit_idx], labels[fit_idx], size=size, channels=3, bad=bad, prefix=prefix), stats_sample, seed
         )
         if channels == 1:
             sample = sample[..., :1]
@@ -641,11 +689,9 @@ def training_labels(dataset, *, data_dir=None, test_split: float = 0.2):
         path = Path(str(dataset)).expanduser()
         if path.is_dir() and _is_image_folder(path):
             listing = list_image_folder(path)
-            labels = np.array([y for _, y, _ in listing.items], dtype=np.int64)
             if listing.has_test:
-                return listing.class_names, labels[[part == "train" for _, _, part in listing.items]], None
-            relative = np.array([listing.relative(p) for p, _, _ in listing.items], dtype=object)
-            keep, _ = split_by_identity(relative, test_split, TEST_SEED)
-            return listing.class_names, labels[keep], None
+                return listing.class_names, listing.labels[listing.parts == TRAIN_PART], None
+            keep, _ = split_by_identity(listing.names, test_split, TEST_SEED)
+            return listing.class_names, listing.labels[keep], None
     raw = load_dataset(dataset, data_dir=data_dir, test_split=test_split)
     return raw.class_names, raw.y_train, raw

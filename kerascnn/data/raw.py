@@ -139,7 +139,7 @@ def identity_scores(names, seed: int = 0) -> np.ndarray:
     """
     names = np.asarray(names)
     if names.dtype.kind != "S":
-        names = np.char.encode(names.astype(str), "utf-8")
+        names = np.char.encode(names.astype(str), "utf-8", "surrogateescape")  # as os.fsencode spells them
     n = len(names)
     if n == 0:
         return np.zeros(0, np.float64)

@@ -23,6 +23,7 @@ holds was dropped, and names it.
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -46,7 +47,7 @@ class BadImages:
         self.names: set = set()
 
     def record(self, name) -> None:
-        self.names.add(name.decode() if isinstance(name, bytes) else str(name))
+        self.names.add(os.fsdecode(name) if isinstance(name, bytes) else str(name))
 
     @property
     def count(self) -> int:
@@ -67,7 +68,6 @@ def bad_image_message(error_text: str) -> str | None:
 
 def file_problem(name: str) -> str:
     """Why the file (or record) ``name`` failed, found out again now: it is missing, unreadable, or no image."""
-    import os
 
     from kerascnn.data.image_policy import inspect
 
@@ -309,30 +309,62 @@ class StreamPart:
 
 
 class FilePart(StreamPart):
-    """Image files and their labels."""
+    """Image files and their labels: the files' names as one bytes array (a million paths, tens of
+    megabytes), each the path relative to ``prefix`` (a folder and its separator; ``b""``: whole paths)."""
 
-    def __init__(self, paths, labels, *, size, channels, bad: BadImages):
+    def __init__(self, names, labels, *, size, channels, bad: BadImages, prefix=b""):
         super().__init__(labels, size=size, channels=channels, bad=bad)
-        self.paths = np.asarray(paths, dtype=object)
+        names = np.asarray(names)
+        if names.dtype.kind != "S":
+            names = np.array([os.fsencode(str(n)) for n in names], dtype="S")
+        self.names = names
+        self.prefix = os.fsencode(prefix)
+
+    @property
+    def paths(self) -> np.ndarray:
+        """The files' paths (``str``); for the small parts the checks and plots look at."""
+        return np.array([os.fsdecode(self.prefix + n) for n in self.names.tolist()], dtype=object)
 
     def subset(self, indices) -> FilePart:
-        return FilePart(self.paths[indices], self.labels[indices], size=self.size, channels=self.channels, bad=self.bad)
+        indices = np.asarray(indices, dtype=np.int64)
+        return FilePart(
+            self.names[indices],
+            self.labels[indices],
+            size=self.size,
+            channels=self.channels,
+            bad=self.bad,
+            prefix=self.prefix,
+        )
 
     def _records(self, *, shuffle_seed, shard, repeat, skip):
         import tensorflow as tf
 
-        ds = tf.data.Dataset.from_tensor_slices((self.paths.astype(str), self.labels))
+        names, labels = tf.constant(self.names), tf.constant(self.labels)
+        positions = tf.range(len(self.names), dtype=tf.int64)
         if shard:
-            ds = ds.shard(*shard)
-        if shuffle_seed is not None:  # shuffle names, not decoded images: the buffer holds paths only
-            ds = ds.shuffle(len(self.paths), seed=shuffle_seed, reshuffle_each_iteration=True)
-        if repeat:
-            ds = ds.repeat()
+            positions = positions[shard[1] :: shard[0]]
+        count = int(positions.shape[0])
+        if shuffle_seed is not None and count > 1:
+            # A new permutation of the names every pass (a stateless one per pass: no shuffle buffer, which
+            # would hold a tensor per name), drawn from a seeded stream: the same seed gives the same passes.
+            def one_pass(pass_seed):
+                key = tf.stack([tf.constant(int(shuffle_seed), tf.int64), pass_seed])
+                return tf.data.Dataset.range(count).map(
+                    lambda i: tf.gather(positions, tf.random.experimental.index_shuffle(i, key, count - 1))
+                )
+
+            passes = tf.data.Dataset.random(seed=int(shuffle_seed), rerandomize_each_iteration=True)
+            ds = (passes if repeat else passes.take(1)).flat_map(one_pass)
+        else:
+            ds = tf.data.Dataset.from_tensor_slices(positions)
+            if repeat:
+                ds = ds.repeat()
         if skip:
             ds = ds.skip(int(skip))  # resuming: the names already trained on, never decoded
+        prefix = tf.constant(self.prefix)
         # The file is read where it is decoded (_load), inside the guard: a file deleted, replaced or looped
         # while training fails at its own position and is named, never its neighbour.
-        return ds.map(lambda path, label: (path, path, label))
+        return ds.map(lambda i: (prefix + tf.gather(names, i), prefix + tf.gather(names, i), tf.gather(labels, i)))
 
     def _load(self, payload):
         import tensorflow as tf

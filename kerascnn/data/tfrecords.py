@@ -53,12 +53,13 @@ def prepare_folder(
     with lock_path(out, advice="wait for it to finish, or choose another --out"):
         if out.exists():  # written by the process that held the lock before us
             raise DataError(f"{out} exists; choose a new --out folder (a prepared dataset is never overwritten).")
-        paths = [p for p, _, _ in listing.items]
+        items = listing.items()
+        paths = [p for p, _, _ in items]
         problems = scan_files(paths).problems
-        problems.update(_undecodable([p for p in paths if p not in problems]))
+        problems.update(undecodable([p for p in paths if p not in problems]))
         if problems and not skip_bad_images:
             raise DataError(problems_message(problems, folder))
-        items = [(p, y, part) for p, y, part in listing.items if p not in problems]
+        items = [(p, y, part) for p, y, part in items if p not in problems]
         if verbose:
             for note in (
                 skipped_note(listing.skipped, folder),
@@ -69,7 +70,7 @@ def prepare_folder(
         return _write(folder, out, listing, items, shard_images, name, test_split)
 
 
-def _undecodable(paths) -> dict:
+def undecodable(paths) -> dict:
     """path -> reason for every file TensorFlow cannot decode (the decode training uses)."""
     import numpy as np
 
