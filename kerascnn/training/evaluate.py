@@ -46,8 +46,10 @@ class PartEvaluation:
         loss_sum: the model's loss summed over the images (the main output's, as compiled).
         top_k_hits: images whose class is among the ``top_k`` highest logits (0 when ``top_k`` is 0).
         top_k: k of the top-k count, 0 when the model has too few classes for it.
-        wrong: positions in the part, true and predicted class of the first misclassified images.
-        total_images: images in the part (``images`` < ``total_images`` when ``max_steps`` bounded the pass).
+        wrong: positions in the pass, true and predicted class of the first misclassified images.
+        total_images: images in the part.
+        bounded: ``max_steps`` ended the pass before the part's end (``images`` < ``total_images``; so do
+            bad images left out with ``skip_bad_images``, but those are counted as such).
     """
 
     confusion: np.ndarray
@@ -56,6 +58,7 @@ class PartEvaluation:
     top_k: int = 0
     wrong: list = dataclasses.field(default_factory=list)
     total_images: int = 0
+    bounded: bool = False
 
     @property
     def images(self) -> int:
@@ -78,7 +81,7 @@ class PartEvaluation:
         out = {"test_accuracy": self.accuracy, "test_loss": self.loss, "test_images": self.images}
         if self.top_k:
             out[f"test_top{self.top_k}_accuracy"] = self.top_k_accuracy
-        if self.images < self.total_images:
+        if self.bounded:
             out["test_images_in_part"] = self.total_images  # a bounded pass (test_steps): say so
         out["per_class_accuracy"] = per_class_from_confusion(self.confusion, class_names)
         return out
@@ -141,6 +144,7 @@ def evaluate_part(
     if max_steps is not None and max_steps < steps:
         steps = int(max_steps)
         ds = ds.take(steps)
+        result.bounded = True
     loss_fn = main_output_loss(model)
     progress = keras.utils.Progbar(steps, verbose=verbose, unit_name="batch") if verbose else None
     xs, ys, size, offset, done = [], [], 0, 0, 0

@@ -460,6 +460,9 @@ class _Trainer:
         counts = metrics["_counts"]
         plots.plot_confusion_matrix(counts.confusion, spec.class_names, run.work / runs.CONFUSION_MATRIX)
         wrong = np.array([w[0] for w in counts.wrong], np.int64)  # decode only the images the plot shows
+        if data.bad_images.count and hasattr(data.test, "paths"):
+            # positions in the evaluated stream, which left the bad files out: back to positions in the part
+            wrong = np.flatnonzero([path not in data.bad_images.names for path in data.test.paths])[wrong]
         plots.plot_misclassified(
             data.test.images(wrong),
             np.array([w[1] for w in counts.wrong], np.int64),
