@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -98,6 +99,24 @@ def run(args: list, cwd: Path) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, last
 
 
+LISTING_COST = """
+import json, sys, time, tracemalloc
+from kerascnn.data.folders import list_image_folder
+tracemalloc.start()
+start = time.perf_counter()
+listing = list_image_folder(sys.argv[1])
+seconds = time.perf_counter() - start
+retained, peak = tracemalloc.get_traced_memory()
+print(json.dumps({"files": len(listing), "seconds": seconds, "retained": retained, "peak": peak}))
+"""
+
+
+def listing_cost(folder: Path) -> dict:
+    """Python memory the file list of ``folder`` holds (and its peak while listing), in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", LISTING_COST, str(folder)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=1_281_000, help="files in the large folder (ImageNet-1k's count)")
@@ -129,6 +148,11 @@ def main(argv=None) -> int:
             print(f"{label}: {seconds:.1f} s, peak {rss:,.0f} MB  ({last})", flush=True)
             rows.append([label, round(seconds, 1), round(rss)])
         result.table("Peak memory and wall time", ["run", "seconds", "peak RSS (MB)"], rows)
+        cost = listing_cost(large)
+        print(f"listing the large folder: {cost}", flush=True)
+        result.figure("file list of the large folder, held", round(cost["retained"] / 2**20, 1), "MB")
+        result.figure("file list of the large folder, peak while listing", round(cost["peak"] / 2**20, 1), "MB")
+        result.figure("file list, bytes per file", round(cost["retained"] / cost["files"], 1), "bytes")
         by = {r[0]: r for r in rows}
         result.figure(
             "peak RSS, large / small folder", round(by["large folder, fit"][2] / by["small folder, fit"][2], 3), "x"

@@ -432,7 +432,13 @@ def _prepare_folder(
     label = str(folder)
     if in_memory:
         raw = RawDataset(
-            label, names, x[train_idx], labels[train_idx], x[test_idx], labels[test_idx], train_ids=_as_text(files[train_idx])
+            label,
+            names,
+            x[train_idx],
+            labels[train_idx],
+            x[test_idx],
+            labels[test_idx],
+            train_ids=_as_text(files[train_idx]),
         )
         if spec is None:
             mean, std = channel_stats(x[fit_idx], shape[2])
