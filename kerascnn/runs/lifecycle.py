@@ -117,6 +117,7 @@ def open_run_dir(
     worker: int | None = None,
     data: dict | None = None,
     allow_data_change: bool = False,
+    lock=None,
 ) -> RunDir:
     """Lock the run directory, then create ``<out>.partial`` or reopen it for resuming.
 
@@ -127,12 +128,13 @@ def open_run_dir(
         worker: for a non-chief multi-worker task, its index: it gets a private scratch directory.
         data: the data's record (``PreparedData.info()``): a resume onto changed data is refused (one line)
             unless ``allow_data_change``.
+        lock: the run directory's lock when the caller took it already (:func:`lock_run`); the RunDir owns it.
     """
     final = Path(out)
     work = partial_path(final)
     if worker:
         work = final.with_name(f"{final.name}.worker{worker}{work.suffix}")
-    lock = lock_run(work if worker else final)
+    lock = lock or lock_run(work if worker else final)
     try:
         check_out_dir(final, overwrite=overwrite)
         resumed = False

@@ -134,23 +134,56 @@ class _Trainer:
 
     def run(self) -> TrainResult:
         cfg = self.cfg
-        from kerascnn.training.strategy import get_strategy, is_chief, tf_config_cluster, worker_index
+        from kerascnn.training.strategy import get_strategy, is_chief
 
         strategy = get_strategy(cfg.strategy)  # first: multi-worker needs it before other TF ops
         self.chief = is_chief(strategy)
         from kerascnn.data.datasets import check_source
-        from kerascnn.runs.lifecycle import check_out_dir
+        from kerascnn.runs import lifecycle
 
         if self.raw is None:
             check_source(cfg.dataset)  # a missing folder is the answer, not "already holds a finished run"
+        lock = None
         if self.chief:
-            check_out_dir(cfg.out, overwrite=cfg.overwrite)
+            lifecycle.check_out_dir(cfg.out, overwrite=cfg.overwrite)
+            # Before the data: a second fit on the same --out stops at once, not after listing a large folder.
+            lock = lifecycle.lock_run(cfg.out)
+        try:
+            run = self._open(cfg, strategy, lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        try:
+            return self._train(
+                run,
+                self._net,
+                self.prepared.spec,
+                self.data,
+                *self._pipelines_train_val,
+                strategy,
+                strategy.num_replicas_in_sync,
+                self.prepared.steps_per_execution,
+                self.prepared.steps_per_epoch,
+            )
+        except BadImageError:
+            raise  # the run resumes from its last finished epoch once the file is removed
+        except KerasCNNError:
+            lifecycle.abandon(run)
+            raise
+        finally:
+            run.release()  # the lock on the run directory (a failed write keeps the run, unlocked)
+
+    def _open(self, cfg, strategy, lock):
+        """Data, model and pipelines prepared, then the run directory opened (created or resumed)."""
         import keras
+
+        from kerascnn.runs import lifecycle
+        from kerascnn.training.strategy import tf_config_cluster, worker_index
 
         keras.utils.set_random_seed(cfg.seed)
         prepared = self.prepared = assembly.prepare(cfg, self.raw, strategy=strategy)
         self.data = data = prepared.data
-        spec = prepared.spec
         if self.chief and (cfg.verbose if cfg.verbose is not None else default_verbose()):
             for note in data.notes:  # files that were skipped (not images) or left out (--skip-bad-images)
                 print(note, flush=True)
@@ -170,39 +203,17 @@ class _Trainer:
         cluster = tf_config_cluster()  # (workers, index) under MultiWorkerMirroredStrategy
         self.shard = cluster if cluster and data.streaming and len(data.train) >= cluster[0] else None
         self.repeat_train = prepared.repeat_train
-        train, val, test = self._pipelines(net, start_epoch=0)
-
-        from kerascnn.runs import lifecycle
-
-        run = lifecycle.open_run_dir(
+        self._net = net
+        self._pipelines_train_val = self._pipelines(net, start_epoch=0)[:2]  # the test pass streams on its own
+        return lifecycle.open_run_dir(
             cfg.out,
             cfg.identity(),
             overwrite=cfg.overwrite,
             worker=None if self.chief else worker_index(strategy) or 1,
             data=data.info(),
             allow_data_change=cfg.allow_data_change,
+            lock=lock,
         )
-        try:
-            return self._train(
-                run,
-                net,
-                spec,
-                data,
-                train,
-                val,
-                test,
-                strategy,
-                replicas,
-                prepared.steps_per_execution,
-                prepared.steps_per_epoch,
-            )
-        except BadImageError:
-            raise  # the run resumes from its last finished epoch once the file is removed
-        except KerasCNNError:
-            lifecycle.abandon(run)
-            raise
-        finally:
-            run.release()  # the lock on the run directory (a failed write keeps the run, unlocked)
 
     def _configure(self, phase):
         """Freeze for ``phase`` and compile a fresh optimizer at its learning rate, over its epochs."""
@@ -307,7 +318,7 @@ class _Trainer:
             print(f"Resuming {run.work} {where}" + (f" ({note})" if note else ""), flush=True)
         return run, state
 
-    def _train(self, run, net, spec, data, train, val, test, strategy, replicas, spe, steps_per_epoch):
+    def _train(self, run, net, spec, data, train, val, strategy, replicas, spe, steps_per_epoch):
         from kerascnn import runs
         from kerascnn.runs import lifecycle
         from kerascnn.training import checkpoints
@@ -399,10 +410,9 @@ class _Trainer:
         if checked is not data:
             data = self.data = checked
             self.prepared = dataclasses.replace(self.prepared, data=checked)
-            test = self._pipelines(net, start_epoch=0)[2]
         with reporting_bad_images():
             metrics = self._test_metrics(
-                net, spec, data, test, checkpoints.history_of(state), timer, seconds, done, replicas, steps_per_epoch
+                net, spec, data, checkpoints.history_of(state), timer, seconds, done, replicas, steps_per_epoch
             )
             metrics.update(report.check_results(net, metrics, state, tested=name))  # best_epoch, warnings
         if self.chief:
@@ -415,7 +425,7 @@ class _Trainer:
         report.final_line(metrics, path)
         return TrainResult(path=path, metrics=metrics, history=this_call, config=cfg, model=net, spec=spec)
 
-    def _test_metrics(self, net, spec, data, test, history, timer, seconds, done, replicas, steps_per_epoch):
+    def _test_metrics(self, net, spec, data, history, timer, seconds, done, replicas, steps_per_epoch):
         from kerascnn.training.compile import accuracy_key
         from kerascnn.training.evaluate import evaluate_part
 

@@ -71,6 +71,11 @@ def test_a_second_process_is_told_who_holds_the_run_and_the_lock_dies_with_its_h
         assert len(err) == 1 and f"is in use by process {holder.pid}" in err[0] and "lock_path" in err[0]
         assert not out.exists() and not out.with_name("run.partial").exists()
         folder = write_image_folder(tmp_path / "data")
+        (folder / "left" / "broken.png").write_text("not an image")
+        # told before the data is prepared: the answer is the lock, not the folder's bad file
+        assert main([*FIT, "--epochs", "1", "--dataset", str(folder), "--out", str(out)]) == 1
+        assert f"in use by process {holder.pid}" in _err_lines(capsys)[0]
+        (folder / "left" / "broken.png").unlink()
         prepared = tmp_path / "prepared"
         second = _holder(prepared)
         try:
