@@ -84,6 +84,13 @@ KERAS_APPLICATIONS_EFFICIENTNET = {
     "std": [s**1.5 for s in (0.229, 0.224, 0.225)],
     "channel_order": "RGB",
 }
+# What those files' Normalization layer holds (ImageNet's mean, its standard deviation squared as the
+# variance), and their BatchNorm epsilon (Keras' default).
+KERAS_APPLICATIONS_EFFICIENTNET_NORMALIZATION = {
+    "mean": [0.485, 0.456, 0.406],
+    "variance": [s**2 for s in (0.229, 0.224, 0.225)],
+    "bn_epsilon": 1e-3,
+}
 
 
 def _bn(x, bn_momentum, bn_epsilon, name):
@@ -292,6 +299,7 @@ FACTS = ModelFacts(
     test_input=8,
     torchvision=TorchvisionWeights(names=torchvision_names),
     keras_applications_preprocessing=KERAS_APPLICATIONS_EFFICIENTNET,
+    keras_applications_normalization=KERAS_APPLICATIONS_EFFICIENTNET_NORMALIZATION,
 )
 
 
@@ -406,3 +414,30 @@ register_weights(
     note=_BICUBIC,
     default=True,
 )
+
+# keras.applications' files (converted from the original TensorFlow checkpoints) and the md5 digests Keras
+# checks them with; they fit the zoo model built with TensorFlow's padding and Keras' BatchNorm epsilon.
+_KERAS = "https://storage.googleapis.com/keras-applications/"
+# Accuracy: keras.io's table of keras.applications models.
+for _variant, _size, (_digest, _notop_digest), (_top1, _top5) in (
+    ("b0", 224, ("902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"), (77.1, 93.3)),
+    ("b1", 240, ("1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"), (79.1, 94.4)),
+    ("b2", 260, ("b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"), (80.1, 94.9)),
+    ("b3", 300, ("ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"), (81.6, 95.7)),
+):
+    register_weights(
+        f"efficientnet_{_variant}",
+        "keras:imagenet",
+        source="keras",
+        hash_algorithm="md5",
+        url=f"{_KERAS}efficientnet{_variant}.h5",
+        sha256=_digest,
+        notop_url=f"{_KERAS}efficientnet{_variant}_notop.h5",
+        notop_sha256=_notop_digest,
+        input_size=_size,
+        resize_size=None,
+        top1=_top1,
+        top5=_top5,
+        preprocessing=KERAS_APPLICATIONS_EFFICIENTNET,
+        hyperparameters={"padding": "same", "bn_epsilon": KERAS_APPLICATIONS_EFFICIENTNET_NORMALIZATION["bn_epsilon"]},
+    )

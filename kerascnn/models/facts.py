@@ -104,6 +104,11 @@ class ModelFacts:
     # statistics, as for kerascnn runs).
     torchvision: TorchvisionWeights | None = None
     keras_applications_preprocessing: Mapping[str, Any] | None = None
+    # keras.applications models that normalize inside the model (EfficientNet: a Normalization layer after
+    # the input) keep its statistics in their files: ``{"mean", "variance", "bn_epsilon"}`` says which ones
+    # keras_applications_preprocessing stands for, and the BatchNorm epsilon of those files. The loader
+    # checks the file's statistics against them instead of loading a layer the zoo model does not have.
+    keras_applications_normalization: Mapping[str, Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ import pytest
 
 from kerascnn.models import HyperparameterError, build
 from kerascnn.models.efficientnet import KERAS_APPLICATIONS_EFFICIENTNET
+from kerascnn.models.pretrained.files import WeightsError
 from kerascnn.summary import build_uninitialized, summarize
 
 # keras.applications' block table, three stages (every op of the seven: an unexpanded block, strided 3x3 and
@@ -192,3 +193,66 @@ def test_bad_hyperparameters_are_one_line_errors(hp, message):
     with pytest.raises(HyperparameterError) as info:
         build("efficientnet_b0", (32, 32, 1), **hp)
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def _keras_applications_file(tmp_path, size=32, classes=7, normalization=(MEAN, STD**2)):
+    """keras.applications' EfficientNet (B0's first two stages at half width, random weights) and its
+    weights saved as keras.applications publishes them: a legacy HDF5 file by layer name, whose
+    Normalization layer holds ImageNet's mean and variance."""
+    import h5py
+    from keras.src.applications.efficientnet import EfficientNet
+    from keras.src.legacy.saving import legacy_h5_format
+
+    reference = EfficientNet(
+        0.5,
+        1.0,
+        size,
+        blocks_args=KERAS_BLOCKS,
+        weights=None,
+        input_shape=(size, size, 3),
+        classes=classes,
+        classifier_activation=None,
+    )
+    _randomize(reference)
+    norm = next(layer for layer in reference.layers if isinstance(layer, keras.layers.Normalization))
+    norm.set_weights([*normalization, np.array(0)])
+    norm.finalize_state()
+    path = tmp_path / "efficientnetb0.h5"
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, reference)
+    return reference, path
+
+
+def test_keras_applications_efficientnet_files_load_with_their_normalization_as_preprocessing(tmp_path):
+    """The file's input Normalization is checked, not loaded: the data preprocessing these weights get does
+    it, and the zoo model then computes keras.applications' ImageNet EfficientNet (which also divides by the
+    square root of the standard deviation after normalizing)."""
+    from kerascnn.data.spec import DataSpec, preprocess
+
+    size = 32
+    reference, path = _keras_applications_file(tmp_path, size)
+    common = dict(width_coefficient=0.5, stages=ZOO_STAGES)
+    with pytest.raises(WeightsError, match="padding='same'"):  # PyTorch's padding: another function
+        build("efficientnet_b0", (size, size, 3), 7, **common, weights=path)
+    model = build("efficientnet_b0", (size, size, 3), 7, **common, padding="same", weights=path)
+    report = model.load_report
+    assert report.preprocessing == KERAS_APPLICATIONS_EFFICIENTNET and report.reinitialized == []
+    (skipped,) = report.skipped  # "normalization" or "normalization_N", as Keras numbered it
+    assert skipped.startswith("normalization") and "done by the data preprocessing" in skipped
+    assert any("epsilon -> 0.001" in line for line in report.adjusted)
+
+    pixels = np.random.default_rng(1).uniform(0, 255, (2, size, size, 3)).astype("float32")
+    plain = DataSpec("pixels", [str(i) for i in range(7)], (size, size, 3), (size, size, 3), [0.0] * 3, [1.0] * 3)
+    spec = plain.with_pretrained_preprocessing(report.preprocessing)  # what fit and predict use
+    got = np.asarray(model(preprocess(pixels, spec)))
+    # keras.applications with weights="imagenet" rescales the normalized image by 1/sqrt(std); the reference
+    # (weights=None) computes the same on pixels moved to where its plain normalization lands there.
+    moved = 255 * (MEAN + (pixels / 255 - MEAN) / np.sqrt(STD))
+    expected = np.asarray(reference(moved.astype("float32")))
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_a_keras_file_normalizing_with_other_statistics_is_refused(tmp_path):
+    _, path = _keras_applications_file(tmp_path, normalization=(np.zeros(3), np.ones(3)))
+    with pytest.raises(WeightsError, match="normalizes its input with mean \\[0.0, 0.0, 0.0\\]"):
+        build("efficientnet_b0", (32, 32, 3), 7, width_coefficient=0.5, stages=ZOO_STAGES, padding="same", weights=path)

@@ -44,6 +44,13 @@ TORCHVISION_PUBLISHES = {
 }
 # The crop torchvision measured its accuracy at, where it is not 224 (EfficientNet's grow with the model).
 PUBLISHED_CROP = {"efficientnet_b1": 240, "efficientnet_b2": 288, "efficientnet_b3": 300}
+# keras.applications' EfficientNets were measured at the paper's resolutions (torchvision's B2 at 288).
+KERAS_CROP = {"efficientnet_b0": 224, "efficientnet_b1": 240, "efficientnet_b2": 260, "efficientnet_b3": 300}
+# Where keras.applications serves its files: most under tensorflow/, EfficientNet's at the bucket's root.
+KERAS_BASES = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/",
+    "https://storage.googleapis.com/keras-applications/",
+)
 # Zoo models of torchvision families that are other networks (d2l's versions): no torchvision weights fit them.
 D2L_VERSIONS = {"alexnet", "googlenet", "densenet_d2l", "regnet_d2l"}
 # keras.applications files whose hash keras.applications does not state (MobileNet v1's get_file has none).
@@ -68,7 +75,8 @@ def test_each_entry_follows_its_publishers_scheme(entry):
     get_model_info(entry.model)  # a zoo model
     assert entry.num_classes == 1000 and entry.categories == "imagenet"
     assert 0 < entry.top1 < entry.top5 < 100
-    assert entry.input_size == PUBLISHED_CROP.get(entry.model, 224)
+    crops = KERAS_CROP if entry.source == "keras" and entry.model in KERAS_CROP else PUBLISHED_CROP
+    assert entry.input_size == crops.get(entry.model, 224)
     assert set(entry.hyperparameters) <= set(default_hyperparameters(entry.model))
     assert {"name", "mean", "std", "channel_order"} <= set(entry.preprocessing)
     if entry.source == "torchvision":
@@ -82,7 +90,7 @@ def test_each_entry_follows_its_publishers_scheme(entry):
         assert "BSD-3-Clause" in entry.licence and entry.notop_url is None
     else:
         assert entry.source == "keras"
-        assert entry.url.startswith("https://storage.googleapis.com/tensorflow/keras-applications/")
+        assert entry.url.startswith(KERAS_BASES)
         assert entry.file_format == "h5" and entry.notop_url and re.search("no_?top", entry.notop_url)
         for url, digest in ((entry.url, entry.sha256), (entry.notop_url, entry.notop_sha256)):
             name = url.rsplit("/", 1)[-1]

@@ -314,12 +314,14 @@ def _plan_keras(model, source: WeightSource):
         if head and "logits" in layers_by_key:
             layers_by_key[head] = layers_by_key.pop("logits")
     wanted_layers = {key: layer for key, layer in layers_by_key.items() if layer.weights}
+    label = source.path.name
+    facts = _facts(model)
+    report = LoadReport(
+        str(source.path), source.kind, source.sha256, [], [], [], [], _keras_preprocessing(facts, source)
+    )
+    input_normalization = _take_input_normalization(model, source, wanted_layers, facts, report)
     missing = sorted(set(wanted_layers) - set(source.tensors))
     extra = sorted(set(source.tensors) - set(wanted_layers))
-    label = source.path.name
-    report = LoadReport(
-        str(source.path), source.kind, source.sha256, [], [], [], [], _keras_preprocessing(_facts(model), source)
-    )
     if missing and not source.by_position and not extra:
         # keras.applications' "notop" files hold the backbone only: the classifier starts fresh, reported.
         from kerascnn.models.pretrained.features import top_layer_names
@@ -359,7 +361,43 @@ def _plan_keras(model, source: WeightSource):
         if got != wanted and _head_or_mismatch(model, layer, wanted, got, f"layer {key!r}", report):
             continue
         assignments.append((layer, [np.asarray(a) for a in arrays]))
+    if input_normalization:
+        epsilon = facts.keras_applications_normalization["bn_epsilon"]
+        changed = [layer for layer, _ in assignments if isinstance(layer, keras.layers.BatchNormalization)]
+        changed = [layer for layer in changed if layer.epsilon != epsilon]
+        for layer in changed:
+            layer.epsilon = epsilon  # read at call time and saved by get_config
+        if changed:
+            report.adjusted.append(f"BatchNorm epsilon -> {epsilon:g} on {len(changed)} layers (the file's)")
     return assignments, report
+
+
+_INPUT_NORMALIZATION = re.compile(r"normalization(_\d+)?")
+
+
+def _take_input_normalization(model, source: WeightSource, wanted_layers, facts: ModelFacts, report) -> bool:
+    """keras.applications' EfficientNet files hold their input Normalization layer's statistics: checked
+    against the preprocessing these weights are given (``facts.keras_applications_normalization``) and
+    taken out of ``source``, never loaded (the zoo model leaves normalization to the data). True if found."""
+    expected = facts.keras_applications_normalization
+    keys = [k for k in source.tensors if _INPUT_NORMALIZATION.fullmatch(k) and k not in wanted_layers]
+    if expected is None or len(keys) != 1 or len(source.tensors[keys[0]]) != 3:
+        return False
+    mean, variance, _ = (np.ravel(a) for a in source.tensors.pop(keys[0]))
+    label = source.path.name
+    if not (np.allclose(mean, expected["mean"], atol=1e-4) and np.allclose(variance, expected["variance"], rtol=1e-3)):
+        raise WeightsError(
+            f"{label} normalizes its input with mean {np.round(mean, 4).tolist()} and variance "
+            f"{np.round(variance, 4).tolist()}, not the ImageNet statistics keras.applications' {model.name} files "
+            "hold; kerascnn would feed it wrongly normalized images."
+        )
+    if any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in model.layers):
+        raise WeightsError(
+            f"{label} is a keras.applications file, trained with TensorFlow's 'same' padding: build "
+            f"{model.name} with padding='same' (kerascnn fit: --hparam padding=same) to load it."
+        )
+    report.skipped.append(f"{keys[0]} (the input normalization: done by the data preprocessing)")
+    return True
 
 
 def source_preprocessing(model_name: str, source: WeightSource) -> dict | None:
