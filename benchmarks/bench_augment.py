@@ -6,7 +6,8 @@
 kerascnn maps its augmentation layers over training batches one at a time (kerascnn.data.augmentation: the
 layers' seed generators must advance in batch order for ``seed`` to give the same run twice). The reference
 is the map it replaced: the same layers with ``num_parallel_calls=AUTOTUNE`` (not reproducible). Alternating
-rounds (each measures both, in turn first), medians and the per-round ratios; the machine's load (``os.getloadavg``) is printed with every number.
+rounds (each measures both, in turn first), medians and the per-round ratios; the machine's load
+(``os.getloadavg``) is printed with every number.
 
 Prints:
   * the input pipeline alone (``build_dataset`` with ``augment``, no model), img/s, at 28x28x1 (translate; all

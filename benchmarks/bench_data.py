@@ -1,10 +1,12 @@
 """Data at scale: memory, start-up and input-pipeline speed of streamed image folders, in one script.
 
-    python benchmarks/bench_data.py          # JPEG folders made once in the temporary directory; results/bench_data.json
+    python benchmarks/bench_data.py          # JPEG folders made once in the temporary directory
+                                             # results: results/bench_data.json
     python benchmarks/bench_data.py --sizes 2000 60000 --skip-throughput
 
-Data: MNIST's 60,000 real training digits (the ``mnist-full`` IDX folder, see record.find_data) written once as 224x224 RGB JPEGs in class
-folders by benchmarks/make_jpeg_folders.py (2,000 and 20,000 are seeded subsets, hard links).
+Data: MNIST's 60,000 real training digits (the ``mnist-full`` IDX folder, see record.find_data) written once as
+224x224 RGB JPEGs in class folders by benchmarks/make_jpeg_folders.py (2,000 and 20,000 are seeded subsets, hard
+links).
 
 Prints:
   * per folder size, for ``kerascnn fit lenet --dataset FOLDER --input-shape 64,64 --epochs 1 --steps-per-epoch 20``

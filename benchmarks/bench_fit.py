@@ -3,17 +3,17 @@
     python benchmarks/bench_fit.py                 # ~3 minutes on 2 quiet cores; results/bench_fit.json
     python benchmarks/bench_fit.py --repeats 1 --epochs 6
 
-Data: the MNIST IDX folder (record.find_data; the 10,000 t10k images): the first 8,000 train, the last 2,000 test. LeNet,
-batch 256, Adam, lr 3e-3 with cosine decay over 12 epochs (--lr, --schedule, --epochs). The network is the textbook LeNet-5 with --activation/--pooling
-(default relu + max pooling, the setting that reaches 98.5%; pass --activation sigmoid --pooling avg
-for the original).
+Data: the MNIST IDX folder (record.find_data; the 10,000 t10k images): the first 8,000 train, the last 2,000
+test. LeNet, batch 256, Adam, lr 3e-3 with cosine decay over 12 epochs (--lr, --schedule, --epochs). The network
+is the textbook LeNet-5 with --activation/--pooling (default relu + max pooling, the setting that reaches 98.5%;
+pass --activation sigmoid --pooling avg for the original).
 
 Prints, per repeat (the two frameworks alternate so that a busy machine hurts both alike; images per
 CPU-second are printed too, a steadier measure than wall time when other processes share the CPU):
   * training images/s of kerascnn.fit (Keras' fit with kerascnn's pipeline and defaults, including core
     split set up before TensorFlow starts as the `kerascnn fit` command does, --core-split off for
-    TensorFlow's default threads; epochs after the first, which traces the graph) and of a PyTorch loop of the same network
-    (tensors in memory, DataLoader with shuffle, batch 256, Adam, the same schedule; the faster of
+    TensorFlow's default threads; epochs after the first, which traces the graph) and of a PyTorch loop of the
+    same network (tensors in memory, DataLoader with shuffle, batch 256, Adam, the same schedule; the faster of
     PyTorch's default thread count and one thread), and their ratio (target >= 2);
   * images/s of kerascnn's input pipeline alone (target >= 10x the model's rate);
   * seconds of training until the test accuracy first reaches 98.5% (target <= 15 s) and the final
@@ -589,11 +589,13 @@ def main(argv=None) -> int:
         cpu_ratios = [row["k_cpu"] / row["t_cpu"] for row in rows]
         print(f"  PyTorch loop          {med('t_rate'):>10,.0f} img/s   {med('t_cpu'):>8,.0f} img per CPU-second")
         print(
-            f"  kerascnn / PyTorch    {statistics.median(ratios):>10.2f}x        {statistics.median(cpu_ratios):>8.2f}x per CPU-second"
+            f"  kerascnn / PyTorch    {statistics.median(ratios):>10.2f}x        "
+            f"{statistics.median(cpu_ratios):>8.2f}x per CPU-second"
             "   (target >= 2x)"
         )
     print(
-        f"  input pipeline alone  {med('p_rate'):>10,.0f} img/s   {med('p_rate') / med('k_rate'):.0f}x the model (target >= 10x)"
+        f"  input pipeline alone  {med('p_rate'):>10,.0f} img/s   "
+        f"{med('p_rate') / med('k_rate'):.0f}x the model (target >= 10x)"
     )
     print(f"  time to {args.target:.1%}        {med('t_target'):>10.1f} s of training (target <= 15 s)")
     print(f"  final test accuracy   {med('k_acc'):>10.4f}          (target >= {args.target})")

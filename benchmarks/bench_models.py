@@ -59,10 +59,12 @@ def main() -> int:
     slowest = max(rows, key=lambda r: r[3])
     print()
     print(
-        f"slowest build: {slowest[0]} {slowest[3]:.2f} s (target < {BUILD_TARGET_S} s, ratio {slowest[3] / BUILD_TARGET_S:.2f})"
+        f"slowest build: {slowest[0]} {slowest[3]:.2f} s "
+        f"(target < {BUILD_TARGET_S} s, ratio {slowest[3] / BUILD_TARGET_S:.2f})"
     )
     print(
-        f"`kerascnn models`: {models_cmd:.2f} s (target < {MODELS_TARGET_S} s, ratio {models_cmd / MODELS_TARGET_S:.2f})"
+        f"`kerascnn models`: {models_cmd:.2f} s "
+        f"(target < {MODELS_TARGET_S} s, ratio {models_cmd / MODELS_TARGET_S:.2f})"
     )
     print(
         f"reference, `import tensorflow, keras` in a fresh process: {import_tf:.2f} s "

@@ -700,7 +700,8 @@ def main(argv=None) -> int:
         grpc_best["rps"] >= GRPC_TARGET_RPS and grpc_best["p99"] <= GRPC_TARGET_P99_MS and grpc_best["errors_all"] == 0
     )
     print(
-        f"target REST (>= {TARGET_RPS} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors): {'met' if rest_ok else 'NOT met'}"
+        f"target REST (>= {TARGET_RPS} req/s, p99 <= {TARGET_P99_MS:.0f} ms, 0 errors): "
+        f"{'met' if rest_ok else 'NOT met'}"
     )
     print(
         f"target gRPC (>= {GRPC_TARGET_RPS} req/s, p99 <= {GRPC_TARGET_P99_MS:.0f} ms, 0 errors): "

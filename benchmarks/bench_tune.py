@@ -10,7 +10,8 @@ grows; memory is measured for the whole search: the search process after each tr
 server the workers fork from, and the peak of the worker that trained each trial (the most it held
 so far; shared pages count in each process, so the total is an upper bound). Time per trial is the
 wall time from one trial's end to the next's, which includes everything around ``fit`` (sending the
-trial, starting a new worker when one is due, keras-tuner's trial files); CPU time is the search process' plus the worker processes' (running or finished).
+trial, starting a new worker when one is due, keras-tuner's trial files); CPU time is the search process'
+plus the worker processes' (running or finished).
 The reference is a plain ``build + compile + model.fit`` of the same configuration on a pipeline
 built once, in this process, as a user would write it, with core split set up as ``kerascnn fit``
 sets it up (the trial processes use it too).
@@ -181,7 +182,8 @@ def main() -> None:
     footprint = [o + s + p for o, s, p in zip(own, server, peaks)]
 
     print(
-        f"{'trial':>5} {'wall s':>8} {'CPU s':>8} {'search MB':>10} {'server MB':>10} {'trial peak MB':>14} {'total MB':>9}"
+        f"{'trial':>5} {'wall s':>8} {'CPU s':>8} {'search MB':>10} {'server MB':>10} "
+        f"{'trial peak MB':>14} {'total MB':>9}"
     )
     for i in range(len(TRIAL_ENDS)):
         wall = f"{per_trial[i - 1]:8.2f}" if i else f"{'':>8}"
@@ -199,7 +201,8 @@ def main() -> None:
     )
     print(f"tune, median per trial (trials 2..): {wall:.2f} s wall, {cpu:.2f} s CPU; whole search {total:.1f} s")
     print(
-        f"overhead per trial vs plain fit: {wall / ref_wall - 1:+.1%} wall, {cpu / ref_cpu - 1:+.1%} CPU   (target < +10%)"
+        f"overhead per trial vs plain fit: {wall / ref_wall - 1:+.1%} wall, {cpu / ref_cpu - 1:+.1%} CPU   "
+        "(target < +10%)"
     )
     for name, series in (("search process", own), ("search + server + trial peak", footprint)):
         growth = (series[-1] - series[2]) / series[2]

@@ -90,7 +90,8 @@ def await_chief(out: Path, config: dict, timeout: float = 300.0) -> None:
     while not config_path.is_file():
         if time.monotonic() > deadline:
             raise TuneError(
-                f"No chief set up {out} within {timeout:.0f} s: start the chief (KERASTUNER_TUNER_ID=chief) with the same {caller_name('out')}."
+                f"No chief set up {out} within {timeout:.0f} s: start the chief (KERASTUNER_TUNER_ID=chief) with the "
+                f"same {caller_name('out')}."
             )
         time.sleep(0.5)
     changed = _changed_settings(config, _current_names(json.loads(config_path.read_text())))

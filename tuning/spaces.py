@@ -18,8 +18,8 @@ The default ranges live beside each family's builders, in ``FACTS.tuning_space``
 ``kerascnn/models/<family>.py`` (``FAMILY_SPACES`` below reads them). Their published defaults are not
 repeated there: they come from the zoo (``kerascnn.models.hyperparameters.
 default_hyperparameters``: the builders' signatures and what a variant such as ``lenet_bn`` passes to
-its family builder), so the zoo stays the single description of each architecture. A ``--space FILE`` (JSON or YAML, same format) replaces the entries it names and keeps
-the others; give an entry a fixed value to stop searching it.
+its family builder), so the zoo stays the single description of each architecture. A ``--space FILE`` (JSON or
+YAML, same format) replaces the entries it names and keeps the others; give an entry a fixed value to stop searching it.
 """
 
 from __future__ import annotations

@@ -121,7 +121,8 @@ def make_tuner(kind, hypermodel, *, objective, max_trials, epochs, directory, ov
     except RuntimeError as e:
         if "reloading" in str(e).lower():
             raise TuneError(
-                f"Cannot resume the search in {directory}: {str(e).splitlines()[0]} Use {caller_name('overwrite', True)} to start afresh."
+                f"Cannot resume the search in {directory}: {str(e).splitlines()[0]} "
+                f"Use {caller_name('overwrite', True)} to start afresh."
             ) from None
         raise
     if kind == "hyperband":

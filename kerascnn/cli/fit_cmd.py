@@ -80,7 +80,8 @@ def register(subparsers):
         help="test accuracy of a trained run",
         description="Evaluate a run directory (or a .keras file in one) on the test part of its dataset, "
         "split exactly as in training, or on the test part of --dataset.",
-        epilog="examples:\n  kerascnn evaluate runs/lenet\n  kerascnn evaluate runs/lenet/last.keras --dataset path/to/mnist-idx/\n",
+        epilog="examples:\n  kerascnn evaluate runs/lenet\n"
+        "  kerascnn evaluate runs/lenet/last.keras --dataset path/to/mnist-idx/\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     e.add_argument("run", help="run directory or .keras file")

@@ -256,7 +256,8 @@ def run_summary(args) -> int:
     if hyperparameters:
         print("Hyperparameters set: " + ", ".join(f"{k}={v!r}" for k, v in hyperparameters.items()))
     print(
-        f"Tunable hyperparameters (--hparam KEY=VALUE or --hparams FILE): {', '.join(sorted(default_hyperparameters(args.name)))}"
+        "Tunable hyperparameters (--hparam KEY=VALUE or --hparams FILE): "
+        + ", ".join(sorted(default_hyperparameters(args.name)))
     )
     return 0
 

@@ -8,8 +8,8 @@
   ``tfds.load`` from ``data_dir``;
 * a folder of MNIST-format IDX files (``train-*`` / ``t10k-*``, optionally gzipped).
 
-Every source ends up as a :class:`~kerascnn.data.raw.RawDataset`: uint8 ``[N, h, w, c]`` images and int64 labels, split into
-a training part and a test part. Sources without their own test part are split deterministically by
+Every source ends up as a :class:`~kerascnn.data.raw.RawDataset`: uint8 ``[N, h, w, c]`` images and int64 labels,
+split into a training part and a test part. Sources without their own test part are split deterministically by
 ``test_split`` with a fixed seed, so that every command (fit, evaluate, export calibration, parity
 reports) sees the same test images for the same dataset.
 """

@@ -3,9 +3,9 @@
 The result is what every kerascnn export takes: uint8 ``[N, h, w, c]`` at the DataSpec's ``image_shape``.
 Image files are decoded under :mod:`kerascnn.data.image_policy`, the rule the server and training
 folders follow too (8-bit grayscale or RGB; alpha, 16-bit and CMYK refused; a pixel limit checked from
-the header). Grayscale<->RGB is converted (ITU-R 601 luma, as ``tf.image.rgb_to_grayscale``). An image of another size is resized to the native
-size with Pillow's antialiased bilinear filter. Only numpy and Pillow are used, so a ``.tflite``
-prediction never imports TensorFlow.
+the header). Grayscale<->RGB is converted (ITU-R 601 luma, as ``tf.image.rgb_to_grayscale``). An image of another
+size is resized to the native size with Pillow's antialiased bilinear filter. Only numpy and Pillow are used, so a
+``.tflite`` prediction never imports TensorFlow.
 """
 
 from __future__ import annotations

@@ -73,10 +73,12 @@ def check_out_dir(out, *, overwrite: bool) -> None:
     if final.exists() and not overwrite:
         if is_finished_run(final):
             raise ArtifactError(
-                f"{final} already holds a finished run; pass {_named('overwrite', True)} to replace it or {_named('out')} to choose another directory."
+                f"{final} already holds a finished run; pass {_named('overwrite', True)} to replace it or "
+                f"{_named('out')} to choose another directory."
             )
         raise ArtifactError(
-            f"{final} exists and is not a finished kerascnn run; choose another {_named('out')} (or {_named('overwrite', True)})."
+            f"{final} exists and is not a finished kerascnn run; choose another {_named('out')} "
+            f"(or {_named('overwrite', True)})."
         )
 
 

@@ -58,7 +58,8 @@ def check_freeze(model, freeze: str | None) -> None:
         weighted = [layer.name for layer in model.layers if layer.weights]
         shown = ", ".join(weighted[:4] + ["..."] + weighted[-3:]) if len(weighted) > 8 else ", ".join(weighted)
         raise KerasCNNError(
-            f"{caller_name('freeze', freeze)}: {model.name} has no layer of that name. Use backbone, none, or a layer name "
+            f"{caller_name('freeze', freeze)}: {model.name} has no layer of that name. "
+            "Use backbone, none, or a layer name "
             f"(kerascnn summary {model.name}), e.g. {shown}."
         )
     if names.index(freeze) >= len(names) - 1:

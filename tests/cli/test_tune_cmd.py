@@ -131,7 +131,8 @@ def test_bad_input_is_one_line_before_any_trial(tmp_path, kerascnn_main):
     proc = kerascnn_main("tune", "lenet", "--tuner", "annealing", "--out", tmp_path / "a")
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        "kerascnn tune: error: tuner must be one of ('hyperband', 'bayesian', 'random', 'grid'). Received: tuner='annealing'"
+        "kerascnn tune: error: tuner must be one of ('hyperband', 'bayesian', 'random', 'grid'). "
+        "Received: tuner='annealing'"
     )
     assert not (tmp_path / "a").exists()
     # Bad spaces, settings and impossible models: tests/tuning/test_search.py and test_spaces.py.

@@ -1,7 +1,7 @@
 """The registry's facts (kerascnn/models/facts.py) say what the tables they replaced said.
 
-Before the facts moved beside the builders, the training defaults lived in kerascnn/training/defaults.py (MODEL_DEFAULTS,
-FAMILY_DEFAULTS, GENERIC), the tuning ranges in tuning/spaces.py (FAMILY_SPACES) and the
+Before the facts moved beside the builders, the training defaults lived in kerascnn/training/defaults.py
+(MODEL_DEFAULTS, FAMILY_DEFAULTS, GENERIC), the tuning ranges in tuning/spaces.py (FAMILY_SPACES) and the
 BatchNorm families in module constants read by core split; the pretrained loader's per-family tables in
 kerascnn/models/pretrained/torchvision_names.py and load.py. Those tables are copied here verbatim: moving
 the facts beside the builders must not change one number `kerascnn fit` or `kerascnn tune` uses, nor

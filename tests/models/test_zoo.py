@@ -164,8 +164,8 @@ def test_moving_statistics_follow_the_momentum_in_training():
     np.testing.assert_allclose(np.asarray(bn.moving_mean), 0.1 * batch_mean, rtol=1e-4, atol=1e-6)
 
 
-# The layer kinds ResNeXt, the MobileNets and DenseNet bring to the zoo: grouped (ResNeXt), depthwise and inverted residual (MobileNetV2:
-# v1's depthwise-separable blocks add no layer kind to it), dense concatenation.
+# The layer kinds ResNeXt, the MobileNets and DenseNet bring to the zoo: grouped (ResNeXt), depthwise and inverted
+# residual (MobileNetV2: v1's depthwise-separable blocks add no layer kind to it), dense concatenation.
 GROUPED_DEPTHWISE_DENSE = ["densenet_d2l", "mobilenet_v2", "resnext50_32x4d"]
 
 

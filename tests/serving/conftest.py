@@ -6,9 +6,9 @@ and ``serving_bytes``: ``image_bytes`` string [None] of PNG/JPEG -> the same out
 are LeNets with different random weights, so the tests can tell which version answered.
 
 A server process costs 10-20 s of TensorFlow import and model loading on 2 cores, so the session starts
-two, together (their imports overlap), and shares them: ``server`` (a model config file: REST in test_app, gRPC in test_grpc) and
-``single_model_server`` (one model base path, batching off: test_server, test_image_requests, test_metrics). Both are
-stopped with SIGTERM at the end of the session and must exit 0 having finished their work.
+two, together (their imports overlap), and shares them: ``server`` (a model config file: REST in test_app, gRPC in
+test_grpc) and ``single_model_server`` (one model base path, batching off: test_server, test_image_requests,
+test_metrics). Both are stopped with SIGTERM at the end of the session and must exit 0 having finished their work.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ TWO_REPLICAS = textwrap.dedent("""
     one = predict_images(model, spec, raw.x_test[:1])      # a batch smaller than the replica count
     three = predict_images(model, spec, raw.x_test[:3])
     print(json.dumps({"replicas": strategy.num_replicas_in_sync, "metrics": run.metrics, "evaluated": evaluated,
-                      "one": one.tolist(), "three": three.tolist(), "model_replicas": model.distribute_strategy.num_replicas_in_sync}))
+                      "one": one.tolist(), "three": three.tolist(),
+                      "model_replicas": model.distribute_strategy.num_replicas_in_sync}))
 """)
 
 
