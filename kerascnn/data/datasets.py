@@ -18,13 +18,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerascnn.data.raw import RawDataset
+from kerascnn.data.raw import DEFAULT_TEST_SPLIT, RawDataset
 from kerascnn.errors import DataError
 
 DEFAULT_DATASET = "digits"
 
 
-def read_arrays(name_or_path=DEFAULT_DATASET, *, data_dir=None, test_split: float = 0.2, seed: int = 0) -> RawDataset:
+def read_arrays(
+    name_or_path=DEFAULT_DATASET, *, data_dir=None, test_split: float = DEFAULT_TEST_SPLIT, seed: int = 0
+) -> RawDataset:
     """Read a source that is arrays already (digits, IDX files, a TFDS name) with a fixed train/test split.
 
     Folders of images go through :func:`kerascnn.data.prepare.prepare_data` (its ``load_dataset``).

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from kerascnn.data.raw import DEFAULT_TEST_SPLIT
 
-def load_digits(*, test_split: float = 0.2, seed: int = 0):
+
+def load_digits(*, test_split: float = DEFAULT_TEST_SPLIT, seed: int = 0):
     """The 1,797 8x8 digits of ``sklearn.datasets.load_digits`` as uint8 (0..16 scaled to 0..255)."""
     from sklearn.datasets import load_digits as sk_load_digits
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerascnn.data.raw import DEFAULT_TEST_SPLIT
 from kerascnn.errors import DataError
 
 IMAGES_MAGIC = 2051
@@ -91,7 +92,7 @@ def _read_set(prefix: str, files: dict, folder: Path):
     return images, labels
 
 
-def load_idx_folder(folder, *, test_split: float = 0.2, seed: int = 0):
+def load_idx_folder(folder, *, test_split: float = DEFAULT_TEST_SPLIT, seed: int = 0):
     """A :class:`~kerascnn.data.raw.RawDataset` from a folder of IDX files.
 
     Class names are the label values found (``"0"`` .. ``"9"`` for MNIST).

@@ -34,7 +34,15 @@ from kerascnn.data.folders import (
     skipped_note,
 )
 from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET, build_dataset, channel_stats
-from kerascnn.data.raw import TEST_SEED, VAL_SEED, RawDataset, split_by_identity, split_indices
+from kerascnn.data.raw import (
+    DEFAULT_TEST_SPLIT,
+    DEFAULT_VAL_SPLIT,
+    TEST_SEED,
+    VAL_SEED,
+    RawDataset,
+    split_by_identity,
+    split_indices,
+)
 from kerascnn.data.spec import DataSpec
 from kerascnn.data.streaming import BadImageError, BadImages, FilePart, TFDSPart, sample_images
 from kerascnn.errors import DataError
@@ -244,8 +252,8 @@ def prepare_data(
     input_shape=None,
     *,
     data_dir=None,
-    val_split: float = 0.1,
-    test_split: float = 0.2,
+    val_split: float = DEFAULT_VAL_SPLIT,
+    test_split: float = DEFAULT_TEST_SPLIT,
     fold=None,
     folds=None,
     cache_budget_bytes: int = DEFAULT_CACHE_BUDGET,
@@ -663,7 +671,7 @@ def load_dataset(
     name_or_path=DEFAULT_DATASET,
     *,
     data_dir=None,
-    test_split: float = 0.2,
+    test_split: float = DEFAULT_TEST_SPLIT,
     seed: int = 0,
     skip_bad_images: bool = False,
 ) -> RawDataset:
@@ -685,7 +693,7 @@ def load_dataset(
     return read_arrays(name_or_path, data_dir=data_dir, test_split=test_split, seed=seed)
 
 
-def training_labels(dataset, *, data_dir=None, test_split: float = 0.2):
+def training_labels(dataset, *, data_dir=None, test_split: float = DEFAULT_TEST_SPLIT):
     """``(class_names, training-part labels, RawDataset or None)`` without decoding a folder's images.
 
     For cross-validation's early check: a folder is listed and split as :func:`prepare_data` splits it (its

@@ -16,6 +16,9 @@ from kerascnn.errors import DataError
 
 VAL_SEED = 1  # the validation split (and the k folds) are fixed, independently of --seed
 TEST_SEED = 0  # the test split of a source without a test part: the same for every command
+# The fractions held out when nobody says otherwise (fit's --val-split and --test-split declare these defaults).
+DEFAULT_VAL_SPLIT = 0.1
+DEFAULT_TEST_SPLIT = 0.2
 
 
 @dataclasses.dataclass
@@ -194,7 +197,7 @@ class Splits(NamedTuple):
     y_test: np.ndarray
 
 
-def split_validation(raw: RawDataset, val_split: float = 0.1) -> Splits:
+def split_validation(raw: RawDataset, val_split: float = DEFAULT_VAL_SPLIT) -> Splits:
     """Hold out ``val_split`` of the training part (fixed seed) as validation; the test part is kept."""
     if val_split <= 0:
         return Splits(raw.x_train, raw.y_train, raw.x_train[:0], raw.y_train[:0], raw.x_test, raw.y_test)

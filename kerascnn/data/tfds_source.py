@@ -16,6 +16,7 @@ import io
 
 import numpy as np
 
+from kerascnn.data.raw import DEFAULT_TEST_SPLIT
 from kerascnn.errors import DataError
 
 # Seconds to wait for the download host before calling the machine offline.
@@ -161,7 +162,7 @@ def _quiet_load(tfds, name, split, data_dir):
         return tfds.load(name, split=split, data_dir=data_dir, download=True, shuffle_files=False)
 
 
-def load_tfds(name: str, *, data_dir=None, test_split: float = 0.2, seed: int = 0):
+def load_tfds(name: str, *, data_dir=None, test_split: float = DEFAULT_TEST_SPLIT, seed: int = 0):
     """A :class:`~kerascnn.data.raw.RawDataset` from the TFDS set ``name``.
 
     Uses its ``train`` and ``test`` splits; without a ``test`` split the ``train`` split is divided by

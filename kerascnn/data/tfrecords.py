@@ -17,6 +17,7 @@ import re
 import shutil
 from pathlib import Path
 
+from kerascnn.data.raw import DEFAULT_TEST_SPLIT
 from kerascnn.errors import DataError
 
 DEFAULT_SHARD_IMAGES = 10_000
@@ -28,7 +29,7 @@ def prepare_folder(
     *,
     shard_images: int = DEFAULT_SHARD_IMAGES,
     name: str | None = None,
-    test_split: float = 0.2,
+    test_split: float = DEFAULT_TEST_SPLIT,
     skip_bad_images: bool = False,
     verbose: bool = False,
 ) -> Path:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerascnn.data.raw import RawDataset
+from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET
+from kerascnn.data.raw import DEFAULT_TEST_SPLIT, DEFAULT_VAL_SPLIT, RawDataset
 from kerascnn.errors import ArtifactError
 from kerascnn.runs.layout import CONFIG_FILE, resolve_checkpoint
 
@@ -44,9 +45,9 @@ def prepare_run_data(run_dir, *, dataset=None, data_dir=None, spec=None):
         dataset,
         spec.input_shape,
         data_dir=data_dir if data_dir is not None else config.get("data_dir"),
-        val_split=float(config.get("val_split", 0.1)),
-        test_split=float(config.get("test_split", 0.2)),
-        cache_budget_bytes=int(float(config.get("cache_budget_mb", 512)) * 1024**2),
+        val_split=float(config.get("val_split", DEFAULT_VAL_SPLIT)),
+        test_split=float(config.get("test_split", DEFAULT_TEST_SPLIT)),
+        cache_budget_bytes=int(float(config.get("cache_budget_mb", DEFAULT_CACHE_BUDGET / 1024**2)) * 1024**2),
         spec=spec,
         skip_bad_images=bool(config.get("skip_bad_images", False)),
     )

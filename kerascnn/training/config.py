@@ -13,6 +13,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from kerascnn.data.pipeline import DEFAULT_CACHE_BUDGET
+from kerascnn.data.raw import DEFAULT_TEST_SPLIT, DEFAULT_VAL_SPLIT
 from kerascnn.errors import KerasCNNError
 from kerascnn.settings import caller_name, check_known, setting, setting_names
 from kerascnn.settings_files import format_name, read_json_or_yaml
@@ -88,7 +90,10 @@ class TrainConfig:
         0, "weights initialization, shuffling and augmentation seed (tune: the tuner's too)", parse=int, metavar="N"
     )
     val_split: float = setting(
-        0.1, "fraction of the training part held out for validation (a fixed split)", parse=float, metavar="F"
+        DEFAULT_VAL_SPLIT,
+        "fraction of the training part held out for validation (a fixed split)",
+        parse=float,
+        metavar="F",
     )
     folds: int = setting(
         0,
@@ -117,7 +122,7 @@ class TrainConfig:
         default_help="all",
     )
     cache_budget_mb: float = setting(
-        512,
+        DEFAULT_CACHE_BUDGET // 1024**2,
         "folders and TFDS sets whose preprocessed training images fit this stay in "
         "memory; larger ones stream from disk through tf.data with flat memory; "
         "0 always streams",
@@ -138,7 +143,7 @@ class TrainConfig:
     )
     fold: int | None = setting(None, "the fold (1..K) a run of a cross-validation validates on (set by fit)", cli=False)
     test_split: float = setting(
-        0.2, "fraction held out as test when the dataset has no test part", parse=float, metavar="F"
+        DEFAULT_TEST_SPLIT, "fraction held out as test when the dataset has no test part", parse=float, metavar="F"
     )
     input_shape: list | None = setting(
         None,
