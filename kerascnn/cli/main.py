@@ -36,8 +36,39 @@ Every command has --help. Set KERASCNN_DEBUG=1 to see tracebacks.
 """
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse without abbreviated flags (``--epoch`` would silently mean ``--epochs``, and stop meaning it
+    when a flag sharing the prefix is added), naming the flag meant when one is misspelled."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        if message.startswith("unrecognized arguments:"):
+            import difflib
+
+            flags = [flag for action in self._actions for flag in action.option_strings if flag.startswith("--")]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1, cutoff=0.75)
+                if word.startswith("--") and close:
+                    message += f" (did you mean {close[0]}?)"
+                    break
+        super().error(message)
+
+
+def _command_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The (sub)command parser ``args`` were parsed by: ``kerascnn data check`` -> the ``check`` parser."""
+    while True:
+        choices = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, choices[0].dest, None) if choices else None
+        if name not in (choices[0].choices if choices else {}):
+            return parser
+        parser = choices[0].choices[name]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="kerascnn",
         description="Classic convolutional networks (LeNet to ResNet) from textbook to deployment.",
         epilog=EPILOG,
@@ -67,7 +98,9 @@ def main(argv=None) -> int:
     """
     _quiet_tensorflow()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # told by the command's own parser: its usage, and the flag meant
+        _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     args.owns_process = argv is None
     if not getattr(args, "func", None):
         parser.print_help()

@@ -221,6 +221,24 @@ def test_help_teaches(capsys):
     ]
 
 
+def test_a_misspelled_or_abbreviated_flag_is_refused_by_its_command_naming_the_flag_meant(capsys):
+    for argv, line in (
+        (
+            ["fit", "lenet", "--epoch", "3"],
+            "kerascnn fit: error: unrecognized arguments: --epoch 3 (did you mean --epochs?)",
+        ),
+        (["fit", "lenet", "--fine-tune-epoch=1"], "(did you mean --fine-tune-epochs?)"),
+        (["data", "check", "folder", "--decod"], "kerascnn data check: error: unrecognized arguments: --decod"),
+        (["models", "--frobnicate"], "kerascnn models: error: unrecognized arguments: --frobnicate"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert line in err[-1] and err[0].startswith(f"usage: kerascnn {argv[0]}"), err
+    assert "did you mean" not in line  # nothing close to --frobnicate
+
+
 def test_no_help_shows_a_path_of_the_machine_it_was_made_on(capsys):
     from kerascnn.cli.main import build_parser
 
