@@ -3,7 +3,7 @@
 Public API:
     prepare_data(dataset, input_shape, *, val_split=0.1, test_split=0.2, ...) -> PreparedData
         the one entry every command uses (fit, folds, evaluate, tune, export): opens "digits", a TFDS name, a
-        prepared TFRecord folder, a folder of IDX files or of class subfolders; checks every file; splits it
+        prepared TFRecord folder, a folder of IDX files or of class subfolders; checks the files; splits it
         (each file's side a function of its path); in memory or streamed; ``.pipelines(batch_size=...)``.
     load_dataset(name_or_path, *, data_dir=None, test_split=0.2) -> RawDataset
         raw uint8 arrays (x_train, y_train, x_test, y_test) + class_names, read through the same path.

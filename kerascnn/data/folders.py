@@ -6,10 +6,12 @@
 Class names are the subfolder names, sorted. As forgiving as Keras' ``image_dataset_from_directory`` and
 torchvision's ``ImageFolder``: only files with an image extension (``IMAGE_EXTENSIONS``) are taken, the
 rest (``notes.txt``, ``Thumbs.db``) is skipped and counted; hidden files and folders (``.DS_Store``,
-``.ipynb_checkpoints``) are ignored. Every image's header is checked before anything trains
-(:func:`scan_image_folder`, kerascnn's image policy with the training conversions: alpha composited on
-white, 16-bit PNGs to 8 bits, the pixel limit), so whatever still cannot be used is listed at once, each
-file with its reason. Pixels are decoded by TensorFlow in :mod:`kerascnn.data.prepare`, the one data path.
+``.ipynb_checkpoints``) are ignored. Headers are checked before anything trains (:func:`scan_files`,
+kerascnn's image policy with the training conversions: alpha composited on white, 16-bit PNGs to 8 bits,
+the pixel limit), so whatever cannot be used is listed at once, each file with its reason: every file of a
+folder up to ``FULL_HEADER_CHECK`` files, a seeded sample of a larger one (:mod:`kerascnn.data.prepare`).
+The listing is compact arrays (:class:`FolderListing`): ImageNet's 1.28 million files cost tens of megabytes.
+Pixels are decoded by TensorFlow in :mod:`kerascnn.data.prepare`, the one data path.
 """
 
 from __future__ import annotations

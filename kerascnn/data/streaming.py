@@ -10,8 +10,9 @@ Every image is resized once, from its own size to the model's (``tf.image.resize
 so a folder of mixed sizes is never squashed to one size first. The DataSpec of a streamed set has
 ``image_shape == (H, W, C)`` of the model input: the pipeline's own resize is the data's.
 
-Every file's header is checked before training (:mod:`kerascnn.data.folders`); what goes bad mid-stream (a
-file deleted, replaced or turned into a symlink loop while training, corrupt pixel data) stops the run
+Headers are checked before training (:mod:`kerascnn.data.folders`: every file of a folder up to a size, a
+sample of a larger one); what is bad mid-stream (a file not sampled, or deleted, replaced or turned into a
+symlink loop while training, corrupt pixel data) stops the run
 with one line naming the file and why (:class:`BadImageError`, :func:`file_problem`), or, with
 ``skip_bad_images``, is dropped and counted once (:class:`BadImages`). A file is read where it is decoded,
 inside the guard, so a read error takes its own position and blames its own name.
