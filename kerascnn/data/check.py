@@ -13,6 +13,8 @@ import dataclasses
 
 from kerascnn.data.folders import list_image_folder, scan_files
 
+_BLOCK = 65_536  # files checked per block
+
 
 @dataclasses.dataclass
 class FolderCheck:
@@ -32,19 +34,21 @@ class FolderCheck:
 def check_image_folder(folder, *, decode: bool = False, verbose: bool = False) -> FolderCheck:
     """Check every image file of ``folder`` (class subfolders, optionally inside ``train/`` and ``test/``)."""
     listing = list_image_folder(folder)
-    paths = listing.paths()
-    progress = None
+    bar = None
     if verbose:
         import keras
 
-        bar = keras.utils.Progbar(len(paths), unit_name="file")
-        progress = bar.update
-    scan = scan_files(paths, progress=progress)
-    problems = dict(scan.problems)
-    if decode:
-        from kerascnn.data.tfrecords import undecodable
+        bar = keras.utils.Progbar(len(listing), unit_name="file")
+    sizes, color, problems = collections.Counter(), False, {}
+    for start in range(0, len(listing), _BLOCK):  # paths as text for a block at a time: memory stays flat
+        paths = listing.paths(range(start, min(start + _BLOCK, len(listing))))
+        scan = scan_files(paths, progress=None if bar is None else (lambda done, start=start: bar.update(start + done)))
+        sizes.update(scan.sizes)
+        color = color or scan.color
+        found = dict(scan.problems)
+        if decode:
+            from kerascnn.data.tfrecords import undecodable
 
-        if verbose:
-            print("Decoding every image ...", flush=True)
-        problems.update(undecodable([p for p in paths if p not in problems]))
-    return FolderCheck(len(paths), listing.class_names, scan.sizes, scan.color, problems, listing.skipped)
+            found.update(undecodable([p for p in paths if p not in found]))
+        problems.update(found)
+    return FolderCheck(len(listing), listing.class_names, sizes, color, problems, listing.skipped)
