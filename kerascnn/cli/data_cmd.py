@@ -28,7 +28,7 @@ def register(subparsers):
     check.add_argument(
         "--decode", action="store_true", help="also decode every image (slower; finds truncated or corrupt data)"
     )
-    check.set_defaults(func=run_check)
+    check.set_defaults(func=run_check, needs_tensorflow=False)  # --decode imports it when it decodes
     prep = sub.add_parser(
         "prepare",
         help="an image folder -> sharded TFRecords (TFDS's writer)",

@@ -35,14 +35,15 @@ def check_image_folder(folder, *, decode: bool = False, verbose: bool = False) -
     """Check every image file of ``folder`` (class subfolders, optionally inside ``train/`` and ``test/``)."""
     listing = list_image_folder(folder)
     bar = None
-    if verbose:
-        import keras
+    if verbose:  # tqdm, not Keras' bar: a header check needs no TensorFlow (seconds and hundreds of MB to load)
+        from tqdm import tqdm
 
-        bar = keras.utils.Progbar(len(listing), unit_name="file")
+        bar = tqdm(total=len(listing), unit="file", unit_scale=True, smoothing=0.1)
     sizes, color, problems = collections.Counter(), False, {}
     for start in range(0, len(listing), _BLOCK):  # paths as text for a block at a time: memory stays flat
         paths = listing.paths(range(start, min(start + _BLOCK, len(listing))))
-        scan = scan_files(paths, progress=None if bar is None else (lambda done, start=start: bar.update(start + done)))
+        progress = None if bar is None else (lambda done, start=start: bar.update(start + done - bar.n))
+        scan = scan_files(paths, progress=progress)
         sizes.update(scan.sizes)
         color = color or scan.color
         found = dict(scan.problems)
@@ -51,4 +52,6 @@ def check_image_folder(folder, *, decode: bool = False, verbose: bool = False) -
 
             found.update(undecodable([p for p in paths if p not in found]))
         problems.update(found)
+    if bar is not None:
+        bar.close()
     return FolderCheck(len(listing), listing.class_names, sizes, color, problems, listing.skipped)
