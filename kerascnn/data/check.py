@@ -33,6 +33,13 @@ class FolderCheck:
 
 def check_image_folder(folder, *, decode: bool = False, verbose: bool = False) -> FolderCheck:
     """Check every image file of ``folder`` (class subfolders, optionally inside ``train/`` and ``test/``)."""
+    from pathlib import Path
+
+    from kerascnn.data.idx import find_idx_files
+    from kerascnn.errors import DataError
+
+    if Path(folder).is_dir() and find_idx_files(Path(folder)):
+        raise DataError(f"{folder} holds IDX files, which are read whole: it has no image files to check.")
     listing = list_image_folder(folder)
     bar = None
     if verbose:  # tqdm, not Keras' bar: a header check needs no TensorFlow (seconds and hundreds of MB to load)

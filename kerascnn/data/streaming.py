@@ -69,7 +69,6 @@ def bad_image_message(error_text: str) -> str | None:
 
 def file_problem(name: str) -> str:
     """Why the file (or record) ``name`` failed, found out again now: it is missing, unreadable, or no image."""
-
     from kerascnn.data.image_policy import inspect
 
     if name.endswith(STORED_SUFFIX) or "tfrecord" in name:

@@ -164,3 +164,12 @@ def test_each_pass_over_a_streamed_training_part_is_a_new_permutation(digits_fol
     assert sorted(passes[0]) == sorted(passes[1]) == expected and passes[0] != passes[1] != expected
     again = part._records(shuffle_seed=7, shard=None, repeat=False, skip=0)
     assert [p for p, _, _ in again.as_numpy_iterator()] == passes[0]  # the same seed, the same first pass
+
+
+def test_data_check_says_what_it_checks(tmp_path, capsys):
+    from kerascnn_testing.data_files import write_idx_folder
+
+    assert main(["data", "check", str(write_idx_folder(tmp_path / "idx"))]) == 1
+    assert "holds IDX files, which are read whole: it has no image files to check" in capsys.readouterr().err
+    assert main(["data", "check", str(tmp_path / "missing")]) == 1
+    assert "missing is not a folder of class subfolders of images (it does not exist)" in capsys.readouterr().err
