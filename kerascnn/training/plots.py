@@ -55,6 +55,16 @@ def plot_learning_curves(history: dict, path, *, accuracy_key: str = "accuracy")
 NAMED_TICKS_MAX_CLASSES = 40
 
 
+def _blues(counts: np.ndarray) -> np.ndarray:
+    """uint8 RGBA of ``counts`` in matplotlib's "Blues", through a 256-entry table: a 1,000-class matrix colored
+    by the colormap itself goes through float64 RGBA copies of the whole image (over 100 MB)."""
+    from matplotlib import colormaps
+
+    table = colormaps["Blues"](np.linspace(0.0, 1.0, 256), bytes=True)
+    top = max(int(counts.max()), 1) if counts.size else 1
+    return table[np.rint(counts * (255.0 / top)).astype(np.uint8)]
+
+
 def plot_confusion_matrix(cm: np.ndarray, class_names, path) -> None:
     """``cm[i, j]``: test images of class i predicted as class j (``sklearn.metrics.confusion_matrix``)."""
     from matplotlib.ticker import MaxNLocator
@@ -63,7 +73,7 @@ def plot_confusion_matrix(cm: np.ndarray, class_names, path) -> None:
     size = min(14, 2.5 + 0.45 * k)
     fig = _figure((size, size))
     ax = fig.subplots()
-    ax.imshow(cm, cmap="Blues", interpolation="nearest")
+    ax.imshow(_blues(cm), interpolation="nearest")
     if k <= NAMED_TICKS_MAX_CLASSES:
         ax.set_xticks(range(k), class_names, rotation=90 if k > 10 else 0)
         ax.set_yticks(range(k), class_names)
