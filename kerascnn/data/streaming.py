@@ -339,7 +339,12 @@ class FilePart(StreamPart):
     def _records(self, *, shuffle_seed, shard, repeat, skip):
         import tensorflow as tf
 
-        names, labels = tf.constant(self.names), tf.constant(self.labels)
+        # The names as one bytes blob of fixed-width rows plus their lengths: a string tensor of a million names
+        # would hold a separately allocated string per name (three times the bytes).
+        width = max(int(self.names.dtype.itemsize), 1)
+        blob = tf.constant(self.names.tobytes() or b" ")
+        lengths = tf.constant(np.char.str_len(self.names).astype(np.int64))
+        labels = tf.constant(self.labels)
         positions = tf.range(len(self.names), dtype=tf.int64)
         if shard:
             positions = positions[shard[1] :: shard[0]]
@@ -362,9 +367,14 @@ class FilePart(StreamPart):
         if skip:
             ds = ds.skip(int(skip))  # resuming: the names already trained on, never decoded
         prefix = tf.constant(self.prefix)
+
+        def record(i):
+            path = prefix + tf.strings.substr(blob, i * width, tf.gather(lengths, i))
+            return path, path, tf.gather(labels, i)
+
         # The file is read where it is decoded (_load), inside the guard: a file deleted, replaced or looped
         # while training fails at its own position and is named, never its neighbour.
-        return ds.map(lambda i: (prefix + tf.gather(names, i), prefix + tf.gather(names, i), tf.gather(labels, i)))
+        return ds.map(record)
 
     def _load(self, payload):
         import tensorflow as tf
