@@ -111,7 +111,7 @@ def plain_fit_seconds(model: str, epochs: int, runs: int, lr: float = 3e-3) -> l
     strategy = get_strategy("auto")
     config = TrainConfig(model=model, epochs=epochs, lr=lr, optimizer="adam").resolve()
     prepared = assembly.prepare(config)
-    train, val, _ = assembly.pipelines(config, prepared)
+    train, val, _ = assembly.pipelines(config, prepared, with_test=False)
     times = []
     for _ in range(runs):
         keras.backend.clear_session()

@@ -208,7 +208,7 @@ def tune(
             )
             fit_args = ()
         elif role != "chief":
-            train, val, _ = assembly.pipelines(base, prepared)
+            train, val, _ = assembly.pipelines(base, prepared, with_test=False)
             fit_args = (train,)
             fit_kwargs["validation_data"] = val
         else:

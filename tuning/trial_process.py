@@ -259,7 +259,7 @@ def run_job(job: TrialJob, search_data: list | None = None) -> TrialOutcome:
         prepared, train, val = search_data[0]
     else:
         prepared = assembly.prepare(cfg, job.dataset if not isinstance(job.dataset, str) else None)
-        train, val, _ = assembly.pipelines(cfg, prepared)
+        train, val, _ = assembly.pipelines(cfg, prepared, with_test=False)
         if search_data is not None:
             search_data.append((prepared, train, val))
     hypermodel = ZooHyperModel(job.space, cfg, prepared)

@@ -136,6 +136,7 @@ class PreparedData:
         repeat_train=False,
         skip_train=0,
         cache_budget_bytes=DEFAULT_CACHE_BUDGET,
+        with_test=True,
     ):
         """``(train, val, test)`` tf.data pipelines of ``(images, labels)`` batches (val None without validation).
 
@@ -144,6 +145,7 @@ class PreparedData:
             shard: ``(workers, index)``: this worker reads only its share of the training files.
             repeat_train: repeat the training pipeline forever (``steps_per_epoch`` bounds the epochs).
             skip_train: training elements to skip first (resuming a run with bounded epochs).
+            with_test: False: test None, not built (training evaluates its test part on its own, streamed).
         """
         common = dict(batch_size=int(batch_size), seed=seed)
         extra = {} if self.streaming else {"cache_budget_bytes": cache_budget_bytes}
@@ -158,7 +160,7 @@ class PreparedData:
             **extra,
         )
         val = self.val.dataset(self.spec, training=False, **common, **extra) if self.val is not None else None
-        test = self.test.dataset(self.spec, training=False, **common, **extra)
+        test = self.test.dataset(self.spec, training=False, **common, **extra) if with_test else None
         return train, val, test
 
     def with_test_rechecked(self) -> PreparedData:

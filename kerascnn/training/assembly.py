@@ -173,10 +173,13 @@ def configure(assembly: Assembly, cfg: TrainConfig, prepared: Prepared, phase) -
     assembly.configured_phase = phase
 
 
-def pipelines(cfg: TrainConfig, prepared: Prepared, *, n_outputs: int = 1, start_epoch: int = 0, shard=None):
+def pipelines(
+    cfg: TrainConfig, prepared: Prepared, *, n_outputs: int = 1, start_epoch: int = 0, shard=None, with_test=True
+):
     """``(train, val, test)`` tf.data pipelines; the training one starts after ``start_epoch`` epochs' data.
 
     ``shard``: ``(workers, index)`` when each worker of a multi-worker run reads its own share of the files.
+    ``with_test=False``: test is None, not built (fit and tune's trials evaluate their test part on their own).
     Labels are repeated once per model output (``n_outputs``: main + auxiliary heads).
     """
     from kerascnn.data.augmentation import augmentation_layers
@@ -193,9 +196,10 @@ def pipelines(cfg: TrainConfig, prepared: Prepared, *, n_outputs: int = 1, start
         repeat_train=prepared.repeat_train,
         skip_train=skip,
         cache_budget_bytes=cache_budget_bytes(cfg),
+        with_test=with_test,
     )
     return (
         with_multi_output_labels(train, n_outputs),
         with_multi_output_labels(val, n_outputs) if val is not None else None,
-        with_multi_output_labels(test, n_outputs),
+        with_multi_output_labels(test, n_outputs) if test is not None else None,
     )

@@ -149,7 +149,7 @@ class _Trainer:
             # Before the data: a second fit on the same --out stops at once, not after listing a large folder.
             lock = lifecycle.lock_run(cfg.out)
         try:
-            run = self._open(cfg, strategy, lock)
+            run, net, (train, val) = self._open(cfg, strategy, lock)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -157,10 +157,11 @@ class _Trainer:
         try:
             return self._train(
                 run,
-                self._net,
+                net,
                 self.prepared.spec,
                 self.data,
-                *self._pipelines_train_val,
+                train,
+                val,
                 strategy,
                 strategy.num_replicas_in_sync,
                 self.prepared.steps_per_execution,
@@ -175,7 +176,8 @@ class _Trainer:
             run.release()  # the lock on the run directory (a failed write keeps the run, unlocked)
 
     def _open(self, cfg, strategy, lock):
-        """Data, model and pipelines prepared, then the run directory opened (created or resumed)."""
+        """Data, model and pipelines prepared, then the run directory opened (created or resumed):
+        ``(run, model, (train, val))``."""
         import keras
 
         from kerascnn.runs import lifecycle
@@ -203,9 +205,8 @@ class _Trainer:
         cluster = tf_config_cluster()  # (workers, index) under MultiWorkerMirroredStrategy
         self.shard = cluster if cluster and data.streaming and len(data.train) >= cluster[0] else None
         self.repeat_train = prepared.repeat_train
-        self._net = net
-        self._pipelines_train_val = self._pipelines(net, start_epoch=0)[:2]  # the test pass streams on its own
-        return lifecycle.open_run_dir(
+        train, val, _ = self._pipelines(net, start_epoch=0)
+        run = lifecycle.open_run_dir(
             cfg.out,
             cfg.identity(),
             overwrite=cfg.overwrite,
@@ -214,15 +215,22 @@ class _Trainer:
             allow_data_change=cfg.allow_data_change,
             lock=lock,
         )
+        return run, net, (train, val)
 
     def _configure(self, phase):
         """Freeze for ``phase`` and compile a fresh optimizer at its learning rate, over its epochs."""
         assembly.configure(self.assembly, self.cfg, self.prepared, phase)
 
     def _pipelines(self, net, *, start_epoch: int):
-        """train/val/test pipelines; the training one starts after ``start_epoch`` epochs' data (resuming)."""
+        """(train, val, None) pipelines; the training one starts after ``start_epoch`` epochs' data (resuming).
+        The test part is evaluated on its own (``evaluate_part``): no test pipeline is built."""
         return assembly.pipelines(
-            self.cfg, self.prepared, n_outputs=len(net.outputs), start_epoch=start_epoch, shard=self.shard
+            self.cfg,
+            self.prepared,
+            n_outputs=len(net.outputs),
+            start_epoch=start_epoch,
+            shard=self.shard,
+            with_test=False,
         )
 
     def _callbacks(self, run, state, timer, monitor):
