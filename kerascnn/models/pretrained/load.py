@@ -258,16 +258,16 @@ def _plan_torchvision(model, source: WeightSource):
         )
     report.skipped = [f"{group}.* (not built in this model)" for group in skipped]
 
-    epsilon = torchvision.bn_epsilon
-    changed = [
-        layer
-        for layer, _ in assignments
-        if isinstance(layer, keras.layers.BatchNormalization) and layer.epsilon != epsilon
-    ]
-    for layer in changed:
-        report.adjusted.append(f"{layer.name}: BatchNorm epsilon {layer.epsilon:g} -> {epsilon:g}")
-        layer.epsilon = epsilon  # read at call time and saved by get_config
+    _use_file_epsilon(assignments, torchvision.bn_epsilon, report)
     return assignments, report
+
+
+def _use_file_epsilon(assignments, epsilon: float, report) -> None:
+    """The BatchNorm layers being loaded take the epsilon their file's statistics were computed with."""
+    for layer, _ in assignments:
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.epsilon != epsilon:
+            report.adjusted.append(f"{layer.name}: BatchNorm epsilon {layer.epsilon:g} -> {epsilon:g}")
+            layer.epsilon = epsilon  # read at call time and saved by get_config
 
 
 # torchvision's published DenseNet files predate its module names: "denselayer1.norm.1.weight" is today's
@@ -362,13 +362,7 @@ def _plan_keras(model, source: WeightSource):
             continue
         assignments.append((layer, [np.asarray(a) for a in arrays]))
     if input_normalization:
-        epsilon = facts.keras_applications_normalization["bn_epsilon"]
-        changed = [layer for layer, _ in assignments if isinstance(layer, keras.layers.BatchNormalization)]
-        changed = [layer for layer in changed if layer.epsilon != epsilon]
-        for layer in changed:
-            layer.epsilon = epsilon  # read at call time and saved by get_config
-        if changed:
-            report.adjusted.append(f"BatchNorm epsilon -> {epsilon:g} on {len(changed)} layers (the file's)")
+        _use_file_epsilon(assignments, facts.keras_applications_normalization["bn_epsilon"], report)
     return assignments, report
 
 
