@@ -50,8 +50,8 @@ class CommandParser(argparse.ArgumentParser):
 
             flags = [flag for action in self._actions for flag in action.option_strings if flag.startswith("--")]
             for word in message.split(":", 1)[1].split():
-                close = difflib.get_close_matches(word.split("=", 1)[0], flags, n=1, cutoff=0.75)
-                if word.startswith("--") and close:
+                close = word.startswith("--") and difflib.get_close_matches(word.split("=", 1)[0], flags, 1, 0.75)
+                if close:
                     message += f" (did you mean {close[0]}?)"
                     break
         super().error(message)
